@@ -1,0 +1,5 @@
+import type { Command } from "commander";
+
+// Each entry registers its command's flags and help cheaply; the implementation is imported
+// lazily inside the action, so `tsswarm --version` loads none of it. Add one line per command.
+export const registrations: Array<(program: Command) => void> = [];

@@ -1,0 +1,48 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { registrations } from "./commands/index.ts";
+import { UsageError } from "./errors.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+function version(): string {
+	const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+	return pkg.version;
+}
+
+export function buildProgram(): Command {
+	const program = new Command("tsswarm")
+		.description("A Swarm-like cluster agent for edge fleets and homelabs")
+		.version(version(), "-v, --version", "print the version and exit")
+		.showSuggestionAfterError(true)
+		.configureOutput({
+			// Commander's own messages start with "error: "; keep them on one line, prefixed with our name.
+			outputError: (str, write) => write(`tsswarm: ${str.replace(/^error: /, "").trim()}\n`),
+		})
+		.exitOverride();
+	for (const register of registrations) register(program);
+	for (const cmd of program.commands) cmd.exitOverride();
+	return program;
+}
+
+/** Runs the CLI and returns the exit code (0 ok, 1 failure, 2 usage error). */
+export async function main(argv: string[]): Promise<number> {
+	const program = buildProgram();
+	try {
+		await program.parseAsync(argv, { from: "user" });
+		return EXIT_OK;
+	} catch (err) {
+		if (err instanceof CommanderError) {
+			if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") {
+				return EXIT_OK;
+			}
+			if (err.code === "commander.executeSubCommandAsync") return err.exitCode;
+			return EXIT_USAGE;
+		}
+		const message = err instanceof Error ? err.message : String(err);
+		process.stderr.write(`tsswarm: ${message.split("\n")[0]}\n`);
+		return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
+	}
+}

@@ -1,0 +1,47 @@
+// Shared test helpers: unique names for kernel objects and dirs, waiting on conditions with a
+// deadline (never sleep-and-hope), and cleanup that runs whether the test passes or fails.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/**
+ * A short name unique to this test run, safe for kernel objects (interface names are limited to
+ * 15 characters, so keep `prefix` to 6 or fewer). Example: uniqueName("lab") -> "lab3f9a1c".
+ */
+export function uniqueName(prefix: string): string {
+	return `${prefix}${randomBytes(3).toString("hex")}`;
+}
+
+/** A fresh temporary directory, removed by the returned cleanup function. */
+export function tempDir(prefix = "tsswarm-test-"): { path: string; remove: () => void } {
+	const path = mkdtempSync(join(tmpdir(), prefix));
+	return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export class TimeoutError extends Error {
+	override name = "TimeoutError";
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes; the error names `what`. */
+export async function waitFor<T>(
+	what: string,
+	check: () => T | Promise<T>,
+	{ timeoutMs = 10_000, intervalMs = 25 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<NonNullable<T>> {
+	const deadline = Date.now() + timeoutMs;
+	let lastError: unknown;
+	for (;;) {
+		try {
+			const v = await check();
+			if (v) return v as NonNullable<T>;
+		} catch (err) {
+			lastError = err;
+		}
+		if (Date.now() > deadline) {
+			const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
+			throw new TimeoutError(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+		}
+		await new Promise((r) => setTimeout(r, intervalMs));
+	}
+}
