@@ -53,3 +53,13 @@ if [ ! -x node_modules/.bin/node ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want"
   npm install --no-save --no-audit --no-fund --loglevel=error >/dev/null
   echo "$want" > "$stamp"
 fi
+
+# tap compiles its plugin set into .tap/plugins; a clean clone has none, and the default set
+# loads the ts-node plugin, which our native TypeScript 7 cannot serve. Rebuild when .taprc or
+# the installed packages change.
+tapstamp=.tap/.tsswarm-taprc.sha256
+tapwant=$(cat .taprc "$stamp" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$tapstamp" 2>/dev/null)" != "$tapwant" ]; then
+  PATH="$PWD/node_modules/node/bin:$PATH" node_modules/.bin/tap build >/dev/null
+  mkdir -p .tap && echo "$tapwant" > "$tapstamp"
+fi
