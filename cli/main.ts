@@ -23,8 +23,17 @@ export function buildProgram(): Command {
 		})
 		.exitOverride();
 	for (const register of registrations) register(program);
-	for (const cmd of program.commands) cmd.exitOverride();
+	overrideExits(program.commands);
 	return program;
+}
+
+// Commander calls process.exit() on errors unless every (nested) command opts out.
+function overrideExits(commands: readonly Command[]): void {
+	for (const cmd of commands) {
+		cmd.exitOverride();
+		cmd.configureOutput({ outputError: (str, write) => write(`tsswarm: ${str.replace(/^error: /, "").trim()}\n`) });
+		overrideExits(cmd.commands);
+	}
 }
 
 /** Runs the CLI and returns the exit code (0 ok, 1 failure, 2 usage error). */
