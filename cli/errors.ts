@@ -13,3 +13,14 @@ export class CommandError extends Error {
 		this.code = code;
 	}
 }
+
+/** The command was stopped by a signal after cleaning up: exit 128 + signal number, as shells do. */
+export class InterruptedError extends Error {
+	readonly code = "ERR_INTERRUPTED";
+	override name = "InterruptedError";
+	readonly exitCode: number;
+	constructor(signal: NodeJS.Signals) {
+		super(`interrupted by ${signal}; cleaned up`);
+		this.exitCode = signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 129;
+	}
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registrations } from "./commands/index.ts";
-import { UsageError } from "./errors.ts";
+import { InterruptedError, UsageError } from "./errors.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -41,7 +41,8 @@ export async function main(argv: string[]): Promise<number> {
 	const program = buildProgram();
 	try {
 		await program.parseAsync(argv, { from: "user" });
-		return EXIT_OK;
+		// Commands that pass through another program's status (lab exec) set process.exitCode.
+		return typeof process.exitCode === "number" ? process.exitCode : EXIT_OK;
 	} catch (err) {
 		if (err instanceof CommanderError) {
 			if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") {
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
 		}
 		const message = err instanceof Error ? err.message : String(err);
 		process.stderr.write(`tsswarm: ${message.split("\n")[0]}\n`);
+		if (err instanceof InterruptedError) return err.exitCode;
 		return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
 	}
 }

@@ -1,0 +1,78 @@
+// The actions behind `tsswarm lab ...`: thin wrappers that print for humans.
+import { CommandError } from "../errors.ts";
+import { createLab } from "./create.ts";
+import { destroyLab, sweepStaleLabs } from "./destroy.ts";
+import { LabError } from "./errors.ts";
+import { execInteractive, loadLab } from "./exec.ts";
+import { withInterrupts } from "./interrupt.ts";
+import { listLabs } from "./list.ts";
+import type { LabRecord } from "./state.ts";
+
+const say = (msg: string) => process.stderr.write(`${msg}\n`);
+
+function requireRoot(): void {
+	if (process.getuid?.() !== 0) throw new CommandError("the lab needs root (network namespaces)", "ERR_NOT_ROOT");
+}
+
+export function describeLab(rec: LabRecord): string {
+	const lines = [`lab "${rec.name}": ${rec.nodes.length} node(s) on 198.18.0.0/16`];
+	for (const n of rec.nodes) {
+		lines.push(
+			`  ${n.name}  ${n.address.padEnd(14)} tsswarm lab exec --name ${rec.name} ${n.name} -- sh   (data: ${n.dir})`,
+		);
+	}
+	if (rec.registry) lines.push(`  registry ${rec.registry.url}  (images: busybox:latest, httpd:latest)`);
+	return lines.join("\n");
+}
+
+export async function labUp(o: { nodes: number; name: string; registry: boolean }): Promise<void> {
+	requireRoot();
+	const rec = await withInterrupts((signal) =>
+		createLab({ ...o, persistent: true, signal, onProgress: (m) => say(`lab ${o.name}: ${m}`) }),
+	);
+	process.stdout.write(`${describeLab(rec)}\nremove it with: tsswarm lab down --name ${rec.name}\n`);
+}
+
+export function labLs(o: { json?: boolean }): void {
+	const labs = listLabs();
+	if (o.json) {
+		process.stdout.write(`${JSON.stringify(labs)}\n`);
+		return;
+	}
+	const rows = [["NAME", "STATUS", "NODES", "REGISTRY", "NOTE"]];
+	for (const l of labs) {
+		const note = l.error ?? (l.stale ? "stale: its owner died; the next lab command sweeps it" : "");
+		rows.push([l.name, l.status, String(l.nodes), l.registry ?? "-", note]);
+	}
+	const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+	for (const r of rows)
+		process.stdout.write(
+			`${r
+				.map((c, i) => c.padEnd(widths[i]!))
+				.join("  ")
+				.trimEnd()}\n`,
+		);
+}
+
+export async function labExec(name: string, node: string, cmd: string[]): Promise<number> {
+	requireRoot();
+	if (cmd.length === 0) throw new CommandError("lab exec needs a command after the node name");
+	return execInteractive(loadLab(name), node, cmd);
+}
+
+export async function labDown(o: { name: string; all?: boolean }): Promise<void> {
+	requireRoot();
+	const swept = await sweepStaleLabs();
+	for (const s of swept) say(`swept lab ${s} (left by a run that died)`);
+	const names = o.all ? listLabs().map((l) => l.name) : [o.name];
+	for (const name of names) {
+		try {
+			await destroyLab(name);
+			say(`lab ${name} removed`);
+		} catch (err) {
+			// Asking to remove a lab the sweep just removed is not a failure.
+			if (err instanceof LabError && err.code === "ERR_LAB_NOT_FOUND" && (swept.includes(name) || o.all)) continue;
+			throw err;
+		}
+	}
+}

@@ -1,0 +1,10 @@
+// The lab harness: a real multi-node network on one machine, made of network namespaces.
+// Used by `tsswarm lab ...`, by every multi-node test (tests/helpers/lab.ts) and by benchmarks.
+export { type CreateLabOptions, createLab } from "./create.ts";
+export { destroyLab, destroyRecord, existingNetns, isStale, labNetnsList, sweepStaleLabs } from "./destroy.ts";
+export * from "./errors.ts";
+export { execInNode, execInteractive, findNode, labNodeEnv, loadLab, netnsArgv } from "./exec.ts";
+export { type LabSummary, listLabs } from "./list.ts";
+export * from "./names.ts";
+export { type RunResult, run } from "./shell.ts";
+export { identify, isAlive, type LabNode, type LabRecord, labRoot, type ProcessIdentity, readRecord } from "./state.ts";
