@@ -2,11 +2,19 @@
 // Counts the named tests inside each file (first-level subtests); a file that fails without a
 // failing subtest (a crash, a timeout, a bad exit code) counts as one failure of its own.
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
-const args = process.argv.slice(2);
-const files = args.length > 0 ? args : [];
+// tap's `include` globs do not match a bare directory argument, so expand directories here.
+function expand(arg: string): string[] {
+	if (!statSync(arg, { throwIfNoEntry: false })?.isDirectory()) return [arg];
+	return readdirSync(arg, { recursive: true, encoding: "utf8" })
+		.filter((f) => f.endsWith(".test.ts"))
+		.map((f) => join(arg, f))
+		.sort();
+}
+
+const files = process.argv.slice(2).flatMap(expand);
 const tap = spawn("node_modules/.bin/tap", ["--reporter=tap", ...files], {
 	stdio: ["ignore", "pipe", "inherit"],
 	// tap's shim runs `node` from PATH: make it the pinned one even outside `npm test`.
