@@ -131,7 +131,6 @@ async function startRegistry(rec: LabRecord, signal?: AbortSignal): Promise<void
 	const { startLabRegistry } = await import("./registry.ts");
 	mkdirSync(reg.dataDir, { recursive: true });
 	const started = await startLabRegistry({ netns: reg.netns, dataDir: reg.dataDir, signal });
-	const pid = (started as { pid?: number }).pid;
-	const id = pid === undefined ? undefined : identify(pid);
+	const id = identify(started.pid);
 	if (id) rec.processes.push(id);
 }
