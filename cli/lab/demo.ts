@@ -1,10 +1,12 @@
 // `tsswarm lab demo` (what `npm run demo` runs): a lab with its registry, shown working end to end.
 // It grows with each module, toward the full cluster demo of ROADMAP.md.
+import { join } from "node:path";
 import { describeLab } from "./commands.ts";
 import { createLab } from "./create.ts";
 import { destroyRecord } from "./destroy.ts";
 import { execInNode } from "./exec.ts";
 import { withInterrupts } from "./interrupt.ts";
+import { unpackFromRegistry } from "./registry.ts";
 import { type LabRecord, labRoot, writeRecord } from "./state.ts";
 
 const say = (msg: string) => process.stdout.write(`${msg}\n`);
@@ -84,4 +86,22 @@ async function showRegistry(rec: LabRecord, signal: AbortSignal): Promise<void> 
 		.filter((p) => p !== undefined)
 		.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
 	say(`busybox:latest is an OCI index over: ${platforms.join(", ")}`);
+	// Each platform's image, fetched on n1 and run there (arm through qemu-user binfmt).
+	for (const p of platforms) {
+		const dir = join(rec.dir, "demo-rootfs", p.replaceAll("/", "-"));
+		const started = performance.now();
+		await unpackFromRegistry({
+			url: rec.registry.url,
+			repo: "busybox",
+			platform: p,
+			destDir: dir,
+			netns: rec.nodes[0]!.netns,
+			signal,
+		});
+		const r = await execInNode(rec, node, ["chroot", dir, "/bin/busybox", "uname", "-m"], { signal });
+		if (r.code !== 0) throw new Error(`busybox for ${p} did not run on ${node}: ${r.stderr.trim()}`);
+		say(
+			`  ${p.padEnd(15)} pulled, unpacked and run on ${node} in ${Math.round(performance.now() - started)} ms: uname -m = ${r.stdout.trim()}`,
+		);
+	}
 }

@@ -1,7 +1,8 @@
 // A real OCI registry (Debian's docker-registry, distribution 2.8) on loopback or inside a lab
 // namespace, seeded with the multi-arch test images by skopeo (`--all` keeps the image indexes).
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { buildTestImages } from "../../scripts/images/index.ts";
@@ -137,4 +138,52 @@ export async function startLabRegistry(o: {
 		throw err;
 	}
 	return reg;
+}
+
+export interface ImagePlatform {
+	os: string;
+	architecture: string;
+	variant?: string;
+}
+
+export const platformString = (p: ImagePlatform) => [p.os, p.architecture, p.variant].filter(Boolean).join("/");
+
+/**
+ * Reads an image's raw OCI index from a registry and unpacks one platform's layers into destDir,
+ * fetching over HTTP from inside `netns` (for the lab) or from here. A plain client for the lab
+ * and its tests, independent of runtime/ so it can check what runtime/ pulls.
+ */
+export async function unpackFromRegistry(o: {
+	url: string;
+	repo: string;
+	platform: string;
+	destDir: string;
+	netns?: string;
+	signal?: AbortSignal;
+}): Promise<{ index: { manifests: Array<{ digest: string; platform: ImagePlatform }> }; config: unknown }> {
+	const curl = async (path: string, accept: string, out?: string) => {
+		const argv = ["curl", "-fsS", "--max-time", "20", "-H", `Accept: ${accept}`, ...(out ? ["-o", out] : [])];
+		const r = await run(inNetns(o.netns, [...argv, `${o.url}${path}`]), { signal: o.signal, allowFailure: true });
+		if (r.code !== 0) throw new LabError(`GET ${o.url}${path} failed: ${r.stderr.trim()}`, "ERR_REGISTRY");
+		return r.stdout;
+	};
+	const index = JSON.parse(await curl(`/v2/${o.repo}/manifests/latest`, "application/vnd.oci.image.index.v1+json")) as {
+		manifests: Array<{ digest: string; platform: ImagePlatform }>;
+	};
+	const entry = index.manifests.find((m) => platformString(m.platform) === o.platform);
+	if (!entry) throw new LabError(`${o.repo} has no ${o.platform} image`, "ERR_REGISTRY");
+	const manifest = JSON.parse(
+		await curl(`/v2/${o.repo}/manifests/${entry.digest}`, "application/vnd.oci.image.manifest.v1+json"),
+	) as { config: { digest: string }; layers: Array<{ digest: string }> };
+	mkdirSync(o.destDir, { recursive: true });
+	for (const [i, layer] of manifest.layers.entries()) {
+		const blob = join(o.destDir, `.layer${i}.tar.gz`);
+		await curl(`/v2/${o.repo}/blobs/${layer.digest}`, "*/*", blob);
+		const got = `sha256:${createHash("sha256").update(readFileSync(blob)).digest("hex")}`;
+		if (got !== layer.digest) throw new LabError(`layer ${layer.digest} arrived as ${got}`, "ERR_REGISTRY_DIGEST");
+		await run(["tar", "-xzf", blob, "-C", o.destDir], { signal: o.signal });
+		rmSync(blob);
+	}
+	const config = JSON.parse(await curl(`/v2/${o.repo}/blobs/${manifest.config.digest}`, "*/*")) as unknown;
+	return { index, config };
 }

@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { run } from "../../cli/lab/index.ts";
+import { platformString, unpackFromRegistry } from "../../cli/lab/registry.ts";
 import { buildTestImages, MEDIA } from "../../scripts/images/index.ts";
 import { ensureTestImages } from "../helpers/images.ts";
 import { tempDir, waitFor } from "../helpers/index.ts";
@@ -18,12 +19,6 @@ interface Index {
 	mediaType: string;
 	manifests: Array<{ digest: string; platform: Platform }>;
 }
-interface Manifest {
-	config: { digest: string };
-	layers: Array<{ digest: string; mediaType: string }>;
-}
-
-const platformString = (p: Platform) => [p.os, p.architecture, p.variant].filter(Boolean).join("/");
 const MACHINE: Record<string, string> = {
 	"linux/amd64": "x86_64",
 	"linux/arm64/v8": "aarch64",
@@ -36,38 +31,33 @@ t.test("the lab registry serves busybox as an index over three platforms, each o
 	const work = tempDir();
 	t.teardown(work.remove);
 	// Everything is fetched from inside node n1, over the lab's underlay.
-	const get = async (path: string, accept: string, out?: string) => {
-		const r = await lab.exec("n1", [
-			"curl",
-			"-fsS",
-			"--max-time",
-			"10",
-			"-H",
-			`Accept: ${accept}`,
-			...(out ? ["-o", out] : []),
-			`${lab.registryUrl}${path}`,
-		]);
-		if (r.code !== 0) throw new Error(`GET ${path}: ${r.stderr}`);
-		return r.stdout;
-	};
-	const index = JSON.parse(await get("/v2/busybox/manifests/latest", MEDIA.index)) as Index;
+	const raw = await lab.exec("n1", [
+		"curl",
+		"-fsS",
+		"--max-time",
+		"10",
+		"-H",
+		`Accept: ${MEDIA.index}`,
+		`${lab.registryUrl}/v2/busybox/manifests/latest`,
+	]);
+	t.equal(raw.code, 0, raw.stderr);
+	const index = JSON.parse(raw.stdout) as Index;
 	t.equal(index.mediaType, MEDIA.index, "the raw manifest is an OCI image index");
 	t.same(index.manifests.map((m) => platformString(m.platform)).sort(), Object.keys(MACHINE).sort());
 
 	for (const m of index.manifests) {
 		const p = platformString(m.platform);
-		const manifest = JSON.parse(await get(`/v2/busybox/manifests/${m.digest}`, MEDIA.manifest)) as Manifest;
-		t.equal(manifest.layers.length, 1, `${p}: one layer`);
-		const layer = manifest.layers[0]!;
-		const blob = join(work.path, `${p.replaceAll("/", "-")}.tar.gz`);
-		await get(`/v2/busybox/blobs/${layer.digest}`, "*/*", blob);
-		const digest = `sha256:${createHash("sha256").update(readFileSync(blob)).digest("hex")}`;
-		t.equal(digest, layer.digest, `${p}: the layer blob matches its digest`);
 		const rootfs = join(work.path, p.replaceAll("/", "-"));
-		mkdirSync(rootfs);
-		await run(["tar", "-xzf", blob, "-C", rootfs]);
-		const uname = await run([join(rootfs, "bin", "busybox"), "uname", "-m"], { allowFailure: true });
-		t.equal(uname.stdout.trim(), MACHINE[p], `${p}: busybox uname -m (${uname.stderr.trim() || "ok"})`);
+		// Fetches manifest and layer from inside n1, checking each blob's digest, and unpacks it.
+		await unpackFromRegistry({
+			url: lab.registryUrl!,
+			repo: "busybox",
+			platform: p,
+			destDir: rootfs,
+			netns: lab.nodes[0]!.netns,
+		});
+		const uname = await lab.exec("n1", ["chroot", rootfs, "/bin/busybox", "uname", "-m"]);
+		t.equal(uname.stdout.trim(), MACHINE[p], `${p}: busybox uname -m, chrooted (${uname.stderr.trim() || "ok"})`);
 	}
 });
 
@@ -77,24 +67,14 @@ t.test("the httpd image serves a page naming its hostname", async (t) => {
 	t.teardown(work.remove);
 	const rootfs = join(work.path, "rootfs");
 	mkdirSync(rootfs);
-	const curl = (...args: string[]) => lab.exec("n1", ["curl", "-fsS", "--max-time", "10", ...args]);
-	const index = JSON.parse(
-		(await curl("-H", `Accept: ${MEDIA.index}`, `${lab.registryUrl}/v2/httpd/manifests/latest`)).stdout,
-	) as Index;
-	const amd64 = index.manifests.find((m) => platformString(m.platform) === "linux/amd64");
-	t.ok(amd64, "httpd has a linux/amd64 image");
-	const manifest = JSON.parse(
-		(await curl("-H", `Accept: ${MEDIA.manifest}`, `${lab.registryUrl}/v2/httpd/manifests/${amd64!.digest}`)).stdout,
-	) as Manifest;
-	t.equal(manifest.layers.length, 2, "busybox base layer + httpd layer");
-	for (const [i, l] of manifest.layers.entries()) {
-		const blob = join(work.path, `layer${i}.tar.gz`);
-		await curl("-o", blob, `${lab.registryUrl}/v2/httpd/blobs/${l.digest}`);
-		await run(["tar", "-xzf", blob, "-C", rootfs]);
-	}
-	const config = JSON.parse((await curl(`${lab.registryUrl}/v2/httpd/blobs/${manifest.config.digest}`)).stdout) as {
-		config: { Cmd: string[]; ExposedPorts: Record<string, unknown> };
-	};
+	const { config: raw } = await unpackFromRegistry({
+		url: lab.registryUrl!,
+		repo: "httpd",
+		platform: "linux/amd64",
+		destDir: rootfs,
+		netns: lab.nodes[0]!.netns,
+	});
+	const config = raw as { config: { Cmd: string[]; ExposedPorts: Record<string, unknown> } };
 	t.same(config.config.Cmd, ["/bin/httpd-start"]);
 	t.ok(config.config.ExposedPorts["80/tcp"], "exposes 80/tcp");
 	// Run its command as a container would (own UTS namespace and hostname, chrooted) on node n2.
