@@ -1,0 +1,85 @@
+// Named errors of raft-ts, each with a stable `code` callers can switch on.
+
+export class RaftError extends Error {
+	readonly code: string;
+	override name = "RaftError";
+	constructor(message: string, code = "ERR_RAFT", options?: ErrorOptions) {
+		super(message, options);
+		this.code = code;
+	}
+}
+
+/** The operation needs the leader; `leader` names it when known, so callers can redirect. */
+export class NotLeaderError extends RaftError {
+	override name = "NotLeaderError";
+	readonly leader: string | undefined;
+	constructor(leader: string | undefined) {
+		super(leader ? `not the leader (the leader is ${leader})` : "not the leader (no leader known)", "ERR_NOT_LEADER");
+		this.leader = leader;
+	}
+}
+
+/** This node stopped being leader before the operation was known to be committed; its fate is unknown. */
+export class LeadershipLostError extends RaftError {
+	override name = "LeadershipLostError";
+	constructor() {
+		super("leadership lost while the operation was in flight", "ERR_LEADERSHIP_LOST");
+	}
+}
+
+export class LeadershipTransferInProgressError extends RaftError {
+	override name = "LeadershipTransferInProgressError";
+	constructor() {
+		super("a leadership transfer is in progress", "ERR_LEADERSHIP_TRANSFER");
+	}
+}
+
+export class ConfigChangePendingError extends RaftError {
+	override name = "ConfigChangePendingError";
+	constructor() {
+		super("a configuration change is still uncommitted; wait for it first", "ERR_CONFIG_PENDING");
+	}
+}
+
+export class ShutdownError extends RaftError {
+	override name = "ShutdownError";
+	constructor() {
+		super("raft is shut down", "ERR_SHUTDOWN");
+	}
+}
+
+export class RaftTimeoutError extends RaftError {
+	override name = "RaftTimeoutError";
+	constructor(what: string, ms: number) {
+		super(`${what} timed out after ${ms} ms`, "ERR_TIMEOUT");
+	}
+}
+
+export class BadConfigError extends RaftError {
+	override name = "BadConfigError";
+	constructor(message: string) {
+		super(message, "ERR_BAD_CONFIG");
+	}
+}
+
+/** A message failed validation (wrong shape, bounds, or another cluster); it is dropped, never applied. */
+export class InvalidMessageError extends RaftError {
+	override name = "InvalidMessageError";
+	constructor(message: string) {
+		super(message, "ERR_INVALID_MESSAGE");
+	}
+}
+
+export class WrongClusterError extends RaftError {
+	override name = "WrongClusterError";
+	constructor(got: string, want: string) {
+		super(`message from cluster "${got}", this is cluster "${want}"`, "ERR_WRONG_CLUSTER");
+	}
+}
+
+export class UnknownServerError extends RaftError {
+	override name = "UnknownServerError";
+	constructor(id: string) {
+		super(`server ${id} is not in the configuration`, "ERR_UNKNOWN_SERVER");
+	}
+}

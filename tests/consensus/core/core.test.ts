@@ -1,0 +1,327 @@
+import t from "tap";
+import {
+	ConfigChangePendingError,
+	defaultCoreConfig,
+	InvalidMessageError,
+	LeadershipTransferInProgressError,
+	NotLeaderError,
+	RaftCore,
+	type SnapshotMeta,
+	validateMessage,
+} from "../../../consensus/index.ts";
+import { cmd, Net } from "./harness.ts";
+
+t.test("a single voter elects itself and commits alone", async (t) => {
+	const net = new Net(["a"]);
+	t.equal(net.electLeader(), "a");
+	net.get("a").propose([cmd("x=1")]);
+	net.settle();
+	t.same(net.commandsApplied("a"), ["x=1"]);
+});
+
+t.test("three nodes: one leader, entries replicate and apply everywhere in order", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	const l = net.get(leader);
+	for (let i = 0; i < 20; i++) l.propose([cmd(`op${i}`)]);
+	net.settle();
+	net.tick(2);
+	const expected = Array.from({ length: 20 }, (_, i) => `op${i}`);
+	for (const id of ["a", "b", "c"]) t.same(net.commandsApplied(id), expected, `${id} applied all, in order`);
+	t.equal(new Set([...net.cores.values()].map((c) => c.term)).size, 1, "one term everywhere");
+});
+
+t.test("followers refuse proposals and name the leader", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	const follower = ["a", "b", "c"].find((id) => id !== leader)!;
+	const err = t.throws(() => net.get(follower).propose([cmd("x")])) as NotLeaderError;
+	t.ok(err instanceof NotLeaderError);
+	t.equal(err.leader, leader);
+});
+
+t.test("pre-vote: a partitioned node does not inflate its term or disrupt the leader on return", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	const term = net.get(leader).term;
+	const loner = ["a", "b", "c"].find((id) => id !== leader)!;
+	net.isolate(loner);
+	net.tick(100);
+	t.equal(net.get(loner).term, term, "pre-vote kept the isolated node's term");
+	net.heal();
+	net.tick(5);
+	t.equal(net.leaders().length, 1);
+	t.equal(net.leaders()[0], leader, "the leader was not disrupted");
+	t.equal(net.get(leader).term, term);
+});
+
+t.test("without pre-vote the same partition forces a new election (the control case)", async (t) => {
+	const net = new Net(["a", "b", "c"], { preVote: false, checkQuorum: false });
+	const leader = net.electLeader();
+	const term = net.get(leader).term;
+	const loner = ["a", "b", "c"].find((id) => id !== leader)!;
+	net.isolate(loner);
+	net.tick(100);
+	t.ok(net.get(loner).term > term + 1, "the isolated node kept raising its term");
+});
+
+t.test("check-quorum: a leader cut off from the majority steps down", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	net.isolate(leader);
+	net.tick(25, [leader]);
+	t.equal(net.get(leader).role, "follower", "the isolated leader stepped down");
+	net.heal();
+	const next = net.electLeader();
+	t.ok(next);
+});
+
+t.test("a deposed leader's uncommitted entries are replaced, committed ones never", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const old = net.electLeader();
+	net.get(old).propose([cmd("committed")]);
+	net.settle();
+	net.isolate(old);
+	net.get(old).propose([cmd("lost")]);
+	net.settle();
+	const others = ["a", "b", "c"].filter((id) => id !== old);
+	net.tick(40, others);
+	const fresh = net.leaders().find((id) => id !== old)!;
+	t.ok(fresh, "the majority elected a new leader");
+	net.get(fresh).propose([cmd("new")]);
+	net.settle();
+	net.heal();
+	net.tick(5);
+	for (const id of ["a", "b", "c"]) t.same(net.commandsApplied(id), ["committed", "new"], `${id}`);
+});
+
+t.test("leadership transfer hands over to an up-to-date voter and blocks proposals meanwhile", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	const target = ["a", "b", "c"].find((id) => id !== leader)!;
+	net.get(leader).propose([cmd("before")]);
+	net.settle();
+	net.cut.add(`${leader}>${target}`); // hold the transfer so proposals are tested while it is pending
+	net.get(leader).transferLeadership(target);
+	t.throws(() => net.get(leader).propose([cmd("during")]), LeadershipTransferInProgressError);
+	net.heal();
+	net.tick(1);
+	net.settle();
+	t.equal(net.leaders().join(), target, "the target leads now");
+	t.ok(net.get(target).term > net.get(leader).term - 1);
+});
+
+t.test("membership: add a non-voter, promote it, remove a voter; one change at a time", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	const l = net.get(leader);
+	net.add("d", []);
+	const withD = { servers: [...l.configuration().servers, { id: "d", address: "d", suffrage: "nonvoter" as const }] };
+	l.proposeConfiguration(withD);
+	t.throws(
+		() => l.proposeConfiguration({ servers: [...withD.servers, { id: "e", address: "e", suffrage: "voter" }] }),
+		ConfigChangePendingError,
+	);
+	net.settle();
+	net.tick(3);
+	l.propose([cmd("hello d")]);
+	net.settle();
+	net.tick(2);
+	t.same(net.commandsApplied("d"), ["hello d"], "the non-voter receives the log");
+	t.throws(
+		() =>
+			l.proposeConfiguration({
+				// Promoting d and demoting another voter in one step is two changes: refused.
+				servers: withD.servers.map((s) =>
+					s.id === "d"
+						? { ...s, suffrage: "voter" as const }
+						: s.id === ["a", "b", "c"].find((id) => id !== leader)
+							? { ...s, suffrage: "nonvoter" as const }
+							: s,
+				),
+			}),
+		/one server at a time/,
+	);
+	l.proposeConfiguration({
+		servers: withD.servers.map((s) => (s.id === "d" ? { ...s, suffrage: "voter" as const } : s)),
+	});
+	net.settle();
+	net.tick(2);
+	t.equal(
+		net
+			.get("d")
+			.configuration()
+			.servers.find((s) => s.id === "d")?.suffrage,
+		"voter",
+		"d is a voter",
+	);
+	const victim = ["a", "b", "c"].find((id) => id !== leader)!;
+	l.proposeConfiguration({ servers: l.configuration().servers.filter((s) => s.id !== victim) });
+	net.settle();
+	net.tick(2);
+	t.same(
+		l
+			.committedConfiguration()
+			.servers.map((s) => s.id)
+			.sort(),
+		["a", "b", "c", "d"].filter((id) => id !== victim).sort(),
+	);
+	// With the victim gone, a quorum is 2 of 3: cut it off and keep committing.
+	net.isolate(victim);
+	l.propose([cmd("after removal")]);
+	net.settle();
+	t.ok(net.commandsApplied(leader).includes("after removal"));
+});
+
+t.test("a leader removing itself steps down once that is committed", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	const l = net.get(leader);
+	l.proposeConfiguration({ servers: l.configuration().servers.filter((s) => s.id !== leader) });
+	net.settle();
+	net.tick(1);
+	t.not(l.role, "leader");
+	const next = net.electLeader();
+	t.not(next, leader);
+});
+
+t.test("a follower far behind gets the snapshot (InstallSnapshot) and then the rest", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	const l = net.get(leader);
+	const slow = ["a", "b", "c"].find((id) => id !== leader)!;
+	net.isolate(slow);
+	for (let i = 0; i < 30; i++) l.propose([cmd(`op${i}`)]);
+	net.settle();
+	net.tick(1, [leader]);
+	const meta: SnapshotMeta = {
+		id: "snap-1",
+		index: l.log.applied,
+		term: l.log.term(l.log.applied)!,
+		configuration: l.committedConfiguration(),
+		configurationIndex: 1,
+		size: 3,
+	};
+	net.snapshots.set(leader, Buffer.from("fsm"));
+	l.compact(meta, 2);
+	t.ok(l.log.firstIndex() > 5, "the leader compacted its log");
+	net.heal();
+	net.tick(3);
+	const s = net.get(slow);
+	t.equal(s.log.snapshotIndex, meta.index, "the slow follower installed the snapshot");
+	l.propose([cmd("after")]);
+	net.settle();
+	net.tick(1);
+	t.same(net.commandsApplied(slow).at(-1), "after");
+	t.equal(s.log.applied, l.log.applied);
+});
+
+t.test("ReadIndex confirms leadership with a quorum before answering", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	const l = net.get(leader);
+	l.propose([cmd("x")]);
+	net.settle();
+	l.readIndex(42);
+	const rd = l.ready();
+	t.same(rd.readStates, [], "no answer before the followers confirm");
+	l.advance(rd);
+	for (const m of rd.messages) if (!net.cut.has(`${m.from}>${m.to}`)) net.get(m.to).step(m);
+	let got: Array<{ ctx: number; index: number }> = [];
+	for (let i = 0; i < 5; i++) {
+		for (const [id, core] of net.cores) {
+			if (!core.hasReady()) continue;
+			const r = core.ready();
+			if (id === leader) got = got.concat(r.readStates);
+			core.advance(r);
+			for (const m of r.messages) net.get(m.to).step(m);
+		}
+	}
+	t.same(got, [{ ctx: 42, index: l.log.committed }]);
+	// A leader that cannot reach a quorum cannot answer.
+	net.isolate(leader);
+	l.readIndex(43);
+	net.settle();
+	const late = l.ready();
+	t.same(late.readStates, []);
+	l.advance(late);
+});
+
+t.test("stale terms: a deposed leader learns the new term from a reply and steps down", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const old = net.electLeader();
+	net.isolate(old);
+	const others = ["a", "b", "c"].filter((id) => id !== old);
+	net.tick(40, others);
+	const fresh = net.leaders().find((id) => id !== old)!;
+	t.ok(net.get(fresh).term > net.get(old).term);
+	net.heal();
+	net.tick(1, [old]); // the old leader's heartbeat meets a higher term
+	t.equal(net.get(old).role, "follower");
+	t.equal(net.get(old).term, net.get(fresh).term);
+});
+
+t.test("malformed messages are refused with InvalidMessageError", async (t) => {
+	const ok = { type: "heartbeat", term: 1, from: "a", to: "b", commit: 0, ctx: 0 };
+	t.same(validateMessage(ok), ok);
+	const bad: Array<[unknown, RegExp]> = [
+		[null, /not an object/],
+		[{ ...ok, term: -1 }, /term/],
+		[{ ...ok, term: 1.5 }, /term/],
+		[{ ...ok, from: "" }, /from\/to/],
+		[{ ...ok, type: "hax" }, /unknown message type/],
+		[{ type: "append", term: 2, from: "a", to: "b", prevIndex: 1, prevTerm: 1, commit: 0, entries: "x" }, /entries/],
+		[
+			{
+				type: "append",
+				term: 2,
+				from: "a",
+				to: "b",
+				prevIndex: 1,
+				prevTerm: 1,
+				commit: 0,
+				entries: [{ index: 5, term: 1, type: "command", data: new Uint8Array() }],
+			},
+			/index 5 where 2/,
+		],
+		[
+			{
+				type: "append",
+				term: 2,
+				from: "a",
+				to: "b",
+				prevIndex: 1,
+				prevTerm: 1,
+				commit: 0,
+				entries: [{ index: 2, term: 3, type: "command", data: new Uint8Array() }],
+			},
+			/entry term/,
+		],
+		[{ type: "snapshot", term: 1, from: "a", to: "b", meta: {} }, /meta/],
+	];
+	for (const [m, re] of bad) {
+		const err = t.throws(() => validateMessage(m)) as Error;
+		t.ok(err instanceof InvalidMessageError, "named error");
+		t.match(err.message, re);
+	}
+});
+
+t.test("a restarted node recovers term, vote and log from its persisted state", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	net.get(leader).propose([cmd("durable")]);
+	net.settle();
+	net.tick(1);
+	const f = ["a", "b", "c"].find((id) => id !== leader)!;
+	const before = net.get(f);
+	const entries = before.log.slice(1, before.log.lastIndex());
+	const again = new RaftCore(defaultCoreConfig(f), { hardState: before.hardState(), entries });
+	t.equal(again.term, before.term);
+	t.equal(again.log.lastIndex(), before.log.lastIndex());
+	const rd = again.ready();
+	t.same(
+		rd.committed.filter((e) => e.type === "command").map((e) => Buffer.from(e.data).toString()),
+		["durable"],
+		"committed entries are re-applied after a restart",
+	);
+});

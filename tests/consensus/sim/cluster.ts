@@ -1,0 +1,486 @@
+// A deterministic simulated cluster driving the pure Raft core: seeded clock, a network that
+// delays, drops, duplicates, reorders and partitions (also one-way), disks that lose the write in
+// progress or keep only part of it at a crash, and KV clients whose history is checked for
+// linearizability. Every run checks the Raft safety invariants as it goes.
+import { pack, unpack } from "msgpackr";
+import {
+	type Configuration,
+	defaultCoreConfig,
+	encodeConfiguration,
+	type HardState,
+	type LogEntry,
+	type Message,
+	RaftCore,
+	type Ready,
+	type SnapshotMeta,
+} from "../../../consensus/index.ts";
+import type { KvOp } from "./linearizability.ts";
+import { Rng } from "./rng.ts";
+
+export interface SimOptions {
+	seed: number;
+	nodes?: number;
+	/** Time units of chaos, then a calm phase to converge. */
+	chaosTime?: number;
+	calmTime?: number;
+	clients?: number;
+	keys?: number;
+	faults?: boolean;
+	snapshotEvery?: number;
+}
+
+interface Disk {
+	hard: HardState;
+	entries: LogEntry[];
+	snapshot?: { meta: SnapshotMeta; data: Uint8Array };
+}
+
+interface Node {
+	id: string;
+	core: RaftCore | undefined;
+	disk: Disk;
+	kv: Map<string, string>;
+	/** Proposals this node accepted from clients: entry index -> op id. */
+	proposals: Map<number, number>;
+	/** ReadIndex requests: ctx -> op id, then (after the read state) waiting for applied >= index. */
+	reads: Map<number, number>;
+	readyReads: Array<{ index: number; op: number }>;
+	tickPhase: number;
+	leaderLog?: Map<number, number>;
+}
+
+interface InFlight {
+	at: number;
+	seq: number;
+	msg: Message;
+}
+
+interface ClientOp extends KvOp {
+	id: number;
+	node: string;
+	deadline: number;
+	done: boolean;
+}
+
+export class InvariantError extends Error {
+	override name = "InvariantError";
+}
+
+const TICK = 10;
+
+export class SimCluster {
+	readonly rng: Rng;
+	readonly nodes: Node[] = [];
+	private net: InFlight[] = [];
+	private netSeq = 0;
+	now = 0;
+	private blocked = new Set<string>(); // "from>to"
+	private leadersByTerm = new Map<number, string>();
+	/** index -> "term:hash" of every entry any node applied. */
+	private appliedLog = new Map<number, string>();
+	readonly history: ClientOp[] = [];
+	private nextOpId = 1;
+	private clientBusy = new Map<number, ClientOp>();
+	private readonly o: Required<SimOptions>;
+	private readonly config: Configuration;
+	stats = { delivered: 0, dropped: 0, crashes: 0, torn: 0, partitions: 0, elections: 0, snapshots: 0, installs: 0 };
+
+	constructor(opts: SimOptions) {
+		this.o = {
+			nodes: 3,
+			chaosTime: 4000,
+			calmTime: 3000,
+			clients: 3,
+			keys: 3,
+			faults: true,
+			snapshotEvery: 25,
+			...opts,
+		};
+		this.rng = new Rng(opts.seed);
+		const ids = Array.from({ length: this.o.nodes }, (_, i) => `s${i + 1}`);
+		this.config = { servers: ids.map((id) => ({ id, address: id, suffrage: "voter" as const })) };
+		// Bootstrapped like hashicorp/raft: the configuration is entry 1 of term 1 on every node.
+		const boot: LogEntry = { index: 1, term: 1, type: "configuration", data: encodeConfiguration(this.config) };
+		for (const id of ids) {
+			const disk: Disk = { hard: { term: 1, vote: "", commit: 0 }, entries: [boot] };
+			const node: Node = {
+				id,
+				core: undefined,
+				disk,
+				kv: new Map(),
+				proposals: new Map(),
+				reads: new Map(),
+				readyReads: [],
+				tickPhase: this.rng.int(0, TICK - 1),
+			};
+			this.nodes.push(node);
+			this.start(node);
+		}
+	}
+
+	private start(n: Node): void {
+		n.core = new RaftCore(
+			{ ...defaultCoreConfig(n.id, () => this.rng.next()), maxEntriesPerAppend: 8, maxInflight: 4 },
+			{ hardState: n.disk.hard, snapshot: n.disk.snapshot?.meta, entries: n.disk.entries },
+		);
+		n.kv = n.disk.snapshot ? new Map(unpack(n.disk.snapshot.data) as Array<[string, string]>) : new Map();
+		n.proposals.clear();
+		n.reads.clear();
+		n.readyReads = [];
+		n.leaderLog = undefined;
+	}
+
+	private crash(n: Node): void {
+		n.core = undefined;
+		this.stats.crashes++;
+	}
+
+	node(id: string): Node {
+		return this.nodes.find((n) => n.id === id)!;
+	}
+
+	leader(): Node | undefined {
+		// The live leader with the highest term (a deposed one may not know yet).
+		let best: Node | undefined;
+		for (const n of this.nodes) {
+			if (n.core?.role === "leader" && (!best || n.core.term > best.core!.term)) best = n;
+		}
+		return best;
+	}
+
+	// --- running ------------------------------------------------------------------------------
+
+	run(): void {
+		const end = this.o.chaosTime + this.o.calmTime;
+		while (this.now < end) {
+			const chaos = this.now < this.o.chaosTime;
+			if (!chaos && this.now === this.o.chaosTime) this.calm();
+			this.stepTime(chaos);
+		}
+		this.finalChecks();
+	}
+
+	private calm(): void {
+		this.blocked.clear();
+		for (const n of this.nodes) if (!n.core) this.start(n);
+	}
+
+	private stepTime(chaos: boolean): void {
+		this.now++;
+		for (const n of this.nodes) {
+			if (n.core && this.now % TICK === n.tickPhase) {
+				n.core.tick();
+				this.process(n);
+			}
+		}
+		this.deliver();
+		if (chaos && this.o.faults) this.injectFaults();
+		// Clients stop halfway through the calm phase so the final convergence check is exact.
+		if (this.now < this.o.chaosTime + this.o.calmTime / 2) this.clients(chaos);
+		if (this.now % 50 === 0) this.checkLeaderAppendOnly();
+	}
+
+	private deliver(): void {
+		if (this.net.length === 0) return;
+		const due = this.net.filter((f) => f.at <= this.now).sort((a, b) => a.at - b.at || a.seq - b.seq);
+		if (due.length === 0) return;
+		this.net = this.net.filter((f) => f.at > this.now);
+		for (const f of due) {
+			const n = this.node(f.msg.to);
+			if (!n.core) {
+				this.stats.dropped++;
+				continue;
+			}
+			this.stats.delivered++;
+			n.core.step(f.msg);
+			this.process(n);
+		}
+	}
+
+	private sendAll(from: Node, msgs: Message[]): void {
+		for (const m of msgs) {
+			if (this.blocked.has(`${m.from}>${m.to}`) || (this.o.faults && this.rng.chance(0.02))) {
+				this.stats.dropped++;
+				continue;
+			}
+			let msg = m;
+			if (m.type === "snapshot") {
+				// The shell attaches the snapshot's data, as the real transport does.
+				const snap = from.disk.snapshot;
+				if (!snap || snap.meta.index !== m.meta.index) continue;
+				msg = { ...m, data: snap.data };
+			}
+			const copies = this.o.faults && this.rng.chance(0.01) ? 2 : 1;
+			for (let c = 0; c < copies; c++) this.net.push({ at: this.now + this.rng.int(1, 15), seq: this.netSeq++, msg });
+		}
+	}
+
+	private injectFaults(): void {
+		const r = this.rng;
+		if (r.chance(0.0015)) {
+			const live = this.nodes.filter((n) => n.core);
+			if (live.length > 0) this.crash(r.pick(live));
+		}
+		for (const n of this.nodes) if (!n.core && r.chance(0.004)) this.start(n);
+		if (r.chance(0.001)) {
+			// A partition: a random minority cut off, sometimes in one direction only.
+			this.stats.partitions++;
+			this.blocked.clear();
+			const cut = r.pick(this.nodes).id;
+			const oneWay = r.chance(0.3);
+			for (const other of this.nodes) {
+				if (other.id === cut) continue;
+				this.blocked.add(`${cut}>${other.id}`);
+				if (!oneWay) this.blocked.add(`${other.id}>${cut}`);
+			}
+		}
+		if (r.chance(0.002)) this.blocked.clear();
+	}
+
+	// --- the shell's Ready loop ---------------------------------------------------------------
+
+	private process(n: Node): void {
+		const core = n.core;
+		if (!core) return;
+		while (core.hasReady()) {
+			const rd = core.ready();
+			if (rd.softState?.role === "leader") this.onNewLeader(n);
+			if (!this.persist(n, rd)) return; // crashed mid-write
+			this.sendAll(n, rd.messages);
+			this.apply(n, rd);
+			core.advance(rd);
+			this.maybeSnapshot(n);
+			this.answerReads(n);
+		}
+		this.checkElectionSafety(n);
+	}
+
+	/** Returns false when the node crashed while writing (the tail may be torn). */
+	private persist(n: Node, rd: Ready): boolean {
+		const d = n.disk;
+		const crashNow = this.o.faults && this.now < this.o.chaosTime && this.rng.chance(0.0008);
+		if (rd.snapshot) {
+			d.snapshot = rd.snapshot;
+			d.entries = [];
+			n.kv = new Map(unpack(rd.snapshot.data) as Array<[string, string]>);
+			this.stats.installs++;
+		}
+		let entries = rd.entries;
+		if (crashNow) {
+			entries = entries.slice(0, this.rng.int(0, entries.length));
+			this.stats.torn++;
+		}
+		if (entries.length > 0) {
+			const first = entries[0]!.index;
+			d.entries = d.entries.filter((e) => e.index < first).concat(entries);
+		}
+		if (crashNow) {
+			this.crash(n);
+			return false;
+		}
+		if (rd.hardState) d.hard = rd.hardState;
+		return true;
+	}
+
+	private apply(n: Node, rd: Ready): void {
+		for (const e of rd.committed) {
+			const key = `${e.term}:${Buffer.from(e.data).toString("base64")}`;
+			const seen = this.appliedLog.get(e.index);
+			if (seen !== undefined && seen !== key) {
+				throw new InvariantError(`state machine safety: ${n.id} applied a different entry at ${e.index}`);
+			}
+			this.appliedLog.set(e.index, key);
+			if (e.type !== "command") continue;
+			const cmd = unpack(e.data) as { op: number; key: string; value: string };
+			n.kv.set(cmd.key, cmd.value);
+			const opId = n.proposals.get(e.index);
+			if (opId !== undefined) {
+				n.proposals.delete(e.index);
+				if (opId === cmd.op) this.respond(opId, cmd.value);
+			}
+		}
+		for (const rs of rd.readStates) {
+			const op = n.reads.get(rs.ctx);
+			if (op === undefined) continue;
+			n.reads.delete(rs.ctx);
+			n.readyReads.push({ index: rs.index, op });
+		}
+		for (const ctx of rd.droppedReads) n.reads.delete(ctx);
+	}
+
+	private answerReads(n: Node): void {
+		if (n.readyReads.length === 0 || !n.core) return;
+		const applied = n.core.log.applied;
+		n.readyReads = n.readyReads.filter((r) => {
+			if (r.index > applied) return true;
+			const op = this.history.find((h) => h.id === r.op);
+			if (op) this.respond(op.id, n.kv.get(op.key) ?? "");
+			return false;
+		});
+	}
+
+	private maybeSnapshot(n: Node): void {
+		const core = n.core!;
+		const since = core.log.applied - (n.disk.snapshot?.meta.index ?? 0);
+		if (since < this.o.snapshotEvery) return;
+		const index = core.log.applied;
+		const meta: SnapshotMeta = {
+			id: `${n.id}-${index}`,
+			index,
+			term: core.log.term(index)!,
+			configuration: core.committedConfiguration(),
+			configurationIndex: 1,
+			size: 0,
+		};
+		n.disk.snapshot = { meta, data: pack([...n.kv]) };
+		core.compact(meta, 5);
+		n.disk.entries = n.disk.entries.filter((e) => e.index > core.log.snapshotIndex);
+		this.stats.snapshots++;
+	}
+
+	// --- clients ------------------------------------------------------------------------------
+
+	private clients(chaos: boolean): void {
+		for (let c = 0; c < this.o.clients; c++) {
+			const busy = this.clientBusy.get(c);
+			if (busy && !busy.done && this.now >= busy.deadline) {
+				// No answer in time: the outcome is unknown (the op may still take effect).
+				busy.done = true;
+				this.clientBusy.delete(c);
+			}
+			if (this.clientBusy.has(c) || !this.rng.chance(chaos ? 0.02 : 0.005)) continue;
+			this.invoke(c);
+		}
+	}
+
+	private invoke(client: number): void {
+		const target = this.leader() ?? this.rng.pick(this.nodes);
+		const key = `k${this.rng.int(1, this.o.keys)}`;
+		const kind = this.rng.chance(0.5) ? "put" : "get";
+		const id = this.nextOpId++;
+		const op: ClientOp = {
+			id,
+			client,
+			key,
+			kind,
+			value: kind === "put" ? `v${id}` : "",
+			call: this.now,
+			ret: Number.POSITIVE_INFINITY,
+			node: target.id,
+			deadline: this.now + 400,
+			done: false,
+		};
+		const core = target.core;
+		if (!core || core.role !== "leader") return; // refused at once: never happened
+		try {
+			if (kind === "put") {
+				const [e] = core.propose([{ type: "command", data: pack({ op: id, key, value: op.value }) }]);
+				target.proposals.set(e!.index, id);
+			} else {
+				target.reads.set(id, id);
+				core.readIndex(id);
+			}
+		} catch {
+			return; // e.g. a leadership transfer: refused, never happened
+		}
+		this.history.push(op);
+		this.clientBusy.set(client, op);
+		this.process(target);
+	}
+
+	private respond(opId: number, value: string): void {
+		const op = this.history.find((h) => h.id === opId);
+		if (!op || op.done) return;
+		op.done = true;
+		op.ret = this.now;
+		if (op.kind === "get") op.value = value;
+		this.clientBusy.delete(op.client);
+	}
+
+	// --- invariants ---------------------------------------------------------------------------
+
+	private onNewLeader(n: Node): void {
+		this.stats.elections++;
+		const core = n.core!;
+		// Leader completeness: every entry anyone applied is in the new leader's log.
+		for (const [index, key] of this.appliedLog) {
+			if (index <= core.log.snapshotIndex) continue;
+			const e = core.log.entry(index);
+			const mine = e ? `${e.term}:${Buffer.from(e.data).toString("base64")}` : undefined;
+			if (mine !== key)
+				throw new InvariantError(
+					`leader completeness: leader ${n.id} (term ${core.term}) lacks applied entry ${index}`,
+				);
+		}
+		n.leaderLog = new Map();
+	}
+
+	private checkElectionSafety(n: Node): void {
+		const core = n.core;
+		if (core?.role !== "leader") return;
+		const other = this.leadersByTerm.get(core.term);
+		if (other && other !== n.id)
+			throw new InvariantError(`election safety: ${other} and ${n.id} both lead term ${core.term}`);
+		this.leadersByTerm.set(core.term, n.id);
+	}
+
+	/** Leader append-only: while a node leads, entries it has are never changed or removed. */
+	private checkLeaderAppendOnly(): void {
+		for (const n of this.nodes) {
+			const core = n.core;
+			if (!core || core.role !== "leader" || !n.leaderLog) continue;
+			for (const [index, term] of n.leaderLog) {
+				if (index <= core.log.snapshotIndex) continue;
+				if (core.log.term(index) !== term)
+					throw new InvariantError(`leader append-only: ${n.id} changed entry ${index}`);
+			}
+			for (let i = Math.max(core.log.firstIndex(), 1); i <= core.log.lastIndex(); i++)
+				n.leaderLog.set(i, core.log.term(i)!);
+		}
+	}
+
+	private finalChecks(): void {
+		const live = this.nodes.filter((n) => n.core);
+		// Log matching: equal (index, term) implies equal prefixes.
+		for (const a of live) {
+			for (const b of live) {
+				if (a.id >= b.id) continue;
+				const la = a.core!.log;
+				const lb = b.core!.log;
+				const lo = Math.max(la.firstIndex(), lb.firstIndex());
+				const hi = Math.min(la.lastIndex(), lb.lastIndex());
+				let matched = false;
+				for (let i = hi; i >= lo; i--) {
+					const same = la.term(i) === lb.term(i);
+					if (matched && !same)
+						throw new InvariantError(`log matching: ${a.id}/${b.id} agree after ${i} but not at ${i}`);
+					if (same) matched = true;
+				}
+			}
+		}
+		// Convergence: after the calm phase everyone applied the same prefix.
+		const leader = this.leader();
+		if (!leader) throw new InvariantError("no leader after the calm phase");
+		const applied = live.map((n) => n.core!.log.applied);
+		if (Math.min(...applied) < leader.core!.log.committed) {
+			throw new InvariantError(
+				`not converged after the calm phase: applied ${applied.join(",")}, commit ${leader.core!.log.committed}`,
+			);
+		}
+		// No acknowledged write lost: each acknowledged put is in the applied log.
+		const appliedOps = new Set<number>();
+		for (const key of this.appliedLog.values()) {
+			const data = Buffer.from(key.slice(key.indexOf(":") + 1), "base64");
+			if (data.length === 0) continue;
+			try {
+				const cmd = unpack(data) as { op?: number };
+				if (typeof cmd?.op === "number") appliedOps.add(cmd.op);
+			} catch {}
+		}
+		for (const op of this.history) {
+			if (op.kind === "put" && op.ret !== Number.POSITIVE_INFINITY && !appliedOps.has(op.id)) {
+				throw new InvariantError(`acknowledged write ${op.id} (${op.key}=${op.value}) was lost`);
+			}
+		}
+	}
+}
