@@ -2,5 +2,5 @@
 // See consensus/README.md. This folder imports nothing of tsswarm outside itself.
 export * from "./core/index.ts";
 export * from "./errors.ts";
-export type * from "./storage/types.ts";
+export * from "./storage/index.ts";
 export type * from "./transport/types.ts";

@@ -1,0 +1,41 @@
+// Storage errors: corruption is refused loudly (never "repaired" by dropping acknowledged data).
+import { RaftError } from "../errors.ts";
+
+export class CorruptLogError extends RaftError {
+	override name = "CorruptLogError";
+	readonly file: string;
+	readonly offset: number;
+	constructor(file: string, offset: number, why: string) {
+		super(`log segment ${file} is corrupt at byte ${offset}: ${why}`, "ERR_CORRUPT_LOG");
+		this.file = file;
+		this.offset = offset;
+	}
+}
+
+export class SnapshotChecksumError extends RaftError {
+	override name = "SnapshotChecksumError";
+	constructor(id: string) {
+		super(`snapshot ${id} does not match its checksum`, "ERR_SNAPSHOT_CHECKSUM");
+	}
+}
+
+export class SnapshotNotFoundError extends RaftError {
+	override name = "SnapshotNotFoundError";
+	constructor(id: string) {
+		super(`no snapshot ${id}`, "ERR_SNAPSHOT_NOT_FOUND");
+	}
+}
+
+export class LogGapError extends RaftError {
+	override name = "LogGapError";
+	constructor(expected: number, got: number) {
+		super(`log entries must be contiguous: expected index ${expected}, got ${got}`, "ERR_LOG_GAP");
+	}
+}
+
+export class StoreClosedError extends RaftError {
+	override name = "StoreClosedError";
+	constructor() {
+		super("the store is closed", "ERR_STORE_CLOSED");
+	}
+}

@@ -1,0 +1,304 @@
+// A durable Raft log: append-only segment files of checksummed records, one fdatasync per batch.
+//
+// Record: [u32 payload length][u32 crc32 of payload][payload = msgpackr LogEntry].
+// Segment files are named by their first index. A crash can only tear the tail of the last
+// segment (the batch being written); recovery cuts such a tail off. A bad record anywhere else
+// is corruption and opening refuses with CorruptLogError rather than dropping acknowledged data.
+// Entries are also kept in memory: Raft reads recent entries constantly, and compaction keeps the
+// log short.
+import {
+	closeSync,
+	fdatasyncSync,
+	ftruncateSync,
+	mkdirSync,
+	openSync,
+	readdirSync,
+	readFileSync,
+	statSync,
+	unlinkSync,
+	writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { Packr } from "msgpackr";
+import { CorruptLogError, LogGapError, StoreClosedError } from "./errors.ts";
+import { fsyncDir, writeFileAtomic } from "./fsync.ts";
+import type { LogEntry, LogStore } from "./types.ts";
+
+const HEADER = 8;
+const MAX_RECORD = 64 << 20;
+const packr = new Packr({ useRecords: false });
+
+interface Located {
+	entry: LogEntry;
+	segment: Segment;
+	offset: number;
+}
+
+interface Segment {
+	first: number;
+	path: string;
+	size: number;
+}
+
+export interface FileLogStoreOptions {
+	dir: string;
+	/** Start a new segment when the current one passes this size. */
+	segmentBytes?: number;
+	/** Tests only: skip fdatasync (never in production). */
+	noSync?: boolean;
+}
+
+const segName = (first: number) => `${String(first).padStart(20, "0")}.seg`;
+
+export class FileLogStore implements LogStore {
+	private readonly dir: string;
+	private readonly segmentBytes: number;
+	private readonly noSync: boolean;
+	private segments: Segment[] = [];
+	private entries: Located[] = [];
+	/** Entries below this index were deleted by compaction but may still sit in a segment file. */
+	private floor = 0;
+	private fd: number | undefined;
+	private closed = false;
+	/** What recovery did at open: bytes cut off a torn tail. */
+	readonly recovery = { tornBytes: 0, segments: 0 };
+
+	private constructor(o: FileLogStoreOptions) {
+		this.dir = o.dir;
+		this.segmentBytes = o.segmentBytes ?? 64 << 20;
+		this.noSync = o.noSync ?? false;
+	}
+
+	static async open(o: FileLogStoreOptions): Promise<FileLogStore> {
+		const s = new FileLogStore(o);
+		s.recover();
+		return s;
+	}
+
+	private metaPath(): string {
+		return join(this.dir, "floor");
+	}
+
+	private recover(): void {
+		mkdirSync(this.dir, { recursive: true });
+		try {
+			this.floor = Number(readFileSync(this.metaPath(), "utf8")) || 0;
+		} catch {
+			this.floor = 0;
+		}
+		const names = readdirSync(this.dir)
+			.filter((n) => /^\d{20}\.seg$/.test(n))
+			.sort();
+		this.recovery.segments = names.length;
+		for (const [k, name] of names.entries()) {
+			const path = join(this.dir, name);
+			const seg: Segment = { first: Number(name.slice(0, 20)), path, size: 0 };
+			const buf = readFileSync(path);
+			let off = 0;
+			while (off < buf.length) {
+				const bad = this.badRecord(buf, off);
+				if (bad) {
+					const isLast = k === names.length - 1;
+					if (isLast && this.isTornTail(buf, off)) {
+						this.recovery.tornBytes = buf.length - off;
+						const fd = openSync(path, "r+");
+						ftruncateSync(fd, off);
+						fdatasyncSync(fd);
+						closeSync(fd);
+						break;
+					}
+					throw new CorruptLogError(path, off, bad);
+				}
+				const len = buf.readUInt32LE(off);
+				let entry: LogEntry;
+				try {
+					entry = packr.unpack(buf.subarray(off + HEADER, off + HEADER + len)) as LogEntry;
+				} catch (err) {
+					throw new CorruptLogError(path, off, `undecodable record (${(err as Error).message})`);
+				}
+				entry.data = new Uint8Array(entry.data);
+				// Later records overwrite earlier ones with the same or higher index (conflict truncation
+				// is written as a fresh record run, see storeLogs).
+				while (this.entries.length > 0 && this.entries[this.entries.length - 1]!.entry.index >= entry.index)
+					this.entries.pop();
+				const prev = this.entries[this.entries.length - 1];
+				if (prev && prev.entry.index + 1 !== entry.index) {
+					throw new CorruptLogError(path, off, `index ${entry.index} follows ${prev.entry.index}`);
+				}
+				this.entries.push({ entry, segment: seg, offset: off });
+				off += HEADER + len;
+			}
+			seg.size = Math.min(off, buf.length);
+			this.segments.push(seg);
+		}
+		this.entries = this.entries.filter((l) => l.entry.index >= this.floor);
+	}
+
+	private badRecord(buf: Buffer, off: number): string | undefined {
+		if (off + HEADER > buf.length) return "truncated header";
+		const len = buf.readUInt32LE(off);
+		if (len === 0 || len > MAX_RECORD) return `bad record length ${len}`;
+		if (off + HEADER + len > buf.length) return "truncated record";
+		const want = buf.readUInt32LE(off + 4);
+		if (crc32(buf.subarray(off + HEADER, off + HEADER + len)) !== want) return "checksum mismatch";
+		return undefined;
+	}
+
+	/** A torn write: the bad record is the last thing in the file, or only zeros follow. */
+	private isTornTail(buf: Buffer, off: number): boolean {
+		if (off + HEADER > buf.length) return true;
+		const len = buf.readUInt32LE(off);
+		if (off + HEADER + len >= buf.length) return true;
+		for (let i = off; i < buf.length; i++) if (buf[i] !== 0) return false;
+		return true;
+	}
+
+	private check(): void {
+		if (this.closed) throw new StoreClosedError();
+	}
+
+	async firstIndex(): Promise<number> {
+		this.check();
+		return this.entries[0]?.entry.index ?? 0;
+	}
+
+	async lastIndex(): Promise<number> {
+		this.check();
+		return this.entries[this.entries.length - 1]?.entry.index ?? 0;
+	}
+
+	private pos(index: number): number {
+		const first = this.entries[0]?.entry.index;
+		return first === undefined ? -1 : index - first;
+	}
+
+	async getLog(index: number): Promise<LogEntry | undefined> {
+		this.check();
+		const p = this.pos(index);
+		return p >= 0 ? this.entries[p]?.entry : undefined;
+	}
+
+	async getLogs(lo: number, hi: number): Promise<LogEntry[]> {
+		this.check();
+		if (this.entries.length === 0 || hi < lo) return [];
+		const a = Math.max(this.pos(lo), 0);
+		const b = Math.min(this.pos(hi), this.entries.length - 1);
+		return this.entries.slice(a, b + 1).map((l) => l.entry);
+	}
+
+	async storeLogs(batch: readonly LogEntry[]): Promise<void> {
+		this.check();
+		if (batch.length === 0) return;
+		const last = this.entries[this.entries.length - 1]?.entry.index;
+		const start = batch[0]!.index;
+		if (last !== undefined && start > last + 1) throw new LogGapError(last + 1, start);
+		for (let k = 1; k < batch.length; k++) {
+			if (batch[k]!.index !== batch[k - 1]!.index + 1) throw new LogGapError(batch[k - 1]!.index + 1, batch[k]!.index);
+		}
+		if (last !== undefined && start <= last) this.truncateFrom(start);
+		const records: Buffer[] = [];
+		for (const e of batch) {
+			const payload = packr.pack({ index: e.index, term: e.term, type: e.type, data: e.data });
+			const header = Buffer.alloc(HEADER);
+			header.writeUInt32LE(payload.length, 0);
+			header.writeUInt32LE(crc32(payload), 4);
+			records.push(header, payload);
+		}
+		const seg = this.activeSegment(start);
+		const fd = this.fd!;
+		const buf = Buffer.concat(records);
+		let off = 0;
+		while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+		if (!this.noSync) fdatasyncSync(fd);
+		let at = seg.size;
+		for (let k = 0; k < batch.length; k++) {
+			const e = batch[k]!;
+			this.entries.push({ entry: { ...e, data: new Uint8Array(e.data) }, segment: seg, offset: at });
+			at += records[2 * k]!.length + records[2 * k + 1]!.length;
+		}
+		seg.size = at;
+	}
+
+	private activeSegment(nextIndex: number): Segment {
+		let seg = this.segments[this.segments.length - 1];
+		if (!seg || seg.size >= this.segmentBytes) {
+			if (this.fd !== undefined) closeSync(this.fd);
+			seg = { first: nextIndex, path: join(this.dir, segName(nextIndex)), size: 0 };
+			this.fd = openSync(seg.path, "a", 0o600);
+			fsyncDir(this.dir);
+			this.segments.push(seg);
+		} else if (this.fd === undefined) {
+			this.fd = openSync(seg.path, "a");
+		}
+		return seg;
+	}
+
+	/** Cut the log (memory and files) so that `index` and everything after it are gone. */
+	private truncateFrom(index: number): void {
+		const p = this.pos(index);
+		if (p < 0 || p >= this.entries.length) return;
+		const at = this.entries[p]!;
+		this.entries.length = p;
+		if (this.fd !== undefined) {
+			closeSync(this.fd);
+			this.fd = undefined;
+		}
+		// Drop whole segments after the cut, then shorten the one holding it.
+		while (this.segments.length > 0 && this.segments[this.segments.length - 1] !== at.segment) {
+			unlinkSync(this.segments.pop()!.path);
+		}
+		const fd = openSync(at.segment.path, "r+");
+		ftruncateSync(fd, at.offset);
+		if (!this.noSync) fdatasyncSync(fd);
+		closeSync(fd);
+		at.segment.size = at.offset;
+		if (at.offset === 0) {
+			unlinkSync(at.segment.path);
+			this.segments.pop();
+		}
+		fsyncDir(this.dir);
+	}
+
+	async deleteRange(min: number, max: number): Promise<void> {
+		this.check();
+		const first = this.entries[0]?.entry.index;
+		const last = this.entries[this.entries.length - 1]?.entry.index;
+		if (first === undefined || last === undefined || max < first || min > last) return;
+		if (max >= last) {
+			// A suffix (or everything).
+			if (min <= first) {
+				this.entries.length = 0;
+				this.floor = max + 1;
+				writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)));
+				if (this.fd !== undefined) closeSync(this.fd);
+				this.fd = undefined;
+				for (const s of this.segments) unlinkSync(s.path);
+				this.segments = [];
+				fsyncDir(this.dir);
+				return;
+			}
+			this.truncateFrom(min);
+			return;
+		}
+		if (min > first) throw new LogGapError(first, min); // only prefixes and suffixes can go
+		// A prefix: remember the new floor first (crash-safe), then drop whole segments below it.
+		this.floor = max + 1;
+		writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)));
+		this.entries = this.entries.slice(this.pos(max + 1));
+		const keepFrom = this.entries[0]!.segment;
+		while (this.segments.length > 0 && this.segments[0] !== keepFrom) unlinkSync(this.segments.shift()!.path);
+	}
+
+	async close(): Promise<void> {
+		if (this.closed) return;
+		this.closed = true;
+		if (this.fd !== undefined) closeSync(this.fd);
+		this.fd = undefined;
+	}
+
+	/** Bytes on disk across segments (for stats). */
+	diskBytes(): number {
+		return this.segments.reduce((n, s) => n + statSync(s.path).size, 0);
+	}
+}
