@@ -1,6 +1,10 @@
 // raft-ts: a Raft library shaped like hashicorp/raft, built on a pure etcd-style core.
 // See consensus/README.md. This folder imports nothing of tsswarm outside itself.
+
+export { defaultConfig, type Logger, type RaftConfig, silentLogger, validateConfig } from "./config.ts";
 export * from "./core/index.ts";
 export * from "./errors.ts";
+export type { FSM, FSMSnapshot } from "./fsm.ts";
+export { type FutureOptions, Raft, type RaftEvents, type RaftState } from "./raft.ts";
 export * from "./storage/index.ts";
-export type * from "./transport/types.ts";
+export * from "./transport/index.ts";

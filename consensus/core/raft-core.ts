@@ -134,6 +134,13 @@ export class RaftCore {
 		return this.configs[this.configs.length - 1]?.index ?? 0;
 	}
 
+	committedConfigurationIndex(): number {
+		for (let i = this.configs.length - 1; i >= 0; i--) {
+			if (this.configs[i]!.index <= this.log.committed) return this.configs[i]!.index;
+		}
+		return 0;
+	}
+
 	committedConfiguration(): Configuration {
 		for (let i = this.configs.length - 1; i >= 0; i--) {
 			if (this.configs[i]!.index <= this.log.committed) return this.configs[i]!.config;

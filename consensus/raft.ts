@@ -1,0 +1,537 @@
+// The Raft shell, shaped like hashicorp/raft: it owns the timers, the disk and the network around
+// the pure core. Each Ready batch is handled in order: persist (snapshot, entries and hard state:
+// one fsync for everything proposed meanwhile — group commit), send, apply, answer futures.
+import { EventEmitter } from "node:events";
+import { pack, unpack } from "msgpackr";
+import { type Logger, type RaftConfig, validateConfig } from "./config.ts";
+import {
+	decodeConfiguration,
+	encodeConfiguration,
+	type HardState,
+	type Message,
+	RaftCore,
+	type Ready,
+	type RoleName,
+	validateMessage,
+} from "./core/index.ts";
+import {
+	InvalidMessageError,
+	LeadershipLostError,
+	NotLeaderError,
+	RaftError,
+	RaftTimeoutError,
+	ShutdownError,
+	UnknownServerError,
+} from "./errors.ts";
+import type { FSM } from "./fsm.ts";
+import type {
+	Configuration,
+	LogEntry,
+	LogStore,
+	LogType,
+	SnapshotMeta,
+	SnapshotStore,
+	StableStore,
+} from "./storage/types.ts";
+import type { Transport } from "./transport/types.ts";
+
+const HARD_STATE_KEY = "raft.hardstate";
+
+export type RaftState = RoleName | "shutdown";
+
+export interface RaftEvents {
+	leader: [{ id: string; term: number }];
+	state: [RaftState];
+	"heartbeat-failed": [{ peer: string; error: Error }];
+	"invalid-message": [{ peer: string; error: Error }];
+}
+
+export interface FutureOptions {
+	signal?: AbortSignal;
+	timeoutMs?: number;
+}
+
+interface Pending {
+	term: number;
+	resolve: (v: { index: number; response: unknown }) => void;
+	reject: (e: Error) => void;
+}
+
+interface PendingRead {
+	resolve: () => void;
+	reject: (e: Error) => void;
+	index?: number;
+}
+
+export class Raft extends EventEmitter<RaftEvents> {
+	readonly id: string;
+	private readonly cfg: RaftConfig;
+	private readonly log: Logger;
+	private core: RaftCore | undefined;
+	private timer: NodeJS.Timeout | undefined;
+	private pumping = false;
+	private pumpAgain = false;
+	private shut = false;
+	private pending = new Map<number, Pending>();
+	private reads = new Map<number, PendingRead>();
+	private readSeq = 0;
+	private lastSnapshot: SnapshotMeta | undefined;
+	private fatal: Error | undefined;
+	private lastLeader = "";
+
+	private readonly fsm: FSM;
+	private readonly logs: LogStore;
+	private readonly stable: StableStore;
+	private readonly snaps: SnapshotStore;
+	private readonly transport: Transport;
+
+	constructor(
+		config: RaftConfig,
+		fsm: FSM,
+		logs: LogStore,
+		stable: StableStore,
+		snaps: SnapshotStore,
+		transport: Transport,
+	) {
+		super();
+		this.cfg = validateConfig(config);
+		this.id = config.localId;
+		this.log = config.logger;
+		this.fsm = fsm;
+		this.logs = logs;
+		this.stable = stable;
+		this.snaps = snaps;
+		this.transport = transport;
+	}
+
+	/** Write the initial configuration on a brand-new server (hashicorp's BootstrapCluster). */
+	static async bootstrap(logs: LogStore, stable: StableStore, configuration: Configuration): Promise<void> {
+		if ((await logs.lastIndex()) > 0 || (await stable.get(HARD_STATE_KEY))) {
+			throw new RaftError("cannot bootstrap a server that already has state", "ERR_CANT_BOOTSTRAP");
+		}
+		decodeConfiguration(encodeConfiguration(configuration)); // validates
+		await logs.storeLogs([{ index: 1, term: 1, type: "configuration", data: encodeConfiguration(configuration) }]);
+		await stable.set(HARD_STATE_KEY, pack({ term: 1, vote: "", commit: 0 } satisfies HardState));
+	}
+
+	/** Recover state from the stores, start the transport and the clock. */
+	async start(signal?: AbortSignal): Promise<void> {
+		const hsRaw = await this.stable.get(HARD_STATE_KEY);
+		const hardState = hsRaw ? (unpack(hsRaw) as HardState) : { term: 0, vote: "", commit: 0 };
+		const snapshots = await this.snaps.list();
+		let snapMeta: SnapshotMeta | undefined;
+		if (snapshots[0]) {
+			const { meta, data } = await this.snaps.open(snapshots[0].id);
+			await this.fsm.restore(data);
+			snapMeta = meta;
+			this.lastSnapshot = meta;
+		}
+		const first = await this.logs.firstIndex();
+		const last = await this.logs.lastIndex();
+		const entries = last > 0 ? await this.logs.getLogs(Math.max(first, (snapMeta?.index ?? 0) + 1), last) : [];
+		this.core = new RaftCore(
+			{
+				id: this.id,
+				electionTicks: this.cfg.electionTicks,
+				heartbeatTicks: this.cfg.heartbeatTicks,
+				preVote: this.cfg.preVote,
+				checkQuorum: this.cfg.checkQuorum,
+				maxEntriesPerAppend: this.cfg.maxAppendEntries,
+				maxBytesPerAppend: this.cfg.maxAppendBytes,
+				maxInflight: this.cfg.maxInflight,
+				random: Math.random,
+			},
+			{ hardState, snapshot: snapMeta, entries },
+		);
+		await this.transport.start(
+			{
+				onMessage: (from, msg) => this.onMessage(from, msg),
+				onSendFailure: (to, error) => this.emit("heartbeat-failed", { peer: to, error }),
+			},
+			signal,
+		);
+		this.timer = setInterval(() => {
+			this.core?.tick();
+			this.pump();
+		}, this.cfg.tickMs);
+		this.log.info(
+			{ id: this.id, term: hardState.term, lastIndex: last, snapshot: snapMeta?.index ?? 0 },
+			"raft started",
+		);
+		this.pump();
+	}
+
+	private onMessage(from: string, raw: unknown): void {
+		if (this.shut || !this.core) return;
+		let msg: Message;
+		try {
+			msg = validateMessage(raw, { maxEntries: this.cfg.maxAppendEntries * 4 });
+			if (msg.from !== from)
+				throw new InvalidMessageError(`message claims to be from ${msg.from} but came from ${from}`);
+		} catch (err) {
+			this.log.warn({ peer: from, err: (err as Error).message }, "dropped an invalid raft message");
+			this.emit("invalid-message", { peer: from, error: err as Error });
+			return;
+		}
+		try {
+			this.core.step(msg);
+		} catch (err) {
+			this.log.warn({ peer: from, err: (err as Error).message }, "raft message refused");
+			return;
+		}
+		this.pump();
+	}
+
+	// --- the Ready loop ------------------------------------------------------------------------
+
+	private pump(): void {
+		if (this.pumping) {
+			this.pumpAgain = true;
+			return;
+		}
+		this.pumping = true;
+		void this.drain().finally(() => {
+			this.pumping = false;
+		});
+	}
+
+	private async drain(): Promise<void> {
+		do {
+			this.pumpAgain = false;
+			const core = this.core;
+			while (core && !this.shut && core.hasReady()) {
+				try {
+					await this.handle(core, core.ready());
+				} catch (err) {
+					// A disk failure leaves us unable to keep Raft's promises: stop rather than lie.
+					this.fatal = err as Error;
+					this.log.error({ err: (err as Error).message }, "raft storage failed; shutting down");
+					await this.shutdown();
+					return;
+				}
+			}
+		} while (this.pumpAgain && !this.shut);
+	}
+
+	private async handle(core: RaftCore, rd: Ready): Promise<void> {
+		if (rd.snapshot) {
+			const sink = await this.snaps.create({
+				index: rd.snapshot.meta.index,
+				term: rd.snapshot.meta.term,
+				configuration: rd.snapshot.meta.configuration,
+				configurationIndex: rd.snapshot.meta.configurationIndex,
+			});
+			await sink.write(rd.snapshot.data);
+			await sink.close();
+			await this.fsm.restore(rd.snapshot.data);
+			const last = await this.logs.lastIndex();
+			if (last > 0) await this.logs.deleteRange(await this.logs.firstIndex(), last);
+			this.lastSnapshot = { ...rd.snapshot.meta, id: sink.id };
+		}
+		if (rd.entries.length > 0) await this.logs.storeLogs(rd.entries);
+		if (rd.hardState) await this.stable.set(HARD_STATE_KEY, pack(rd.hardState));
+		for (const m of rd.messages) this.sendMessage(core, m);
+		if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, core.term);
+		for (const e of rd.committed) await this.applyEntry(e);
+		for (const rs of rd.readStates) {
+			const r = this.reads.get(rs.ctx);
+			if (r) r.index = rs.index;
+		}
+		for (const ctx of rd.droppedReads) {
+			this.reads.get(ctx)?.reject(new LeadershipLostError());
+			this.reads.delete(ctx);
+		}
+		core.advance(rd);
+		this.answerReads(core.log.applied);
+		if (core.log.applied - (this.lastSnapshot?.index ?? 0) >= this.cfg.snapshotThreshold) await this.takeSnapshot();
+	}
+
+	private sendMessage(core: RaftCore, m: Message): void {
+		const address = core.configuration().servers.find((s) => s.id === m.to)?.address ?? m.to;
+		if (m.type === "snapshot") {
+			// Attach the snapshot's bytes from the store; the core only knows its metadata.
+			const id = this.lastSnapshot?.index === m.meta.index ? this.lastSnapshot.id : m.meta.id;
+			this.snaps.open(id).then(
+				({ data }) => this.transport.send(m.to, address, { ...m, data }),
+				(err: Error) => this.log.warn({ peer: m.to, err: err.message }, "could not read the snapshot to send"),
+			);
+			return;
+		}
+		this.transport.send(m.to, address, m);
+	}
+
+	private onSoftState(role: RoleName, leader: string, term: number): void {
+		this.emit("state", role);
+		if (role !== "leader") {
+			// Proposals in flight may or may not commit: their proposers must not wait forever.
+			for (const p of this.pending.values()) p.reject(new LeadershipLostError());
+			this.pending.clear();
+		}
+		if (leader && leader !== this.lastLeader) {
+			this.log.info({ leader, term }, "leader elected");
+			this.emit("leader", { id: leader, term });
+		}
+		this.lastLeader = leader;
+	}
+
+	private async applyEntry(e: LogEntry): Promise<void> {
+		let response: unknown;
+		if (e.type === "command") response = await this.fsm.apply(e);
+		const p = this.pending.get(e.index);
+		if (!p) return;
+		this.pending.delete(e.index);
+		if (p.term === e.term) p.resolve({ index: e.index, response });
+		else p.reject(new LeadershipLostError());
+	}
+
+	private answerReads(applied: number): void {
+		for (const [ctx, r] of this.reads) {
+			if (r.index !== undefined && r.index <= applied) {
+				this.reads.delete(ctx);
+				r.resolve();
+			}
+		}
+	}
+
+	private async takeSnapshot(): Promise<SnapshotMeta | undefined> {
+		const core = this.core;
+		if (!core) return undefined;
+		const index = core.log.applied;
+		if (index === 0 || index === this.lastSnapshot?.index) return this.lastSnapshot;
+		const snap = await this.fsm.snapshot();
+		try {
+			const sink = await this.snaps.create({
+				index,
+				term: core.log.term(index)!,
+				configuration: core.committedConfiguration(),
+				configurationIndex: core.committedConfigurationIndex(),
+			});
+			try {
+				await snap.persist(sink);
+				await sink.close();
+			} catch (err) {
+				await sink.cancel();
+				throw err;
+			}
+			const meta: SnapshotMeta = {
+				id: sink.id,
+				index,
+				term: core.log.term(index)!,
+				configuration: core.committedConfiguration(),
+				configurationIndex: core.committedConfigurationIndex(),
+				size: 0,
+			};
+			this.lastSnapshot = meta;
+			core.compact(meta, this.cfg.trailingLogs);
+			const first = await this.logs.firstIndex();
+			if (first > 0 && core.log.snapshotIndex >= first) await this.logs.deleteRange(first, core.log.snapshotIndex);
+			this.log.info({ index, compactedTo: core.log.snapshotIndex }, "snapshot taken");
+			return meta;
+		} finally {
+			snap.release();
+		}
+	}
+
+	// --- futures -------------------------------------------------------------------------------
+
+	private live(): RaftCore {
+		if (this.shut || !this.core) throw this.fatal ?? new ShutdownError();
+		return this.core;
+	}
+
+	private withDeadline<T>(what: string, p: Promise<T>, o: FutureOptions, onGiveUp: () => void): Promise<T> {
+		if (!o.signal && !o.timeoutMs) return p;
+		return new Promise<T>((resolve, reject) => {
+			const timer = o.timeoutMs
+				? setTimeout(() => {
+						onGiveUp();
+						reject(new RaftTimeoutError(what, o.timeoutMs!));
+					}, o.timeoutMs)
+				: undefined;
+			const onAbort = () => {
+				onGiveUp();
+				reject(o.signal!.reason ?? new Error("aborted"));
+			};
+			o.signal?.addEventListener("abort", onAbort, { once: true });
+			p.then(
+				(v) => {
+					clearTimeout(timer);
+					o.signal?.removeEventListener("abort", onAbort);
+					resolve(v);
+				},
+				(e: unknown) => {
+					clearTimeout(timer);
+					o.signal?.removeEventListener("abort", onAbort);
+					reject(e);
+				},
+			);
+		});
+	}
+
+	private propose(type: LogType, data: Uint8Array, o: FutureOptions): Promise<{ index: number; response: unknown }> {
+		const core = this.live();
+		o.signal?.throwIfAborted();
+		const [e] = core.propose([{ type, data }]);
+		const p = new Promise<{ index: number; response: unknown }>((resolve, reject) => {
+			this.pending.set(e!.index, { term: e!.term, resolve, reject });
+		});
+		this.pump();
+		// Giving up only stops waiting: the entry may still commit, as with hashicorp's futures.
+		return this.withDeadline(`apply at index ${e!.index}`, p, o, () => this.pending.delete(e!.index));
+	}
+
+	/** Replicate a command; resolves with the FSM's response once it is applied here. */
+	apply(data: Uint8Array, o: FutureOptions = {}): Promise<{ index: number; response: unknown }> {
+		if (data.length > this.cfg.maxCommandBytes) {
+			return Promise.reject(
+				new RaftError(`command of ${data.length} bytes exceeds ${this.cfg.maxCommandBytes}`, "ERR_TOO_LARGE"),
+			);
+		}
+		try {
+			return this.propose("command", data, o);
+		} catch (err) {
+			return Promise.reject(err);
+		}
+	}
+
+	/** Resolves once everything before it is applied (hashicorp's Barrier). */
+	async barrier(o: FutureOptions = {}): Promise<void> {
+		await this.propose("barrier", new Uint8Array(), o);
+	}
+
+	/** Confirms this node is still the leader with a quorum (ReadIndex); then reads here are linearizable. */
+	async verifyLeader(o: FutureOptions = {}): Promise<void> {
+		const core = this.live();
+		const ctx = ++this.readSeq;
+		core.readIndex(ctx);
+		const p = new Promise<void>((resolve, reject) => this.reads.set(ctx, { resolve, reject }));
+		this.pump();
+		return this.withDeadline("verifyLeader", p, o, () => this.reads.delete(ctx));
+	}
+
+	private async changeConfiguration(next: (c: Configuration) => Configuration, o: FutureOptions): Promise<number> {
+		const core = this.live();
+		const e = core.proposeConfiguration(next(core.configuration()));
+		const p = new Promise<{ index: number; response: unknown }>((resolve, reject) => {
+			this.pending.set(e.index, { term: e.term, resolve, reject });
+		});
+		this.pump();
+		const r = await this.withDeadline(`configuration change at ${e.index}`, p, o, () => this.pending.delete(e.index));
+		return r.index;
+	}
+
+	addVoter(id: string, address: string, o: FutureOptions = {}): Promise<number> {
+		return this.changeConfiguration(
+			(c) => ({ servers: [...c.servers.filter((s) => s.id !== id), { id, address, suffrage: "voter" }] }),
+			o,
+		);
+	}
+
+	addNonvoter(id: string, address: string, o: FutureOptions = {}): Promise<number> {
+		return this.changeConfiguration((c) => {
+			const cur = c.servers.find((s) => s.id === id);
+			// Like hashicorp: adding an existing voter as a non-voter leaves it a voter.
+			const suffrage = cur?.suffrage === "voter" ? "voter" : "nonvoter";
+			return { servers: [...c.servers.filter((s) => s.id !== id), { id, address, suffrage }] };
+		}, o);
+	}
+
+	demoteVoter(id: string, o: FutureOptions = {}): Promise<number> {
+		return this.changeConfiguration((c) => {
+			if (!c.servers.some((s) => s.id === id)) throw new UnknownServerError(id);
+			return { servers: c.servers.map((s) => (s.id === id ? { ...s, suffrage: "nonvoter" as const } : s)) };
+		}, o);
+	}
+
+	removeServer(id: string, o: FutureOptions = {}): Promise<number> {
+		return this.changeConfiguration((c) => {
+			if (!c.servers.some((s) => s.id === id)) throw new UnknownServerError(id);
+			return { servers: c.servers.filter((s) => s.id !== id) };
+		}, o);
+	}
+
+	/** Hand leadership to `to` (or the most up-to-date voter); resolves when someone else leads. */
+	async leadershipTransfer(to?: string, o: FutureOptions = {}): Promise<string> {
+		const core = this.live();
+		if (core.role !== "leader") throw new NotLeaderError(core.leader || undefined);
+		const target =
+			to ??
+			Object.entries(core.status().progress)
+				.filter(([id]) => core.configuration().servers.some((s) => s.id === id && s.suffrage === "voter"))
+				.sort((a, b) => b[1].match - a[1].match)[0]?.[0];
+		if (!target) throw new RaftError("no other voter to transfer leadership to", "ERR_NO_TARGET");
+		core.transferLeadership(target);
+		this.pump();
+		const p = new Promise<string>((resolve) => {
+			const onLeader = ({ id }: { id: string }) => {
+				if (id !== this.id) {
+					this.off("leader", onLeader);
+					resolve(id);
+				}
+			};
+			this.on("leader", onLeader);
+		});
+		return this.withDeadline(
+			"leadership transfer",
+			p,
+			{ timeoutMs: this.cfg.tickMs * this.cfg.electionTicks * 2, ...o },
+			() => {},
+		);
+	}
+
+	/** Take a snapshot now and compact the log. */
+	async snapshot(): Promise<SnapshotMeta | undefined> {
+		this.live();
+		while (this.pumping) await new Promise((r) => setTimeout(r, 1));
+		this.pumping = true;
+		try {
+			return await this.takeSnapshot();
+		} finally {
+			this.pumping = false;
+			this.pump();
+		}
+	}
+
+	state(): RaftState {
+		if (this.shut) return "shutdown";
+		return this.core?.role ?? "follower";
+	}
+
+	leader(): { id: string; address: string } | undefined {
+		const core = this.core;
+		if (!core?.leader) return undefined;
+		const s = core.configuration().servers.find((x) => x.id === core.leader);
+		return { id: core.leader, address: s?.address ?? "" };
+	}
+
+	configuration(): Configuration {
+		return this.core?.configuration() ?? { servers: [] };
+	}
+
+	stats() {
+		const st = this.core?.status();
+		return {
+			state: this.state(),
+			term: st?.term ?? 0,
+			leader: st?.leader ?? "",
+			commitIndex: st?.commit ?? 0,
+			appliedIndex: st?.applied ?? 0,
+			lastLogIndex: st?.lastIndex ?? 0,
+			lastSnapshotIndex: this.lastSnapshot?.index ?? 0,
+			pendingApplies: this.pending.size,
+			peers: st?.progress ?? {},
+		};
+	}
+
+	async shutdown(): Promise<void> {
+		if (this.shut) return;
+		this.shut = true;
+		clearInterval(this.timer);
+		for (const p of this.pending.values()) p.reject(new ShutdownError());
+		for (const r of this.reads.values()) r.reject(new ShutdownError());
+		this.pending.clear();
+		this.reads.clear();
+		await this.transport.stop();
+		this.emit("state", "shutdown");
+	}
+}

@@ -1,0 +1,128 @@
+// A real-shell cluster for tests: Raft instances over the in-memory network, with in-memory or
+// durable stores, and a KV state machine.
+import { pack, unpack } from "msgpackr";
+import {
+	defaultConfig,
+	FileLogStore,
+	FileSnapshotStore,
+	FileStableStore,
+	type FSM,
+	type LogStore,
+	MemLogStore,
+	MemNetwork,
+	MemSnapshotStore,
+	MemStableStore,
+	Raft,
+	type ServerConfig,
+	type SnapshotStore,
+	type StableStore,
+} from "../../../consensus/index.ts";
+import { waitFor } from "../../helpers/index.ts";
+
+export class KvFsm implements FSM {
+	map = new Map<string, string>();
+	applied = 0;
+	apply(e: { data: Uint8Array }) {
+		const { key, value } = unpack(e.data) as { key: string; value: string };
+		this.map.set(key, value);
+		this.applied++;
+		return value.length;
+	}
+	snapshot() {
+		const data = pack([...this.map]);
+		return { persist: (sink: { write(b: Uint8Array): Promise<void> }) => sink.write(data), release() {} };
+	}
+	restore(data: Uint8Array) {
+		this.map = new Map(unpack(data) as Array<[string, string]>);
+	}
+}
+
+export const put = (key: string, value: string) => pack({ key, value });
+
+export interface TestNode {
+	id: string;
+	raft: Raft;
+	fsm: KvFsm;
+	logs: LogStore;
+	stable: StableStore;
+	snaps: SnapshotStore;
+}
+
+export class TestCluster {
+	readonly net = new MemNetwork();
+	readonly nodes = new Map<string, TestNode>();
+	private readonly dir: string | undefined;
+	private readonly tweak: Partial<ReturnType<typeof defaultConfig>>;
+
+	constructor(opts: { dir?: string; config?: Partial<ReturnType<typeof defaultConfig>> } = {}) {
+		this.dir = opts.dir;
+		this.tweak = opts.config ?? {};
+	}
+
+	async stores(id: string) {
+		if (!this.dir) return { logs: new MemLogStore(), stable: new MemStableStore(), snaps: new MemSnapshotStore() };
+		return {
+			logs: await FileLogStore.open({ dir: `${this.dir}/${id}/log` }),
+			stable: await FileStableStore.open(`${this.dir}/${id}`),
+			snaps: new FileSnapshotStore(`${this.dir}/${id}/snapshots`),
+		};
+	}
+
+	async start(id: string, opts: { bootstrap?: ServerConfig[]; reuse?: boolean } = {}): Promise<TestNode> {
+		const prev = this.nodes.get(id);
+		const st = opts.reuse && prev && !this.dir ? prev : await this.stores(id);
+		if (opts.bootstrap) await Raft.bootstrap(st.logs, st.stable, { servers: opts.bootstrap });
+		const fsm = new KvFsm();
+		const raft = new Raft(
+			{ ...defaultConfig(id), tickMs: 10, heartbeatTicks: 1, electionTicks: 10, ...this.tweak },
+			fsm,
+			st.logs,
+			st.stable,
+			st.snaps,
+			this.net.transport(id),
+		);
+		await raft.start();
+		const node = { id, raft, fsm, logs: st.logs, stable: st.stable, snaps: st.snaps };
+		this.nodes.set(id, node);
+		return node;
+	}
+
+	async bootstrap(ids: string[]): Promise<void> {
+		const servers = ids.map((id) => ({ id, address: id, suffrage: "voter" as const }));
+		for (const id of ids) await this.start(id, { bootstrap: servers });
+	}
+
+	async stop(id: string): Promise<void> {
+		const n = this.nodes.get(id);
+		if (!n) return;
+		await n.raft.shutdown();
+		if (this.dir) await n.logs.close();
+	}
+
+	live(): TestNode[] {
+		return [...this.nodes.values()].filter((n) => n.raft.state() !== "shutdown");
+	}
+
+	async leader(timeoutMs = 10_000): Promise<TestNode> {
+		return waitFor(
+			"a single leader",
+			() => {
+				const ls = this.live().filter((n) => n.raft.state() === "leader");
+				return ls.length === 1 ? ls[0] : undefined;
+			},
+			{ timeoutMs },
+		);
+	}
+
+	async converged(key: string, value: string, ids?: string[]): Promise<void> {
+		await waitFor(
+			`${key}=${value} everywhere`,
+			() => (ids ? ids.map((i) => this.nodes.get(i)!) : this.live()).every((n) => n.fsm.map.get(key) === value),
+			{ timeoutMs: 10_000 },
+		);
+	}
+
+	async shutdown(): Promise<void> {
+		for (const id of this.nodes.keys()) await this.stop(id);
+	}
+}

@@ -1,0 +1,151 @@
+import t from "tap";
+import {
+	defaultConfig,
+	LeadershipLostError,
+	NotLeaderError,
+	RaftTimeoutError,
+	validateConfig,
+} from "../../../consensus/index.ts";
+import { tempDir, waitFor } from "../../helpers/index.ts";
+import { put, TestCluster } from "./cluster.ts";
+
+t.test("three servers elect a leader, replicate, and answer through futures", async (t) => {
+	const c = new TestCluster();
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	const r = await leader.raft.apply(put("x", "hello"));
+	t.equal(r.response, 5, "apply resolves with the FSM's response");
+	t.ok(r.index > 1);
+	await c.converged("x", "hello");
+	await leader.raft.verifyLeader({ timeoutMs: 2000 });
+	await leader.raft.barrier({ timeoutMs: 2000 });
+	const follower = c.live().find((n) => n !== leader)!;
+	await t.rejects(follower.raft.apply(put("y", "1")), NotLeaderError);
+	await t.rejects(follower.raft.verifyLeader(), NotLeaderError);
+	t.equal(follower.raft.leader()?.id, leader.id);
+	const st = leader.raft.stats();
+	t.equal(st.state, "leader");
+	t.ok(st.commitIndex >= r.index);
+});
+
+t.test("the leader fails: a new one is elected and no acknowledged write is lost", async (t) => {
+	const c = new TestCluster();
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const first = await c.leader();
+	for (let i = 0; i < 20; i++) await first.raft.apply(put(`k${i}`, `v${i}`));
+	await c.stop(first.id);
+	const second = await c.leader();
+	t.not(second.id, first.id);
+	await second.raft.apply(put("after", "failover"));
+	for (let i = 0; i < 20; i++) t.equal(second.fsm.map.get(`k${i}`), `v${i}`);
+	await c.converged("after", "failover");
+});
+
+t.test("group commit: many concurrent applies share fsyncs on durable stores", async (t) => {
+	const dir = tempDir("raft-shell-");
+	t.teardown(dir.remove);
+	const c = new TestCluster({ dir: dir.path });
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	const started = performance.now();
+	const results = await Promise.all(Array.from({ length: 500 }, (_, i) => leader.raft.apply(put(`k${i}`, `v${i}`))));
+	const ms = performance.now() - started;
+	t.equal(new Set(results.map((r) => r.index)).size, 500, "500 distinct indexes");
+	t.ok(ms < 20_000, `500 concurrent durable applies took ${Math.round(ms)} ms`);
+	await c.converged("k499", "v499");
+});
+
+t.test("a restarted server recovers its log from disk and catches up", async (t) => {
+	const dir = tempDir("raft-shell-");
+	t.teardown(dir.remove);
+	const c = new TestCluster({ dir: dir.path, config: { snapshotThreshold: 50, trailingLogs: 10 } });
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	const victim = c.live().find((n) => n !== leader)!;
+	await leader.raft.apply(put("before", "1"));
+	await c.converged("before", "1");
+	await c.stop(victim.id);
+	for (let i = 0; i < 200; i++) await leader.raft.apply(put(`k${i % 7}`, `v${i}`));
+	t.ok(leader.raft.stats().lastSnapshotIndex > 0, "the leader took snapshots and compacted");
+	const again = await c.start(victim.id);
+	await c.converged("k3", "v199".replace("199", String(199 - ((199 - 3) % 7))));
+	t.equal(again.fsm.map.get("before"), "1", "state from before the restart is there");
+	t.ok(again.raft.stats().lastSnapshotIndex > 0, "it caught up through an InstallSnapshot");
+});
+
+t.test("membership: add a non-voter, promote it, demote and remove a voter", async (t) => {
+	const c = new TestCluster();
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	await c.start("d");
+	await leader.raft.addNonvoter("d", "d", { timeoutMs: 5000 });
+	await leader.raft.apply(put("seen-by-d", "yes"));
+	await c.converged("seen-by-d", "yes", ["d"]);
+	t.equal(leader.raft.configuration().servers.find((s) => s.id === "d")?.suffrage, "nonvoter");
+	await leader.raft.addVoter("d", "d", { timeoutMs: 5000 });
+	t.equal(leader.raft.configuration().servers.find((s) => s.id === "d")?.suffrage, "voter");
+	const other = c.live().find((n) => n !== leader && n.id !== "d")!;
+	await leader.raft.demoteVoter(other.id, { timeoutMs: 5000 });
+	await leader.raft.removeServer(other.id, { timeoutMs: 5000 });
+	t.same(
+		leader.raft
+			.configuration()
+			.servers.map((s) => s.id)
+			.sort(),
+		["a", "b", "c", "d"].filter((id) => id !== other.id).sort(),
+	);
+	await c.stop(other.id);
+	await leader.raft.apply(put("quorum", "still"), { timeoutMs: 5000 });
+});
+
+t.test("leadership transfer and futures that time out or lose leadership", async (t) => {
+	const c = new TestCluster();
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	const next = await leader.raft.leadershipTransfer(undefined, { timeoutMs: 5000 });
+	t.not(next, leader.id);
+	const now = await c.leader();
+	t.equal(now.id, next);
+	// Cut the leader off: its pending apply can neither commit nor be kept waiting forever.
+	c.net.isolate(now.id);
+	const stuck = now.raft.apply(put("lost?", "1"), { timeoutMs: 1 });
+	const lost = now.raft.apply(put("lost?", "2"));
+	await t.rejects(stuck, RaftTimeoutError, "a deadline ends the wait");
+	await t.rejects(lost, LeadershipLostError, "check-quorum deposes it and its futures fail");
+	await t.rejects(now.raft.apply(put("lost?", "3")), NotLeaderError, "then it refuses new ones");
+	c.net.heal();
+	await c.leader();
+});
+
+t.test("garbage and forged messages are dropped and reported, the node keeps running", async (t) => {
+	const c = new TestCluster();
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	const target = c.live().find((n) => n !== leader)!;
+	const seen: string[] = [];
+	target.raft.on("invalid-message", ({ peer, error }) => seen.push(`${peer}: ${error.message}`));
+	const tr = c.net.transport("mallory");
+	await tr.start({ onMessage() {} });
+	tr.send(target.id, target.id, "not even an object");
+	tr.send(target.id, target.id, { type: "append", term: 99, from: "mallory", to: target.id, prevIndex: -1 });
+	tr.send(target.id, target.id, { type: "heartbeat", term: 99, from: leader.id, to: target.id, commit: 0, ctx: 0 });
+	await waitFor("three refusals", () => seen.length >= 3);
+	t.match(seen.join("\n"), /not an object/);
+	t.match(seen.join("\n"), /claims to be from/);
+	await leader.raft.apply(put("still", "fine"));
+	await c.converged("still", "fine");
+	t.equal(leader.raft.state(), "leader", "the forged higher term did not depose anyone");
+});
+
+t.test("validateConfig names the bad setting", async (t) => {
+	t.throws(() => validateConfig({ ...defaultConfig("a"), tickMs: 0 }), /tickMs must be a positive integer/);
+	t.throws(() => validateConfig({ ...defaultConfig("a"), electionTicks: 2, heartbeatTicks: 2 }), /at least twice/);
+	t.throws(() => validateConfig({ ...defaultConfig("") }), /localId/);
+});
