@@ -1,0 +1,117 @@
+import type { Libp2p } from "@libp2p/interface";
+import t from "tap";
+import {
+	createRaftNode,
+	encodeFrame,
+	FrameDecoder,
+	Libp2pTransport,
+	MemNetwork,
+	RAFT_PROTOCOL,
+	type Transport,
+} from "../../../consensus/index.ts";
+import { waitFor } from "../../helpers/index.ts";
+
+interface Pair {
+	a: Transport;
+	b: Transport;
+	bAddress: string;
+	close(): Promise<void>;
+}
+
+function compliance(name: string, makePair: () => Promise<Pair>): void {
+	t.test(`${name}: in-order delivery, large messages, unreachable peers`, async (t) => {
+		const p = await makePair();
+		t.teardown(() => p.close());
+		const got: Array<{ from: string; msg: unknown }> = [];
+		const failures: string[] = [];
+		await p.a.start({ onMessage() {}, onSendFailure: (to) => failures.push(to) });
+		await p.b.start({ onMessage: (from, msg) => got.push({ from, msg }) });
+		for (let i = 0; i < 300; i++) p.a.send(p.b.localId, p.bAddress, { seq: i });
+		await waitFor("300 messages", () => got.length >= 300);
+		t.same(
+			got.map((g) => (g.msg as { seq: number }).seq),
+			Array.from({ length: 300 }, (_, i) => i),
+			"in order, none lost or duplicated",
+		);
+		t.ok(
+			got.every((g) => g.from === p.a.localId),
+			"the sender is identified",
+		);
+		const big = { blob: new Uint8Array(2 << 20).fill(9) };
+		p.a.send(p.b.localId, p.bAddress, big);
+		await waitFor("the 2 MiB message", () => got.length === 301);
+		t.equal((got[300]!.msg as typeof big).blob.length, 2 << 20);
+		p.a.send("nobody", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK", { x: 1 });
+		await waitFor("a send failure report", () => failures.includes("nobody"), { timeoutMs: 10_000 });
+	});
+}
+
+compliance("MemTransport", async () => {
+	const net = new MemNetwork();
+	const a = net.transport("a");
+	const b = net.transport("b");
+	return { a, b, bAddress: "b", close: async () => Promise.all([a.stop(), b.stop()]).then(() => {}) };
+});
+
+async function libp2pPair(clusterA = "c1", clusterB = "c1") {
+	const na = await createRaftNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+	const nb = await createRaftNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+	const a = new Libp2pTransport({ node: na, clusterId: clusterA });
+	const b = new Libp2pTransport({ node: nb, clusterId: clusterB, maxFrameBytes: 4 << 20 });
+	const close = async () => {
+		await a.stop();
+		await b.stop();
+		await na.stop();
+		await nb.stop();
+	};
+	return { na, nb, a, b, bAddress: nb.getMultiaddrs()[0]!.toString(), close };
+}
+
+compliance("Libp2pTransport", libp2pPair);
+
+async function rawSend(from: Libp2p, to: Libp2p, chunks: Uint8Array[]): Promise<void> {
+	const s = await from.dialProtocol(to.getMultiaddrs()[0]!, RAFT_PROTOCOL);
+	for (const c of chunks) s.send(c);
+	await s.close().catch(() => {});
+}
+
+t.test("Libp2pTransport refuses bad input, names it, and keeps serving", async (t) => {
+	const p = await libp2pPair();
+	t.teardown(() => p.close());
+	const got: unknown[] = [];
+	await p.a.start({ onMessage() {} });
+	await p.b.start({ onMessage: (_f, m) => got.push(m) });
+	const mallory = await createRaftNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+	t.teardown(() => mallory.stop());
+
+	// Garbage: a length prefix promising a frame, then bytes that are not msgpack.
+	const garbage = Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]);
+	await rawSend(mallory, p.nb, [garbage]);
+	await waitFor("garbage refused", () => p.b.counters.refused >= 1);
+	// Over the size bound: refused from the length prefix alone.
+	const huge = Buffer.alloc(4);
+	huge.writeUInt32BE(64 << 20);
+	await rawSend(mallory, p.nb, [huge]);
+	await waitFor("oversized refused", () => p.b.counters.refused >= 2);
+	// Another cluster's frame.
+	await rawSend(mallory, p.nb, [encodeFrame({ c: "other-cluster", m: { hi: 1 } }, 1024)]);
+	await waitFor("wrong cluster refused", () => p.b.counters.refused >= 3);
+	// A truncated frame: half a frame and then the stream ends: nothing is delivered.
+	const frame = encodeFrame({ c: "c1", m: { half: true } }, 1024);
+	await rawSend(mallory, p.nb, [frame.subarray(0, frame.length - 3)]);
+	t.same(got, [], "nothing bad was delivered");
+	// The node still serves honest peers.
+	p.a.send(p.b.localId, p.bAddress, { ok: true });
+	await waitFor("an honest message after all that", () => got.length === 1);
+	t.same(got, [{ ok: true }]);
+});
+
+t.test("FrameDecoder reassembles frames split anywhere and bounds them", async (t) => {
+	const d = new FrameDecoder(1024);
+	const bytes = Buffer.concat([encodeFrame({ a: 1 }, 1024), encodeFrame({ b: "two" }, 1024)]);
+	const out: unknown[] = [];
+	for (const byte of bytes) out.push(...d.push(Uint8Array.of(byte)));
+	t.same(out, [{ a: 1 }, { b: "two" }]);
+	t.equal(d.pending(), 0);
+	t.throws(() => encodeFrame({ s: "x".repeat(2000) }, 1024), /exceeds the 1024-byte bound/);
+});
