@@ -37,6 +37,9 @@ import type { Transport } from "./transport/types.ts";
 
 const HARD_STATE_KEY = "raft.hardstate";
 
+const isReplication = (m: Message) =>
+	m.type === "append" || m.type === "heartbeat" || m.type === "snapshot" || m.type === "timeoutNow";
+
 export type RaftState = RoleName | "shutdown";
 
 export interface RaftEvents {
@@ -78,6 +81,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 	private lastSnapshot: SnapshotMeta | undefined;
 	private fatal: Error | undefined;
 	private lastLeader = "";
+	private savedHard: HardState = { term: 0, vote: "", commit: 0 };
 
 	private readonly fsm: FSM;
 	private readonly logs: LogStore;
@@ -118,6 +122,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 	async start(signal?: AbortSignal): Promise<void> {
 		const hsRaw = await this.stable.get(HARD_STATE_KEY);
 		const hardState = hsRaw ? (unpack(hsRaw) as HardState) : { term: 0, vote: "", commit: 0 };
+		this.savedHard = hardState;
 		const snapshots = await this.snaps.list();
 		let snapMeta: SnapshotMeta | undefined;
 		if (snapshots[0]) {
@@ -214,6 +219,10 @@ export class Raft extends EventEmitter<RaftEvents> {
 	}
 
 	private async handle(core: RaftCore, rd: Ready): Promise<void> {
+		// A leader's replication messages go out while its own write is in flight (Raft §10.2.1);
+		// the core counts the leader toward a quorum only once that write is done. Votes and
+		// acknowledgements wait for durability.
+		for (const m of rd.messages) if (isReplication(m)) this.sendMessage(core, m);
 		if (rd.snapshot) {
 			const sink = await this.snaps.create({
 				index: rd.snapshot.meta.index,
@@ -229,8 +238,14 @@ export class Raft extends EventEmitter<RaftEvents> {
 			this.lastSnapshot = { ...rd.snapshot.meta, id: sink.id };
 		}
 		if (rd.entries.length > 0) await this.logs.storeLogs(rd.entries);
-		if (rd.hardState) await this.stable.set(HARD_STATE_KEY, pack(rd.hardState));
-		for (const m of rd.messages) this.sendMessage(core, m);
+		// Term and vote must be durable before we answer anyone; the commit index need not be (it is
+		// re-learned from the leader after a restart), so a commit-only change costs no write.
+		const hs = rd.hardState;
+		if (hs && (hs.term !== this.savedHard.term || hs.vote !== this.savedHard.vote)) {
+			await this.stable.set(HARD_STATE_KEY, pack(hs));
+			this.savedHard = hs;
+		}
+		for (const m of rd.messages) if (!isReplication(m)) this.sendMessage(core, m);
 		if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, core.term);
 		for (const e of rd.committed) await this.applyEntry(e);
 		for (const rs of rd.readStates) {
@@ -410,7 +425,15 @@ export class Raft extends EventEmitter<RaftEvents> {
 	}
 
 	private async changeConfiguration(next: (c: Configuration) => Configuration, o: FutureOptions): Promise<number> {
-		const core = this.live();
+		let core = this.live();
+		// One change at a time: wait (bounded) for a previous one — or a new leader's first
+		// commit — rather than fail the caller with a race it cannot see.
+		const waitUntil = Date.now() + (o.timeoutMs ?? this.cfg.tickMs * this.cfg.electionTicks * 4);
+		while (core.configurationIndex() > core.log.committed && Date.now() < waitUntil) {
+			o.signal?.throwIfAborted();
+			await new Promise((r) => setTimeout(r, this.cfg.tickMs));
+			core = this.live();
+		}
 		const e = core.proposeConfiguration(next(core.configuration()));
 		const p = new Promise<{ index: number; response: unknown }>((resolve, reject) => {
 			this.pending.set(e.index, { term: e.term, resolve, reject });

@@ -578,7 +578,9 @@ export class RaftCore {
 	private maybeCommit(): boolean {
 		const cfg = this.configuration();
 		const matches = voters(cfg)
-			.map((id) => (id === this.id ? this.log.lastIndex() : (this.progress.get(id)?.match ?? 0)))
+			// The leader counts itself only up to what it has persisted: it sends appends while its
+			// own write is in flight, and an entry is committed only once a quorum holds it durably.
+			.map((id) => (id === this.id ? this.log.stableIndex : (this.progress.get(id)?.match ?? 0)))
 			.sort((a, b) => b - a);
 		const candidate = matches[quorum(cfg) - 1] ?? 0;
 		// Only entries of the current term are committed by counting (Raft §5.4.2).
@@ -806,7 +808,10 @@ export class RaftCore {
 		if (rd.hardState) this.prevHard = rd.hardState;
 		if (rd.softState) this.prevSoft = rd.softState;
 		const last = rd.entries[rd.entries.length - 1];
-		if (last) this.log.stableTo(last.index, last.term);
+		if (last) {
+			this.log.stableTo(last.index, last.term);
+			if (this.role === "leader" && this.maybeCommit()) this.bcastAppend();
+		}
 		const applied = rd.committed[rd.committed.length - 1];
 		if (applied && applied.index > this.log.applied) this.log.applied = applied.index;
 		if (rd.snapshot && rd.snapshot.meta.index > this.log.applied) this.log.applied = rd.snapshot.meta.index;

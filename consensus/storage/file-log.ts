@@ -8,6 +8,7 @@
 // log short.
 import {
 	closeSync,
+	fdatasync,
 	fdatasyncSync,
 	ftruncateSync,
 	mkdirSync,
@@ -19,6 +20,7 @@ import {
 	writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
 import { CorruptLogError, LogGapError, StoreClosedError } from "./errors.ts";
@@ -26,6 +28,7 @@ import { fsyncDir, writeFileAtomic } from "./fsync.ts";
 import type { LogEntry, LogStore } from "./types.ts";
 
 const HEADER = 8;
+const fdatasyncAsync = promisify(fdatasync);
 const MAX_RECORD = 64 << 20;
 const packr = new Packr({ useRecords: false });
 
@@ -210,7 +213,8 @@ export class FileLogStore implements LogStore {
 		const buf = Buffer.concat(records);
 		let off = 0;
 		while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-		if (!this.noSync) fdatasyncSync(fd);
+		// Asynchronous: the event loop keeps serving the network while the disk syncs.
+		if (!this.noSync) await fdatasyncAsync(fd);
 		let at = seg.size;
 		for (let k = 0; k < batch.length; k++) {
 			const e = batch[k]!;

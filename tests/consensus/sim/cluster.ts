@@ -68,6 +68,9 @@ export class InvariantError extends Error {
 
 const TICK = 10;
 
+const isReplication = (m: Message) =>
+	m.type === "append" || m.type === "heartbeat" || m.type === "snapshot" || m.type === "timeoutNow";
+
 export class SimCluster {
 	readonly rng: Rng;
 	readonly nodes: Node[] = [];
@@ -245,8 +248,15 @@ export class SimCluster {
 		while (core.hasReady()) {
 			const rd = core.ready();
 			if (rd.softState?.role === "leader") this.onNewLeader(n);
+			// Replication messages of a leader go out while its own write is in flight (as in the
+			// shell); everything else (votes, acks) only once the write is durable.
+			const early = rd.messages.filter(isReplication);
+			this.sendAll(n, early);
 			if (!this.persist(n, rd)) return; // crashed mid-write
-			this.sendAll(n, rd.messages);
+			this.sendAll(
+				n,
+				rd.messages.filter((m) => !isReplication(m)),
+			);
 			this.apply(n, rd);
 			core.advance(rd);
 			this.maybeSnapshot(n);
