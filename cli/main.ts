@@ -21,7 +21,9 @@ export function buildProgram(): Command {
 			// Commander's own messages start with "error: "; keep them on one line, prefixed with our name.
 			outputError: (str, write) => write(`tsswarm: ${str.replace(/^error: /, "").trim()}\n`),
 		})
-		.exitOverride();
+		.exitOverride()
+		// Options after a command's arguments belong to the command being run (tsswarm run IMAGE sh -c ...).
+		.enablePositionalOptions();
 	for (const register of registrations) register(program);
 	overrideExits(program.commands);
 	return program;

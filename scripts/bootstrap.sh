@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   runc iproute2 nftables iptables iputils-ping procps psmisc curl ca-certificates
-  busybox-static docker-registry skopeo umoci qemu-user-static binfmt-support
+  busybox-static attr docker-registry skopeo umoci qemu-user-static binfmt-support
 )
 
 say() { printf 'bootstrap: %s\n' "$*" >&2; }

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
+import { registerContainers } from "./container.ts";
+import { registerImage } from "./image.ts";
 import { registerLab } from "./lab.ts";
 
 // Each entry registers its command's flags and help cheaply; the implementation is imported
 // lazily inside the action, so `tsswarm --version` loads none of it. Add one line per command.
-export const registrations: Array<(program: Command) => void> = [registerLab];
+export const registrations: Array<(program: Command) => void> = [registerLab, registerImage, registerContainers];

@@ -45,6 +45,7 @@ export function registerLab(program: Command): void {
 		.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
 		.argument("<node>", "node name or address")
 		.argument("<cmd...>", "command and arguments (put -- before them)")
+		.passThroughOptions()
 		.action(async (node: string, cmd: string[], o: { name: string }) => {
 			const { labExec } = await import("../lab/commands.ts");
 			process.exitCode = await labExec(o.name, node, cmd);

@@ -56,6 +56,7 @@ export function labLs(o: { json?: boolean }): void {
 
 export async function labExec(name: string, node: string, cmd: string[]): Promise<number> {
 	requireRoot();
+	if (cmd[0] === "--") cmd = cmd.slice(1);
 	if (cmd.length === 0) throw new CommandError("lab exec needs a command after the node name");
 	return execInteractive(loadLab(name), node, cmd);
 }

@@ -25,6 +25,7 @@ export function labNodeEnv(rec: LabRecord, node: LabNode): NodeJS.ProcessEnv {
 		TSSWARM_NODE: node.name,
 		TSSWARM_DATA_ROOT: node.dir,
 		TSSWARM_CGROUP_PARENT: `${node.netns}`,
+		...(rec.registry ? { TSSWARM_INSECURE_REGISTRIES: `${rec.registry.address}:${rec.registry.port}` } : {}),
 	};
 }
 
@@ -34,8 +35,12 @@ export function loadLab(name: string, root = labRoot()): LabRecord {
 	return rec;
 }
 
+/**
+ * The argv that runs a command in a node. nsenter joins only the network namespace: `ip netns
+ * exec` also remounts /sys in a private mount namespace, which hides the cgroup mounts runc needs.
+ */
 export function netnsArgv(rec: LabRecord, node: string, argv: readonly string[]): string[] {
-	return ["ip", "netns", "exec", findNode(rec, node).netns, ...argv];
+	return ["nsenter", `--net=/run/netns/${findNode(rec, node).netns}`, "--", ...argv];
 }
 
 /** Runs argv in the node and collects its output (for tests and scripted use). */
@@ -46,7 +51,7 @@ export function execInNode(
 	opts: { signal?: AbortSignal; input?: string } = {},
 ): Promise<RunResult> {
 	const n = findNode(rec, node);
-	return run(["ip", "netns", "exec", n.netns, ...argv], {
+	return run(netnsArgv(rec, node, argv), {
 		allowFailure: true,
 		env: labNodeEnv(rec, n),
 		signal: opts.signal,
@@ -58,7 +63,8 @@ export function execInNode(
 export function execInteractive(rec: LabRecord, node: string, argv: readonly string[]): Promise<number> {
 	const n = findNode(rec, node);
 	return new Promise((resolve, reject) => {
-		const child = spawn("ip", ["netns", "exec", n.netns, ...argv], { stdio: "inherit", env: labNodeEnv(rec, n) });
+		const [cmd, ...args] = netnsArgv(rec, node, argv);
+		const child = spawn(cmd!, args, { stdio: "inherit", env: labNodeEnv(rec, n) });
 		child.on("error", reject);
 		child.on("close", (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
 	});

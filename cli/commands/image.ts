@@ -1,0 +1,52 @@
+import type { Command } from "commander";
+
+export function registerImage(program: Command): void {
+	const image = program.command("image").description("manage images (pull from registries, import archives)");
+	image
+		.command("pull")
+		.description("pull an image for this machine's platform (or --platform) from its registry")
+		.argument("<ref>", "image reference, e.g. 198.18.0.254:5000/busybox:latest")
+		.option("--platform <os/arch[/variant]>", "platform to pull, e.g. linux/arm64")
+		.option("--insecure-registry <host:port...>", "registries reached over plain http")
+		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.action(async (ref: string, o: { platform?: string; insecureRegistry?: string[]; dataRoot: string }) => {
+			const { imagePull } = await import("../runtime/commands.ts");
+			await imagePull(ref, o);
+		});
+	image
+		.command("ls")
+		.description("list images")
+		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.option("--format <format>", "table or json", "table")
+		.action(async (o: { dataRoot: string; format: string }) => {
+			const { imageLs } = await import("../runtime/commands.ts");
+			imageLs(o);
+		});
+	image
+		.command("load")
+		.description("import an OCI layout (directory or .tar) or a docker save archive")
+		.argument("<path>")
+		.option("--platform <os/arch[/variant]>", "platform to import from a multi-platform archive")
+		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.action(async (path: string, o: { platform?: string; dataRoot: string }) => {
+			const { imageLoad } = await import("../runtime/commands.ts");
+			await imageLoad(path, o);
+		});
+	image
+		.command("rm")
+		.description("remove image references")
+		.argument("<ref...>")
+		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.action(async (refs: string[], o: { dataRoot: string }) => {
+			const { imageRm } = await import("../runtime/commands.ts");
+			imageRm(refs, o);
+		});
+	image
+		.command("prune")
+		.description("delete blobs and layers no image or container uses")
+		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.action(async (o: { dataRoot: string }) => {
+			const { imagePrune } = await import("../runtime/commands.ts");
+			imagePrune(o);
+		});
+}

@@ -1,0 +1,220 @@
+// The single-node container commands (tsswarm run/ps/logs/stop/rm/exec/inspect, tsswarm image ...):
+// thin CLI faces over runtime/, printing like docker does.
+
+import { type ContainerSpec, type PullProgress, Runtime } from "../../runtime/index.ts";
+import { UsageError } from "../errors.ts";
+
+function insecure(extra: string[] = []): string[] {
+	const env = (process.env.TSSWARM_INSECURE_REGISTRIES ?? "").split(",").filter(Boolean);
+	return [...env, ...extra];
+}
+
+function runtimeFor(o: { dataRoot: string; insecureRegistry?: string[] }): Runtime {
+	if (process.getuid?.() !== 0) throw new UsageError("containers need root (mounts, namespaces, cgroups)");
+	return new Runtime({ root: o.dataRoot, insecureRegistries: insecure(o.insecureRegistry) });
+}
+
+/** One line per layer and state change, like `docker pull` without a terminal. */
+function progressPrinter(): (p: PullProgress) => void {
+	const last = new Map<string, string>();
+	return (p) => {
+		if (p.status === "downloading" && last.get(p.layer) === "downloading") return;
+		last.set(p.layer, p.status);
+		const size = p.total ? ` ${(p.total / 1e6).toFixed(1)} MB` : "";
+		const word = {
+			exists: "Already exists",
+			downloading: `Downloading${size}`,
+			extracting: "Extracting",
+			done: "Pull complete",
+		}[p.status];
+		process.stderr.write(`${p.layer}: ${word}\n`);
+	};
+}
+
+export async function imagePull(
+	ref: string,
+	o: { platform?: string; insecureRegistry?: string[]; dataRoot: string },
+): Promise<void> {
+	const rt = runtimeFor(o);
+	const t0 = performance.now();
+	const img = await rt.images.pull(ref, { platform: o.platform, onProgress: progressPrinter() });
+	process.stderr.write(
+		`Digest: ${img.manifestDigest}\nStatus: pulled ${img.refs[0]} for ${img.platform.os}/${img.platform.architecture}${img.platform.variant ? `/${img.platform.variant}` : ""} in ${Math.round(performance.now() - t0)} ms\n`,
+	);
+	process.stdout.write(`${img.refs[0]}\n`);
+}
+
+export function imageLs(o: { dataRoot: string; format: string }): void {
+	const imgs = runtimeFor(o).images.list();
+	if (o.format === "json") {
+		process.stdout.write(
+			`${JSON.stringify(imgs.map((i) => ({ id: i.id, refs: i.refs, platform: i.platform, layers: i.layers.length })))}\n`,
+		);
+		return;
+	}
+	const rows = [["REFERENCE", "PLATFORM", "IMAGE ID", "LAYERS"]];
+	for (const i of imgs) {
+		for (const r of i.refs.length ? i.refs : ["<none>"]) {
+			rows.push([
+				r,
+				[i.platform.os, i.platform.architecture, i.platform.variant].filter(Boolean).join("/"),
+				i.id.slice(7, 19),
+				String(i.layers.length),
+			]);
+		}
+	}
+	table(rows);
+}
+
+export async function imageLoad(path: string, o: { platform?: string; dataRoot: string }): Promise<void> {
+	const recs = await runtimeFor(o).images.load(path, { platform: o.platform });
+	for (const r of recs) process.stdout.write(`Loaded image: ${r.refs.join(", ")}\n`);
+	if (recs.length === 0) throw new UsageError(`${path} holds no image for the requested platform`);
+}
+
+export function imageRm(refs: string[], o: { dataRoot: string }): void {
+	const rt = runtimeFor(o);
+	for (const r of refs) {
+		rt.images.remove(r);
+		process.stdout.write(`Untagged: ${r}\n`);
+	}
+}
+
+export function imagePrune(o: { dataRoot: string }): void {
+	const rt = runtimeFor(o);
+	const inUse = rt.list({ all: true }).flatMap((c) => {
+		try {
+			return rt.images.resolve(c.image, { platform: c.platform }).layerDirs;
+		} catch {
+			return [];
+		}
+	});
+	const r = rt.images.prune(inUse);
+	process.stdout.write(`Deleted ${r.blobs} blobs and ${r.layers} layers\n`);
+}
+
+function table(rows: string[][]): void {
+	const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+	for (const r of rows)
+		process.stdout.write(
+			`${r
+				.map((c, i) => c.padEnd(widths[i]!))
+				.join("   ")
+				.trimEnd()}\n`,
+		);
+}
+
+function parseVolume(v: string): { source: string; target: string; readonly: boolean } {
+	const parts = v.split(":");
+	if (
+		parts.length < 2 ||
+		parts.length > 3 ||
+		!parts[0] ||
+		!parts[1] ||
+		(parts[2] && parts[2] !== "ro" && parts[2] !== "rw")
+	) {
+		throw new UsageError(`invalid volume "${v}": use SOURCE:TARGET[:ro]`);
+	}
+	return { source: parts[0], target: parts[1], readonly: parts[2] === "ro" };
+}
+
+export async function runContainer(image: string, cmd: string[], o: Record<string, unknown>): Promise<number> {
+	const rt = runtimeFor(o as { dataRoot: string; insecureRegistry?: string[] });
+	if (cmd[0] === "--") cmd = cmd.slice(1);
+	const platform = o.platform as string | undefined;
+	try {
+		rt.images.resolve(image, { platform });
+	} catch (err) {
+		if ((err as { code?: string }).code !== "ERR_IMAGE_NOT_FOUND") throw err;
+		process.stderr.write(`Unable to find image '${image}' locally\n`);
+		await rt.images.pull(image, { platform, onProgress: progressPrinter() });
+	}
+	const spec: ContainerSpec = {
+		image,
+		platform,
+		name: o.name as string | undefined,
+		cmd: cmd.length > 0 ? cmd : undefined,
+		entrypoint: o.entrypoint !== undefined ? [o.entrypoint as string] : undefined,
+		env: o.env as string[] | undefined,
+		volumes: ((o.volume as string[] | undefined) ?? []).map(parseVolume),
+		tmpfs: o.tmpfs as string[] | undefined,
+		memory: o.memory as string | undefined,
+		cpus: o.cpus as string | undefined,
+		pidsLimit: o.pidsLimit as string | undefined,
+		readOnly: Boolean(o.readOnly),
+		user: o.user as string | undefined,
+		workdir: o.workdir as string | undefined,
+		network: o.network as string | undefined,
+	};
+	const c = await rt.prepare(spec);
+	if (o.detach) {
+		await rt.start(c.id);
+		process.stdout.write(`${c.id}\n`);
+		return 0;
+	}
+	// Ctrl-C stops the container like docker run does (runc forwards the signal to it).
+	const { code } = await rt.runAttached(c.id, "inherit");
+	if (o.rm) await rt.remove(c.id, { force: true });
+	return code;
+}
+
+const ago = (iso?: string) => {
+	if (!iso) return "";
+	const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+	return s < 60
+		? `${s} seconds ago`
+		: s < 3600
+			? `${Math.round(s / 60)} minutes ago`
+			: `${Math.round(s / 3600)} hours ago`;
+};
+
+export function ps(o: { all?: boolean; format: string; dataRoot: string }): void {
+	const cs = runtimeFor(o).list({ all: o.all });
+	if (o.format === "json") {
+		process.stdout.write(`${JSON.stringify(cs)}\n`);
+		return;
+	}
+	const rows = [["CONTAINER ID", "IMAGE", "PLATFORM", "CREATED", "STATUS", "NAME"]];
+	for (const c of cs) {
+		const status =
+			c.status === "exited"
+				? `Exited (${c.exitCode}) ${ago(c.finishedAt)}`
+				: c.status === "running"
+					? `Up since ${ago(c.startedAt)}`
+					: "Created";
+		rows.push([c.id.slice(0, 12), c.image, c.platform + (c.emulated ? " (qemu)" : ""), ago(c.created), status, c.name]);
+	}
+	table(rows);
+}
+
+export function logs(c: string, o: { tail?: string; dataRoot: string }): void {
+	const l = runtimeFor(o).logs(c, { tail: o.tail === undefined ? undefined : Number(o.tail) });
+	process.stdout.write(l.stdout);
+	process.stderr.write(l.stderr);
+}
+
+export async function stop(cs: string[], o: { time: string; dataRoot: string }): Promise<void> {
+	const secs = Number(o.time);
+	if (!Number.isFinite(secs) || secs < 0) throw new UsageError(`--time must be a number of seconds, got "${o.time}"`);
+	const rt = runtimeFor(o);
+	for (const c of cs) {
+		await rt.stop(c, { graceMs: secs * 1000 });
+		process.stdout.write(`${c}\n`);
+	}
+}
+
+export async function rm(cs: string[], o: { force?: boolean; dataRoot: string }): Promise<void> {
+	const rt = runtimeFor(o);
+	for (const c of cs) {
+		await rt.remove(c, { force: o.force });
+		process.stdout.write(`${c}\n`);
+	}
+}
+
+export async function exec(c: string, cmd: string[], o: { env?: string[]; dataRoot: string }): Promise<number> {
+	return (await runtimeFor(o).exec(c, cmd, { env: o.env })).code;
+}
+
+export function inspect(c: string, o: { dataRoot: string }): void {
+	process.stdout.write(`${JSON.stringify(runtimeFor(o).inspect(c), null, 2)}\n`);
+}

@@ -1,0 +1,5 @@
+// Containers: OCI spec, overlay rootfs, runc driver with a shim, limits, platforms.
+export { parseCpus, parseMemory, parsePidsLimit } from "./limits.ts";
+export { checkRunnable } from "./platform.ts";
+export { type ContainerState, type ContainerStatus, Runtime, type RuntimeOptions } from "./runtime.ts";
+export { buildOciSpec, type ContainerSpec, DEFAULT_CAPS, type Mount } from "./spec.ts";

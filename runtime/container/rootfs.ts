@@ -1,0 +1,47 @@
+// The container's root filesystem: overlayfs with the image layers as read-only lowers and a
+// per-container upper/work dir; unmounted (lazily if busy) when the container is removed.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { RuntimeError } from "../errors.ts";
+
+export function mountRootfs(layerDirs: string[], dir: string): string {
+	const rootfs = join(dir, "rootfs");
+	const upper = join(dir, "upper");
+	const work = join(dir, "work");
+	for (const d of [rootfs, upper, work]) mkdirSync(d, { recursive: true });
+	if (layerDirs.length === 0) throw new RuntimeError("an image needs at least one layer", "ERR_NO_LAYERS");
+	// overlayfs lists lowers top first.
+	const lower = [...layerDirs].reverse().join(":");
+	try {
+		execFileSync(
+			"mount",
+			["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${upper},workdir=${work}`, rootfs],
+			{
+				stdio: ["ignore", "ignore", "pipe"],
+			},
+		);
+	} catch (err) {
+		throw new RuntimeError(
+			`cannot mount the container rootfs: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`,
+			"ERR_MOUNT",
+		);
+	}
+	return rootfs;
+}
+
+export function isMounted(path: string): boolean {
+	return readFileSync("/proc/self/mountinfo", "utf8")
+		.split("\n")
+		.some((l) => l.split(" ")[4] === path);
+}
+
+export function unmountRootfs(dir: string): void {
+	const rootfs = join(dir, "rootfs");
+	if (!isMounted(rootfs)) return;
+	try {
+		execFileSync("umount", [rootfs], { stdio: "ignore" });
+	} catch {
+		execFileSync("umount", ["-l", rootfs], { stdio: "ignore" });
+	}
+}

@@ -1,0 +1,457 @@
+// The image store: content-addressed blobs, unpacked layers, and image records by reference.
+//
+//   ROOT/blobs/sha256/<hex>      manifests, configs and compressed layers, digest-verified
+//   ROOT/layers/<diffid hex>/    one unpacked layer, stackable as an overlay lowerdir
+//   ROOT/images/<hex>.json       an image record (by manifest digest)
+//   ROOT/refs.json               "ref|platform" -> manifest digest
+// Everything lands under a temporary name and is renamed into place, so a crash or a bad blob
+// never leaves partial content; prune() removes what no image references.
+import { execFileSync } from "node:child_process";
+import {
+	existsSync,
+	mkdirSync,
+	mkdtempSync,
+	readdirSync,
+	readFileSync,
+	renameSync,
+	rmSync,
+	statSync,
+	writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { ImageError, ImageNotFoundError, PlatformNotFoundError, UnsupportedMediaTypeError } from "./errors.ts";
+import {
+	formatPlatform,
+	hostPlatform,
+	type Platform,
+	parsePlatform,
+	parseReference,
+	platformMatches,
+	type Reference,
+} from "./reference.ts";
+import { LAYER_TYPES, MEDIA, RegistryClient, type RegistryOptions, sha256 } from "./registry.ts";
+import { type Compression, unpackLayer } from "./unpack.ts";
+
+export interface ImageConfig {
+	architecture?: string;
+	os?: string;
+	variant?: string;
+	config?: {
+		Env?: string[];
+		Cmd?: string[];
+		Entrypoint?: string[];
+		WorkingDir?: string;
+		User?: string;
+		ExposedPorts?: Record<string, unknown>;
+		Labels?: Record<string, string>;
+		Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+	};
+	rootfs?: { type: string; diff_ids: string[] };
+}
+
+export interface ImageRecord {
+	/** The config digest: what `image ls` shows as the image id. */
+	id: string;
+	manifestDigest: string;
+	refs: string[];
+	platform: Platform;
+	config: ImageConfig;
+	layers: Array<{ digest: string; diffId: string; mediaType: string; size: number }>;
+	created: string;
+}
+
+export interface ResolvedImage extends ImageRecord {
+	/** Unpacked layer directories, bottom first. */
+	layerDirs: string[];
+}
+
+export interface PullProgress {
+	layer: string;
+	status: "exists" | "downloading" | "extracting" | "done";
+	current?: number;
+	total?: number;
+}
+
+const hex = (d: string) => d.replace(/^sha256:/, "");
+
+export class ImageStore {
+	readonly root: string;
+	private readonly client: RegistryClient;
+
+	constructor(o: { root: string } & RegistryOptions) {
+		this.root = o.root;
+		this.client = new RegistryClient(o);
+		for (const d of ["blobs/sha256", "layers", "images", "tmp"]) mkdirSync(join(this.root, d), { recursive: true });
+	}
+
+	private blobPath(digest: string): string {
+		return join(this.root, "blobs", "sha256", hex(digest));
+	}
+
+	layerDir(diffId: string): string {
+		return join(this.root, "layers", hex(diffId));
+	}
+
+	private refs(): Record<string, string> {
+		try {
+			return JSON.parse(readFileSync(join(this.root, "refs.json"), "utf8")) as Record<string, string>;
+		} catch {
+			return {};
+		}
+	}
+
+	private saveRefs(refs: Record<string, string>): void {
+		const tmp = join(this.root, `refs.json.${process.pid}`);
+		writeFileSync(tmp, JSON.stringify(refs, null, 1));
+		renameSync(tmp, join(this.root, "refs.json"));
+	}
+
+	private record(manifestDigest: string): ImageRecord | undefined {
+		try {
+			return JSON.parse(readFileSync(join(this.root, "images", `${hex(manifestDigest)}.json`), "utf8")) as ImageRecord;
+		} catch {
+			return undefined;
+		}
+	}
+
+	private saveRecord(r: ImageRecord): void {
+		const p = join(this.root, "images", `${hex(r.manifestDigest)}.json`);
+		writeFileSync(`${p}.tmp`, JSON.stringify(r, null, 1));
+		renameSync(`${p}.tmp`, p);
+	}
+
+	private addRef(ref: string, platform: Platform, manifestDigest: string): void {
+		const refs = this.refs();
+		refs[`${ref}|${formatPlatform(platform)}`] = manifestDigest;
+		this.saveRefs(refs);
+		const rec = this.record(manifestDigest);
+		if (rec && !rec.refs.includes(ref)) this.saveRecord({ ...rec, refs: [...rec.refs, ref] });
+	}
+
+	/** Pull ref for a platform (default: this machine's) from its registry. */
+	async pull(
+		refStr: string,
+		o: { platform?: string; signal?: AbortSignal; onProgress?: (p: PullProgress) => void } = {},
+	): Promise<ResolvedImage> {
+		const ref = parseReference(refStr);
+		const want = o.platform ? parsePlatform(o.platform) : hostPlatform();
+		let m = await this.client.manifest(ref, ref.digest ?? ref.tag!, o.signal);
+		if (m.mediaType === MEDIA.ociIndex || m.mediaType === MEDIA.dockerList || Array.isArray(m.json.manifests)) {
+			const entries = (m.json.manifests ?? []) as Array<{ digest: string; platform?: Platform }>;
+			const pick = entries.find((e) => e.platform && platformMatches(e.platform, want));
+			if (!pick) {
+				throw new PlatformNotFoundError(
+					ref.canonical,
+					formatPlatform(want),
+					entries.filter((e) => e.platform).map((e) => formatPlatform(e.platform!)),
+				);
+			}
+			m = await this.client.manifest(ref, pick.digest, o.signal);
+		}
+		if (m.mediaType !== MEDIA.ociManifest && m.mediaType !== MEDIA.dockerManifest)
+			throw new UnsupportedMediaTypeError(m.mediaType || "(none)");
+		const manifest = m.json as {
+			config: { digest: string; mediaType: string };
+			layers: Array<{ digest: string; mediaType: string; size: number }>;
+		};
+		for (const l of manifest.layers) if (!LAYER_TYPES[l.mediaType]) throw new UnsupportedMediaTypeError(l.mediaType);
+		writeFileSync(this.blobPath(m.digest), m.bytes);
+		if (!existsSync(this.blobPath(manifest.config.digest))) {
+			await this.client.blob(ref, manifest.config.digest, this.blobPath(manifest.config.digest), { signal: o.signal });
+		}
+		const config = JSON.parse(readFileSync(this.blobPath(manifest.config.digest), "utf8")) as ImageConfig;
+		const diffIds = config.rootfs?.diff_ids ?? [];
+		if (diffIds.length !== manifest.layers.length) {
+			throw new ImageError(
+				`${ref.canonical}: config lists ${diffIds.length} layers, manifest ${manifest.layers.length}`,
+				"ERR_BAD_IMAGE",
+			);
+		}
+		const platform: Platform = {
+			os: config.os ?? want.os,
+			architecture: config.architecture ?? want.architecture,
+			variant: config.variant ?? want.variant,
+		};
+		// Layers in parallel (three at a time), each downloaded then unpacked.
+		const queue = manifest.layers.map((l, i) => ({ ...l, diffId: diffIds[i]! }));
+		const worker = async () => {
+			for (let l = queue.shift(); l; l = queue.shift()) await this.fetchLayer(ref, l, o);
+		};
+		await Promise.all([worker(), worker(), worker()]);
+		const rec: ImageRecord = {
+			id: manifest.config.digest,
+			manifestDigest: m.digest,
+			refs: [ref.canonical],
+			platform,
+			config,
+			layers: manifest.layers.map((l, i) => ({
+				digest: l.digest,
+				diffId: diffIds[i]!,
+				mediaType: l.mediaType,
+				size: l.size,
+			})),
+			created: new Date().toISOString(),
+		};
+		const old = this.record(m.digest);
+		if (old) rec.refs = [...new Set([...old.refs, ref.canonical])];
+		this.saveRecord(rec);
+		this.addRef(ref.canonical, want, m.digest);
+		return { ...rec, layerDirs: rec.layers.map((l) => this.layerDir(l.diffId)) };
+	}
+
+	private async fetchLayer(
+		ref: Reference,
+		l: { digest: string; mediaType: string; size: number; diffId: string },
+		o: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void },
+	): Promise<void> {
+		const short = hex(l.digest).slice(0, 12);
+		if (existsSync(this.layerDir(l.diffId))) {
+			o.onProgress?.({ layer: short, status: "exists" });
+			return;
+		}
+		const blob = this.blobPath(l.digest);
+		if (!existsSync(blob)) {
+			let current = 0;
+			o.onProgress?.({ layer: short, status: "downloading", current, total: l.size });
+			await this.client.blob(ref, l.digest, blob, {
+				signal: o.signal,
+				onBytes: (n) => {
+					current += n;
+					o.onProgress?.({ layer: short, status: "downloading", current, total: l.size });
+				},
+			});
+		}
+		o.onProgress?.({ layer: short, status: "extracting" });
+		await unpackLayer(blob, LAYER_TYPES[l.mediaType]!, this.layerDir(l.diffId), { diffId: l.diffId, signal: o.signal });
+		o.onProgress?.({ layer: short, status: "done" });
+	}
+
+	/** Import an OCI image layout (directory or .tar) or a `docker save` archive; returns what it stored. */
+	async load(path: string, o: { platform?: string } = {}): Promise<ImageRecord[]> {
+		let dir = path;
+		let tmp: string | undefined;
+		if (statSync(path).isFile()) {
+			tmp = mkdtempSync(join(this.root, "tmp", "load-"));
+			execFileSync("tar", ["-xf", path, "-C", tmp, "--no-same-owner"]);
+			dir = tmp;
+		}
+		try {
+			if (existsSync(join(dir, "oci-layout")))
+				return await this.loadOciLayout(dir, o.platform ? parsePlatform(o.platform) : hostPlatform());
+			if (existsSync(join(dir, "manifest.json"))) return await this.loadDockerSave(dir);
+			throw new ImageError(`${path} is neither an OCI layout nor a docker save archive`, "ERR_BAD_ARCHIVE");
+		} finally {
+			if (tmp) rmSync(tmp, { recursive: true, force: true });
+		}
+	}
+
+	private importBlob(dir: string, digest: string): string {
+		if (!/^sha256:[a-f0-9]{64}$/.test(digest))
+			throw new ImageError(`bad digest ${digest} in archive`, "ERR_BAD_ARCHIVE");
+		const src = join(dir, "blobs", "sha256", hex(digest));
+		const data = readFileSync(src);
+		if (sha256(data) !== digest)
+			throw new ImageError(`blob ${digest} in the archive does not match its digest`, "ERR_DIGEST_MISMATCH");
+		writeFileSync(this.blobPath(digest), data);
+		return this.blobPath(digest);
+	}
+
+	private async loadOciLayout(dir: string, want: Platform): Promise<ImageRecord[]> {
+		const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as {
+			manifests: Array<{
+				digest: string;
+				mediaType: string;
+				annotations?: Record<string, string>;
+				platform?: Platform;
+			}>;
+		};
+		const out: ImageRecord[] = [];
+		for (const top of index.manifests) {
+			const name = top.annotations?.["org.opencontainers.image.ref.name"] ?? hex(top.digest).slice(0, 12);
+			let desc = top;
+			const first = JSON.parse(readFileSync(this.importBlob(dir, top.digest), "utf8")) as {
+				manifests?: typeof index.manifests;
+			};
+			if (first.manifests) {
+				const pick = first.manifests.find((e) => e.platform && platformMatches(e.platform, want));
+				if (!pick) continue;
+				desc = pick;
+			}
+			const manifest = JSON.parse(readFileSync(this.importBlob(dir, desc.digest), "utf8")) as {
+				config: { digest: string };
+				layers: Array<{ digest: string; mediaType: string; size: number }>;
+			};
+			const config = JSON.parse(readFileSync(this.importBlob(dir, manifest.config.digest), "utf8")) as ImageConfig;
+			const diffIds = config.rootfs?.diff_ids ?? [];
+			for (const [i, l] of manifest.layers.entries()) {
+				const comp = LAYER_TYPES[l.mediaType];
+				if (!comp) throw new UnsupportedMediaTypeError(l.mediaType);
+				const blob = this.importBlob(dir, l.digest);
+				if (!existsSync(this.layerDir(diffIds[i]!)))
+					await unpackLayer(blob, comp, this.layerDir(diffIds[i]!), { diffId: diffIds[i] });
+			}
+			const ref = parseReference(name.includes(":") ? name : `${name}:latest`).canonical;
+			const rec: ImageRecord = {
+				id: manifest.config.digest,
+				manifestDigest: desc.digest,
+				refs: [ref],
+				platform: {
+					os: config.os ?? want.os,
+					architecture: config.architecture ?? want.architecture,
+					variant: config.variant ?? want.variant,
+				},
+				config,
+				layers: manifest.layers.map((l, i) => ({
+					digest: l.digest,
+					diffId: diffIds[i]!,
+					mediaType: l.mediaType,
+					size: l.size,
+				})),
+				created: new Date().toISOString(),
+			};
+			this.saveRecord(rec);
+			this.addRef(ref, want, desc.digest);
+			out.push(rec);
+		}
+		return out;
+	}
+
+	private async loadDockerSave(dir: string): Promise<ImageRecord[]> {
+		const entries = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as Array<{
+			Config: string;
+			RepoTags?: string[];
+			Layers: string[];
+		}>;
+		const out: ImageRecord[] = [];
+		for (const e of entries) {
+			const cfgBytes = readFileSync(join(dir, e.Config));
+			const config = JSON.parse(cfgBytes.toString()) as ImageConfig;
+			const id = sha256(cfgBytes);
+			writeFileSync(this.blobPath(id), cfgBytes);
+			const layers: ImageRecord["layers"] = [];
+			for (const [i, rel] of e.Layers.entries()) {
+				if (rel.startsWith("/") || rel.split("/").includes(".."))
+					throw new ImageError(`bad layer path ${rel}`, "ERR_BAD_ARCHIVE");
+				const diffId = config.rootfs?.diff_ids?.[i];
+				const layerFile = join(dir, rel);
+				const comp: Compression = readFileSync(layerFile)
+					.subarray(0, 2)
+					.equals(Buffer.from([0x1f, 0x8b]))
+					? "gzip"
+					: "none";
+				const got = await unpackLayer(layerFile, comp, join(this.root, "tmp", `layer-${i}-${process.pid}`), { diffId });
+				const final = this.layerDir(got);
+				if (existsSync(final))
+					rmSync(join(this.root, "tmp", `layer-${i}-${process.pid}`), { recursive: true, force: true });
+				else renameSync(join(this.root, "tmp", `layer-${i}-${process.pid}`), final);
+				layers.push({
+					digest: got,
+					diffId: got,
+					mediaType: "application/vnd.oci.image.layer.v1.tar",
+					size: statSync(layerFile).size,
+				});
+			}
+			const platform: Platform = {
+				os: config.os ?? "linux",
+				architecture: config.architecture ?? "amd64",
+				variant: config.variant,
+			};
+			const refs = (e.RepoTags ?? []).map((t) => parseReference(t).canonical);
+			const rec: ImageRecord = {
+				id,
+				manifestDigest: id,
+				refs,
+				platform,
+				config,
+				layers,
+				created: new Date().toISOString(),
+			};
+			this.saveRecord(rec);
+			for (const r of refs) this.addRef(r, platform, id);
+			out.push(rec);
+		}
+		return out;
+	}
+
+	/** The stored image for ref and platform (default: this machine's). */
+	resolve(refStr: string, o: { platform?: string } = {}): ResolvedImage {
+		const want = o.platform ? parsePlatform(o.platform) : hostPlatform();
+		const byId = refStr.startsWith("sha256:")
+			? this.list().find((r) => r.id === refStr || r.manifestDigest === refStr)
+			: undefined;
+		const ref = byId ? undefined : parseReference(refStr);
+		const digest = byId?.manifestDigest ?? this.refs()[`${ref!.canonical}|${formatPlatform(want)}`];
+		const rec = digest ? this.record(digest) : undefined;
+		if (!rec)
+			throw new ImageNotFoundError(
+				ref?.canonical ?? refStr,
+				`locally for ${formatPlatform(want)} (tsswarm image pull first)`,
+			);
+		const layerDirs = rec.layers.map((l) => this.layerDir(l.diffId));
+		for (const d of layerDirs)
+			if (!existsSync(d))
+				throw new ImageError(`layer ${d} of ${refStr} is missing; pull it again`, "ERR_LAYER_MISSING");
+		return { ...rec, layerDirs };
+	}
+
+	list(): ImageRecord[] {
+		return readdirSync(join(this.root, "images"))
+			.filter((n) => n.endsWith(".json"))
+			.map((n) => JSON.parse(readFileSync(join(this.root, "images", n), "utf8")) as ImageRecord);
+	}
+
+	/** Remove a reference; the image record goes when no reference is left (prune frees the data). */
+	remove(refStr: string): number {
+		const ref = parseReference(refStr).canonical;
+		const refs = this.refs();
+		let removed = 0;
+		for (const k of Object.keys(refs)) {
+			if (k.startsWith(`${ref}|`)) {
+				const digest = refs[k]!;
+				delete refs[k];
+				removed++;
+				const rec = this.record(digest);
+				if (rec) {
+					const left = rec.refs.filter((r) => r !== ref);
+					if (left.length === 0 && !Object.values(refs).includes(digest))
+						rmSync(join(this.root, "images", `${hex(digest)}.json`));
+					else this.saveRecord({ ...rec, refs: left });
+				}
+			}
+		}
+		if (removed === 0) throw new ImageNotFoundError(ref, "locally");
+		this.saveRefs(refs);
+		return removed;
+	}
+
+	/** Delete blobs and layers no image references; `inUse` lists layer dirs running containers hold. */
+	prune(inUse: string[] = []): { blobs: number; layers: number } {
+		const recs = this.list();
+		const keepBlobs = new Set<string>();
+		const keepLayers = new Set<string>(inUse);
+		for (const r of recs) {
+			keepBlobs.add(hex(r.manifestDigest));
+			keepBlobs.add(hex(r.id));
+			for (const l of r.layers) {
+				keepBlobs.add(hex(l.digest));
+				keepLayers.add(this.layerDir(l.diffId));
+			}
+		}
+		let blobs = 0;
+		let layers = 0;
+		for (const b of readdirSync(join(this.root, "blobs", "sha256"))) {
+			if (!keepBlobs.has(b)) {
+				rmSync(join(this.root, "blobs", "sha256", b), { force: true });
+				blobs++;
+			}
+		}
+		for (const l of readdirSync(join(this.root, "layers"))) {
+			const p = join(this.root, "layers", l);
+			if (!keepLayers.has(p)) {
+				rmSync(p, { recursive: true, force: true });
+				layers++;
+			}
+		}
+		return { blobs, layers };
+	}
+}

@@ -1,0 +1,181 @@
+// Safe layer unpacking into a directory of its own, overlayfs style: a whiteout becomes a 0/0
+// character device and an opaque directory gets trusted.overlay.opaque=y, so the layer
+// directories stack directly as overlay lowerdirs. Anything that could write outside the
+// directory — "..", absolute names, paths through symlinks, hardlinks to outside — and device
+// nodes are refused with UnsafeLayerError; the partial directory is removed.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { chmod, lchown, link, lstat, lutimes, mkdir, rename, rm, symlink, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip, createZstdDecompress } from "node:zlib";
+import tarStream from "tar-stream";
+import { DigestMismatchError, UnsafeLayerError } from "./errors.ts";
+
+export type Compression = "gzip" | "zstd" | "none";
+
+function cleanName(raw: string): string[] {
+	if (raw.startsWith("/")) throw new UnsafeLayerError(raw, "absolute path");
+	const parts = raw.split("/").filter((p) => p !== "" && p !== ".");
+	if (parts.includes("..")) throw new UnsafeLayerError(raw, "path contains ..");
+	if (parts.length === 0) return [];
+	return parts;
+}
+
+async function lstatOrNull(p: string) {
+	try {
+		return await lstat(p);
+	} catch (err) {
+		if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+		throw err;
+	}
+}
+
+/** Creates the parent directories of `parts` inside root, refusing to pass through a symlink. */
+async function ensureParents(root: string, parts: string[], entry: string): Promise<string> {
+	let cur = root;
+	for (const p of parts.slice(0, -1)) {
+		cur = join(cur, p);
+		const st = await lstatOrNull(cur);
+		if (!st) await mkdir(cur, { mode: 0o755 });
+		else if (st.isSymbolicLink()) throw new UnsafeLayerError(entry, `path goes through the symlink ${p}`);
+		else if (!st.isDirectory()) throw new UnsafeLayerError(entry, `${p} is not a directory`);
+	}
+	return join(root, ...parts);
+}
+
+async function removeExisting(path: string): Promise<void> {
+	const st = await lstatOrNull(path);
+	if (!st) return;
+	if (st.isDirectory()) return; // a directory entry over a directory keeps its content
+	await unlink(path);
+}
+
+function xattrs(header: tarStream.Header): Array<[string, Buffer]> {
+	const pax = (header.pax ?? {}) as Record<string, string>;
+	return Object.entries(pax)
+		.filter(([k]) => k.startsWith("SCHILY.xattr."))
+		.map(([k, v]) => [k.slice("SCHILY.xattr.".length), Buffer.from(v, "binary")]);
+}
+
+function setXattr(path: string, name: string, value: Buffer): void {
+	execFileSync("setfattr", ["-h", "-n", name, "-v", `0x${value.toString("hex")}`, path], { stdio: "ignore" });
+}
+
+/**
+ * Unpacks the (compressed) layer at blobPath into destDir (which must not exist) and checks the
+ * uncompressed digest against diffId when given. Returns the diff id it computed.
+ */
+export async function unpackLayer(
+	blobPath: string,
+	compression: Compression,
+	destDir: string,
+	o: { diffId?: string; signal?: AbortSignal } = {},
+): Promise<string> {
+	const tmp = `${destDir}.unpack-${process.pid}`;
+	await rm(tmp, { recursive: true, force: true });
+	await mkdir(tmp, { recursive: true, mode: 0o755 });
+	const hash = createHash("sha256");
+	const tap = new PassThrough();
+	tap.on("data", (c: Buffer) => hash.update(c));
+	const extract = tarStream.extract();
+	const source = createReadStream(blobPath);
+	const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [source];
+	if (compression === "gzip") stages.push(createGunzip());
+	else if (compression === "zstd") stages.push(createZstdDecompress());
+	const feeding = pipeline([...stages, tap, extract] as unknown as [Readable, ...NodeJS.WritableStream[]], {
+		signal: o.signal,
+	});
+	const opaque: string[] = [];
+	const dirTimes: Array<[string, Date]> = [];
+	try {
+		for await (const entry of extract) {
+			const h = entry.header;
+			const parts = cleanName(h.name);
+			if (parts.length === 0) {
+				entry.resume();
+				continue;
+			}
+			const base = parts[parts.length - 1]!;
+			const path = await ensureParents(tmp, parts, h.name);
+			if (base === ".wh..wh..opq") {
+				opaque.push(join(tmp, ...parts.slice(0, -1)));
+				entry.resume();
+				continue;
+			}
+			if (base.startsWith(".wh.")) {
+				const target = join(tmp, ...parts.slice(0, -1), base.slice(4));
+				await removeExisting(target);
+				execFileSync("mknod", [target, "c", "0", "0"]);
+				entry.resume();
+				continue;
+			}
+			switch (h.type) {
+				case "file":
+				case "contiguous-file": {
+					await removeExisting(path);
+					const out = createWriteStream(path, { mode: 0o600 });
+					await pipeline(entry, out);
+					break;
+				}
+				case "directory": {
+					const st = await lstatOrNull(path);
+					if (st && !st.isDirectory()) await unlink(path);
+					if (!st || !st.isDirectory()) await mkdir(path, { mode: 0o755 });
+					entry.resume();
+					break;
+				}
+				case "symlink":
+					await removeExisting(path);
+					// Stored as is: a symlink is only ever resolved inside the container's root.
+					await symlink(h.linkname ?? "", path);
+					entry.resume();
+					break;
+				case "link": {
+					const targetParts = cleanName(h.linkname ?? "");
+					const target = await ensureParents(tmp, targetParts, h.name);
+					const st = await lstatOrNull(target);
+					if (!st || st.isDirectory())
+						throw new UnsafeLayerError(h.name, `hardlink target ${h.linkname} is not a file in this layer`);
+					await removeExisting(path);
+					await link(target, path);
+					entry.resume();
+					continue; // a hardlink shares the target's metadata
+				}
+				case "fifo":
+					await removeExisting(path);
+					execFileSync("mkfifo", [path]);
+					entry.resume();
+					break;
+				case "character-device":
+				case "block-device":
+					throw new UnsafeLayerError(h.name, "device nodes are not allowed in images");
+				default:
+					entry.resume();
+					continue; // pax headers and the like carry no file
+			}
+			await lchown(path, h.uid ?? 0, h.gid ?? 0);
+			if (h.type !== "symlink") await chmod(path, (h.mode ?? 0o644) & 0o7777);
+			for (const [name, value] of xattrs(h)) setXattr(path, name, value);
+			const mtime = h.mtime ?? new Date(0);
+			if (h.type === "directory") dirTimes.push([path, mtime]);
+			else await lutimes(path, mtime, mtime);
+		}
+		await feeding;
+		for (const dir of opaque) setXattr(dir, "trusted.overlay.opaque", Buffer.from("y"));
+		// Directory times last: writing into a directory changes its mtime.
+		for (const [p, t] of dirTimes.reverse()) await lutimes(p, t, t);
+		const diffId = `sha256:${hash.digest("hex")}`;
+		if (o.diffId && o.diffId !== diffId) throw new DigestMismatchError(`layer ${blobPath}`, o.diffId, diffId);
+		await rename(tmp, destDir);
+		return diffId;
+	} catch (err) {
+		extract.destroy();
+		source.destroy();
+		await feeding.catch(() => {});
+		await rm(tmp, { recursive: true, force: true });
+		throw err;
+	}
+}

@@ -1,0 +1,5 @@
+// runtime/: a container runtime for edge nodes — images (pull, store, safe unpack) and containers
+// (overlayfs, OCI spec, runc). Imports nothing of tsswarm outside runtime/.
+export * from "./container/index.ts";
+export * from "./errors.ts";
+export * from "./image/index.ts";
