@@ -1,7 +1,7 @@
 // Shared test helpers: unique names for kernel objects and dirs, waiting on conditions with a
 // deadline (never sleep-and-hope), and cleanup that runs whether the test passes or fails.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -43,5 +43,16 @@ export async function waitFor<T>(
 			throw new TimeoutError(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
 		}
 		await new Promise((r) => setTimeout(r, intervalMs));
+	}
+}
+
+/** Removes an (empty) cgroup named `name` from every hierarchy, v1 or v2, if it exists. */
+export function removeCgroup(name: string): void {
+	const base = "/sys/fs/cgroup";
+	const roots = existsSync(`${base}/cgroup.controllers`) ? [base] : readdirSync(base).map((d) => `${base}/${d}`);
+	for (const r of roots) {
+		try {
+			rmdirSync(`${r}/${name}`);
+		} catch {}
 	}
 }

@@ -1,0 +1,192 @@
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import {
+	ContainerRunningError,
+	type ContainerSpec,
+	InvalidSpecError,
+	NameInUseError,
+	Runtime,
+} from "../../runtime/index.ts";
+import { ensureTestImages } from "../helpers/images.ts";
+import { removeCgroup, tempDir, uniqueName, waitFor } from "../helpers/index.ts";
+
+// One data root and one cgroup parent for this file, removed at the end even on failure.
+const dir = tempDir("runtime-");
+const cgroupParent = uniqueName("tsw-t");
+const rt = new Runtime({ root: dir.path, cgroupParent });
+t.teardown(async () => {
+	for (const c of rt.list({ all: true })) await rt.remove(c.id, { force: true }).catch(() => {});
+	removeCgroup(cgroupParent);
+	dir.remove();
+});
+
+t.before(async () => {
+	const images = await ensureTestImages();
+	await rt.images.load(images.archivePath, { platform: "linux/amd64" });
+	await rt.images.load(images.archivePath, { platform: "linux/arm64" });
+});
+
+async function runOnce(spec: Partial<ContainerSpec> & { cmd: string[] }) {
+	const c = await rt.prepare({ image: "busybox", ...spec });
+	const r = await rt.runAttached(c.id, "pipe");
+	await rt.remove(c.id);
+	return r;
+}
+
+t.test("runs a command with real runc: output, exit codes, env, workdir, user, hostname, loopback", async (t) => {
+	const r = await runOnce({ cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"] });
+	t.equal(r.code, 3);
+	t.equal(r.stdout, "out\n");
+	t.equal(r.stderr, "err\n");
+	const env = await runOnce({
+		cmd: ["sh", "-c", 'echo "$GREETING $(pwd) $(id -u) $(hostname)"; ip -o link show lo | grep -c UP'],
+		env: ["GREETING=hi"],
+		workdir: "/tmp",
+		user: "nobody",
+		hostname: "box1",
+	});
+	t.equal(env.stdout, "hi /tmp 65534 box1\n1\n");
+});
+
+t.test("linux/arm64 runs through qemu-user binfmt", async (t) => {
+	const r = await runOnce({ platform: "linux/arm64", cmd: ["uname", "-m"] });
+	t.equal(r.stdout.trim(), "aarch64");
+});
+
+t.test("limits: memory (OOM kill -> 137), pids, read-only rootfs", async (t) => {
+	const oom = await runOnce({ memory: "16m", cmd: ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1"] });
+	t.equal(oom.code, 137, `over the memory limit the container is killed (${oom.stderr.trim()})`);
+	const pids = await runOnce({
+		pidsLimit: 4,
+		cmd: ["sh", "-c", "for i in 1 2 3 4 5 6; do sleep 3 & done; echo spawned"],
+	});
+	t.match(
+		pids.stderr,
+		/can't fork|Resource temporarily unavailable/,
+		`the pids limit stops forks (${pids.stderr.trim()})`,
+	);
+	const limited = await rt.prepare({
+		image: "busybox",
+		pidsLimit: 5,
+		memory: "32m",
+		cpus: "0.5",
+		cmd: ["sleep", "30"],
+	});
+	await rt.start(limited.id);
+	const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+	const cg = (ctl: string, file: string) =>
+		readFileSync(
+			v2
+				? `/sys/fs/cgroup/${cgroupParent}/${limited.id}/${file}`
+				: `/sys/fs/cgroup/${ctl}/${cgroupParent}/${limited.id}/${file}`,
+			"utf8",
+		).trim();
+	t.equal(cg("pids", "pids.max"), "5", "pids.max in the container's cgroup");
+	t.equal(
+		cg("memory", v2 ? "memory.max" : "memory.limit_in_bytes"),
+		String(32 * 1024 * 1024),
+		"memory limit in its cgroup",
+	);
+	if (v2) t.equal(cg("cpu", "cpu.max"), "50000 100000");
+	else t.equal(cg("cpu", "cpu.cfs_quota_us"), "50000", "cpu quota for 0.5 CPUs");
+	await rt.remove(limited.id, { force: true });
+	const ro = await runOnce({ readOnly: true, cmd: ["sh", "-c", "touch /x"] });
+	t.not(ro.code, 0, "a read-only rootfs refuses writes");
+	t.match(ro.stderr, /Read-only file system/);
+});
+
+t.test("volumes: a bind mount and a named volume", async (t) => {
+	const host = tempDir();
+	t.teardown(host.remove);
+	await runOnce({
+		volumes: [
+			{ source: host.path, target: "/data" },
+			{ source: "cache1", target: "/cache" },
+		],
+		cmd: ["sh", "-c", "echo bound > /data/f; echo named > /cache/g"],
+	});
+	t.equal(readFileSync(join(host.path, "f"), "utf8"), "bound\n");
+	t.equal(readFileSync(join(dir.path, "volumes", "cache1", "g"), "utf8"), "named\n");
+	const again = await runOnce({
+		volumes: [{ source: "cache1", target: "/cache", readonly: true }],
+		cmd: ["sh", "-c", "cat /cache/g; touch /cache/x"],
+	});
+	t.equal(again.stdout, "named\n", "a named volume outlives its container");
+	t.not(again.code, 0, "and can be mounted read-only");
+});
+
+t.test("detached: start, logs, stats, exec, stop with grace then kill, remove cleans up", async (t) => {
+	const c = await rt.prepare({
+		image: "busybox",
+		name: uniqueName("web"),
+		cmd: ["sh", "-c", "echo ready; while true; do sleep 1; done"],
+		memory: "64m",
+	});
+	await rt.start(c.id);
+	t.equal(rt.find(c.name).status, "running");
+	await waitFor("the log line", () => rt.logs(c.id).stdout.includes("ready"));
+	const st = rt.stats(c.id);
+	t.ok((st.memoryBytes ?? 0) > 0 && (st.pids ?? 0) >= 1, `stats from the cgroup: ${JSON.stringify(st)}`);
+	const ex = await rt.exec(c.id, ["sh", "-c", "echo inside $(hostname)"], { stdio: "pipe" });
+	t.equal(ex.stdout, `inside ${c.id.slice(0, 12)}\n`);
+	await t.rejects(rt.prepare({ image: "busybox", name: c.name, cmd: ["true"] }), NameInUseError);
+	await t.rejects(rt.remove(c.id), ContainerRunningError);
+	const t0 = performance.now();
+	const stopped = await rt.stop(c.id, { graceMs: 300 });
+	const ms = performance.now() - t0;
+	t.equal(stopped.exitCode, 137, "sh as PID 1 ignores SIGTERM, so SIGKILL after the grace period");
+	t.ok(ms >= 300 && ms < 5000, `stopped in ${Math.round(ms)} ms`);
+	const cdir = rt.inspect(c.id).dir;
+	await rt.remove(c.id);
+	t.notOk(existsSync(cdir), "the container dir is gone");
+	t.notOk(readFileSync("/proc/self/mountinfo", "utf8").includes(c.id), "no mount left");
+	const cg = ["memory", "pids", "cpu"].map((ctl) => `/sys/fs/cgroup/${ctl}/${cgroupParent}/${c.id}`).filter(existsSync);
+	t.same(cg, [], "no cgroup left");
+});
+
+t.test("a container outlives the process that started it and is re-adopted", async (t) => {
+	const name = uniqueName("adopt");
+	const script = `
+		import { Runtime } from ${JSON.stringify(new URL("../../runtime/index.ts", import.meta.url).pathname)};
+		const rt = new Runtime({ root: ${JSON.stringify(dir.path)}, cgroupParent: ${JSON.stringify(cgroupParent)} });
+		const c = await rt.prepare({ image: "busybox", name: ${JSON.stringify(name)}, cmd: ["sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done"] });
+		await rt.start(c.id);
+		process.stdout.write("started\\n");
+		setInterval(() => {}, 1000);
+	`;
+	const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+		stdio: ["ignore", "pipe", "inherit"],
+	});
+	let out = "";
+	child.stdout.on("data", (d) => {
+		out += d;
+	});
+	await waitFor("the child to start a container", () => out.includes("started"), { timeoutMs: 20_000 });
+	child.kill("SIGKILL");
+	await new Promise((r) => child.once("exit", r));
+	// A fresh Runtime (as after an agent restart) finds it running and controls it.
+	const again = new Runtime({ root: dir.path, cgroupParent });
+	t.equal(again.find(name).status, "running", "still running after its starter was SIGKILLed");
+	const stopped = await again.stop(name, { graceMs: 5000 });
+	t.equal(stopped.exitCode, 7, "its exit code is collected (the trap ran on SIGTERM)");
+	await again.remove(name);
+});
+
+t.test("bad input is refused with named errors and leaves nothing", async (t) => {
+	const before = readdirSync(join(dir.path, "containers")).length;
+	await t.rejects(rt.prepare({ image: "busybox", memory: "12QB", cmd: ["true"] }), InvalidSpecError);
+	await t.rejects(rt.prepare({ image: "busybox", cpus: "-1", cmd: ["true"] }), /invalid cpus value "-1"/);
+	await t.rejects(rt.prepare({ image: "busybox", env: ["NOEQUALS"], cmd: ["true"] }), /invalid environment entry/);
+	await t.rejects(rt.prepare({ image: "busybox", user: "ghost", cmd: ["true"] }), /user "ghost" is not in the image/);
+	await t.rejects(rt.prepare({ image: "nosuchimage", cmd: ["true"] }), { code: "ERR_IMAGE_NOT_FOUND" });
+	await t.rejects(rt.prepare({ image: "busybox", platform: "linux/riscv64", cmd: ["true"] }), {
+		code: "ERR_IMAGE_NOT_FOUND",
+	});
+	t.equal(readdirSync(join(dir.path, "containers")).length, before, "no container dir was left behind");
+	t.notOk(
+		readFileSync("/proc/self/mountinfo", "utf8").includes(join(dir.path, "containers")),
+		"no mount was left behind",
+	);
+});

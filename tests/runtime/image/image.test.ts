@@ -1,0 +1,293 @@
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import t, { type Test } from "tap";
+import tarStream from "tar-stream";
+import { run } from "../../../cli/lab/index.ts";
+import {
+	DigestMismatchError,
+	ImageNotFoundError,
+	ImageStore,
+	InvalidPlatformError,
+	InvalidReferenceError,
+	PlatformNotFoundError,
+	parsePlatform,
+	parseReference,
+	RegistryError,
+	UnsafeLayerError,
+	UnsupportedMediaTypeError,
+	unpackLayer,
+} from "../../../runtime/index.ts";
+import { ensureTestImages } from "../../helpers/images.ts";
+import { tempDir } from "../../helpers/index.ts";
+import { withRegistry } from "../../helpers/registry.ts";
+import { fakeRegistry, json } from "./fake-registry.ts";
+
+const sha = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+type Entry = {
+	name: string;
+	type?: "file" | "directory" | "symlink" | "link" | "character-device";
+	body?: string;
+	linkname?: string;
+};
+
+async function tarOf(entries: Entry[]): Promise<Buffer> {
+	const pack = tarStream.pack();
+	const chunks: Buffer[] = [];
+	pack.on("data", (c: unknown) => {
+		chunks.push(c as Buffer);
+	});
+	const done = new Promise<void>((r) => pack.on("end", () => r()));
+	for (const e of entries) {
+		pack.entry(
+			{
+				name: e.name,
+				type: e.type ?? "file",
+				linkname: e.linkname,
+				mode: e.type === "directory" ? 0o755 : 0o644,
+				devmajor: 0,
+				devminor: 0,
+			},
+			e.body ?? "",
+		);
+	}
+	pack.finalize();
+	await done;
+	return Buffer.concat(chunks);
+}
+
+function store(t: Test): ImageStore {
+	const d = tempDir("img-store-");
+	t.teardown(d.remove);
+	return new ImageStore({ root: d.path });
+}
+
+t.test("references and platforms: parsed like docker, bad ones named", async (t) => {
+	t.same(parseReference("busybox"), {
+		registry: "registry-1.docker.io",
+		repository: "library/busybox",
+		tag: "latest",
+		digest: undefined,
+		canonical: "docker.io/library/busybox:latest",
+	});
+	t.equal(parseReference("127.0.0.1:5000/team/app:v1.2").canonical, "127.0.0.1:5000/team/app:v1.2");
+	t.equal(parseReference("localhost/app").registry, "localhost");
+	const d = `sha256:${"a".repeat(64)}`;
+	t.equal(parseReference(`198.18.0.254:5000/busybox@${d}`).digest, d);
+	for (const bad of ["", "UPPER/case", "app:bad tag", `app@sha256:${"z".repeat(64)}`, "a//b"])
+		t.throws(() => parseReference(bad), InvalidReferenceError, bad);
+	t.same(parsePlatform("linux/arm64"), { os: "linux", architecture: "arm64", variant: "v8" });
+	t.same(parsePlatform("linux/arm"), { os: "linux", architecture: "arm", variant: "v7" });
+	t.same(parsePlatform("linux/x86_64"), { os: "linux", architecture: "amd64", variant: undefined });
+	for (const bad of ["linux", "linux/arm/v9", "Linux/AMD64", "a/b/c/d"])
+		t.throws(() => parsePlatform(bad), InvalidPlatformError, bad);
+});
+
+t.test("pull from a real registry: platform selection, verified layers, reuse, remove and prune", async (t) => {
+	const reg = await withRegistry(t);
+	const s = store(t);
+	const events: string[] = [];
+	const amd = await s.pull(`${reg.hostPort}/busybox:latest`, {
+		platform: "linux/amd64",
+		onProgress: (p) => events.push(p.status),
+	});
+	t.ok(events.includes("downloading") && events.includes("done"), "progress events");
+	t.ok(existsSync(join(amd.layerDirs[0]!, "bin", "busybox")));
+	t.ok(lstatSync(join(amd.layerDirs[0]!, "bin", "sh")).isSymbolicLink(), "symlinks preserved");
+	t.equal(lstatSync(join(amd.layerDirs[0]!, "tmp")).mode & 0o7777, 0o1777, "modes preserved (sticky /tmp)");
+	const arm = await s.pull(`${reg.hostPort}/busybox:latest`, { platform: "linux/arm/v7" });
+	t.equal(arm.platform.architecture, "arm");
+	const out = await run([join(arm.layerDirs[0]!, "bin", "busybox"), "uname", "-m"]);
+	t.equal(out.stdout.trim(), "armv7l", "the armv7 layer really is armv7 (runs through qemu)");
+	const again: string[] = [];
+	await s.pull(`${reg.hostPort}/busybox:latest`, { platform: "linux/amd64", onProgress: (p) => again.push(p.status) });
+	t.same(again, ["exists"], "a second pull reuses the layer");
+	await t.rejects(s.pull(`${reg.hostPort}/busybox:latest`, { platform: "linux/riscv64" }), PlatformNotFoundError);
+	await t.rejects(s.pull(`${reg.hostPort}/nothere:latest`), ImageNotFoundError);
+	t.equal(s.resolve(`${reg.hostPort}/busybox`, { platform: "linux/amd64" }).id, amd.id);
+	t.throws(
+		() => s.resolve(`${reg.hostPort}/busybox`, { platform: "linux/arm64" }),
+		ImageNotFoundError,
+		"not pulled for arm64",
+	);
+	s.remove(`${reg.hostPort}/busybox:latest`);
+	t.equal(s.list().length, 0);
+	const pruned = s.prune();
+	t.ok(pruned.blobs >= 3 && pruned.layers === 2, `prune freed ${pruned.blobs} blobs and ${pruned.layers} layers`);
+	t.same(readdirSync(join(s.root, "layers")), []);
+});
+
+t.test("offline import: the OCI layout archive and a docker save archive", async (t) => {
+	const images = await ensureTestImages();
+	const s = store(t);
+	const recs = await s.load(images.archivePath, { platform: "linux/arm64" });
+	t.same(recs.map((r) => r.refs[0]).sort(), ["docker.io/library/busybox:latest", "docker.io/library/httpd:latest"]);
+	t.equal(s.resolve("busybox", { platform: "linux/arm64" }).platform.architecture, "arm64");
+	// docker save: manifest.json + config + uncompressed layer tar.
+	const work = tempDir();
+	t.teardown(work.remove);
+	const layer = await tarOf([{ name: "hello.txt", body: "hi" }]);
+	const config = JSON.stringify({
+		architecture: "amd64",
+		os: "linux",
+		config: { Cmd: ["cat", "/hello.txt"] },
+		rootfs: { type: "layers", diff_ids: [sha(layer)] },
+	});
+	mkdirSync(join(work.path, "l1"));
+	writeFileSync(join(work.path, "l1", "layer.tar"), layer);
+	writeFileSync(join(work.path, "cfg.json"), config);
+	writeFileSync(
+		join(work.path, "manifest.json"),
+		JSON.stringify([{ Config: "cfg.json", RepoTags: ["saved/app:1"], Layers: ["l1/layer.tar"] }]),
+	);
+	const archive = join(work.path, "saved.tar");
+	await run(["tar", "-cf", archive, "-C", work.path, "manifest.json", "cfg.json", "l1"]);
+	const [rec] = await s.load(archive);
+	t.same(rec!.refs, ["docker.io/saved/app:1"]);
+	const img = s.resolve("saved/app:1", { platform: "linux/amd64" });
+	t.equal(readFileSync(join(img.layerDirs[0]!, "hello.txt"), "utf8"), "hi");
+});
+
+t.test("unsafe layers are refused, named, and leave nothing behind", async (t) => {
+	const work = tempDir();
+	t.teardown(work.remove);
+	const cases: Array<[string, Entry[], RegExp]> = [
+		["dotdot", [{ name: "../escape.txt", body: "x" }], /path contains \.\./],
+		["absolute", [{ name: "/etc/evil", body: "x" }], /absolute path/],
+		[
+			"symlink escape",
+			[
+				{ name: "evil", type: "symlink", linkname: "/etc" },
+				{ name: "evil/passwd", body: "root::0:0" },
+			],
+			/through the symlink evil/,
+		],
+		["hardlink escape", [{ name: "h", type: "link", linkname: "../../etc/passwd" }], /path contains \.\./],
+		["hardlink to nothing", [{ name: "h", type: "link", linkname: "missing" }], /not a file in this layer/],
+		["device node", [{ name: "dev/sda", type: "character-device" }], /device nodes are not allowed/],
+	];
+	for (const [name, entries, why] of cases) {
+		const blob = join(work.path, `${name.replaceAll(" ", "-")}.tar.gz`);
+		writeFileSync(blob, gzipSync(await tarOf(entries)));
+		const dest = join(work.path, `out-${name.replaceAll(" ", "-")}`);
+		const err = await unpackLayer(blob, "gzip", dest).then(
+			() => undefined,
+			(e: unknown) => e,
+		);
+		t.ok(err instanceof UnsafeLayerError, `${name}: UnsafeLayerError`);
+		t.match((err as Error).message, why, name);
+		t.notOk(existsSync(dest), `${name}: no destination`);
+		t.same(
+			readdirSync(work.path).filter((f) => f.includes(".unpack-")),
+			[],
+			`${name}: no partial dir`,
+		);
+	}
+	t.notOk(existsSync("/etc/evil"), "nothing was written outside");
+});
+
+t.test("whiteouts and opaque directories become overlayfs markers", async (t) => {
+	const work = tempDir();
+	t.teardown(work.remove);
+	const blob = join(work.path, "l.tar.gz");
+	writeFileSync(
+		blob,
+		gzipSync(
+			await tarOf([
+				{ name: "etc/", type: "directory" },
+				{ name: "etc/.wh.motd" },
+				{ name: "var/", type: "directory" },
+				{ name: "var/.wh..wh..opq" },
+			]),
+		),
+	);
+	const dest = join(work.path, "layer");
+	await unpackLayer(blob, "gzip", dest);
+	const wh = lstatSync(join(dest, "etc", "motd"));
+	t.ok(wh.isCharacterDevice() && wh.rdev === 0, "whiteout = char device 0/0");
+	const xattr = await run(["getfattr", "--only-values", "-n", "trusted.overlay.opaque", join(dest, "var")]);
+	t.equal(xattr.stdout, "y", "opaque dir marked");
+	t.notOk(existsSync(join(dest, "var", ".wh..wh..opq")));
+});
+
+t.test("registry failures: digest mismatch, dropped connection, auth, 404, 500, unknown media type", async (t) => {
+	const rawLayer = await tarOf([{ name: "a", body: "a" }]);
+	const layer = gzipSync(rawLayer);
+	const realDigest = sha(layer);
+	const config = Buffer.from(
+		JSON.stringify({
+			architecture: "amd64",
+			os: "linux",
+			rootfs: { type: "layers", diff_ids: [sha(gzipSync.length ? await tarOf([{ name: "a", body: "a" }]) : "")] },
+		}),
+	);
+	let mode = "";
+	let tokenAsked = 0;
+	const manifest = (layerType = "application/vnd.oci.image.layer.v1.tar+gzip") =>
+		JSON.stringify({
+			schemaVersion: 2,
+			mediaType: "application/vnd.oci.image.manifest.v1+json",
+			config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(config), size: config.length },
+			layers: [{ mediaType: layerType, digest: realDigest, size: layer.length }],
+		});
+	const reg = await fakeRegistry((req, res) => {
+		const url = req.url ?? "";
+		if (url.startsWith("/token")) {
+			tokenAsked++;
+			return json(res, 200, { token: "t0k" });
+		}
+		if (mode === "auth" && req.headers.authorization !== "Bearer t0k") {
+			return json(
+				res,
+				401,
+				{},
+				{
+					"www-authenticate": `Bearer realm="http://${reg.hostPort}/token",service="fake",scope="repository:app:pull"`,
+				},
+			);
+		}
+		if (mode === "500") return json(res, 500, { errors: [] });
+		if (url.startsWith("/v2/missing/")) return json(res, 404, { errors: [{ code: "MANIFEST_UNKNOWN" }] });
+		if (url.includes("/manifests/")) {
+			const m = mode === "media" ? manifest("application/x-weird") : manifest();
+			res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+			return res.end(m);
+		}
+		if (url.endsWith(sha(config))) return res.end(config);
+		if (url.endsWith(realDigest)) {
+			if (mode === "mismatch") return res.end(gzipSync("not the layer"));
+			if (mode === "drop") {
+				res.writeHead(200, { "content-length": layer.length });
+				res.write(layer.subarray(0, 10));
+				setTimeout(() => res.socket?.destroy(), 20);
+				return;
+			}
+			return res.end(layer);
+		}
+		json(res, 404, { errors: [{ code: "BLOB_UNKNOWN" }] });
+	});
+	t.teardown(reg.close);
+	const s = store(t);
+	const ref = `${reg.hostPort}/app:1`;
+	const noPartials = () =>
+		readdirSync(join(s.root, "blobs", "sha256")).filter((f) => f.includes("partial") || f === realDigest.slice(7));
+	mode = "mismatch";
+	await t.rejects(s.pull(ref), DigestMismatchError);
+	t.same(noPartials(), [], "a mismatching blob is not kept");
+	mode = "drop";
+	await t.rejects(s.pull(ref), { code: "ERR_REGISTRY_DROPPED" });
+	t.same(noPartials(), [], "a half blob is not kept");
+	mode = "500";
+	await t.rejects(s.pull(ref), RegistryError);
+	mode = "media";
+	await t.rejects(s.pull(ref), UnsupportedMediaTypeError);
+	t.same(s.list(), [], "no failed pull left an image behind");
+	t.same(readdirSync(join(s.root, "layers")), [], "nor a layer");
+	mode = "auth";
+	const img = await s.pull(ref);
+	t.ok(tokenAsked >= 1, "the bearer challenge was followed and the pull succeeded");
+	t.equal(img.layers[0]!.digest, realDigest);
+	await t.rejects(s.pull(`${reg.hostPort}/missing:1`), ImageNotFoundError, "404 names the image");
+});
