@@ -1,12 +1,10 @@
 // `tsswarm lab demo` (what `npm run demo` runs): a lab with its registry, shown working end to end.
 // It grows with each module, toward the full cluster demo of ROADMAP.md.
-import { join } from "node:path";
 import { describeLab } from "./commands.ts";
 import { createLab } from "./create.ts";
 import { destroyRecord } from "./destroy.ts";
 import { execInNode } from "./exec.ts";
 import { withInterrupts } from "./interrupt.ts";
-import { unpackFromRegistry } from "./registry.ts";
 import { type LabRecord, labRoot, writeRecord } from "./state.ts";
 
 const say = (msg: string) => process.stdout.write(`${msg}\n`);
@@ -86,22 +84,39 @@ async function showRegistry(rec: LabRecord, signal: AbortSignal): Promise<void> 
 		.filter((p) => p !== undefined)
 		.map((p) => [p.os, p.architecture, p.variant].filter(Boolean).join("/"));
 	say(`busybox:latest is an OCI index over: ${platforms.join(", ")}`);
-	// Each platform's image, fetched on n1 and run there (arm through qemu-user binfmt).
+	// Real containers: each platform's busybox pulled by n1's runtime and run with runc (arm through
+	// qemu-user binfmt), then a web server on n1 reached from n2.
+	const cli = new URL("../tsswarm", import.meta.url).pathname;
+	const reg = `${rec.registry.address}:${rec.registry.port}`;
+	const tsswarm = async (on: string, args: string[]) => {
+		const r = await execInNode(rec, on, [cli, ...args], { signal });
+		if (r.code !== 0)
+			throw new Error(`tsswarm ${args.join(" ")} on ${on} failed: ${r.stderr.trim().split("\n").at(-1)}`);
+		return r.stdout.trim();
+	};
+	say("\ncontainers (tsswarm run on n1: pull from the lab registry, overlayfs, runc):");
 	for (const p of platforms) {
-		const dir = join(rec.dir, "demo-rootfs", p.replaceAll("/", "-"));
 		const started = performance.now();
-		await unpackFromRegistry({
-			url: rec.registry.url,
-			repo: "busybox",
-			platform: p,
-			destDir: dir,
-			netns: rec.nodes[0]!.netns,
-			signal,
-		});
-		const r = await execInNode(rec, node, ["chroot", dir, "/bin/busybox", "uname", "-m"], { signal });
-		if (r.code !== 0) throw new Error(`busybox for ${p} did not run on ${node}: ${r.stderr.trim()}`);
+		const out = await tsswarm(node, ["run", "--rm", "--platform", p, `${reg}/busybox:latest`, "uname", "-m"]);
 		say(
-			`  ${p.padEnd(15)} pulled, unpacked and run on ${node} in ${Math.round(performance.now() - started)} ms: uname -m = ${r.stdout.trim()}`,
+			`  ${p.padEnd(15)} uname -m = ${out.padEnd(8)} (${Math.round(performance.now() - started)} ms including the pull)`,
 		);
+	}
+	const web = await tsswarm(node, ["run", "-d", "--name", "web", "--network", "host", `${reg}/httpd:latest`]);
+	const other = rec.nodes[1] ?? rec.nodes[0]!;
+	const page = await waitForPage(rec, other.name, `http://${rec.nodes[0]!.address}/`, signal);
+	say(
+		`  httpd container ${web.slice(0, 12)} on ${node}; ${other.name} fetched: ${page.replace(/<[^>]+>/g, "").trim()}`,
+	);
+	await tsswarm(node, ["rm", "-f", "web"]);
+}
+
+async function waitForPage(rec: LabRecord, from: string, url: string, signal: AbortSignal): Promise<string> {
+	const deadline = Date.now() + 10_000;
+	for (;;) {
+		const r = await execInNode(rec, from, ["curl", "-fsS", "--max-time", "2", url], { signal });
+		if (r.code === 0) return r.stdout;
+		if (Date.now() > deadline) throw new Error(`${url} did not answer from ${from}: ${r.stderr.trim()}`);
+		await new Promise((res) => setTimeout(res, 100));
 	}
 }
