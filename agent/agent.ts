@@ -1,0 +1,246 @@
+// The agent process: libp2p host + join protocol + membership, a control socket for the CLI,
+// and cluster state on disk (data root/cluster/). Later the Raft store, dispatcher and worker join.
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { arch, cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
+import type { Ed25519PrivateKey } from "@libp2p/interface";
+import pino from "pino";
+import { ControlServer, socketPath } from "./control/index.ts";
+import { AgentError } from "./errors.ts";
+import { Host, MemoryAllowList } from "./host/index.ts";
+import {
+	fingerprint,
+	formatToken,
+	hashSecret,
+	type JoinGrant,
+	newSecret,
+	type Role,
+	requestJoin,
+	serveJoin,
+} from "./join/index.ts";
+import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
+
+export interface AgentOptions {
+	dataRoot: string;
+	/** ip:port for TCP (libp2p) and UDP (membership); default 0.0.0.0:2377 */
+	listen: string;
+	/** ip:port others reach this node at (default: the listen address). */
+	advertise?: string;
+}
+
+interface ClusterState {
+	clusterId: string;
+	role: Role;
+	membershipKey: string;
+	/** Manager and worker secrets (only on the node holding the cluster key). */
+	secrets?: { manager: string; worker: string };
+	seeds: string[];
+}
+
+const VERSION = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string;
+
+function hostPlatform() {
+	const a = arch();
+	return a === "arm64"
+		? { os: "linux", architecture: "arm64", variant: "v8" }
+		: a === "arm"
+			? { os: "linux", architecture: "arm", variant: "v7" }
+			: { os: "linux", architecture: a === "x64" ? "amd64" : a };
+}
+
+export class Agent {
+	readonly o: AgentOptions;
+	readonly log: pino.Logger;
+	private host!: Host;
+	private control!: ControlServer;
+	private membership: Membership | undefined;
+	private state: ClusterState | undefined;
+	private clusterKey: Ed25519PrivateKey | undefined;
+	private readonly allow = new MemoryAllowList();
+	private readonly dir: string;
+
+	constructor(o: AgentOptions) {
+		this.o = o;
+		this.dir = join(o.dataRoot, "cluster");
+		this.log = pino({ base: { node: process.env.TSSWARM_NODE ?? undefined } }, pino.destination(2));
+	}
+
+	private get ip(): string {
+		return (this.o.advertise ?? this.o.listen).split(":")[0]!;
+	}
+	private get port(): number {
+		return Number(this.o.listen.split(":")[1]);
+	}
+	private get advertiseAddr(): string {
+		return this.o.advertise ?? this.o.listen;
+	}
+
+	async start(): Promise<void> {
+		mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+		const [lip] = this.o.listen.split(":");
+		this.host = await Host.create({
+			dataDir: this.o.dataRoot,
+			listen: [`/ip4/${lip}/tcp/${this.port}`],
+			announce: [`/ip4/${this.ip}/tcp/${this.port}`],
+			allowList: this.allow,
+			logger: this.log,
+		});
+		this.control = new ControlServer(socketPath(this.o.dataRoot), {
+			"GET /v1/info": () => this.info(),
+			"POST /v1/init": () => this.init(),
+			"POST /v1/join": (b) => this.join(String(b.token ?? ""), String(b.addr ?? "")),
+			"POST /v1/join-token": (b) => this.joinToken(b.role === "manager" ? "manager" : "worker", Boolean(b.rotate)),
+			"GET /v1/nodes": () => this.nodes(),
+		});
+		await this.control.listen();
+		if (existsSync(join(this.dir, "state.json"))) {
+			this.state = JSON.parse(readFileSync(join(this.dir, "state.json"), "utf8")) as ClusterState;
+			if (existsSync(join(this.dir, "cluster.key")))
+				this.clusterKey = privateKeyFromProtobuf(readFileSync(join(this.dir, "cluster.key"))) as Ed25519PrivateKey;
+			await this.startCluster();
+		}
+		this.log.info(
+			{ nodeId: this.host.peerId, listen: this.o.listen, cluster: this.state?.clusterId ?? null },
+			"agent started",
+		);
+	}
+
+	private saveState(): void {
+		const p = join(this.dir, "state.json");
+		writeFileSync(`${p}.tmp`, JSON.stringify(this.state, null, 1), { mode: 0o600 });
+		renameSync(`${p}.tmp`, p);
+	}
+
+	private async startCluster(): Promise<void> {
+		const st = this.state!;
+		this.membership = new Membership({
+			id: this.host.peerId,
+			transport: new UdpTransport(this.ip === "0.0.0.0" ? "0.0.0.0" : this.ip, this.port),
+			clusterKey: Buffer.from(st.membershipKey, "base64"),
+			config: lanConfig(),
+			meta: {
+				addresses: this.host.addrs(),
+				platform: hostPlatform(),
+				resources: { cpus: cpus().length, memoryBytes: totalmem() },
+				role: st.role,
+				version: VERSION,
+			},
+			logger: this.log,
+		});
+		for (const ev of ["join", "alive"] as const) this.membership.on(ev, (m) => this.allow.add(m.id));
+		this.membership.on("fail", (m) => this.log.warn({ member: m.id, addr: m.addr }, "member failed"));
+		this.membership.on("leave", (m) => this.log.info({ member: m.id }, "member left"));
+		await this.membership.start();
+		if (st.seeds.length) this.membership.join(st.seeds);
+		if (this.clusterKey) {
+			await serveJoin(this.host, {
+				clusterId: st.clusterId,
+				clusterKey: this.clusterKey,
+				secretHashes: () => ({
+					manager: hashSecret(this.state!.secrets!.manager),
+					worker: hashSecret(this.state!.secrets!.worker),
+				}),
+				grant: (peer, role) => this.grant(peer, role),
+			});
+		}
+	}
+
+	private grant(peer: string, role: Role): JoinGrant {
+		this.allow.add(peer);
+		this.log.info({ peer, role }, "node joined");
+		return {
+			clusterId: this.state!.clusterId,
+			role,
+			membershipKey: Buffer.from(this.state!.membershipKey, "base64"),
+			members: (this.membership?.live() ?? []).map((m) => ({ id: m.id, addr: m.addr })),
+		};
+	}
+
+	info() {
+		return {
+			nodeId: this.host.peerId,
+			addrs: this.host.addrs(),
+			clusterId: this.state?.clusterId ?? null,
+			role: this.state?.role ?? null,
+		};
+	}
+
+	async init() {
+		if (this.state)
+			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
+		this.clusterKey = await generateKeyPair("Ed25519");
+		writeFileSync(join(this.dir, "cluster.key"), privateKeyToProtobuf(this.clusterKey), { mode: 0o600 });
+		this.state = {
+			clusterId: randomUUID(),
+			role: "manager",
+			membershipKey: randomBytes(32).toString("base64"),
+			secrets: { manager: newSecret(), worker: newSecret() },
+			seeds: [],
+		};
+		this.saveState();
+		await this.startCluster();
+		return { ...this.info(), tokens: this.tokens(), advertise: this.advertiseAddr };
+	}
+
+	private tokens() {
+		const fp = fingerprint(this.clusterKey!.publicKey.raw);
+		return {
+			manager: formatToken(fp, this.state!.secrets!.manager),
+			worker: formatToken(fp, this.state!.secrets!.worker),
+		};
+	}
+
+	async join(token: string, addr: string) {
+		if (this.state)
+			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
+		if (!/^[\d.]+:\d+$/.test(addr)) throw new AgentError(`invalid manager address "${addr}": use IP:PORT`, "ERR_USAGE");
+		const [ip, port] = addr.split(":");
+		const grant = await requestJoin(this.host, `/ip4/${ip}/tcp/${port}`, token, { addr: this.advertiseAddr });
+		this.state = {
+			clusterId: grant.clusterId,
+			role: grant.role,
+			membershipKey: Buffer.from(grant.membershipKey).toString("base64"),
+			seeds: grant.members.map((m) => m.addr),
+		};
+		for (const m of grant.members) this.allow.add(m.id);
+		this.saveState();
+		await this.startCluster();
+		return { ...this.info() };
+	}
+
+	joinToken(role: Role, rotate: boolean) {
+		if (!this.state?.secrets || !this.clusterKey)
+			throw new AgentError(
+				"only the node that ran init holds the cluster key and can issue join tokens (for now)",
+				"ERR_NO_CLUSTER_KEY",
+			);
+		if (rotate) {
+			this.state.secrets[role] = newSecret();
+			this.saveState();
+		}
+		return { token: this.tokens()[role] };
+	}
+
+	nodes() {
+		if (!this.membership)
+			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
+		return this.membership.all().map((m) => ({
+			id: m.id,
+			addr: m.addr,
+			state: m.state,
+			role: m.meta.role,
+			platform: m.meta.platform,
+			self: m.id === this.host.peerId,
+			version: m.meta.version,
+		}));
+	}
+
+	async stop(): Promise<void> {
+		await this.membership?.stop();
+		await this.control.close();
+		await this.host.stop();
+		this.log.info({}, "agent stopped");
+	}
+}

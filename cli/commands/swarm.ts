@@ -1,0 +1,63 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.ts";
+
+const dataRoot = () => process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm";
+const ADDR = /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
+
+function addr(v: string): string {
+	if (!ADDR.test(v)) throw new UsageError(`invalid address "${v}": use IP:PORT, e.g. 198.18.0.1:2377`);
+	return v;
+}
+
+export function registerSwarm(program: Command): void {
+	program
+		.command("agent")
+		.description("run the agent on this machine (foreground; SIGINT/SIGTERM stop it cleanly)")
+		.option("--listen-addr <ip:port>", "TCP (libp2p) and UDP (membership) address", addr, "0.0.0.0:2377")
+		.option("--advertise-addr <ip:port>", "address other nodes reach this one at", addr)
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { listenAddr: string; advertiseAddr?: string; dataRoot: string }) => {
+			const { runAgent } = await import("../swarm/commands.ts");
+			await runAgent(o);
+		});
+	program
+		.command("init")
+		.description("create a new cluster with this node as its first manager")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { dataRoot: string }) => {
+			const { init } = await import("../swarm/commands.ts");
+			await init(o);
+		});
+	program
+		.command("join")
+		.description("join the cluster a manager at ADDR belongs to")
+		.requiredOption("--token <token>", "join token (tsswarm join-token worker|manager on a manager)")
+		.argument("<addr>", "a manager's IP:PORT", addr)
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (a: string, o: { token: string; dataRoot: string }) => {
+			const { join } = await import("../swarm/commands.ts");
+			await join(a, o);
+		});
+	program
+		.command("join-token")
+		.description("print (or --rotate) the join token for workers or managers")
+		.argument("<role>", "worker or manager")
+		.option("--rotate", "replace the token; the old one stops working")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (role: string, o: { rotate?: boolean; dataRoot: string }) => {
+			if (role !== "worker" && role !== "manager")
+				throw new UsageError(`role must be worker or manager, got "${role}"`);
+			const { joinToken } = await import("../swarm/commands.ts");
+			await joinToken(role, o);
+		});
+	const node = program.command("node").description("cluster nodes");
+	node
+		.command("ls")
+		.description("list nodes and their state")
+		.option("--format <format>", "table or json", "table")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { format: string; dataRoot: string }) => {
+			const { nodeLs } = await import("../swarm/commands.ts");
+			await nodeLs(o);
+		});
+}
