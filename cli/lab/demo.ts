@@ -1,9 +1,13 @@
 // `tsswarm lab demo` (what `npm run demo` runs): a lab with its registry, shown working end to end.
 // It grows with each module, toward the full cluster demo of ROADMAP.md.
+
+import { spawn } from "node:child_process";
+import { existsSync, openSync } from "node:fs";
+import { join } from "node:path";
 import { describeLab } from "./commands.ts";
 import { createLab } from "./create.ts";
 import { destroyRecord } from "./destroy.ts";
-import { execInNode } from "./exec.ts";
+import { execInNode, labNodeEnv, netnsArgv } from "./exec.ts";
 import { withInterrupts } from "./interrupt.ts";
 import { type LabRecord, labRoot, writeRecord } from "./state.ts";
 
@@ -25,6 +29,7 @@ export async function labDemo(o: { nodes: number; name: string; keep: boolean })
 			say(`[lab ${o.name}] up in ${Math.round(performance.now() - t0)} ms`);
 			say(describeLab(rec));
 			await showPings(rec, signal);
+			await showCluster(rec, signal);
 			await showRegistry(rec, signal);
 			if (o.keep) {
 				writeRecord(root, { ...rec, persistent: true });
@@ -119,4 +124,41 @@ async function waitForPage(rec: LabRecord, from: string, url: string, signal: Ab
 		if (Date.now() > deadline) throw new Error(`${url} did not answer from ${from}: ${r.stderr.trim()}`);
 		await new Promise((res) => setTimeout(res, 100));
 	}
+}
+
+/** One agent per node, `init` on n1, `join` with the printed token elsewhere, then the membership view. */
+async function showCluster(rec: LabRecord, signal: AbortSignal): Promise<void> {
+	const cli = new URL("../tsswarm", import.meta.url).pathname;
+	for (const n of rec.nodes) {
+		const log = openSync(join(n.dir, "agent.log"), "a");
+		const [cmd, ...args] = netnsArgv(rec, n.name, [cli, "agent", "--listen-addr", `${n.address}:2377`]);
+		spawn(cmd!, args, { stdio: ["ignore", log, log], env: labNodeEnv(rec, n), detached: true }).unref();
+	}
+	const deadline = Date.now() + 20_000;
+	while (!rec.nodes.every((n) => existsSync(join(n.dir, "tsswarm.sock")))) {
+		if (Date.now() > deadline)
+			throw new Error("the agents did not start within 20 s; see agent.log in each node's dir");
+		await new Promise((r) => setTimeout(r, 50));
+	}
+	const run = async (on: string, args: string[]) => {
+		const r = await execInNode(rec, on, [cli, ...args], { signal });
+		if (r.code !== 0) throw new Error(`tsswarm ${args[0]} on ${on}: ${r.stderr.trim()}`);
+		return r.stdout;
+	};
+	const first = rec.nodes[0]!;
+	const init = await run(first.name, ["init"]);
+	const token = /TSWARM-1-\S+/.exec(init)?.[0] ?? "";
+	say(
+		`\ncluster: tsswarm agent on every node; tsswarm init on ${first.name}; tsswarm join --token ${token.slice(0, 22)}... ${first.address}:2377 on the others`,
+	);
+	for (const n of rec.nodes.slice(1)) await run(n.name, ["join", "--token", token, `${first.address}:2377`]);
+	const t0 = performance.now();
+	for (;;) {
+		const view = JSON.parse(await run(first.name, ["node", "ls", "--format", "json"])) as Array<{ state: string }>;
+		if (view.filter((v) => v.state === "alive").length === rec.nodes.length) break;
+		if (performance.now() - t0 > 20_000) throw new Error("the cluster did not converge within 20 s");
+		await new Promise((r) => setTimeout(r, 100));
+	}
+	say(`converged in ${Math.round(performance.now() - t0)} ms after the last join; tsswarm node ls on ${first.name}:`);
+	for (const line of (await run(first.name, ["node", "ls"])).trimEnd().split("\n")) say(`  ${line}`);
 }
