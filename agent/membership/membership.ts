@@ -53,7 +53,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private probeIdx = 0;
 	private seq = 0;
 	private acks = new Map<number, (kind: "ack" | "nack") => void>();
-	private queue: Array<{ u: Update; sent: number }> = [];
+	/** Updates still to piggyback, one per member (a newer claim replaces an older one). */
+	private queue = new Map<string, { u: Update; sent: number }>();
 	private suspicions = new Map<string, Suspicion>();
 	private awareness = 0;
 	private running = false;
@@ -106,7 +107,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		// Datagrams get lost: keep asking until someone answered (we know another live member).
 		this.timers.push(
 			this.clock.setTimer(this.cfg.probeIntervalMs, () => {
-				if (this.running && this.live().length <= 1) this.join(others);
+				if (this.running && this.liveCount() <= 1) this.join(others);
 			}),
 		);
 	}
@@ -166,19 +167,35 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	}
 
 	private piggyback(): Update[] {
-		if (this.queue.length === 0) return [];
-		const n = this.live().length;
-		const limit = this.cfg.retransmitMult * Math.ceil(Math.log10(n + 1));
-		this.queue.sort((a, b) => a.sent - b.sent);
-		const out = this.queue.slice(0, MAX_PIGGYBACK);
-		for (const q of out) q.sent++;
-		this.queue = this.queue.filter((q) => q.sent < limit);
-		return out.map((q) => q.u);
+		if (this.queue.size === 0) return [];
+		const limit = this.cfg.retransmitMult * Math.ceil(Math.log10(this.liveCount() + 1));
+		// The least-sent updates first; a linear pass keeps this cheap with thousands queued.
+		const pick: Array<{ u: Update; sent: number }> = [];
+		for (const q of this.queue.values()) {
+			if (pick.length < MAX_PIGGYBACK) {
+				pick.push(q);
+				if (pick.length === MAX_PIGGYBACK) pick.sort((a, b) => a.sent - b.sent);
+			} else if (q.sent < pick[MAX_PIGGYBACK - 1]!.sent) {
+				pick[MAX_PIGGYBACK - 1] = q;
+				pick.sort((a, b) => a.sent - b.sent);
+			}
+		}
+		for (const q of pick) {
+			q.sent++;
+			if (q.sent >= limit) this.queue.delete(q.u.id);
+		}
+		return pick.map((q) => q.u);
 	}
 
 	private enqueue(u: Update): void {
-		this.queue = this.queue.filter((q) => q.u.id !== u.id);
-		this.queue.push({ u, sent: 0 });
+		this.queue.delete(u.id); // re-insert so iteration order favours new claims
+		this.queue.set(u.id, { u, sent: 0 });
+	}
+
+	private liveCount(): number {
+		let n = 0;
+		for (const m of this.members.values()) if (m.state === "alive" || m.state === "suspect") n++;
+		return n;
 	}
 
 	private selfUpdate(state: MemberState): Update {
@@ -319,7 +336,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	}
 
 	private suspicionBounds(): { min: number; max: number } {
-		const n = Math.max(this.live().length, 1);
+		const n = Math.max(this.liveCount(), 1);
 		const min = this.cfg.suspicionMult * Math.max(1, Math.log10(n + 1)) * this.cfg.probeIntervalMs;
 		return { min, max: min * this.cfg.suspicionMaxTimeoutMult };
 	}
@@ -339,7 +356,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private rearm(id: string, s: Suspicion): void {
 		s.timer.cancel();
 		// Confirmations to expect: none in a cluster too small to have independent witnesses.
-		const k = Math.max(0, Math.min(this.cfg.suspicionMult - 2, this.live().length - 2));
+		const k = Math.max(0, Math.min(this.cfg.suspicionMult - 2, this.liveCount() - 2));
 		const c = Math.min(s.confirmations.size - 1, k);
 		const timeout = k === 0 ? s.min : Math.max(s.min, s.max - ((s.max - s.min) * Math.log(c + 1)) / Math.log(k + 1));
 		const remaining = Math.max(0, s.start + timeout - this.clock.now());

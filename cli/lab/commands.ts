@@ -1,5 +1,6 @@
 // The actions behind `tsswarm lab ...`: thin wrappers that print for humans.
 import { CommandError } from "../errors.ts";
+import { printTable } from "../table.ts";
 import { createLab } from "./create.ts";
 import { destroyLab, sweepStaleLabs } from "./destroy.ts";
 import { LabError } from "./errors.ts";
@@ -44,14 +45,7 @@ export function labLs(o: { json?: boolean }): void {
 		const note = l.error ?? (l.stale ? "stale: its owner died; the next lab command sweeps it" : "");
 		rows.push([l.name, l.status, String(l.nodes), l.registry ?? "-", note]);
 	}
-	const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-	for (const r of rows)
-		process.stdout.write(
-			`${r
-				.map((c, i) => c.padEnd(widths[i]!))
-				.join("  ")
-				.trimEnd()}\n`,
-		);
+	printTable(rows, "  ");
 }
 
 export async function labExec(name: string, node: string, cmd: string[]): Promise<number> {

@@ -7,4 +7,13 @@ export { execInNode, execInteractive, findNode, labNodeEnv, loadLab, netnsArgv }
 export { type LabSummary, listLabs } from "./list.ts";
 export * from "./names.ts";
 export { type RunResult, run } from "./shell.ts";
-export { identify, isAlive, type LabNode, type LabRecord, labRoot, type ProcessIdentity, readRecord } from "./state.ts";
+export {
+	identify,
+	isAlive,
+	type LabNode,
+	type LabRecord,
+	labRoot,
+	type ProcessIdentity,
+	pidAlive,
+	readRecord,
+} from "./state.ts";

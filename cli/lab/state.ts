@@ -106,3 +106,13 @@ export function listRecordNames(root: string): string[] {
 		throw err;
 	}
 }
+
+/** Whether a process with this pid exists (signal 0 probes without signalling). */
+export function pidAlive(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}

@@ -3,6 +3,7 @@
 
 import { type ContainerSpec, type PullProgress, Runtime } from "../../runtime/index.ts";
 import { UsageError } from "../errors.ts";
+import { printTable } from "../table.ts";
 
 function insecure(extra: string[] = []): string[] {
 	const env = (process.env.TSSWARM_INSECURE_REGISTRIES ?? "").split(",").filter(Boolean);
@@ -63,7 +64,7 @@ export function imageLs(o: { dataRoot: string; format: string }): void {
 			]);
 		}
 	}
-	table(rows);
+	printTable(rows);
 }
 
 export async function imageLoad(path: string, o: { platform?: string; dataRoot: string }): Promise<void> {
@@ -91,17 +92,6 @@ export function imagePrune(o: { dataRoot: string }): void {
 	});
 	const r = rt.images.prune(inUse);
 	process.stdout.write(`Deleted ${r.blobs} blobs and ${r.layers} layers\n`);
-}
-
-function table(rows: string[][]): void {
-	const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-	for (const r of rows)
-		process.stdout.write(
-			`${r
-				.map((c, i) => c.padEnd(widths[i]!))
-				.join("   ")
-				.trimEnd()}\n`,
-		);
 }
 
 function parseVolume(v: string): { source: string; target: string; readonly: boolean } {
@@ -184,7 +174,7 @@ export function ps(o: { all?: boolean; format: string; dataRoot: string }): void
 					: "Created";
 		rows.push([c.id.slice(0, 12), c.image, c.platform + (c.emulated ? " (qemu)" : ""), ago(c.created), status, c.name]);
 	}
-	table(rows);
+	printTable(rows);
 }
 
 export function logs(c: string, o: { tail?: string; dataRoot: string }): void {

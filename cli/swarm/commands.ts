@@ -2,6 +2,7 @@
 // over its control socket.
 import { Agent, call } from "../../agent/index.ts";
 import { InterruptedError } from "../errors.ts";
+import { printTable } from "../table.ts";
 
 export async function runAgent(o: { listenAddr: string; advertiseAddr?: string; dataRoot: string }): Promise<void> {
 	const agent = new Agent({ dataRoot: o.dataRoot, listen: o.listenAddr, advertise: o.advertiseAddr });
@@ -65,12 +66,5 @@ export async function nodeLs(o: { format: string; dataRoot: string }): Promise<v
 		const p = n.platform ? [n.platform.os, n.platform.architecture, n.platform.variant].filter(Boolean).join("/") : "";
 		rows.push([`${n.id.slice(0, 16)}${n.self ? " *" : ""}`, n.addr, status(n.state), n.role ?? "", p, n.version ?? ""]);
 	}
-	const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-	for (const r of rows)
-		process.stdout.write(
-			`${r
-				.map((c, i) => c.padEnd(w[i]!))
-				.join("   ")
-				.trimEnd()}\n`,
-		);
+	printTable(rows);
 }

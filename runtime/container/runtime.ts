@@ -207,22 +207,7 @@ export class Runtime {
 		const st = this.find(idOrName);
 		const dir = this.dir(st.id);
 		this.save({ ...st, status: "running", startedAt: new Date().toISOString() });
-		const [cmd, ...args] = this.runc("run", "--bundle", dir, st.id);
-		const child = spawn(cmd!, args, {
-			stdio: stdio === "inherit" ? ["inherit", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
-		});
-		let stdout = "";
-		let stderr = "";
-		child.stdout?.on("data", (d: Buffer) => {
-			stdout += d;
-		});
-		child.stderr?.on("data", (d: Buffer) => {
-			stderr += d;
-		});
-		const code = await new Promise<number>((resolve, reject) => {
-			child.on("error", reject);
-			child.on("close", (c, sig) => resolve(c ?? 128 + (sig === "SIGKILL" ? 9 : 15)));
-		});
+		const { code, stdout, stderr } = await spawnCollect(this.runc("run", "--bundle", dir, st.id), stdio);
 		writeFileSync(join(dir, "exitcode"), String(code));
 		this.save({ ...this.load(st.id), status: "exited", exitCode: code, finishedAt: new Date().toISOString() });
 		return { code, stdout, stderr };
@@ -286,20 +271,10 @@ export class Runtime {
 		if (st.status !== "running") throw new RuntimeError(`container ${st.name} is not running`, "ERR_NOT_RUNNING");
 		if (argv.length === 0) throw new InvalidSpecError("exec needs a command");
 		const envArgs = (o.env ?? []).flatMap((e) => ["--env", e]);
-		const [cmd, ...args] = this.runc("exec", ...envArgs, st.id, ...argv);
-		const child = spawn(cmd!, args, { stdio: o.stdio === "pipe" ? ["ignore", "pipe", "pipe"] : "inherit" });
-		let stdout = "";
-		let stderr = "";
-		child.stdout?.on("data", (d: Buffer) => {
-			stdout += d;
-		});
-		child.stderr?.on("data", (d: Buffer) => {
-			stderr += d;
-		});
-		const code = await new Promise<number>((resolve, reject) => {
-			child.on("error", reject);
-			child.on("close", (c) => resolve(c ?? 1));
-		});
+		const { code, stdout, stderr } = await spawnCollect(
+			this.runc("exec", ...envArgs, st.id, ...argv),
+			o.stdio ?? "inherit",
+		);
 		return { code, stdout, stderr };
 	}
 
@@ -353,4 +328,26 @@ export class Runtime {
 			cpuNanos: Number(read(`/sys/fs/cgroup/cpuacct/${rel}/cpuacct.usage`)) || undefined,
 		};
 	}
+}
+
+/** Runs argv with the terminal attached ("inherit") or its output collected ("pipe"); signals map to 128+n. */
+async function spawnCollect(
+	argv: string[],
+	stdio: "inherit" | "pipe",
+): Promise<{ code: number; stdout: string; stderr: string }> {
+	const [cmd, ...args] = argv;
+	const child = spawn(cmd!, args, { stdio: stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"] });
+	let stdout = "";
+	let stderr = "";
+	child.stdout?.on("data", (d: Buffer) => {
+		stdout += d;
+	});
+	child.stderr?.on("data", (d: Buffer) => {
+		stderr += d;
+	});
+	const code = await new Promise<number>((resolve, reject) => {
+		child.on("error", reject);
+		child.on("close", (c, sig) => resolve(c ?? 128 + (sig === "SIGKILL" ? 9 : 15)));
+	});
+	return { code, stdout, stderr };
 }

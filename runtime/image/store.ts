@@ -178,24 +178,15 @@ export class ImageStore {
 			for (let l = queue.shift(); l; l = queue.shift()) await this.fetchLayer(ref, l, o);
 		};
 		await Promise.all([worker(), worker(), worker()]);
-		const rec: ImageRecord = {
-			id: manifest.config.digest,
-			manifestDigest: m.digest,
-			refs: [ref.canonical],
-			platform,
+		const rec = this.storeImage(
+			ref.canonical,
+			want,
+			m.digest,
+			manifest.config.digest,
 			config,
-			layers: manifest.layers.map((l, i) => ({
-				digest: l.digest,
-				diffId: diffIds[i]!,
-				mediaType: l.mediaType,
-				size: l.size,
-			})),
-			created: new Date().toISOString(),
-		};
-		const old = this.record(m.digest);
-		if (old) rec.refs = [...new Set([...old.refs, ref.canonical])];
-		this.saveRecord(rec);
-		this.addRef(ref.canonical, want, m.digest);
+			manifest.layers,
+			platform,
+		);
 		return { ...rec, layerDirs: rec.layers.map((l) => this.layerDir(l.diffId)) };
 	}
 
@@ -224,6 +215,32 @@ export class ImageStore {
 		o.onProgress?.({ layer: short, status: "extracting" });
 		await unpackLayer(blob, LAYER_TYPES[l.mediaType]!, this.layerDir(l.diffId), { diffId: l.diffId, signal: o.signal });
 		o.onProgress?.({ layer: short, status: "done" });
+	}
+
+	/** Write (or merge into) the record of an image and point ref|platform at it. */
+	private storeImage(
+		ref: string,
+		want: Platform,
+		manifestDigest: string,
+		configDigest: string,
+		config: ImageConfig,
+		layers: Array<{ digest: string; mediaType: string; size: number }>,
+		platform: Platform,
+	): ImageRecord {
+		const diffIds = config.rootfs?.diff_ids ?? [];
+		const old = this.record(manifestDigest);
+		const rec: ImageRecord = {
+			id: configDigest,
+			manifestDigest,
+			refs: [...new Set([...(old?.refs ?? []), ref])],
+			platform,
+			config,
+			layers: layers.map((l, i) => ({ digest: l.digest, diffId: diffIds[i]!, mediaType: l.mediaType, size: l.size })),
+			created: old?.created ?? new Date().toISOString(),
+		};
+		this.saveRecord(rec);
+		this.addRef(ref, want, manifestDigest);
+		return rec;
 	}
 
 	/** Import an OCI image layout (directory or .tar) or a `docker save` archive; returns what it stored. */
@@ -291,26 +308,12 @@ export class ImageStore {
 					await unpackLayer(blob, comp, this.layerDir(diffIds[i]!), { diffId: diffIds[i] });
 			}
 			const ref = parseReference(name.includes(":") ? name : `${name}:latest`).canonical;
-			const rec: ImageRecord = {
-				id: manifest.config.digest,
-				manifestDigest: desc.digest,
-				refs: [ref],
-				platform: {
-					os: config.os ?? want.os,
-					architecture: config.architecture ?? want.architecture,
-					variant: config.variant ?? want.variant,
-				},
-				config,
-				layers: manifest.layers.map((l, i) => ({
-					digest: l.digest,
-					diffId: diffIds[i]!,
-					mediaType: l.mediaType,
-					size: l.size,
-				})),
-				created: new Date().toISOString(),
+			const platform = {
+				os: config.os ?? want.os,
+				architecture: config.architecture ?? want.architecture,
+				variant: config.variant ?? want.variant,
 			};
-			this.saveRecord(rec);
-			this.addRef(ref, want, desc.digest);
+			const rec = this.storeImage(ref, want, desc.digest, manifest.config.digest, config, manifest.layers, platform);
 			out.push(rec);
 		}
 		return out;

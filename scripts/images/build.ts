@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { run } from "../../cli/lab/shell.ts";
+import { pidAlive } from "../../cli/lab/state.ts";
 import { ARCHES, type DebArch, extractBusybox, fetchBusyboxDeb } from "./debs.ts";
 import { buildLayer, type Layer, type LayerEntry } from "./layer.ts";
 import { type Descriptor, Layout, writeImage, writeImageIndex } from "./oci.ts";
@@ -64,15 +65,6 @@ function cacheKey(debs: string[]): string {
 	return h.digest("hex");
 }
 
-function alive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
-	}
-}
-
 /** A lock directory holding the owner's pid: parallel test files build once; a dead owner's lock is taken over. */
 async function withLock<T>(lockDir: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
 	for (;;) {
@@ -84,7 +76,7 @@ async function withLock<T>(lockDir: string, work: () => Promise<T>, signal?: Abo
 		} catch (err) {
 			if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
 			const pid = Number(readFileSync(join(lockDir, "pid"), { encoding: "utf8", flag: "a+" }) || 0);
-			if (pid > 0 && !alive(pid)) rmSync(lockDir, { recursive: true, force: true });
+			if (pid > 0 && !pidAlive(pid)) rmSync(lockDir, { recursive: true, force: true });
 			else await sleep(100);
 		}
 	}

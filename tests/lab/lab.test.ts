@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { existingNetns, labRoot, readRecord, run, sweepStaleLabs } from "../../cli/lab/index.ts";
+import { existingNetns, labRoot, pidAlive, readRecord, run, sweepStaleLabs } from "../../cli/lab/index.ts";
 import { uniqueName, waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
 
@@ -11,15 +11,6 @@ const cli = join(repo, "cli/tsswarm.ts");
 
 async function netnsOf(lab: string): Promise<string[]> {
 	return [...(await existingNetns())].filter((n) => n.startsWith(`tsl-${lab}-`));
-}
-
-function alive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
-	}
 }
 
 async function rootLinks(): Promise<string> {
@@ -58,8 +49,8 @@ t.test("3 nodes: every node pings every other; down leaves nothing", async (t) =
 	await lab.destroy();
 	t.same(await netnsOf(lab.name), [], "no namespace left");
 	t.notOk(existsSync(join(labRoot(), lab.name)), "no lab directory or record left");
-	await waitFor("the sleeper to be gone", () => !alive(pid), { timeoutMs: 5000 });
-	t.notOk(alive(pid), "no process left");
+	await waitFor("the sleeper to be gone", () => !pidAlive(pid), { timeoutMs: 5000 });
+	t.notOk(pidAlive(pid), "no process left");
 	t.equal(await rootLinks(), linksBefore, "no link left in the host namespace");
 });
 
@@ -108,7 +99,7 @@ t.test("a lab whose owner was SIGKILLed mid-way is swept by the next run", async
 	t.ok(swept.includes(name), "the sweep removed it");
 	t.same(await netnsOf(name), [], "no namespace left");
 	t.notOk(existsSync(join(labRoot(), name)), "no lab directory left");
-	for (const pid of orphanPids) await waitFor(`orphan ${pid} gone`, () => !alive(pid), { timeoutMs: 5000 });
+	for (const pid of orphanPids) await waitFor(`orphan ${pid} gone`, () => !pidAlive(pid), { timeoutMs: 5000 });
 });
 
 t.test("SIGTERM during `lab up` removes what was made so far", async (t) => {
