@@ -220,7 +220,7 @@ async function measure(rec: LabRecord, sys: System) {
 	// Soak: 10% loss on the membership port everywhere, and a CPU hog on n5.
 	for (const n of nodes) {
 		await run(netnsArgv(rec, n, ["nft", "-f", "-"]), {
-			input: `table inet bench_loss { chain in { type filter hook input priority 0; udp dport ${sys.port} numgen random mod 10 == 0 drop; } }\n`,
+			input: `table inet bench_loss {\n chain input_loss {\n  type filter hook input priority 0;\n  udp dport ${sys.port} numgen random mod 10 == 0 drop\n }\n}\n`,
 		});
 	}
 	const hog = spawn(
