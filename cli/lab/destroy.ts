@@ -141,7 +141,9 @@ export async function destroyRecord(root: string, rec: LabRecord, graceMs = 3000
 	const netnsNames = labNetnsList(rec);
 	await stopProcesses(rec.processes, graceMs);
 	const present = await existingNetns();
-	const mine = netnsNames.filter((n) => present.has(n));
+	// Also whatever a test or agent made with the lab's prefix (overlay sandboxes, task namespaces).
+	const prefix = `${LAB_NETNS_PREFIX}${rec.name}-`;
+	const mine = [...present].filter((n) => netnsNames.includes(n) || n.startsWith(prefix));
 	await killNetnsProcesses(mine);
 	const dir = labDir(root, rec.name);
 	await unmountAll(dir);
