@@ -362,7 +362,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		const remaining = Math.max(0, s.start + timeout - this.clock.now());
 		s.timer = this.clock.setTimer(remaining, () => {
 			const m = this.members.get(id);
-			if (!m || m.state !== "suspect" || !this.running) return;
+			if (m?.state !== "suspect" || !this.running) return;
 			this.markDown(m, "dead");
 			this.enqueue({ id: m.id, addr: m.addr, inc: m.incarnation, state: "dead", by: this.id });
 		});

@@ -123,7 +123,7 @@ export async function unpackLayer(
 				case "directory": {
 					const st = await lstatOrNull(path);
 					if (st && !st.isDirectory()) await unlink(path);
-					if (!st || !st.isDirectory()) await mkdir(path, { mode: 0o755 });
+					if (!st?.isDirectory()) await mkdir(path, { mode: 0o755 });
 					entry.resume();
 					break;
 				}

@@ -381,7 +381,7 @@ export class SimCluster {
 			done: false,
 		};
 		const core = target.core;
-		if (!core || core.role !== "leader") return; // refused at once: never happened
+		if (core?.role !== "leader") return; // refused at once: never happened
 		try {
 			if (kind === "put") {
 				const [e] = core.propose([{ type: "command", data: pack({ op: id, key, value: op.value }) }]);
@@ -438,7 +438,7 @@ export class SimCluster {
 	private checkLeaderAppendOnly(): void {
 		for (const n of this.nodes) {
 			const core = n.core;
-			if (!core || core.role !== "leader" || !n.leaderLog) continue;
+			if (core?.role !== "leader" || !n.leaderLog) continue;
 			for (const [index, term] of n.leaderLog) {
 				if (index <= core.log.snapshotIndex) continue;
 				if (core.log.term(index) !== term)

@@ -1,0 +1,229 @@
+// The embedded DNS resolver for containers: SERVICE -> its VIP (or its task addresses with
+// endpoint mode dnsrr), tasks.SERVICE -> the addresses of its running tasks, anything else
+// forwarded to the node's resolvers. A minimal RFC 1035 codec (A queries) over UDP.
+import { createSocket, type Socket } from "node:dgram";
+import { ipToInt } from "./cidr.ts";
+
+export interface Question {
+	id: number;
+	flags: number;
+	name: string;
+	qtype: number;
+	qclass: number;
+	/** Bytes of the question section, echoed in the answer. */
+	raw: Buffer;
+}
+
+export const QTYPE_A = 1;
+const RCODE_SERVFAIL = 2;
+const RCODE_NXDOMAIN = 3;
+const RCODE_FORMERR = 1;
+
+/** Parses the first question of a query; undefined for anything malformed. */
+export function parseQuery(buf: Buffer): Question | undefined {
+	if (buf.length < 12 || buf.length > 512) return undefined;
+	const id = buf.readUInt16BE(0);
+	const flags = buf.readUInt16BE(2);
+	if (flags & 0x8000 || buf.readUInt16BE(4) < 1) return undefined; // a response, or no question
+	const labels: string[] = [];
+	let off = 12;
+	for (;;) {
+		if (off >= buf.length) return undefined;
+		const len = buf[off]!;
+		if (len === 0) {
+			off++;
+			break;
+		}
+		if (len > 63 || off + 1 + len > buf.length) return undefined; // no compression in questions
+		labels.push(buf.subarray(off + 1, off + 1 + len).toString("ascii"));
+		off += 1 + len;
+	}
+	if (off + 4 > buf.length) return undefined;
+	return {
+		id,
+		flags,
+		name: labels.join(".").toLowerCase(),
+		qtype: buf.readUInt16BE(off),
+		qclass: buf.readUInt16BE(off + 2),
+		raw: buf.subarray(12, off + 4),
+	};
+}
+
+export function buildQuery(id: number, name: string, qtype = QTYPE_A): Buffer {
+	const parts = name
+		.split(".")
+		.filter(Boolean)
+		.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, "ascii")]));
+	const header = Buffer.alloc(12);
+	header.writeUInt16BE(id, 0);
+	header.writeUInt16BE(0x0100, 2); // RD
+	header.writeUInt16BE(1, 4);
+	const tail = Buffer.alloc(5);
+	tail.writeUInt16BE(qtype, 1);
+	tail.writeUInt16BE(1, 3);
+	return Buffer.concat([header, ...parts, tail]);
+}
+
+export function buildAnswer(q: Question, addresses: string[], rcode = 0, ttl = 600): Buffer {
+	const header = Buffer.alloc(12);
+	header.writeUInt16BE(q.id, 0);
+	header.writeUInt16BE(0x8000 | 0x0400 | (q.flags & 0x0100) | 0x0080 | rcode, 2); // QR AA RD RA
+	header.writeUInt16BE(1, 4);
+	const answers = q.qtype === QTYPE_A ? addresses : [];
+	header.writeUInt16BE(answers.length, 6);
+	const rrs = answers.map((a) => {
+		const rr = Buffer.alloc(16);
+		rr.writeUInt16BE(0xc00c, 0); // pointer to the question's name
+		rr.writeUInt16BE(QTYPE_A, 2);
+		rr.writeUInt16BE(1, 4);
+		rr.writeUInt32BE(ttl, 6);
+		rr.writeUInt16BE(4, 10);
+		rr.writeUInt32BE(ipToInt(a), 12);
+		return rr;
+	});
+	return Buffer.concat([header, q.raw, ...rrs]);
+}
+
+/** Reads the A records and rcode of a response (for tests and clients); throws on a malformed one. */
+export function parseAnswer(buf: Buffer): { id: number; rcode: number; addresses: string[] } {
+	if (buf.length < 12) throw new RangeError("DNS response shorter than its header");
+	const id = buf.readUInt16BE(0);
+	const rcode = buf.readUInt16BE(2) & 0xf;
+	const qd = buf.readUInt16BE(4);
+	const an = buf.readUInt16BE(6);
+	let off = 12;
+	const skipName = () => {
+		for (;;) {
+			if (off >= buf.length) throw new RangeError("DNS name runs past the end");
+			const len = buf[off]!;
+			if ((len & 0xc0) === 0xc0) {
+				off += 2;
+				return;
+			}
+			off += 1 + len;
+			if (len === 0) return;
+		}
+	};
+	for (let i = 0; i < qd; i++) {
+		skipName();
+		off += 4;
+	}
+	const addresses: string[] = [];
+	for (let i = 0; i < an; i++) {
+		skipName();
+		if (off + 10 > buf.length) throw new RangeError("DNS record runs past the end");
+		const type = buf.readUInt16BE(off);
+		const len = buf.readUInt16BE(off + 8);
+		if (type === QTYPE_A && len === 4) addresses.push([...buf.subarray(off + 10, off + 14)].join("."));
+		off += 10 + len;
+	}
+	return { id, rcode, addresses };
+}
+
+export interface ServiceRecord {
+	vip?: string;
+	/** Addresses of running, healthy tasks. */
+	tasks: string[];
+	endpointMode?: "vip" | "dnsrr";
+}
+
+export interface DnsOptions {
+	/** Looks a service up by name (lowercase, without a trailing dot). */
+	lookup(service: string): ServiceRecord | undefined;
+	/** Where other names go ("ip:port"). */
+	upstreams: string[];
+	timeoutMs?: number;
+}
+
+export class DnsServer {
+	private sock: Socket | undefined;
+	private readonly o: DnsOptions;
+	readonly stats = { answered: 0, forwarded: 0, malformed: 0, failed: 0 };
+
+	constructor(o: DnsOptions) {
+		this.o = o;
+	}
+
+	resolve(name: string): string[] | undefined {
+		if (name.startsWith("tasks.")) return this.o.lookup(name.slice(6))?.tasks;
+		const svc = this.o.lookup(name);
+		if (!svc) return undefined;
+		return svc.endpointMode === "dnsrr" || !svc.vip ? svc.tasks : [svc.vip];
+	}
+
+	async start(host: string, port: number): Promise<{ address: string; port: number }> {
+		const sock = createSocket("udp4");
+		sock.on("message", (msg, rinfo) => void this.onQuery(msg, rinfo.address, rinfo.port));
+		await new Promise<void>((resolve, reject) => {
+			sock.once("error", reject);
+			sock.bind(port, host, () => resolve());
+		});
+		sock.on("error", () => {});
+		this.sock = sock;
+		return sock.address();
+	}
+
+	private async onQuery(msg: Buffer, addr: string, port: number): Promise<void> {
+		const q = parseQuery(msg);
+		if (!q) {
+			this.stats.malformed++;
+			if (msg.length >= 12) {
+				const r = Buffer.from(msg.subarray(0, 12));
+				r.writeUInt16BE(0x8000 | RCODE_FORMERR, 2);
+				r.fill(0, 4);
+				this.sock?.send(r, port, addr);
+			}
+			return;
+		}
+		const local = this.resolve(q.name);
+		if (local) {
+			this.stats.answered++;
+			this.sock?.send(buildAnswer(q, shuffle(local)), port, addr);
+			return;
+		}
+		if (!q.name.includes(".") || this.o.upstreams.length === 0) {
+			this.stats.answered++;
+			this.sock?.send(buildAnswer(q, [], RCODE_NXDOMAIN), port, addr);
+			return;
+		}
+		this.stats.forwarded++;
+		const reply = await this.forward(msg);
+		if (reply) this.sock?.send(reply, port, addr);
+		else {
+			this.stats.failed++;
+			this.sock?.send(buildAnswer(q, [], RCODE_SERVFAIL), port, addr);
+		}
+	}
+
+	private forward(msg: Buffer): Promise<Buffer | undefined> {
+		const [host, port] = this.o.upstreams[0]!.split(":");
+		const s = createSocket("udp4");
+		return new Promise((resolve) => {
+			const timer = setTimeout(() => done(undefined), this.o.timeoutMs ?? 2000);
+			const done = (v: Buffer | undefined) => {
+				clearTimeout(timer);
+				s.close();
+				resolve(v);
+			};
+			s.on("message", (m) => done(m));
+			s.on("error", () => done(undefined));
+			s.send(msg, Number(port ?? 53), host);
+		});
+	}
+
+	async stop(): Promise<void> {
+		const s = this.sock;
+		this.sock = undefined;
+		if (s) await new Promise<void>((r) => s.close(() => r()));
+	}
+}
+
+/** Round robin by shuffling, as Docker's resolver does, so clients spread over tasks. */
+function shuffle<T>(xs: T[]): T[] {
+	const a = [...xs];
+	for (let i = a.length - 1; i > 0; i--) {
+		const j = Math.floor(Math.random() * (i + 1));
+		[a[i], a[j]] = [a[j]!, a[i]!];
+	}
+	return a;
+}
