@@ -5,8 +5,10 @@
 // Tasks attach through veth pairs. Peers are programmed explicitly (no multicast): one flooding
 // FDB entry per remote node. Everything is named from a per-node prefix, so reconcile() can find
 // and remove what a crashed agent left.
-import { exec, ipBatch, netnsList } from "./exec.ts";
+import { DnsServer, type ServiceRecord } from "./dns.ts";
+import { bindUdpInNetns, exec, ipBatch, netnsList, nftApply } from "./exec.ts";
 import type { NetworkAlloc } from "./ipam.ts";
+import { MESH_TABLE, meshRuleset, type PublishedPort, type VipRule, vipRuleset } from "./lb.ts";
 
 export interface DriverOptions {
 	/** Namespace holding the node's underlay interface (undefined: the current one). */
@@ -23,6 +25,11 @@ const VXLAN_OVERHEAD = 50;
 
 export class OverlayDriver {
 	private readonly o: Required<Omit<DriverOptions, "nodeNetns">> & { nodeNetns?: string };
+	/** Task namespace -> the VNIs it is attached to on this node. */
+	private readonly endpoints = new Map<string, Set<number>>();
+	/** VNI -> the service VIPs of that network. */
+	private readonly vips = new Map<number, VipRule[]>();
+	private readonly resolvers = new Map<number, DnsServer>();
 
 	constructor(o: DriverOptions) {
 		this.o = { underlayDev: "eth0", underlayMtu: 1500, ...o };
@@ -82,31 +89,120 @@ export class OverlayDriver {
 	}
 
 	/** Plug a task's network namespace into the network with its allocated address. */
-	async attachTask(n: NetworkAlloc, taskNetns: string, address: string, ifname = "eth0"): Promise<void> {
+	async attachTask(
+		n: NetworkAlloc,
+		taskNetns: string,
+		address: string,
+		ifname = "eth0",
+		o: { defaultRoute?: boolean } = {},
+	): Promise<void> {
+		await this.plug(n, taskNetns, address, ifname, o.defaultRoute ?? !n.internal);
+		const nets = this.endpoints.get(taskNetns) ?? new Set();
+		nets.add(n.vni);
+		this.endpoints.set(taskNetns, nets);
+		await this.applyVips(taskNetns);
+	}
+
+	private async plug(n: NetworkAlloc, netns: string, address: string, ifname: string, route: boolean): Promise<void> {
 		const sb = this.sandbox(n);
-		const host = this.vethName(n, taskNetns);
+		const host = this.vethName(n, netns);
 		const tmp = `t${host.slice(2)}`.slice(0, 15);
 		await ipBatch(sb, [
-			`link add ${host} mtu ${this.mtu} type veth peer name ${tmp} netns ${taskNetns}`,
+			`link add ${host} mtu ${this.mtu} type veth peer name ${tmp} netns ${netns}`,
 			`link set ${host} master br0`,
 			`link set ${host} up`,
 		]);
 		const prefix = n.subnet.split("/")[1];
-		await ipBatch(taskNetns, [
+		await ipBatch(netns, [
 			"link set lo up",
 			`link set ${tmp} name ${ifname}`,
 			`link set ${ifname} mtu ${this.mtu}`,
 			`addr add ${address}/${prefix} dev ${ifname}`,
 			`link set ${ifname} up`,
-			...(n.internal ? [] : [`route add default via ${n.gateway} dev ${ifname}`]),
+			...(route ? [`route add default via ${n.gateway} dev ${ifname}`] : []),
 		]);
 	}
 
 	async detachTask(n: NetworkAlloc, taskNetns: string): Promise<void> {
 		await ipBatch(this.sandbox(n), [`link delete ${this.vethName(n, taskNetns)}`]).catch(() => {});
+		const nets = this.endpoints.get(taskNetns);
+		nets?.delete(n.vni);
+		if (nets?.size === 0) this.endpoints.delete(taskNetns);
+		else if (nets) await this.applyVips(taskNetns).catch(() => {});
+	}
+
+	/**
+	 * The service VIPs of a network and their healthy tasks; every task of the network on this node
+	 * gets the new rules at once (one nft transaction per task namespace).
+	 */
+	async setVips(n: Pick<NetworkAlloc, "vni">, rules: VipRule[]): Promise<void> {
+		vipRuleset(rules); // validate before storing anything
+		this.vips.set(n.vni, rules);
+		const affected = [...this.endpoints].filter(([, nets]) => nets.has(n.vni)).map(([ns]) => ns);
+		await Promise.all(affected.map((ns) => this.applyVips(ns)));
+	}
+
+	private async applyVips(taskNetns: string): Promise<void> {
+		const rules = [...(this.endpoints.get(taskNetns) ?? [])].flatMap((vni) => this.vips.get(vni) ?? []);
+		await nftApply(taskNetns, vipRuleset(rules));
+	}
+
+	/** The node's own endpoint on a network (the ingress network, for the routing mesh). */
+	async attachNode(n: NetworkAlloc, address: string): Promise<void> {
+		await this.plug(n, this.o.nodeNetns ?? String(process.pid), address, this.nodeIf(n), false);
+	}
+
+	private nodeIf(n: Pick<NetworkAlloc, "vni">): string {
+		return `ovi${n.vni}`;
+	}
+
+	/**
+	 * The routing mesh: each published port answers on every local address of this node and goes to
+	 * one of the backends on `via` (the ingress network), reached through the node's endpoint there.
+	 */
+	async publish(ports: PublishedPort[], via: Pick<NetworkAlloc, "vni">): Promise<void> {
+		const rules = meshRuleset(ports, this.nodeIf(via));
+		await exec([...this.inNode(), "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+		await nftApply(this.o.nodeNetns, rules);
+	}
+
+	async unpublishAll(): Promise<void> {
+		await exec([...this.inNode(), "nft", "delete", "table", "ip", MESH_TABLE]).catch(() => {});
+	}
+
+	private inNode(): string[] {
+		return this.o.nodeNetns ? ["nsenter", `--net=/run/netns/${this.o.nodeNetns}`] : [];
+	}
+
+	/**
+	 * Serve DNS to the network's tasks on its gateway address (port 53 inside the sandbox); give
+	 * tasks `resolvConf(n.gateway)`. Names are looked up per network, so a task only finds the
+	 * services of networks it is on.
+	 */
+	async serveDns(
+		n: NetworkAlloc,
+		lookup: (service: string) => ServiceRecord | undefined,
+		upstreams: string[],
+	): Promise<DnsServer> {
+		await this.resolvers.get(n.vni)?.stop();
+		const sock = await bindUdpInNetns(this.sandbox(n), n.gateway, 53);
+		const dns = new DnsServer({ lookup, upstreams });
+		dns.serve(sock);
+		this.resolvers.set(n.vni, dns);
+		return dns;
+	}
+
+	/** Stops this driver's DNS servers; kernel state stays (reconcile() takes it over after a restart). */
+	async close(): Promise<void> {
+		await Promise.all([...this.resolvers.values()].map((d) => d.stop()));
+		this.resolvers.clear();
 	}
 
 	async deleteNetwork(n: Pick<NetworkAlloc, "vni">): Promise<void> {
+		await this.resolvers.get(n.vni)?.stop();
+		this.resolvers.delete(n.vni);
+		this.vips.delete(n.vni);
+		for (const [ns, nets] of this.endpoints) if (nets.delete(n.vni) && nets.size === 0) this.endpoints.delete(ns);
 		await exec(["ip", "netns", "delete", this.sandbox(n)]).catch(() => {});
 	}
 
@@ -114,6 +210,7 @@ export class OverlayDriver {
 	async reconcile(
 		desired: NetworkAlloc[],
 		peers: (n: NetworkAlloc) => string[] = () => [],
+		mesh?: { ports: PublishedPort[]; via: NetworkAlloc },
 	): Promise<{ removed: string[]; created: string[] }> {
 		const want = new Map(desired.map((n) => [this.sandbox(n), n]));
 		const existing = (await netnsList()).filter((ns) => ns.startsWith(`${this.o.prefix}-ov`));
@@ -132,6 +229,9 @@ export class OverlayDriver {
 			}
 			await this.setPeers(n, peers(n));
 		}
+		// The mesh table is rewritten whole, or dropped when nothing is published.
+		if (mesh && mesh.ports.length > 0) await this.publish(mesh.ports, mesh.via);
+		else await this.unpublishAll();
 		return { removed, created };
 	}
 }

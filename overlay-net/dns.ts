@@ -153,12 +153,18 @@ export class DnsServer {
 
 	async start(host: string, port: number): Promise<{ address: string; port: number }> {
 		const sock = createSocket("udp4");
-		sock.on("message", (msg, rinfo) => void this.onQuery(msg, rinfo.address, rinfo.port));
 		await new Promise<void>((resolve, reject) => {
 			sock.once("error", reject);
 			sock.bind(port, host, () => resolve());
 		});
+		return this.serve(sock);
+	}
+
+	/** Answers on a socket bound elsewhere (e.g. inside a network's namespace); takes ownership. */
+	serve(sock: Socket): { address: string; port: number } {
+		sock.removeAllListeners("error");
 		sock.on("error", () => {});
+		sock.on("message", (msg, rinfo) => void this.onQuery(msg, rinfo.address, rinfo.port));
 		this.sock = sock;
 		return sock.address();
 	}
@@ -226,4 +232,9 @@ function shuffle<T>(xs: T[]): T[] {
 		[a[i], a[j]] = [a[j]!, a[i]!];
 	}
 	return a;
+}
+
+/** /etc/resolv.conf for a task whose resolver is `nameserver` (as Docker's, ndots:0). */
+export function resolvConf(nameserver: string, search: string[] = []): string {
+	return `nameserver ${nameserver}\n${search.length ? `search ${search.join(" ")}\n` : ""}options ndots:0\n`;
 }

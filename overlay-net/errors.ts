@@ -57,3 +57,10 @@ export class EncryptionUnsupportedError extends OverlayError {
 		super(`encrypted overlay networks are not supported on this kernel: ${why}`, "ERR_ENCRYPTION_UNSUPPORTED");
 	}
 }
+
+export class InvalidPublishError extends OverlayError {
+	override name = "InvalidPublishError";
+	constructor(why: string) {
+		super(`invalid load-balancing rule: ${why}`, "ERR_INVALID_PUBLISH");
+	}
+}

@@ -8,7 +8,9 @@ export {
 	DnsServer,
 	parseAnswer,
 	parseQuery,
+	resolvConf,
 	type ServiceRecord,
 } from "./dns.ts";
 export * from "./errors.ts";
 export { Allocator, type AllocatorState, type NetworkAlloc } from "./ipam.ts";
+export { LB_TABLE, MESH_TABLE, meshRuleset, type PublishedPort, type VipRule, vipRuleset } from "./lb.ts";

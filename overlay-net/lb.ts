@@ -1,0 +1,100 @@
+// Load balancing as nftables rule sets, built here as text and applied in one atomic `nft -f`
+// transaction per namespace (declare, delete, redefine: the table is replaced whole, so a reader
+// never sees half an update).
+//
+// - VIPs: like Docker's in-container IPVS, every task namespace gets a NAT output chain that
+//   rewrites a new connection to a service VIP to one of the service's healthy tasks (numgen
+//   round robin). The task answers the client directly on the overlay; conntrack undoes the
+//   rewrite, so no masquerade is needed and the client sees the VIP.
+// - Routing mesh: in the node's namespace a published port on any local address is rewritten to a
+//   task's address on the ingress network, which the node reaches through its own endpoint on
+//   that network; masquerading on that endpoint brings the answer back through this node.
+import { InvalidPublishError } from "./errors.ts";
+
+export const LB_TABLE = "tsswarm_lb";
+export const MESH_TABLE = "tsswarm_mesh";
+
+export interface VipRule {
+	vip: string;
+	/** Addresses of the service's healthy tasks on this network. */
+	backends: string[];
+}
+
+export interface PublishedPort {
+	protocol: "tcp" | "udp";
+	/** The port every node answers on. */
+	publishedPort: number;
+	/** The port the task listens on. */
+	targetPort: number;
+	/** Addresses of healthy tasks on the network the node reaches them by (ingress, or the task's own). */
+	backends: string[];
+}
+
+function checkAddress(a: string, what: string): string {
+	if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(a) || a.split(".").some((o) => Number(o) > 255))
+		throw new InvalidPublishError(`${what} ${JSON.stringify(a)} is not an IPv4 address`);
+	return a;
+}
+
+function checkPort(p: number, what: string): number {
+	if (!Number.isInteger(p) || p < 1 || p > 65535) throw new InvalidPublishError(`${what} ${p} is not a port`);
+	return p;
+}
+
+function replaceTable(name: string, chains: string[]): string {
+	return [`table ip ${name}`, `delete table ip ${name}`, `table ip ${name} {`, ...chains, "}", ""].join("\n");
+}
+
+/** A `numgen` round-robin over the targets; single targets need no map. */
+function spread(targets: string[]): string {
+	if (targets.length === 1) return targets[0]!;
+	return `numgen inc mod ${targets.length} map { ${targets.map((b, i) => `${i} : ${b}`).join(", ")} }`;
+}
+
+/** The rule set for a task namespace: VIP -> tasks; a VIP with no healthy task refuses at once. */
+export function vipRuleset(rules: VipRule[]): string {
+	const lines = rules.map((r) => {
+		const vip = checkAddress(r.vip, "VIP");
+		const backends = r.backends.map((b) => checkAddress(b, "backend"));
+		return backends.length === 0 ? `\t\tip daddr ${vip} reject` : `\t\tip daddr ${vip} dnat to ${spread(backends)}`;
+	});
+	return replaceTable(LB_TABLE, [
+		"\tchain out {",
+		"\t\ttype nat hook output priority -100; policy accept;",
+		...lines,
+		"\t}",
+	]);
+}
+
+/** The rule set for a node namespace: published ports -> tasks through the ingress endpoint. */
+export function meshRuleset(ports: PublishedPort[], ingressIf: string): string {
+	const seen = new Set<string>();
+	const rules = ports.map((p) => {
+		const key = `${p.protocol}/${checkPort(p.publishedPort, "published port")}`;
+		if (seen.has(key)) throw new InvalidPublishError(`${key} is published twice`);
+		seen.add(key);
+		if (p.protocol !== "tcp" && p.protocol !== "udp")
+			throw new InvalidPublishError(`protocol ${String(p.protocol)} is not tcp or udp`);
+		const target = checkPort(p.targetPort, "target port");
+		const match = `fib daddr type local ${p.protocol} dport ${p.publishedPort}`;
+		const backends = p.backends.map((b) => checkAddress(b, "backend"));
+		if (backends.length === 0) return `${match} reject`;
+		if (backends.length === 1) return `${match} dnat ip to ${backends[0]}:${target}`;
+		return `${match} dnat ip to ${spread(backends.map((b) => `${b} . ${target}`))}`;
+	});
+	if (!/^[\w.-]{1,15}$/.test(ingressIf)) throw new InvalidPublishError(`bad interface name ${ingressIf}`);
+	return replaceTable(MESH_TABLE, [
+		"\tchain pre {",
+		"\t\ttype nat hook prerouting priority dstnat; policy accept;",
+		...rules.map((r) => `\t\t${r}`),
+		"\t}",
+		"\tchain out {",
+		"\t\ttype nat hook output priority -100; policy accept;",
+		...rules.map((r) => `\t\t${r}`),
+		"\t}",
+		"\tchain post {",
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
+		`\t\toifname "${ingressIf}" masquerade`,
+		"\t}",
+	]);
+}
