@@ -203,7 +203,25 @@ export class OverlayDriver {
 		this.resolvers.delete(n.vni);
 		this.vips.delete(n.vni);
 		for (const [ns, nets] of this.endpoints) if (nets.delete(n.vni) && nets.size === 0) this.endpoints.delete(ns);
-		await exec(["ip", "netns", "delete", this.sandbox(n)]).catch(() => {});
+		await this.dropSandbox(this.sandbox(n));
+	}
+
+	/**
+	 * Deleting a namespace frees its devices later, in a kernel work queue; its links (the VXLAN
+	 * device, the veths whose peers sit in tasks or in the node) are deleted first, synchronously,
+	 * so the VNI can be reused at once and no peer outlives the network.
+	 */
+	private async dropSandbox(sb: string): Promise<void> {
+		const links = (await exec(["ip", "-n", sb, "-o", "link", "show"]).catch(() => ""))
+			.split("\n")
+			.map((l) => /^\d+: ([^@:]+)/.exec(l)?.[1])
+			.filter((x): x is string => !!x && x !== "lo");
+		if (links.length)
+			await ipBatch(
+				sb,
+				links.map((v) => `link delete ${v}`),
+			).catch(() => {});
+		await exec(["ip", "netns", "delete", sb]).catch(() => {});
 	}
 
 	/** After a restart: remove sandboxes no network wants, create the missing ones. */
@@ -218,7 +236,7 @@ export class OverlayDriver {
 		const created: string[] = [];
 		for (const ns of existing) {
 			if (!want.has(ns)) {
-				await exec(["ip", "netns", "delete", ns]);
+				await this.dropSandbox(ns);
 				removed.push(ns);
 			}
 		}

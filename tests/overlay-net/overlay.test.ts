@@ -1,15 +1,19 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import t from "tap";
 import { run } from "../../cli/lab/index.ts";
 import {
 	Allocator,
 	checkEncryptionSupport,
 	InvalidCidrError,
+	MESH_TABLE,
 	OverlayDriver,
 	PoolExhaustedError,
 	PortConflictError,
 	parseCidr,
 	SubnetOverlapError,
 } from "../../overlay-net/index.ts";
+import { waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
 
 t.test("IPAM: subnets from pools, explicit subnets validated, VNIs, addresses, ports", async (t) => {
@@ -104,4 +108,53 @@ t.test("encrypted networks: a clear error where neither WireGuard nor IPsec AEAD
 	);
 	const wg = await run(["sh", "-c", "test -d /sys/module/wireguard && echo yes || echo no"]);
 	t.equal(r, wg.stdout.trim() === "yes" ? "supported" : "ERR_ENCRYPTION_UNSUPPORTED");
+});
+
+t.test("an agent killed with SIGKILL leaks nothing: reconcile removes its links, rules and sandboxes", async (t) => {
+	const lab = await withLab(t, { nodes: 1 });
+	const node = lab.nodes[0]!;
+	const ipam = new Allocator({ pools: ["198.19.0.0/16"] });
+	const app = ipam.createNetwork({ id: "app", name: "app" });
+	ipam.createNetwork({ id: "ingress", name: "ingress" });
+	const child = spawn(
+		process.execPath,
+		[join(import.meta.dirname, "agent-child.ts"), node.netns, node.address, JSON.stringify(ipam.toJSON())],
+		{ stdio: ["ignore", "pipe", "inherit"] },
+	);
+	t.teardown(() => void child.kill("SIGKILL"));
+	await waitFor(
+		"the agent to program its state",
+		() => new Promise<true>((r) => child.stdout!.once("data", () => r(true))),
+		{
+			timeoutMs: 20_000,
+		},
+	);
+	const snapshot = async () => ({
+		sandboxes: (await run(["ip", "netns", "list"])).stdout.split("\n").filter((l) => l.startsWith(`${node.netns}-ov`))
+			.length,
+		links: (await lab.exec(node.name, ["ip", "-o", "link", "show"])).stdout
+			.split("\n")
+			.filter((l) => /ovi|vx\d/.test(l)).length,
+		mesh: (await lab.exec(node.name, ["nft", "list", "tables"])).stdout.includes(MESH_TABLE),
+		forwarding: (await lab.exec(node.name, ["cat", "/proc/sys/net/ipv4/ip_forward"])).stdout.trim(),
+	});
+	t.same(await snapshot(), { sandboxes: 2, links: 1, mesh: true, forwarding: "1" }, "state programmed by the agent");
+	child.kill("SIGKILL");
+	await new Promise((r) => child.once("exit", r));
+	const fresh = new OverlayDriver({ nodeNetns: node.netns, underlayIp: node.address, prefix: node.netns });
+	// Restarted with only `app` desired and nothing published: everything else goes.
+	const r = await fresh.reconcile([app]);
+	t.equal(r.removed.length, 1, "the ingress sandbox is removed");
+	const after = await snapshot();
+	t.same({ ...after, forwarding: undefined }, { sandboxes: 1, links: 0, mesh: false, forwarding: undefined });
+	// And with nothing desired, nothing of ours is left in the kernel.
+	await fresh.reconcile([]);
+	t.same(
+		{ ...(await snapshot()), forwarding: undefined },
+		{ sandboxes: 0, links: 0, mesh: false, forwarding: undefined },
+	);
+	// A second reconcile with the full state recreates it (idempotent, no "exists" errors).
+	await fresh.reconcile([app]);
+	await fresh.reconcile([app]);
+	t.equal((await snapshot()).sandboxes, 1);
 });
