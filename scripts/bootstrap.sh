@@ -45,7 +45,9 @@ fi
 
 # npm ci only when package-lock.json changed since the last install.
 stamp=node_modules/.tsswarm-lock.sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+# patches/ holds small fixes to dependencies (applied by patch-package on install); a new or
+# changed patch reinstalls too.
+want=$(cat package-lock.json patches/*.patch 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ ! -x node_modules/.bin/node ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "npm install (locked versions)"
   # npm 11 drops other platforms' optional packages (biome, msgpackr-extract) from the lock, which
