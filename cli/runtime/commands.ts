@@ -1,7 +1,13 @@
 // The single-node container commands (tsswarm run/ps/logs/stop/rm/exec/inspect, tsswarm image ...):
 // thin CLI faces over runtime/, printing like docker does.
 
-import { type ContainerSpec, type PullProgress, Runtime } from "../../runtime/index.ts";
+import {
+	type ContainerSpec,
+	type HealthcheckSpec,
+	type PullProgress,
+	parseDuration,
+	Runtime,
+} from "../../runtime/index.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
@@ -108,6 +114,34 @@ function parseVolume(v: string): { source: string; target: string; readonly: boo
 	return { source: parts[0], target: parts[1], readonly: parts[2] === "ro" };
 }
 
+function healthFlags(o: Record<string, unknown>): HealthcheckSpec | undefined {
+	if (o.healthcheck === false) return { test: ["NONE"] };
+	const retries = o.healthRetries as string | undefined;
+	if (retries !== undefined && !/^[1-9]\d*$/.test(retries))
+		throw new UsageError(`--health-retries must be a positive integer, got "${retries}"`);
+	const flags = { interval: o.healthInterval, timeout: o.healthTimeout, startPeriod: o.healthStartPeriod };
+	for (const [k, v] of Object.entries(flags)) {
+		if (v === undefined) continue;
+		try {
+			parseDuration(v as string, k);
+		} catch {
+			const flag = `--health-${k.replace("startPeriod", "start-period")}`;
+			throw new UsageError(`${flag} must be a duration such as 30s, 1m30s or 500ms, got "${v}"`);
+		}
+	}
+	const cmd = o.healthCmd as string | undefined;
+	if (cmd === undefined && Object.values(flags).every((v) => v === undefined) && retries === undefined)
+		return undefined;
+	if (cmd === undefined) throw new UsageError("--health-interval/--health-timeout/--health-retries need --health-cmd");
+	return {
+		test: ["CMD-SHELL", cmd],
+		interval: flags.interval as string | undefined,
+		timeout: flags.timeout as string | undefined,
+		startPeriod: flags.startPeriod as string | undefined,
+		retries: retries === undefined ? undefined : Number(retries),
+	};
+}
+
 export async function runContainer(image: string, cmd: string[], o: Record<string, unknown>): Promise<number> {
 	const rt = runtimeFor(o as { dataRoot: string; insecureRegistry?: string[] });
 	if (cmd[0] === "--") cmd = cmd.slice(1);
@@ -135,6 +169,7 @@ export async function runContainer(image: string, cmd: string[], o: Record<strin
 		user: o.user as string | undefined,
 		workdir: o.workdir as string | undefined,
 		network: o.network as string | undefined,
+		healthcheck: healthFlags(o),
 	};
 	const c = await rt.prepare(spec);
 	if (o.detach) {
@@ -159,7 +194,8 @@ const ago = (iso?: string) => {
 };
 
 export function ps(o: { all?: boolean; format: string; dataRoot: string }): void {
-	const cs = runtimeFor(o).list({ all: o.all });
+	const rt = runtimeFor(o);
+	const cs = rt.list({ all: o.all });
 	if (o.format === "json") {
 		process.stdout.write(`${JSON.stringify(cs)}\n`);
 		return;
@@ -170,7 +206,7 @@ export function ps(o: { all?: boolean; format: string; dataRoot: string }): void
 			c.status === "exited"
 				? `Exited (${c.exitCode}) ${ago(c.finishedAt)}`
 				: c.status === "running"
-					? `Up since ${ago(c.startedAt)}`
+					? `Up since ${ago(c.startedAt)}${c.healthcheck ? ` (${rt.inspect(c.id).health?.status ?? "starting"})` : ""}`
 					: "Created";
 		rows.push([c.id.slice(0, 12), c.image, c.platform + (c.emulated ? " (qemu)" : ""), ago(c.created), status, c.name]);
 	}

@@ -16,6 +16,7 @@ import {
 	RuntimeError,
 } from "../errors.ts";
 import { formatPlatform, ImageStore, type RegistryOptions } from "../image/index.ts";
+import { type Healthcheck, type HealthState, readHealth, resolveHealthcheck } from "./health.ts";
 import { checkRunnable } from "./platform.ts";
 import { mountRootfs, unmountRootfs } from "./rootfs.ts";
 import { buildOciSpec, type ContainerSpec } from "./spec.ts";
@@ -37,6 +38,8 @@ export interface ContainerState {
 	status: ContainerStatus;
 	exitCode?: number;
 	emulated: boolean;
+	/** The effective health check (the user's over the image's), if any. */
+	healthcheck?: Healthcheck;
 }
 
 export interface RuntimeOptions extends RegistryOptions {
@@ -133,6 +136,7 @@ export class Runtime {
 		const clash = this.list({ all: true }).find((c) => c.name === name);
 		if (clash) throw new NameInUseError(name, clash.id);
 		const img = this.images.resolve(spec.image, { platform: spec.platform });
+		const healthcheck = resolveHealthcheck(spec.healthcheck, img.config.config?.Healthcheck);
 		const emulated = checkRunnable(img.platform) === "emulated";
 		const dir = this.dir(id);
 		mkdirSync(dir, { recursive: true });
@@ -161,6 +165,7 @@ export class Runtime {
 				created: new Date().toISOString(),
 				status: "created",
 				emulated,
+				healthcheck,
 			};
 			this.save(st);
 			return st;
@@ -186,6 +191,7 @@ export class Runtime {
 		const next: ContainerState = { ...st, status: "running", startedAt: new Date().toISOString() };
 		this.save(next);
 		writeFileSync(join(dir, "shim.pid"), String(shim.pid));
+		this.startHealth(next);
 		// Running once runc reports it (or already exited, for very short commands).
 		for (let i = 0; i < 500; i++) {
 			if (existsSync(join(dir, "exitcode"))) return this.load(st.id);
@@ -207,10 +213,31 @@ export class Runtime {
 		const st = this.find(idOrName);
 		const dir = this.dir(st.id);
 		this.save({ ...st, status: "running", startedAt: new Date().toISOString() });
+		this.startHealth(st);
 		const { code, stdout, stderr } = await spawnCollect(this.runc("run", "--bundle", dir, st.id), stdio);
 		writeFileSync(join(dir, "exitcode"), String(code));
 		this.save({ ...this.load(st.id), status: "exited", exitCode: code, finishedAt: new Date().toISOString() });
 		return { code, stdout, stderr };
+	}
+
+	/** The health check loop runs in its own detached process (see health.ts). */
+	private startHealth(st: ContainerState): void {
+		if (!st.healthcheck) return;
+		const dir = this.dir(st.id);
+		const runner = new URL("./health-runner.ts", import.meta.url).pathname;
+		const args = [runner, JSON.stringify(this.runc()), st.id, dir, JSON.stringify(st.healthcheck)];
+		const p = spawn(process.execPath, args, { detached: true, stdio: "ignore" });
+		p.unref();
+		writeFileSync(join(dir, "health.pid"), String(p.pid));
+	}
+
+	/** Ends the health runner now rather than at its next tick; only if the pid is still ours. */
+	private stopHealth(id: string): void {
+		try {
+			const pid = Number(readFileSync(join(this.dir(id), "health.pid"), "utf8"));
+			const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+			if (cmdline.includes("health-runner.ts") && cmdline.includes(id)) process.kill(pid, "SIGKILL");
+		} catch {}
 	}
 
 	private async runcState(id: string): Promise<string | undefined> {
@@ -257,6 +284,7 @@ export class Runtime {
 			await this.stop(st.id, { graceMs: 0 });
 		}
 		await execFileP(this.bin, ["--root", join(this.root, "runc"), "delete", "--force", st.id]).catch(() => {});
+		this.stopHealth(st.id);
 		unmountRootfs(this.dir(st.id));
 		rmSync(this.dir(st.id), { recursive: true, force: true });
 	}
@@ -278,9 +306,9 @@ export class Runtime {
 		return { code, stdout, stderr };
 	}
 
-	inspect(idOrName: string): ContainerState & { dir: string } {
+	inspect(idOrName: string): ContainerState & { dir: string; health?: HealthState } {
 		const st = this.find(idOrName);
-		return { ...st, dir: this.dir(st.id) };
+		return { ...st, dir: this.dir(st.id), health: st.healthcheck ? readHealth(this.dir(st.id)) : undefined };
 	}
 
 	logs(idOrName: string, o: { tail?: number } = {}): { stdout: string; stderr: string } {

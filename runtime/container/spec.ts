@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidSpecError } from "../errors.ts";
 import type { ImageConfig } from "../image/index.ts";
+import type { HealthcheckSpec } from "./health.ts";
 import { parseCpus, parseMemory, parsePidsLimit } from "./limits.ts";
 
 export interface Mount {
@@ -33,6 +34,7 @@ export interface ContainerSpec {
 	/** "none" (own namespace, loopback only; the default), "host", or a netns path to join. */
 	network?: string;
 	labels?: Record<string, string>;
+	healthcheck?: HealthcheckSpec;
 }
 
 export const DEFAULT_CAPS = [
