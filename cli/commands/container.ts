@@ -2,6 +2,15 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
 
 const dataRoot = () => process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm";
+export interface LogsFlags {
+	follow?: boolean;
+	since?: string;
+	until?: string;
+	tail?: string;
+	timestamps?: boolean;
+	dataRoot: string;
+}
+
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerContainers(program: Command): void {
@@ -50,15 +59,19 @@ export function registerContainers(program: Command): void {
 		});
 	program
 		.command("logs")
-		.description("print a container's output")
+		.description("print a container's output (stdout lines to stdout, stderr lines to stderr)")
 		.argument("<container>")
+		.option("-f, --follow", "keep printing new output until the container exits")
+		.option("--since <time>", "only output since a time: RFC 3339, unix seconds, or a duration ago (10m)")
+		.option("--until <time>", "only output before a time (same forms as --since)")
 		.option("-n, --tail <lines>", "only the last lines")
+		.option("-t, --timestamps", "prefix each line with its time")
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (c: string, o: { tail?: string; dataRoot: string }) => {
+		.action(async (c: string, o: LogsFlags) => {
 			if (o.tail !== undefined && !/^\d+$/.test(o.tail))
 				throw new UsageError(`--tail must be a number, got "${o.tail}"`);
 			const { logs } = await import("../runtime/commands.ts");
-			logs(c, o);
+			await logs(c, o);
 		});
 	program
 		.command("stop")

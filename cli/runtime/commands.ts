@@ -6,8 +6,10 @@ import {
 	type HealthcheckSpec,
 	type PullProgress,
 	parseDuration,
+	parseTime,
 	Runtime,
 } from "../../runtime/index.ts";
+import type { LogsFlags } from "../commands/container.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
@@ -213,10 +215,36 @@ export function ps(o: { all?: boolean; format: string; dataRoot: string }): void
 	printTable(rows);
 }
 
-export function logs(c: string, o: { tail?: string; dataRoot: string }): void {
-	const l = runtimeFor(o).logs(c, { tail: o.tail === undefined ? undefined : Number(o.tail) });
-	process.stdout.write(l.stdout);
-	process.stderr.write(l.stderr);
+export async function logs(c: string, o: LogsFlags): Promise<void> {
+	for (const [flag, v] of [
+		["--since", o.since],
+		["--until", o.until],
+	] as const) {
+		if (v === undefined) continue;
+		try {
+			parseTime(v, flag);
+		} catch (err) {
+			throw new UsageError((err as Error).message);
+		}
+	}
+	const ac = new AbortController();
+	const onSig = () => ac.abort();
+	process.once("SIGINT", onSig);
+	try {
+		const entries = runtimeFor(o).logEntries(c, {
+			follow: o.follow,
+			since: o.since,
+			until: o.until,
+			tail: o.tail === undefined ? undefined : Number(o.tail),
+			signal: ac.signal,
+		});
+		for await (const e of entries) {
+			const line = o.timestamps ? `${e.time} ${e.log}` : e.log;
+			(e.stream === "stderr" ? process.stderr : process.stdout).write(line);
+		}
+	} finally {
+		process.off("SIGINT", onSig);
+	}
 }
 
 export async function stop(cs: string[], o: { time: string; dataRoot: string }): Promise<void> {

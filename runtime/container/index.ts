@@ -8,7 +8,8 @@ export {
 	parseDuration,
 	resolveHealthcheck,
 } from "./health.ts";
-export { parseCpus, parseMemory, parsePidsLimit } from "./limits.ts";
+export { parseCpus, parseMemory, parsePidsLimit, parseSize } from "./limits.ts";
+export { type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 export { checkRunnable } from "./platform.ts";
 export { type ContainerState, type ContainerStatus, Runtime, type RuntimeOptions } from "./runtime.ts";
 export { buildOciSpec, type ContainerSpec, DEFAULT_CAPS, type Mount } from "./spec.ts";

@@ -35,3 +35,12 @@ export function parsePidsLimit(v: string | number): number {
 	if (!Number.isInteger(n) || n < 1) throw new InvalidSpecError(`invalid pids limit "${v}": use a positive integer`);
 	return n;
 }
+
+/** "10m" / "512k" / bytes -> bytes, at least 1 KiB (log sizes and the like). */
+export function parseSize(v: string | number, what: string): number {
+	const m = typeof v === "number" ? undefined : /^(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?$/i.exec(v.trim());
+	const n = typeof v === "number" ? v : m ? Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!) : Number.NaN;
+	if (!Number.isFinite(n) || n < 1024)
+		throw new InvalidSpecError(`invalid ${what} "${v}": use a size of at least 1k, such as 10m`);
+	return n;
+}

@@ -17,6 +17,8 @@ import {
 } from "../errors.ts";
 import { formatPlatform, ImageStore, type RegistryOptions } from "../image/index.ts";
 import { type Healthcheck, type HealthState, readHealth, resolveHealthcheck } from "./health.ts";
+import { parseSize } from "./limits.ts";
+import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 import { checkRunnable } from "./platform.ts";
 import { mountRootfs, unmountRootfs } from "./rootfs.ts";
 import { buildOciSpec, type ContainerSpec } from "./spec.ts";
@@ -49,6 +51,9 @@ export interface RuntimeOptions extends RegistryOptions {
 	runtime?: string;
 	/** Parent cgroup for containers (the lab sets one per node). */
 	cgroupParent?: string;
+	/** Log rotation defaults (Docker's json-file max-size / max-file): 10 MiB, 3 files. */
+	logMaxSize?: number;
+	logMaxFiles?: number;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -58,12 +63,16 @@ export class Runtime {
 	readonly images: ImageStore;
 	private readonly bin: string;
 	private readonly cgroupParent: string;
+	private readonly logMaxSize: number;
+	private readonly logMaxFiles: number;
 
 	constructor(o: RuntimeOptions) {
 		this.root = o.root;
 		this.images = new ImageStore({ ...o, root: join(o.root, "images") });
 		this.bin = o.runtime ?? "runc";
 		this.cgroupParent = o.cgroupParent ?? process.env.TSSWARM_CGROUP_PARENT ?? "tsswarm";
+		this.logMaxSize = o.logMaxSize ?? 10 << 20;
+		this.logMaxFiles = o.logMaxFiles ?? 3;
 		for (const d of ["containers", "volumes", "runc"]) mkdirSync(join(o.root, d), { recursive: true });
 	}
 
@@ -137,6 +146,9 @@ export class Runtime {
 		if (clash) throw new NameInUseError(name, clash.id);
 		const img = this.images.resolve(spec.image, { platform: spec.platform });
 		const healthcheck = resolveHealthcheck(spec.healthcheck, img.config.config?.Healthcheck);
+		if (spec.logMaxSize !== undefined) parseSize(spec.logMaxSize, "log max size");
+		if (spec.logMaxFiles !== undefined && (!Number.isInteger(spec.logMaxFiles) || spec.logMaxFiles < 1))
+			throw new InvalidSpecError(`invalid log max files "${spec.logMaxFiles}": use a positive integer`);
 		const emulated = checkRunnable(img.platform) === "emulated";
 		const dir = this.dir(id);
 		mkdirSync(dir, { recursive: true });
@@ -182,10 +194,27 @@ export class Runtime {
 		if (st.status !== "created")
 			throw new RuntimeError(`container ${st.name} was already started`, "ERR_ALREADY_STARTED");
 		const dir = this.dir(st.id);
-		const runc = this.runc("run", "--bundle", dir, st.id)
-			.map((a) => `'${a.replaceAll("'", "'\\''")}'`)
-			.join(" ");
-		const script = `${runc} </dev/null >>'${dir}/stdout.log' 2>>'${dir}/stderr.log'; echo $? > '${dir}/exitcode.tmp'; mv '${dir}/exitcode.tmp' '${dir}/exitcode'`;
+		const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+		const runc = this.runc("run", "--bundle", dir, st.id).map(q).join(" ");
+		const maxSize = st.spec.logMaxSize === undefined ? this.logMaxSize : parseSize(st.spec.logMaxSize, "log max size");
+		const maxFiles = st.spec.logMaxFiles ?? this.logMaxFiles;
+		const writer = [process.execPath, new URL("./log-writer.ts", import.meta.url).pathname, dir, String(maxSize)];
+		// The shim: the FIFOs' write ends go to runc, their read ends (opened here first, so no open
+		// blocks and no end is lost if runc finishes before the writer starts) to the log writer on
+		// fds 5 and 6; the exit code appears once the writer has written everything.
+		const script = [
+			`cd ${q(dir)} || exit 1`,
+			"rm -f out.fifo err.fifo; mkfifo out.fifo err.fifo || exit 1",
+			"exec 3<>out.fifo 4<>err.fifo 5<out.fifo 6<err.fifo",
+			`${[...writer, String(maxFiles)].map(q).join(" ")} </dev/null >/dev/null 2>>shim.log 3>&- 4>&- &`,
+			"exec 5<&- 6<&-",
+			`${runc} </dev/null >&3 2>&4 3>&- 4>&-`,
+			"echo $? > exitcode.tmp",
+			"exec 3>&- 4>&-",
+			"wait",
+			"rm -f out.fifo err.fifo",
+			"mv exitcode.tmp exitcode",
+		].join("\n");
 		const shim = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore" });
 		shim.unref();
 		const next: ContainerState = { ...st, status: "running", startedAt: new Date().toISOString() };
@@ -200,7 +229,7 @@ export class Runtime {
 			await sleep(5);
 		}
 		throw new RuntimeError(
-			`container ${st.name} did not start within 2.5 s; see ${dir}/stderr.log`,
+			`container ${st.name} did not start within 2.5 s; see its logs (tsswarm logs ${st.name})`,
 			"ERR_START_TIMEOUT",
 		);
 	}
@@ -311,23 +340,27 @@ export class Runtime {
 		return { ...st, dir: this.dir(st.id), health: st.healthcheck ? readHealth(this.dir(st.id)) : undefined };
 	}
 
+	/** The container's output so far, by stream (see logEntries for times, filters and following). */
 	logs(idOrName: string, o: { tail?: number } = {}): { stdout: string; stderr: string } {
-		const dir = this.dir(this.find(idOrName).id);
-		const read = (f: string) => {
-			try {
-				const text = readFileSync(join(dir, f), "utf8");
-				if (o.tail === undefined) return text;
-				const lines = text.split("\n");
-				if (lines.at(-1) === "") lines.pop();
-				return lines
-					.slice(-o.tail)
-					.map((l) => `${l}\n`)
-					.join("");
-			} catch {
-				return "";
-			}
-		};
-		return { stdout: read("stdout.log"), stderr: read("stderr.log") };
+		const entries = readLogs(this.dir(this.find(idOrName).id), { tail: o.tail });
+		const join = (s: string) =>
+			entries
+				.filter((e) => e.stream === s)
+				.map((e) => e.log)
+				.join("");
+		return { stdout: join("stdout"), stderr: join("stderr") };
+	}
+
+	/** Log entries (Docker's logs --since/--until/--tail/--follow); following ends when the container exits. */
+	logEntries(idOrName: string, o: LogOptions = {}): AsyncGenerator<LogEntry> {
+		const st = this.find(idOrName);
+		const dir = this.dir(st.id);
+		if (o.since !== undefined) parseTime(o.since, "since");
+		if (o.until !== undefined) parseTime(o.until, "until");
+		if (o.follow) return followLogs(dir, o, () => this.load(st.id).status !== "running");
+		return (async function* () {
+			yield* readLogs(dir, o);
+		})();
 	}
 
 	/** Resource usage from the container's cgroup (v1 or v2). */

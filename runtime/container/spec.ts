@@ -35,6 +35,9 @@ export interface ContainerSpec {
 	network?: string;
 	labels?: Record<string, string>;
 	healthcheck?: HealthcheckSpec;
+	/** Log rotation for this container (default: the runtime's). */
+	logMaxSize?: string | number;
+	logMaxFiles?: number;
 }
 
 export const DEFAULT_CAPS = [
