@@ -10,6 +10,13 @@ import {
 } from "../../../consensus/index.ts";
 import { Rng } from "../sim/rng.ts";
 
+export interface NetOptions {
+	preVote?: boolean;
+	checkQuorum?: boolean;
+	maxEntriesPerAppend?: number;
+	maxInflight?: number;
+}
+
 export class Net {
 	readonly cores = new Map<string, RaftCore>();
 	readonly applied = new Map<string, LogEntry[]>();
@@ -18,7 +25,7 @@ export class Net {
 	readonly snapshots = new Map<string, Uint8Array>();
 	private rng = new Rng(7);
 
-	constructor(ids: string[], opts: { preVote?: boolean; checkQuorum?: boolean; voters?: string[] } = {}) {
+	constructor(ids: string[], opts: NetOptions & { voters?: string[] } = {}) {
 		const voters = opts.voters ?? ids;
 		const config: Configuration = {
 			servers: ids.map((id) => ({ id, address: id, suffrage: voters.includes(id) ? "voter" : "nonvoter" })),
@@ -27,10 +34,27 @@ export class Net {
 		for (const id of ids) this.add(id, [boot], opts);
 	}
 
-	add(id: string, entries: LogEntry[], opts: { preVote?: boolean; checkQuorum?: boolean } = {}): RaftCore {
+	/** A crash and restart: a new core from what the old one had persisted (everything, here). */
+	restart(id: string, opts: NetOptions = {}): RaftCore {
+		const old = this.get(id);
 		const core = new RaftCore(
 			{
 				...defaultCoreConfig(id, () => this.rng.next()),
+				...opts,
+				preVote: opts.preVote ?? true,
+				checkQuorum: opts.checkQuorum ?? true,
+			},
+			{ hardState: old.hardState(), entries: old.log.slice(1, old.log.lastIndex()) },
+		);
+		this.cores.set(id, core);
+		return core;
+	}
+
+	add(id: string, entries: LogEntry[], opts: NetOptions = {}): RaftCore {
+		const core = new RaftCore(
+			{
+				...defaultCoreConfig(id, () => this.rng.next()),
+				...opts,
 				preVote: opts.preVote ?? true,
 				checkQuorum: opts.checkQuorum ?? true,
 			},
@@ -57,8 +81,8 @@ export class Net {
 		this.cut.clear();
 	}
 
-	/** Drain every node's Ready and deliver messages until nothing moves. */
-	settle(maxRounds = 1000): void {
+	/** Drain every node's Ready and deliver messages until nothing moves; `drop` loses messages. */
+	settle(maxRounds = 1000, drop?: (m: Message) => boolean): void {
 		for (let round = 0; round < maxRounds; round++) {
 			const inbox: Message[] = [];
 			for (const [id, core] of this.cores) {
@@ -67,7 +91,7 @@ export class Net {
 					this.applied.get(id)!.push(...rd.committed);
 					for (const m of rd.messages) {
 						this.sent.push(m);
-						if (this.cut.has(`${m.from}>${m.to}`) || !this.cores.has(m.to)) continue;
+						if (this.cut.has(`${m.from}>${m.to}`) || !this.cores.has(m.to) || drop?.(m)) continue;
 						if (m.type === "snapshot") inbox.push({ ...m, data: this.snapshots.get(m.from) ?? new Uint8Array() });
 						else inbox.push(m);
 					}
