@@ -34,6 +34,11 @@ export function registerContainers(program: Command): void {
 		.option("--entrypoint <cmd>", "override the image's entrypoint")
 		.option("--network <mode>", "none (default), host, or a network namespace path", "none")
 		.option("--platform <os/arch[/variant]>", "image platform, e.g. linux/arm64 (runs through qemu if foreign)")
+		.option(
+			"--security-opt <opt>",
+			"seccomp=unconfined or seccomp=PROFILE.json (default: Docker's restrictions)",
+			collect,
+		)
 		.option("--health-cmd <command>", "command (run with /bin/sh -c) that checks the container's health")
 		.option("--health-interval <duration>", "time between checks, e.g. 30s")
 		.option("--health-timeout <duration>", "how long a check may take, e.g. 30s")

@@ -116,6 +116,17 @@ function parseVolume(v: string): { source: string; target: string; readonly: boo
 	return { source: parts[0], target: parts[1], readonly: parts[2] === "ro" };
 }
 
+function seccompFlag(opts: string[] = []): string | undefined {
+	let seccomp: string | undefined;
+	for (const opt of opts) {
+		const m = /^seccomp[=:](.+)$/.exec(opt);
+		if (!m)
+			throw new UsageError(`--security-opt "${opt}" is not supported: use seccomp=unconfined or seccomp=PROFILE.json`);
+		seccomp = m[1];
+	}
+	return seccomp;
+}
+
 function healthFlags(o: Record<string, unknown>): HealthcheckSpec | undefined {
 	if (o.healthcheck === false) return { test: ["NONE"] };
 	const retries = o.healthRetries as string | undefined;
@@ -147,6 +158,9 @@ function healthFlags(o: Record<string, unknown>): HealthcheckSpec | undefined {
 export async function runContainer(image: string, cmd: string[], o: Record<string, unknown>): Promise<number> {
 	const rt = runtimeFor(o as { dataRoot: string; insecureRegistry?: string[] });
 	if (cmd[0] === "--") cmd = cmd.slice(1);
+	// Flags first: a usage error should not wait for a pull.
+	const healthcheck = healthFlags(o);
+	const seccomp = seccompFlag(o.securityOpt as string[] | undefined);
 	const platform = o.platform as string | undefined;
 	try {
 		rt.images.resolve(image, { platform });
@@ -171,7 +185,8 @@ export async function runContainer(image: string, cmd: string[], o: Record<strin
 		user: o.user as string | undefined,
 		workdir: o.workdir as string | undefined,
 		network: o.network as string | undefined,
-		healthcheck: healthFlags(o),
+		healthcheck,
+		seccomp,
 	};
 	const c = await rt.prepare(spec);
 	if (o.detach) {

@@ -12,4 +12,5 @@ export { parseCpus, parseMemory, parsePidsLimit, parseSize } from "./limits.ts";
 export { type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 export { checkRunnable } from "./platform.ts";
 export { type ContainerState, type ContainerStatus, Runtime, type RuntimeOptions } from "./runtime.ts";
+export { defaultSeccompProfile } from "./seccomp.ts";
 export { buildOciSpec, type ContainerSpec, DEFAULT_CAPS, type Mount } from "./spec.ts";

@@ -6,6 +6,7 @@ import { InvalidSpecError } from "../errors.ts";
 import type { ImageConfig } from "../image/index.ts";
 import type { HealthcheckSpec } from "./health.ts";
 import { parseCpus, parseMemory, parsePidsLimit } from "./limits.ts";
+import { seccompFor } from "./seccomp.ts";
 
 export interface Mount {
 	source: string;
@@ -35,6 +36,8 @@ export interface ContainerSpec {
 	network?: string;
 	labels?: Record<string, string>;
 	healthcheck?: HealthcheckSpec;
+	/** "default" (Docker's default restrictions), "unconfined", or the path of a JSON profile. */
+	seccomp?: string;
 	/** Log rotation for this container (default: the runtime's). */
 	logMaxSize?: string | number;
 	logMaxFiles?: number;
@@ -176,6 +179,7 @@ export function buildOciSpec(i: BuildInput): Record<string, unknown> {
 		const source = named ? i.volumeDir(v.source) : v.source;
 		mounts.push({ destination: v.target, type: "bind", source, options: ["rbind", v.readonly ? "ro" : "rw"] });
 	}
+	const seccomp = seccompFor(s.seccomp);
 	const network = s.network ?? "none";
 	const namespaces: Array<Record<string, string>> = [
 		{ type: "pid" },
@@ -227,6 +231,7 @@ export function buildOciSpec(i: BuildInput): Record<string, unknown> {
 			namespaces,
 			maskedPaths: MASKED,
 			readonlyPaths: READONLY,
+			...(seccomp ? { seccomp } : {}),
 		},
 	};
 }

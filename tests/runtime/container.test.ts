@@ -190,3 +190,22 @@ t.test("bad input is refused with named errors and leaves nothing", async (t) =>
 		"no mount was left behind",
 	);
 });
+
+t.test("seccomp: Docker's default restrictions apply; unconfined lifts them; a bad profile is refused", async (t) => {
+	const confined = await runOnce({
+		cmd: ["sh", "-c", "grep Seccomp: /proc/self/status; unshare -U true; echo user=$?; unshare -n true; echo net=$?"],
+	});
+	t.match(confined.stdout, /Seccomp:\s+2/, "a seccomp filter is active");
+	t.match(confined.stdout, /user=1/, "no user namespaces");
+	t.match(confined.stdout, /net=1/, "no network namespaces");
+	t.match(confined.stderr, /Operation not permitted/);
+	const free = await runOnce({
+		seccomp: "unconfined",
+		cmd: ["sh", "-c", "grep Seccomp: /proc/self/status; unshare -U true; echo user=$?"],
+	});
+	t.match(free.stdout, /Seccomp:\s+0/, "unconfined: no filter");
+	t.match(free.stdout, /user=0/, "unconfined: a user namespace can be made (it needs no capability)");
+	const arm = await runOnce({ platform: "linux/arm64", cmd: ["sh", "-c", "unshare -U true; echo user=$?"] });
+	t.match(arm.stdout, /user=1/, "the filter holds for emulated (qemu) containers too");
+	await t.rejects(rt.prepare({ image: "busybox", seccomp: "/nonexistent/profile.json" }), InvalidSpecError);
+});
