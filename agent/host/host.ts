@@ -4,13 +4,15 @@
 // on any other protocol is closed with NotAMemberPeerError, logged with the peer.
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
+import { type GossipSub, gossipsub, TopicValidatorResult } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
 import type { Libp2p, Stream } from "@libp2p/interface";
 import { ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
 import { multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
-import { encodeFrame, FrameDecoder } from "../../consensus/index.ts";
+import { pack, unpack } from "msgpackr";
+import { encodeFrame, FrameDecoder, FrameTooLargeError } from "../../consensus/index.ts";
 import { NotAMemberPeerError } from "../errors.ts";
 import type { AllowList } from "./allowlist.ts";
 import { loadOrCreateNodeKey } from "./key.ts";
@@ -58,7 +60,22 @@ export class Host {
 			transports: [tcp()],
 			connectionEncrypters: [noise()],
 			streamMuxers: [yamux()],
-			services: { identify: identify(), ping: ping() },
+			services: {
+				identify: identify(),
+				ping: ping(),
+				// Cluster-wide broadcast. Messages are signed by the sender's node key (StrictSign) and
+				// bounded; only members' messages are delivered or forwarded (see broadcast topics).
+				pubsub: gossipsub({
+					allowPublishToZeroTopicPeers: true,
+					emitSelf: false,
+					maxInboundDataLength: (o.maxFrameBytes ?? 4 << 20) + 4096,
+					// Non-members may connect (to join) but must never see or relay a broadcast: their
+					// score puts them under every threshold, so they get no mesh slot, no gossip, no
+					// published message, and their RPCs are ignored.
+					scoreParams: { appSpecificScore: (p) => (o.allowList.has(p) ? 0 : -1000), appSpecificWeight: 1 },
+					scoreThresholds: { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80 },
+				}),
+			},
 		});
 		return new Host(node, o);
 	}
@@ -167,6 +184,71 @@ export class Host {
 		} finally {
 			await stream.close().catch(() => stream.abort(new Error("closed")));
 		}
+	}
+
+	private get pubsub(): GossipSub {
+		return (this.node.services as { pubsub: GossipSub }).pubsub;
+	}
+
+	/**
+	 * Receive a broadcast topic: messages are msgpackr, from members only (checked on the signed
+	 * origin and on the forwarding peer), within the frame bound; anything else is rejected,
+	 * logged, and not forwarded.
+	 */
+	subscribe(topic: string, onMessage: (msg: unknown, from: string) => void): void {
+		const ps = this.pubsub;
+		ps.topicValidators.set(topic, (peer, m) => {
+			const origin = m.type === "signed" ? m.from.toString() : undefined;
+			const why = !origin
+				? "unsigned"
+				: !this.allowList.has(origin) || !this.allowList.has(peer.toString())
+					? "not from a member"
+					: m.data.length > this.max
+						? `over ${this.max} bytes`
+						: undefined;
+			if (why) {
+				this.log.warn({ peer: peer.toString(), origin, topic }, `broadcast refused: ${why}`);
+				return TopicValidatorResult.Reject;
+			}
+			return TopicValidatorResult.Accept;
+		});
+		ps.addEventListener("message", (evt) => {
+			const m = evt.detail;
+			if (m.topic !== topic || m.type !== "signed") return;
+			let msg: unknown;
+			try {
+				msg = unpack(m.data);
+			} catch (err) {
+				this.log.warn({ origin: m.from.toString(), topic, err: (err as Error).message }, "undecodable broadcast");
+				return;
+			}
+			onMessage(msg, m.from.toString());
+		});
+		ps.subscribe(topic);
+	}
+
+	/** Publish to the members subscribed to the topic (best effort); resolves with how many peers it went to. */
+	async broadcast(topic: string, msg: unknown): Promise<number> {
+		const data = pack(msg);
+		if (data.length > this.max) throw new FrameTooLargeError(data.length, this.max);
+		const r = await this.pubsub.publish(topic, data);
+		return r.recipients.length;
+	}
+
+	/** Peers known to be subscribed to the topic (for tests and stats). */
+	topicPeers(topic: string): string[] {
+		return this.pubsub.getSubscribers(topic).map((p) => p.toString());
+	}
+
+	/**
+	 * Peers this node forwards the topic's messages to. Gossipsub builds its mesh on heartbeats
+	 * (1 s): a message published before then may not be relayed. Broadcast is best effort; state
+	 * that must arrive goes through membership's push-pull or the Raft store.
+	 */
+	meshPeers(topic: string): string[] {
+		// On the implementation, not on the exported interface.
+		const ps = this.pubsub as unknown as { getMeshPeers(topic: string): Array<{ toString(): string }> };
+		return ps.getMeshPeers(topic).map((p) => p.toString());
 	}
 
 	async stop(): Promise<void> {
