@@ -1,5 +1,7 @@
 // Container logs in Docker's json-file format with real runc: both streams, rotation, tail,
-// since/until, timestamps, follow, a re-adopting runtime, and the CLI.
+// since/until, timestamps, follow, a re-adopting runtime, and the CLI. stdout and stderr are two
+// pipes, so (as with Docker) lines of different streams are ordered by arrival: the containers
+// here pause between streams.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
@@ -29,7 +31,10 @@ const collect = async (it: AsyncIterable<LogEntry>) => {
 };
 
 t.test("json-lines with both streams and nanosecond times; tail, since, until", async (t) => {
-	const c = await rt.prepare({ image: "busybox", cmd: ["sh", "-c", "echo one; echo two >&2; sleep 1; echo three"] });
+	const c = await rt.prepare({
+		image: "busybox",
+		cmd: ["sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 1; echo three"],
+	});
 	await rt.start(c.id);
 	await rt.wait(c.id);
 	const raw = readFileSync(join(rt.inspect(c.id).dir, "container.log"), "utf8")
@@ -130,7 +135,10 @@ t.test("a new runtime instance (agent restart) reads and follows a running conta
 t.test("CLI: -t timestamps, --tail, streams kept apart, bad flags are usage errors", async (t) => {
 	const cli = new URL("../../cli/tsswarm", import.meta.url).pathname;
 	const env = { ...process.env, TSSWARM_DATA_ROOT: dir.path, TSSWARM_CGROUP_PARENT: cgroupParent };
-	const c = await rt.prepare({ image: "busybox", cmd: ["sh", "-c", "echo a; echo b >&2; echo c"] });
+	const c = await rt.prepare({
+		image: "busybox",
+		cmd: ["sh", "-c", "echo a; sleep 0.2; echo b >&2; sleep 0.2; echo c"],
+	});
 	await rt.start(c.id);
 	await rt.wait(c.id);
 	const r = await sh([cli, "logs", "-t", "--tail", "2", c.id], { env });
