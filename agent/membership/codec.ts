@@ -10,9 +10,11 @@ const MAC = 16;
 const packr = new Packr({ useRecords: false });
 
 export type Packet =
-	| { t: "ping"; seq: number; from: string; to: string; u: Update[] }
-	| { t: "ack"; seq: number; from: string; u: Update[] }
-	| { t: "nack"; seq: number; from: string; u: Update[] }
+	// Probes and their answers carry no sender id (the address answers for it): they are most of
+	// the idle traffic, and a 52-character peer id is most of a probe.
+	| { t: "ping"; seq: number; from?: string; to: string; u: Update[] }
+	| { t: "ack"; seq: number; from?: string; u: Update[] }
+	| { t: "nack"; seq: number; from?: string; u: Update[] }
 	| { t: "pingReq"; seq: number; from: string; target: string; targetAddr: string; u: Update[] }
 	| { t: "sync"; from: string; reply: boolean; u: Update[] };
 
@@ -40,7 +42,12 @@ export function decodePacket(buf: Uint8Array, key: Uint8Array, maxBytes: number)
 	}
 	if (typeof p !== "object" || p === null || !TYPES.has((p as { t: string }).t))
 		throw new InvalidPacketError("unknown packet type");
-	if (typeof p.from !== "string" || !Array.isArray(p.u)) throw new InvalidPacketError("missing sender or updates");
+	const needsFrom = p.t === "sync" || p.t === "pingReq";
+	if (
+		(needsFrom ? typeof p.from !== "string" : p.from !== undefined && typeof p.from !== "string") ||
+		!Array.isArray(p.u)
+	)
+		throw new InvalidPacketError("missing sender or updates");
 	for (const u of p.u) {
 		if (
 			typeof u?.id !== "string" ||

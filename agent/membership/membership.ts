@@ -230,7 +230,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		for (const u of p.u) this.apply(u, from);
 		switch (p.t) {
 			case "ping":
-				if (p.to === this.id) this.send(from, { t: "ack", seq: p.seq, from: this.id, u: this.piggyback() });
+				if (p.to === this.id) this.send(from, { t: "ack", seq: p.seq, u: this.piggyback() });
 				break;
 			case "ack":
 			case "nack":
@@ -472,7 +472,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			}
 			this.probeIndirectly(target, scale, seq);
 		});
-		this.send(target.addr, { t: "ping", seq, from: this.id, to: target.id, u: this.piggyback() });
+		this.send(target.addr, { t: "ping", seq, to: target.id, u: this.piggyback() });
 	}
 
 	/** Ask k others to probe the target; each answers ack (reached) or nack (could not reach it). */
@@ -517,8 +517,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private relayProbe(requester: string, seq: number, target: string, targetAddr: string): void {
 		const mine = ++this.seq;
 		this.expect(mine, this.cfg.probeTimeoutMs, (r) =>
-			this.send(requester, { t: r === "ack" ? "ack" : "nack", seq, from: this.id, u: [] }),
+			this.send(requester, { t: r === "ack" ? "ack" : "nack", seq, u: [] }),
 		);
-		this.send(targetAddr, { t: "ping", seq: mine, from: this.id, to: target, u: this.piggyback() });
+		this.send(targetAddr, { t: "ping", seq: mine, to: target, u: this.piggyback() });
 	}
 }

@@ -9,24 +9,11 @@ import {
 	NameInUseError,
 	Runtime,
 } from "../../runtime/index.ts";
-import { ensureTestImages } from "../helpers/images.ts";
-import { removeCgroup, tempDir, uniqueName, waitFor } from "../helpers/index.ts";
+import { tempDir, uniqueName, waitFor } from "../helpers/index.ts";
+import { fileRuntime } from "../helpers/runtime.ts";
 
 // One data root and one cgroup parent for this file, removed at the end even on failure.
-const dir = tempDir("runtime-");
-const cgroupParent = uniqueName("tsw-t");
-const rt = new Runtime({ root: dir.path, cgroupParent });
-t.teardown(async () => {
-	for (const c of rt.list({ all: true })) await rt.remove(c.id, { force: true }).catch(() => {});
-	removeCgroup(cgroupParent);
-	dir.remove();
-});
-
-t.before(async () => {
-	const images = await ensureTestImages();
-	await rt.images.load(images.archivePath, { platform: "linux/amd64" });
-	await rt.images.load(images.archivePath, { platform: "linux/arm64" });
-});
+const { rt, dir, cgroupParent } = fileRuntime("runtime", { platforms: ["linux/amd64", "linux/arm64"] });
 
 async function runOnce(spec: Partial<ContainerSpec> & { cmd: string[] }) {
 	const c = await rt.prepare({ image: "busybox", ...spec });

@@ -4,23 +4,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { run as sh } from "../../cli/lab/index.ts";
-import { InvalidSpecError, parseDuration, Runtime, resolveHealthcheck } from "../../runtime/index.ts";
-import { ensureTestImages } from "../helpers/images.ts";
-import { removeCgroup, tempDir, uniqueName, waitFor } from "../helpers/index.ts";
+import { InvalidSpecError, parseDuration, resolveHealthcheck } from "../../runtime/index.ts";
+import { waitFor } from "../helpers/index.ts";
+import { fileRuntime } from "../helpers/runtime.ts";
 
-const dir = tempDir("health-");
-const cgroupParent = uniqueName("tsw-h");
-const rt = new Runtime({ root: dir.path, cgroupParent });
-t.teardown(async () => {
-	for (const c of rt.list({ all: true })) await rt.remove(c.id, { force: true }).catch(() => {});
-	removeCgroup(cgroupParent);
-	dir.remove();
-});
-
-t.before(async () => {
-	const images = await ensureTestImages();
-	await rt.images.load(images.archivePath, { platform: "linux/amd64" });
-});
+const { rt, dir, cgroupParent } = fileRuntime("health");
 
 const cli = new URL("../../cli/tsswarm", import.meta.url).pathname;
 const runCli = (args: string[], o: { env: Record<string, string> }) =>

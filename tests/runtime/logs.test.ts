@@ -7,22 +7,10 @@ import { join } from "node:path";
 import t from "tap";
 import { run as sh } from "../../cli/lab/index.ts";
 import { InvalidSpecError, type LogEntry, parseTime, Runtime } from "../../runtime/index.ts";
-import { ensureTestImages } from "../helpers/images.ts";
-import { removeCgroup, tempDir, uniqueName, waitFor } from "../helpers/index.ts";
+import { waitFor } from "../helpers/index.ts";
+import { fileRuntime } from "../helpers/runtime.ts";
 
-const dir = tempDir("logs-");
-const cgroupParent = uniqueName("tsw-l");
-const rt = new Runtime({ root: dir.path, cgroupParent, logMaxSize: 4096, logMaxFiles: 3 });
-t.teardown(async () => {
-	for (const c of rt.list({ all: true })) await rt.remove(c.id, { force: true }).catch(() => {});
-	removeCgroup(cgroupParent);
-	dir.remove();
-});
-
-t.before(async () => {
-	const images = await ensureTestImages();
-	await rt.images.load(images.archivePath, { platform: "linux/amd64" });
-});
+const { rt, dir, cgroupParent } = fileRuntime("logs", { logMaxSize: 4096, logMaxFiles: 3 });
 
 const collect = async (it: AsyncIterable<LogEntry>) => {
 	const out: LogEntry[] = [];
