@@ -8,7 +8,15 @@
 import { DnsServer, type ServiceRecord } from "./dns.ts";
 import { bindUdpInNetns, exec, ipBatch, netnsList, nftApply } from "./exec.ts";
 import type { NetworkAlloc } from "./ipam.ts";
-import { MESH_TABLE, meshRuleset, type PublishedPort, type VipRule, vipRuleset } from "./lb.ts";
+import {
+	EGRESS_TABLE,
+	egressRuleset,
+	MESH_TABLE,
+	meshRuleset,
+	type PublishedPort,
+	type VipRule,
+	vipRuleset,
+} from "./lb.ts";
 
 export interface DriverOptions {
 	/** Namespace holding the node's underlay interface (undefined: the current one). */
@@ -62,10 +70,38 @@ export class OverlayDriver {
 				`link set ${vx} up`,
 				"link set br0 up",
 			]);
+			if (!n.internal && !n.ingress) await this.plugEgress(n);
 		} catch (err) {
-			await exec(["ip", "netns", "delete", sb]).catch(() => {});
+			await this.dropSandbox(sb);
 			throw err;
 		}
+	}
+
+	/**
+	 * A way out for a network that is not --internal (Docker's docker_gwbridge, done with one veth
+	 * per network): the sandbox routes through the node, which masquerades. The link gets a /31
+	 * from 169.254.0.0/16 derived from the VNI, unique on the node.
+	 */
+	private async plugEgress(n: NetworkAlloc): Promise<void> {
+		const sb = this.sandbox(n);
+		const slot = (n.vni % 32_768) * 2;
+		const inSb = `169.254.${slot >> 8}.${slot & 255}`;
+		const inNode = `169.254.${(slot + 1) >> 8}.${(slot + 1) & 255}`;
+		const node = this.o.nodeNetns ?? String(process.pid);
+		await ipBatch(sb, [
+			`link add ovg${n.vni} type veth peer name ovh${n.vni} netns ${node}`,
+			`addr add ${inSb}/31 dev ovg${n.vni}`,
+			`link set ovg${n.vni} up`,
+			`route add default via ${inNode} dev ovg${n.vni}`,
+		]);
+		await ipBatch(this.o.nodeNetns, [
+			`addr add ${inNode}/31 dev ovh${n.vni}`,
+			`link set ovh${n.vni} up`,
+			`route add ${n.subnet} via ${inSb} dev ovh${n.vni}`,
+		]);
+		await exec(["nsenter", `--net=/run/netns/${sb}`, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+		await exec([...this.inNode(), "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+		await nftApply(this.o.nodeNetns, egressRuleset());
 	}
 
 	/** Make the network's VXLAN reach exactly these other nodes (underlay addresses). */
@@ -247,6 +283,8 @@ export class OverlayDriver {
 			}
 			await this.setPeers(n, peers(n));
 		}
+		if (!desired.some((n) => !n.internal && !n.ingress))
+			await exec([...this.inNode(), "nft", "delete", "table", "ip", EGRESS_TABLE]).catch(() => {});
 		// The mesh table is rewritten whole, or dropped when nothing is published.
 		if (mesh && mesh.ports.length > 0) await this.publish(mesh.ports, mesh.via);
 		else await this.unpublishAll();

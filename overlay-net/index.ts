@@ -13,4 +13,13 @@ export {
 } from "./dns.ts";
 export * from "./errors.ts";
 export { Allocator, type AllocatorState, type NetworkAlloc } from "./ipam.ts";
-export { LB_TABLE, MESH_TABLE, meshRuleset, type PublishedPort, type VipRule, vipRuleset } from "./lb.ts";
+export {
+	EGRESS_TABLE,
+	egressRuleset,
+	LB_TABLE,
+	MESH_TABLE,
+	meshRuleset,
+	type PublishedPort,
+	type VipRule,
+	vipRuleset,
+} from "./lb.ts";

@@ -18,6 +18,8 @@ export interface NetworkAlloc {
 	subnet: string;
 	gateway: string;
 	internal: boolean;
+	/** The routing mesh's network: nodes attach to it themselves, and it has no way out of its own. */
+	ingress?: boolean;
 	/** address -> owner (task or service id); the gateway is reserved. */
 	addresses: Record<string, string>;
 }
@@ -55,7 +57,14 @@ export class Allocator {
 		return n;
 	}
 
-	createNetwork(o: { id: string; name: string; subnet?: string; gateway?: string; internal?: boolean }): NetworkAlloc {
+	createNetwork(o: {
+		id: string;
+		name: string;
+		subnet?: string;
+		gateway?: string;
+		internal?: boolean;
+		ingress?: boolean;
+	}): NetworkAlloc {
 		if (Object.values(this.s.networks).some((n) => n.name === o.name)) throw new NetworkExistsError(o.name);
 		const subnet = o.subnet ? this.checkSubnet(parseCidr(o.subnet)) : this.freeSubnet();
 		if (size(subnet) < 4) throw new InvalidCidrError(subnet.text, "too small for a gateway and a task");
@@ -72,6 +81,7 @@ export class Allocator {
 			subnet: subnet.text,
 			gateway,
 			internal: o.internal ?? false,
+			...(o.ingress ? { ingress: true } : {}),
 			addresses: { [gateway]: "gateway" },
 		};
 		this.s.networks[o.id] = n;

@@ -13,6 +13,25 @@ import { InvalidPublishError } from "./errors.ts";
 
 export const LB_TABLE = "tsswarm_lb";
 export const MESH_TABLE = "tsswarm_mesh";
+export const EGRESS_TABLE = "tsswarm_egress";
+
+/**
+ * The node's rules for networks with a way out (not --internal): their sandboxes reach the node
+ * through ovhVNI veths; what leaves the node is masqueraded, and nothing passes from one
+ * network's veth to another's, so networks stay apart through the node too.
+ */
+export function egressRuleset(): string {
+	return replaceTable(EGRESS_TABLE, [
+		"\tchain isolate {",
+		"\t\ttype filter hook forward priority 0; policy accept;",
+		'\t\tiifname "ovh*" oifname "ovh*" drop',
+		"\t}",
+		"\tchain masq {",
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
+		'\t\tiifname "ovh*" oifname != "ovh*" masquerade',
+		"\t}",
+	]);
+}
 
 export interface VipRule {
 	vip: string;

@@ -108,7 +108,8 @@ function serf(rec: LabRecord): System {
 				"-log-level=err",
 				`-event-handler=${handler}`,
 			];
-			if (seed) args.push(`-join=${seed}:7947`);
+			// retry-join: a node started before the seed listens would otherwise give up (ours retries too).
+			if (seed) args.push(`-retry-join=${seed}:7947`, "-retry-interval=1s");
 			const p = spawnIn(rec, node, args, () => {});
 			let seen = 0;
 			const poll = setInterval(() => {

@@ -205,6 +205,10 @@ async function main() {
 		await new Promise((r) => setTimeout(r, 2000));
 		const idle = { ours: rssMb(ol.proc!.pid!), etcd: rssMb(el.proc!.pid!) };
 		log(`idle RSS of the leader: ours ${idle.ours} MiB, etcd ${idle.etcd} MiB`);
+		// Warm both up alike (unmeasured): a JIT-compiled server is slow for its first requests.
+		log("warm-up: 2 s of 8 clients on each");
+		await load(ol.httpPort, 8, { seconds: 2 });
+		await load(el.client, 8, { seconds: 2 });
 
 		// Alternate the two systems so machine noise hits both alike.
 		log(`1 client, ${SEQUENTIAL} sequential writes each`);

@@ -5,8 +5,10 @@ import { run } from "../../cli/lab/index.ts";
 import {
 	Allocator,
 	checkEncryptionSupport,
+	EGRESS_TABLE,
 	InvalidCidrError,
 	MESH_TABLE,
+	type NetworkAlloc,
 	OverlayDriver,
 	PoolExhaustedError,
 	PortConflictError,
@@ -115,7 +117,7 @@ t.test("an agent killed with SIGKILL leaks nothing: reconcile removes its links,
 	const node = lab.nodes[0]!;
 	const ipam = new Allocator({ pools: ["198.19.0.0/16"] });
 	const app = ipam.createNetwork({ id: "app", name: "app" });
-	ipam.createNetwork({ id: "ingress", name: "ingress" });
+	ipam.createNetwork({ id: "ingress", name: "ingress", ingress: true });
 	const child = spawn(
 		process.execPath,
 		[join(import.meta.dirname, "agent-child.ts"), node.netns, node.address, JSON.stringify(ipam.toJSON())],
@@ -136,9 +138,16 @@ t.test("an agent killed with SIGKILL leaks nothing: reconcile removes its links,
 			.split("\n")
 			.filter((l) => /ovi|vx\d/.test(l)).length,
 		mesh: (await lab.exec(node.name, ["nft", "list", "tables"])).stdout.includes(MESH_TABLE),
+		egress: (await lab.exec(node.name, ["nft", "list", "tables"])).stdout.includes(EGRESS_TABLE),
+		ovh: (await lab.exec(node.name, ["ip", "-o", "link", "show"])).stdout.split("\n").filter((l) => /ovh\d/.test(l))
+			.length,
 		forwarding: (await lab.exec(node.name, ["cat", "/proc/sys/net/ipv4/ip_forward"])).stdout.trim(),
 	});
-	t.same(await snapshot(), { sandboxes: 2, links: 1, mesh: true, forwarding: "1" }, "state programmed by the agent");
+	t.same(
+		await snapshot(),
+		{ sandboxes: 2, links: 1, mesh: true, egress: true, ovh: 1, forwarding: "1" },
+		"state programmed by the agent",
+	);
 	child.kill("SIGKILL");
 	await new Promise((r) => child.once("exit", r));
 	const fresh = new OverlayDriver({ nodeNetns: node.netns, underlayIp: node.address, prefix: node.netns });
@@ -146,15 +155,53 @@ t.test("an agent killed with SIGKILL leaks nothing: reconcile removes its links,
 	const r = await fresh.reconcile([app]);
 	t.equal(r.removed.length, 1, "the ingress sandbox is removed");
 	const after = await snapshot();
-	t.same({ ...after, forwarding: undefined }, { sandboxes: 1, links: 0, mesh: false, forwarding: undefined });
+	t.same(
+		{ ...after, forwarding: undefined },
+		{ sandboxes: 1, links: 0, mesh: false, egress: true, ovh: 1, forwarding: undefined },
+	);
 	// And with nothing desired, nothing of ours is left in the kernel.
 	await fresh.reconcile([]);
 	t.same(
 		{ ...(await snapshot()), forwarding: undefined },
-		{ sandboxes: 0, links: 0, mesh: false, forwarding: undefined },
+		{ sandboxes: 0, links: 0, mesh: false, egress: false, ovh: 0, forwarding: undefined },
 	);
 	// A second reconcile with the full state recreates it (idempotent, no "exists" errors).
 	await fresh.reconcile([app]);
 	await fresh.reconcile([app]);
 	t.equal((await snapshot()).sandboxes, 1);
 });
+
+t.test(
+	"a way out: a network reaches past its node (masqueraded); --internal does not; networks stay apart",
+	async (t) => {
+		const lab = await withLab(t, { nodes: 1, registry: true });
+		const node = lab.nodes[0]!;
+		const ipam = new Allocator({ pools: ["198.19.0.0/16"] });
+		const d = new OverlayDriver({ nodeNetns: node.netns, underlayIp: node.address, prefix: node.netns });
+		const open = ipam.createNetwork({ id: "open", name: "open" });
+		const other = ipam.createNetwork({ id: "other", name: "other" });
+		const closed = ipam.createNetwork({ id: "closed", name: "closed", internal: true });
+		const task = async (name: string, net: NetworkAlloc) => {
+			const ns = `tsl-${lab.name}-${name}`;
+			await run(["ip", "netns", "add", ns]);
+			const addr = ipam.allocateAddress(net.id, name);
+			await d.attachTask(net, ns, addr);
+			return { ns, addr };
+		};
+		for (const n of [open, other, closed]) await d.createNetwork(n);
+		const a = await task("a", open);
+		const b = await task("b", other);
+		const c = await task("c", closed);
+		const registry = `http://${lab.record.registry!.address}:${lab.record.registry!.port}/v2/`;
+		const fetch = (ns: string) =>
+			run(["nsenter", `--net=/run/netns/${ns}`, "timeout", "3", "busybox", "wget", "-q", "-O-", registry], {
+				allowFailure: true,
+			});
+		t.equal((await fetch(a.ns)).code, 0, `a task on a network reaches the lab registry (${registry}) through its node`);
+		t.not((await fetch(c.ns)).code, 0, "a task on an --internal network has no way out");
+		const ping = (from: string, to: string) =>
+			run(["ip", "netns", "exec", from, "ping", "-c", "1", "-W", "1", to], { allowFailure: true });
+		t.not((await ping(a.ns, b.addr)).code, 0, "networks stay apart through the node too");
+		t.not((await ping(b.ns, a.addr)).code, 0, "both ways");
+	},
+);

@@ -56,7 +56,7 @@ t.test("services on an overlay: DNS, VIP spreading, routing mesh, a dead task le
 	t.teardown(() => upstream.stop());
 
 	const app = ipam.createNetwork({ id: "app", name: "app" });
-	const ingress = ipam.createNetwork({ id: "ingress", name: "ingress" });
+	const ingress = ipam.createNetwork({ id: "ingress", name: "ingress", ingress: true });
 	const underlay = lab.nodes.map((n) => n.address);
 	const services: Record<string, ServiceRecord> = { web: { vip: ipam.allocateAddress("app", "vip:web"), tasks: [] } };
 	for (const [i, d] of drivers.entries()) {
