@@ -6,6 +6,7 @@ import { existsSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { describeLab } from "./commands.ts";
 import { createLab } from "./create.ts";
+import { showOverlay } from "./demo-overlay.ts";
 import { destroyRecord } from "./destroy.ts";
 import { execInNode, labNodeEnv, netnsArgv } from "./exec.ts";
 import { withInterrupts } from "./interrupt.ts";
@@ -114,6 +115,7 @@ async function showRegistry(rec: LabRecord, signal: AbortSignal): Promise<void> 
 		`  httpd container ${web.slice(0, 12)} on ${node}; ${other.name} fetched: ${page.replace(/<[^>]+>/g, "").trim()}`,
 	);
 	await tsswarm(node, ["rm", "-f", "web"]);
+	await showOverlay(rec, cli, reg, say, signal);
 }
 
 async function waitForPage(rec: LabRecord, from: string, url: string, signal: AbortSignal): Promise<string> {
