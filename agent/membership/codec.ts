@@ -10,16 +10,23 @@ const MAC = 16;
 const packr = new Packr({ useRecords: false });
 
 export type Packet =
-	// Probes and their answers carry no sender id (the address answers for it): they are most of
-	// the idle traffic, and a 52-character peer id is most of a probe.
+	// Probes and their answers carry no sender id (the address answers for it), a ping names its
+	// target by a short tag (probeTag), and an empty update list is left out: probes are most of the
+	// idle traffic, and a 52-character peer id was most of a probe.
 	| { t: "ping"; seq: number; from?: string; to: string; u: Update[] }
 	| { t: "ack"; seq: number; from?: string; u: Update[] }
 	| { t: "nack"; seq: number; from?: string; u: Update[] }
 	| { t: "pingReq"; seq: number; from: string; target: string; targetAddr: string; u: Update[] }
 	| { t: "sync"; from: string; reply: boolean; u: Update[] };
 
+/** How a ping names its target: the id's last 8 characters (the random part of a peer id). */
+export function probeTag(id: string): string {
+	return id.length > 8 ? id.slice(-8) : id;
+}
+
 export function encodePacket(p: Packet, key: Uint8Array): Buffer {
-	const body = packr.pack(p);
+	const { u, ...rest } = p;
+	const body = packr.pack(u.length > 0 ? p : rest);
 	const mac = createHmac("sha256", key).update(body).digest().subarray(0, MAC);
 	return Buffer.concat([Buffer.from([VERSION]), mac, body]);
 }
@@ -42,6 +49,7 @@ export function decodePacket(buf: Uint8Array, key: Uint8Array, maxBytes: number)
 	}
 	if (typeof p !== "object" || p === null || !TYPES.has((p as { t: string }).t))
 		throw new InvalidPacketError("unknown packet type");
+	if ((p as { u?: unknown }).u === undefined) (p as { u: Update[] }).u = [];
 	const needsFrom = p.t === "sync" || p.t === "pingReq";
 	if (
 		(needsFrom ? typeof p.from !== "string" : p.from !== undefined && typeof p.from !== "string") ||

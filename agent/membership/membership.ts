@@ -10,7 +10,7 @@
 //   full state periodically (push-pull) and at join.
 import { EventEmitter } from "node:events";
 import { pack } from "msgpackr";
-import { decodePacket, encodePacket, type Packet } from "./codec.ts";
+import { decodePacket, encodePacket, type Packet, probeTag } from "./codec.ts";
 import { type MembershipConfig, validateConfig } from "./config.ts";
 import { MetadataTooLargeError } from "./errors.ts";
 import { type Clock, type PacketTransport, realClock, type Timer } from "./transport.ts";
@@ -230,7 +230,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		for (const u of p.u) this.apply(u, from);
 		switch (p.t) {
 			case "ping":
-				if (p.to === this.id) this.send(from, { t: "ack", seq: p.seq, u: this.piggyback() });
+				if (p.to === this.id || p.to === probeTag(this.id))
+					this.send(from, { t: "ack", seq: p.seq, u: this.piggyback() });
 				break;
 			case "ack":
 			case "nack":
@@ -472,7 +473,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			}
 			this.probeIndirectly(target, scale, seq);
 		});
-		this.send(target.addr, { t: "ping", seq, to: target.id, u: this.piggyback() });
+		this.send(target.addr, { t: "ping", seq, to: probeTag(target.id), u: this.piggyback() });
 	}
 
 	/** Ask k others to probe the target; each answers ack (reached) or nack (could not reach it). */
@@ -519,6 +520,6 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		this.expect(mine, this.cfg.probeTimeoutMs, (r) =>
 			this.send(requester, { t: r === "ack" ? "ack" : "nack", seq, u: [] }),
 		);
-		this.send(targetAddr, { t: "ping", seq: mine, to: target, u: this.piggyback() });
+		this.send(targetAddr, { t: "ping", seq: mine, to: probeTag(target), u: this.piggyback() });
 	}
 }
