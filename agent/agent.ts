@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import pino from "pino";
+import { parseCidr } from "../overlay-net/index.ts";
 import { ControlServer, socketPath } from "./control/index.ts";
 import { AgentError } from "./errors.ts";
 import { Host, MemoryAllowList } from "./host/index.ts";
@@ -20,7 +21,9 @@ import {
 	requestJoin,
 	serveJoin,
 } from "./join/index.ts";
+import { type InitOptions, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
+import { NotManagerError } from "./store/index.ts";
 
 export interface AgentOptions {
 	dataRoot: string;
@@ -56,6 +59,7 @@ export class Agent {
 	private host!: Host;
 	private control!: ControlServer;
 	private membership: Membership | undefined;
+	private manager: Manager | undefined;
 	private state: ClusterState | undefined;
 	private clusterKey: Ed25519PrivateKey | undefined;
 	private readonly allow = new MemoryAllowList();
@@ -89,10 +93,14 @@ export class Agent {
 		});
 		this.control = new ControlServer(socketPath(this.o.dataRoot), {
 			"GET /v1/info": () => this.info(),
-			"POST /v1/init": () => this.init(),
+			"POST /v1/init": (b) => this.init(initOptions(b)),
 			"POST /v1/join": (b) => this.join(String(b.token ?? ""), String(b.addr ?? "")),
 			"POST /v1/join-token": (b) => this.joinToken(b.role === "manager" ? "manager" : "worker", Boolean(b.rotate)),
 			"GET /v1/nodes": () => this.nodes(),
+			"GET /v1/networks": () => this.managerOnly().listNetworks(),
+			"POST /v1/networks/create": (b) => this.managerOnly().createNetwork(b),
+			"POST /v1/networks/inspect": (b) => this.managerOnly().inspectNetwork(String(b.ref ?? "")),
+			"POST /v1/networks/rm": (b) => this.managerOnly().removeNetwork(String(b.ref ?? "")),
 		});
 		await this.control.listen();
 		if (existsSync(join(this.dir, "state.json"))) {
@@ -113,8 +121,22 @@ export class Agent {
 		renameSync(`${p}.tmp`, p);
 	}
 
-	private async startCluster(): Promise<void> {
+	private managerOnly(): Manager {
+		if (!this.manager) throw new NotManagerError();
+		return this.manager;
+	}
+
+	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
+		if (st.role === "manager") {
+			this.manager = await Manager.start({
+				host: this.host,
+				dataRoot: this.o.dataRoot,
+				clusterId: st.clusterId,
+				logger: this.log,
+				bootstrap,
+			});
+		}
 		this.membership = new Membership({
 			id: this.host.peerId,
 			transport: new UdpTransport(this.ip === "0.0.0.0" ? "0.0.0.0" : this.ip, this.port),
@@ -142,14 +164,23 @@ export class Agent {
 					manager: hashSecret(this.state!.secrets!.manager),
 					worker: hashSecret(this.state!.secrets!.worker),
 				}),
-				grant: (peer, role) => this.grant(peer, role),
+				grant: (peer, role, meta) => this.grant(peer, role, meta),
 			});
 		}
 	}
 
-	private grant(peer: string, role: Role): JoinGrant {
+	private grant(peer: string, role: Role, meta: Record<string, unknown>): JoinGrant {
 		this.allow.add(peer);
 		this.log.info({ peer, role }, "node joined");
+		const addr = typeof meta.addr === "string" ? /^([\d.]+):(\d+)$/.exec(meta.addr) : null;
+		if (role === "manager" && addr && this.manager) {
+			// It starts its (empty) Raft right after this answer; the leader adds it as a voter.
+			const ma = `/ip4/${addr[1]}/tcp/${addr[2]}/p2p/${peer}`;
+			this.manager
+				.addManager(peer, ma)
+				.then(() => this.log.info({ peer }, "manager added to the raft voters"))
+				.catch((err: Error) => this.log.error({ peer, err: err.message }, "could not add the manager as a voter"));
+		}
 		return {
 			clusterId: this.state!.clusterId,
 			role,
@@ -164,10 +195,13 @@ export class Agent {
 			addrs: this.host.addrs(),
 			clusterId: this.state?.clusterId ?? null,
 			role: this.state?.role ?? null,
+			raft: this.manager
+				? { leader: this.manager.store.leader()?.id ?? null, isLeader: this.manager.store.isLeader() }
+				: null,
 		};
 	}
 
-	async init() {
+	async init(o: InitOptions) {
 		if (this.state)
 			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
 		this.clusterKey = await generateKeyPair("Ed25519");
@@ -180,7 +214,8 @@ export class Agent {
 			seeds: [],
 		};
 		this.saveState();
-		await this.startCluster();
+		await this.startCluster(true);
+		await this.manager!.initCluster(this.state.clusterId, o);
 		return { ...this.info(), tokens: this.tokens(), advertise: this.advertiseAddr };
 	}
 
@@ -226,7 +261,11 @@ export class Agent {
 	nodes() {
 		if (!this.membership)
 			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
+		const voters = this.manager?.voters();
+		const managerStatus = (id: string, alive: boolean) =>
+			!voters?.ids.includes(id) ? "" : id === voters.leader ? "Leader" : alive ? "Reachable" : "Unreachable";
 		return this.membership.all().map((m) => ({
+			managerStatus: managerStatus(m.id, m.state === "alive"),
 			id: m.id,
 			addr: m.addr,
 			state: m.state,
@@ -239,8 +278,23 @@ export class Agent {
 
 	async stop(): Promise<void> {
 		await this.membership?.stop();
+		await this.manager?.stop();
 		await this.control.close();
 		await this.host.stop();
 		this.log.info({}, "agent stopped");
 	}
+}
+
+/** tsswarm init's address pools: where networks without --subnet get theirs. */
+function initOptions(b: Record<string, unknown>): InitOptions {
+	const pools = Array.isArray(b.addrPools) && b.addrPools.length > 0 ? b.addrPools.map(String) : ["10.0.0.0/8"];
+	const subnetSize = b.subnetSize === undefined ? 24 : Number(b.subnetSize);
+	for (const p of pools) {
+		const c = parseCidr(p);
+		if (c.prefix > subnetSize)
+			throw new AgentError(`address pool ${p} is smaller than one /${subnetSize} subnet`, "ERR_USAGE");
+	}
+	if (!Number.isInteger(subnetSize) || subnetSize < 8 || subnetSize > 29)
+		throw new AgentError(`--default-addr-pool-mask-length must be 8 to 29, got ${String(b.subnetSize)}`, "ERR_USAGE");
+	return { addrPools: pools.map((p) => parseCidr(p).text), subnetSize };
 }

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerContainers } from "./container.ts";
 import { registerImage } from "./image.ts";
 import { registerLab } from "./lab.ts";
+import { registerNetwork } from "./network.ts";
 import { registerSwarm } from "./swarm.ts";
 
 // Each entry registers its command's flags and help cheaply; the implementation is imported
@@ -11,4 +12,5 @@ export const registrations: Array<(program: Command) => void> = [
 	registerSwarm,
 	registerImage,
 	registerContainers,
+	registerNetwork,
 ];

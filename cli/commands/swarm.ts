@@ -4,6 +4,19 @@ import { UsageError } from "../errors.ts";
 const dataRoot = () => process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm";
 const ADDR = /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
 
+function cidr(v: string): string {
+	const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v);
+	if (!m || m.slice(1, 5).some((x) => Number(x) > 255) || Number(m[5]) > 32)
+		throw new UsageError(`invalid address pool "${v}": use a CIDR such as 10.0.0.0/8`);
+	return v;
+}
+
+function maskLength(v: string): number {
+	const n = Number(v);
+	if (!/^\d+$/.test(v) || n < 8 || n > 29) throw new UsageError(`invalid mask length "${v}": use 8 to 29`);
+	return n;
+}
+
 function addr(v: string): string {
 	if (!ADDR.test(v)) throw new UsageError(`invalid address "${v}": use IP:PORT, e.g. 198.18.0.1:2377`);
 	return v;
@@ -23,8 +36,15 @@ export function registerSwarm(program: Command): void {
 	program
 		.command("init")
 		.description("create a new cluster with this node as its first manager")
+		.option(
+			"--default-addr-pool <cidr>",
+			"address pool for networks created without --subnet; repeatable (default 10.0.0.0/8)",
+			(v: string, prev: string[]) => [...prev, cidr(v)],
+			[] as string[],
+		)
+		.option("--default-addr-pool-mask-length <bits>", "prefix length of each network's subnet", maskLength, 24)
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { dataRoot: string }) => {
+		.action(async (o: { dataRoot: string; defaultAddrPool: string[]; defaultAddrPoolMaskLength: number }) => {
 			const { init } = await import("../swarm/commands.ts");
 			await init(o);
 		});

@@ -15,13 +15,20 @@ export async function runAgent(o: { listenAddr: string; advertiseAddr?: string; 
 	if (sig === "SIGINT") throw new InterruptedError(sig);
 }
 
-export async function init(o: { dataRoot: string }): Promise<void> {
+export async function init(o: {
+	dataRoot: string;
+	defaultAddrPool: string[];
+	defaultAddrPoolMaskLength: number;
+}): Promise<void> {
 	const r = await call<{
 		nodeId: string;
 		clusterId: string;
 		advertise: string;
 		tokens: { manager: string; worker: string };
-	}>(o.dataRoot, "POST", "/v1/init");
+	}>(o.dataRoot, "POST", "/v1/init", {
+		addrPools: o.defaultAddrPool.length ? o.defaultAddrPool : undefined,
+		subnetSize: o.defaultAddrPoolMaskLength,
+	});
 	process.stdout.write(
 		`Cluster ${r.clusterId} initialized: node ${r.nodeId} is now a manager.\n\n` +
 			`To add a worker to this cluster, run:\n\n    tsswarm join --token ${r.tokens.worker} ${r.advertise}\n\n` +
@@ -54,6 +61,7 @@ export async function nodeLs(o: { format: string; dataRoot: string }): Promise<v
 			platform?: { os: string; architecture: string; variant?: string };
 			self: boolean;
 			version?: string;
+			managerStatus?: string;
 		}>
 	>(o.dataRoot, "GET", "/v1/nodes");
 	if (o.format === "json") {
@@ -61,10 +69,18 @@ export async function nodeLs(o: { format: string; dataRoot: string }): Promise<v
 		return;
 	}
 	const status = (s: string) => ({ alive: "Ready", suspect: "Suspect", dead: "Down", left: "Left" })[s] ?? s;
-	const rows = [["ID", "ADDRESS", "STATUS", "ROLE", "PLATFORM", "VERSION"]];
+	const rows = [["ID", "ADDRESS", "STATUS", "ROLE", "MANAGER STATUS", "PLATFORM", "VERSION"]];
 	for (const n of nodes.sort((a, b) => a.addr.localeCompare(b.addr))) {
 		const p = n.platform ? [n.platform.os, n.platform.architecture, n.platform.variant].filter(Boolean).join("/") : "";
-		rows.push([`${n.id.slice(0, 16)}${n.self ? " *" : ""}`, n.addr, status(n.state), n.role ?? "", p, n.version ?? ""]);
+		rows.push([
+			`${n.id.slice(0, 16)}${n.self ? " *" : ""}`,
+			n.addr,
+			status(n.state),
+			n.role ?? "",
+			n.managerStatus ?? "",
+			p,
+			n.version ?? "",
+		]);
 	}
 	printTable(rows);
 }

@@ -3,6 +3,7 @@
 // another cluster, oversized or undecodable ones end that stream with a named error logged with
 // the peer. Server ids are peer ids; addresses are multiaddrs (…/p2p/<peer id>).
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../config.ts";
 import { WrongClusterError } from "../errors.ts";
@@ -128,8 +129,10 @@ export class Libp2pTransport implements Transport {
 
 	private async open(to: string, address: string, o: Outbound): Promise<Stream | undefined> {
 		try {
-			const ma = multiaddr(address);
-			const stream = await this.node.dialProtocol(ma, RAFT_PROTOCOL, { signal: AbortSignal.timeout(5000) });
+			// A server not yet in our configuration (a new voter answering its leader) has only its
+			// peer id as address: dial that, which reuses the connection the peer opened to us.
+			const target = address.startsWith("/") ? multiaddr(address) : peerIdFromString(address);
+			const stream = await this.node.dialProtocol(target, RAFT_PROTOCOL, { signal: AbortSignal.timeout(5000) });
 			if (!this.running) {
 				stream.abort(new Error("transport stopped"));
 				return undefined;

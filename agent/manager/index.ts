@@ -1,0 +1,11 @@
+// agent/manager: what runs on managers — the store, leader forwarding, allocation decisions.
+export * from "./errors.ts";
+export { type InitOptions, Manager, type ManagerOptions } from "./manager.ts";
+export {
+	type ClusterRecord,
+	inspectNetwork,
+	type NetworkRecord,
+	type NetworkSpec,
+	validateNetworkSpec,
+} from "./networks.ts";
+export { LeaderRpc, MANAGER_PROTOCOL } from "./rpc.ts";

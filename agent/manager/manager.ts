@@ -1,0 +1,116 @@
+// The manager side of an agent: the Raft-replicated store, requests forwarded to the leader, and
+// what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
+import { join } from "node:path";
+import type { Host } from "../host/index.ts";
+import { ClusterStore, type StoreLogger } from "../store/index.ts";
+import {
+	CLUSTER_ID,
+	type ClusterRecord,
+	createNetwork,
+	findNetwork,
+	inspectNetwork,
+	removeNetwork,
+	validateNetworkSpec,
+} from "./networks.ts";
+import { LeaderRpc } from "./rpc.ts";
+
+export interface ManagerOptions {
+	host: Host;
+	dataRoot: string;
+	clusterId: string;
+	logger: StoreLogger;
+}
+
+export interface InitOptions {
+	addrPools: string[];
+	subnetSize: number;
+}
+
+export class Manager {
+	readonly store: ClusterStore;
+	private readonly rpc: LeaderRpc;
+	private readonly log: StoreLogger;
+
+	private constructor(store: ClusterStore, rpc: LeaderRpc, log: StoreLogger) {
+		this.store = store;
+		this.rpc = rpc;
+		this.log = log;
+		rpc.register("network.create", async (body) =>
+			inspectNetwork(await createNetwork(store, validateNetworkSpec(body))),
+		);
+		rpc.register("network.rm", async (body) => removeNetwork(store, String(body.ref ?? "")));
+		rpc.register("raft.addVoter", async (body) => {
+			const id = String(body.id ?? "");
+			const address = String(body.address ?? "");
+			if (!id || !address.includes("/p2p/")) throw new Error("raft.addVoter needs an id and a /p2p/ multiaddr");
+			return store.addVoter(id, address);
+		});
+	}
+
+	static async start(o: ManagerOptions & { bootstrap?: boolean }): Promise<Manager> {
+		const store = await ClusterStore.open({
+			dir: join(o.dataRoot, "raft"),
+			node: o.host.node,
+			clusterId: o.clusterId,
+			logger: o.logger,
+		});
+		if (o.bootstrap && (await store.isEmpty())) await store.bootstrap();
+		const rpc = new LeaderRpc(o.host, store, o.logger);
+		await rpc.start();
+		await store.start();
+		return new Manager(store, rpc, o.logger);
+	}
+
+	/** First write of a new cluster: its record and the ingress network (Swarm's default). */
+	async initCluster(clusterId: string, o: InitOptions): Promise<void> {
+		await this.store.waitForLeader(10_000);
+		const record: ClusterRecord = {
+			clusterId,
+			addrPools: o.addrPools,
+			subnetSize: o.subnetSize,
+			nextVni: 4096,
+			createdAt: new Date().toISOString(),
+		};
+		await this.store.commit([
+			{ op: "create", table: "cluster", id: CLUSTER_ID, value: record as unknown as Record<string, unknown> },
+		]);
+		await createNetwork(this.store, validateNetworkSpec({ name: "ingress", ingress: true, labels: {}, options: {} }));
+		this.log.info({ pools: o.addrPools, subnetSize: o.subnetSize }, "cluster initialized with an ingress network");
+	}
+
+	/** Make a newly joined manager a Raft voter (runs on the leader). */
+	addManager(id: string, address: string): Promise<unknown> {
+		return this.rpc.call("raft.addVoter", { id, address }, { timeoutMs: 60_000 });
+	}
+
+	createNetwork(spec: Record<string, unknown>): Promise<unknown> {
+		validateNetworkSpec(spec); // refuse bad input here, before it travels
+		return this.rpc.call("network.create", spec);
+	}
+
+	removeNetwork(ref: string): Promise<unknown> {
+		return this.rpc.call("network.rm", { ref });
+	}
+
+	listNetworks() {
+		return this.store.list("networks").map(inspectNetwork);
+	}
+
+	inspectNetwork(ref: string) {
+		return inspectNetwork(findNetwork(this.store, ref));
+	}
+
+	/** The Raft voters and the leader, for node ls's MANAGER STATUS. */
+	voters(): { ids: string[]; leader: string | undefined } {
+		const ids = this.store
+			.configuration()
+			.servers.filter((s) => s.suffrage === "voter")
+			.map((s) => s.id);
+		return { ids, leader: this.store.leader()?.id };
+	}
+
+	async stop(): Promise<void> {
+		await this.rpc.stop();
+		await this.store.stop();
+	}
+}

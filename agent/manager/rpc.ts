@@ -1,0 +1,102 @@
+// Writes go to the Raft leader. A manager that is not the leader forwards the request over
+// /tsswarm/manager/1 (members only, bounded msgpackr frames) to the leader, which runs it; a
+// request that reaches a server that lost leadership meanwhile is retried at the new leader.
+import { NotLeaderError } from "../../consensus/index.ts";
+import type { Host } from "../host/index.ts";
+import { type ClusterStore, type StoreLogger, storeErrorFrom } from "../store/index.ts";
+import { BadManagerRequestError } from "./errors.ts";
+
+export const MANAGER_PROTOCOL = "/tsswarm/manager/1";
+
+export type LeaderHandler = (body: Record<string, unknown>, from: string) => Promise<unknown>;
+
+type Reply = { ok: unknown } | { error: { code: string; message: string } };
+
+const asReply = (err: unknown): Reply => {
+	const e = err as { code?: string; message?: string };
+	return { error: { code: e.code ?? "ERR_MANAGER", message: e.message ?? String(err) } };
+};
+
+export class LeaderRpc {
+	private readonly handlers = new Map<string, LeaderHandler>();
+	private readonly host: Host;
+	private readonly store: ClusterStore;
+	private readonly log: StoreLogger;
+
+	constructor(host: Host, store: ClusterStore, log: StoreLogger) {
+		this.host = host;
+		this.store = store;
+		this.log = log;
+	}
+
+	register(kind: string, handler: LeaderHandler): void {
+		this.handlers.set(kind, handler);
+	}
+
+	async start(): Promise<void> {
+		await this.host.handle(MANAGER_PROTOCOL, async (msg, ctx) => {
+			const m = msg as { kind?: unknown; body?: unknown } | null;
+			const handler = typeof m?.kind === "string" ? this.handlers.get(m.kind) : undefined;
+			if (!handler || !m?.body || typeof m.body !== "object" || Array.isArray(m.body)) {
+				const err = new BadManagerRequestError(
+					ctx.peer,
+					handler ? "body must be an object" : `unknown request ${String(m?.kind)}`,
+				);
+				this.log.warn({ peer: ctx.peer, protocol: MANAGER_PROTOCOL, code: err.code }, err.message);
+				ctx.send(asReply(err));
+				ctx.close();
+				return;
+			}
+			let reply: Reply;
+			if (!this.store.isLeader()) reply = asReply(new NotLeaderError(this.store.leader()?.id));
+			else {
+				try {
+					reply = { ok: await handler(m.body as Record<string, unknown>, ctx.peer) };
+				} catch (err) {
+					reply = asReply(err);
+				}
+			}
+			ctx.send(reply);
+			ctx.close();
+		});
+	}
+
+	async stop(): Promise<void> {
+		await this.host.node.unhandle(MANAGER_PROTOCOL).catch(() => {});
+	}
+
+	/** Run `kind` on the leader (here, when this node leads). */
+	async call(kind: string, body: Record<string, unknown>, o: { timeoutMs?: number } = {}): Promise<unknown> {
+		const deadline = Date.now() + (o.timeoutMs ?? 15_000);
+		for (let attempt = 0; ; attempt++) {
+			const left = Math.max(1, deadline - Date.now());
+			const leader = await this.store.waitForLeader(left);
+			let reply: Reply;
+			if (leader.id === this.store.id) {
+				const handler = this.handlers.get(kind);
+				if (!handler) throw new BadManagerRequestError("self", `unknown request ${kind}`);
+				try {
+					reply = { ok: await handler(body, this.store.id) };
+				} catch (err) {
+					if (!(err instanceof NotLeaderError)) throw err;
+					reply = asReply(err);
+				}
+			} else {
+				reply = (await this.host.session(
+					leader.address,
+					MANAGER_PROTOCOL,
+					async (io) => {
+						io.send({ kind, body });
+						return io.next();
+					},
+					{ timeoutMs: left },
+				)) as Reply;
+			}
+			if ("ok" in reply) return reply.ok;
+			const retry = reply.error?.code === "ERR_NOT_LEADER" && Date.now() < deadline && attempt < 5;
+			if (!retry) throw storeErrorFrom(reply.error ?? { message: "malformed answer from the leader" });
+			// Leadership moved while the request travelled: wait for the next leader, then retry.
+			await new Promise((r) => setTimeout(r, 200));
+		}
+	}
+}

@@ -1,0 +1,63 @@
+// Named errors of the cluster store. Each has a stable `code`; the control API passes it to the CLI.
+import { AgentError } from "../errors.ts";
+
+export class StoreError extends AgentError {
+	override name = "StoreError";
+}
+
+/** A transaction that is not well formed (unknown table, op or shape); nothing was written. */
+export class InvalidTransactionError extends StoreError {
+	override name = "InvalidTransactionError";
+	constructor(why: string) {
+		super(`invalid store transaction: ${why}`, "ERR_INVALID_TX");
+	}
+}
+
+/** Optimistic concurrency: the record changed (or appeared, or vanished) since it was read. */
+export class VersionConflictError extends StoreError {
+	override name = "VersionConflictError";
+	constructor(table: string, id: string, want: number, got: number) {
+		super(
+			`${table}/${id} is at version ${got}, the update expected ${want}: it changed meanwhile; read it again`,
+			"ERR_VERSION_CONFLICT",
+		);
+	}
+}
+
+export class NameInUseError extends StoreError {
+	override name = "NameInUseError";
+	constructor(table: string, name: string) {
+		super(`${table.replace(/s$/, "")} with name ${name} already exists`, "ERR_NAME_IN_USE");
+	}
+}
+
+export class NotFoundError extends StoreError {
+	override name = "NotFoundError";
+	constructor(what: string, id: string) {
+		super(`${what} ${id} not found`, "ERR_NOT_FOUND");
+	}
+}
+
+/** Cluster state lives on managers; a worker has no store to read or write. */
+export class NotManagerError extends StoreError {
+	override name = "NotManagerError";
+	constructor() {
+		super(
+			"this node is not a manager: worker nodes cannot view or modify cluster state; run the command on a manager",
+			"ERR_NOT_MANAGER",
+		);
+	}
+}
+
+/** No leader is known (an election is under way, or quorum is lost). */
+export class NoLeaderError extends StoreError {
+	override name = "NoLeaderError";
+	constructor(why = "no leader is elected (quorum may be lost); try again when a majority of managers is up") {
+		super(why, "ERR_NO_LEADER");
+	}
+}
+
+/** Rebuilds an error from its code and message: answers from the leader travel as data. */
+export function storeErrorFrom(e: { code?: string; message?: string }): StoreError {
+	return new StoreError(e.message ?? "store error", e.code ?? "ERR_STORE");
+}

@@ -1,0 +1,183 @@
+// The cluster store on a manager: the tables of store/state.ts replicated by raft-ts over the
+// node's libp2p host (/tsswarm/raft/1), durable in DATA/raft. Reads are local (a follower may lag
+// by a heartbeat); writes are transactions the leader proposes (see rpc.ts for forwarding).
+import { EventEmitter } from "node:events";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Libp2p } from "@libp2p/interface";
+import { pack } from "msgpackr";
+import {
+	type Configuration,
+	defaultConfig,
+	FileLogStore,
+	FileSnapshotStore,
+	FileStableStore,
+	type FutureOptions,
+	Libp2pTransport,
+	NotLeaderError,
+	Raft,
+	type RaftConfig,
+} from "../../consensus/index.ts";
+import { NoLeaderError, storeErrorFrom } from "./errors.ts";
+import { StoreFSM } from "./fsm.ts";
+import type { ChangeEvent, Op, StoredRecord, Table, TxResult } from "./types.ts";
+
+export interface StoreLogger {
+	info(obj: object, msg?: string): void;
+	warn(obj: object, msg?: string): void;
+	error(obj: object, msg?: string): void;
+	debug(obj: object, msg?: string): void;
+}
+
+export interface ClusterStoreOptions {
+	/** Directory for the Raft log, stable store and snapshots (DATA/raft). */
+	dir: string;
+	node: Libp2p;
+	clusterId: string;
+	logger: StoreLogger;
+	raft?: Partial<Omit<RaftConfig, "localId" | "logger">>;
+}
+
+export interface StoreEvents {
+	change: [ChangeEvent];
+	leader: [{ id: string; term: number }];
+}
+
+export class ClusterStore extends EventEmitter<StoreEvents> {
+	readonly id: string;
+	readonly address: string;
+	private readonly fsm = new StoreFSM();
+	private readonly raft: Raft;
+	private readonly logs: FileLogStore;
+	private readonly stable: FileStableStore;
+
+	private constructor(o: ClusterStoreOptions, logs: FileLogStore, stable: FileStableStore) {
+		super();
+		this.logs = logs;
+		this.stable = stable;
+		this.id = o.node.peerId.toString();
+		const ma = o.node.getMultiaddrs()[0];
+		this.address = ma ? ma.toString() : "";
+		this.raft = new Raft(
+			// Swarm-like edge defaults: 100 ms ticks, election after 1-2 s without a leader.
+			{ ...defaultConfig(this.id), tickMs: 100, heartbeatTicks: 1, electionTicks: 10, ...o.raft, logger: o.logger },
+			this.fsm,
+			logs,
+			stable,
+			new FileSnapshotStore(join(o.dir, "snapshots")),
+			new Libp2pTransport({ node: o.node, clusterId: o.clusterId, logger: o.logger }),
+		);
+		this.fsm.on("change", (ev) => this.emit("change", ev));
+		this.raft.on("leader", (l) => {
+			o.logger.info({ leader: l.id, term: l.term }, "raft leader");
+			this.emit("leader", l);
+		});
+	}
+
+	static async open(o: ClusterStoreOptions): Promise<ClusterStore> {
+		mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+		const logs = await FileLogStore.open({ dir: join(o.dir, "log") });
+		const stable = await FileStableStore.open(o.dir);
+		return new ClusterStore(o, logs, stable);
+	}
+
+	/** True when this server has no Raft state yet (a new manager waiting to be added). */
+	async isEmpty(): Promise<boolean> {
+		return (await this.logs.lastIndex()) === 0;
+	}
+
+	/** Make this server the only voter of a new cluster (tsswarm init). */
+	async bootstrap(): Promise<void> {
+		await Raft.bootstrap(this.logs, this.stable, {
+			servers: [{ id: this.id, address: this.address, suffrage: "voter" }],
+		});
+	}
+
+	start(signal?: AbortSignal): Promise<void> {
+		return this.raft.start(signal);
+	}
+
+	stop(): Promise<void> {
+		return this.raft.shutdown();
+	}
+
+	isLeader(): boolean {
+		return this.raft.state() === "leader";
+	}
+
+	leader(): { id: string; address: string } | undefined {
+		return this.raft.leader();
+	}
+
+	configuration(): Configuration {
+		return this.raft.configuration();
+	}
+
+	stats() {
+		return this.raft.stats();
+	}
+
+	/** Resolves once some leader is known (this node or another), within timeoutMs. */
+	waitForLeader(timeoutMs: number, signal?: AbortSignal): Promise<{ id: string; address: string }> {
+		const now = this.leader();
+		if (now) return Promise.resolve(now);
+		return new Promise((resolve, reject) => {
+			const done = () => {
+				clearTimeout(timer);
+				this.off("leader", onLeader);
+				signal?.removeEventListener("abort", onAbort);
+			};
+			const onLeader = () => {
+				const l = this.leader();
+				if (l) {
+					done();
+					resolve(l);
+				}
+			};
+			const onAbort = () => {
+				done();
+				reject(signal!.reason);
+			};
+			const timer = setTimeout(() => {
+				done();
+				reject(new NoLeaderError(`no leader elected within ${timeoutMs} ms; a majority of managers must be up`));
+			}, timeoutMs);
+			this.on("leader", onLeader);
+			signal?.addEventListener("abort", onAbort, { once: true });
+		});
+	}
+
+	get(table: Table, id: string): StoredRecord | undefined {
+		return this.fsm.state.get(table, id);
+	}
+
+	list(table: Table): StoredRecord[] {
+		return this.fsm.state.list(table);
+	}
+
+	byName(table: Table, name: string): StoredRecord | undefined {
+		return this.fsm.state.byName(table, name);
+	}
+
+	/** Everything committed before this call is applied here once it resolves (leader only). */
+	barrier(o: FutureOptions = {}): Promise<void> {
+		return this.raft.barrier({ timeoutMs: 10_000, ...o });
+	}
+
+	/** Commit one transaction (on the leader); resolves with each op's new version. */
+	async commit(ops: Op[], o: FutureOptions = {}): Promise<number[]> {
+		if (!this.isLeader()) throw new NotLeaderError(this.leader()?.id);
+		const { response } = await this.raft.apply(pack({ ops }), { timeoutMs: 10_000, ...o });
+		const r = response as TxResult;
+		if (!r.ok) throw storeErrorFrom(r.error);
+		return r.versions;
+	}
+
+	addVoter(id: string, address: string, o: FutureOptions = {}): Promise<number> {
+		return this.raft.addVoter(id, address, { timeoutMs: 30_000, ...o });
+	}
+
+	removeServer(id: string, o: FutureOptions = {}): Promise<number> {
+		return this.raft.removeServer(id, { timeoutMs: 30_000, ...o });
+	}
+}

@@ -1,0 +1,47 @@
+// Agents in a lab for tests: one real `tsswarm agent` process per node, in the node's namespace,
+// with its own data root; the lab's teardown ends whatever is left, and stop() ends one by pid.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, openSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { netnsArgv } from "../../cli/lab/index.ts";
+import { waitFor } from "./index.ts";
+import type { Lab } from "./lab.ts";
+
+export const cliPath = new URL("../../cli/tsswarm", import.meta.url).pathname;
+
+export interface LabAgent {
+	node: string;
+	child: ChildProcess;
+	/** Signal the agent and wait for it to exit. */
+	stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts the agent of `node` and waits for its control socket. */
+export async function startAgent(lab: Lab, node: string): Promise<LabAgent> {
+	const n = lab.nodes.find((x) => x.name === node)!;
+	const sock = join(n.dir, "tsswarm.sock");
+	// A killed agent leaves its socket behind: wait for the new agent's, not the old file.
+	rmSync(sock, { force: true });
+	const log = openSync(join(n.dir, "agent.log"), "a");
+	const [cmd, ...args] = netnsArgv(lab.record, n.name, [cliPath, "agent", "--listen-addr", `${n.address}:2377`]);
+	const child = spawn(cmd!, args, {
+		stdio: ["ignore", log, log],
+		env: { ...process.env, TSSWARM_DATA_ROOT: n.dir, TSSWARM_NODE: n.name },
+	});
+	const exited = new Promise<void>((r) => child.once("exit", () => r()));
+	await waitFor(`${node}'s agent socket`, () => existsSync(sock) || child.exitCode !== null, { timeoutMs: 20_000 });
+	if (child.exitCode !== null) throw new Error(`${node}'s agent exited with ${child.exitCode}; see ${n.dir}/agent.log`);
+	return {
+		node,
+		child,
+		async stop(signal = "SIGTERM") {
+			if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+			await exited;
+		},
+	};
+}
+
+/** `tsswarm ARGS` on a node, with the node's data root. */
+export function tsswarm(lab: Lab, node: string, args: string[]) {
+	return lab.exec(node, [cliPath, ...args]);
+}
