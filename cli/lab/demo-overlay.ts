@@ -25,19 +25,42 @@ export async function showOverlay(
 	const [n1, n2] = rec.nodes;
 	if (!n1 || !n2) return;
 	const t0 = performance.now();
-	const ipam = new Allocator({ pools: ["198.19.0.0/16"] });
-	const drivers = [n1, n2].map(
-		(n) => new OverlayDriver({ nodeNetns: n.netns, underlayIp: n.address, prefix: n.netns }),
-	);
-	const app = ipam.createNetwork({ id: "app", name: "app" });
-	const ingress = ipam.createNetwork({ id: "ingress", name: "ingress", ingress: true });
-	const services: Record<string, ServiceRecord> = { web: { vip: ipam.allocateAddress("app", "vip:web"), tasks: [] } };
-	const containers: Array<{ node: string; id: string }> = [];
 	const tsswarm = async (node: string, args: string[]) => {
 		const r = await execInNode(rec, node, [cli, ...args], { signal });
 		if (r.code !== 0) throw new Error(`tsswarm ${args[0]} on ${node} failed: ${r.stderr.trim().split("\n").at(-1)}`);
 		return r.stdout.trim();
 	};
+	// The networks as the cluster store allocated them (VNI, subnet, gateway); task addresses and
+	// VIPs are still the demo's decisions until the control plane's allocator makes them.
+	const stored = JSON.parse(await tsswarm(n1.name, ["network", "inspect", "app", "ingress"])) as Array<{
+		Id: string;
+		Name: string;
+		Ingress: boolean;
+		Internal: boolean;
+		IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
+		Options: Record<string, string>;
+	}>;
+	const toAlloc = (n: (typeof stored)[number]): NetworkAlloc => ({
+		id: n.Name,
+		name: n.Name,
+		vni: Number(n.Options["com.docker.network.driver.overlay.vxlanid_list"]),
+		subnet: n.IPAM.Config[0]!.Subnet,
+		gateway: n.IPAM.Config[0]!.Gateway,
+		internal: n.Internal,
+		...(n.Ingress ? { ingress: true } : {}),
+		addresses: { [n.IPAM.Config[0]!.Gateway]: "gateway" },
+	});
+	const ipam = new Allocator({
+		pools: ["198.19.0.0/16"],
+		networks: Object.fromEntries(stored.map((n) => [n.Name, toAlloc(n)])),
+	});
+	const drivers = [n1, n2].map(
+		(n) => new OverlayDriver({ nodeNetns: n.netns, underlayIp: n.address, prefix: n.netns }),
+	);
+	const app = ipam.networks().find((n) => n.name === "app")!;
+	const ingress = ipam.networks().find((n) => n.ingress)!;
+	const services: Record<string, ServiceRecord> = { web: { vip: ipam.allocateAddress("app", "vip:web"), tasks: [] } };
+	const containers: Array<{ node: string; id: string }> = [];
 	try {
 		for (const [i, d] of drivers.entries()) {
 			for (const n of [app, ingress]) {

@@ -148,12 +148,21 @@ async function showCluster(rec: LabRecord, signal: AbortSignal): Promise<void> {
 		return r.stdout;
 	};
 	const first = rec.nodes[0]!;
-	const init = await run(first.name, ["init"]);
-	const token = /TSWARM-1-\S+/.exec(init)?.[0] ?? "";
+	// Overlay networks get their subnets from the lab's pool, as a site would pass its own.
+	await run(first.name, ["init", "--default-addr-pool", "198.19.0.0/16"]);
+	const token = /TSWARM-1-\S+/.exec(await run(first.name, ["join-token", "manager"]))?.[0] ?? "";
+	const managers = rec.nodes.slice(0, 3);
 	say(
-		`\ncluster: tsswarm agent on every node; tsswarm init on ${first.name}; tsswarm join --token ${token.slice(0, 22)}... ${first.address}:2377 on the others`,
+		`\ncluster: tsswarm agent on every node; tsswarm init on ${first.name}; tsswarm join --token ${token.slice(0, 22)}... ${first.address}:2377 on ${managers
+			.slice(1)
+			.map((n) => n.name)
+			.join(", ")} (managers: Raft voters)`,
 	);
-	for (const n of rec.nodes.slice(1)) await run(n.name, ["join", "--token", token, `${first.address}:2377`]);
+	for (const n of managers.slice(1)) await run(n.name, ["join", "--token", token, `${first.address}:2377`]);
+	if (rec.nodes.length > 3) {
+		const wtoken = /TSWARM-1-\S+/.exec(await run(first.name, ["join-token", "worker"]))?.[0] ?? "";
+		for (const n of rec.nodes.slice(3)) await run(n.name, ["join", "--token", wtoken, `${first.address}:2377`]);
+	}
 	const t0 = performance.now();
 	for (;;) {
 		const view = JSON.parse(await run(first.name, ["node", "ls", "--format", "json"])) as Array<{ state: string }>;
@@ -161,6 +170,19 @@ async function showCluster(rec: LabRecord, signal: AbortSignal): Promise<void> {
 		if (performance.now() - t0 > 20_000) throw new Error("the cluster did not converge within 20 s");
 		await new Promise((r) => setTimeout(r, 100));
 	}
+	// Every manager holds the replicated store once it has caught up (it has the ingress network).
+	for (const m of managers.slice(1)) {
+		while (!(await run(m.name, ["network", "ls", "-q"])).trim()) {
+			if (performance.now() - t0 > 30_000) throw new Error(`${m.name} did not replicate the store within 30 s`);
+			await new Promise((r) => setTimeout(r, 100));
+		}
+	}
 	say(`converged in ${Math.round(performance.now() - t0)} ms after the last join; tsswarm node ls on ${first.name}:`);
 	for (const line of (await run(first.name, ["node", "ls"])).trimEnd().split("\n")) say(`  ${line}`);
+	const last = managers.at(-1)!;
+	await run(last.name, ["network", "create", "-d", "overlay", "app"]);
+	say(
+		`\ntsswarm network create -d overlay app on ${last.name} (written through the Raft leader); network ls on ${first.name}:`,
+	);
+	for (const line of (await run(first.name, ["network", "ls"])).trimEnd().split("\n")) say(`  ${line}`);
 }
