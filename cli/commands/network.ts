@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
+import type { CreateOptions } from "../network/commands.ts";
 
 const dataRoot = () => process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm";
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -55,17 +56,7 @@ export function registerNetwork(program: Command): void {
 		});
 }
 
-interface CreateFlags {
-	driver: string;
-	subnet?: string;
-	gateway?: string;
-	attachable?: boolean;
-	internal?: boolean;
-	ingress?: boolean;
-	opt: string[];
-	label: string[];
-	dataRoot: string;
-}
+type CreateFlags = Omit<CreateOptions, "opt" | "label"> & { opt: string[]; label: string[] };
 
 function keyValues(list: string[], flag: string): Record<string, string> {
 	const out: Record<string, string> = {};

@@ -12,20 +12,19 @@ interface Network {
 	IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
 }
 
-export async function networkCreate(
-	name: string,
-	o: {
-		driver: string;
-		subnet?: string;
-		gateway?: string;
-		attachable?: boolean;
-		internal?: boolean;
-		ingress?: boolean;
-		opt: Record<string, string>;
-		label: Record<string, string>;
-		dataRoot: string;
-	},
-): Promise<void> {
+export interface CreateOptions {
+	driver: string;
+	subnet?: string;
+	gateway?: string;
+	attachable?: boolean;
+	internal?: boolean;
+	ingress?: boolean;
+	opt: Record<string, string>;
+	label: Record<string, string>;
+	dataRoot: string;
+}
+
+export async function networkCreate(name: string, o: CreateOptions): Promise<void> {
 	const n = await call<Network>(o.dataRoot, "POST", "/v1/networks/create", {
 		name,
 		driver: o.driver,
