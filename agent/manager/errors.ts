@@ -21,3 +21,11 @@ export class BadManagerRequestError extends AgentError {
 		super(`bad request on /tsswarm/manager/1 from ${peer}: ${why}`, "ERR_BAD_REQUEST");
 	}
 }
+
+/** A member that is not a manager (a worker) asked to change cluster state. */
+export class NotManagerPeerError extends AgentError {
+	override name = "NotManagerPeerError";
+	constructor(peer: string, kind: string) {
+		super(`peer ${peer} is not a manager and may not ask for ${kind}`, "ERR_NOT_MANAGER_PEER");
+	}
+}

@@ -4,7 +4,7 @@
 import { NotLeaderError } from "../../consensus/index.ts";
 import type { Host } from "../host/index.ts";
 import { type ClusterStore, type StoreLogger, storeErrorFrom } from "../store/index.ts";
-import { BadManagerRequestError } from "./errors.ts";
+import { BadManagerRequestError, NotManagerPeerError } from "./errors.ts";
 
 export const MANAGER_PROTOCOL = "/tsswarm/manager/1";
 
@@ -48,7 +48,12 @@ export class LeaderRpc {
 				return;
 			}
 			let reply: Reply;
-			if (!this.store.isLeader()) reply = asReply(new NotLeaderError(this.store.leader()?.id));
+			// Workers are members but may not change cluster state: only Raft servers may ask.
+			if (!this.store.configuration().servers.some((s) => s.id === ctx.peer)) {
+				const err = new NotManagerPeerError(ctx.peer, m.kind as string);
+				this.log.warn({ peer: ctx.peer, protocol: MANAGER_PROTOCOL, code: err.code }, err.message);
+				reply = asReply(err);
+			} else if (!this.store.isLeader()) reply = asReply(new NotLeaderError(this.store.leader()?.id));
 			else {
 				try {
 					reply = { ok: await handler(m.body as Record<string, unknown>, ctx.peer) };

@@ -62,10 +62,19 @@ t.test("a one-manager store survives a restart; bad manager requests are refused
 		t.equal(r.error?.code, "ERR_BAD_REQUEST", `refused: ${JSON.stringify(bad)}`);
 	}
 	t.ok(warnings.filter((w) => w.code === "ERR_BAD_REQUEST").length >= 4, "each one logged");
-	const viaPeer = (await ask({ kind: "network.create", body: { name: "remote", subnet: "198.19.9.0/24" } })) as {
-		ok?: { Name: string };
+	const viaWorker = (await ask({ kind: "network.create", body: { name: "remote", subnet: "198.19.9.0/24" } })) as {
+		error?: { code: string };
 	};
-	t.equal(viaPeer.ok?.Name, "remote", "a well-formed request from a member is served");
+	t.equal(viaWorker.error?.code, "ERR_NOT_MANAGER_PEER", "a member that is no manager may not change state");
+	t.ok(
+		warnings.some((w) => w.code === "ERR_NOT_MANAGER_PEER"),
+		"logged",
+	);
+	t.notOk(
+		m.listNetworks().some((n) => n.Name === "remote"),
+		"and nothing was written",
+	);
+	await m.createNetwork({ name: "remote", subnet: "198.19.9.0/24" });
 
 	// Restart from the same directory: everything committed is back (log replayed into the FSM).
 	await m.stop();
