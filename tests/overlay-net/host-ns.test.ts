@@ -80,7 +80,17 @@ t.test("with nodeNetns unset the driver works in its own namespace (a real host)
 		"the published port to answer on the host's address",
 		async () => {
 			const r = await run(
-				["nsenter", `--net=/run/netns/${host}`, "timeout", "3", "busybox", "wget", "-q", "-O-", "http://198.18.77.1:8080/"],
+				[
+					"nsenter",
+					`--net=/run/netns/${host}`,
+					"timeout",
+					"3",
+					"busybox",
+					"wget",
+					"-q",
+					"-O-",
+					"http://198.18.77.1:8080/",
+				],
 				{ allowFailure: true },
 			);
 			return r.code === 0 ? r.stdout : undefined;
