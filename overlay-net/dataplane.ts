@@ -103,9 +103,13 @@ export class OverlayDriver {
 				`link add ${vx} type vxlan id ${n.vni} dstport ${VXLAN_PORT} local ${this.o.underlayIp} dev ${dev} nolearning`,
 				`link set ${vx} mtu ${this.mtu} netns ${sb}`,
 			]);
+			// IPv6 is off on overlay links (addrgenmode none: no link-local address, so no DAD,
+			// router or neighbour solicitations flooded to every peer); the overlay is IPv4.
 			await ipBatch(sb, [
 				"link set lo up",
 				"link add br0 type bridge",
+				"link set br0 addrgenmode none",
+				`link set ${vx} addrgenmode none`,
 				`link set br0 mtu ${this.mtu}`,
 				`link set ${vx} master br0`,
 				`addr add ${n.gateway}/${prefix} dev br0`,
@@ -227,6 +231,7 @@ export class OverlayDriver {
 		const tmp = `t${host.slice(2)}`.slice(0, 15);
 		await ipBatch(sb, [
 			`link add ${host} mtu ${this.mtu} type veth peer name ${tmp} netns ${netns ?? this.nodeRef}`,
+			`link set ${host} addrgenmode none`,
 			`link set ${host} master br0`,
 			`link set ${host} up`,
 		]);
@@ -237,6 +242,7 @@ export class OverlayDriver {
 				`link set ${tmp} name ${ifname}`,
 				`link set ${ifname} mtu ${this.mtu}`,
 				`link set ${ifname} address ${macFor(address)}`,
+				`link set ${ifname} addrgenmode none`,
 				`addr add ${address}/${prefix} dev ${ifname}`,
 				`link set ${ifname} up`,
 				...(route ? [`route replace default via ${n.gateway} dev ${ifname}`] : []),

@@ -37,7 +37,7 @@ export async function programEndpoints(sb: string, vx: string, endpoints: Remote
 	const haveBr = new Set<string>();
 	for (const m of fdb.matchAll(/^(02:42:[0-9a-f:]{11}) (?:dst ([\d.]+) )?(.*)$/gm)) {
 		if (m[2]) haveVx.set(m[1]!, m[2]);
-		else if (/master/.test(m[3]!)) haveBr.add(m[1]!);
+		else if (/master .*\bstatic\b/.test(m[3]!)) haveBr.add(m[1]!);
 	}
 	const neigh = await exec(["ip", "-n", sb, "neigh", "show", "dev", "br0"]);
 	const haveNeigh = new Map<string, string>(); // ip -> mac
