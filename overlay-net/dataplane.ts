@@ -399,17 +399,17 @@ export class OverlayDriver {
 	 * so the VNI can be reused at once and no peer outlives the network.
 	 * @internal
 	 */
-	async dropSandbox(sb: string): Promise<void> {
-		const links = (await exec(["ip", "-n", sb, "-o", "link", "show"]).catch(() => ""))
-			.split("\n")
-			.map((l) => /^\d+: ([^@:]+)/.exec(l)?.[1])
-			.filter((x): x is string => !!x && x !== "lo");
+	async dropSandbox(sb: string): Promise<string[]> {
+		const lines = (await exec(["ip", "-n", sb, "-d", "-o", "link", "show"]).catch(() => "")).split("\n");
+		const links = lines.map((l) => /^\d+: ([^@:]+)/.exec(l)?.[1]).filter((x): x is string => !!x && x !== "lo");
 		if (links.length)
 			await ipBatch(
 				sb,
 				links.map((v) => `link delete ${v}`),
 			).catch(() => {});
 		await exec(["ip", "netns", "delete", sb]).catch(() => {});
+		// The namespaces the veths led to (tasks; the node too): reconcile cleans up their rules.
+		return [...new Set(lines.map((l) => /link-netns (\S+)/.exec(l)?.[1]).filter((x): x is string => !!x))];
 	}
 
 	/** @internal The mesh and host-mode port sets, for reconcile. */

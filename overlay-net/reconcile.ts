@@ -6,7 +6,14 @@ import type { OverlayDriver } from "./dataplane.ts";
 import { exec, ipBatch, ipNs, isGone, netnsList, nftApply, nftDeleteTable } from "./exec.ts";
 import type { RemoteEndpoint } from "./fdb.ts";
 import type { NetworkAlloc } from "./ipam.ts";
-import { EGRESS_TABLE, egressRuleset, type HostPublishedPort, type PublishedPort, type VipRule } from "./lb.ts";
+import {
+	EGRESS_TABLE,
+	egressRuleset,
+	type HostPublishedPort,
+	LB_TABLE,
+	type PublishedPort,
+	type VipRule,
+} from "./lb.ts";
 
 export interface TaskEndpoint {
 	network: NetworkAlloc;
@@ -78,10 +85,15 @@ export async function reconcileDriver(
 	const r: ReconcileResult = { removed: [], created: [], rebuilt: [], strays: [], detached: [], attached: [] };
 	const want = new Map(desired.map((n) => [d.sandbox(n), n]));
 	const existing = (await netnsList()).filter((ns) => ns.startsWith(`${d.o.prefix}-ov`));
+	const peers0 = new Set<string>(); // task namespaces that lost an endpoint here
 	for (const ns of existing) {
 		if (!want.has(ns)) {
-			await d.dropSandbox(ns);
+			for (const p of await d.dropSandbox(ns)) peers0.add(p);
 			r.removed.push(ns);
+			const vni = Number(ns.slice(`${d.o.prefix}-ov`.length));
+			d.networks.delete(vni);
+			d.vips.delete(vni);
+			for (const [task, nets] of d.endpoints) if (nets.delete(vni) && nets.size === 0) d.endpoints.delete(task);
 		}
 	}
 	// Node-side strays: VXLAN devices never moved into a sandbox, egress and ingress veths whose
@@ -109,7 +121,7 @@ export async function reconcileDriver(
 			await d.createNetwork(n);
 			r.created.push(ns);
 		} else if (broken.has(n.vni)) {
-			await d.dropSandbox(ns);
+			for (const p of await d.dropSandbox(ns)) peers0.add(p);
 			await d.createNetwork(n);
 			r.rebuilt.push(ns);
 		} else d.networks.set(n.vni, n);
@@ -126,19 +138,26 @@ export async function reconcileDriver(
 		const byNet = new Map<number, TaskEndpoint[]>();
 		for (const t of o.tasks) byNet.set(t.network.vni, [...(byNet.get(t.network.vni) ?? []), t]);
 		const alive = new Set(await netnsList());
+		const orphans = new Set<string>();
 		d.endpoints.clear();
 		for (const n of desired) {
 			const sb = d.sandbox(n);
 			const tasks = (byNet.get(n.vni) ?? []).filter((t) => alive.has(t.netns));
 			const expected = new Set([d.vethName(n, undefined), ...tasks.map((t) => d.vethName(n, t.netns))]);
-			const have = (await links(sb)).map((l) => l.name).filter((x) => /^ve/.test(x));
-			const extra = have.filter((x) => !expected.has(x));
+			const veths = (await links(sb)).filter((l) => /^ve/.test(l.name));
+			const have = veths.map((l) => l.name);
+			const extra = veths.filter((l) => !expected.has(l.name));
 			if (extra.length > 0) {
 				await ipBatch(
 					sb,
-					extra.map((x) => `link delete ${x}`),
+					extra.map((l) => `link delete ${l.name}`),
 				).catch(() => {});
-				r.detached.push(...extra.map((x) => `${sb}/${x}`));
+				r.detached.push(...extra.map((l) => `${sb}/${l.name}`));
+				// The task at the other end keeps VIP rules of ours in its namespace: remove them.
+				for (const l of extra) {
+					const peer = /link-netns (\S+)/.exec(l.line)?.[1];
+					if (peer && !o.tasks.some((x) => x.netns === peer)) orphans.add(peer);
+				}
 			}
 			for (const t of tasks) {
 				if (!have.includes(d.vethName(n, t.netns))) {
@@ -153,6 +172,7 @@ export async function reconcileDriver(
 				d.endpoints.set(t.netns, (d.endpoints.get(t.netns) ?? new Set()).add(n.vni));
 			}
 		}
+		for (const ns of orphans) await nftDeleteTable(ns, LB_TABLE);
 	}
 	if (o.vips) for (const n of desired) d.vips.set(n.vni, o.vips(n));
 	if (o.vips || o.tasks)
@@ -160,6 +180,12 @@ export async function reconcileDriver(
 			await d.applyVips(ns).catch((err) => {
 				if (!isGone(err)) throw err;
 			});
+	// Tasks that lost their last endpoint here keep no VIP rules of ours.
+	// Without a desired task list, only namespaces left with no interface at all are cleaned.
+	for (const ns of peers0) {
+		if (ns === d.o.nodeNetns || d.endpoints.has(ns)) continue;
+		if (o.tasks || (await links(ns)).every((l) => l.name === "lo")) await nftDeleteTable(ns, LB_TABLE);
+	}
 	if (!desired.some((n) => !n.internal && !n.ingress)) await nftDeleteTable(d.o.nodeNetns, EGRESS_TABLE);
 	else await nftApply(d.o.nodeNetns, egressRuleset());
 	// The mesh and host-mode tables are rewritten whole, or dropped when nothing is published.
