@@ -69,3 +69,25 @@ t.test("removing a task, a VIP and a network removes their links, addresses, rul
 	await d.createNetwork(again);
 	t.pass("the name, subnet and VNI can be used again at once");
 });
+
+t.test("egress links get distinct slots even when VNIs are 32768 apart (after the VNI counter wraps)", async (t) => {
+	const lab = await withLab(t, { nodes: 1 });
+	const node = lab.nodes[0]!;
+	const d = new OverlayDriver({ nodeNetns: node.netns, underlayIp: node.address, prefix: node.netns });
+	const a = new Allocator({ pools: ["198.19.0.0/16"], nextVni: 4096 }).createNetwork({ id: "a", name: "a" });
+	const b = { ...a, id: "b", name: "b", vni: 4096 + 32_768, subnet: "198.19.9.0/24", gateway: "198.19.9.1" };
+	await d.createNetwork(a);
+	await d.createNetwork(b);
+	const addrs = (await lab.exec(node.name, ["ip", "-o", "-4", "addr", "show"])).stdout;
+	const slots = [...addrs.matchAll(/ovh\d+\s+inet (169\.254\.\d+\.\d+)\/31/g)].map((m) => m[1]);
+	t.equal(new Set(slots).size, 2, `two egress links, two /31s (${slots.join(", ")})`);
+	for (const [i, n] of [a, b].entries()) {
+		const ns = `tsl-${lab.name}-e${i}`;
+		await run(["ip", "netns", "add", ns]);
+		await d.attachTask(n, ns, i === 0 ? "198.19.0.2" : "198.19.9.2");
+		const ping = await run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", node.address], {
+			allowFailure: true,
+		});
+		t.equal(ping.code, 0, `a task on ${n.name} (VNI ${n.vni}) gets out through its own egress link`);
+	}
+});
