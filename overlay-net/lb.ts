@@ -20,8 +20,9 @@ export const HOST_TABLE = "tsswarm_host";
  * The node's rules for networks with a way out (not --internal): their sandboxes reach the node
  * through ovhVNI veths; what leaves the node is masqueraded, and nothing passes from one
  * network's veth to another's, nor between a network and the node's ingress endpoints (oviVNI),
- * so networks stay apart through the node too. Only connections the node itself rewrote to a
- * published port (routing mesh, mode=host) may cross: that is what publishing means.
+ * so networks stay apart through the node too, and no one outside (another host routing a
+ * network's subnet at this node) opens a connection into one. Only connections the node itself
+ * rewrote to a published port (routing mesh, mode=host) may cross: that is what publishing means.
  */
 export function egressRuleset(): string {
 	return replaceTable(EGRESS_TABLE, [
@@ -31,6 +32,8 @@ export function egressRuleset(): string {
 		'\t\tiifname "ovh*" oifname "ovh*" drop',
 		'\t\tiifname "ovh*" oifname "ovi*" drop',
 		'\t\tiifname "ovi*" oifname "ovh*" drop',
+		// Nothing from outside opens a connection into a network: only answers go in.
+		'\t\toifname "ovh*" ct state new drop',
 		"\t}",
 		"\tchain masq {",
 		"\t\ttype nat hook postrouting priority srcnat; policy accept;",

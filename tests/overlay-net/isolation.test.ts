@@ -31,7 +31,7 @@ function setup(lab: Lab) {
 t.test(
 	"tasks on different networks cannot reach each other, ingress included; published ports still answer",
 	async (t) => {
-		const lab = await withLab(t, { nodes: 1 });
+		const lab = await withLab(t, { nodes: 2 });
 		const { node, ipam, d, task } = setup(lab);
 		const open = ipam.createNetwork({ id: "open", name: "open" });
 		const web = ipam.createNetwork({ id: "web", name: "web" });
@@ -49,6 +49,11 @@ t.test(
 		t.not((await ping(a.ns, xWeb)).code, 0, `nor x's address ${xWeb} on network web`);
 		t.not((await ping(x.ns, a.addrs[0]!)).code, 0, "nor the other way");
 		t.equal((await ping(x.ns, xIngress)).code, 0, "x itself is up (the negative results mean something)");
+		// Another host that routes the network's subnet at this node cannot open connections into it.
+		const n2 = lab.nodes[1]!;
+		await lab.exec(n2.name, ["ip", "route", "add", open.subnet, "via", node.address]);
+		t.not((await ping(n2.netns, a.addrs[0]!)).code, 0, "the underlay cannot reach into a network through its node");
+		t.equal((await ping(a.ns, n2.address)).code, 0, "while a still gets out to it (masqueraded)");
 		// Publishing is the one way in: x's port 80 on the node's port 8080 answers a.
 		const www = `/tmp/${lab.name}-www`;
 		mkdirSync(www, { recursive: true });
