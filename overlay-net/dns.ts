@@ -91,6 +91,17 @@ export function buildAnswer(q: Question, addresses: string[], rcode = 0, ttl = 6
 	return Buffer.concat([header, q.raw, ...rrs]);
 }
 
+/** The offset after the (possibly compressed) name at `off`; throws when it runs past the end. */
+function skipName(buf: Buffer, off: number): number {
+	for (;;) {
+		if (off >= buf.length) throw new RangeError("DNS name runs past the end");
+		const len = buf[off]!;
+		if ((len & 0xc0) === 0xc0) return off + 2;
+		off += 1 + len;
+		if (len === 0) return off;
+	}
+}
+
 /**
  * Fits a response into a UDP datagram: as many whole answer records as fit, TC set when any were
  * dropped (the client retries over TCP). Only the answer section is cut; authority and additional
@@ -98,28 +109,26 @@ export function buildAnswer(q: Question, addresses: string[], rcode = 0, ttl = 6
  */
 export function truncateForUdp(buf: Buffer, max = UDP_MAX): Buffer {
 	if (buf.length <= max) return buf;
-	let off = 12;
-	const skipName = () => {
-		while (off < buf.length) {
-			const len = buf[off]!;
-			if ((len & 0xc0) === 0xc0) {
-				off += 2;
-				return;
-			}
-			off += 1 + len;
-			if (len === 0) return;
-		}
-	};
-	const qd = buf.readUInt16BE(4);
-	for (let i = 0; i < qd; i++) {
-		skipName();
-		off += 4;
+	try {
+		return cut(buf, max);
+	} catch {
+		// Malformed (a forwarded reply): the header alone, TC set, no sections.
+		const out = Buffer.from(buf.subarray(0, 12));
+		out.writeUInt16BE(out.readUInt16BE(2) | FLAG_TC, 2);
+		out.fill(0, 4);
+		return out;
 	}
+}
+
+function cut(buf: Buffer, max: number): Buffer {
+	let off = 12;
+	const qd = buf.readUInt16BE(4);
+	for (let i = 0; i < qd; i++) off = skipName(buf, off) + 4;
 	const an = buf.readUInt16BE(6);
 	let kept = 0;
 	for (let i = 0; i < an; i++) {
 		const start = off;
-		skipName();
+		off = skipName(buf, off);
 		if (off + 10 > buf.length) break;
 		off += 10 + buf.readUInt16BE(off + 8);
 		if (off > max) {
@@ -145,25 +154,10 @@ export function parseAnswer(buf: Buffer): { id: number; rcode: number; addresses
 	const qd = buf.readUInt16BE(4);
 	const an = buf.readUInt16BE(6);
 	let off = 12;
-	const skipName = () => {
-		for (;;) {
-			if (off >= buf.length) throw new RangeError("DNS name runs past the end");
-			const len = buf[off]!;
-			if ((len & 0xc0) === 0xc0) {
-				off += 2;
-				return;
-			}
-			off += 1 + len;
-			if (len === 0) return;
-		}
-	};
-	for (let i = 0; i < qd; i++) {
-		skipName();
-		off += 4;
-	}
+	for (let i = 0; i < qd; i++) off = skipName(buf, off) + 4;
 	const addresses: string[] = [];
 	for (let i = 0; i < an; i++) {
-		skipName();
+		off = skipName(buf, off);
 		if (off + 10 > buf.length) throw new RangeError("DNS record runs past the end");
 		const type = buf.readUInt16BE(off);
 		const len = buf.readUInt16BE(off + 8);
@@ -231,10 +225,7 @@ export class DnsServer {
 	serve(sock: Socket): { address: string; port: number } {
 		sock.removeAllListeners("error");
 		sock.on("error", () => {});
-		sock.on(
-			"message",
-			(msg, rinfo) => void this.onQuery(msg, false, (r) => this.sock?.send(r, rinfo.port, rinfo.address)),
-		);
+		sock.on("message", (msg, rinfo) => this.handle(msg, false, (r) => this.sock?.send(r, rinfo.port, rinfo.address)));
 		this.sock = sock;
 		return sock.address();
 	}
@@ -255,7 +246,7 @@ export class DnsServer {
 					const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
 					buf = buf.subarray(2 + msg.length);
 					this.stats.tcp++;
-					void this.onQuery(msg, true, (r) => {
+					this.handle(msg, true, (r) => {
 						const len = Buffer.alloc(2);
 						len.writeUInt16BE(r.length);
 						if (!c.destroyed) c.write(Buffer.concat([len, r]));
@@ -264,6 +255,13 @@ export class DnsServer {
 			});
 		});
 		this.tcp = server;
+	}
+
+	/** One query; whatever goes wrong answering it never takes the server down. */
+	private handle(msg: Buffer, tcp: boolean, reply: (r: Buffer) => void): void {
+		this.onQuery(msg, tcp, reply).catch(() => {
+			this.stats.failed++;
+		});
 	}
 
 	private async onQuery(msg: Buffer, tcp: boolean, reply: (r: Buffer) => void): Promise<void> {

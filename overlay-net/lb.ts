@@ -73,6 +73,27 @@ function replaceTable(name: string, chains: string[]): string {
 	return [`table ip ${name}`, `delete table ip ${name}`, `table ip ${name} {`, ...chains, "}", ""].join("\n");
 }
 
+/**
+ * A node's published-port table: the DNAT rules for packets arriving (prerouting) and for the
+ * node's own connections (output), and one masquerade rule on the way out.
+ */
+function natTable(name: string, rules: string[], masquerade: string): string {
+	return replaceTable(name, [
+		"\tchain pre {",
+		"\t\ttype nat hook prerouting priority dstnat; policy accept;",
+		...rules.map((r) => `\t\t${r}`),
+		"\t}",
+		"\tchain out {",
+		"\t\ttype nat hook output priority -100; policy accept;",
+		...rules.map((r) => `\t\t${r}`),
+		"\t}",
+		"\tchain post {",
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
+		`\t\t${masquerade}`,
+		"\t}",
+	]);
+}
+
 /** A `numgen` round-robin over the targets; single targets need no map. */
 function spread(targets: string[]): string {
 	if (targets.length === 1) return targets[0]!;
@@ -123,20 +144,7 @@ export function hostRuleset(ports: HostPublishedPort[]): string {
 		const to = `${checkAddress(p.backend, "backend")}:${checkPort(p.targetPort, "target port")}`;
 		return `fib daddr type local ${p.protocol} dport ${p.publishedPort} dnat ip to ${to}`;
 	});
-	return replaceTable(HOST_TABLE, [
-		"\tchain pre {",
-		"\t\ttype nat hook prerouting priority dstnat; policy accept;",
-		...rules.map((r) => `\t\t${r}`),
-		"\t}",
-		"\tchain out {",
-		"\t\ttype nat hook output priority -100; policy accept;",
-		...rules.map((r) => `\t\t${r}`),
-		"\t}",
-		"\tchain post {",
-		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
-		'\t\toifname "ovh*" ct status dnat masquerade',
-		"\t}",
-	]);
+	return natTable(HOST_TABLE, rules, 'oifname "ovh*" ct status dnat masquerade');
 }
 
 /** The rule set for a node namespace: published ports -> tasks through the ingress endpoint. */
@@ -156,18 +164,5 @@ export function meshRuleset(ports: PublishedPort[], ingressIf: string): string {
 		return `${match} dnat ip to ${spread(backends.map((b) => `${b} . ${target}`))}`;
 	});
 	if (!/^[\w.-]{1,15}$/.test(ingressIf)) throw new InvalidPublishError(`bad interface name ${ingressIf}`);
-	return replaceTable(MESH_TABLE, [
-		"\tchain pre {",
-		"\t\ttype nat hook prerouting priority dstnat; policy accept;",
-		...rules.map((r) => `\t\t${r}`),
-		"\t}",
-		"\tchain out {",
-		"\t\ttype nat hook output priority -100; policy accept;",
-		...rules.map((r) => `\t\t${r}`),
-		"\t}",
-		"\tchain post {",
-		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
-		`\t\toifname "${ingressIf}" masquerade`,
-		"\t}",
-	]);
+	return natTable(MESH_TABLE, rules, `oifname "${ingressIf}" masquerade`);
 }

@@ -1,18 +1,17 @@
 // The driver on a real host (nodeNetns unset): run in a child process inside a namespace the test
 // made, standing in for the host, with a 9000-byte-MTU underlay device (a veth: this kernel has no dummy module).
 import { spawn } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { run } from "../../cli/lab/index.ts";
 import { Allocator, MESH_TABLE } from "../../overlay-net/index.ts";
-import { uniqueName, waitFor } from "../helpers/index.ts";
+import { uniqueName } from "../helpers/index.ts";
+import { serveHttp, waitForPage } from "./http.ts";
 
 t.test("with nodeNetns unset the driver works in its own namespace (a real host)", async (t) => {
 	const host = uniqueName("tsovh");
 	const task = uniqueName("tsovt");
 	const prefix = uniqueName("tsovp");
-	const www = `/tmp/${task}-www`;
 	const procs: number[] = [];
 	t.teardown(async () => {
 		for (const pid of procs) {
@@ -23,7 +22,6 @@ t.test("with nodeNetns unset the driver works in its own namespace (a real host)
 		const all = (await run(["ip", "netns", "list"])).stdout.split("\n").map((l) => l.split(" ")[0]!);
 		for (const ns of all.filter((n) => n.startsWith(prefix) || n === host || n === task))
 			await run(["ip", "netns", "delete", ns], { allowFailure: true });
-		rmSync(www, { recursive: true, force: true });
 	});
 	await run(["ip", "netns", "add", host]);
 	await run(["ip", "netns", "add", task]);
@@ -68,34 +66,11 @@ t.test("with nodeNetns unset the driver works in its own namespace (a real host)
 	t.match(ifs, new RegExp(`eth1\\s+inet ${got.ingressAddr}/`), "and its ingress address");
 	t.match((await run(["nsenter", `--net=/run/netns/${host}`, "nft", "list", "tables"])).stdout, MESH_TABLE);
 	// The routing mesh, on the "host": its own address, port 8080, goes to the task's port 80.
-	mkdirSync(www, { recursive: true });
-	writeFileSync(join(www, "index.html"), "from the task\n");
-	const httpd = spawn(
-		"nsenter",
-		[`--net=/run/netns/${task}`, "busybox", "httpd", "-f", "-p", `${got.ingressAddr}:80`, "-h", www],
-		{ stdio: "ignore" },
-	);
-	procs.push(httpd.pid!);
-	const page = await waitFor(
+	serveHttp(t, task, got.ingressAddr, "from the task\n");
+	const page = await waitForPage(
 		"the published port to answer on the host's address",
-		async () => {
-			const r = await run(
-				[
-					"nsenter",
-					`--net=/run/netns/${host}`,
-					"timeout",
-					"3",
-					"busybox",
-					"wget",
-					"-q",
-					"-O-",
-					"http://198.18.77.1:8080/",
-				],
-				{ allowFailure: true },
-			);
-			return r.code === 0 ? r.stdout : undefined;
-		},
-		{ timeoutMs: 10_000 },
+		host,
+		"http://198.18.77.1:8080/",
 	);
 	t.match(page, "from the task");
 	const ping = await run(["ip", "netns", "exec", host, "ping", "-c", "1", "-W", "2", got.appAddr], {

@@ -1,7 +1,4 @@
 // mode=host publishing: the port answers only on the node that runs the task.
-import { spawn } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import t from "tap";
 import { run } from "../../cli/lab/index.ts";
 import {
@@ -13,6 +10,7 @@ import {
 } from "../../overlay-net/index.ts";
 import { waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
+import { serveHttp } from "./http.ts";
 
 t.test("a mode=host port answers on the task's node only, straight to the local task", async (t) => {
 	const lab = await withLab(t, { nodes: 2 });
@@ -28,14 +26,7 @@ t.test("a mode=host port answers on the task's node only, straight to the local 
 	await run(["ip", "netns", "add", ns]);
 	const addr = ipam.allocateAddress("web", "w");
 	await drivers[1]!.attachTask(web, ns, addr);
-	const www = `/tmp/${lab.name}-www`;
-	mkdirSync(www, { recursive: true });
-	writeFileSync(join(www, "index.html"), "host mode\n");
-	t.teardown(() => rmSync(www, { recursive: true, force: true }));
-	const httpd = spawn("nsenter", [`--net=/run/netns/${ns}`, "busybox", "httpd", "-f", "-p", `${addr}:80`, "-h", www], {
-		stdio: "ignore",
-	});
-	t.teardown(() => void httpd.kill("SIGKILL"));
+	serveHttp(t, ns, addr, "host mode\n");
 	ipam.publishPort(9090, "svc:w", { mode: "host", node: n2.name });
 	await drivers[1]!.publishHost([
 		{ protocol: "tcp", publishedPort: 9090, targetPort: 80, backend: addr, network: web },

@@ -1,12 +1,9 @@
 // Isolation through the node with an ingress network present, and tasks on several networks.
-import { spawn } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import t from "tap";
 import { run } from "../../cli/lab/index.ts";
 import { Allocator, type NetworkAlloc, OverlayDriver } from "../../overlay-net/index.ts";
-import { waitFor } from "../helpers/index.ts";
 import { type Lab, withLab } from "../helpers/lab.ts";
+import { serveHttp, waitForPage } from "./http.ts";
 
 const ping = (from: string, to: string) =>
 	run(["ip", "netns", "exec", from, "ping", "-c", "1", "-W", "1", to], { allowFailure: true });
@@ -55,40 +52,9 @@ t.test(
 		t.not((await ping(n2.netns, a.addrs[0]!)).code, 0, "the underlay cannot reach into a network through its node");
 		t.equal((await ping(a.ns, n2.address)).code, 0, "while a still gets out to it (masqueraded)");
 		// Publishing is the one way in: x's port 80 on the node's port 8080 answers a.
-		const www = `/tmp/${lab.name}-www`;
-		mkdirSync(www, { recursive: true });
-		writeFileSync(join(www, "index.html"), "x here\n");
-		t.teardown(() => rmSync(www, { recursive: true, force: true }));
-		const httpd = spawn(
-			"nsenter",
-			[`--net=/run/netns/${x.ns}`, "busybox", "httpd", "-f", "-p", `${xIngress}:80`, "-h", www],
-			{
-				stdio: "ignore",
-			},
-		);
-		t.teardown(() => void httpd.kill("SIGKILL"));
+		serveHttp(t, x.ns, xIngress, "x here\n");
 		await d.publish([{ protocol: "tcp", publishedPort: 8080, targetPort: 80, backends: [xIngress] }], ingress);
-		const page = await waitFor(
-			"the published port to answer a",
-			async () => {
-				const r = await run(
-					[
-						"nsenter",
-						`--net=/run/netns/${a.ns}`,
-						"timeout",
-						"3",
-						"busybox",
-						"wget",
-						"-q",
-						"-O-",
-						`http://${node.address}:8080/`,
-					],
-					{ allowFailure: true },
-				);
-				return r.code === 0 ? r.stdout : undefined;
-			},
-			{ timeoutMs: 10_000 },
-		);
+		const page = await waitForPage("the published port to answer a", a.ns, `http://${node.address}:8080/`);
 		t.match(page, "x here", "a reaches x only through the published port on its node");
 		t.not((await ping(a.ns, xIngress)).code, 0, "and still not directly");
 	},
