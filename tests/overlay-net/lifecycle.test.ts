@@ -1,4 +1,5 @@
 // Removal: a task, a service's VIP and a network each take every kernel object they made with them.
+import { join } from "node:path";
 import t from "tap";
 import { run } from "../../cli/lab/index.ts";
 import { Allocator, EGRESS_TABLE, LB_TABLE, NetworkInUseError, OverlayDriver } from "../../overlay-net/index.ts";
@@ -12,7 +13,8 @@ t.test("removing a task, a VIP and a network removes their links, addresses, rul
 	t.teardown(() => d.close());
 	const app = ipam.createNetwork({ id: "app", name: "app" });
 	await d.createNetwork(app);
-	await d.serveDns(app, () => undefined, []);
+	const big = Array.from({ length: 40 }, (_, i) => `198.19.200.${i + 1}`);
+	await d.serveDns(app, (name) => (name === "big" ? { tasks: big } : undefined), []);
 	const sb = d.sandbox(app);
 	const task = async (name: string) => {
 		const ns = `tsl-${lab.name}-${name}`;
@@ -36,6 +38,16 @@ t.test("removing a task, a VIP and a network removes their links, addresses, rul
 		lb: (await run(["nsenter", `--net=/run/netns/${ns}`, "nft", "list", "tables"])).stdout.includes(LB_TABLE),
 	});
 	t.equal(await sbLinks(), 2, "two task veths in the sandbox");
+	// The network's resolver answers over TCP too, inside the sandbox (what a client does after TC).
+	const tcp = await run([
+		"nsenter",
+		`--net=/run/netns/${a.ns}`,
+		process.execPath,
+		join(import.meta.dirname, "dns-tcp-child.ts"),
+		app.gateway,
+		"tasks.big",
+	]);
+	t.equal((JSON.parse(tcp.stdout) as { addresses: string[] }).addresses.length, 40, "a 40-record answer over TCP");
 	t.same(await taskState(b.ns), { links: 1, addrs: 1, lb: true });
 
 	// A task goes: its veth (both ends), address and VIP rules; the allocation is freed.
