@@ -2,27 +2,39 @@
 // network a sandbox namespace holding a bridge and a VXLAN device (VNI, UDP 4789, learning off,
 // MTU = underlay - 50). The VXLAN device is created in the node's namespace, where the underlay
 // address lives, and then moved into the sandbox; it keeps sending through the node's stack.
-// Tasks attach through veth pairs. Peers are programmed explicitly (no multicast): one flooding
-// FDB entry per remote node. Everything is named from a per-node prefix, so reconcile() can find
-// and remove what a crashed agent left.
+// Tasks attach through veth pairs. Peers and endpoints are programmed explicitly (no multicast,
+// see fdb.ts). Everything is named from a per-node prefix, so reconcile() can find and remove what
+// a crashed agent left. The node is either a named namespace (the lab) or, with nodeNetns unset,
+// this process's own namespace (a real host).
 import { DnsServer, type ServiceRecord } from "./dns.ts";
-import { bindUdpInNetns, exec, ipBatch, netnsList, nftApply } from "./exec.ts";
+import { checkEncryptionSupport } from "./encryption.ts";
+import { OverlayEncryptionUnsupportedError, PoolExhaustedError, PortConflictError } from "./errors.ts";
+import { bindInNetns, exec, inNetns, ipBatch, ipNs, isGone, nftApply, nftDeleteTable } from "./exec.ts";
+import { macFor, programEndpoints, programFlood, type RemoteEndpoint } from "./fdb.ts";
 import type { NetworkAlloc } from "./ipam.ts";
 import {
 	EGRESS_TABLE,
 	egressRuleset,
+	HOST_TABLE,
+	type HostPublishedPort,
+	hostRuleset,
+	LB_TABLE,
 	MESH_TABLE,
 	meshRuleset,
 	type PublishedPort,
 	type VipRule,
 	vipRuleset,
 } from "./lb.ts";
+import { type ReconcileOptions, type ReconcileResult, reconcileDriver } from "./reconcile.ts";
+import { detectUnderlay, egressSlots, freeSlot, slotAddresses } from "./underlay.ts";
 
 export interface DriverOptions {
-	/** Namespace holding the node's underlay interface (undefined: the current one). */
+	/** Namespace holding the node's underlay interface (undefined: this process's own, i.e. the host). */
 	nodeNetns?: string;
 	underlayIp: string;
+	/** Default: the device that holds underlayIp. */
 	underlayDev?: string;
+	/** Default: that device's MTU. */
 	underlayMtu?: number;
 	/** Unique per node; sandbox namespaces are PREFIX-ovVNI. */
 	prefix: string;
@@ -32,15 +44,22 @@ const VXLAN_PORT = 4789;
 const VXLAN_OVERHEAD = 50;
 
 export class OverlayDriver {
-	private readonly o: Required<Omit<DriverOptions, "nodeNetns">> & { nodeNetns?: string };
-	/** Task namespace -> the VNIs it is attached to on this node. */
-	private readonly endpoints = new Map<string, Set<number>>();
-	/** VNI -> the service VIPs of that network. */
-	private readonly vips = new Map<number, VipRule[]>();
+	/** @internal for reconcile.ts */
+	readonly o: DriverOptions;
+	private ul: { dev: string; mtu: number } | undefined;
+	/** @internal Networks this driver has built or taken over, by VNI. */
+	readonly networks = new Map<number, NetworkAlloc>();
+	/** @internal Task namespace -> the VNIs it is attached to on this node. */
+	readonly endpoints = new Map<string, Set<number>>();
+	/** @internal VNI -> the service VIPs of that network. */
+	readonly vips = new Map<number, VipRule[]>();
 	private readonly resolvers = new Map<number, DnsServer>();
+	private meshPorts: PublishedPort[] = [];
+	private hostPorts: HostPublishedPort[] = [];
+	private egressLock: Promise<unknown> = Promise.resolve();
 
 	constructor(o: DriverOptions) {
-		this.o = { underlayDev: "eth0", underlayMtu: 1500, ...o };
+		this.o = { ...o };
 	}
 
 	sandbox(n: Pick<NetworkAlloc, "vni">): string {
@@ -48,83 +67,137 @@ export class OverlayDriver {
 	}
 
 	get mtu(): number {
-		return this.o.underlayMtu - VXLAN_OVERHEAD;
+		return (this.o.underlayMtu ?? this.ul?.mtu ?? 1500) - VXLAN_OVERHEAD;
 	}
 
-	async createNetwork(n: NetworkAlloc): Promise<void> {
+	/** The underlay device and MTU: as given, else read from the kernel (once). */
+	async underlay(): Promise<{ dev: string; mtu: number }> {
+		if (!this.ul) {
+			const given = this.o.underlayDev && this.o.underlayMtu;
+			const found = given ? undefined : await detectUnderlay(this.o.nodeNetns, this.o.underlayIp);
+			this.ul = { dev: this.o.underlayDev ?? found!.dev, mtu: this.o.underlayMtu ?? found!.mtu };
+		}
+		return this.ul;
+	}
+
+	/** The target of `ip link ... netns X` for the node: its name, or a pid living in it (this process). */
+	private get nodeRef(): string {
+		return this.o.nodeNetns ?? String(process.pid);
+	}
+
+	async createNetwork(n: NetworkAlloc, o: { encrypted?: boolean } = {}): Promise<void> {
+		if (o.encrypted) {
+			const s = await checkEncryptionSupport();
+			throw new OverlayEncryptionUnsupportedError(
+				`the kernel has ${s.wireguard ? "WireGuard" : "IPsec AEAD"}, but the encrypted data path is not built yet; see overlay-net/ENCRYPTION.md`,
+				["tsswarm encrypted data path"],
+			);
+		}
+		const { dev } = await this.underlay();
 		const sb = this.sandbox(n);
 		const vx = `vx${n.vni}`;
 		const prefix = n.subnet.split("/")[1];
 		await exec(["ip", "netns", "add", sb]);
 		try {
 			await ipBatch(this.o.nodeNetns, [
-				`link add ${vx} type vxlan id ${n.vni} dstport ${VXLAN_PORT} local ${this.o.underlayIp} dev ${this.o.underlayDev} nolearning`,
+				`link add ${vx} type vxlan id ${n.vni} dstport ${VXLAN_PORT} local ${this.o.underlayIp} dev ${dev} nolearning`,
 				`link set ${vx} mtu ${this.mtu} netns ${sb}`,
 			]);
+			// IPv6 is off on overlay links (addrgenmode none: no link-local address, so no DAD,
+			// router or neighbour solicitations flooded to every peer); the overlay is IPv4.
 			await ipBatch(sb, [
 				"link set lo up",
 				"link add br0 type bridge",
+				"link set br0 addrgenmode none",
+				`link set ${vx} addrgenmode none`,
 				`link set br0 mtu ${this.mtu}`,
 				`link set ${vx} master br0`,
 				`addr add ${n.gateway}/${prefix} dev br0`,
 				`link set ${vx} up`,
 				"link set br0 up",
 			]);
+			// The bridge answers ARP for remote endpoints from its neighbour table (fdb.ts).
+			await exec(["bridge", "-n", sb, "link", "set", "dev", vx, "neigh_suppress", "on"]);
 			if (!n.internal && !n.ingress) await this.plugEgress(n);
 		} catch (err) {
 			await this.dropSandbox(sb);
+			await exec(["ip", ...ipNs(this.o.nodeNetns), "link", "delete", vx]).catch(() => {});
 			throw err;
 		}
+		this.networks.set(n.vni, n);
 	}
 
 	/**
 	 * A way out for a network that is not --internal (Docker's docker_gwbridge, done with one veth
 	 * per network): the sandbox routes through the node, which masquerades. The link gets a /31
-	 * from 169.254.0.0/16 derived from the VNI, unique on the node.
+	 * from 169.254.0.0/16, the lowest one no other egress link of the node holds.
 	 */
-	private async plugEgress(n: NetworkAlloc): Promise<void> {
-		const sb = this.sandbox(n);
-		const slot = (n.vni % 32_768) * 2;
-		const inSb = `169.254.${slot >> 8}.${slot & 255}`;
-		const inNode = `169.254.${(slot + 1) >> 8}.${(slot + 1) & 255}`;
-		const node = this.o.nodeNetns ?? String(process.pid);
-		await ipBatch(sb, [
-			`link add ovg${n.vni} type veth peer name ovh${n.vni} netns ${node}`,
-			`addr add ${inSb}/31 dev ovg${n.vni}`,
-			`link set ovg${n.vni} up`,
-			`route add default via ${inNode} dev ovg${n.vni}`,
-		]);
-		await ipBatch(this.o.nodeNetns, [
-			`addr add ${inNode}/31 dev ovh${n.vni}`,
-			`link set ovh${n.vni} up`,
-			`route add ${n.subnet} via ${inSb} dev ovh${n.vni}`,
-		]);
-		await exec(["nsenter", `--net=/run/netns/${sb}`, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-		await exec([...this.inNode(), "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-		await nftApply(this.o.nodeNetns, egressRuleset());
+	private plugEgress(n: NetworkAlloc): Promise<void> {
+		const work = this.egressLock.then(async () => {
+			const slot = freeSlot((await egressSlots(this.o.nodeNetns)).values());
+			if (slot === undefined) throw new PoolExhaustedError("egress link slot (169.254.0.0/16) on this node");
+			const { sandbox: inSb, node: inNode } = slotAddresses(slot);
+			const sb = this.sandbox(n);
+			await ipBatch(sb, [
+				`link add ovg${n.vni} type veth peer name ovh${n.vni} netns ${this.nodeRef}`,
+				`addr add ${inSb}/31 dev ovg${n.vni}`,
+				`link set ovg${n.vni} up`,
+				`route add default via ${inNode} dev ovg${n.vni}`,
+			]);
+			await ipBatch(this.o.nodeNetns, [
+				`addr add ${inNode}/31 dev ovh${n.vni}`,
+				`link set ovh${n.vni} up`,
+				`route add ${n.subnet} via ${inSb} dev ovh${n.vni}`,
+			]);
+		});
+		this.egressLock = work.catch(() => {});
+		return work.then(async () => {
+			await exec(["nsenter", `--net=/run/netns/${this.sandbox(n)}`, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+			await this.forwarding();
+			await nftApply(this.o.nodeNetns, egressRuleset());
+		});
 	}
 
-	/** Make the network's VXLAN reach exactly these other nodes (underlay addresses). */
+	private forwarding(): Promise<string> {
+		return exec(inNetns(this.o.nodeNetns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]));
+	}
+
+	/** Flood list: the other nodes that carry this network (underlay addresses); carries broadcasts. */
 	async setPeers(n: NetworkAlloc, peers: string[]): Promise<void> {
-		const sb = this.sandbox(n);
-		const vx = `vx${n.vni}`;
-		const fdb = await exec(["bridge", "-n", sb, "fdb", "show", "dev", vx]);
-		const have = new Set([...fdb.matchAll(/^00:00:00:00:00:00 dst ([\d.]+)/gm)].map((m) => m[1]!));
-		const want = new Set(peers.filter((p) => p !== this.o.underlayIp));
-		for (const p of want)
-			if (!have.has(p)) await exec(["bridge", "-n", sb, "fdb", "append", "00:00:00:00:00:00", "dev", vx, "dst", p]);
-		for (const p of have)
-			if (!want.has(p)) await exec(["bridge", "-n", sb, "fdb", "del", "00:00:00:00:00:00", "dev", vx, "dst", p]);
+		await programFlood(
+			this.sandbox(n),
+			`vx${n.vni}`,
+			peers.filter((p) => p !== this.o.underlayIp),
+		);
 	}
 
-	private vethName(n: NetworkAlloc, taskNetns: string): string {
+	/**
+	 * The network's endpoints on other nodes (tasks, and nodes' ingress endpoints), each with its
+	 * node's underlay address: unicast to them then goes straight to that node, never flooded.
+	 * Entries of endpoints no longer listed are removed; local endpoints are skipped.
+	 */
+	async setEndpoints(n: Pick<NetworkAlloc, "vni">, endpoints: RemoteEndpoint[]): Promise<void> {
+		await programEndpoints(
+			this.sandbox(n),
+			`vx${n.vni}`,
+			endpoints.filter((e) => e.vtep !== this.o.underlayIp),
+		);
+	}
+
+	/** @internal The veth name in the sandbox for a task namespace (or the node: undefined). */
+	vethName(n: Pick<NetworkAlloc, "vni">, taskNetns: string | undefined): string {
 		// ifnames are at most 15 characters: a short hash of the task namespace and the VNI.
 		let h = 0;
-		for (const c of `${taskNetns}/${n.vni}`) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
+		for (const c of `${taskNetns ?? `@node:${this.o.nodeNetns ?? ""}`}/${n.vni}`)
+			h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
 		return `ve${h.toString(36)}`.slice(0, 15);
 	}
 
-	/** Plug a task's network namespace into the network with its allocated address. */
+	/**
+	 * Plug a task's network namespace into the network with its allocated address. The default
+	 * route goes to the first network with a way out the task is attached to (not internal, not
+	 * ingress) unless `defaultRoute` says otherwise; true replaces an existing one.
+	 */
 	async attachTask(
 		n: NetworkAlloc,
 		taskNetns: string,
@@ -132,63 +205,106 @@ export class OverlayDriver {
 		ifname = "eth0",
 		o: { defaultRoute?: boolean } = {},
 	): Promise<void> {
-		await this.plug(n, taskNetns, address, ifname, o.defaultRoute ?? !n.internal);
+		const route = o.defaultRoute ?? (!n.internal && !n.ingress && !(await this.hasDefaultRoute(taskNetns)));
+		await this.plug(n, taskNetns, address, ifname, route);
 		const nets = this.endpoints.get(taskNetns) ?? new Set();
 		nets.add(n.vni);
 		this.endpoints.set(taskNetns, nets);
 		await this.applyVips(taskNetns);
 	}
 
-	private async plug(n: NetworkAlloc, netns: string, address: string, ifname: string, route: boolean): Promise<void> {
+	private async hasDefaultRoute(netns: string): Promise<boolean> {
+		return (await exec(["ip", "-n", netns, "route", "show", "default"])).trim() !== "";
+	}
+
+	/** @internal */
+	async plug(
+		n: NetworkAlloc,
+		netns: string | undefined,
+		address: string,
+		ifname: string,
+		route: boolean,
+	): Promise<void> {
+		await this.underlay();
 		const sb = this.sandbox(n);
 		const host = this.vethName(n, netns);
 		const tmp = `t${host.slice(2)}`.slice(0, 15);
 		await ipBatch(sb, [
-			`link add ${host} mtu ${this.mtu} type veth peer name ${tmp} netns ${netns}`,
+			`link add ${host} mtu ${this.mtu} type veth peer name ${tmp} netns ${netns ?? this.nodeRef}`,
+			`link set ${host} addrgenmode none`,
 			`link set ${host} master br0`,
 			`link set ${host} up`,
 		]);
 		const prefix = n.subnet.split("/")[1];
-		await ipBatch(netns, [
-			"link set lo up",
-			`link set ${tmp} name ${ifname}`,
-			`link set ${ifname} mtu ${this.mtu}`,
-			`addr add ${address}/${prefix} dev ${ifname}`,
-			`link set ${ifname} up`,
-			...(route ? [`route add default via ${n.gateway} dev ${ifname}`] : []),
-		]);
+		try {
+			await ipBatch(netns, [
+				...(netns ? ["link set lo up"] : []),
+				`link set ${tmp} name ${ifname}`,
+				`link set ${ifname} mtu ${this.mtu}`,
+				`link set ${ifname} address ${macFor(address)}`,
+				`link set ${ifname} addrgenmode none`,
+				`addr add ${address}/${prefix} dev ${ifname}`,
+				`link set ${ifname} up`,
+				...(route ? [`route replace default via ${n.gateway} dev ${ifname}`] : []),
+			]);
+		} catch (err) {
+			await ipBatch(sb, [`link delete ${host}`]).catch(() => {});
+			throw err;
+		}
 	}
 
-	async detachTask(n: NetworkAlloc, taskNetns: string): Promise<void> {
-		await ipBatch(this.sandbox(n), [`link delete ${this.vethName(n, taskNetns)}`]).catch(() => {});
+	/** Unplugs a task (idempotent: a task already gone is fine; other kernel errors are raised). */
+	async detachTask(n: Pick<NetworkAlloc, "vni">, taskNetns: string): Promise<void> {
+		try {
+			await ipBatch(this.sandbox(n), [`link delete ${this.vethName(n, taskNetns)}`]);
+		} catch (err) {
+			if (!isGone(err)) throw err;
+		}
 		const nets = this.endpoints.get(taskNetns);
 		nets?.delete(n.vni);
 		if (nets?.size === 0) this.endpoints.delete(taskNetns);
-		else if (nets) await this.applyVips(taskNetns).catch(() => {});
+		try {
+			await this.applyVips(taskNetns);
+		} catch (err) {
+			if (!isGone(err)) throw err;
+		}
 	}
 
 	/**
 	 * The service VIPs of a network and their healthy tasks; every task of the network on this node
-	 * gets the new rules at once (one nft transaction per task namespace).
+	 * gets the new rules at once (one nft transaction per task namespace). Connections a removed
+	 * backend had are flushed from conntrack where the `conntrack` tool exists.
 	 */
 	async setVips(n: Pick<NetworkAlloc, "vni">, rules: VipRule[]): Promise<void> {
 		vipRuleset(rules); // validate before storing anything
+		const before = this.vips.get(n.vni) ?? [];
 		this.vips.set(n.vni, rules);
 		const affected = [...this.endpoints].filter(([, nets]) => nets.has(n.vni)).map(([ns]) => ns);
 		await Promise.all(affected.map((ns) => this.applyVips(ns)));
+		const gone = before.flatMap((r) => {
+			const now = new Set(rules.find((x) => x.vip === r.vip)?.backends ?? []);
+			return r.backends.filter((b) => !now.has(b)).map((b) => [r.vip, b] as const);
+		});
+		if (gone.length > 0 && (await hasConntrack()))
+			for (const ns of affected)
+				for (const [vip, b] of gone)
+					await exec(inNetns(ns, ["conntrack", "-D", "--orig-dst", vip, "--reply-src", b])).catch(() => {});
 	}
 
-	private async applyVips(taskNetns: string): Promise<void> {
+	/** @internal */
+	async applyVips(taskNetns: string): Promise<void> {
 		const rules = [...(this.endpoints.get(taskNetns) ?? [])].flatMap((vni) => this.vips.get(vni) ?? []);
-		await nftApply(taskNetns, vipRuleset(rules));
+		if (rules.length === 0) await nftDeleteTable(taskNetns, LB_TABLE);
+		else await nftApply(taskNetns, vipRuleset(rules));
 	}
 
 	/** The node's own endpoint on a network (the ingress network, for the routing mesh). */
 	async attachNode(n: NetworkAlloc, address: string): Promise<void> {
-		await this.plug(n, this.o.nodeNetns ?? String(process.pid), address, this.nodeIf(n), false);
+		await this.plug(n, this.o.nodeNetns, address, this.nodeIf(n), false);
 	}
 
-	private nodeIf(n: Pick<NetworkAlloc, "vni">): string {
+	/** @internal */
+	nodeIf(n: Pick<NetworkAlloc, "vni">): string {
 		return `ovi${n.vni}`;
 	}
 
@@ -198,22 +314,43 @@ export class OverlayDriver {
 	 */
 	async publish(ports: PublishedPort[], via: Pick<NetworkAlloc, "vni">): Promise<void> {
 		const rules = meshRuleset(ports, this.nodeIf(via));
-		await exec([...this.inNode(), "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+		for (const p of ports) {
+			const h = this.hostPorts.find((x) => x.protocol === p.protocol && x.publishedPort === p.publishedPort);
+			if (h) throw new PortConflictError(p.publishedPort, `a mode=host task (${h.backend}) on this node`, p.protocol);
+		}
+		await this.forwarding();
 		await nftApply(this.o.nodeNetns, rules);
+		this.meshPorts = ports;
 	}
 
 	async unpublishAll(): Promise<void> {
-		await exec([...this.inNode(), "nft", "delete", "table", "ip", MESH_TABLE]).catch(() => {});
-	}
-
-	private inNode(): string[] {
-		return this.o.nodeNetns ? ["nsenter", `--net=/run/netns/${this.o.nodeNetns}`] : [];
+		await nftDeleteTable(this.o.nodeNetns, MESH_TABLE);
+		this.meshPorts = [];
 	}
 
 	/**
-	 * Serve DNS to the network's tasks on its gateway address (port 53 inside the sandbox); give
-	 * tasks `resolvConf(n.gateway)`. Names are looked up per network, so a task only finds the
-	 * services of networks it is on.
+	 * mode=host publishing: the whole set of this node's host-mode ports (replaces the previous
+	 * set; [] removes them). Each answers only on this node and goes straight to its local task.
+	 * A port the routing mesh already publishes here is refused (PortConflictError).
+	 */
+	async publishHost(ports: HostPublishedPort[]): Promise<void> {
+		const rules = hostRuleset(ports);
+		for (const p of ports) {
+			if (this.meshPorts.some((m) => m.protocol === p.protocol && m.publishedPort === p.publishedPort))
+				throw new PortConflictError(p.publishedPort, "the routing mesh", p.protocol);
+		}
+		if (ports.length === 0) await nftDeleteTable(this.o.nodeNetns, HOST_TABLE);
+		else {
+			await this.forwarding();
+			await nftApply(this.o.nodeNetns, rules);
+		}
+		this.hostPorts = ports;
+	}
+
+	/**
+	 * Serve DNS to the network's tasks on its gateway address (port 53, UDP and TCP, inside the
+	 * sandbox); give tasks `resolvConf(n.gateway)`. Names are looked up per network, so a task only
+	 * finds the services of networks it is on.
 	 */
 	async serveDns(
 		n: NetworkAlloc,
@@ -221,9 +358,10 @@ export class OverlayDriver {
 		upstreams: string[],
 	): Promise<DnsServer> {
 		await this.resolvers.get(n.vni)?.stop();
-		const sock = await bindUdpInNetns(this.sandbox(n), n.gateway, 53);
+		const { udp, tcp } = await bindInNetns(this.sandbox(n), n.gateway, 53, { tcp: true });
 		const dns = new DnsServer({ lookup, upstreams });
-		dns.serve(sock);
+		dns.serve(udp);
+		if (tcp) dns.serveTcp(tcp);
 		this.resolvers.set(n.vni, dns);
 		return dns;
 	}
@@ -234,78 +372,73 @@ export class OverlayDriver {
 		this.resolvers.clear();
 	}
 
+	/**
+	 * Removes the network from this node: its DNS server, sandbox (with every task veth, whose
+	 * peers go with it), egress link and route, the VIP rules its tasks had from it, and the
+	 * node's egress rules once no network with a way out is left.
+	 */
 	async deleteNetwork(n: Pick<NetworkAlloc, "vni">): Promise<void> {
 		await this.resolvers.get(n.vni)?.stop();
 		this.resolvers.delete(n.vni);
 		this.vips.delete(n.vni);
-		for (const [ns, nets] of this.endpoints) if (nets.delete(n.vni) && nets.size === 0) this.endpoints.delete(ns);
+		this.networks.delete(n.vni);
 		await this.dropSandbox(this.sandbox(n));
+		for (const [ns, nets] of this.endpoints) {
+			if (!nets.delete(n.vni)) continue;
+			if (nets.size === 0) this.endpoints.delete(ns);
+			await this.applyVips(ns).catch((err) => {
+				if (!isGone(err)) throw err;
+			});
+		}
+		if ((await egressSlots(this.o.nodeNetns)).size === 0) await nftDeleteTable(this.o.nodeNetns, EGRESS_TABLE);
 	}
 
 	/**
 	 * Deleting a namespace frees its devices later, in a kernel work queue; its links (the VXLAN
 	 * device, the veths whose peers sit in tasks or in the node) are deleted first, synchronously,
 	 * so the VNI can be reused at once and no peer outlives the network.
+	 * @internal
 	 */
-	private async dropSandbox(sb: string): Promise<void> {
-		const links = (await exec(["ip", "-n", sb, "-o", "link", "show"]).catch(() => ""))
-			.split("\n")
-			.map((l) => /^\d+: ([^@:]+)/.exec(l)?.[1])
-			.filter((x): x is string => !!x && x !== "lo");
+	async dropSandbox(sb: string): Promise<string[]> {
+		const lines = (await exec(["ip", "-n", sb, "-d", "-o", "link", "show"]).catch(() => "")).split("\n");
+		const links = lines.map((l) => /^\d+: ([^@:]+)/.exec(l)?.[1]).filter((x): x is string => !!x && x !== "lo");
 		if (links.length)
 			await ipBatch(
 				sb,
 				links.map((v) => `link delete ${v}`),
 			).catch(() => {});
 		await exec(["ip", "netns", "delete", sb]).catch(() => {});
+		// The namespaces the veths led to (tasks; the node too): reconcile cleans up their rules.
+		return [...new Set(lines.map((l) => /link-netns (\S+)/.exec(l)?.[1]).filter((x): x is string => !!x))];
 	}
 
-	/** After a restart: remove sandboxes no network wants, create the missing ones. */
-	async reconcile(
+	/** @internal The mesh and host-mode port sets, for reconcile. */
+	get published(): { mesh: PublishedPort[]; host: HostPublishedPort[] } {
+		return { mesh: this.meshPorts, host: this.hostPorts };
+	}
+
+	/**
+	 * After a restart: make the kernel match the desired state given from outside (the store).
+	 * Sandboxes no network wants are removed, missing or half-built ones (re)built, stray node-side
+	 * devices removed; with `o.tasks` task endpoints are swept and re-attached, with `o.vips` VIP
+	 * rules rewritten, with `o.nodeEndpoints` the node's ingress endpoints; the mesh and host-mode
+	 * tables are rewritten whole (or dropped when nothing is published).
+	 */
+	reconcile(
 		desired: NetworkAlloc[],
 		peers: (n: NetworkAlloc) => string[] = () => [],
 		mesh?: { ports: PublishedPort[]; via: NetworkAlloc },
-	): Promise<{ removed: string[]; created: string[] }> {
-		const want = new Map(desired.map((n) => [this.sandbox(n), n]));
-		const existing = (await netnsList()).filter((ns) => ns.startsWith(`${this.o.prefix}-ov`));
-		const removed: string[] = [];
-		const created: string[] = [];
-		for (const ns of existing) {
-			if (!want.has(ns)) {
-				await this.dropSandbox(ns);
-				removed.push(ns);
-			}
-		}
-		for (const [ns, n] of want) {
-			if (!existing.includes(ns)) {
-				await this.createNetwork(n);
-				created.push(ns);
-			}
-			await this.setPeers(n, peers(n));
-		}
-		if (!desired.some((n) => !n.internal && !n.ingress))
-			await exec([...this.inNode(), "nft", "delete", "table", "ip", EGRESS_TABLE]).catch(() => {});
-		// The mesh table is rewritten whole, or dropped when nothing is published.
-		if (mesh && mesh.ports.length > 0) await this.publish(mesh.ports, mesh.via);
-		else await this.unpublishAll();
-		return { removed, created };
+		o: ReconcileOptions = {},
+	): Promise<ReconcileResult> {
+		return reconcileDriver(this, desired, peers, mesh, o);
 	}
 }
 
-/** Encrypted overlays need IPsec ESP (AEAD) or WireGuard; say which is missing instead of pretending. */
-export async function checkEncryptionSupport(): Promise<void> {
-	const { EncryptionUnsupportedError } = await import("./errors.ts");
-	// Probe inside a namespace of our own so nothing touches the host's links.
-	const ns = `tsov-probe-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
-	await exec(["ip", "netns", "add", ns]);
-	try {
-		await exec(["ip", "-n", ns, "link", "add", "wg0", "type", "wireguard"]);
-		return;
-	} catch {
-		throw new EncryptionUnsupportedError(
-			"the wireguard module is not available (and IPsec AEAD is not usable here); see overlay-net/ENCRYPTION.md",
-		);
-	} finally {
-		await exec(["ip", "netns", "delete", ns]).catch(() => {});
-	}
-}
+let conntrack: Promise<boolean> | undefined;
+const hasConntrack = () => {
+	conntrack ??= exec(["sh", "-c", "command -v conntrack"]).then(
+		() => true,
+		() => false,
+	);
+	return conntrack;
+};

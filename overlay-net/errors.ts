@@ -44,10 +44,32 @@ export class NetworkExistsError extends OverlayError {
 	}
 }
 
+export class NetworkInUseError extends OverlayError {
+	override name = "NetworkInUseError";
+	constructor(name: string, owners: string[]) {
+		const list = owners.slice(0, 5).join(", ") + (owners.length > 5 ? `, and ${owners.length - 5} more` : "");
+		super(`network ${name} still has ${owners.length} address(es) in use (${list})`, "ERR_NETWORK_IN_USE");
+	}
+}
+
 export class PortConflictError extends OverlayError {
 	override name = "PortConflictError";
-	constructor(port: number, owner: string) {
-		super(`port ${port} is already published by ${owner}`, "ERR_PORT_CONFLICT");
+	constructor(port: number, owner: string, protocol = "tcp") {
+		super(`port ${port}/${protocol} is already published by ${owner}`, "ERR_PORT_CONFLICT");
+	}
+}
+
+export class InvalidPortError extends OverlayError {
+	override name = "InvalidPortError";
+	constructor(port: unknown, why = "a port is an integer from 1 to 65535") {
+		super(`invalid port ${JSON.stringify(port)}: ${why}`, "ERR_INVALID_PORT");
+	}
+}
+
+export class UnderlayNotFoundError extends OverlayError {
+	override name = "UnderlayNotFoundError";
+	constructor(address: string, why: string) {
+		super(`underlay address ${address}: ${why}`, "ERR_UNDERLAY_NOT_FOUND");
 	}
 }
 
@@ -55,6 +77,16 @@ export class EncryptionUnsupportedError extends OverlayError {
 	override name = "EncryptionUnsupportedError";
 	constructor(why: string) {
 		super(`encrypted overlay networks are not supported on this kernel: ${why}`, "ERR_ENCRYPTION_UNSUPPORTED");
+	}
+}
+
+/** The error `--opt encrypted` gets: `missing` names what the kernel lacks (wireguard, ipsec-aead). */
+export class OverlayEncryptionUnsupportedError extends EncryptionUnsupportedError {
+	override name = "OverlayEncryptionUnsupportedError";
+	readonly missing: string[];
+	constructor(why: string, missing: string[]) {
+		super(why);
+		this.missing = missing;
 	}
 }
 

@@ -1,6 +1,7 @@
 // Running ip/bridge/nft without a shell; batches through `ip -batch` to keep kernel work quick.
 import { spawn } from "node:child_process";
 import type { Socket } from "node:dgram";
+import type { Server } from "node:net";
 import { fileURLToPath } from "node:url";
 import { OverlayError } from "./errors.ts";
 
@@ -30,6 +31,24 @@ export const ipBatch = (netns: string | undefined, lines: string[]) =>
 		? Promise.resolve("")
 		: exec(["ip", ...(netns ? ["-n", netns] : []), "-batch", "-"], `${lines.join("\n")}\n`);
 
+/** `bridge -batch` (one process for any number of FDB changes) inside a namespace (undefined: this one). */
+export const bridgeBatch = (netns: string | undefined, lines: string[]) =>
+	lines.length === 0
+		? Promise.resolve("")
+		: exec(["bridge", ...(netns ? ["-n", netns] : []), "-batch", "-"], `${lines.join("\n")}\n`);
+
+/** argv run inside a named namespace (undefined: this process's own namespace, e.g. a real host). */
+export const inNetns = (netns: string | undefined, argv: string[]) =>
+	netns ? ["nsenter", `--net=/run/netns/${netns}`, ...argv] : argv;
+
+/** `ip` arguments selecting a namespace (none for this process's own). */
+export const ipNs = (netns: string | undefined) => (netns ? ["-n", netns] : []);
+
+/** A kernel error saying the object is already gone (deleting it again is then fine). */
+export const isGone = (err: unknown) =>
+	err instanceof Error &&
+	/Cannot find device|No such file|does not exist|No such process|Cannot open network namespace/.test(err.message);
+
 export async function netnsList(): Promise<string[]> {
 	return (await exec(["ip", "netns", "list"]))
 		.split("\n")
@@ -38,36 +57,64 @@ export async function netnsList(): Promise<string[]> {
 }
 
 /** A UDP socket bound to address:port inside the named network namespace, owned by this process. */
-export function bindUdpInNetns(netns: string, address: string, port: number, timeoutMs = 10_000): Promise<Socket> {
+export async function bindUdpInNetns(
+	netns: string,
+	address: string,
+	port: number,
+	timeoutMs = 10_000,
+): Promise<Socket> {
+	return (await bindInNetns(netns, address, port, { timeoutMs })).udp;
+}
+
+/** A UDP socket and (with `tcp`) a listening TCP server on address:port inside the namespace. */
+export function bindInNetns(
+	netns: string,
+	address: string,
+	port: number,
+	o: { tcp?: boolean; timeoutMs?: number } = {},
+): Promise<{ udp: Socket; tcp?: Server }> {
 	const helper = fileURLToPath(new URL("./netns-socket.ts", import.meta.url));
-	const child = spawn("nsenter", [`--net=/run/netns/${netns}`, process.execPath, helper, address, String(port)], {
-		stdio: ["ignore", "ignore", "pipe", "ipc"],
-	});
+	const argv = [`--net=/run/netns/${netns}`, process.execPath, helper, address, String(port), o.tcp ? "tcp" : "udp"];
+	const child = spawn("nsenter", argv, { stdio: ["ignore", "ignore", "pipe", "ipc"] });
 	let err = "";
 	child.stderr!.on("data", (d: Buffer) => {
 		err += d;
 	});
+	const got: { udp?: Socket; tcp?: Server } = {};
 	return new Promise((resolve, reject) => {
+		const fail = (why: string) => {
+			clearTimeout(timer);
+			got.udp?.close();
+			got.tcp?.close();
+			reject(new OverlayError(`binding ${address}:${port} in ${netns}: ${why}`, "ERR_KERNEL"));
+		};
 		const timer = setTimeout(() => {
 			child.kill("SIGKILL");
-			reject(new OverlayError(`binding ${address}:${port} in ${netns} timed out`, "ERR_KERNEL"));
-		}, timeoutMs);
-		child.on("message", (m: { ok?: boolean; error?: string }, handle: unknown) => {
-			clearTimeout(timer);
-			if (m.ok && handle) resolve(handle as Socket);
-			else reject(new OverlayError(`binding ${address}:${port} in ${netns}: ${m.error ?? "no socket"}`, "ERR_KERNEL"));
+			fail("timed out");
+		}, o.timeoutMs ?? 10_000);
+		child.on("message", (m: { ok?: boolean; kind?: "udp" | "tcp"; error?: string }, handle: unknown) => {
+			if (!m.ok || !handle) return fail(m.error ?? "no socket");
+			if (m.kind === "udp") got.udp = handle as Socket;
+			else got.tcp = handle as Server;
+			if (got.udp && (got.tcp || !o.tcp)) {
+				clearTimeout(timer);
+				resolve(got as { udp: Socket; tcp?: Server });
+			}
 		});
-		child.on("error", (e) => {
-			clearTimeout(timer);
-			reject(e);
-		});
-		child.on("exit", (code) => {
-			clearTimeout(timer);
-			reject(new OverlayError(`binding ${address}:${port} in ${netns}: ${err.trim() || `exit ${code}`}`, "ERR_KERNEL"));
+		child.on("error", (e) => fail(e.message));
+		child.on("close", (code) => {
+			if (!got.udp || (o.tcp && !got.tcp)) fail(err.trim() || `exit ${code}`);
 		});
 	});
 }
 
 /** Runs nft with a rule set inside a namespace (undefined: this one). */
 export const nftApply = (netns: string | undefined, ruleset: string) =>
-	exec([...(netns ? ["nsenter", `--net=/run/netns/${netns}`] : []), "nft", "-f", "-"], ruleset);
+	exec(inNetns(netns, ["nft", "-f", "-"]), ruleset);
+
+/** Deletes an nft table if it is there. */
+export const nftDeleteTable = (netns: string | undefined, table: string) =>
+	exec(inNetns(netns, ["nft", "delete", "table", "ip", table])).then(
+		() => true,
+		() => false,
+	);

@@ -1,6 +1,6 @@
 // overlay-net/: VXLAN overlay networks. Imports nothing of tsswarm outside overlay-net/.
 export { type Cidr, contains, intToIp, ipToInt, overlaps, parseCidr } from "./cidr.ts";
-export { checkEncryptionSupport, type DriverOptions, OverlayDriver } from "./dataplane.ts";
+export { type DriverOptions, OverlayDriver } from "./dataplane.ts";
 export {
 	buildAnswer,
 	buildQuery,
@@ -10,12 +10,20 @@ export {
 	parseQuery,
 	resolvConf,
 	type ServiceRecord,
+	truncateForUdp,
+	UDP_MAX,
 } from "./dns.ts";
+export { forwardQuery, nodeUpstreams, parseResolvConf, type ResolvConf } from "./dns-forward.ts";
+export { checkEncryptionSupport, type EncryptionSupport, probeEncryption } from "./encryption.ts";
 export * from "./errors.ts";
-export { Allocator, type AllocatorState, type NetworkAlloc } from "./ipam.ts";
+export { macFor, type RemoteEndpoint } from "./fdb.ts";
+export { Allocator, type AllocatorState, type NetworkAlloc, type PortOptions } from "./ipam.ts";
 export {
 	EGRESS_TABLE,
 	egressRuleset,
+	HOST_TABLE,
+	type HostPublishedPort,
+	hostRuleset,
 	LB_TABLE,
 	MESH_TABLE,
 	meshRuleset,
@@ -23,3 +31,4 @@ export {
 	type VipRule,
 	vipRuleset,
 } from "./lb.ts";
+export type { ReconcileOptions, ReconcileResult, TaskEndpoint } from "./reconcile.ts";

@@ -4,7 +4,9 @@
 import { type Cidr, contains, intToIp, ipToInt, overlaps, parseCidr, size } from "./cidr.ts";
 import {
 	InvalidCidrError,
+	InvalidPortError,
 	NetworkExistsError,
+	NetworkInUseError,
 	NetworkNotFoundError,
 	PoolExhaustedError,
 	PortConflictError,
@@ -29,11 +31,26 @@ export interface AllocatorState {
 	subnetPrefix: number;
 	nextVni: number;
 	networks: Record<string, NetworkAlloc>;
+	/** Published ports: "PORT" (tcp, routing mesh), "PORT/udp", and "PORT[/udp]@NODE" for mode=host. */
 	ports: Record<string, string>;
+	/** The VNI range (default 4096..16777215); smaller ranges are for tests. */
+	vniMin?: number;
+	vniMax?: number;
 }
 
 const VNI_MIN = 4096;
 const VNI_MAX = 0xffffff;
+
+export interface PortOptions {
+	protocol?: "tcp" | "udp";
+	/** "ingress" (default): every node answers (routing mesh); "host": only `node` does. */
+	mode?: "ingress" | "host";
+	/** The node of a mode=host port. */
+	node?: string;
+}
+
+const portKey = (port: number, o: PortOptions) =>
+	`${port}${o.protocol === "udp" ? "/udp" : ""}${o.mode === "host" ? `@${o.node}` : ""}`;
 
 export class Allocator {
 	private s: AllocatorState;
@@ -66,6 +83,7 @@ export class Allocator {
 		ingress?: boolean;
 	}): NetworkAlloc {
 		if (Object.values(this.s.networks).some((n) => n.name === o.name)) throw new NetworkExistsError(o.name);
+		if (this.s.networks[o.id]) throw new NetworkExistsError(`${o.id} (by id)`);
 		const subnet = o.subnet ? this.checkSubnet(parseCidr(o.subnet)) : this.freeSubnet();
 		if (size(subnet) < 4) throw new InvalidCidrError(subnet.text, "too small for a gateway and a task");
 		const gateway = o.gateway ?? intToIp(subnet.base + 1);
@@ -88,8 +106,11 @@ export class Allocator {
 		return n;
 	}
 
-	removeNetwork(id: string): void {
+	/** Refuses (NetworkInUseError) while tasks or VIPs hold addresses, unless `force`. */
+	removeNetwork(id: string, o: { force?: boolean } = {}): void {
 		const n = this.net(id);
+		const owners = Object.values(n.addresses).filter((x) => x !== "gateway");
+		if (owners.length > 0 && !o.force) throw new NetworkInUseError(n.name, owners);
 		delete this.s.networks[n.id];
 	}
 
@@ -114,8 +135,10 @@ export class Allocator {
 
 	private freeVni(): number {
 		const used = new Set(Object.values(this.s.networks).map((n) => n.vni));
-		for (let i = 0; i <= VNI_MAX - VNI_MIN; i++) {
-			const v = VNI_MIN + ((this.s.nextVni - VNI_MIN + i) % (VNI_MAX - VNI_MIN + 1));
+		const min = this.s.vniMin ?? VNI_MIN;
+		const max = this.s.vniMax ?? VNI_MAX;
+		for (let i = 0; i <= max - min; i++) {
+			const v = min + ((((this.s.nextVni - min + i) % (max - min + 1)) + (max - min + 1)) % (max - min + 1));
 			if (!used.has(v)) {
 				this.s.nextVni = v + 1;
 				return v;
@@ -143,15 +166,31 @@ export class Allocator {
 		if (n.addresses[address] !== "gateway") delete n.addresses[address];
 	}
 
-	publishPort(port: number, owner: string): void {
-		if (!Number.isInteger(port) || port < 1 || port > 65535)
-			throw new InvalidCidrError(String(port), "not a TCP/UDP port");
-		const cur = this.s.ports[String(port)];
-		if (cur && cur !== owner) throw new PortConflictError(port, cur);
-		this.s.ports[String(port)] = owner;
+	/**
+	 * Reserves a published port for `owner`. A routing-mesh port is cluster-wide: it conflicts with
+	 * the same port and protocol anywhere; a mode=host port conflicts with a mesh port and with a
+	 * host port on the same node. tcp and udp are separate.
+	 */
+	publishPort(port: number, owner: string, o: PortOptions = {}): void {
+		if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidPortError(port);
+		const protocol = o.protocol ?? "tcp";
+		if (protocol !== "tcp" && protocol !== "udp")
+			throw new InvalidPortError(port, `protocol ${protocol} is not tcp or udp`);
+		if (o.mode === "host" && !o.node) throw new InvalidPortError(port, "a mode=host port needs its node");
+		const opts = { ...o, protocol };
+		const mesh = portKey(port, { protocol });
+		const clash = (k: string) => {
+			const cur = this.s.ports[k];
+			if (cur && cur !== owner)
+				throw new PortConflictError(port, k.includes("@") ? `${cur} (mode=host on ${k.split("@")[1]})` : cur, protocol);
+		};
+		clash(mesh);
+		if (o.mode === "host") clash(portKey(port, opts));
+		else for (const k of Object.keys(this.s.ports)) if (k.startsWith(`${mesh}@`)) clash(k);
+		this.s.ports[portKey(port, opts)] = owner;
 	}
 
-	releasePort(port: number): void {
-		delete this.s.ports[String(port)];
+	releasePort(port: number, o: PortOptions = {}): void {
+		delete this.s.ports[portKey(port, o)];
 	}
 }

@@ -14,17 +14,26 @@ import { InvalidPublishError } from "./errors.ts";
 export const LB_TABLE = "tsswarm_lb";
 export const MESH_TABLE = "tsswarm_mesh";
 export const EGRESS_TABLE = "tsswarm_egress";
+export const HOST_TABLE = "tsswarm_host";
 
 /**
  * The node's rules for networks with a way out (not --internal): their sandboxes reach the node
  * through ovhVNI veths; what leaves the node is masqueraded, and nothing passes from one
- * network's veth to another's, so networks stay apart through the node too.
+ * network's veth to another's, nor between a network and the node's ingress endpoints (oviVNI),
+ * so networks stay apart through the node too, and no one outside (another host routing a
+ * network's subnet at this node) opens a connection into one. Only connections the node itself
+ * rewrote to a published port (routing mesh, mode=host) may cross: that is what publishing means.
  */
 export function egressRuleset(): string {
 	return replaceTable(EGRESS_TABLE, [
 		"\tchain isolate {",
 		"\t\ttype filter hook forward priority 0; policy accept;",
+		"\t\tct status dnat accept",
 		'\t\tiifname "ovh*" oifname "ovh*" drop',
+		'\t\tiifname "ovh*" oifname "ovi*" drop',
+		'\t\tiifname "ovi*" oifname "ovh*" drop',
+		// Nothing from outside opens a connection into a network: only answers go in.
+		'\t\toifname "ovh*" ct state new drop',
 		"\t}",
 		"\tchain masq {",
 		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
@@ -64,6 +73,27 @@ function replaceTable(name: string, chains: string[]): string {
 	return [`table ip ${name}`, `delete table ip ${name}`, `table ip ${name} {`, ...chains, "}", ""].join("\n");
 }
 
+/**
+ * A node's published-port table: the DNAT rules for packets arriving (prerouting) and for the
+ * node's own connections (output), and one masquerade rule on the way out.
+ */
+function natTable(name: string, rules: string[], masquerade: string): string {
+	return replaceTable(name, [
+		"\tchain pre {",
+		"\t\ttype nat hook prerouting priority dstnat; policy accept;",
+		...rules.map((r) => `\t\t${r}`),
+		"\t}",
+		"\tchain out {",
+		"\t\ttype nat hook output priority -100; policy accept;",
+		...rules.map((r) => `\t\t${r}`),
+		"\t}",
+		"\tchain post {",
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
+		`\t\t${masquerade}`,
+		"\t}",
+	]);
+}
+
 /** A `numgen` round-robin over the targets; single targets need no map. */
 function spread(targets: string[]): string {
 	if (targets.length === 1) return targets[0]!;
@@ -85,6 +115,38 @@ export function vipRuleset(rules: VipRule[]): string {
 	]);
 }
 
+export interface HostPublishedPort {
+	protocol: "tcp" | "udp";
+	/** The port this node answers on. */
+	publishedPort: number;
+	targetPort: number;
+	/** The local task's address on `network`. */
+	backend: string;
+	/** The task's network; it must have a way out (not internal, not ingress): the node reaches it there. */
+	network: { vni: number; internal: boolean; ingress?: boolean };
+}
+
+/**
+ * mode=host publishing: the port answers only on this node and goes straight to the local task,
+ * through the node's egress veth of the task's network (no mesh); masqueraded so that the answer
+ * comes back that way whatever the task's default route is.
+ */
+export function hostRuleset(ports: HostPublishedPort[]): string {
+	const seen = new Set<string>();
+	const rules = ports.map((p) => {
+		if (p.protocol !== "tcp" && p.protocol !== "udp")
+			throw new InvalidPublishError(`protocol ${String(p.protocol)} is not tcp or udp`);
+		const key = `${p.protocol}/${checkPort(p.publishedPort, "published port")}`;
+		if (seen.has(key)) throw new InvalidPublishError(`${key} is published twice`);
+		seen.add(key);
+		if (p.network.internal || p.network.ingress)
+			throw new InvalidPublishError(`${key}: mode=host needs a network with a way out (not internal, not ingress)`);
+		const to = `${checkAddress(p.backend, "backend")}:${checkPort(p.targetPort, "target port")}`;
+		return `fib daddr type local ${p.protocol} dport ${p.publishedPort} dnat ip to ${to}`;
+	});
+	return natTable(HOST_TABLE, rules, 'oifname "ovh*" ct status dnat masquerade');
+}
+
 /** The rule set for a node namespace: published ports -> tasks through the ingress endpoint. */
 export function meshRuleset(ports: PublishedPort[], ingressIf: string): string {
 	const seen = new Set<string>();
@@ -102,18 +164,5 @@ export function meshRuleset(ports: PublishedPort[], ingressIf: string): string {
 		return `${match} dnat ip to ${spread(backends.map((b) => `${b} . ${target}`))}`;
 	});
 	if (!/^[\w.-]{1,15}$/.test(ingressIf)) throw new InvalidPublishError(`bad interface name ${ingressIf}`);
-	return replaceTable(MESH_TABLE, [
-		"\tchain pre {",
-		"\t\ttype nat hook prerouting priority dstnat; policy accept;",
-		...rules.map((r) => `\t\t${r}`),
-		"\t}",
-		"\tchain out {",
-		"\t\ttype nat hook output priority -100; policy accept;",
-		...rules.map((r) => `\t\t${r}`),
-		"\t}",
-		"\tchain post {",
-		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
-		`\t\toifname "${ingressIf}" masquerade`,
-		"\t}",
-	]);
+	return natTable(MESH_TABLE, rules, `oifname "${ingressIf}" masquerade`);
 }

@@ -1,13 +1,21 @@
 // Run as a short-lived child inside another network namespace (through nsenter): binds a UDP
-// socket there and hands it to the parent over the IPC channel, then exits. The parent keeps the
-// socket, which stays in that namespace; this is how one agent serves DNS inside every network.
+// socket (and, with "tcp", a listening TCP server) there and hands them to the parent over the IPC
+// channel, then exits. The parent keeps them, and they stay in that namespace; this is how one
+// agent serves DNS inside every network.
 import { createSocket } from "node:dgram";
+import { createServer } from "node:net";
 
-const [address, port] = process.argv.slice(2);
+const [address, port, tcp] = process.argv.slice(2);
+const fail = (err: Error) => process.send?.({ error: err.message }, undefined, {}, () => process.exit(1));
 const sock = createSocket("udp4");
-sock.on("error", (err) => {
-	process.send?.({ error: err.message }, undefined, {}, () => process.exit(1));
-});
+sock.on("error", fail);
 sock.bind(Number(port), address, () => {
-	process.send?.({ ok: true }, sock, {}, () => process.exit(0));
+	process.send?.({ ok: true, kind: "udp" }, sock, {}, () => {
+		if (tcp !== "tcp") process.exit(0);
+		const server = createServer();
+		server.on("error", fail);
+		server.listen(Number(port), address, () => {
+			process.send?.({ ok: true, kind: "tcp" }, server, {}, () => process.exit(0));
+		});
+	});
 });
