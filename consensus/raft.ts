@@ -313,13 +313,15 @@ export class Raft extends EventEmitter<RaftEvents> {
 		if (!core) return undefined;
 		const index = core.log.applied;
 		if (index === 0 || index === this.lastSnapshot?.index) return this.lastSnapshot;
+		// The configuration as of the snapshot's index: the commit may already be past a later change.
+		const cfgAt = core.configurationAt(index);
 		const snap = await this.fsm.snapshot();
 		try {
 			const sink = await this.snaps.create({
 				index,
 				term: core.log.term(index)!,
-				configuration: core.committedConfiguration(),
-				configurationIndex: core.committedConfigurationIndex(),
+				configuration: cfgAt.config,
+				configurationIndex: cfgAt.index,
 			});
 			try {
 				await snap.persist(sink);
@@ -332,8 +334,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 				id: sink.id,
 				index,
 				term: core.log.term(index)!,
-				configuration: core.committedConfiguration(),
-				configurationIndex: core.committedConfigurationIndex(),
+				configuration: cfgAt.config,
+				configurationIndex: cfgAt.index,
 				size: 0,
 			};
 			this.lastSnapshot = meta;

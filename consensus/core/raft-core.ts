@@ -135,28 +135,40 @@ export class RaftCore {
 	}
 
 	committedConfigurationIndex(): number {
-		for (let i = this.configs.length - 1; i >= 0; i--) {
-			if (this.configs[i]!.index <= this.log.committed) return this.configs[i]!.index;
-		}
-		return 0;
+		return this.configAt(this.log.committed)?.index ?? 0;
 	}
 
 	committedConfiguration(): Configuration {
-		for (let i = this.configs.length - 1; i >= 0; i--) {
-			if (this.configs[i]!.index <= this.log.committed) return this.configs[i]!.config;
-		}
-		return { servers: [] };
+		return this.configAt(this.log.committed)?.config ?? { servers: [] };
+	}
+
+	/** The configuration in force at `index` (the last config entry at or before it), for snapshots. */
+	configurationAt(index: number): { index: number; config: Configuration } {
+		return this.configAt(index) ?? this.configs[0] ?? { index: 0, config: { servers: [] } };
+	}
+
+	private configAt(index: number): { index: number; config: Configuration } | undefined {
+		for (let i = this.configs.length - 1; i >= 0; i--) if (this.configs[i]!.index <= index) return this.configs[i];
+		return undefined;
 	}
 
 	private noteConfig(e: LogEntry): void {
 		this.configs.push({ index: e.index, config: decodeConfiguration(e.data) });
-		// Only the latest and the latest committed are ever needed.
-		while (this.configs.length > 2 && this.configs[1]!.index <= this.log.committed) this.configs.shift();
+		this.pruneConfigs();
 		if (this.role === "leader") this.syncProgress();
 	}
 
-	private dropConfigsAfter(index: number): void {
-		while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index > index) this.configs.pop();
+	/**
+	 * Keep the config in force at the applied index (a snapshot taken there must record it) and
+	 * every later one; older ones can never be needed again.
+	 */
+	private pruneConfigs(): void {
+		while (this.configs.length > 1 && this.configs[1]!.index <= this.log.applied) this.configs.shift();
+	}
+
+	/** Entries from `index` on were replaced: forget configs they held (only on a real truncation). */
+	private dropConfigsFrom(index: number): void {
+		while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= index) this.configs.pop();
 	}
 
 	private promotable(): boolean {
@@ -478,11 +490,13 @@ export class RaftCore {
 		}
 		const t = this.log.term(m.prevIndex);
 		if (t === m.prevTerm) {
-			const configBefore = this.log.lastIndex();
-			const last = this.log.appendFromLeader(m.entries);
-			this.dropConfigsAfter(Math.min(configBefore, m.entries[0] ? m.entries[0].index - 1 : configBefore));
-			for (const e of m.entries) {
-				if (e.type === "configuration" && e.index > this.configurationIndex()) this.noteConfig(e);
+			// The configuration is always that of the last config entry in the log, committed or not.
+			// Only entries this append really wrote (from `from` on) can change it: a stale or
+			// duplicated append whose entries all match must leave later config entries alone.
+			const { last, from } = this.log.appendFromLeader(m.entries);
+			if (from > 0) {
+				this.dropConfigsFrom(from);
+				for (const e of m.entries) if (e.index >= from && e.type === "configuration") this.noteConfig(e);
 			}
 			this.log.commitTo(Math.min(m.commit, last));
 			reply(true, last);
@@ -697,10 +711,27 @@ export class RaftCore {
 		return out;
 	}
 
-	/** A single-server membership change; refused while another one is uncommitted. */
+	/** True when a membership change may be proposed now (see proposeConfiguration). */
+	canChangeConfiguration(): boolean {
+		return (
+			this.role === "leader" &&
+			this.configurationIndex() <= this.log.committed &&
+			this.log.term(this.log.committed) === this.term
+		);
+	}
+
+	/**
+	 * A single-server membership change. Refused while another one is uncommitted, and until this
+	 * leader committed an entry of its own term: otherwise a change it proposes could overlap an
+	 * uncommitted change of a previous leader and break the single-server invariant (Ongaro's
+	 * fix to single-server changes, raft-dev 2015).
+	 */
 	proposeConfiguration(next: Configuration): LogEntry {
 		this.requireLeader();
 		if (this.configurationIndex() > this.log.committed) throw new ConfigChangePendingError();
+		if (this.log.term(this.log.committed) !== this.term) {
+			throw new ConfigChangePendingError("this leader has not yet committed an entry of its term");
+		}
 		const cur = this.configuration();
 		validateConfiguration(next);
 		const changed = new Set<string>();
@@ -815,5 +846,6 @@ export class RaftCore {
 		const applied = rd.committed[rd.committed.length - 1];
 		if (applied && applied.index > this.log.applied) this.log.applied = applied.index;
 		if (rd.snapshot && rd.snapshot.meta.index > this.log.applied) this.log.applied = rd.snapshot.meta.index;
+		this.pruneConfigs();
 	}
 }

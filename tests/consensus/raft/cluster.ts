@@ -22,11 +22,19 @@ import { waitFor } from "../../helpers/index.ts";
 export class KvFsm implements FSM {
 	map = new Map<string, string>();
 	applied = 0;
-	apply(e: { data: Uint8Array }) {
-		const { key, value } = unpack(e.data) as { key: string; value: string };
-		this.map.set(key, value);
-		this.applied++;
-		return value.length;
+	/** Tests: while set, apply() waits for it (and records the index it is held at). */
+	gate: Promise<void> | undefined;
+	heldAt = 0;
+	apply(e: { index: number; data: Uint8Array }): number | Promise<number> {
+		const run = () => {
+			const { key, value } = unpack(e.data) as { key: string; value: string };
+			this.map.set(key, value);
+			this.applied++;
+			return value.length;
+		};
+		if (!this.gate) return run();
+		this.heldAt = e.index;
+		return this.gate.then(run);
 	}
 	snapshot() {
 		const data = pack([...this.map]);

@@ -149,3 +149,29 @@ t.test("validateConfig names the bad setting", async (t) => {
 	t.throws(() => validateConfig({ ...defaultConfig("a"), electionTicks: 2, heartbeatTicks: 2 }), /at least twice/);
 	t.throws(() => validateConfig({ ...defaultConfig("") }), /localId/);
 });
+
+t.test("a snapshot records the configuration as of its index, not a later committed one", async (t) => {
+	const c = new TestCluster({ config: { snapshotThreshold: 3 } });
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	const slow = c.live().find((n) => n !== leader)!;
+	// Hold the follower in the middle of applying entry 3 (the first command).
+	let release = () => {};
+	slow.fsm.gate = new Promise<void>((r) => {
+		release = r;
+	});
+	await leader.raft.apply(put("x", "1"));
+	await waitFor("the follower is applying entry 3", () => slow.fsm.heldAt === 3);
+	// Meanwhile a membership change commits (entry 4) and the follower learns that commit.
+	await leader.raft.addNonvoter("d", "d", { timeoutMs: 5000 });
+	await leader.raft.apply(put("y", "2"));
+	await waitFor("the follower's commit passed the change", () => slow.raft.stats().commitIndex >= 4);
+	slow.fsm.gate = undefined;
+	release();
+	await waitFor("the follower snapshotted at 3", async () => (await slow.snaps.list()).some((m) => m.index === 3));
+	const meta = (await slow.snaps.list()).find((m) => m.index === 3)!;
+	t.same(meta.configuration.servers.map((s) => s.id).sort(), ["a", "b", "c"], "no d yet at index 3");
+	t.equal(meta.configurationIndex, 1);
+	await c.converged("y", "2");
+});
