@@ -42,9 +42,20 @@ const isReplication = (m: Message) =>
 
 export type RaftState = RoleName | "shutdown";
 
+/** A server joined or left the configuration this node follows (hashicorp's PeerObservation). */
+export interface PeerObservation {
+	id: string;
+	address: string;
+	suffrage: "voter" | "nonvoter";
+	removed: boolean;
+}
+
 export interface RaftEvents {
 	leader: [{ id: string; term: number }];
 	state: [RaftState];
+	peer: [PeerObservation];
+	/** Entries up to this index are applied to the FSM. */
+	applied: [number];
 	"heartbeat-failed": [{ peer: string; error: Error }];
 	"invalid-message": [{ peer: string; error: Error }];
 }
@@ -66,6 +77,13 @@ interface PendingRead {
 	index?: number;
 }
 
+/** Someone waiting for the core to reach a state; checked whenever the core may have moved. */
+interface Waiter {
+	check: () => boolean;
+	resolve: () => void;
+	reject: (e: Error) => void;
+}
+
 export class Raft extends EventEmitter<RaftEvents> {
 	readonly id: string;
 	private readonly cfg: RaftConfig;
@@ -74,6 +92,11 @@ export class Raft extends EventEmitter<RaftEvents> {
 	private timer: NodeJS.Timeout | undefined;
 	private pumping = false;
 	private pumpAgain = false;
+	/** The running drain of Ready batches (resolved when it is idle). */
+	private draining: Promise<void> = Promise.resolve();
+	private waiters = new Set<Waiter>();
+	private peers = new Map<string, { address: string; suffrage: "voter" | "nonvoter" }>();
+	private counters = { snapshotsInstalled: 0, snapshotsSent: 0, logWrites: 0 };
 	private shut = false;
 	private pending = new Map<number, Pending>();
 	private reads = new Map<number, PendingRead>();
@@ -185,6 +208,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 			return;
 		}
 		this.pump();
+		this.wake();
 	}
 
 	// --- the Ready loop ------------------------------------------------------------------------
@@ -195,9 +219,47 @@ export class Raft extends EventEmitter<RaftEvents> {
 			return;
 		}
 		this.pumping = true;
-		void this.drain().finally(() => {
+		this.draining = this.drain().finally(() => {
 			this.pumping = false;
+			this.wake();
 		});
+	}
+
+	/** Resolve the waiters whose condition now holds. */
+	private wake(): void {
+		for (const w of this.waiters) {
+			if (!w.check()) continue;
+			this.waiters.delete(w);
+			w.resolve();
+		}
+	}
+
+	/** A future that resolves once `check` holds (re-checked on every change of the core). */
+	private when(what: string, check: () => boolean, o: FutureOptions): Promise<void> {
+		if (check()) return Promise.resolve();
+		let w: Waiter | undefined;
+		const p = new Promise<void>((resolve, reject) => {
+			w = { check, resolve, reject };
+			this.waiters.add(w);
+		});
+		return this.withDeadline(what, p, o, () => this.waiters.delete(w!));
+	}
+
+	/** Observe configuration changes as peer events. */
+	private observePeers(core: RaftCore): void {
+		const cfg = core.configuration();
+		for (const s of cfg.servers) {
+			if (s.id === this.id) continue;
+			const known = this.peers.get(s.id);
+			if (known && known.address === s.address && known.suffrage === s.suffrage) continue;
+			this.peers.set(s.id, { address: s.address, suffrage: s.suffrage });
+			this.emit("peer", { id: s.id, address: s.address, suffrage: s.suffrage, removed: false });
+		}
+		for (const [id, p] of this.peers) {
+			if (cfg.servers.some((s) => s.id === id)) continue;
+			this.peers.delete(id);
+			this.emit("peer", { id, address: p.address, suffrage: p.suffrage, removed: true });
+		}
 	}
 
 	private async drain(): Promise<void> {
@@ -207,6 +269,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 			while (core && !this.shut && core.hasReady()) {
 				try {
 					await this.handle(core, core.ready());
+					this.observePeers(core);
+					this.wake();
 				} catch (err) {
 					// A disk failure leaves us unable to keep Raft's promises: stop rather than lie.
 					this.fatal = err as Error;
@@ -236,8 +300,13 @@ export class Raft extends EventEmitter<RaftEvents> {
 			const last = await this.logs.lastIndex();
 			if (last > 0) await this.logs.deleteRange(await this.logs.firstIndex(), last);
 			this.lastSnapshot = { ...rd.snapshot.meta, id: sink.id };
+			this.counters.snapshotsInstalled++;
+			this.log.info({ index: rd.snapshot.meta.index, leader: core.leader }, "installed a snapshot from the leader");
 		}
-		if (rd.entries.length > 0) await this.logs.storeLogs(rd.entries);
+		if (rd.entries.length > 0) {
+			await this.logs.storeLogs(rd.entries);
+			this.counters.logWrites++;
+		}
 		// Term and vote must be durable before we answer anyone; the commit index need not be (it is
 		// re-learned from the leader after a restart), so a commit-only change costs no write.
 		const hs = rd.hardState;
@@ -257,6 +326,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 			this.reads.delete(ctx);
 		}
 		core.advance(rd);
+		if (rd.committed.length > 0 || rd.snapshot) this.emit("applied", core.log.applied);
 		this.answerReads(core.log.applied);
 		if (core.log.applied - (this.lastSnapshot?.index ?? 0) >= this.cfg.snapshotThreshold) await this.takeSnapshot();
 	}
@@ -267,7 +337,10 @@ export class Raft extends EventEmitter<RaftEvents> {
 			// Attach the snapshot's bytes from the store; the core only knows its metadata.
 			const id = this.lastSnapshot?.index === m.meta.index ? this.lastSnapshot.id : m.meta.id;
 			this.snaps.open(id).then(
-				({ data }) => this.transport.send(m.to, address, { ...m, data }),
+				({ data }) => {
+					this.counters.snapshotsSent++;
+					this.transport.send(m.to, address, { ...m, data });
+				},
 				(err: Error) => this.log.warn({ peer: m.to, err: err.message }, "could not read the snapshot to send"),
 			);
 			return;
@@ -418,6 +491,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 
 	/** Confirms this node is still the leader with a quorum (ReadIndex); then reads here are linearizable. */
 	async verifyLeader(o: FutureOptions = {}): Promise<void> {
+		o.signal?.throwIfAborted();
 		const core = this.live();
 		const ctx = ++this.readSeq;
 		core.readIndex(ctx);
@@ -427,15 +501,21 @@ export class Raft extends EventEmitter<RaftEvents> {
 	}
 
 	private async changeConfiguration(next: (c: Configuration) => Configuration, o: FutureOptions): Promise<number> {
-		let core = this.live();
-		// One change at a time: wait (bounded) for a previous one — or a new leader's first
-		// commit — rather than fail the caller with a race it cannot see.
-		const waitUntil = Date.now() + (o.timeoutMs ?? this.cfg.tickMs * this.cfg.electionTicks * 4);
-		while (core.configurationIndex() > core.log.committed && Date.now() < waitUntil) {
-			o.signal?.throwIfAborted();
-			await new Promise((r) => setTimeout(r, this.cfg.tickMs));
-			core = this.live();
-		}
+		o.signal?.throwIfAborted();
+		const core = this.live();
+		if (core.role !== "leader") throw new NotLeaderError(core.leader || undefined);
+		// One change at a time, and only once this leader committed an entry of its term: wait
+		// for that (woken by the core's progress, bounded) rather than fail the caller with a
+		// race it cannot see.
+		await this.when(
+			"a membership change to be allowed",
+			() => this.shut || core.canChangeConfiguration() || core.role !== "leader",
+			{
+				timeoutMs: this.cfg.tickMs * this.cfg.electionTicks * 4,
+				...o,
+			},
+		);
+		this.live();
 		const e = core.proposeConfiguration(next(core.configuration()));
 		const p = new Promise<{ index: number; response: unknown }>((resolve, reject) => {
 			this.pending.set(e.index, { term: e.term, resolve, reject });
@@ -504,10 +584,19 @@ export class Raft extends EventEmitter<RaftEvents> {
 		);
 	}
 
+	/** Resolves once entries up to `index` are applied here (e.g. a follower catching up). */
+	waitForApplied(index: number, o: FutureOptions = {}): Promise<void> {
+		const core = this.live();
+		return this.when(`applied index ${index}`, () => core.log.applied >= index, o);
+	}
+
 	/** Take a snapshot now and compact the log. */
-	async snapshot(): Promise<SnapshotMeta | undefined> {
+	async snapshot(o: FutureOptions = {}): Promise<SnapshotMeta | undefined> {
+		o.signal?.throwIfAborted();
 		this.live();
-		while (this.pumping) await new Promise((r) => setTimeout(r, 1));
+		// Between Ready batches only, so the FSM's state matches the applied index.
+		while (this.pumping) await this.withDeadline("snapshot", this.draining, o, () => {});
+		this.live();
 		this.pumping = true;
 		try {
 			return await this.takeSnapshot();
@@ -544,19 +633,27 @@ export class Raft extends EventEmitter<RaftEvents> {
 			lastLogIndex: st?.lastIndex ?? 0,
 			lastSnapshotIndex: this.lastSnapshot?.index ?? 0,
 			pendingApplies: this.pending.size,
+			/** Snapshots received from a leader through InstallSnapshot. */
+			snapshotsInstalled: this.counters.snapshotsInstalled,
+			snapshotsSent: this.counters.snapshotsSent,
+			/** Log batches persisted (one fsync each on a durable store). */
+			logWrites: this.counters.logWrites,
 			peers: st?.progress ?? {},
 		};
 	}
 
-	async shutdown(): Promise<void> {
+	/** Stop: fail every future, stop the clock and the transport. The signal bounds the wait. */
+	async shutdown(o: FutureOptions = {}): Promise<void> {
 		if (this.shut) return;
 		this.shut = true;
 		clearInterval(this.timer);
 		for (const p of this.pending.values()) p.reject(new ShutdownError());
 		for (const r of this.reads.values()) r.reject(new ShutdownError());
+		for (const w of this.waiters) w.reject(new ShutdownError());
 		this.pending.clear();
 		this.reads.clear();
-		await this.transport.stop();
+		this.waiters.clear();
+		await this.withDeadline("shutdown", this.transport.stop(), o, () => {});
 		this.emit("state", "shutdown");
 	}
 }

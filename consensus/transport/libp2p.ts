@@ -36,7 +36,7 @@ export class Libp2pTransport implements Transport {
 	private inbound = new Set<Stream>();
 	private running = false;
 	/** Counters for tests and stats. */
-	readonly counters = { sent: 0, received: 0, refused: 0, reconnects: 0 };
+	readonly counters = { sent: 0, received: 0, refused: 0, reconnects: 0, truncated: 0 };
 
 	constructor(o: Libp2pTransportOptions) {
 		this.node = o.node;
@@ -88,6 +88,7 @@ export class Libp2pTransport implements Transport {
 		stream.addEventListener("close", () => {
 			this.inbound.delete(stream);
 			if (decoder.pending() > 0) {
+				this.counters.truncated++;
 				this.log.warn({ peer, protocol: RAFT_PROTOCOL, bytes: decoder.pending() }, "raft stream ended inside a frame");
 			}
 		});

@@ -7,6 +7,7 @@ import {
 	FileSnapshotStore,
 	FileStableStore,
 	type FSM,
+	type LogEntry,
 	type LogStore,
 	MemLogStore,
 	MemNetwork,
@@ -47,11 +48,44 @@ export class KvFsm implements FSM {
 
 export const put = (key: string, value: string) => pack({ key, value });
 
+/** Counts storeLogs calls (one fsync each on a durable store) and the entries they carry. */
+export class CountingLogStore implements LogStore {
+	writes = 0;
+	entries = 0;
+	private readonly inner: LogStore;
+	constructor(inner: LogStore) {
+		this.inner = inner;
+	}
+	firstIndex() {
+		return this.inner.firstIndex();
+	}
+	lastIndex() {
+		return this.inner.lastIndex();
+	}
+	getLog(i: number) {
+		return this.inner.getLog(i);
+	}
+	getLogs(lo: number, hi: number) {
+		return this.inner.getLogs(lo, hi);
+	}
+	storeLogs(batch: readonly LogEntry[]) {
+		this.writes++;
+		this.entries += batch.length;
+		return this.inner.storeLogs(batch);
+	}
+	deleteRange(min: number, max: number) {
+		return this.inner.deleteRange(min, max);
+	}
+	close() {
+		return this.inner.close();
+	}
+}
+
 export interface TestNode {
 	id: string;
 	raft: Raft;
 	fsm: KvFsm;
-	logs: LogStore;
+	logs: CountingLogStore;
 	stable: StableStore;
 	snaps: SnapshotStore;
 }
@@ -68,9 +102,14 @@ export class TestCluster {
 	}
 
 	async stores(id: string) {
-		if (!this.dir) return { logs: new MemLogStore(), stable: new MemStableStore(), snaps: new MemSnapshotStore() };
+		if (!this.dir)
+			return {
+				logs: new CountingLogStore(new MemLogStore()),
+				stable: new MemStableStore(),
+				snaps: new MemSnapshotStore(),
+			};
 		return {
-			logs: await FileLogStore.open({ dir: `${this.dir}/${id}/log` }),
+			logs: new CountingLogStore(await FileLogStore.open({ dir: `${this.dir}/${id}/log` })),
 			stable: await FileStableStore.open(`${this.dir}/${id}`),
 			snaps: new FileSnapshotStore(`${this.dir}/${id}/snapshots`),
 		};

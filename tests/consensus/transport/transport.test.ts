@@ -99,6 +99,7 @@ t.test("Libp2pTransport refuses bad input, names it, and keeps serving", async (
 	// A truncated frame: half a frame and then the stream ends: nothing is delivered.
 	const frame = encodeFrame({ c: "c1", m: { half: true } }, 1024);
 	await rawSend(mallory, p.nb, [frame.subarray(0, frame.length - 3)]);
+	await waitFor("the truncated stream noticed", () => p.b.counters.truncated >= 1);
 	t.same(got, [], "nothing bad was delivered");
 	// The node still serves honest peers.
 	p.a.send(p.b.localId, p.bAddress, { ok: true });
