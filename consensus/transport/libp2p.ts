@@ -62,7 +62,7 @@ export class Libp2pTransport implements Transport {
 		const refuse = (err: Error) => {
 			this.counters.refused++;
 			this.log.warn(
-				{ peer, protocol: RAFT_PROTOCOL, err: err.message, code: (err as { code?: string }).code },
+				{ peer, protocol: RAFT_PROTOCOL, error: err.name, code: (err as { code?: string }).code, err: err.message },
 				"raft frame refused",
 			);
 			stream.abort(err);

@@ -1,6 +1,7 @@
 import t from "tap";
 import {
 	defaultConfig,
+	InvalidMessageError,
 	LeadershipLostError,
 	NotLeaderError,
 	RaftTimeoutError,
@@ -146,7 +147,11 @@ t.test("garbage and forged messages are dropped and reported, the node keeps run
 	const leader = await c.leader();
 	const target = c.live().find((n) => n !== leader)!;
 	const seen: string[] = [];
-	target.raft.on("invalid-message", ({ peer, error }) => seen.push(`${peer}: ${error.message}`));
+	const kinds: string[] = [];
+	target.raft.on("invalid-message", ({ peer, error }) => {
+		seen.push(`${peer}: ${error.message}`);
+		kinds.push(`${peer} ${error instanceof InvalidMessageError ? error.code : error.name}`);
+	});
 	const tr = c.net.transport("mallory");
 	await tr.start({ onMessage() {} });
 	tr.send(target.id, target.id, "not even an object");
@@ -155,6 +160,7 @@ t.test("garbage and forged messages are dropped and reported, the node keeps run
 	await waitFor("three refusals", () => seen.length >= 3);
 	t.match(seen.join("\n"), /not an object/);
 	t.match(seen.join("\n"), /claims to be from/);
+	t.same(kinds, Array(3).fill("mallory ERR_INVALID_MESSAGE"), "named errors with a stable code, and the peer");
 	await leader.raft.apply(put("still", "fine"));
 	await c.converged("still", "fine");
 	t.equal(leader.raft.state(), "leader", "the forged higher term did not depose anyone");
