@@ -24,6 +24,7 @@ import {
 	UnknownServerError,
 } from "./errors.ts";
 import type { FSM } from "./fsm.ts";
+import { SnapshotAssembler, snapshotChecksum, snapshotChunks } from "./snapshot-stream.ts";
 import type {
 	Configuration,
 	LogEntry,
@@ -96,7 +97,12 @@ export class Raft extends EventEmitter<RaftEvents> {
 	private draining: Promise<void> = Promise.resolve();
 	private waiters = new Set<Waiter>();
 	private peers = new Map<string, { address: string; suffrage: "voter" | "nonvoter" }>();
-	private counters = { snapshotsInstalled: 0, snapshotsSent: 0, logWrites: 0 };
+	private counters = { snapshotsInstalled: 0, snapshotsSent: 0, snapshotChunksReceived: 0, logWrites: 0 };
+	private assembler: SnapshotAssembler;
+	/** sha256 of the last snapshot sent, so resends do not hash it again. */
+	private sentSum = { id: "", sum: "" };
+	/** The snapshot restored at start (0: none), after skipping any that failed their checksum. */
+	private startSnapshotIndex = 0;
 	private shut = false;
 	private pending = new Map<number, Pending>();
 	private reads = new Map<number, PendingRead>();
@@ -129,6 +135,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 		this.stable = stable;
 		this.snaps = snaps;
 		this.transport = transport;
+		this.assembler = new SnapshotAssembler(this.cfg.maxSnapshotBytes);
 	}
 
 	/** Write the initial configuration on a brand-new server (hashicorp's BootstrapCluster). */
@@ -146,16 +153,9 @@ export class Raft extends EventEmitter<RaftEvents> {
 		const hsRaw = await this.stable.get(HARD_STATE_KEY);
 		const hardState = hsRaw ? (unpack(hsRaw) as HardState) : { term: 0, vote: "", commit: 0 };
 		this.savedHard = hardState;
-		const snapshots = await this.snaps.list();
-		let snapMeta: SnapshotMeta | undefined;
-		if (snapshots[0]) {
-			const { meta, data } = await this.snaps.open(snapshots[0].id);
-			await this.fsm.restore(data);
-			snapMeta = meta;
-			this.lastSnapshot = meta;
-		}
 		const first = await this.logs.firstIndex();
 		const last = await this.logs.lastIndex();
+		const snapMeta = await this.restoreNewestSnapshot(first);
 		const entries = last > 0 ? await this.logs.getLogs(Math.max(first, (snapMeta?.index ?? 0) + 1), last) : [];
 		this.core = new RaftCore(
 			{
@@ -189,6 +189,38 @@ export class Raft extends EventEmitter<RaftEvents> {
 		this.pump();
 	}
 
+	/**
+	 * Restore the newest snapshot that passes its checksum (like hashicorp, an unreadable one is
+	 * skipped for an older one), provided the log still continues right after it.
+	 */
+	private async restoreNewestSnapshot(logFirst: number): Promise<SnapshotMeta | undefined> {
+		const snapshots = await this.snaps.list();
+		for (const s of snapshots) {
+			let opened: { meta: SnapshotMeta; data: Uint8Array };
+			try {
+				opened = await this.snaps.open(s.id);
+			} catch (err) {
+				this.log.warn({ snapshot: s.id, err: (err as Error).message }, "skipping an unreadable snapshot");
+				continue;
+			}
+			if (logFirst > opened.meta.index + 1) {
+				throw new RaftError(
+					`snapshot ${s.id} (index ${opened.meta.index}) does not reach the log, which starts at ${logFirst}; newer snapshots are unreadable`,
+					"ERR_SNAPSHOT_GAP",
+				);
+			}
+			await this.fsm.restore(opened.data);
+			this.lastSnapshot = opened.meta;
+			this.startSnapshotIndex = opened.meta.index;
+			if (s !== snapshots[0]) this.log.warn({ snapshot: s.id }, "started from an older snapshot");
+			return opened.meta;
+		}
+		if (snapshots.length > 0 && logFirst !== 1) {
+			throw new RaftError("no snapshot is readable and the log does not start at 1", "ERR_SNAPSHOT_GAP");
+		}
+		return undefined;
+	}
+
 	private onMessage(from: string, raw: unknown): void {
 		if (this.shut || !this.core) return;
 		let msg: Message;
@@ -196,6 +228,12 @@ export class Raft extends EventEmitter<RaftEvents> {
 			msg = validateMessage(raw, { maxEntries: this.cfg.maxAppendEntries * 4 });
 			if (msg.from !== from)
 				throw new InvalidMessageError(`message claims to be from ${msg.from} but came from ${from}`);
+			if (msg.type === "snapshot") {
+				this.counters.snapshotChunksReceived++;
+				const whole = this.assembler.push(from, msg);
+				if (!whole) return;
+				msg = whole;
+			}
 		} catch (err) {
 			this.log.warn({ peer: from, err: (err as Error).message }, "dropped an invalid raft message");
 			this.emit("invalid-message", { peer: from, error: err as Error });
@@ -335,11 +373,15 @@ export class Raft extends EventEmitter<RaftEvents> {
 		const address = core.configuration().servers.find((s) => s.id === m.to)?.address ?? m.to;
 		if (m.type === "snapshot") {
 			// Attach the snapshot's bytes from the store; the core only knows its metadata.
+			// Chunked, so a snapshot larger than the transport's frame bound still goes through.
 			const id = this.lastSnapshot?.index === m.meta.index ? this.lastSnapshot.id : m.meta.id;
 			this.snaps.open(id).then(
 				({ data }) => {
+					if (this.sentSum.id !== id) this.sentSum = { id, sum: snapshotChecksum(data) };
 					this.counters.snapshotsSent++;
-					this.transport.send(m.to, address, { ...m, data });
+					for (const c of snapshotChunks(m, data, this.cfg.snapshotChunkBytes, this.sentSum.sum)) {
+						this.transport.send(m.to, address, c);
+					}
 				},
 				(err: Error) => this.log.warn({ peer: m.to, err: err.message }, "could not read the snapshot to send"),
 			);
@@ -636,6 +678,9 @@ export class Raft extends EventEmitter<RaftEvents> {
 			/** Snapshots received from a leader through InstallSnapshot. */
 			snapshotsInstalled: this.counters.snapshotsInstalled,
 			snapshotsSent: this.counters.snapshotsSent,
+			snapshotChunksReceived: this.counters.snapshotChunksReceived,
+			/** The snapshot this node restored when it started (0: none). */
+			startSnapshotIndex: this.startSnapshotIndex,
 			/** Log batches persisted (one fsync each on a durable store). */
 			logWrites: this.counters.logWrites,
 			peers: st?.progress ?? {},

@@ -163,7 +163,7 @@ export class TestCluster {
 
 	async converged(key: string, value: string, ids?: string[]): Promise<void> {
 		await waitFor(
-			`${key}=${value} everywhere`,
+			`${key}=${value.length > 40 ? `${value.slice(0, 40)}…` : value} everywhere`,
 			() => (ids ? ids.map((i) => this.nodes.get(i)!) : this.live()).every((n) => n.fsm.map.get(key) === value),
 			{ timeoutMs: 10_000 },
 		);
