@@ -583,7 +583,7 @@ export class RaftCore {
 		const wasPaused = pr.isPaused(this.cfg.maxInflight);
 		if (pr.maybeUpdate(m.index)) {
 			if (pr.state === "probe" || (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot)) pr.becomeReplicate();
-			if (this.maybeCommit()) this.bcastAppend();
+			if (this.maybeCommit()) this.bcastCommit();
 			else if (wasPaused || pr.match < this.log.lastIndex()) this.sendAppend(m.from);
 			if (m.from === this.transferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
 		} else if (wasPaused && !pr.isPaused(this.cfg.maxInflight)) {
@@ -665,6 +665,15 @@ export class RaftCore {
 
 	private bcastAppend(): void {
 		for (const id of this.progress.keys()) this.sendAppend(id);
+	}
+
+	/**
+	 * After the commit moved: followers with entries still to receive get them (the append carries
+	 * the commit). Up-to-date followers learn the commit from the next append or heartbeat; an
+	 * empty append (and its acknowledgement) for each commit would double the messages per write.
+	 */
+	private bcastCommit(): void {
+		for (const [id, pr] of this.progress) if (pr.next <= this.log.lastIndex()) this.sendAppend(id);
 	}
 
 	private bcastHeartbeat(ctx: number): void {
@@ -850,7 +859,7 @@ export class RaftCore {
 		const last = rd.entries[rd.entries.length - 1];
 		if (last) {
 			this.log.stableTo(last.index, last.term);
-			if (this.role === "leader" && this.maybeCommit()) this.bcastAppend();
+			if (this.role === "leader" && this.maybeCommit()) this.bcastCommit();
 		}
 		const applied = rd.committed[rd.committed.length - 1];
 		if (applied && applied.index > this.log.applied) this.log.applied = applied.index;
