@@ -25,6 +25,10 @@ export interface RaftConfig {
 	snapshotThreshold: number;
 	/** Entries kept in the log behind a snapshot, so slightly slow followers need no snapshot. */
 	trailingLogs: number;
+	/** InstallSnapshot data goes out in chunks of this size (keep it below the transport's frame bound). */
+	snapshotChunkBytes: number;
+	/** Largest snapshot a follower accepts from a leader. */
+	maxSnapshotBytes: number;
 	/** Largest command accepted by apply(). */
 	maxCommandBytes: number;
 	logger: Logger;
@@ -43,6 +47,8 @@ export function defaultConfig(localId: string): RaftConfig {
 		maxInflight: 64,
 		snapshotThreshold: 8192,
 		trailingLogs: 10240,
+		snapshotChunkBytes: 1 << 20,
+		maxSnapshotBytes: 2 ** 31 - 1,
 		maxCommandBytes: 8 << 20,
 		logger: silentLogger,
 	};
@@ -56,6 +62,8 @@ export function validateConfig(c: RaftConfig): RaftConfig {
 		"maxAppendEntries",
 		"maxAppendBytes",
 		"maxInflight",
+		"snapshotChunkBytes",
+		"maxSnapshotBytes",
 	] as const;
 	if (!c.localId) throw new BadConfigError("localId must be set");
 	for (const k of positive) {

@@ -36,8 +36,8 @@ export class LeadershipTransferInProgressError extends RaftError {
 
 export class ConfigChangePendingError extends RaftError {
 	override name = "ConfigChangePendingError";
-	constructor() {
-		super("a configuration change is still uncommitted; wait for it first", "ERR_CONFIG_PENDING");
+	constructor(why = "a configuration change is still uncommitted") {
+		super(`${why}; wait for it first`, "ERR_CONFIG_PENDING");
 	}
 }
 

@@ -24,6 +24,7 @@ import {
 	UnknownServerError,
 } from "./errors.ts";
 import type { FSM } from "./fsm.ts";
+import { SnapshotAssembler, snapshotChecksum, snapshotChunks } from "./snapshot-stream.ts";
 import type {
 	Configuration,
 	LogEntry,
@@ -42,9 +43,20 @@ const isReplication = (m: Message) =>
 
 export type RaftState = RoleName | "shutdown";
 
+/** A server joined or left the configuration this node follows (hashicorp's PeerObservation). */
+export interface PeerObservation {
+	id: string;
+	address: string;
+	suffrage: "voter" | "nonvoter";
+	removed: boolean;
+}
+
 export interface RaftEvents {
 	leader: [{ id: string; term: number }];
 	state: [RaftState];
+	peer: [PeerObservation];
+	/** Entries up to this index are applied to the FSM. */
+	applied: [number];
 	"heartbeat-failed": [{ peer: string; error: Error }];
 	"invalid-message": [{ peer: string; error: Error }];
 }
@@ -66,6 +78,13 @@ interface PendingRead {
 	index?: number;
 }
 
+/** Someone waiting for the core to reach a state; checked whenever the core may have moved. */
+interface Waiter {
+	check: () => boolean;
+	resolve: () => void;
+	reject: (e: Error) => void;
+}
+
 export class Raft extends EventEmitter<RaftEvents> {
 	readonly id: string;
 	private readonly cfg: RaftConfig;
@@ -74,6 +93,16 @@ export class Raft extends EventEmitter<RaftEvents> {
 	private timer: NodeJS.Timeout | undefined;
 	private pumping = false;
 	private pumpAgain = false;
+	/** The running drain of Ready batches (resolved when it is idle). */
+	private draining: Promise<void> = Promise.resolve();
+	private waiters = new Set<Waiter>();
+	private peers = new Map<string, { address: string; suffrage: "voter" | "nonvoter" }>();
+	private counters = { snapshotsInstalled: 0, snapshotsSent: 0, snapshotChunksReceived: 0, logWrites: 0 };
+	private assembler: SnapshotAssembler;
+	/** sha256 of the last snapshot sent, so resends do not hash it again. */
+	private sentSum = { id: "", sum: "" };
+	/** The snapshot restored at start (0: none), after skipping any that failed their checksum. */
+	private startSnapshotIndex = 0;
 	private shut = false;
 	private pending = new Map<number, Pending>();
 	private reads = new Map<number, PendingRead>();
@@ -106,6 +135,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 		this.stable = stable;
 		this.snaps = snaps;
 		this.transport = transport;
+		this.assembler = new SnapshotAssembler(this.cfg.maxSnapshotBytes);
 	}
 
 	/** Write the initial configuration on a brand-new server (hashicorp's BootstrapCluster). */
@@ -123,16 +153,9 @@ export class Raft extends EventEmitter<RaftEvents> {
 		const hsRaw = await this.stable.get(HARD_STATE_KEY);
 		const hardState = hsRaw ? (unpack(hsRaw) as HardState) : { term: 0, vote: "", commit: 0 };
 		this.savedHard = hardState;
-		const snapshots = await this.snaps.list();
-		let snapMeta: SnapshotMeta | undefined;
-		if (snapshots[0]) {
-			const { meta, data } = await this.snaps.open(snapshots[0].id);
-			await this.fsm.restore(data);
-			snapMeta = meta;
-			this.lastSnapshot = meta;
-		}
 		const first = await this.logs.firstIndex();
 		const last = await this.logs.lastIndex();
+		const snapMeta = await this.restoreNewestSnapshot(first);
 		const entries = last > 0 ? await this.logs.getLogs(Math.max(first, (snapMeta?.index ?? 0) + 1), last) : [];
 		this.core = new RaftCore(
 			{
@@ -166,6 +189,38 @@ export class Raft extends EventEmitter<RaftEvents> {
 		this.pump();
 	}
 
+	/**
+	 * Restore the newest snapshot that passes its checksum (like hashicorp, an unreadable one is
+	 * skipped for an older one), provided the log still continues right after it.
+	 */
+	private async restoreNewestSnapshot(logFirst: number): Promise<SnapshotMeta | undefined> {
+		const snapshots = await this.snaps.list();
+		for (const s of snapshots) {
+			let opened: { meta: SnapshotMeta; data: Uint8Array };
+			try {
+				opened = await this.snaps.open(s.id);
+			} catch (err) {
+				this.log.warn({ snapshot: s.id, err: (err as Error).message }, "skipping an unreadable snapshot");
+				continue;
+			}
+			if (logFirst > opened.meta.index + 1) {
+				throw new RaftError(
+					`snapshot ${s.id} (index ${opened.meta.index}) does not reach the log, which starts at ${logFirst}; newer snapshots are unreadable`,
+					"ERR_SNAPSHOT_GAP",
+				);
+			}
+			await this.fsm.restore(opened.data);
+			this.lastSnapshot = opened.meta;
+			this.startSnapshotIndex = opened.meta.index;
+			if (s !== snapshots[0]) this.log.warn({ snapshot: s.id }, "started from an older snapshot");
+			return opened.meta;
+		}
+		if (snapshots.length > 0 && logFirst !== 1) {
+			throw new RaftError("no snapshot is readable and the log does not start at 1", "ERR_SNAPSHOT_GAP");
+		}
+		return undefined;
+	}
+
 	private onMessage(from: string, raw: unknown): void {
 		if (this.shut || !this.core) return;
 		let msg: Message;
@@ -173,6 +228,12 @@ export class Raft extends EventEmitter<RaftEvents> {
 			msg = validateMessage(raw, { maxEntries: this.cfg.maxAppendEntries * 4 });
 			if (msg.from !== from)
 				throw new InvalidMessageError(`message claims to be from ${msg.from} but came from ${from}`);
+			if (msg.type === "snapshot") {
+				this.counters.snapshotChunksReceived++;
+				const whole = this.assembler.push(from, msg);
+				if (!whole) return;
+				msg = whole;
+			}
 		} catch (err) {
 			this.log.warn({ peer: from, err: (err as Error).message }, "dropped an invalid raft message");
 			this.emit("invalid-message", { peer: from, error: err as Error });
@@ -185,6 +246,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 			return;
 		}
 		this.pump();
+		this.wake();
 	}
 
 	// --- the Ready loop ------------------------------------------------------------------------
@@ -195,9 +257,47 @@ export class Raft extends EventEmitter<RaftEvents> {
 			return;
 		}
 		this.pumping = true;
-		void this.drain().finally(() => {
+		this.draining = this.drain().finally(() => {
 			this.pumping = false;
+			this.wake();
 		});
+	}
+
+	/** Resolve the waiters whose condition now holds. */
+	private wake(): void {
+		for (const w of this.waiters) {
+			if (!w.check()) continue;
+			this.waiters.delete(w);
+			w.resolve();
+		}
+	}
+
+	/** A future that resolves once `check` holds (re-checked on every change of the core). */
+	private when(what: string, check: () => boolean, o: FutureOptions): Promise<void> {
+		if (check()) return Promise.resolve();
+		let w: Waiter | undefined;
+		const p = new Promise<void>((resolve, reject) => {
+			w = { check, resolve, reject };
+			this.waiters.add(w);
+		});
+		return this.withDeadline(what, p, o, () => this.waiters.delete(w!));
+	}
+
+	/** Observe configuration changes as peer events. */
+	private observePeers(core: RaftCore): void {
+		const cfg = core.configuration();
+		for (const s of cfg.servers) {
+			if (s.id === this.id) continue;
+			const known = this.peers.get(s.id);
+			if (known && known.address === s.address && known.suffrage === s.suffrage) continue;
+			this.peers.set(s.id, { address: s.address, suffrage: s.suffrage });
+			this.emit("peer", { id: s.id, address: s.address, suffrage: s.suffrage, removed: false });
+		}
+		for (const [id, p] of this.peers) {
+			if (cfg.servers.some((s) => s.id === id)) continue;
+			this.peers.delete(id);
+			this.emit("peer", { id, address: p.address, suffrage: p.suffrage, removed: true });
+		}
 	}
 
 	private async drain(): Promise<void> {
@@ -207,6 +307,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 			while (core && !this.shut && core.hasReady()) {
 				try {
 					await this.handle(core, core.ready());
+					this.observePeers(core);
+					this.wake();
 				} catch (err) {
 					// A disk failure leaves us unable to keep Raft's promises: stop rather than lie.
 					this.fatal = err as Error;
@@ -236,18 +338,23 @@ export class Raft extends EventEmitter<RaftEvents> {
 			const last = await this.logs.lastIndex();
 			if (last > 0) await this.logs.deleteRange(await this.logs.firstIndex(), last);
 			this.lastSnapshot = { ...rd.snapshot.meta, id: sink.id };
+			this.counters.snapshotsInstalled++;
+			this.log.info({ index: rd.snapshot.meta.index, leader: core.leader }, "installed a snapshot from the leader");
 		}
-		if (rd.entries.length > 0) await this.logs.storeLogs(rd.entries);
-		// Term and vote must be durable before we answer anyone; the commit index need not be (it is
-		// re-learned from the leader after a restart), so a commit-only change costs no write.
-		const hs = rd.hardState;
-		if (hs && (hs.term !== this.savedHard.term || hs.vote !== this.savedHard.vote)) {
-			await this.stable.set(HARD_STATE_KEY, pack(hs));
-			this.savedHard = hs;
+		// Committed entries are already durable on a quorum, so they are applied while this batch's
+		// new entries are being written (as etcd's server does): a commit costs one fsync of latency,
+		// not two. The write is issued first so the disk works while the FSM does.
+		const persisted = this.persist(rd);
+		const applied = this.applyAll(rd.committed);
+		try {
+			await persisted;
+		} catch (err) {
+			await applied.catch(() => {});
+			throw err;
 		}
 		for (const m of rd.messages) if (!isReplication(m)) this.sendMessage(core, m);
 		if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader, core.term);
-		for (const e of rd.committed) await this.applyEntry(e);
+		await applied;
 		for (const rs of rd.readStates) {
 			const r = this.reads.get(rs.ctx);
 			if (r) r.index = rs.index;
@@ -257,17 +364,44 @@ export class Raft extends EventEmitter<RaftEvents> {
 			this.reads.delete(ctx);
 		}
 		core.advance(rd);
+		if (rd.committed.length > 0 || rd.snapshot) this.emit("applied", core.log.applied);
 		this.answerReads(core.log.applied);
 		if (core.log.applied - (this.lastSnapshot?.index ?? 0) >= this.cfg.snapshotThreshold) await this.takeSnapshot();
+	}
+
+	/** Entries and hard state of a Ready batch: one log write (one fsync) and, if needed, one stable write. */
+	private async persist(rd: Ready): Promise<void> {
+		if (rd.entries.length > 0) {
+			await this.logs.storeLogs(rd.entries);
+			this.counters.logWrites++;
+		}
+		// Term and vote must be durable before we answer anyone; the commit index need not be (it is
+		// re-learned from the leader after a restart), so a commit-only change costs no write.
+		const hs = rd.hardState;
+		if (hs && (hs.term !== this.savedHard.term || hs.vote !== this.savedHard.vote)) {
+			await this.stable.set(HARD_STATE_KEY, pack(hs));
+			this.savedHard = hs;
+		}
+	}
+
+	private async applyAll(entries: LogEntry[]): Promise<void> {
+		for (const e of entries) await this.applyEntry(e);
 	}
 
 	private sendMessage(core: RaftCore, m: Message): void {
 		const address = core.configuration().servers.find((s) => s.id === m.to)?.address ?? m.to;
 		if (m.type === "snapshot") {
 			// Attach the snapshot's bytes from the store; the core only knows its metadata.
+			// Chunked, so a snapshot larger than the transport's frame bound still goes through.
 			const id = this.lastSnapshot?.index === m.meta.index ? this.lastSnapshot.id : m.meta.id;
 			this.snaps.open(id).then(
-				({ data }) => this.transport.send(m.to, address, { ...m, data }),
+				({ data }) => {
+					if (this.sentSum.id !== id) this.sentSum = { id, sum: snapshotChecksum(data) };
+					this.counters.snapshotsSent++;
+					for (const c of snapshotChunks(m, data, this.cfg.snapshotChunkBytes, this.sentSum.sum)) {
+						this.transport.send(m.to, address, c);
+					}
+				},
 				(err: Error) => this.log.warn({ peer: m.to, err: err.message }, "could not read the snapshot to send"),
 			);
 			return;
@@ -313,13 +447,15 @@ export class Raft extends EventEmitter<RaftEvents> {
 		if (!core) return undefined;
 		const index = core.log.applied;
 		if (index === 0 || index === this.lastSnapshot?.index) return this.lastSnapshot;
+		// The configuration as of the snapshot's index: the commit may already be past a later change.
+		const cfgAt = core.configurationAt(index);
 		const snap = await this.fsm.snapshot();
 		try {
 			const sink = await this.snaps.create({
 				index,
 				term: core.log.term(index)!,
-				configuration: core.committedConfiguration(),
-				configurationIndex: core.committedConfigurationIndex(),
+				configuration: cfgAt.config,
+				configurationIndex: cfgAt.index,
 			});
 			try {
 				await snap.persist(sink);
@@ -332,8 +468,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 				id: sink.id,
 				index,
 				term: core.log.term(index)!,
-				configuration: core.committedConfiguration(),
-				configurationIndex: core.committedConfigurationIndex(),
+				configuration: cfgAt.config,
+				configurationIndex: cfgAt.index,
 				size: 0,
 			};
 			this.lastSnapshot = meta;
@@ -416,6 +552,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 
 	/** Confirms this node is still the leader with a quorum (ReadIndex); then reads here are linearizable. */
 	async verifyLeader(o: FutureOptions = {}): Promise<void> {
+		o.signal?.throwIfAborted();
 		const core = this.live();
 		const ctx = ++this.readSeq;
 		core.readIndex(ctx);
@@ -425,15 +562,21 @@ export class Raft extends EventEmitter<RaftEvents> {
 	}
 
 	private async changeConfiguration(next: (c: Configuration) => Configuration, o: FutureOptions): Promise<number> {
-		let core = this.live();
-		// One change at a time: wait (bounded) for a previous one — or a new leader's first
-		// commit — rather than fail the caller with a race it cannot see.
-		const waitUntil = Date.now() + (o.timeoutMs ?? this.cfg.tickMs * this.cfg.electionTicks * 4);
-		while (core.configurationIndex() > core.log.committed && Date.now() < waitUntil) {
-			o.signal?.throwIfAborted();
-			await new Promise((r) => setTimeout(r, this.cfg.tickMs));
-			core = this.live();
-		}
+		o.signal?.throwIfAborted();
+		const core = this.live();
+		if (core.role !== "leader") throw new NotLeaderError(core.leader || undefined);
+		// One change at a time, and only once this leader committed an entry of its term: wait
+		// for that (woken by the core's progress, bounded) rather than fail the caller with a
+		// race it cannot see.
+		await this.when(
+			"a membership change to be allowed",
+			() => this.shut || core.canChangeConfiguration() || core.role !== "leader",
+			{
+				timeoutMs: this.cfg.tickMs * this.cfg.electionTicks * 4,
+				...o,
+			},
+		);
+		this.live();
 		const e = core.proposeConfiguration(next(core.configuration()));
 		const p = new Promise<{ index: number; response: unknown }>((resolve, reject) => {
 			this.pending.set(e.index, { term: e.term, resolve, reject });
@@ -502,10 +645,19 @@ export class Raft extends EventEmitter<RaftEvents> {
 		);
 	}
 
+	/** Resolves once entries up to `index` are applied here (e.g. a follower catching up). */
+	waitForApplied(index: number, o: FutureOptions = {}): Promise<void> {
+		const core = this.live();
+		return this.when(`applied index ${index}`, () => core.log.applied >= index, o);
+	}
+
 	/** Take a snapshot now and compact the log. */
-	async snapshot(): Promise<SnapshotMeta | undefined> {
+	async snapshot(o: FutureOptions = {}): Promise<SnapshotMeta | undefined> {
+		o.signal?.throwIfAborted();
 		this.live();
-		while (this.pumping) await new Promise((r) => setTimeout(r, 1));
+		// Between Ready batches only, so the FSM's state matches the applied index.
+		while (this.pumping) await this.withDeadline("snapshot", this.draining, o, () => {});
+		this.live();
 		this.pumping = true;
 		try {
 			return await this.takeSnapshot();
@@ -542,19 +694,30 @@ export class Raft extends EventEmitter<RaftEvents> {
 			lastLogIndex: st?.lastIndex ?? 0,
 			lastSnapshotIndex: this.lastSnapshot?.index ?? 0,
 			pendingApplies: this.pending.size,
+			/** Snapshots received from a leader through InstallSnapshot. */
+			snapshotsInstalled: this.counters.snapshotsInstalled,
+			snapshotsSent: this.counters.snapshotsSent,
+			snapshotChunksReceived: this.counters.snapshotChunksReceived,
+			/** The snapshot this node restored when it started (0: none). */
+			startSnapshotIndex: this.startSnapshotIndex,
+			/** Log batches persisted (one fsync each on a durable store). */
+			logWrites: this.counters.logWrites,
 			peers: st?.progress ?? {},
 		};
 	}
 
-	async shutdown(): Promise<void> {
+	/** Stop: fail every future, stop the clock and the transport. The signal bounds the wait. */
+	async shutdown(o: FutureOptions = {}): Promise<void> {
 		if (this.shut) return;
 		this.shut = true;
 		clearInterval(this.timer);
 		for (const p of this.pending.values()) p.reject(new ShutdownError());
 		for (const r of this.reads.values()) r.reject(new ShutdownError());
+		for (const w of this.waiters) w.reject(new ShutdownError());
 		this.pending.clear();
 		this.reads.clear();
-		await this.transport.stop();
+		this.waiters.clear();
+		await this.withDeadline("shutdown", this.transport.stop(), o, () => {});
 		this.emit("state", "shutdown");
 	}
 }

@@ -3,7 +3,7 @@
 // Node HTTP client (etcd through its v3 JSON gateway). Measures writes/s and latency with 1 and 64
 // clients, leader failover (SIGKILL the leader; time to the next acknowledged write) and idle RSS.
 // Last line: {"bench":"raft-vs-etcd","ours":{...},"peer":{...},"ratios":{...}}.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
@@ -18,6 +18,7 @@ const SECONDS = Number(values.seconds);
 const SEQUENTIAL = Number(values["sequential-writes"]);
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 const log = (m: string) => process.stderr.write(`[raft-vs-etcd] ${m}\n`);
+let ETCD = "etcd";
 
 function post(port: number, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
 	const data = JSON.stringify(body);
@@ -113,7 +114,7 @@ async function startEtcd(dir: string): Promise<EtcdMember[]> {
 	const cluster = ms.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(",");
 	for (const m of ms) {
 		m.proc = spawn(
-			"etcd",
+			ETCD,
 			[
 				"--name",
 				m.name,
@@ -143,6 +144,8 @@ async function startEtcd(dir: string): Promise<EtcdMember[]> {
 			{ stdio: ["ignore", "ignore", "pipe"] },
 		);
 		m.proc.stderr?.resume();
+		// A binary that vanished or cannot run: fail the run (cleanup kills what started) at once.
+		m.proc.once("error", (err) => log(`etcd ${m.name} failed to start: ${err.message}`));
 	}
 	return ms;
 }
@@ -181,7 +184,23 @@ async function failover(ports: number[], killLeader: () => Promise<void>): Promi
 	}
 }
 
+/** The etcd binary (Debian's etcd-server puts it on PATH), or a clear error before anything starts. */
+function findEtcd(): string {
+	for (const bin of [process.env.ETCD_BIN, "etcd", "/usr/bin/etcd"]) {
+		if (!bin) continue;
+		try {
+			const v = execFileSync(bin, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+			log(`peer: ${v.split("\n")[0]}`);
+			return bin;
+		} catch {}
+	}
+	throw new Error(
+		"no etcd binary found: install Debian's etcd-server (apt-get update && apt-get install -y etcd-server) or set ETCD_BIN",
+	);
+}
+
 async function main() {
+	ETCD = findEtcd();
 	const dir = mkdtempSync(join(tmpdir(), "bench-raft-etcd-"));
 	mkdirSync(join(dir, "ours"));
 	mkdirSync(join(dir, "etcd"));

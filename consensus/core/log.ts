@@ -72,9 +72,11 @@ export class RaftLog {
 
 	/**
 	 * Follower side: entries follow prevIndex (already matched). Existing entries that agree are
-	 * kept; the first conflicting one and everything after it are replaced. Returns the last index.
+	 * kept; the first conflicting one and everything after it are replaced. Returns the last index
+	 * of the append and the first index actually written (0 when every entry was already there),
+	 * so the caller knows exactly which part of its log changed.
 	 */
-	appendFromLeader(entries: readonly LogEntry[]): number {
+	appendFromLeader(entries: readonly LogEntry[]): { last: number; from: number } {
 		let k = 0;
 		for (; k < entries.length; k++) {
 			const e = entries[k]!;
@@ -82,7 +84,9 @@ export class RaftLog {
 			const t = this.term(e.index);
 			if (t === undefined || t !== e.term) break;
 		}
-		if (k === entries.length) return entries.length > 0 ? entries[entries.length - 1]!.index : this.lastIndex();
+		if (k === entries.length) {
+			return { last: entries.length > 0 ? entries[entries.length - 1]!.index : this.lastIndex(), from: 0 };
+		}
 		const first = entries[k]!.index;
 		if (first <= this.committed) {
 			throw new RaftError(`refusing to overwrite committed entry ${first} (commit ${this.committed})`, "ERR_INVARIANT");
@@ -90,7 +94,7 @@ export class RaftLog {
 		this.entries.length = first - this.snapshotIndex - 1;
 		this.stableIndex = Math.min(this.stableIndex, first - 1);
 		for (let j = k; j < entries.length; j++) this.entries.push(entries[j]!);
-		return entries[entries.length - 1]!.index;
+		return { last: entries[entries.length - 1]!.index, from: first };
 	}
 
 	/** The largest index <= index whose term is <= term: where a rejected leader should probe next. */

@@ -53,11 +53,18 @@ export interface HeartbeatResponse extends Base {
 	ctx: number;
 }
 
-/** InstallSnapshot; the core emits it without `data`, which the shell attaches from the snapshot store. */
+/**
+ * InstallSnapshot; the core emits it without `data`, which the shell attaches from the snapshot
+ * store. On the wire the data travels in chunks (offset, done, checksum of the whole snapshot);
+ * the receiving shell reassembles and verifies them before the core sees one whole message.
+ */
 export interface SnapshotRequest extends Base {
 	type: "snapshot";
 	meta: SnapshotMeta;
 	data?: Uint8Array;
+	offset?: number;
+	done?: boolean;
+	checksum?: string;
 }
 
 /** Leadership transfer: the target starts an election at once. */
@@ -134,6 +141,12 @@ export function validateMessage(m: unknown, limits: { maxEntries?: number } = {}
 			const cfg = meta!.configuration as { servers?: unknown } | undefined;
 			need(Array.isArray(cfg?.servers), "snapshot: meta.configuration.servers");
 			need(o.data === undefined || o.data instanceof Uint8Array, "snapshot: data must be bytes");
+			need(o.offset === undefined || isIndex(o.offset), "snapshot: offset must be a non-negative integer");
+			need(o.done === undefined || typeof o.done === "boolean", "snapshot: done must be a boolean");
+			need(
+				o.checksum === undefined || (typeof o.checksum === "string" && o.checksum.length <= 128),
+				"snapshot: checksum must be a short string",
+			);
 			break;
 		}
 		case "timeoutNow":

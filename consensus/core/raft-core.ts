@@ -92,6 +92,8 @@ export class RaftCore {
 	private transferee = "";
 	private transferElapsed = 0;
 	private pendingReads: PendingRead[] = [];
+	/** Proposals appended since the last ready(): broadcast once then, in one append per follower. */
+	private broadcastDue = false;
 	private readsAwaitingCommit: number[] = [];
 
 	// Output accumulated until the next ready().
@@ -135,28 +137,40 @@ export class RaftCore {
 	}
 
 	committedConfigurationIndex(): number {
-		for (let i = this.configs.length - 1; i >= 0; i--) {
-			if (this.configs[i]!.index <= this.log.committed) return this.configs[i]!.index;
-		}
-		return 0;
+		return this.configAt(this.log.committed)?.index ?? 0;
 	}
 
 	committedConfiguration(): Configuration {
-		for (let i = this.configs.length - 1; i >= 0; i--) {
-			if (this.configs[i]!.index <= this.log.committed) return this.configs[i]!.config;
-		}
-		return { servers: [] };
+		return this.configAt(this.log.committed)?.config ?? { servers: [] };
+	}
+
+	/** The configuration in force at `index` (the last config entry at or before it), for snapshots. */
+	configurationAt(index: number): { index: number; config: Configuration } {
+		return this.configAt(index) ?? this.configs[0] ?? { index: 0, config: { servers: [] } };
+	}
+
+	private configAt(index: number): { index: number; config: Configuration } | undefined {
+		for (let i = this.configs.length - 1; i >= 0; i--) if (this.configs[i]!.index <= index) return this.configs[i];
+		return undefined;
 	}
 
 	private noteConfig(e: LogEntry): void {
 		this.configs.push({ index: e.index, config: decodeConfiguration(e.data) });
-		// Only the latest and the latest committed are ever needed.
-		while (this.configs.length > 2 && this.configs[1]!.index <= this.log.committed) this.configs.shift();
+		this.pruneConfigs();
 		if (this.role === "leader") this.syncProgress();
 	}
 
-	private dropConfigsAfter(index: number): void {
-		while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index > index) this.configs.pop();
+	/**
+	 * Keep the config in force at the applied index (a snapshot taken there must record it) and
+	 * every later one; older ones can never be needed again.
+	 */
+	private pruneConfigs(): void {
+		while (this.configs.length > 1 && this.configs[1]!.index <= this.log.applied) this.configs.shift();
+	}
+
+	/** Entries from `index` on were replaced: forget configs they held (only on a real truncation). */
+	private dropConfigsFrom(index: number): void {
+		while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= index) this.configs.pop();
 	}
 
 	private promotable(): boolean {
@@ -478,11 +492,13 @@ export class RaftCore {
 		}
 		const t = this.log.term(m.prevIndex);
 		if (t === m.prevTerm) {
-			const configBefore = this.log.lastIndex();
-			const last = this.log.appendFromLeader(m.entries);
-			this.dropConfigsAfter(Math.min(configBefore, m.entries[0] ? m.entries[0].index - 1 : configBefore));
-			for (const e of m.entries) {
-				if (e.type === "configuration" && e.index > this.configurationIndex()) this.noteConfig(e);
+			// The configuration is always that of the last config entry in the log, committed or not.
+			// Only entries this append really wrote (from `from` on) can change it: a stale or
+			// duplicated append whose entries all match must leave later config entries alone.
+			const { last, from } = this.log.appendFromLeader(m.entries);
+			if (from > 0) {
+				this.dropConfigsFrom(from);
+				for (const e of m.entries) if (e.index >= from && e.type === "configuration") this.noteConfig(e);
 			}
 			this.log.commitTo(Math.min(m.commit, last));
 			reply(true, last);
@@ -567,7 +583,7 @@ export class RaftCore {
 		const wasPaused = pr.isPaused(this.cfg.maxInflight);
 		if (pr.maybeUpdate(m.index)) {
 			if (pr.state === "probe" || (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot)) pr.becomeReplicate();
-			if (this.maybeCommit()) this.bcastAppend();
+			if (this.maybeCommit()) this.bcastCommit();
 			else if (wasPaused || pr.match < this.log.lastIndex()) this.sendAppend(m.from);
 			if (m.from === this.transferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
 		} else if (wasPaused && !pr.isPaused(this.cfg.maxInflight)) {
@@ -651,6 +667,15 @@ export class RaftCore {
 		for (const id of this.progress.keys()) this.sendAppend(id);
 	}
 
+	/**
+	 * After the commit moved: followers with entries still to receive get them (the append carries
+	 * the commit). Up-to-date followers learn the commit from the next append or heartbeat; an
+	 * empty append (and its acknowledgement) for each commit would double the messages per write.
+	 */
+	private bcastCommit(): void {
+		for (const [id, pr] of this.progress) if (pr.next <= this.log.lastIndex()) this.sendAppend(id);
+	}
+
 	private bcastHeartbeat(ctx: number): void {
 		for (const [id, pr] of this.progress) {
 			this.send({
@@ -693,14 +718,33 @@ export class RaftCore {
 			if (it.type === "configuration") throw new RaftError("use proposeConfiguration", "ERR_BAD_PROPOSAL");
 		}
 		const out = this.appendEntries(items);
-		this.bcastAppend();
+		// Not sent at once: every proposal made before the shell's next ready() shares one append
+		// per follower (far fewer messages, frames and syscalls under load, same latency when idle).
+		this.broadcastDue = true;
 		return out;
 	}
 
-	/** A single-server membership change; refused while another one is uncommitted. */
+	/** True when a membership change may be proposed now (see proposeConfiguration). */
+	canChangeConfiguration(): boolean {
+		return (
+			this.role === "leader" &&
+			this.configurationIndex() <= this.log.committed &&
+			this.log.term(this.log.committed) === this.term
+		);
+	}
+
+	/**
+	 * A single-server membership change. Refused while another one is uncommitted, and until this
+	 * leader committed an entry of its own term: otherwise a change it proposes could overlap an
+	 * uncommitted change of a previous leader and break the single-server invariant (Ongaro's
+	 * fix to single-server changes, raft-dev 2015).
+	 */
 	proposeConfiguration(next: Configuration): LogEntry {
 		this.requireLeader();
 		if (this.configurationIndex() > this.log.committed) throw new ConfigChangePendingError();
+		if (this.log.term(this.log.committed) !== this.term) {
+			throw new ConfigChangePendingError("this leader has not yet committed an entry of its term");
+		}
 		const cur = this.configuration();
 		validateConfiguration(next);
 		const changed = new Set<string>();
@@ -711,7 +755,7 @@ export class RaftCore {
 		for (const s of cur.servers) if (!next.servers.some((x) => x.id === s.id)) changed.add(s.id);
 		if (changed.size > 1) throw new RaftError("change one server at a time", "ERR_BAD_CONFIG_CHANGE");
 		const [e] = this.appendEntries([{ type: "configuration", data: encodeConfiguration(next) }]);
-		this.bcastAppend();
+		this.broadcastDue = true;
 		return e!;
 	}
 
@@ -767,6 +811,7 @@ export class RaftCore {
 	hasReady(): boolean {
 		const hs = this.hardState();
 		return (
+			this.broadcastDue ||
 			this.msgs.length > 0 ||
 			this.readStates.length > 0 ||
 			this.droppedReads.length > 0 ||
@@ -782,12 +827,16 @@ export class RaftCore {
 	}
 
 	ready(): Ready {
+		if (this.broadcastDue) {
+			this.broadcastDue = false;
+			if (this.role === "leader") this.bcastAppend();
+		}
 		const hs = this.hardState();
 		const ss = this.softState();
 		const rd: Ready = {
 			entries: this.log.unstable(),
 			committed: this.log.committed > this.log.applied ? this.log.slice(this.log.applied + 1, this.log.committed) : [],
-			messages: this.msgs,
+			messages: coalesceAcks(this.msgs),
 			readStates: this.readStates,
 			droppedReads: this.droppedReads,
 		};
@@ -810,10 +859,28 @@ export class RaftCore {
 		const last = rd.entries[rd.entries.length - 1];
 		if (last) {
 			this.log.stableTo(last.index, last.term);
-			if (this.role === "leader" && this.maybeCommit()) this.bcastAppend();
+			if (this.role === "leader" && this.maybeCommit()) this.bcastCommit();
 		}
 		const applied = rd.committed[rd.committed.length - 1];
 		if (applied && applied.index > this.log.applied) this.log.applied = applied.index;
 		if (rd.snapshot && rd.snapshot.meta.index > this.log.applied) this.log.applied = rd.snapshot.meta.index;
+		this.pruneConfigs();
 	}
+}
+
+/**
+ * Successful append acknowledgements are cumulative: of several to one leader in one batch, only
+ * the last (highest) one says anything; the earlier ones are dropped. Everything else stays, in order.
+ */
+function coalesceAcks(msgs: Message[]): Message[] {
+	let acks = 0;
+	for (const m of msgs) if (m.type === "appendResp" && m.success) acks++;
+	if (acks < 2) return msgs;
+	const last = new Map<string, Message & { type: "appendResp" }>();
+	for (const m of msgs) {
+		if (m.type !== "appendResp" || !m.success) continue;
+		const prev = last.get(m.to);
+		if (!prev || prev.term < m.term || (prev.term === m.term && prev.index <= m.index)) last.set(m.to, m);
+	}
+	return msgs.filter((m) => m.type !== "appendResp" || !m.success || last.get(m.to) === m);
 }

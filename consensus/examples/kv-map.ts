@@ -46,7 +46,9 @@ export async function kvMapDemo(): Promise<Record<string, Record<string, string>
 	await leader.raft.apply(pack({ key: "color", value: "blue" }));
 	await leader.raft.apply(pack({ key: "shape", value: "round" }));
 	await leader.raft.barrier();
-	await new Promise((r) => setTimeout(r, 100)); // followers apply on the next heartbeat
+	// The barrier is applied on the leader; wait until every follower applied as far.
+	const index = leader.raft.stats().appliedIndex;
+	await Promise.all(nodes.map((n) => n.raft.waitForApplied(index, { timeoutMs: 5000 })));
 	const views = Object.fromEntries(nodes.map((n) => [n.id, Object.fromEntries(n.fsm.map)]));
 	await Promise.all(nodes.map((n) => n.raft.shutdown()));
 	return views;

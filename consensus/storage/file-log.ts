@@ -1,9 +1,12 @@
 // A durable Raft log: append-only segment files of checksummed records, one fdatasync per batch.
 //
-// Record: [u32 payload length][u32 crc32 of payload][payload = msgpackr LogEntry].
+// Record: [u32 payload length][u32 crc32 of payload][u32 crc32 of the first 8 header bytes]
+// [payload = msgpackr LogEntry]. The header has its own checksum so a flipped bit in a length is
+// recognised as corruption instead of looking like a record that runs past the end of the file.
 // Segment files are named by their first index. A crash can only tear the tail of the last
-// segment (the batch being written); recovery cuts such a tail off. A bad record anywhere else
-// is corruption and opening refuses with CorruptLogError rather than dropping acknowledged data.
+// segment (the batch being written); recovery cuts such a tail off. Anything else — a bad record
+// in an older segment, or a bad record followed by a valid one — is corruption, and opening
+// refuses with CorruptLogError rather than dropping acknowledged data.
 // Entries are also kept in memory: Raft reads recent entries constantly, and compaction keeps the
 // log short.
 import {
@@ -27,7 +30,7 @@ import { CorruptLogError, LogGapError, StoreClosedError } from "./errors.ts";
 import { fsyncDir, writeFileAtomic } from "./fsync.ts";
 import type { LogEntry, LogStore } from "./types.ts";
 
-const HEADER = 8;
+const HEADER = 12;
 const fdatasyncAsync = promisify(fdatasync);
 const MAX_RECORD = 64 << 20;
 const packr = new Packr({ useRecords: false });
@@ -103,7 +106,7 @@ export class FileLogStore implements LogStore {
 				const bad = this.badRecord(buf, off);
 				if (bad) {
 					const isLast = k === names.length - 1;
-					if (isLast && this.isTornTail(buf, off)) {
+					if (isLast && this.isTornTail(buf, off, bad)) {
 						this.recovery.tornBytes = buf.length - off;
 						const fd = openSync(path, "r+");
 						ftruncateSync(fd, off);
@@ -140,6 +143,7 @@ export class FileLogStore implements LogStore {
 
 	private badRecord(buf: Buffer, off: number): string | undefined {
 		if (off + HEADER > buf.length) return "truncated header";
+		if (crc32(buf.subarray(off, off + 8)) !== buf.readUInt32LE(off + 8)) return "header checksum mismatch";
 		const len = buf.readUInt32LE(off);
 		if (len === 0 || len > MAX_RECORD) return `bad record length ${len}`;
 		if (off + HEADER + len > buf.length) return "truncated record";
@@ -148,12 +152,23 @@ export class FileLogStore implements LogStore {
 		return undefined;
 	}
 
-	/** A torn write: the bad record is the last thing in the file, or only zeros follow. */
-	private isTornTail(buf: Buffer, off: number): boolean {
+	/**
+	 * Whether the bad record at `off` (in the last segment) is the remains of an interrupted final
+	 * write rather than damage to data that was once complete:
+	 * - fewer bytes than a header are left, or only zeros follow (space the write never filled);
+	 * - a valid header promises more bytes than the file holds (the write stopped short);
+	 * - the record is the very last thing in the file and no valid record follows it.
+	 * A valid record anywhere after the bad spot means the bad one was complete once: corruption.
+	 */
+	private isTornTail(buf: Buffer, off: number, bad: string): boolean {
 		if (off + HEADER > buf.length) return true;
-		const len = buf.readUInt32LE(off);
-		if (off + HEADER + len >= buf.length) return true;
-		for (let i = off; i < buf.length; i++) if (buf[i] !== 0) return false;
+		let zeros = true;
+		for (let i = off; i < buf.length && zeros; i++) if (buf[i] !== 0) zeros = false;
+		if (zeros) return true;
+		if (bad === "truncated record") return true; // the header is checksummed: its length is real
+		// A bad header or payload: torn only if nothing valid follows (a torn batch may leave any
+		// garbage behind, but never a complete record after the incomplete one).
+		for (let at = off + 1; at + HEADER <= buf.length; at++) if (!this.badRecord(buf, at)) return false;
 		return true;
 	}
 
@@ -206,6 +221,7 @@ export class FileLogStore implements LogStore {
 			const header = Buffer.alloc(HEADER);
 			header.writeUInt32LE(payload.length, 0);
 			header.writeUInt32LE(crc32(payload), 4);
+			header.writeUInt32LE(crc32(header.subarray(0, 8)), 8);
 			records.push(header, payload);
 		}
 		const seg = this.activeSegment(start);

@@ -37,7 +37,7 @@ export class Libp2pTransport implements Transport {
 	private inbound = new Set<Stream>();
 	private running = false;
 	/** Counters for tests and stats. */
-	readonly counters = { sent: 0, received: 0, refused: 0, reconnects: 0 };
+	readonly counters = { sent: 0, received: 0, refused: 0, reconnects: 0, truncated: 0 };
 
 	constructor(o: Libp2pTransportOptions) {
 		this.node = o.node;
@@ -63,7 +63,7 @@ export class Libp2pTransport implements Transport {
 		const refuse = (err: Error) => {
 			this.counters.refused++;
 			this.log.warn(
-				{ peer, protocol: RAFT_PROTOCOL, err: err.message, code: (err as { code?: string }).code },
+				{ peer, protocol: RAFT_PROTOCOL, error: err.name, code: (err as { code?: string }).code, err: err.message },
 				"raft frame refused",
 			);
 			stream.abort(err);
@@ -89,6 +89,7 @@ export class Libp2pTransport implements Transport {
 		stream.addEventListener("close", () => {
 			this.inbound.delete(stream);
 			if (decoder.pending() > 0) {
+				this.counters.truncated++;
 				this.log.warn({ peer, protocol: RAFT_PROTOCOL, bytes: decoder.pending() }, "raft stream ended inside a frame");
 			}
 		});

@@ -8,6 +8,10 @@ export class MemNetwork {
 	private readonly cut = new Set<string>();
 	/** Delivery delay in ms (0 = next macrotask). */
 	delayMs = 0;
+	/** Like a real transport's frame bound: larger messages fail to send. */
+	maxMessageBytes = Number.POSITIVE_INFINITY;
+	/** Tests: rewrite (or drop, by returning undefined) a message in flight. */
+	tamper: ((from: string, to: string, msg: unknown) => unknown) | undefined;
 
 	transport(id: string): MemTransport {
 		const tr = new MemTransport(this, id);
@@ -65,7 +69,14 @@ export class MemTransport implements Transport {
 
 	send(to: string, _address: string, msg: unknown): void {
 		if (!this.running) return;
-		if (!this.net.deliver(this.localId, to, pack(msg))) {
+		const m = this.net.tamper ? this.net.tamper(this.localId, to, msg) : msg;
+		if (m === undefined) return;
+		const bytes = pack(m);
+		if (bytes.length > this.net.maxMessageBytes) {
+			this.handler?.onSendFailure?.(to, new Error(`message of ${bytes.length} bytes exceeds the bound`));
+			return;
+		}
+		if (!this.net.deliver(this.localId, to, bytes)) {
 			this.handler?.onSendFailure?.(to, new Error(`no route to ${to}`));
 		}
 	}

@@ -54,7 +54,7 @@ async function loadKey(dir: string): Promise<Ed25519PrivateKey> {
 	}
 }
 
-function body(req: IncomingMessage): Promise<Record<string, string>> {
+function body(req: IncomingMessage): Promise<Record<string, unknown>> {
 	return new Promise((resolve, reject) => {
 		const chunks: Buffer[] = [];
 		req.on("data", (c: Buffer) => chunks.push(c));
@@ -115,8 +115,10 @@ async function serve(o: { data: string; raftPort: number; httpPort: number; peer
 				const r = await raft.apply(pack([k, v]), { timeoutMs: 5000 });
 				reply(res, 200, { header: { revision: String(r.index), raft_term: String(raft.stats().term) } });
 			} else if (req.method === "POST" && req.url === "/v3/kv/range") {
-				const { key: k } = await body(req);
-				await raft.verifyLeader({ timeoutMs: 5000 });
+				const { key: k, serializable } = await body(req);
+				// As in etcd: a serializable read answers from this member's state without asking
+				// the leader (maybe stale); the default is linearizable (ReadIndex on the leader).
+				if (serializable !== true) await raft.verifyLeader({ timeoutMs: 5000 });
 				const v = fsm.map.get(String(k));
 				reply(res, 200, { kvs: v === undefined ? [] : [{ key: k, value: v }] });
 			} else reply(res, 404, { error: "not found" });

@@ -23,6 +23,9 @@ function upToC(t: Test): Net {
 	net.settle();
 	t.equal(s("s1").role, "leader");
 	t.equal(s("s1").term, 2);
+	// Followers learn the commit from the next append or heartbeat: one heartbeat round.
+	s("s1").tick();
+	net.settle();
 	t.same(
 		ids.map((id) => s(id).log.committed),
 		[2, 2, 2, 2, 2],

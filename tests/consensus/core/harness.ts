@@ -14,6 +14,7 @@ export interface NetOptions {
 	preVote?: boolean;
 	checkQuorum?: boolean;
 	maxEntriesPerAppend?: number;
+	maxBytesPerAppend?: number;
 	maxInflight?: number;
 }
 
@@ -22,6 +23,8 @@ export class Net {
 	readonly applied = new Map<string, LogEntry[]>();
 	readonly cut = new Set<string>();
 	readonly sent: Message[] = [];
+	/** ReadIndex answers each node produced, in order (settle drains Ready, so keep them here). */
+	readonly readStates = new Map<string, Array<{ ctx: number; index: number }>>();
 	readonly snapshots = new Map<string, Uint8Array>();
 	private rng = new Rng(7);
 
@@ -89,6 +92,7 @@ export class Net {
 				while (core.hasReady()) {
 					const rd = core.ready();
 					this.applied.get(id)!.push(...rd.committed);
+					if (rd.readStates.length > 0) this.readStates.set(id, [...(this.readStates.get(id) ?? []), ...rd.readStates]);
 					for (const m of rd.messages) {
 						this.sent.push(m);
 						if (this.cut.has(`${m.from}>${m.to}`) || !this.cores.has(m.to) || drop?.(m)) continue;

@@ -1,6 +1,6 @@
 import t from "tap";
 import { KvCluster } from "../../../consensus/examples/kv-server/cluster.ts";
-import { tempDir } from "../../helpers/index.ts";
+import { tempDir, waitFor } from "../../helpers/index.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -41,4 +41,21 @@ t.test("three kv-server processes over libp2p with fsync: a killed leader loses 
 	t.equal(await put(next.httpPort, "after", "restart"), 200);
 	const st = await c.status(leader);
 	t.ok(st, "the restarted member answers");
+	await waitFor("the restarted member applied the write made after its restart", async () => {
+		return (await localGet(leader.httpPort, "after")) === b64("restart");
+	});
+	for (const k of ["k0", "k25", "k49", "after"]) {
+		t.equal(await localGet(leader.httpPort, k), await localGet(next.httpPort, k), `${k} equals the leader's`);
+	}
 });
+
+/** A serializable (local, possibly stale) read, as etcd's `serializable: true`. */
+async function localGet(port: number, key: string): Promise<string | undefined> {
+	const r = await fetch(`http://127.0.0.1:${port}/v3/kv/range`, {
+		method: "POST",
+		body: JSON.stringify({ key: b64(key), serializable: true }),
+		signal: AbortSignal.timeout(5000),
+	});
+	const j = (await r.json()) as { kvs?: Array<{ value: string }> };
+	return j.kvs?.[0]?.value;
+}

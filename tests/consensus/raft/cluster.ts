@@ -7,6 +7,7 @@ import {
 	FileSnapshotStore,
 	FileStableStore,
 	type FSM,
+	type LogEntry,
 	type LogStore,
 	MemLogStore,
 	MemNetwork,
@@ -22,11 +23,19 @@ import { waitFor } from "../../helpers/index.ts";
 export class KvFsm implements FSM {
 	map = new Map<string, string>();
 	applied = 0;
-	apply(e: { data: Uint8Array }) {
-		const { key, value } = unpack(e.data) as { key: string; value: string };
-		this.map.set(key, value);
-		this.applied++;
-		return value.length;
+	/** Tests: while set, apply() waits for it (and records the index it is held at). */
+	gate: Promise<void> | undefined;
+	heldAt = 0;
+	apply(e: { index: number; data: Uint8Array }): number | Promise<number> {
+		const run = () => {
+			const { key, value } = unpack(e.data) as { key: string; value: string };
+			this.map.set(key, value);
+			this.applied++;
+			return value.length;
+		};
+		if (!this.gate) return run();
+		this.heldAt = e.index;
+		return this.gate.then(run);
 	}
 	snapshot() {
 		const data = pack([...this.map]);
@@ -39,11 +48,44 @@ export class KvFsm implements FSM {
 
 export const put = (key: string, value: string) => pack({ key, value });
 
+/** Counts storeLogs calls (one fsync each on a durable store) and the entries they carry. */
+export class CountingLogStore implements LogStore {
+	writes = 0;
+	entries = 0;
+	private readonly inner: LogStore;
+	constructor(inner: LogStore) {
+		this.inner = inner;
+	}
+	firstIndex() {
+		return this.inner.firstIndex();
+	}
+	lastIndex() {
+		return this.inner.lastIndex();
+	}
+	getLog(i: number) {
+		return this.inner.getLog(i);
+	}
+	getLogs(lo: number, hi: number) {
+		return this.inner.getLogs(lo, hi);
+	}
+	storeLogs(batch: readonly LogEntry[]) {
+		this.writes++;
+		this.entries += batch.length;
+		return this.inner.storeLogs(batch);
+	}
+	deleteRange(min: number, max: number) {
+		return this.inner.deleteRange(min, max);
+	}
+	close() {
+		return this.inner.close();
+	}
+}
+
 export interface TestNode {
 	id: string;
 	raft: Raft;
 	fsm: KvFsm;
-	logs: LogStore;
+	logs: CountingLogStore;
 	stable: StableStore;
 	snaps: SnapshotStore;
 }
@@ -60,9 +102,14 @@ export class TestCluster {
 	}
 
 	async stores(id: string) {
-		if (!this.dir) return { logs: new MemLogStore(), stable: new MemStableStore(), snaps: new MemSnapshotStore() };
+		if (!this.dir)
+			return {
+				logs: new CountingLogStore(new MemLogStore()),
+				stable: new MemStableStore(),
+				snaps: new MemSnapshotStore(),
+			};
 		return {
-			logs: await FileLogStore.open({ dir: `${this.dir}/${id}/log` }),
+			logs: new CountingLogStore(await FileLogStore.open({ dir: `${this.dir}/${id}/log` })),
 			stable: await FileStableStore.open(`${this.dir}/${id}`),
 			snaps: new FileSnapshotStore(`${this.dir}/${id}/snapshots`),
 		};
@@ -116,7 +163,7 @@ export class TestCluster {
 
 	async converged(key: string, value: string, ids?: string[]): Promise<void> {
 		await waitFor(
-			`${key}=${value} everywhere`,
+			`${key}=${value.length > 40 ? `${value.slice(0, 40)}…` : value} everywhere`,
 			() => (ids ? ids.map((i) => this.nodes.get(i)!) : this.live()).every((n) => n.fsm.map.get(key) === value),
 			{ timeoutMs: 10_000 },
 		);

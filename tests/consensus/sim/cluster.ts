@@ -1,7 +1,10 @@
 // A deterministic simulated cluster driving the pure Raft core: seeded clock, a network that
-// delays, drops, duplicates, reorders and partitions (also one-way), disks that lose the write in
-// progress or keep only part of it at a crash, and KV clients whose history is checked for
-// linearizability. Every run checks the Raft safety invariants as it goes.
+// delays, drops, duplicates, reorders and partitions (one node cut off or the cluster split in two
+// groups, also one-way), disks that lose the write in progress or keep only part of it at a crash,
+// a seeded schedule of membership changes (add/remove/demote voters, add/promote/remove
+// non-voters) and leadership transfers, and KV clients whose history is checked for
+// linearizability. Every run checks the Raft safety invariants as it goes: election safety and
+// leader append-only after every step, log matching among all nodes periodically and at the end.
 import { pack, unpack } from "msgpackr";
 import {
 	type Configuration,
@@ -13,6 +16,8 @@ import {
 	RaftCore,
 	type Ready,
 	type SnapshotMeta,
+	withoutServer,
+	withServer,
 } from "../../../consensus/index.ts";
 import type { KvOp } from "./linearizability.ts";
 import { Rng } from "./rng.ts";
@@ -27,6 +32,10 @@ export interface SimOptions {
 	keys?: number;
 	faults?: boolean;
 	snapshotEvery?: number;
+	/** Servers outside the initial configuration, available to membership changes. */
+	spares?: number;
+	/** Membership changes and leadership transfers during the chaos phase. */
+	membership?: boolean;
 }
 
 interface Disk {
@@ -46,6 +55,7 @@ interface Node {
 	reads: Map<number, number>;
 	readyReads: Array<{ index: number; op: number }>;
 	tickPhase: number;
+	/** While this node leads: the term of each entry it held (index -> term), to check append-only. */
 	leaderLog?: Map<number, number>;
 }
 
@@ -86,7 +96,20 @@ export class SimCluster {
 	private clientBusy = new Map<number, ClientOp>();
 	private readonly o: Required<SimOptions>;
 	private readonly config: Configuration;
-	stats = { delivered: 0, dropped: 0, crashes: 0, torn: 0, partitions: 0, elections: 0, snapshots: 0, installs: 0 };
+	stats = {
+		delivered: 0,
+		dropped: 0,
+		crashes: 0,
+		torn: 0,
+		partitions: 0,
+		splits: 0,
+		elections: 0,
+		snapshots: 0,
+		installs: 0,
+		configChanges: 0,
+		configsApplied: 0,
+		transfers: 0,
+	};
 
 	constructor(opts: SimOptions) {
 		this.o = {
@@ -97,15 +120,21 @@ export class SimCluster {
 			keys: 3,
 			faults: true,
 			snapshotEvery: 25,
+			spares: 2,
+			membership: true,
 			...opts,
 		};
 		this.rng = new Rng(opts.seed);
 		const ids = Array.from({ length: this.o.nodes }, (_, i) => `s${i + 1}`);
+		const spares = Array.from({ length: this.o.spares }, (_, i) => `s${this.o.nodes + i + 1}`);
 		this.config = { servers: ids.map((id) => ({ id, address: id, suffrage: "voter" as const })) };
-		// Bootstrapped like hashicorp/raft: the configuration is entry 1 of term 1 on every node.
+		// Bootstrapped like hashicorp/raft: the configuration is entry 1 of term 1 on every node;
+		// spares start empty (no configuration, so they never campaign) until a leader adds them.
 		const boot: LogEntry = { index: 1, term: 1, type: "configuration", data: encodeConfiguration(this.config) };
-		for (const id of ids) {
-			const disk: Disk = { hard: { term: 1, vote: "", commit: 0 }, entries: [boot] };
+		for (const id of [...ids, ...spares]) {
+			const disk: Disk = ids.includes(id)
+				? { hard: { term: 1, vote: "", commit: 0 }, entries: [boot] }
+				: { hard: { term: 0, vote: "", commit: 0 }, entries: [] };
 			const node: Node = {
 				id,
 				core: undefined,
@@ -178,9 +207,10 @@ export class SimCluster {
 		}
 		this.deliver();
 		if (chaos && this.o.faults) this.injectFaults();
+		if (chaos && this.o.membership) this.changeMembership();
 		// Clients stop halfway through the calm phase so the final convergence check is exact.
 		if (this.now < this.o.chaosTime + this.o.calmTime / 2) this.clients(chaos);
-		if (this.now % 50 === 0) this.checkLeaderAppendOnly();
+		if (this.now % 100 === 0) this.checkLogMatching(this.nodes.filter((n) => n.core));
 	}
 
 	private deliver(): void {
@@ -226,15 +256,24 @@ export class SimCluster {
 		}
 		for (const n of this.nodes) if (!n.core && r.chance(0.004)) this.start(n);
 		if (r.chance(0.001)) {
-			// A partition: a random minority cut off, sometimes in one direction only.
+			// A partition, sometimes in one direction only: one node cut off from the rest, or the
+			// cluster split into two random groups (either may hold a majority, or neither).
 			this.stats.partitions++;
 			this.blocked.clear();
-			const cut = r.pick(this.nodes).id;
 			const oneWay = r.chance(0.3);
-			for (const other of this.nodes) {
-				if (other.id === cut) continue;
-				this.blocked.add(`${cut}>${other.id}`);
-				if (!oneWay) this.blocked.add(`${other.id}>${cut}`);
+			let side: Set<string>;
+			if (r.chance(0.5)) {
+				side = new Set([r.pick(this.nodes).id]);
+			} else {
+				this.stats.splits++;
+				side = new Set(this.nodes.filter(() => r.chance(0.5)).map((n) => n.id));
+			}
+			for (const a of side) {
+				for (const b of this.nodes) {
+					if (side.has(b.id)) continue;
+					this.blocked.add(`${a}>${b.id}`);
+					if (!oneWay) this.blocked.add(`${b.id}>${a}`);
+				}
 			}
 		}
 		if (r.chance(0.002)) this.blocked.clear();
@@ -261,8 +300,11 @@ export class SimCluster {
 			core.advance(rd);
 			this.maybeSnapshot(n);
 			this.answerReads(n);
+			this.checkLeaderAppendOnly(n);
 		}
 		this.checkElectionSafety(n);
+		this.checkLeaderAppendOnly(n);
+		this.checkConfiguration(n);
 	}
 
 	/** Returns false when the node crashed while writing (the tail may be torn). */
@@ -299,6 +341,7 @@ export class SimCluster {
 			if (seen !== undefined && seen !== key) {
 				throw new InvariantError(`state machine safety: ${n.id} applied a different entry at ${e.index}`);
 			}
+			if (seen === undefined && e.type === "configuration" && e.index > 1) this.stats.configsApplied++;
 			this.appliedLog.set(e.index, key);
 			if (e.type !== "command") continue;
 			const cmd = unpack(e.data) as { op: number; key: string; value: string };
@@ -334,18 +377,68 @@ export class SimCluster {
 		const since = core.log.applied - (n.disk.snapshot?.meta.index ?? 0);
 		if (since < this.o.snapshotEvery) return;
 		const index = core.log.applied;
+		const at = core.configurationAt(index);
 		const meta: SnapshotMeta = {
 			id: `${n.id}-${index}`,
 			index,
 			term: core.log.term(index)!,
-			configuration: core.committedConfiguration(),
-			configurationIndex: 1,
+			configuration: at.config,
+			configurationIndex: at.index,
 			size: 0,
 		};
 		n.disk.snapshot = { meta, data: pack([...n.kv]) };
 		core.compact(meta, 5);
 		n.disk.entries = n.disk.entries.filter((e) => e.index > core.log.snapshotIndex);
 		this.stats.snapshots++;
+	}
+
+	// --- membership ---------------------------------------------------------------------------
+
+	/** Now and then the leader changes one server or hands leadership over, as an operator would. */
+	private changeMembership(): void {
+		const r = this.rng;
+		if (!r.chance(0.0015)) return;
+		const l = this.leader();
+		const core = l?.core;
+		if (!l || !core) return;
+		const cfg = core.configuration();
+		const voterIds = cfg.servers.filter((s) => s.suffrage === "voter").map((s) => s.id);
+		if (r.chance(0.25)) {
+			const to = voterIds.filter((id) => id !== l.id);
+			if (to.length === 0) return;
+			try {
+				core.transferLeadership(r.pick(to));
+				this.stats.transfers++;
+			} catch {}
+			this.process(l);
+			return;
+		}
+		if (!core.canChangeConfiguration()) return;
+		const nonvoters = cfg.servers.filter((s) => s.suffrage === "nonvoter").map((s) => s.id);
+		const outside = this.nodes.map((n) => n.id).filter((id) => !cfg.servers.some((s) => s.id === id));
+		const minVoters = Math.max(2, this.o.nodes - 1);
+		const maxVoters = this.o.nodes + 1;
+		const server = (id: string, suffrage: "voter" | "nonvoter") => ({ id, address: id, suffrage });
+		const options: Array<() => Configuration> = [];
+		if (outside.length > 0) options.push(() => withServer(cfg, server(r.pick(outside), "nonvoter")));
+		if (outside.length > 0 && voterIds.length < maxVoters)
+			options.push(() => withServer(cfg, server(r.pick(outside), "voter")));
+		if (nonvoters.length > 0 && voterIds.length < maxVoters)
+			options.push(() => withServer(cfg, server(r.pick(nonvoters), "voter")));
+		if (nonvoters.length > 0) options.push(() => withoutServer(cfg, r.pick(nonvoters)));
+		if (voterIds.length > minVoters) {
+			options.push(() => withoutServer(cfg, r.pick(voterIds)));
+			options.push(() => withServer(cfg, server(r.pick(voterIds), "nonvoter")));
+		}
+		if (options.length === 0) return;
+		const next = r.pick(options)();
+		try {
+			core.proposeConfiguration(next);
+			this.stats.configChanges++;
+		} catch {
+			return; // e.g. a transfer in progress: refused, nothing happened
+		}
+		this.process(l);
 	}
 
 	// --- clients ------------------------------------------------------------------------------
@@ -425,6 +518,24 @@ export class SimCluster {
 		n.leaderLog = new Map();
 	}
 
+	/** A node's configuration is that of the last config entry in its log, committed or not. */
+	private checkConfiguration(n: Node): void {
+		const core = n.core;
+		if (!core) return;
+		const log = core.log;
+		let want = log.snapshotIndex > 0 ? (n.disk.snapshot?.meta.configurationIndex ?? -1) : 0;
+		for (let i = log.lastIndex(); i > log.snapshotIndex; i--) {
+			if (log.entry(i)!.type === "configuration") {
+				want = i;
+				break;
+			}
+		}
+		if (want >= 0 && core.configurationIndex() !== want)
+			throw new InvariantError(
+				`configuration: ${n.id} uses the config of entry ${core.configurationIndex()}, its log's last is ${want}`,
+			);
+	}
+
 	private checkElectionSafety(n: Node): void {
 		const core = n.core;
 		if (core?.role !== "leader") return;
@@ -434,26 +545,31 @@ export class SimCluster {
 		this.leadersByTerm.set(core.term, n.id);
 	}
 
-	/** Leader append-only: while a node leads, entries it has are never changed or removed. */
-	private checkLeaderAppendOnly(): void {
-		for (const n of this.nodes) {
-			const core = n.core;
-			if (core?.role !== "leader" || !n.leaderLog) continue;
-			for (const [index, term] of n.leaderLog) {
-				if (index <= core.log.snapshotIndex) continue;
-				if (core.log.term(index) !== term)
-					throw new InvariantError(`leader append-only: ${n.id} changed entry ${index}`);
+	/**
+	 * Leader append-only, checked after every step of a leader: entries it holds are never changed
+	 * or removed while it leads (compaction into a snapshot aside).
+	 */
+	private checkLeaderAppendOnly(n: Node): void {
+		const core = n.core;
+		if (core?.role !== "leader" || !n.leaderLog) return;
+		const log = core.log;
+		for (const [index, term] of n.leaderLog) {
+			if (index <= log.snapshotIndex) {
+				n.leaderLog.delete(index);
+				continue;
 			}
-			for (let i = Math.max(core.log.firstIndex(), 1); i <= core.log.lastIndex(); i++)
-				n.leaderLog.set(i, core.log.term(i)!);
+			if (log.term(index) !== term) throw new InvariantError(`leader append-only: ${n.id} changed entry ${index}`);
 		}
+		for (let i = Math.max(log.firstIndex(), 1); i <= log.lastIndex(); i++) n.leaderLog.set(i, log.term(i)!);
 	}
 
-	private finalChecks(): void {
-		const live = this.nodes.filter((n) => n.core);
-		// Log matching: equal (index, term) implies equal prefixes.
-		for (const a of live) {
-			for (const b of live) {
+	/**
+	 * Log matching among all the given nodes, over every index both hold: if two logs have an entry
+	 * with the same index and term, the entries are identical and so is everything before them.
+	 */
+	private checkLogMatching(nodes: Node[]): void {
+		for (const a of nodes) {
+			for (const b of nodes) {
 				if (a.id >= b.id) continue;
 				const la = a.core!.log;
 				const lb = b.core!.log;
@@ -461,17 +577,29 @@ export class SimCluster {
 				const hi = Math.min(la.lastIndex(), lb.lastIndex());
 				let matched = false;
 				for (let i = hi; i >= lo; i--) {
-					const same = la.term(i) === lb.term(i);
-					if (matched && !same)
+					const ea = la.entry(i)!;
+					const eb = lb.entry(i)!;
+					const same = ea.term === eb.term;
+					if (matched && (!same || Buffer.compare(ea.data, eb.data) !== 0 || ea.type !== eb.type))
 						throw new InvariantError(`log matching: ${a.id}/${b.id} agree after ${i} but not at ${i}`);
-					if (same) matched = true;
+					if (same) {
+						if (Buffer.compare(ea.data, eb.data) !== 0 || ea.type !== eb.type)
+							throw new InvariantError(`log matching: ${a.id}/${b.id} hold different entries ${i}@${ea.term}`);
+						matched = true;
+					}
 				}
 			}
 		}
-		// Convergence: after the calm phase everyone applied the same prefix.
+	}
+
+	private finalChecks(): void {
+		const live = this.nodes.filter((n) => n.core);
+		this.checkLogMatching(live);
+		// Convergence: after the calm phase every member (voter or not) applied the same prefix.
 		const leader = this.leader();
 		if (!leader) throw new InvariantError("no leader after the calm phase");
-		const applied = live.map((n) => n.core!.log.applied);
+		const members = leader.core!.configuration();
+		const applied = live.filter((n) => members.servers.some((s) => s.id === n.id)).map((n) => n.core!.log.applied);
 		if (Math.min(...applied) < leader.core!.log.committed) {
 			throw new InvariantError(
 				`not converged after the calm phase: applied ${applied.join(",")}, commit ${leader.core!.log.committed}`,

@@ -109,3 +109,46 @@ t.test("FileLogStore: corruption in the middle is refused, not silently dropped"
 	t.match((err as Error).message, /checksum mismatch/);
 	t.equal(readFileSync(seg).length, b.length, "nothing was truncated");
 });
+
+t.test("FileLogStore: a flipped bit in a record's length is corruption, not a torn tail", async (t) => {
+	const dir = fresh();
+	const a = await FileLogStore.open({ dir });
+	await a.storeLogs([entry(1)]);
+	const seg = join(dir, readdirSync(dir).find((n) => n.endsWith(".seg"))!);
+	const second = readFileSync(seg).length; // record 2 starts where record 1 ends
+	await a.storeLogs([entry(2), entry(3), entry(4)]);
+	await a.close();
+	const b = readFileSync(seg);
+	b[second + 3]! ^= 0x40; // the length's top byte: now it points far past the end of the file
+	writeFileSync(seg, b);
+	const err = await FileLogStore.open({ dir }).then(
+		() => undefined,
+		(e: unknown) => e,
+	);
+	t.ok(err instanceof CorruptLogError, "CorruptLogError, entries 2-4 were fsynced and must not be cut");
+	t.equal((err as CorruptLogError).code, "ERR_CORRUPT_LOG");
+	t.equal((err as CorruptLogError).offset, second, "it names the bad record");
+	t.equal(readFileSync(seg).length, b.length, "nothing was truncated");
+});
+
+t.test("FileLogStore: a final record cut short by a crash is a torn tail", async (t) => {
+	const dir = fresh();
+	const a = await FileLogStore.open({ dir });
+	await a.storeLogs([entry(1), entry(2), entry(3)]);
+	const seg = join(dir, readdirSync(dir).find((n) => n.endsWith(".seg"))!);
+	const before = readFileSync(seg).length;
+	await a.storeLogs([entry(4, 1, "x".repeat(100))]);
+	await a.close();
+	const full = readFileSync(seg);
+	writeFileSync(seg, full.subarray(0, before + 40)); // header intact, payload cut
+	const b = await FileLogStore.open({ dir });
+	t.equal(await b.lastIndex(), 3);
+	t.equal(b.recovery.tornBytes, 40);
+	await b.close();
+	// Zeros after the last record (space a crash left unfilled) are torn too.
+	appendFileSync(seg, Buffer.alloc(64));
+	const c = await FileLogStore.open({ dir });
+	t.equal(await c.lastIndex(), 3);
+	t.equal(c.recovery.tornBytes, 64);
+	await c.close();
+});

@@ -53,11 +53,22 @@ compliance("MemTransport", async () => {
 	return { a, b, bAddress: "b", close: async () => Promise.all([a.stop(), b.stop()]).then(() => {}) };
 });
 
-async function libp2pPair(clusterA = "c1", clusterB = "c1") {
+/** Keeps the structured warnings a component logs, to assert what it named. */
+class RecordingLogger {
+	readonly warnings: Array<Record<string, unknown>> = [];
+	debug() {}
+	info() {}
+	warn(obj: object) {
+		this.warnings.push(obj as Record<string, unknown>);
+	}
+	error() {}
+}
+
+async function libp2pPair(clusterA = "c1", clusterB = "c1", logger?: RecordingLogger) {
 	const na = await createRaftNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
 	const nb = await createRaftNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
 	const a = new Libp2pTransport({ node: na, clusterId: clusterA });
-	const b = new Libp2pTransport({ node: nb, clusterId: clusterB, maxFrameBytes: 4 << 20 });
+	const b = new Libp2pTransport({ node: nb, clusterId: clusterB, maxFrameBytes: 4 << 20, logger });
 	const close = async () => {
 		await a.stop();
 		await b.stop();
@@ -76,7 +87,8 @@ async function rawSend(from: Libp2p, to: Libp2p, chunks: Uint8Array[]): Promise<
 }
 
 t.test("Libp2pTransport refuses bad input, names it, and keeps serving", async (t) => {
-	const p = await libp2pPair();
+	const log = new RecordingLogger();
+	const p = await libp2pPair("c1", "c1", log);
 	t.teardown(() => p.close());
 	const got: unknown[] = [];
 	await p.a.start({ onMessage() {} });
@@ -99,7 +111,22 @@ t.test("Libp2pTransport refuses bad input, names it, and keeps serving", async (
 	// A truncated frame: half a frame and then the stream ends: nothing is delivered.
 	const frame = encodeFrame({ c: "c1", m: { half: true } }, 1024);
 	await rawSend(mallory, p.nb, [frame.subarray(0, frame.length - 3)]);
+	await waitFor("the truncated stream noticed", () => p.b.counters.truncated >= 1);
 	t.same(got, [], "nothing bad was delivered");
+	// Each refusal is logged with the peer and a named error with a stable code.
+	const mal = mallory.peerId.toString();
+	t.same(
+		log.warnings.filter((w) => w.error !== undefined).map((w) => [w.peer, w.error, w.code]),
+		[
+			[mal, "InvalidMessageError", "ERR_INVALID_MESSAGE"],
+			[mal, "FrameTooLargeError", "ERR_INVALID_MESSAGE"],
+			[mal, "WrongClusterError", "ERR_WRONG_CLUSTER"],
+		],
+	);
+	t.ok(
+		log.warnings.some((w) => w.peer === mal && typeof w.bytes === "number" && w.bytes > 0),
+		"the truncated frame is logged with the peer and its size",
+	);
 	// The node still serves honest peers.
 	p.a.send(p.b.localId, p.bAddress, { ok: true });
 	await waitFor("an honest message after all that", () => got.length === 1);
