@@ -30,18 +30,19 @@ export function mountRootfs(layerDirs: string[], dir: string): string {
 	return rootfs;
 }
 
-export function isMounted(path: string): boolean {
-	return readFileSync("/proc/self/mountinfo", "utf8")
-		.split("\n")
-		.some((l) => l.split(" ")[4] === path);
+/** `mounts`: /proc/self/mountinfo read once by a caller that checks many paths. */
+export function isMounted(path: string, mounts = readFileSync("/proc/self/mountinfo", "utf8")): boolean {
+	return mounts.split("\n").some((l) => l.split(" ")[4] === path);
 }
 
-export function unmountRootfs(dir: string): void {
+export function unmountRootfs(dir: string, mounts?: string): void {
 	const rootfs = join(dir, "rootfs");
-	if (!isMounted(rootfs)) return;
+	if (!isMounted(rootfs, mounts)) return;
 	try {
 		execFileSync("umount", [rootfs], { stdio: "ignore" });
 	} catch {
+		// `mounts` may be an older snapshot: gone since is fine.
+		if (!isMounted(rootfs)) return;
 		execFileSync("umount", ["-l", rootfs], { stdio: "ignore" });
 	}
 }

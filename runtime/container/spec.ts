@@ -38,6 +38,8 @@ export interface ContainerSpec {
 	healthcheck?: HealthcheckSpec;
 	/** "default" (Docker's default restrictions), "unconfined", or the path of a JSON profile. */
 	seccomp?: string;
+	/** Remove the container once it exits (docker run --rm), even when detached. */
+	autoRemove?: boolean;
 	/** Log rotation for this container (default: the runtime's). */
 	logMaxSize?: string | number;
 	logMaxFiles?: number;

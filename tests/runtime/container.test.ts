@@ -5,6 +5,7 @@ import t from "tap";
 import {
 	ContainerRunningError,
 	type ContainerSpec,
+	EXIT_UNKNOWN,
 	InvalidSpecError,
 	NameInUseError,
 	Runtime,
@@ -133,6 +134,18 @@ t.test("detached: start, logs, stats, exec, stop with grace then kill, remove cl
 	t.same(cg, [], "no cgroup left");
 });
 
+const mounted = (id: string) => readFileSync("/proc/self/mountinfo", "utf8").includes(id);
+const runcInit = (id: string) =>
+	(JSON.parse(readFileSync(join(dir.path, "runc", id, "state.json"), "utf8")) as { init_process_pid: number })
+		.init_process_pid;
+const children = (pid: number) =>
+	readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+const killPid = (pid: number) => {
+	try {
+		process.kill(pid, "SIGKILL");
+	} catch {}
+};
+
 t.test("a container outlives the process that started it and is re-adopted", async (t) => {
 	const name = uniqueName("adopt");
 	const script = `
@@ -156,9 +169,56 @@ t.test("a container outlives the process that started it and is re-adopted", asy
 	// A fresh Runtime (as after an agent restart) finds it running and controls it.
 	const again = new Runtime({ root: dir.path, cgroupParent });
 	t.equal(again.find(name).status, "running", "still running after its starter was SIGKILLed");
+	const id = again.find(name).id;
 	const stopped = await again.stop(name, { graceMs: 5000 });
 	t.equal(stopped.exitCode, 7, "its exit code is collected (the trap ran on SIGTERM)");
 	await again.remove(name);
+	t.same(again.cgroupDirsOf(id), [], "no cgroup left");
+	t.notOk(mounted(id), "no mount left");
+});
+
+t.test("a container whose shim died is still controlled, and its exit is noticed", async (t) => {
+	const c = await rt.prepare({
+		image: "busybox",
+		cmd: ["sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done"],
+	});
+	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
+	const started = await rt.start(c.id);
+	killPid(started.shimPid!);
+	await waitFor("the shim to be gone", () => !existsSync(`/proc/${started.shimPid}`));
+	const again = new Runtime({ root: dir.path, cgroupParent });
+	t.equal(again.find(c.id).status, "running", "the container itself still runs");
+	await again.kill(c.id, "TERM");
+	const ac = new AbortController();
+	const timer = setTimeout(() => ac.abort(), 10_000);
+	const code = await again.wait(c.id, { signal: ac.signal });
+	clearTimeout(timer);
+	t.equal(code, EXIT_UNKNOWN, "wait() returns: the code is unknown, its collector died");
+	t.match(again.inspect(c.id).reason ?? "", /exit code unknown/);
+	await again.remove(c.id);
+	t.same(again.cgroupDirsOf(c.id), [], "no cgroup left");
+	t.notOk(mounted(c.id), "no mount left");
+});
+
+t.test("after a host restart (every process gone at once) containers are marked exited and swept", async (t) => {
+	const c = await rt.prepare({ image: "busybox", cmd: ["sleep", "300"] });
+	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
+	const started = await rt.start(c.id);
+	// What a power cut does: the shim, runc, the log writer and the container die without cleaning up.
+	const init = await waitFor("runc to record the init", () => runcInit(c.id));
+	const procs = [started.shimPid!, ...children(started.shimPid!), init];
+	for (const p of procs) killPid(p);
+	await waitFor("all of them to be gone", () => procs.every((p) => !existsSync(`/proc/${p}`)));
+	t.ok(rt.cgroupDirsOf(c.id).length > 0 && mounted(c.id), "the cgroup and mount were left behind");
+	const again = new Runtime({ root: dir.path, cgroupParent });
+	const st = again.inspect(c.id);
+	t.equal(st.status, "exited");
+	t.equal(st.exitCode, EXIT_UNKNOWN);
+	t.equal(await again.wait(c.id), EXIT_UNKNOWN, "wait() does not hang");
+	t.same(again.cgroupDirsOf(c.id), [], "the sweep removed its cgroups");
+	t.notOk(mounted(c.id), "and unmounted its rootfs");
+	t.notOk(existsSync(join(dir.path, "runc", c.id)), "and runc's state");
+	await again.remove(c.id);
 });
 
 t.test("bad input is refused with named errors and leaves nothing", async (t) => {
