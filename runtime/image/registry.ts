@@ -1,6 +1,6 @@
 // An OCI distribution (registry v2) client: manifests and blobs, anonymous, basic and bearer-token
 // auth (from WWW-Authenticate), every byte digest-verified while it streams, nothing partial left.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, renameSync, rmSync } from "node:fs";
 import { DigestMismatchError, ImageNotFoundError, RegistryError } from "./errors.ts";
@@ -154,7 +154,8 @@ export class RegistryClient {
 	): Promise<number> {
 		const res = await this.get(ref, `blobs/${digest}`, "*/*", o.signal);
 		if (!res.ok || !res.body) this.fail(ref, `blob ${digest}`, res);
-		const tmp = `${dest}.partial-${process.pid}`;
+		// Unique per call: two pulls (or workers) may fetch the same blob at once.
+		const tmp = `${dest}.partial-${process.pid}-${randomBytes(4).toString("hex")}`;
 		const out = createWriteStream(tmp, { mode: 0o600 });
 		const hash = createHash("sha256");
 		let size = 0;
