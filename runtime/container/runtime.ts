@@ -5,6 +5,7 @@
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
+	chmodSync,
 	existsSync,
 	mkdirSync,
 	readdirSync,
@@ -22,6 +23,7 @@ import {
 	AmbiguousIdError,
 	ContainerNotFoundError,
 	ContainerRunningError,
+	ImageInUseError,
 	InvalidSpecError,
 	NameInUseError,
 	RuntimeError,
@@ -40,7 +42,7 @@ import { parseSize } from "./limits.ts";
 import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 import { checkRunnable } from "./platform.ts";
 import { isMounted, mountRootfs, unmountRootfs } from "./rootfs.ts";
-import { buildOciSpec, type ContainerSpec } from "./spec.ts";
+import { buildOciSpec, type ContainerSpec, parseUserns } from "./spec.ts";
 
 const execFileP = promisify(execFile);
 
@@ -51,6 +53,8 @@ export interface ContainerState {
 	name: string;
 	image: string;
 	imageId: string;
+	/** The manifest digest of the image record: it pins the image and its layers against prune. */
+	imageDigest?: string;
 	platform: string;
 	spec: ContainerSpec;
 	created: string;
@@ -85,6 +89,19 @@ export interface RuntimeOptions extends RegistryOptions {
 	cgroupRoot?: string;
 	/** Settle containers left by a previous run at construction (default true). */
 	sweep?: boolean;
+}
+
+/** User namespaces need kernel support and a non-zero limit; say so rather than fail inside runc. */
+function checkUserns(): void {
+	let max = 0;
+	try {
+		max = Number(readFileSync("/proc/sys/user/max_user_namespaces", "utf8"));
+	} catch {}
+	if (!existsSync("/proc/self/ns/user") || max === 0)
+		throw new RuntimeError(
+			"user namespaces are not available on this kernel (no /proc/self/ns/user or user.max_user_namespaces = 0)",
+			"ERR_USERNS_UNSUPPORTED",
+		);
 }
 
 /** The start time of a live process (field 22 of /proc/PID/stat), or undefined if it is gone. */
@@ -297,10 +314,16 @@ export class Runtime {
 		if (spec.logMaxFiles !== undefined && (!Number.isInteger(spec.logMaxFiles) || spec.logMaxFiles < 1))
 			throw new InvalidSpecError(`invalid log max files "${spec.logMaxFiles}": use a positive integer`);
 		const emulated = checkRunnable(img.platform) === "emulated";
+		const userns = parseUserns(spec.userns);
+		if (userns) {
+			checkUserns();
+			// As Docker with userns-remap: the remapped root must traverse the data root to its rootfs.
+			for (const d of [this.root, join(this.root, "containers")]) chmodSync(d, statSync(d).mode | 0o711);
+		}
 		const dir = this.dir(id);
 		mkdirSync(dir, { recursive: true });
 		try {
-			const rootfs = mountRootfs(img.layerDirs, dir);
+			const rootfs = mountRootfs(img.layerDirs, dir, userns?.hostId);
 			const oci = buildOciSpec({
 				spec,
 				image: img.config,
@@ -319,6 +342,7 @@ export class Runtime {
 				name,
 				image: spec.image,
 				imageId: img.id,
+				imageDigest: img.manifestDigest,
 				platform: formatPlatform(img.platform),
 				spec,
 				created: new Date().toISOString(),
@@ -407,7 +431,7 @@ export class Runtime {
 		const dir = this.dir(st.id);
 		if (isMounted(join(dir, "rootfs"))) return;
 		const img = this.images.resolve(st.imageId, { platform: st.platform });
-		mountRootfs(img.layerDirs, dir);
+		mountRootfs(img.layerDirs, dir, parseUserns(st.spec.userns)?.hostId);
 	}
 
 	/** Run in the foreground with the caller's stdio (tsswarm run without -d); returns the exit code. */
@@ -438,6 +462,30 @@ export class Runtime {
 		writeFileSync(join(dir, "exitcode"), String(code));
 		this.save({ ...this.load(st.id), status: "exited", exitCode: code, finishedAt: new Date().toISOString() });
 		return { code, stdout, stderr };
+	}
+
+	/** Containers (any state) whose image is one of these manifest digests. */
+	private usersOf(digests: string[]): ContainerState[] {
+		const ds = new Set(digests);
+		return this.list({ all: true }).filter((c) => c.imageDigest !== undefined && ds.has(c.imageDigest));
+	}
+
+	/** docker image rm: refused while a container uses the image, unless forced (the image then stays untagged). */
+	removeImage(ref: string, o: { force?: boolean } = {}): number {
+		const users = this.usersOf(this.images.digestsOf(ref));
+		if (users.length > 0 && !o.force)
+			throw new ImageInUseError(
+				ref,
+				users.map((c) => `${c.id.slice(0, 12)} (${c.name})`),
+			);
+		const pinned = new Set(this.list({ all: true }).map((c) => c.imageDigest));
+		return this.images.remove(ref, { keep: (d) => pinned.has(d) });
+	}
+
+	/** docker image prune: frees what no image and no container uses. */
+	pruneImages(): { images: number; blobs: number; layers: number } {
+		const keep = this.list({ all: true }).flatMap((c) => (c.imageDigest ? [c.imageDigest] : []));
+		return this.images.prune({ keep });
 	}
 
 	/** Sends a signal to the container's processes (runc kill --all). */
@@ -555,6 +603,33 @@ export class Runtime {
 		const st = this.find(idOrName);
 		const at = performance.now();
 		return { id: st.id, name: st.name, at, ...readCgroupStats(this.cgroups, `${this.cgroupParent}/${st.id}`) };
+	}
+
+	/**
+	 * Two samples `intervalMs` apart, as docker stats takes them: CPU % of one CPU (100 = one core
+	 * busy) over the interval, and the latest memory and pids. Containers that end meanwhile drop out.
+	 */
+	async statsSample(
+		ids: string[],
+		o: { intervalMs?: number; signal?: AbortSignal } = {},
+	): Promise<Array<CgroupStats & { id: string; name: string; cpuPercent?: number }>> {
+		const first = new Map(ids.map((id) => [id, this.stats(id)]));
+		await sleep(o.intervalMs ?? 1000, undefined, { signal: o.signal });
+		const out: Array<CgroupStats & { id: string; name: string; cpuPercent?: number }> = [];
+		for (const [id, a] of first) {
+			let b: ReturnType<Runtime["stats"]>;
+			try {
+				b = this.stats(id);
+			} catch {
+				continue;
+			}
+			const cpuPercent =
+				a.cpuNanos !== undefined && b.cpuNanos !== undefined
+					? (100 * (b.cpuNanos - a.cpuNanos)) / ((b.at - a.at) * 1e6)
+					: undefined;
+			out.push({ ...b, cpuPercent });
+		}
+		return out;
 	}
 
 	/** The cgroup directories a container has (none once it is removed): for cleanup checks. */

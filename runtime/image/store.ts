@@ -490,8 +490,19 @@ export class ImageStore {
 			.map((n) => JSON.parse(readFileSync(join(this.root, "images", n), "utf8")) as ImageRecord);
 	}
 
-	/** Remove a reference; the image record goes when no reference is left (prune frees the data). */
-	remove(refStr: string): number {
+	/** The manifest digests a reference points at (one per platform pulled). */
+	digestsOf(refStr: string): string[] {
+		const ref = parseReference(refStr).canonical;
+		return Object.entries(this.refs())
+			.filter(([k]) => k.startsWith(`${ref}|`))
+			.map(([, d]) => d);
+	}
+
+	/**
+	 * Remove a reference. The image record goes when no reference is left, unless `keep` says it is
+	 * still used (a container's image): it then stays untagged, so prune keeps its data.
+	 */
+	remove(refStr: string, o: { keep?: (manifestDigest: string) => boolean } = {}): number {
 		const ref = parseReference(refStr).canonical;
 		const refs = this.refs();
 		let removed = 0;
@@ -503,7 +514,7 @@ export class ImageStore {
 				const rec = this.record(digest);
 				if (rec) {
 					const left = rec.refs.filter((r) => r !== ref);
-					if (left.length === 0 && !Object.values(refs).includes(digest))
+					if (left.length === 0 && !Object.values(refs).includes(digest) && !o.keep?.(digest))
 						rmSync(join(this.root, "images", `${hex(digest)}.json`));
 					else this.saveRecord({ ...rec, refs: left });
 				}
@@ -514,11 +525,21 @@ export class ImageStore {
 		return removed;
 	}
 
-	/** Delete blobs and layers no image references; `inUse` lists layer dirs running containers hold. */
-	prune(inUse: string[] = []): { blobs: number; layers: number } {
-		const recs = this.list();
+	/**
+	 * Delete blobs and layers no image references. `keep` lists manifest digests still in use
+	 * (containers' images): their records stay even untagged; other untagged records go first.
+	 */
+	prune(o: { keep?: string[] } = {}): { images: number; blobs: number; layers: number } {
+		const keep = new Set((o.keep ?? []).map(hex));
+		let images = 0;
+		const recs = this.list().filter((r) => {
+			if (r.refs.length > 0 || keep.has(hex(r.manifestDigest))) return true;
+			rmSync(join(this.root, "images", `${hex(r.manifestDigest)}.json`), { force: true });
+			images++;
+			return false;
+		});
 		const keepBlobs = new Set<string>();
-		const keepLayers = new Set<string>(inUse);
+		const keepLayers = new Set<string>();
 		for (const r of recs) {
 			keepBlobs.add(hex(r.manifestDigest));
 			keepBlobs.add(hex(r.id));
@@ -542,6 +563,6 @@ export class ImageStore {
 				layers++;
 			}
 		}
-		return { blobs, layers };
+		return { images, blobs, layers };
 	}
 }

@@ -6,10 +6,12 @@ import {
 	ContainerRunningError,
 	type ContainerSpec,
 	EXIT_UNKNOWN,
+	ImageInUseError,
 	InvalidSpecError,
 	NameInUseError,
 	Runtime,
 } from "../../runtime/index.ts";
+import { ensureTestImages } from "../helpers/images.ts";
 import { tempDir, uniqueName, waitFor } from "../helpers/index.ts";
 import { fileRuntime } from "../helpers/runtime.ts";
 
@@ -255,4 +257,47 @@ t.test("seccomp: Docker's default restrictions apply; unconfined lifts them; a b
 	const arm = await runOnce({ platform: "linux/arm64", cmd: ["sh", "-c", "unshare -U true; echo user=$?"] });
 	t.match(arm.stdout, /user=1/, "the filter holds for emulated (qemu) containers too");
 	await t.rejects(rt.prepare({ image: "busybox", seccomp: "/nonexistent/profile.json" }), InvalidSpecError);
+});
+
+t.test("a container pins its image: image rm refuses without force, prune keeps its layers", async (t) => {
+	const own = tempDir("rt-pin-");
+	t.teardown(own.remove);
+	const rt2 = new Runtime({ root: own.path, cgroupParent });
+	await rt2.images.load((await ensureTestImages()).archivePath, { platform: "linux/amd64" });
+	const c = await rt2.prepare({ image: "busybox", cmd: ["sleep", "300"] });
+	t.teardown(() => rt2.remove(c.id, { force: true }).catch(() => {}));
+	await rt2.start(c.id);
+	t.throws(() => rt2.removeImage("busybox"), ImageInUseError, "image rm refuses while a container uses it");
+	t.throws(() => rt2.removeImage(c.image), { message: new RegExp(c.id.slice(0, 12)) }, "and names the container");
+	rt2.removeImage("busybox", { force: true });
+	t.throws(() => rt2.images.resolve("busybox"), { code: "ERR_IMAGE_NOT_FOUND" }, "the tag is gone");
+	rt2.pruneImages();
+	const layers = rt2.images.resolve(c.imageDigest!).layerDirs;
+	t.ok(
+		layers.every((d) => existsSync(d)),
+		"prune kept the layers of the untagged image",
+	);
+	const ex = await rt2.exec(c.id, ["sh", "-c", "ls /bin/busybox"], { stdio: "pipe" });
+	t.equal(ex.code, 0, "the container still works");
+	await rt2.remove(c.id, { force: true });
+	rt2.removeImage("httpd"); // it shares busybox's layer
+	const freed = rt2.pruneImages();
+	t.ok(freed.images >= 1 && freed.layers >= 1, `once the container is gone, prune frees it: ${JSON.stringify(freed)}`);
+	t.notOk(existsSync(layers[0]!));
+});
+
+t.test("user namespace: root in the container is uid 100000 on the host", async (t) => {
+	const r = await runOnce({
+		userns: "remap",
+		cmd: ["sh", "-c", "id -u; cat /proc/self/uid_map; touch /new && echo wrote"],
+	});
+	t.equal(r.code, 0, r.stderr);
+	t.match(r.stdout, /^0\n\s+0\s+100000\s+65536\nwrote\n$/, "uid 0 inside, mapped to 100000.., the rootfs writable");
+	const c = await rt.prepare({ image: "busybox", userns: { hostId: 200000, size: 65536 }, cmd: ["sleep", "300"] });
+	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
+	await rt.start(c.id);
+	const init = await waitFor("runc to record the init", () => runcInit(c.id));
+	t.match(readFileSync(`/proc/${init}/status`, "utf8"), /\nUid:\s+200000\s/, "the host sees an unprivileged uid");
+	await rt.remove(c.id, { force: true });
+	await t.rejects(rt.prepare({ image: "busybox", userns: { hostId: -1, size: 10 }, cmd: ["true"] }), InvalidSpecError);
 });
