@@ -8,6 +8,7 @@ export {
 	detectCgroups,
 	readCgroupStats,
 } from "./cgroups.ts";
+export type { ContainerRuntime, Signalled } from "./contract.ts";
 export {
 	type Healthcheck,
 	type HealthcheckSpec,

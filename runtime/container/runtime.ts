@@ -28,7 +28,13 @@ import {
 	NameInUseError,
 	RuntimeError,
 } from "../errors.ts";
-import { formatPlatform, ImageStore, type RegistryOptions } from "../image/index.ts";
+import {
+	formatPlatform,
+	ImageStore,
+	type PullProgress,
+	type RegistryOptions,
+	type ResolvedImage,
+} from "../image/index.ts";
 import {
 	type CgroupLayout,
 	type CgroupStats,
@@ -37,6 +43,7 @@ import {
 	readCgroupStats,
 	removeCgroupDirs,
 } from "./cgroups.ts";
+import type { ContainerRuntime } from "./contract.ts";
 import { type Healthcheck, type HealthState, readHealth, resolveHealthcheck } from "./health.ts";
 import { parseSize } from "./limits.ts";
 import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
@@ -117,7 +124,7 @@ export function procStart(pid: number): string | undefined {
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
-export class Runtime {
+export class Runtime implements ContainerRuntime {
 	readonly root: string;
 	readonly images: ImageStore;
 	private readonly bin: string;
@@ -302,7 +309,8 @@ export class Runtime {
 	}
 
 	/** Resolve the image, mount the rootfs and write the OCI bundle; the container is "created". */
-	async prepare(spec: ContainerSpec): Promise<ContainerState> {
+	async prepare(spec: ContainerSpec, o: { signal?: AbortSignal } = {}): Promise<ContainerState> {
+		o.signal?.throwIfAborted();
 		const id = randomBytes(32).toString("hex");
 		const name = spec.name ?? `c-${id.slice(0, 8)}`;
 		if (!NAME_RE.test(name)) throw new InvalidSpecError(`invalid container name "${name}"`);
@@ -464,6 +472,14 @@ export class Runtime {
 		return { code, stdout, stderr };
 	}
 
+	/** Pull an image into the store (the worker calls this before prepare). */
+	pull(
+		ref: string,
+		o: { platform?: string; signal?: AbortSignal; onProgress?: (p: PullProgress) => void } = {},
+	): Promise<ResolvedImage> {
+		return this.images.pull(ref, o);
+	}
+
 	/** Containers (any state) whose image is one of these manifest digests. */
 	private usersOf(digests: string[]): ContainerState[] {
 		const ds = new Set(digests);
@@ -526,26 +542,28 @@ export class Runtime {
 	}
 
 	/** SIGTERM, then SIGKILL after the grace period (Docker's stop). */
-	async stop(idOrName: string, o: { graceMs?: number } = {}): Promise<ContainerState> {
+	async stop(idOrName: string, o: { graceMs?: number; signal?: AbortSignal } = {}): Promise<ContainerState> {
+		o.signal?.throwIfAborted();
 		const st = this.find(idOrName);
 		if (st.status !== "running") return st;
 		const kill = (sig: string) =>
 			execFileP(this.bin, ["--root", join(this.root, "runc"), "kill", "--all", st.id, sig]).catch(() => {});
 		await kill("TERM");
 		const deadline = Date.now() + (o.graceMs ?? 10_000);
-		while (Date.now() < deadline && this.load(st.id).status === "running") await sleep(10);
+		while (Date.now() < deadline && this.load(st.id).status === "running") await sleep(10, undefined, o);
 		if (this.load(st.id).status === "running") {
 			await kill("KILL");
-			await this.wait(st.id);
+			await this.wait(st.id, o);
 		}
 		return this.load(st.id);
 	}
 
-	async remove(idOrName: string, o: { force?: boolean } = {}): Promise<void> {
+	async remove(idOrName: string, o: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+		o.signal?.throwIfAborted();
 		const st = this.find(idOrName);
 		if (st.status === "running") {
 			if (!o.force) throw new ContainerRunningError(st.id);
-			await this.stop(st.id, { graceMs: 0 });
+			await this.stop(st.id, { graceMs: 0, signal: o.signal });
 		}
 		await execFileP(this.bin, ["--root", join(this.root, "runc"), "delete", "--force", st.id]).catch(() => {});
 		this.stopHealth(st.id);
@@ -557,8 +575,9 @@ export class Runtime {
 	async exec(
 		idOrName: string,
 		argv: string[],
-		o: { stdio?: "inherit" | "pipe"; env?: string[] } = {},
+		o: { stdio?: "inherit" | "pipe"; env?: string[]; signal?: AbortSignal } = {},
 	): Promise<{ code: number; stdout: string; stderr: string }> {
+		o.signal?.throwIfAborted();
 		const st = this.find(idOrName);
 		if (st.status !== "running") throw new RuntimeError(`container ${st.name} is not running`, "ERR_NOT_RUNNING");
 		if (argv.length === 0) throw new InvalidSpecError("exec needs a command");
@@ -566,6 +585,7 @@ export class Runtime {
 		const { code, stdout, stderr } = await spawnCollect(
 			this.runc("exec", ...envArgs, st.id, ...argv),
 			o.stdio ?? "inherit",
+			o.signal,
 		);
 		return { code, stdout, stderr };
 	}
@@ -642,9 +662,10 @@ export class Runtime {
 async function spawnCollect(
 	argv: string[],
 	stdio: "inherit" | "pipe",
+	signal?: AbortSignal,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
 	const [cmd, ...args] = argv;
-	const child = spawn(cmd!, args, { stdio: stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"] });
+	const child = spawn(cmd!, args, { stdio: stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"], signal });
 	let stdout = "";
 	let stderr = "";
 	child.stdout?.on("data", (d: Buffer) => {
