@@ -136,7 +136,7 @@ export class Runtime implements ContainerRuntime {
 
 	constructor(o: RuntimeOptions) {
 		this.root = o.root;
-		this.images = new ImageStore({ ...o, root: join(o.root, "images") });
+		this.images = new ImageStore({ certsDir: join(o.root, "certs.d"), ...o, root: join(o.root, "images") });
 		this.bin = o.runtime ?? "runc";
 		this.cgroupParent = o.cgroupParent ?? process.env.TSSWARM_CGROUP_PARENT ?? "tsswarm";
 		this.logMaxSize = o.logMaxSize ?? 10 << 20;

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import {
@@ -9,6 +10,7 @@ import {
 	ImageInUseError,
 	InvalidSpecError,
 	NameInUseError,
+	PlatformUnsupportedError,
 	Runtime,
 } from "../../runtime/index.ts";
 import { ensureTestImages } from "../helpers/images.ts";
@@ -300,4 +302,65 @@ t.test("user namespace: root in the container is uid 100000 on the host", async 
 	t.match(readFileSync(`/proc/${init}/status`, "utf8"), /\nUid:\s+200000\s/, "the host sees an unprivileged uid");
 	await rt.remove(c.id, { force: true });
 	await t.rejects(rt.prepare({ image: "busybox", userns: { hostId: -1, size: 10 }, cmd: ["true"] }), InvalidSpecError);
+});
+
+t.test("a platform the machine cannot run (riscv64, no binfmt handler) is a PlatformUnsupportedError", async (t) => {
+	// An image index with a linux/riscv64 entry, built here: the test images have no riscv64 variant.
+	const work = tempDir("rv-");
+	t.teardown(work.remove);
+	const blobs = join(work.path, "blobs", "sha256");
+	mkdirSync(blobs, { recursive: true });
+	const put = (b: Buffer | string) => {
+		const digest = `sha256:${createHash("sha256").update(b).digest("hex")}`;
+		writeFileSync(join(blobs, digest.slice(7)), b);
+		return { digest, size: Buffer.byteLength(b) };
+	};
+	const layer = Buffer.alloc(1024); // an empty tar: two zero blocks
+	const cfg = JSON.stringify({
+		architecture: "riscv64",
+		os: "linux",
+		config: { Cmd: ["true"] },
+		rootfs: { type: "layers", diff_ids: [put(layer).digest] },
+	});
+	const manifest = JSON.stringify({
+		schemaVersion: 2,
+		mediaType: "application/vnd.oci.image.manifest.v1+json",
+		config: { mediaType: "application/vnd.oci.image.config.v1+json", ...put(cfg) },
+		layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...put(layer) }],
+	});
+	const index = JSON.stringify({
+		schemaVersion: 2,
+		mediaType: "application/vnd.oci.image.index.v1+json",
+		manifests: [
+			{
+				mediaType: "application/vnd.oci.image.manifest.v1+json",
+				...put(manifest),
+				platform: { os: "linux", architecture: "riscv64" },
+			},
+		],
+	});
+	writeFileSync(join(work.path, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+	writeFileSync(
+		join(work.path, "index.json"),
+		JSON.stringify({
+			schemaVersion: 2,
+			manifests: [
+				{
+					mediaType: "application/vnd.oci.image.index.v1+json",
+					...put(index),
+					annotations: { "org.opencontainers.image.ref.name": "rv/app:1" },
+				},
+			],
+		}),
+	);
+	await rt.images.load(work.path, { platform: "linux/riscv64" });
+	t.equal(rt.images.resolve("rv/app:1", { platform: "linux/riscv64" }).platform.architecture, "riscv64");
+	const before = readdirSync(join(dir.path, "containers")).length;
+	await t.rejects(rt.prepare({ image: "rv/app:1", platform: "linux/riscv64" }), PlatformUnsupportedError);
+	await t.rejects(rt.prepare({ image: "rv/app:1", platform: "linux/riscv64" }), {
+		code: "ERR_PLATFORM_UNSUPPORTED",
+		message: /cannot run linux\/riscv64 here: no binfmt handler for riscv64/,
+	});
+	t.equal(readdirSync(join(dir.path, "containers")).length, before, "nothing was left behind");
+	rt.removeImage("rv/app:1");
 });

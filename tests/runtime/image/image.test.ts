@@ -472,3 +472,66 @@ t.test("basic auth (right and wrong credentials), zstd layers, and the same laye
 		"no temporary unpack dir is left",
 	);
 });
+
+t.test("https registry: trusted through certs.d/HOST:PORT/ca.crt, refused with a clear error without it", async (t) => {
+	const pki = tempDir("pki-");
+	t.teardown(pki.remove);
+	const p = (f: string) => join(pki.path, f);
+	// A throwaway CA and a server certificate for 127.0.0.1 signed by it.
+	await run(
+		["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tsswarm test CA"].concat([
+			"-keyout",
+			p("ca.key"),
+			"-out",
+			p("ca.crt"),
+		]),
+	);
+	await run([
+		"openssl",
+		"req",
+		"-newkey",
+		"rsa:2048",
+		"-nodes",
+		"-subj",
+		"/CN=127.0.0.1",
+		"-keyout",
+		p("srv.key"),
+		"-out",
+		p("srv.csr"),
+	]);
+	writeFileSync(p("ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
+	await run(
+		["openssl", "x509", "-req", "-in", p("srv.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key")].concat([
+			"-CAcreateserial",
+			"-days",
+			"1",
+			"-extfile",
+			p("ext.cnf"),
+			"-out",
+			p("srv.crt"),
+		]),
+	);
+	const reg = await withRegistry(t, { tls: { certificate: p("srv.crt"), key: p("srv.key"), ca: p("ca.crt") } });
+	t.match(reg.url, /^https:/);
+	const root = tempDir("img-tls-");
+	t.teardown(root.remove);
+	const certsDir = join(root.path, "certs.d");
+	const ref = `${reg.hostPort}/busybox:latest`;
+	const untrusted = new ImageStore({ root: join(root.path, "a"), certsDir, extraCAs: [] });
+	mkdirSync(join(certsDir, reg.hostPort), { recursive: true });
+	writeFileSync(join(certsDir, reg.hostPort, "other.txt"), "not a cert");
+	await t.rejects(untrusted.pull(ref, { platform: "linux/amd64" }), { code: "ERR_REGISTRY_TLS", message: /ca\.crt/ });
+	writeFileSync(join(certsDir, reg.hostPort, "ca.crt"), readFileSync(p("ca.crt")));
+	const trusted = new ImageStore({ root: join(root.path, "b"), certsDir });
+	const img = await trusted.pull(ref, { platform: "linux/amd64" });
+	t.ok(existsSync(join(img.layerDirs[0]!, "bin", "busybox")), "pulled over https with the CA from certs.d");
+	// A CA given as an option works too (the certs.d entry without a .crt only says "this one is https").
+	const emptyCerts = join(root.path, "certs2.d");
+	mkdirSync(join(emptyCerts, reg.hostPort), { recursive: true });
+	const viaOption = new ImageStore({
+		root: join(root.path, "c"),
+		certsDir: emptyCerts,
+		extraCAs: [readFileSync(p("ca.crt"), "utf8")],
+	});
+	t.equal((await viaOption.pull(ref, { platform: "linux/amd64" })).id, img.id, "extraCAs");
+});
