@@ -89,9 +89,12 @@ export async function startRegistry(o: RegistryOptions): Promise<RunningRegistry
 			o.signal?.throwIfAborted();
 			if (exited)
 				throw new LabError(`docker-registry exited at start; see ${join(o.dataDir, "registry.log")}`, "ERR_REGISTRY");
-			const r = await run(inNetns(o.netns, ["curl", "-fsS", ...caArgs, "--max-time", "1", "-o", "/dev/null", `${url}/v2/`]), {
-				allowFailure: true,
-			});
+			const r = await run(
+				inNetns(o.netns, ["curl", "-fsS", ...caArgs, "--max-time", "1", "-o", "/dev/null", `${url}/v2/`]),
+				{
+					allowFailure: true,
+				},
+			);
 			if (r.code === 0) break;
 			if (Date.now() > deadline)
 				throw new LabError(`docker-registry did not answer at ${url}/v2/ within 15 s`, "ERR_REGISTRY");

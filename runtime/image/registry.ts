@@ -61,8 +61,7 @@ export class RegistryClient {
 		// Loopback is plain http, as in Docker, unless certs.d holds a CA for it (then it speaks TLS).
 		const hasCA = this.tls.certsDir !== undefined && existsSync(join(this.tls.certsDir, registry));
 		const plain =
-			this.insecure.has(registry) ||
-			(!hasCA && (host === "localhost" || /^127\./.test(host) || host === "[::1]"));
+			this.insecure.has(registry) || (!hasCA && (host === "localhost" || /^127\./.test(host) || host === "[::1]"));
 		return `${plain ? "http" : "https"}://${registry}`;
 	}
 
