@@ -44,3 +44,22 @@ export class ContainerRunningError extends RuntimeError {
 		super(`container ${id.slice(0, 12)} is running: stop it first or use force`, "ERR_CONTAINER_RUNNING");
 	}
 }
+
+export class AmbiguousIdError extends RuntimeError {
+	override name = "AmbiguousIdError";
+	readonly candidates: string[];
+	constructor(prefix: string, candidates: string[]) {
+		super(`"${prefix}" matches several containers: ${candidates.join(", ")}; give more of the id`, "ERR_AMBIGUOUS_ID");
+		this.candidates = candidates;
+	}
+}
+
+export class ImageInUseError extends RuntimeError {
+	override name = "ImageInUseError";
+	constructor(ref: string, containers: string[]) {
+		super(
+			`image ${ref} is used by container(s) ${containers.join(", ")}: remove them first or use force`,
+			"ERR_IMAGE_IN_USE",
+		);
+	}
+}

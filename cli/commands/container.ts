@@ -45,7 +45,8 @@ export function registerContainers(program: Command): void {
 		.option("--health-retries <n>", "consecutive failures before unhealthy")
 		.option("--health-start-period <duration>", "grace time after start when failures do not count")
 		.option("--no-healthcheck", "disable the image's health check")
-		.option("--insecure-registry <host:port...>", "registries reached over plain http")
+		.option("--insecure-registry <host:port>", "a registry reached over plain http (repeatable)", collect)
+		.option("--userns <mode>", "host (default) or remap: root in the container is uid 100000 on the host")
 		.option("--data-root <dir>", "data directory", dataRoot())
 		.passThroughOptions()
 		.action(async (image: string, cmd: string[], o: Record<string, unknown>) => {
@@ -109,6 +110,17 @@ export function registerContainers(program: Command): void {
 		.action(async (c: string, cmd: string[], o: { env?: string[]; dataRoot: string }) => {
 			const { exec } = await import("../runtime/commands.ts");
 			process.exitCode = await exec(c, cmd, o);
+		});
+	program
+		.command("stats")
+		.description("live CPU, memory and pids of running containers (all of them by default)")
+		.argument("[container...]")
+		.option("--no-stream", "print one sample and exit")
+		.option("--format <format>", "table or json", "table")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (cs: string[], o: { stream: boolean; format: string; dataRoot: string }) => {
+			const { stats } = await import("../runtime/commands.ts");
+			await stats(cs, o);
 		});
 	program
 		.command("inspect")

@@ -7,7 +7,11 @@ export function registerImage(program: Command): void {
 		.description("pull an image for this machine's platform (or --platform) from its registry")
 		.argument("<ref>", "image reference, e.g. 198.18.0.254:5000/busybox:latest")
 		.option("--platform <os/arch[/variant]>", "platform to pull, e.g. linux/arm64")
-		.option("--insecure-registry <host:port...>", "registries reached over plain http")
+		.option(
+			"--insecure-registry <host:port>",
+			"a registry reached over plain http (repeatable)",
+			(v: string, prev: string[] = []) => [...prev, v],
+		)
 		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
 		.action(async (ref: string, o: { platform?: string; insecureRegistry?: string[]; dataRoot: string }) => {
 			const { imagePull } = await import("../runtime/commands.ts");
@@ -23,21 +27,33 @@ export function registerImage(program: Command): void {
 			imageLs(o);
 		});
 	image
+		.command("inspect")
+		.description("show images as JSON (id, tags, digests, platform, config, layers, size)")
+		.argument("<ref...>", "image reference or id")
+		.option("--platform <os/arch[/variant]>", "which platform of the reference")
+		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.action(async (refs: string[], o: { platform?: string; dataRoot: string }) => {
+			const { imageInspect } = await import("../runtime/commands.ts");
+			imageInspect(refs, o);
+		});
+	image
 		.command("load")
 		.description("import an OCI layout (directory or .tar) or a docker save archive")
 		.argument("<path>")
 		.option("--platform <os/arch[/variant]>", "platform to import from a multi-platform archive")
+		.option("--name <repository>", "repository for images the archive names only by a tag (OCI ref.name)")
 		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
-		.action(async (path: string, o: { platform?: string; dataRoot: string }) => {
+		.action(async (path: string, o: { platform?: string; name?: string; dataRoot: string }) => {
 			const { imageLoad } = await import("../runtime/commands.ts");
 			await imageLoad(path, o);
 		});
 	image
 		.command("rm")
-		.description("remove image references")
+		.description("remove image references (refused while a container uses the image, unless -f)")
 		.argument("<ref...>")
+		.option("-f, --force", "untag even if containers use it (their layers stay until they are removed)")
 		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
-		.action(async (refs: string[], o: { dataRoot: string }) => {
+		.action(async (refs: string[], o: { force?: boolean; dataRoot: string }) => {
 			const { imageRm } = await import("../runtime/commands.ts");
 			imageRm(refs, o);
 		});

@@ -18,6 +18,8 @@ export interface RegistryOptions {
 	netns?: string;
 	/** Let the registry outlive this process (a persistent lab); it is then stopped by pid or by netns. */
 	detached?: boolean;
+	/** Serve https with this certificate and key (PEM files); `ca` verifies it in the readiness probe. */
+	tls?: { certificate: string; key: string; ca: string };
 	signal?: AbortSignal;
 }
 
@@ -49,6 +51,7 @@ export async function startRegistry(o: RegistryOptions): Promise<RunningRegistry
 			"    enabled: true",
 			"http:",
 			`  addr: ${hostPort}`,
+			...(o.tls ? ["  tls:", `    certificate: ${o.tls.certificate}`, `    key: ${o.tls.key}`] : []),
 			"",
 		].join("\n"),
 	);
@@ -78,16 +81,20 @@ export async function startRegistry(o: RegistryOptions): Promise<RunningRegistry
 			} catch {}
 		}
 	};
-	const url = `http://${hostPort}`;
+	const url = `${o.tls ? "https" : "http"}://${hostPort}`;
+	const caArgs = o.tls ? ["--cacert", o.tls.ca] : [];
 	try {
 		const deadline = Date.now() + 15_000;
 		for (;;) {
 			o.signal?.throwIfAborted();
 			if (exited)
 				throw new LabError(`docker-registry exited at start; see ${join(o.dataDir, "registry.log")}`, "ERR_REGISTRY");
-			const r = await run(inNetns(o.netns, ["curl", "-fsS", "--max-time", "1", "-o", "/dev/null", `${url}/v2/`]), {
-				allowFailure: true,
-			});
+			const r = await run(
+				inNetns(o.netns, ["curl", "-fsS", ...caArgs, "--max-time", "1", "-o", "/dev/null", `${url}/v2/`]),
+				{
+					allowFailure: true,
+				},
+			);
 			if (r.code === 0) break;
 			if (Date.now() > deadline)
 				throw new LabError(`docker-registry did not answer at ${url}/v2/ within 15 s`, "ERR_REGISTRY");

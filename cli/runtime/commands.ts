@@ -1,11 +1,15 @@
 // The single-node container commands (tsswarm run/ps/logs/stop/rm/exec/inspect, tsswarm image ...):
 // thin CLI faces over runtime/, printing like docker does.
 
+import { totalmem } from "node:os";
 import {
 	type ContainerSpec,
 	type HealthcheckSpec,
 	type PullProgress,
+	parseCpus,
 	parseDuration,
+	parseMemory,
+	parsePidsLimit,
 	parseTime,
 	Runtime,
 } from "../../runtime/index.ts";
@@ -75,31 +79,52 @@ export function imageLs(o: { dataRoot: string; format: string }): void {
 	printTable(rows);
 }
 
-export async function imageLoad(path: string, o: { platform?: string; dataRoot: string }): Promise<void> {
-	const recs = await runtimeFor(o).images.load(path, { platform: o.platform });
+export async function imageLoad(
+	path: string,
+	o: { platform?: string; name?: string; dataRoot: string },
+): Promise<void> {
+	const recs = await runtimeFor(o).images.load(path, { platform: o.platform, name: o.name });
 	for (const r of recs) process.stdout.write(`Loaded image: ${r.refs.join(", ")}\n`);
 	if (recs.length === 0) throw new UsageError(`${path} holds no image for the requested platform`);
 }
 
-export function imageRm(refs: string[], o: { dataRoot: string }): void {
+/** docker image inspect's shape, from the stored record. */
+export function imageInspect(refs: string[], o: { platform?: string; dataRoot: string }): void {
+	const rt = runtimeFor(o);
+	const out = refs.map((r) => {
+		const img = rt.images.resolve(r, { platform: o.platform });
+		const cfg = img.config as typeof img.config & { created?: string; author?: string };
+		return {
+			Id: img.id,
+			RepoTags: img.refs,
+			RepoDigests: img.refs.map((ref) => `${ref.replace(/:[^:/]+$/, "")}@${img.manifestDigest}`),
+			ManifestDigest: img.manifestDigest,
+			Created: cfg.created,
+			Author: cfg.author,
+			Os: img.platform.os,
+			Architecture: img.platform.architecture,
+			Variant: img.platform.variant,
+			Config: img.config.config ?? {},
+			RootFS: { Type: "layers", Layers: img.layers.map((l) => l.diffId) },
+			Layers: img.layers,
+			Size: img.layers.reduce((n, l) => n + l.size, 0),
+			Pulled: img.created,
+		};
+	});
+	process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+export function imageRm(refs: string[], o: { force?: boolean; dataRoot: string }): void {
 	const rt = runtimeFor(o);
 	for (const r of refs) {
-		rt.images.remove(r);
+		rt.removeImage(r, { force: o.force });
 		process.stdout.write(`Untagged: ${r}\n`);
 	}
 }
 
 export function imagePrune(o: { dataRoot: string }): void {
-	const rt = runtimeFor(o);
-	const inUse = rt.list({ all: true }).flatMap((c) => {
-		try {
-			return rt.images.resolve(c.image, { platform: c.platform }).layerDirs;
-		} catch {
-			return [];
-		}
-	});
-	const r = rt.images.prune(inUse);
-	process.stdout.write(`Deleted ${r.blobs} blobs and ${r.layers} layers\n`);
+	const r = runtimeFor(o).pruneImages();
+	process.stdout.write(`Deleted ${r.images} untagged images, ${r.blobs} blobs and ${r.layers} layers\n`);
 }
 
 function parseVolume(v: string): { source: string; target: string; readonly: boolean } {
@@ -155,12 +180,32 @@ function healthFlags(o: Record<string, unknown>): HealthcheckSpec | undefined {
 	};
 }
 
+/** --memory, --cpus, --pids-limit, --userns checked as the runtime will, before anything is pulled. */
+function limitFlags(o: Record<string, unknown>): Pick<ContainerSpec, "userns"> {
+	const check = (flag: string, v: unknown, parse: (v: string) => unknown) => {
+		if (v === undefined) return;
+		try {
+			parse(v as string);
+		} catch (err) {
+			throw new UsageError(`${flag}: ${(err as Error).message}`);
+		}
+	};
+	check("--memory", o.memory, parseMemory);
+	check("--cpus", o.cpus, parseCpus);
+	check("--pids-limit", o.pidsLimit, parsePidsLimit);
+	const userns = o.userns as string | undefined;
+	if (userns !== undefined && userns !== "host" && userns !== "remap")
+		throw new UsageError(`--userns must be host or remap, got "${userns}"`);
+	return { userns: userns as "host" | "remap" | undefined };
+}
+
 export async function runContainer(image: string, cmd: string[], o: Record<string, unknown>): Promise<number> {
-	const rt = runtimeFor(o as { dataRoot: string; insecureRegistry?: string[] });
 	if (cmd[0] === "--") cmd = cmd.slice(1);
 	// Flags first: a usage error should not wait for a pull.
 	const healthcheck = healthFlags(o);
 	const seccomp = seccompFlag(o.securityOpt as string[] | undefined);
+	const { userns } = limitFlags(o);
+	const rt = runtimeFor(o as { dataRoot: string; insecureRegistry?: string[] });
 	const platform = o.platform as string | undefined;
 	try {
 		rt.images.resolve(image, { platform });
@@ -187,6 +232,9 @@ export async function runContainer(image: string, cmd: string[], o: Record<strin
 		network: o.network as string | undefined,
 		healthcheck,
 		seccomp,
+		userns,
+		// Detached, the shim removes it on exit (nobody here will be waiting).
+		autoRemove: Boolean(o.rm && o.detach),
 	};
 	const c = await rt.prepare(spec);
 	if (o.detach) {
@@ -194,10 +242,24 @@ export async function runContainer(image: string, cmd: string[], o: Record<strin
 		process.stdout.write(`${c.id}\n`);
 		return 0;
 	}
-	// Ctrl-C stops the container like docker run does (runc forwards the signal to it).
-	const { code } = await rt.runAttached(c.id, "inherit");
-	if (o.rm) await rt.remove(c.id, { force: true });
-	return code;
+	// Signals go to the container, as docker run's proxy does: SIGTERM (and SIGINT not from the
+	// terminal, which already sent it to runc, and runc forwards) via runc kill; the third one kills.
+	// This process stays to collect the exit code and honour --rm.
+	let count = 0;
+	const forward = (sig: NodeJS.Signals) => {
+		count++;
+		if (count >= 3) void rt.kill(c.id, "KILL");
+		else if (sig !== "SIGINT" || !process.stdin.isTTY) void rt.kill(c.id, sig.slice(3));
+	};
+	process.on("SIGINT", forward);
+	process.on("SIGTERM", forward);
+	try {
+		return (await rt.runAttached(c.id, "inherit")).code;
+	} finally {
+		process.off("SIGINT", forward);
+		process.off("SIGTERM", forward);
+		if (o.rm) await rt.remove(c.id, { force: true });
+	}
 }
 
 const ago = (iso?: string) => {
@@ -282,6 +344,47 @@ export async function rm(cs: string[], o: { force?: boolean; dataRoot: string })
 
 export async function exec(c: string, cmd: string[], o: { env?: string[]; dataRoot: string }): Promise<number> {
 	return (await runtimeFor(o).exec(c, cmd, { env: o.env })).code;
+}
+
+const mib = (n?: number) =>
+	n === undefined ? "--" : n >= 1 << 30 ? `${(n / 2 ** 30).toFixed(2)}GiB` : `${(n / 2 ** 20).toFixed(2)}MiB`;
+
+/** docker stats: CPU % over the sampling interval, memory usage / limit, pids; --no-stream prints once. */
+export async function stats(cs: string[], o: { stream: boolean; format: string; dataRoot: string }): Promise<void> {
+	const rt = runtimeFor(o);
+	const ac = new AbortController();
+	const onSig = () => ac.abort();
+	process.once("SIGINT", onSig);
+	try {
+		for (;;) {
+			const ids = cs.length > 0 ? cs.map((c) => rt.find(c).id) : rt.list().map((c) => c.id);
+			const samples = await rt.statsSample(ids, { intervalMs: 1000, signal: ac.signal }).catch((err) => {
+				if (ac.signal.aborted) return undefined;
+				throw err;
+			});
+			if (!samples) return;
+			if (o.format === "json") process.stdout.write(`${JSON.stringify(samples)}\n`);
+			else {
+				const rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]];
+				for (const s of samples)
+					rows.push([
+						s.id.slice(0, 12),
+						s.name,
+						s.cpuPercent === undefined ? "--" : `${s.cpuPercent.toFixed(2)}%`,
+						`${mib(s.memoryBytes)} / ${mib(s.memoryLimit ?? totalmem())}`,
+						s.memoryBytes === undefined
+							? "--"
+							: `${((100 * s.memoryBytes) / (s.memoryLimit ?? totalmem())).toFixed(2)}%`,
+						String(s.pids ?? "--"),
+					]);
+				if (o.stream && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H");
+				printTable(rows);
+			}
+			if (!o.stream) return;
+		}
+	} finally {
+		process.off("SIGINT", onSig);
+	}
 }
 
 export function inspect(c: string, o: { dataRoot: string }): void {

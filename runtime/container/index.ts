@@ -1,5 +1,15 @@
 // Containers: OCI spec, overlay rootfs, runc driver with a shim, limits, platforms.
 export {
+	allCgroupDirs,
+	type CgroupLayout,
+	type CgroupMode,
+	type CgroupStats,
+	cgroupDirs,
+	detectCgroups,
+	readCgroupStats,
+} from "./cgroups.ts";
+export type { ContainerRuntime, Signalled } from "./contract.ts";
+export {
 	type Healthcheck,
 	type HealthcheckSpec,
 	type HealthProbe,
@@ -11,6 +21,13 @@ export {
 export { parseCpus, parseMemory, parsePidsLimit, parseSize } from "./limits.ts";
 export { type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 export { checkRunnable } from "./platform.ts";
-export { type ContainerState, type ContainerStatus, Runtime, type RuntimeOptions } from "./runtime.ts";
+export {
+	type ContainerState,
+	type ContainerStatus,
+	EXIT_UNKNOWN,
+	procStart,
+	Runtime,
+	type RuntimeOptions,
+} from "./runtime.ts";
 export { defaultSeccompProfile } from "./seccomp.ts";
 export { buildOciSpec, type ContainerSpec, DEFAULT_CAPS, type Mount } from "./spec.ts";

@@ -2,26 +2,54 @@
 // logs and list. Each running container has a tiny shim (a detached /bin/sh) that runs
 // `runc run` in the foreground and writes the exit code next to the container's state, so
 // containers outlive the process that started them and are re-adopted from disk.
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+	chmodSync,
+	existsSync,
+	mkdirSync,
+	readdirSync,
+	readFileSync,
+	renameSync,
+	rmdirSync,
+	rmSync,
+	statSync,
+	writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import {
+	AmbiguousIdError,
 	ContainerNotFoundError,
 	ContainerRunningError,
+	ImageInUseError,
 	InvalidSpecError,
 	NameInUseError,
 	RuntimeError,
 } from "../errors.ts";
-import { formatPlatform, ImageStore, type RegistryOptions } from "../image/index.ts";
+import {
+	formatPlatform,
+	ImageStore,
+	type PullProgress,
+	type RegistryOptions,
+	type ResolvedImage,
+} from "../image/index.ts";
+import {
+	type CgroupLayout,
+	type CgroupStats,
+	detectCgroups,
+	existingCgroupDirs,
+	readCgroupStats,
+	removeCgroupDirs,
+} from "./cgroups.ts";
+import type { ContainerRuntime } from "./contract.ts";
 import { type Healthcheck, type HealthState, readHealth, resolveHealthcheck } from "./health.ts";
 import { parseSize } from "./limits.ts";
 import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 import { checkRunnable } from "./platform.ts";
-import { mountRootfs, unmountRootfs } from "./rootfs.ts";
-import { buildOciSpec, type ContainerSpec } from "./spec.ts";
+import { isMounted, mountRootfs, unmountRootfs } from "./rootfs.ts";
+import { buildOciSpec, type ContainerSpec, parseUserns } from "./spec.ts";
 
 const execFileP = promisify(execFile);
 
@@ -32,6 +60,8 @@ export interface ContainerState {
 	name: string;
 	image: string;
 	imageId: string;
+	/** The manifest digest of the image record: it pins the image and its layers against prune. */
+	imageDigest?: string;
 	platform: string;
 	spec: ContainerSpec;
 	created: string;
@@ -42,7 +72,15 @@ export interface ContainerState {
 	emulated: boolean;
 	/** The effective health check (the user's over the image's), if any. */
 	healthcheck?: Healthcheck;
+	/** The process that collects the exit code (the shim, or the caller of runAttached), by pid and start time. */
+	shimPid?: number;
+	shimStart?: string;
+	/** Why the container is in its state when that is not its own doing (e.g. its shim died). */
+	reason?: string;
 }
+
+/** The exit code given when the real one was lost (Docker uses 255 for "unknown" as well). */
+export const EXIT_UNKNOWN = 255;
 
 export interface RuntimeOptions extends RegistryOptions {
 	/** Data root (images/, containers/, volumes/, runc/). */
@@ -54,26 +92,58 @@ export interface RuntimeOptions extends RegistryOptions {
 	/** Log rotation defaults (Docker's json-file max-size / max-file): 10 MiB, 3 files. */
 	logMaxSize?: number;
 	logMaxFiles?: number;
+	/** Where the cgroup hierarchies are mounted (tests point it at fixture trees). */
+	cgroupRoot?: string;
+	/** Settle containers left by a previous run at construction (default true). */
+	sweep?: boolean;
+}
+
+/** User namespaces need kernel support and a non-zero limit; say so rather than fail inside runc. */
+function checkUserns(): void {
+	let max = 0;
+	try {
+		max = Number(readFileSync("/proc/sys/user/max_user_namespaces", "utf8"));
+	} catch {}
+	if (!existsSync("/proc/self/ns/user") || max === 0)
+		throw new RuntimeError(
+			"user namespaces are not available on this kernel (no /proc/self/ns/user or user.max_user_namespaces = 0)",
+			"ERR_USERNS_UNSUPPORTED",
+		);
+}
+
+/** The start time of a live process (field 22 of /proc/PID/stat), or undefined if it is gone. */
+export function procStart(pid: number): string | undefined {
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+		// The command name (field 2) may hold spaces and parentheses: count from its closing one.
+		return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+	} catch {
+		return undefined;
+	}
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
-export class Runtime {
+export class Runtime implements ContainerRuntime {
 	readonly root: string;
 	readonly images: ImageStore;
 	private readonly bin: string;
 	private readonly cgroupParent: string;
 	private readonly logMaxSize: number;
 	private readonly logMaxFiles: number;
+	/** Cgroup v1, hybrid or v2, detected once. */
+	readonly cgroups: CgroupLayout;
 
 	constructor(o: RuntimeOptions) {
 		this.root = o.root;
-		this.images = new ImageStore({ ...o, root: join(o.root, "images") });
+		this.images = new ImageStore({ certsDir: join(o.root, "certs.d"), ...o, root: join(o.root, "images") });
 		this.bin = o.runtime ?? "runc";
 		this.cgroupParent = o.cgroupParent ?? process.env.TSSWARM_CGROUP_PARENT ?? "tsswarm";
 		this.logMaxSize = o.logMaxSize ?? 10 << 20;
 		this.logMaxFiles = o.logMaxFiles ?? 3;
+		this.cgroups = detectCgroups(o.cgroupRoot);
 		for (const d of ["containers", "volumes", "runc"]) mkdirSync(join(o.root, d), { recursive: true });
+		if (o.sweep ?? true) this.sweep();
 	}
 
 	private dir(id: string): string {
@@ -100,30 +170,131 @@ export class Runtime {
 		return this.refresh(st);
 	}
 
-	/** A running container whose shim wrote an exit code has exited. */
+	/**
+	 * A running container whose shim wrote an exit code has exited. One whose shim is gone (killed,
+	 * or the host rebooted) and whose init process is gone too has exited with an unknown code; a
+	 * reused pid does not fool this, the process start time is compared too.
+	 */
 	private refresh(st: ContainerState): ContainerState {
 		if (st.status !== "running") return st;
-		const f = join(this.dir(st.id), "exitcode");
-		if (!existsSync(f)) return st;
-		const code = Number(readFileSync(f, "utf8").trim());
+		const exited = this.exitRecorded(st);
+		if (exited) return exited;
+		if (st.shimPid !== undefined && procStart(st.shimPid) === st.shimStart) return st;
+		if (this.initAlive(st.id)) return st;
+		// The shim may have written the code and exited between the two checks.
+		const late = this.exitRecorded(st);
+		if (late) return late;
 		const next: ContainerState = {
 			...st,
 			status: "exited",
-			exitCode: code,
+			exitCode: EXIT_UNKNOWN,
+			finishedAt: new Date().toISOString(),
+			reason: "the process that watched the container is gone (killed or host restarted); exit code unknown",
+		};
+		this.save(next);
+		this.cleanup(st.id);
+		return next;
+	}
+
+	private exitRecorded(st: ContainerState): ContainerState | undefined {
+		const f = join(this.dir(st.id), "exitcode");
+		let text: string;
+		try {
+			text = readFileSync(f, "utf8").trim();
+		} catch {
+			return undefined;
+		}
+		const next: ContainerState = {
+			...st,
+			status: "exited",
+			exitCode: Number(text),
 			finishedAt: statSync(f).mtime.toISOString(),
 		};
 		this.save(next);
 		return next;
 	}
 
-	/** Finds a container by id, unique id prefix, or name. */
+	/** Is the container's init process (as runc recorded it) still the same live process? */
+	private initAlive(id: string): boolean {
+		try {
+			const s = JSON.parse(readFileSync(join(this.root, "runc", id, "state.json"), "utf8")) as {
+				init_process_pid?: number;
+				init_process_start?: number | string;
+			};
+			return s.init_process_pid !== undefined && procStart(s.init_process_pid) === String(s.init_process_start);
+		} catch {
+			return false;
+		}
+	}
+
+	/** Frees what an exited container may still hold: runc's state, its cgroups, the rootfs mount. */
+	private cleanup(id: string, mounts?: string): void {
+		if (existsSync(join(this.root, "runc", id))) {
+			try {
+				execFileSync(this.bin, ["--root", join(this.root, "runc"), "delete", "--force", id], { stdio: "ignore" });
+			} catch {}
+		}
+		removeCgroupDirs(this.cgroups, `${this.cgroupParent}/${id}`);
+		this.stopHealth(id);
+		unmountRootfs(this.dir(id), mounts);
+	}
+
+	/**
+	 * Called once at start: settles containers whose process is gone (cgroups, mounts, runc state),
+	 * removes half-prepared container dirs left by a crash and empty cgroups of unknown containers.
+	 */
+	sweep(): { exited: string[]; removed: string[]; cgroups: string[] } {
+		const out = { exited: [] as string[], removed: [] as string[], cgroups: [] as string[] };
+		const mounts = readFileSync("/proc/self/mountinfo", "utf8");
+		const ids = new Set(readdirSync(join(this.root, "containers")));
+		for (const id of ids) {
+			const dir = this.dir(id);
+			if (!existsSync(join(dir, "state.json"))) {
+				// Another process may be preparing it right now: only old leftovers go.
+				if (Date.now() - statSync(dir).mtimeMs < 60_000) continue;
+				unmountRootfs(dir, mounts);
+				rmSync(dir, { recursive: true, force: true });
+				ids.delete(id);
+				out.removed.push(id);
+				continue;
+			}
+			let st: ContainerState;
+			try {
+				st = this.load(id);
+			} catch {
+				continue;
+			}
+			if (st.status === "exited") {
+				this.cleanup(id, mounts);
+				out.exited.push(id);
+			}
+		}
+		for (const parent of existingCgroupDirs(this.cgroups, this.cgroupParent)) {
+			for (const name of readdirSync(parent, { withFileTypes: true })) {
+				if (!name.isDirectory() || ids.has(name.name) || !/^[a-f0-9]{64}$/.test(name.name)) continue;
+				try {
+					rmdirSync(join(parent, name.name));
+					out.cgroups.push(join(parent, name.name));
+				} catch {}
+			}
+		}
+		return out;
+	}
+
+	/** Finds a container by id, name, or an id prefix that only one container has. */
 	find(idOrName: string): ContainerState {
 		const all = this.list({ all: true });
-		const hit =
-			all.find((c) => c.id === idOrName || c.name === idOrName) ??
-			(idOrName.length >= 3 ? all.filter((c) => c.id.startsWith(idOrName)) : []).at(0);
-		if (!hit) throw new ContainerNotFoundError(idOrName);
-		return hit;
+		const exact = all.find((c) => c.id === idOrName || c.name === idOrName);
+		if (exact) return exact;
+		const hits =
+			idOrName.length >= 1 && /^[a-f0-9]+$/.test(idOrName) ? all.filter((c) => c.id.startsWith(idOrName)) : [];
+		if (hits.length > 1)
+			throw new AmbiguousIdError(
+				idOrName,
+				hits.map((c) => `${c.id.slice(0, 12)} (${c.name})`),
+			);
+		if (!hits[0]) throw new ContainerNotFoundError(idOrName);
+		return hits[0];
 	}
 
 	list(o: { all?: boolean } = {}): ContainerState[] {
@@ -138,7 +309,8 @@ export class Runtime {
 	}
 
 	/** Resolve the image, mount the rootfs and write the OCI bundle; the container is "created". */
-	async prepare(spec: ContainerSpec): Promise<ContainerState> {
+	async prepare(spec: ContainerSpec, o: { signal?: AbortSignal } = {}): Promise<ContainerState> {
+		o.signal?.throwIfAborted();
 		const id = randomBytes(32).toString("hex");
 		const name = spec.name ?? `c-${id.slice(0, 8)}`;
 		if (!NAME_RE.test(name)) throw new InvalidSpecError(`invalid container name "${name}"`);
@@ -150,10 +322,16 @@ export class Runtime {
 		if (spec.logMaxFiles !== undefined && (!Number.isInteger(spec.logMaxFiles) || spec.logMaxFiles < 1))
 			throw new InvalidSpecError(`invalid log max files "${spec.logMaxFiles}": use a positive integer`);
 		const emulated = checkRunnable(img.platform) === "emulated";
+		const userns = parseUserns(spec.userns);
+		if (userns) {
+			checkUserns();
+			// As Docker with userns-remap: the remapped root must traverse the data root to its rootfs.
+			for (const d of [this.root, join(this.root, "containers")]) chmodSync(d, statSync(d).mode | 0o711);
+		}
 		const dir = this.dir(id);
 		mkdirSync(dir, { recursive: true });
 		try {
-			const rootfs = mountRootfs(img.layerDirs, dir);
+			const rootfs = mountRootfs(img.layerDirs, dir, userns?.hostId);
 			const oci = buildOciSpec({
 				spec,
 				image: img.config,
@@ -172,6 +350,7 @@ export class Runtime {
 				name,
 				image: spec.image,
 				imageId: img.id,
+				imageDigest: img.manifestDigest,
 				platform: formatPlatform(img.platform),
 				spec,
 				created: new Date().toISOString(),
@@ -189,16 +368,26 @@ export class Runtime {
 	}
 
 	/** Start in the background under its shim; output goes to the container's log files. */
-	async start(idOrName: string): Promise<ContainerState> {
+	async start(idOrName: string, o: { signal?: AbortSignal } = {}): Promise<ContainerState> {
 		const st = this.find(idOrName);
 		if (st.status !== "created")
 			throw new RuntimeError(`container ${st.name} was already started`, "ERR_ALREADY_STARTED");
 		const dir = this.dir(st.id);
+		this.ensureRootfs(st);
 		const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
 		const runc = this.runc("run", "--bundle", dir, st.id).map(q).join(" ");
 		const maxSize = st.spec.logMaxSize === undefined ? this.logMaxSize : parseSize(st.spec.logMaxSize, "log max size");
 		const maxFiles = st.spec.logMaxFiles ?? this.logMaxFiles;
 		const writer = [process.execPath, new URL("./log-writer.ts", import.meta.url).pathname, dir, String(maxSize)];
+		// --rm: the shim itself removes the container once the exit code is written, as dockerd does
+		// for a detached --rm container, whether or not anyone still watches it.
+		const autoRemove = st.spec.autoRemove
+			? [
+					`${this.runc("delete", "--force", st.id).map(q).join(" ")} >/dev/null 2>&1`,
+					`umount ${q(join(dir, "rootfs"))} 2>/dev/null || umount -l ${q(join(dir, "rootfs"))} 2>/dev/null`,
+					`cd / && rm -rf ${q(dir)}`,
+				]
+			: [];
 		// The shim: the FIFOs' write ends go to runc, their read ends (opened here first, so no open
 		// blocks and no end is lost if runc finishes before the writer starts) to the log writer on
 		// fds 5 and 6; the exit code appears once the writer has written everything.
@@ -214,39 +403,111 @@ export class Runtime {
 			"wait",
 			"rm -f out.fifo err.fifo",
 			"mv exitcode.tmp exitcode",
+			...autoRemove,
 		].join("\n");
 		const shim = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore" });
 		shim.unref();
-		const next: ContainerState = { ...st, status: "running", startedAt: new Date().toISOString() };
+		const shimPid = shim.pid!;
+		const next: ContainerState = {
+			...st,
+			status: "running",
+			startedAt: new Date().toISOString(),
+			shimPid,
+			shimStart: procStart(shimPid),
+		};
 		this.save(next);
 		writeFileSync(join(dir, "shim.pid"), String(shim.pid));
 		this.startHealth(next);
-		// Running once runc reports it (or already exited, for very short commands).
-		for (let i = 0; i < 500; i++) {
+		// Running once runc has recorded the container's init (or it already exited, for very short
+		// commands). runc's state file is read directly: spawning `runc state` costs ~10 ms a poll.
+		const deadline = Date.now() + 5000;
+		for (let i = 0; Date.now() < deadline; i++) {
+			o.signal?.throwIfAborted();
+			if (!existsSync(dir)) return { ...next, status: "exited" }; // --rm, and already removed
 			if (existsSync(join(dir, "exitcode"))) return this.load(st.id);
-			const s = await this.runcState(st.id);
-			if (s === "running" || s === "stopped") return this.load(st.id);
-			await sleep(5);
+			if (existsSync(join(this.root, "runc", st.id, "state.json"))) return this.load(st.id);
+			await sleep(i < 20 ? 1 : 5);
 		}
 		throw new RuntimeError(
-			`container ${st.name} did not start within 2.5 s; see its logs (tsswarm logs ${st.name})`,
+			`container ${st.name} did not start within 5 s; see its logs (tsswarm logs ${st.name})`,
 			"ERR_START_TIMEOUT",
 		);
+	}
+
+	/** After a host restart the overlay of a created container is gone: mount it again. */
+	private ensureRootfs(st: ContainerState): void {
+		const dir = this.dir(st.id);
+		if (isMounted(join(dir, "rootfs"))) return;
+		const img = this.images.resolve(st.imageId, { platform: st.platform });
+		mountRootfs(img.layerDirs, dir, parseUserns(st.spec.userns)?.hostId);
 	}
 
 	/** Run in the foreground with the caller's stdio (tsswarm run without -d); returns the exit code. */
 	async runAttached(
 		idOrName: string,
 		stdio: "inherit" | "pipe" = "inherit",
+		o: { signal?: AbortSignal } = {},
 	): Promise<{ code: number; stdout: string; stderr: string }> {
 		const st = this.find(idOrName);
 		const dir = this.dir(st.id);
-		this.save({ ...st, status: "running", startedAt: new Date().toISOString() });
-		this.startHealth(st);
-		const { code, stdout, stderr } = await spawnCollect(this.runc("run", "--bundle", dir, st.id), stdio);
+		this.ensureRootfs(st);
+		// This process collects the exit code: if it dies, refresh() sees it by its pid and start time.
+		const running: ContainerState = {
+			...st,
+			status: "running",
+			startedAt: new Date().toISOString(),
+			shimPid: process.pid,
+			shimStart: procStart(process.pid),
+		};
+		this.save(running);
+		this.startHealth(running);
+		// Aborting kills the container; the exit code (137) is still collected.
+		const onAbort = () => void this.kill(st.id, "KILL");
+		o.signal?.addEventListener("abort", onAbort, { once: true });
+		const { code, stdout, stderr } = await spawnCollect(this.runc("run", "--bundle", dir, st.id), stdio).finally(() =>
+			o.signal?.removeEventListener("abort", onAbort),
+		);
 		writeFileSync(join(dir, "exitcode"), String(code));
 		this.save({ ...this.load(st.id), status: "exited", exitCode: code, finishedAt: new Date().toISOString() });
 		return { code, stdout, stderr };
+	}
+
+	/** Pull an image into the store (the worker calls this before prepare). */
+	pull(
+		ref: string,
+		o: { platform?: string; signal?: AbortSignal; onProgress?: (p: PullProgress) => void } = {},
+	): Promise<ResolvedImage> {
+		return this.images.pull(ref, o);
+	}
+
+	/** Containers (any state) whose image is one of these manifest digests. */
+	private usersOf(digests: string[]): ContainerState[] {
+		const ds = new Set(digests);
+		return this.list({ all: true }).filter((c) => c.imageDigest !== undefined && ds.has(c.imageDigest));
+	}
+
+	/** docker image rm: refused while a container uses the image, unless forced (the image then stays untagged). */
+	removeImage(ref: string, o: { force?: boolean } = {}): number {
+		const users = this.usersOf(this.images.digestsOf(ref));
+		if (users.length > 0 && !o.force)
+			throw new ImageInUseError(
+				ref,
+				users.map((c) => `${c.id.slice(0, 12)} (${c.name})`),
+			);
+		const pinned = new Set(this.list({ all: true }).map((c) => c.imageDigest));
+		return this.images.remove(ref, { keep: (d) => pinned.has(d) });
+	}
+
+	/** docker image prune: frees what no image and no container uses. */
+	pruneImages(): { images: number; blobs: number; layers: number } {
+		const keep = this.list({ all: true }).flatMap((c) => (c.imageDigest ? [c.imageDigest] : []));
+		return this.images.prune({ keep });
+	}
+
+	/** Sends a signal to the container's processes (runc kill --all). */
+	async kill(idOrName: string, signal = "TERM"): Promise<void> {
+		const st = this.find(idOrName);
+		await execFileP(this.bin, ["--root", join(this.root, "runc"), "kill", "--all", st.id, signal]).catch(() => {});
 	}
 
 	/** The health check loop runs in its own detached process (see health.ts). */
@@ -269,16 +530,6 @@ export class Runtime {
 		} catch {}
 	}
 
-	private async runcState(id: string): Promise<string | undefined> {
-		try {
-			const [cmd, ...args] = this.runc("state", id);
-			const { stdout } = await execFileP(cmd!, args);
-			return (JSON.parse(stdout) as { status: string }).status;
-		} catch {
-			return undefined;
-		}
-	}
-
 	async wait(idOrName: string, o: { signal?: AbortSignal } = {}): Promise<number> {
 		const id = this.find(idOrName).id;
 		for (;;) {
@@ -291,26 +542,28 @@ export class Runtime {
 	}
 
 	/** SIGTERM, then SIGKILL after the grace period (Docker's stop). */
-	async stop(idOrName: string, o: { graceMs?: number } = {}): Promise<ContainerState> {
+	async stop(idOrName: string, o: { graceMs?: number; signal?: AbortSignal } = {}): Promise<ContainerState> {
+		o.signal?.throwIfAborted();
 		const st = this.find(idOrName);
 		if (st.status !== "running") return st;
 		const kill = (sig: string) =>
 			execFileP(this.bin, ["--root", join(this.root, "runc"), "kill", "--all", st.id, sig]).catch(() => {});
 		await kill("TERM");
 		const deadline = Date.now() + (o.graceMs ?? 10_000);
-		while (Date.now() < deadline && this.load(st.id).status === "running") await sleep(10);
+		while (Date.now() < deadline && this.load(st.id).status === "running") await sleep(10, undefined, o);
 		if (this.load(st.id).status === "running") {
 			await kill("KILL");
-			await this.wait(st.id);
+			await this.wait(st.id, o);
 		}
 		return this.load(st.id);
 	}
 
-	async remove(idOrName: string, o: { force?: boolean } = {}): Promise<void> {
+	async remove(idOrName: string, o: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+		o.signal?.throwIfAborted();
 		const st = this.find(idOrName);
 		if (st.status === "running") {
 			if (!o.force) throw new ContainerRunningError(st.id);
-			await this.stop(st.id, { graceMs: 0 });
+			await this.stop(st.id, { graceMs: 0, signal: o.signal });
 		}
 		await execFileP(this.bin, ["--root", join(this.root, "runc"), "delete", "--force", st.id]).catch(() => {});
 		this.stopHealth(st.id);
@@ -322,8 +575,9 @@ export class Runtime {
 	async exec(
 		idOrName: string,
 		argv: string[],
-		o: { stdio?: "inherit" | "pipe"; env?: string[] } = {},
+		o: { stdio?: "inherit" | "pipe"; env?: string[]; signal?: AbortSignal } = {},
 	): Promise<{ code: number; stdout: string; stderr: string }> {
+		o.signal?.throwIfAborted();
 		const st = this.find(idOrName);
 		if (st.status !== "running") throw new RuntimeError(`container ${st.name} is not running`, "ERR_NOT_RUNNING");
 		if (argv.length === 0) throw new InvalidSpecError("exec needs a command");
@@ -331,6 +585,7 @@ export class Runtime {
 		const { code, stdout, stderr } = await spawnCollect(
 			this.runc("exec", ...envArgs, st.id, ...argv),
 			o.stdio ?? "inherit",
+			o.signal,
 		);
 		return { code, stdout, stderr };
 	}
@@ -363,31 +618,43 @@ export class Runtime {
 		})();
 	}
 
-	/** Resource usage from the container's cgroup (v1 or v2). */
-	stats(idOrName: string): { memoryBytes?: number; pids?: number; cpuNanos?: number } {
+	/** Resource usage from the container's cgroup (v1, hybrid or v2, as detected at start). */
+	stats(idOrName: string): CgroupStats & { id: string; name: string; at: number } {
 		const st = this.find(idOrName);
-		const rel = `${this.cgroupParent}/${st.id}`;
-		const read = (p: string) => {
+		const at = performance.now();
+		return { id: st.id, name: st.name, at, ...readCgroupStats(this.cgroups, `${this.cgroupParent}/${st.id}`) };
+	}
+
+	/**
+	 * Two samples `intervalMs` apart, as docker stats takes them: CPU % of one CPU (100 = one core
+	 * busy) over the interval, and the latest memory and pids. Containers that end meanwhile drop out.
+	 */
+	async statsSample(
+		ids: string[],
+		o: { intervalMs?: number; signal?: AbortSignal } = {},
+	): Promise<Array<CgroupStats & { id: string; name: string; cpuPercent?: number }>> {
+		const first = new Map(ids.map((id) => [id, this.stats(id)]));
+		await sleep(o.intervalMs ?? 1000, undefined, { signal: o.signal });
+		const out: Array<CgroupStats & { id: string; name: string; cpuPercent?: number }> = [];
+		for (const [id, a] of first) {
+			let b: ReturnType<Runtime["stats"]>;
 			try {
-				return readFileSync(p, "utf8").trim();
+				b = this.stats(id);
 			} catch {
-				return undefined;
+				continue;
 			}
-		};
-		const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
-		if (v2) {
-			const cpu = read(`/sys/fs/cgroup/${rel}/cpu.stat`)?.match(/usage_usec (\d+)/)?.[1];
-			return {
-				memoryBytes: Number(read(`/sys/fs/cgroup/${rel}/memory.current`)) || undefined,
-				pids: Number(read(`/sys/fs/cgroup/${rel}/pids.current`)) || undefined,
-				cpuNanos: cpu ? Number(cpu) * 1000 : undefined,
-			};
+			const cpuPercent =
+				a.cpuNanos !== undefined && b.cpuNanos !== undefined
+					? (100 * (b.cpuNanos - a.cpuNanos)) / ((b.at - a.at) * 1e6)
+					: undefined;
+			out.push({ ...b, cpuPercent });
 		}
-		return {
-			memoryBytes: Number(read(`/sys/fs/cgroup/memory/${rel}/memory.usage_in_bytes`)) || undefined,
-			pids: Number(read(`/sys/fs/cgroup/pids/${rel}/pids.current`)) || undefined,
-			cpuNanos: Number(read(`/sys/fs/cgroup/cpuacct/${rel}/cpuacct.usage`)) || undefined,
-		};
+		return out;
+	}
+
+	/** The cgroup directories a container has (none once it is removed): for cleanup checks. */
+	cgroupDirsOf(id: string): string[] {
+		return existingCgroupDirs(this.cgroups, `${this.cgroupParent}/${id}`);
 	}
 }
 
@@ -395,9 +662,10 @@ export class Runtime {
 async function spawnCollect(
 	argv: string[],
 	stdio: "inherit" | "pipe",
+	signal?: AbortSignal,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
 	const [cmd, ...args] = argv;
-	const child = spawn(cmd!, args, { stdio: stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"] });
+	const child = spawn(cmd!, args, { stdio: stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"], signal });
 	let stdout = "";
 	let stderr = "";
 	child.stdout?.on("data", (d: Buffer) => {

@@ -38,6 +38,13 @@ export interface ContainerSpec {
 	healthcheck?: HealthcheckSpec;
 	/** "default" (Docker's default restrictions), "unconfined", or the path of a JSON profile. */
 	seccomp?: string;
+	/**
+	 * User namespace: "host" (none, the default, as Docker) or a mapping of container uid/gid 0..size-1
+	 * to host ids hostId.. ("remap" = 100000:65536, Docker's userns-remap default range).
+	 */
+	userns?: "host" | "remap" | { hostId: number; size: number };
+	/** Remove the container once it exits (docker run --rm), even when detached. */
+	autoRemove?: boolean;
 	/** Log rotation for this container (default: the runtime's). */
 	logMaxSize?: string | number;
 	logMaxFiles?: number;
@@ -117,6 +124,22 @@ function mergeEnv(image: string[] = [], over: string[] = []): string[] {
 	return [...m.values()];
 }
 
+/** The uid/gid range of a user namespace, or undefined for none. */
+export function parseUserns(v: ContainerSpec["userns"]): { hostId: number; size: number } | undefined {
+	if (v === undefined || v === "host") return undefined;
+	if (v === "remap") return { hostId: 100_000, size: 65_536 };
+	if (
+		typeof v === "object" &&
+		Number.isInteger(v.hostId) &&
+		Number.isInteger(v.size) &&
+		v.hostId > 0 &&
+		v.size > 0 &&
+		v.hostId + v.size <= 2 ** 32 - 1
+	)
+		return v;
+	throw new InvalidSpecError(`invalid userns ${JSON.stringify(v)}: use "host", "remap" or { hostId, size }`);
+}
+
 export interface BuildInput {
 	spec: ContainerSpec;
 	image: ImageConfig;
@@ -187,6 +210,14 @@ export function buildOciSpec(i: BuildInput): Record<string, unknown> {
 		{ type: "uts" },
 		{ type: "mount" },
 	];
+	const userns = parseUserns(s.userns);
+	const idMaps: Record<string, unknown> = {};
+	if (userns) {
+		namespaces.push({ type: "user" });
+		const map = [{ containerID: 0, hostID: userns.hostId, size: userns.size }];
+		idMaps.uidMappings = map;
+		idMaps.gidMappings = map;
+	}
 	const hooks: Record<string, unknown> = {};
 	if (network === "none") {
 		namespaces.push({ type: "network" });
@@ -229,6 +260,7 @@ export function buildOciSpec(i: BuildInput): Record<string, unknown> {
 			cgroupsPath: i.cgroupsPath,
 			resources,
 			namespaces,
+			...idMaps,
 			maskedPaths: MASKED,
 			readonlyPaths: READONLY,
 			...(seccomp ? { seccomp } : {}),

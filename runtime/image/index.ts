@@ -3,6 +3,7 @@ export * from "./errors.ts";
 export {
 	formatPlatform,
 	hostPlatform,
+	normalizePlatform,
 	type Platform,
 	parsePlatform,
 	parseReference,

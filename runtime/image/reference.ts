@@ -76,6 +76,16 @@ export function parsePlatform(s: string): Platform {
 	return { os, architecture, variant };
 }
 
+/** The canonical form of a platform from an image (arm64 -> arm64/v8, arm -> arm/v7, aarch64 -> arm64). */
+export function normalizePlatform(p: Platform): Platform {
+	const architecture = ARCH_ALIASES[p.architecture] ?? p.architecture;
+	let variant = p.variant || undefined;
+	if (architecture === "arm64" && !variant) variant = "v8";
+	if (architecture === "arm" && !variant) variant = "v7";
+	if (architecture === "amd64" && variant === "v1") variant = undefined; // v1 is plain amd64
+	return { os: p.os, architecture, variant };
+}
+
 export function hostPlatform(): Platform {
 	const a = hostArch();
 	if (a === "arm64") return { os: "linux", architecture: "arm64", variant: "v8" };

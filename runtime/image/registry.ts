@@ -1,9 +1,11 @@
 // An OCI distribution (registry v2) client: manifests and blobs, anonymous, basic and bearer-token
 // auth (from WWW-Authenticate), every byte digest-verified while it streams, nothing partial left.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createWriteStream, renameSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { DigestMismatchError, ImageNotFoundError, RegistryError } from "./errors.ts";
+import { httpsGet } from "./https.ts";
 import type { Reference } from "./reference.ts";
 
 export const MEDIA = {
@@ -27,6 +29,10 @@ export interface RegistryOptions {
 	/** Registries reached over plain http (localhost and 127.0.0.0/8 always are). */
 	insecureRegistries?: string[];
 	credentials?: Record<string, { username: string; password: string }>;
+	/** Per-registry CAs as Docker's certs.d: DIR/HOST:PORT/*.crt (besides the system store). */
+	certsDir?: string;
+	/** More trusted CAs (PEM), for every registry. */
+	extraCAs?: string[];
 }
 
 export interface FetchedManifest {
@@ -42,15 +48,20 @@ export class RegistryClient {
 	private readonly insecure: Set<string>;
 	private readonly creds: Record<string, { username: string; password: string }>;
 	private readonly tokens = new Map<string, string>();
+	private readonly tls: { certsDir?: string; extraCAs?: string[] };
 
 	constructor(o: RegistryOptions = {}) {
 		this.insecure = new Set(o.insecureRegistries ?? []);
 		this.creds = o.credentials ?? {};
+		this.tls = { certsDir: o.certsDir, extraCAs: o.extraCAs };
 	}
 
 	private base(registry: string): string {
 		const host = registry.replace(/:\d+$/, "");
-		const plain = this.insecure.has(registry) || host === "localhost" || /^127\./.test(host) || host === "[::1]";
+		// Loopback is plain http, as in Docker, unless certs.d holds a CA for it (then it speaks TLS).
+		const hasCA = this.tls.certsDir !== undefined && existsSync(join(this.tls.certsDir, registry));
+		const plain =
+			this.insecure.has(registry) || (!hasCA && (host === "localhost" || /^127\./.test(host) || host === "[::1]"));
 		return `${plain ? "http" : "https"}://${registry}`;
 	}
 
@@ -74,9 +85,17 @@ export class RegistryClient {
 
 	private async fetch(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
 		try {
+			if (url.startsWith("https:")) return await httpsGet(url, headers, { signal, ...this.tls });
 			return await fetch(url, { headers, signal, redirect: "follow" });
 		} catch (err) {
 			if (signal?.aborted) throw err;
+			const code = (err as { code?: string }).code ?? "";
+			if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code))
+				throw new RegistryError(
+					`cannot verify ${new URL(url).host}'s TLS certificate (${code}): put its CA in certs.d/${new URL(url).host}/ca.crt under the data root, or list it as an insecure registry`,
+					0,
+					"ERR_REGISTRY_TLS",
+				);
 			throw new RegistryError(
 				`cannot reach ${new URL(url).host}: ${(err as Error).cause ?? (err as Error).message}`,
 				0,
@@ -154,7 +173,8 @@ export class RegistryClient {
 	): Promise<number> {
 		const res = await this.get(ref, `blobs/${digest}`, "*/*", o.signal);
 		if (!res.ok || !res.body) this.fail(ref, `blob ${digest}`, res);
-		const tmp = `${dest}.partial-${process.pid}`;
+		// Unique per call: two pulls (or workers) may fetch the same blob at once.
+		const tmp = `${dest}.partial-${process.pid}-${randomBytes(4).toString("hex")}`;
 		const out = createWriteStream(tmp, { mode: 0o600 });
 		const hash = createHash("sha256");
 		let size = 0;

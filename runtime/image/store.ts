@@ -8,21 +8,31 @@
 // never leaves partial content; prune() removes what no image references.
 import { execFileSync } from "node:child_process";
 import {
+	closeSync,
 	existsSync,
 	mkdirSync,
 	mkdtempSync,
+	openSync,
 	readdirSync,
 	readFileSync,
+	readSync,
 	renameSync,
 	rmSync,
 	statSync,
 	writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { ImageError, ImageNotFoundError, PlatformNotFoundError, UnsupportedMediaTypeError } from "./errors.ts";
+import {
+	ImageError,
+	ImageNotFoundError,
+	InvalidReferenceError,
+	PlatformNotFoundError,
+	UnsupportedMediaTypeError,
+} from "./errors.ts";
 import {
 	formatPlatform,
 	hostPlatform,
+	normalizePlatform,
 	type Platform,
 	parsePlatform,
 	parseReference,
@@ -74,6 +84,47 @@ export interface PullProgress {
 
 const hex = (d: string) => d.replace(/^sha256:/, "");
 
+/** gzip, zstd or plain tar, by the file's magic bytes (docker save does not say). */
+function sniffCompression(path: string): Compression {
+	const fd = openSync(path, "r");
+	const b = Buffer.alloc(4);
+	try {
+		readSync(fd, b, 0, 4, 0);
+	} finally {
+		closeSync(fd);
+	}
+	if (b[0] === 0x1f && b[1] === 0x8b) return "gzip";
+	if (b.equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return "zstd";
+	return "none";
+}
+
+/**
+ * The name of an image in an OCI layout. org.opencontainers.image.ref.name is a full reference
+ * (containerd, "docker.io/library/busybox:latest"), or per the image spec often just a tag
+ * ("latest", "1.36"), or, as skopeo's oci:DIR:NAME writes it, a bare name. A bare tag needs the
+ * repository from the caller (image load --name); a bare name gets :latest.
+ */
+export function layoutRef(annotations: Record<string, string>, name: string | undefined, digest: string): string {
+	const full = annotations["io.containerd.image.name"];
+	if (full) return parseReference(full).canonical;
+	const v = annotations["org.opencontainers.image.ref.name"];
+	if (v && /[/:@]/.test(v)) return parseReference(v).canonical;
+	if (name) return parseReference(`${name}:${v ?? "latest"}`).canonical;
+	if (v === undefined) return parseReference(`sha256-${hex(digest).slice(0, 12)}:latest`).canonical;
+	if (v === "latest" || /^v?\d/.test(v) || !/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(v))
+		throw new ImageError(
+			`the archive names an image only by the tag "${v}": give its repository (image load --name REPO)`,
+			"ERR_NAME_REQUIRED",
+		);
+	return parseReference(`${v}:latest`).canonical;
+}
+
+/** The error that started a failure, not the aborts it caused in the other workers. */
+function firstCause(results: PromiseSettledResult<unknown>[]): unknown {
+	const errs = results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason);
+	return errs.find((e) => (e as Error)?.name !== "AbortError") ?? errs[0];
+}
+
 export class ImageStore {
 	readonly root: string;
 	private readonly client: RegistryClient;
@@ -122,7 +173,7 @@ export class ImageStore {
 
 	private addRef(ref: string, platform: Platform, manifestDigest: string): void {
 		const refs = this.refs();
-		refs[`${ref}|${formatPlatform(platform)}`] = manifestDigest;
+		refs[`${ref}|${formatPlatform(normalizePlatform(platform))}`] = manifestDigest;
 		this.saveRefs(refs);
 		const rec = this.record(manifestDigest);
 		if (rec && !rec.refs.includes(ref)) this.saveRecord({ ...rec, refs: [...rec.refs, ref] });
@@ -155,45 +206,70 @@ export class ImageStore {
 			layers: Array<{ digest: string; mediaType: string; size: number }>;
 		};
 		for (const l of manifest.layers) if (!LAYER_TYPES[l.mediaType]) throw new UnsupportedMediaTypeError(l.mediaType);
-		writeFileSync(this.blobPath(m.digest), m.bytes);
-		if (!existsSync(this.blobPath(manifest.config.digest))) {
-			await this.client.blob(ref, manifest.config.digest, this.blobPath(manifest.config.digest), { signal: o.signal });
-		}
-		const config = JSON.parse(readFileSync(this.blobPath(manifest.config.digest), "utf8")) as ImageConfig;
-		const diffIds = config.rootfs?.diff_ids ?? [];
-		if (diffIds.length !== manifest.layers.length) {
-			throw new ImageError(
-				`${ref.canonical}: config lists ${diffIds.length} layers, manifest ${manifest.layers.length}`,
-				"ERR_BAD_IMAGE",
+		// Everything this pull adds is listed and removed again if the pull fails: no blob, layer or
+		// record of a failed pull stays (the manifest blob is written last of all).
+		const created: string[] = [];
+		try {
+			const configPath = this.blobPath(manifest.config.digest);
+			if (!existsSync(configPath)) {
+				await this.client.blob(ref, manifest.config.digest, configPath, { signal: o.signal });
+				created.push(configPath);
+			}
+			const config = JSON.parse(readFileSync(configPath, "utf8")) as ImageConfig;
+			const diffIds = config.rootfs?.diff_ids ?? [];
+			if (diffIds.length !== manifest.layers.length) {
+				throw new ImageError(
+					`${ref.canonical}: config lists ${diffIds.length} layers, manifest ${manifest.layers.length}`,
+					"ERR_BAD_IMAGE",
+				);
+			}
+			const platform: Platform = {
+				os: config.os ?? want.os,
+				architecture: config.architecture ?? want.architecture,
+				variant: config.variant ?? want.variant,
+			};
+			// Layers in parallel (three at a time), each downloaded then unpacked; a layer that occurs
+			// twice in the image (the same empty layer, say) is fetched once.
+			const seen = new Set<string>();
+			const queue = manifest.layers
+				.map((l, i) => ({ ...l, diffId: diffIds[i]! }))
+				.filter((l) => !seen.has(l.diffId) && seen.add(l.diffId));
+			// The first failure stops the other workers, and the cleanup below waits for all of them.
+			const stop = new AbortController();
+			const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
+			const worker = async () => {
+				try {
+					for (let l = queue.shift(); l; l = queue.shift()) await this.fetchLayer(ref, l, { ...o, signal }, created);
+				} catch (err) {
+					stop.abort();
+					throw err;
+				}
+			};
+			const results = await Promise.allSettled([worker(), worker(), worker()]);
+			const failed = results.find((r) => r.status === "rejected");
+			if (failed) throw o.signal?.aborted ? o.signal.reason : firstCause(results);
+			writeFileSync(this.blobPath(m.digest), m.bytes);
+			const rec = this.storeImage(
+				ref.canonical,
+				want,
+				m.digest,
+				manifest.config.digest,
+				config,
+				manifest.layers,
+				platform,
 			);
+			return { ...rec, layerDirs: rec.layers.map((l) => this.layerDir(l.diffId)) };
+		} catch (err) {
+			for (const p of created) rmSync(p, { recursive: true, force: true });
+			throw err;
 		}
-		const platform: Platform = {
-			os: config.os ?? want.os,
-			architecture: config.architecture ?? want.architecture,
-			variant: config.variant ?? want.variant,
-		};
-		// Layers in parallel (three at a time), each downloaded then unpacked.
-		const queue = manifest.layers.map((l, i) => ({ ...l, diffId: diffIds[i]! }));
-		const worker = async () => {
-			for (let l = queue.shift(); l; l = queue.shift()) await this.fetchLayer(ref, l, o);
-		};
-		await Promise.all([worker(), worker(), worker()]);
-		const rec = this.storeImage(
-			ref.canonical,
-			want,
-			m.digest,
-			manifest.config.digest,
-			config,
-			manifest.layers,
-			platform,
-		);
-		return { ...rec, layerDirs: rec.layers.map((l) => this.layerDir(l.diffId)) };
 	}
 
 	private async fetchLayer(
 		ref: Reference,
 		l: { digest: string; mediaType: string; size: number; diffId: string },
 		o: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void },
+		created: string[],
 	): Promise<void> {
 		const short = hex(l.digest).slice(0, 12);
 		if (existsSync(this.layerDir(l.diffId))) {
@@ -211,9 +287,12 @@ export class ImageStore {
 					o.onProgress?.({ layer: short, status: "downloading", current, total: l.size });
 				},
 			});
+			created.push(blob);
 		}
 		o.onProgress?.({ layer: short, status: "extracting" });
-		await unpackLayer(blob, LAYER_TYPES[l.mediaType]!, this.layerDir(l.diffId), { diffId: l.diffId, signal: o.signal });
+		const dest = this.layerDir(l.diffId);
+		await unpackLayer(blob, LAYER_TYPES[l.mediaType]!, dest, { diffId: l.diffId, signal: o.signal });
+		created.push(dest);
 		o.onProgress?.({ layer: short, status: "done" });
 	}
 
@@ -233,7 +312,7 @@ export class ImageStore {
 			id: configDigest,
 			manifestDigest,
 			refs: [...new Set([...(old?.refs ?? []), ref])],
-			platform,
+			platform: normalizePlatform(platform),
 			config,
 			layers: layers.map((l, i) => ({ digest: l.digest, diffId: diffIds[i]!, mediaType: l.mediaType, size: l.size })),
 			created: old?.created ?? new Date().toISOString(),
@@ -244,7 +323,9 @@ export class ImageStore {
 	}
 
 	/** Import an OCI image layout (directory or .tar) or a `docker save` archive; returns what it stored. */
-	async load(path: string, o: { platform?: string } = {}): Promise<ImageRecord[]> {
+	async load(path: string, o: { platform?: string; name?: string } = {}): Promise<ImageRecord[]> {
+		if (o.name !== undefined && parseReference(o.name) && (o.name.includes("@") || /:[^/]*$/.test(o.name)))
+			throw new InvalidReferenceError(o.name, "--name is a repository without a tag (the archive gives the tag)");
 		let dir = path;
 		let tmp: string | undefined;
 		if (statSync(path).isFile()) {
@@ -254,7 +335,7 @@ export class ImageStore {
 		}
 		try {
 			if (existsSync(join(dir, "oci-layout")))
-				return await this.loadOciLayout(dir, o.platform ? parsePlatform(o.platform) : hostPlatform());
+				return await this.loadOciLayout(dir, o.platform ? parsePlatform(o.platform) : hostPlatform(), o.name);
 			if (existsSync(join(dir, "manifest.json"))) return await this.loadDockerSave(dir);
 			throw new ImageError(`${path} is neither an OCI layout nor a docker save archive`, "ERR_BAD_ARCHIVE");
 		} finally {
@@ -273,7 +354,7 @@ export class ImageStore {
 		return this.blobPath(digest);
 	}
 
-	private async loadOciLayout(dir: string, want: Platform): Promise<ImageRecord[]> {
+	private async loadOciLayout(dir: string, want: Platform, name?: string): Promise<ImageRecord[]> {
 		const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as {
 			manifests: Array<{
 				digest: string;
@@ -284,7 +365,7 @@ export class ImageStore {
 		};
 		const out: ImageRecord[] = [];
 		for (const top of index.manifests) {
-			const name = top.annotations?.["org.opencontainers.image.ref.name"] ?? hex(top.digest).slice(0, 12);
+			const ref = layoutRef(top.annotations ?? {}, name, top.digest);
 			let desc = top;
 			const first = JSON.parse(readFileSync(this.importBlob(dir, top.digest), "utf8")) as {
 				manifests?: typeof index.manifests;
@@ -300,6 +381,11 @@ export class ImageStore {
 			};
 			const config = JSON.parse(readFileSync(this.importBlob(dir, manifest.config.digest), "utf8")) as ImageConfig;
 			const diffIds = config.rootfs?.diff_ids ?? [];
+			if (diffIds.length !== manifest.layers.length)
+				throw new ImageError(
+					`${ref}: config lists ${diffIds.length} layers, manifest ${manifest.layers.length}`,
+					"ERR_BAD_IMAGE",
+				);
 			for (const [i, l] of manifest.layers.entries()) {
 				const comp = LAYER_TYPES[l.mediaType];
 				if (!comp) throw new UnsupportedMediaTypeError(l.mediaType);
@@ -307,7 +393,6 @@ export class ImageStore {
 				if (!existsSync(this.layerDir(diffIds[i]!)))
 					await unpackLayer(blob, comp, this.layerDir(diffIds[i]!), { diffId: diffIds[i] });
 			}
-			const ref = parseReference(name.includes(":") ? name : `${name}:latest`).canonical;
 			const platform = {
 				os: config.os ?? want.os,
 				architecture: config.architecture ?? want.architecture,
@@ -325,40 +410,42 @@ export class ImageStore {
 			RepoTags?: string[];
 			Layers: string[];
 		}>;
+		const inside = (rel: string) => {
+			if (typeof rel !== "string" || rel.startsWith("/") || rel.split("/").includes(".."))
+				throw new ImageError(`bad path ${rel} in the archive's manifest.json`, "ERR_BAD_ARCHIVE");
+			return join(dir, rel);
+		};
 		const out: ImageRecord[] = [];
 		for (const e of entries) {
-			const cfgBytes = readFileSync(join(dir, e.Config));
+			const cfgBytes = readFileSync(inside(e.Config));
 			const config = JSON.parse(cfgBytes.toString()) as ImageConfig;
 			const id = sha256(cfgBytes);
+			const diffIds = config.rootfs?.diff_ids ?? [];
+			if (diffIds.length !== e.Layers.length)
+				throw new ImageError(
+					`${e.Config}: config lists ${diffIds.length} layers, manifest.json ${e.Layers.length}`,
+					"ERR_BAD_IMAGE",
+				);
 			writeFileSync(this.blobPath(id), cfgBytes);
 			const layers: ImageRecord["layers"] = [];
 			for (const [i, rel] of e.Layers.entries()) {
-				if (rel.startsWith("/") || rel.split("/").includes(".."))
-					throw new ImageError(`bad layer path ${rel}`, "ERR_BAD_ARCHIVE");
-				const diffId = config.rootfs?.diff_ids?.[i];
-				const layerFile = join(dir, rel);
-				const comp: Compression = readFileSync(layerFile)
-					.subarray(0, 2)
-					.equals(Buffer.from([0x1f, 0x8b]))
-					? "gzip"
-					: "none";
-				const got = await unpackLayer(layerFile, comp, join(this.root, "tmp", `layer-${i}-${process.pid}`), { diffId });
-				const final = this.layerDir(got);
-				if (existsSync(final))
-					rmSync(join(this.root, "tmp", `layer-${i}-${process.pid}`), { recursive: true, force: true });
-				else renameSync(join(this.root, "tmp", `layer-${i}-${process.pid}`), final);
+				const diffId = diffIds[i]!;
+				const layerFile = inside(rel);
+				const final = this.layerDir(diffId);
+				if (!existsSync(final)) await unpackLayer(layerFile, sniffCompression(layerFile), final, { diffId });
 				layers.push({
-					digest: got,
-					diffId: got,
+					digest: diffId,
+					diffId,
 					mediaType: "application/vnd.oci.image.layer.v1.tar",
 					size: statSync(layerFile).size,
 				});
 			}
-			const platform: Platform = {
+			// docker save keeps the config's platform as is: arm64 often has no variant.
+			const platform = normalizePlatform({
 				os: config.os ?? "linux",
 				architecture: config.architecture ?? "amd64",
 				variant: config.variant,
-			};
+			});
 			const refs = (e.RepoTags ?? []).map((t) => parseReference(t).canonical);
 			const rec: ImageRecord = {
 				id,
@@ -383,7 +470,7 @@ export class ImageStore {
 			? this.list().find((r) => r.id === refStr || r.manifestDigest === refStr)
 			: undefined;
 		const ref = byId ? undefined : parseReference(refStr);
-		const digest = byId?.manifestDigest ?? this.refs()[`${ref!.canonical}|${formatPlatform(want)}`];
+		const digest = byId?.manifestDigest ?? this.refs()[`${ref!.canonical}|${formatPlatform(normalizePlatform(want))}`];
 		const rec = digest ? this.record(digest) : undefined;
 		if (!rec)
 			throw new ImageNotFoundError(
@@ -403,8 +490,19 @@ export class ImageStore {
 			.map((n) => JSON.parse(readFileSync(join(this.root, "images", n), "utf8")) as ImageRecord);
 	}
 
-	/** Remove a reference; the image record goes when no reference is left (prune frees the data). */
-	remove(refStr: string): number {
+	/** The manifest digests a reference points at (one per platform pulled). */
+	digestsOf(refStr: string): string[] {
+		const ref = parseReference(refStr).canonical;
+		return Object.entries(this.refs())
+			.filter(([k]) => k.startsWith(`${ref}|`))
+			.map(([, d]) => d);
+	}
+
+	/**
+	 * Remove a reference. The image record goes when no reference is left, unless `keep` says it is
+	 * still used (a container's image): it then stays untagged, so prune keeps its data.
+	 */
+	remove(refStr: string, o: { keep?: (manifestDigest: string) => boolean } = {}): number {
 		const ref = parseReference(refStr).canonical;
 		const refs = this.refs();
 		let removed = 0;
@@ -416,7 +514,7 @@ export class ImageStore {
 				const rec = this.record(digest);
 				if (rec) {
 					const left = rec.refs.filter((r) => r !== ref);
-					if (left.length === 0 && !Object.values(refs).includes(digest))
+					if (left.length === 0 && !Object.values(refs).includes(digest) && !o.keep?.(digest))
 						rmSync(join(this.root, "images", `${hex(digest)}.json`));
 					else this.saveRecord({ ...rec, refs: left });
 				}
@@ -427,11 +525,21 @@ export class ImageStore {
 		return removed;
 	}
 
-	/** Delete blobs and layers no image references; `inUse` lists layer dirs running containers hold. */
-	prune(inUse: string[] = []): { blobs: number; layers: number } {
-		const recs = this.list();
+	/**
+	 * Delete blobs and layers no image references. `keep` lists manifest digests still in use
+	 * (containers' images): their records stay even untagged; other untagged records go first.
+	 */
+	prune(o: { keep?: string[] } = {}): { images: number; blobs: number; layers: number } {
+		const keep = new Set((o.keep ?? []).map(hex));
+		let images = 0;
+		const recs = this.list().filter((r) => {
+			if (r.refs.length > 0 || keep.has(hex(r.manifestDigest))) return true;
+			rmSync(join(this.root, "images", `${hex(r.manifestDigest)}.json`), { force: true });
+			images++;
+			return false;
+		});
 		const keepBlobs = new Set<string>();
-		const keepLayers = new Set<string>(inUse);
+		const keepLayers = new Set<string>();
 		for (const r of recs) {
 			keepBlobs.add(hex(r.manifestDigest));
 			keepBlobs.add(hex(r.id));
@@ -455,6 +563,6 @@ export class ImageStore {
 				layers++;
 			}
 		}
-		return { blobs, layers };
+		return { images, blobs, layers };
 	}
 }

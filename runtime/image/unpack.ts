@@ -4,10 +4,11 @@
 // directory — "..", absolute names, paths through symlinks, hardlinks to outside — and device
 // nodes are refused with UnsafeLayerError; the partial directory is removed.
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { chmod, lchown, link, lstat, lutimes, mkdir, rename, rm, symlink, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
@@ -53,11 +54,36 @@ async function removeExisting(path: string): Promise<void> {
 	await unlink(path);
 }
 
+// tar-stream decodes every pax value as UTF-8, which mangles binary xattr values such as
+// security.capability (bytes >= 0x80 become U+FFFD). Its pax decoder is swapped for one that keeps
+// SCHILY.xattr.* values as latin1 strings, i.e. one char per byte, turned back into bytes below.
+// (The headers module is not exported, so it is reached by path; extract.js shares the instance.)
+const tarHeaders = createRequire(import.meta.url)(
+	join(dirname(createRequire(import.meta.url).resolve("tar-stream")), "headers.js"),
+) as { decodePax(buf: Buffer): Record<string, string> };
+const XATTR = "SCHILY.xattr.";
+tarHeaders.decodePax = function decodePaxRaw(buf: Buffer): Record<string, string> {
+	const result: Record<string, string> = {};
+	while (buf.length) {
+		let i = 0;
+		while (i < buf.length && buf[i] !== 32) i++;
+		const len = Number.parseInt(buf.subarray(0, i).toString("latin1"), 10);
+		if (!len || len > buf.length) return result;
+		const rec = buf.subarray(i + 1, len - 1); // "key=value", without the length and the newline
+		const eq = rec.indexOf(0x3d);
+		if (eq === -1) return result;
+		const key = rec.subarray(0, eq).toString("utf8");
+		result[key] = rec.subarray(eq + 1).toString(key.startsWith(XATTR) ? "latin1" : "utf8");
+		buf = buf.subarray(len);
+	}
+	return result;
+};
+
 function xattrs(header: tarStream.Header): Array<[string, Buffer]> {
 	const pax = (header.pax ?? {}) as Record<string, string>;
 	return Object.entries(pax)
-		.filter(([k]) => k.startsWith("SCHILY.xattr."))
-		.map(([k, v]) => [k.slice("SCHILY.xattr.".length), Buffer.from(v, "binary")]);
+		.filter(([k]) => k.startsWith(XATTR))
+		.map(([k, v]) => [k.slice(XATTR.length), Buffer.from(v, "latin1")]);
 }
 
 function setXattr(path: string, name: string, value: Buffer): void {
@@ -74,8 +100,8 @@ export async function unpackLayer(
 	destDir: string,
 	o: { diffId?: string; signal?: AbortSignal } = {},
 ): Promise<string> {
-	const tmp = `${destDir}.unpack-${process.pid}`;
-	await rm(tmp, { recursive: true, force: true });
+	// Unique per call: the same layer may be unpacked by two pulls at once; the first rename wins.
+	const tmp = `${destDir}.unpack-${process.pid}-${randomBytes(4).toString("hex")}`;
 	await mkdir(tmp, { recursive: true, mode: 0o755 });
 	const hash = createHash("sha256");
 	const tap = new PassThrough();
@@ -169,7 +195,13 @@ export async function unpackLayer(
 		for (const [p, t] of dirTimes.reverse()) await lutimes(p, t, t);
 		const diffId = `sha256:${hash.digest("hex")}`;
 		if (o.diffId && o.diffId !== diffId) throw new DigestMismatchError(`layer ${blobPath}`, o.diffId, diffId);
-		await rename(tmp, destDir);
+		try {
+			await rename(tmp, destDir);
+		} catch (err) {
+			const code = (err as NodeJS.ErrnoException).code;
+			if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+			await rm(tmp, { recursive: true, force: true }); // someone else unpacked the same layer
+		}
 		return diffId;
 	} catch (err) {
 		extract.destroy();

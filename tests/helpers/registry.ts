@@ -25,14 +25,17 @@ function freePort(): Promise<number> {
 	});
 }
 
-export async function withRegistry(t: Teardownable, opts: { seed?: boolean } = {}): Promise<TestRegistry> {
+export async function withRegistry(
+	t: Teardownable,
+	opts: { seed?: boolean; tls?: { certificate: string; key: string; ca: string } } = {},
+): Promise<TestRegistry> {
 	const dir = tempDir("tsswarm-registry-");
 	t.teardown(dir.remove);
 	let lastError: unknown;
 	// The free port can be taken between probing and binding; try a few.
 	for (let attempt = 0; attempt < 3; attempt++) {
 		try {
-			const reg = await startRegistry({ dataDir: dir.path, host: "127.0.0.1", port: await freePort() });
+			const reg = await startRegistry({ dataDir: dir.path, host: "127.0.0.1", port: await freePort(), tls: opts.tls });
 			t.teardown(reg.stop);
 			if (opts.seed ?? true) await pushTestImages(reg.hostPort);
 			return { hostPort: reg.hostPort, url: reg.url };

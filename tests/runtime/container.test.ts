@@ -1,14 +1,19 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import {
 	ContainerRunningError,
 	type ContainerSpec,
+	EXIT_UNKNOWN,
+	ImageInUseError,
 	InvalidSpecError,
 	NameInUseError,
+	PlatformUnsupportedError,
 	Runtime,
 } from "../../runtime/index.ts";
+import { ensureTestImages } from "../helpers/images.ts";
 import { tempDir, uniqueName, waitFor } from "../helpers/index.ts";
 import { fileRuntime } from "../helpers/runtime.ts";
 
@@ -133,6 +138,18 @@ t.test("detached: start, logs, stats, exec, stop with grace then kill, remove cl
 	t.same(cg, [], "no cgroup left");
 });
 
+const mounted = (id: string) => readFileSync("/proc/self/mountinfo", "utf8").includes(id);
+const runcInit = (id: string) =>
+	(JSON.parse(readFileSync(join(dir.path, "runc", id, "state.json"), "utf8")) as { init_process_pid: number })
+		.init_process_pid;
+const children = (pid: number) =>
+	readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+const killPid = (pid: number) => {
+	try {
+		process.kill(pid, "SIGKILL");
+	} catch {}
+};
+
 t.test("a container outlives the process that started it and is re-adopted", async (t) => {
 	const name = uniqueName("adopt");
 	const script = `
@@ -156,9 +173,56 @@ t.test("a container outlives the process that started it and is re-adopted", asy
 	// A fresh Runtime (as after an agent restart) finds it running and controls it.
 	const again = new Runtime({ root: dir.path, cgroupParent });
 	t.equal(again.find(name).status, "running", "still running after its starter was SIGKILLed");
+	const id = again.find(name).id;
 	const stopped = await again.stop(name, { graceMs: 5000 });
 	t.equal(stopped.exitCode, 7, "its exit code is collected (the trap ran on SIGTERM)");
 	await again.remove(name);
+	t.same(again.cgroupDirsOf(id), [], "no cgroup left");
+	t.notOk(mounted(id), "no mount left");
+});
+
+t.test("a container whose shim died is still controlled, and its exit is noticed", async (t) => {
+	const c = await rt.prepare({
+		image: "busybox",
+		cmd: ["sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done"],
+	});
+	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
+	const started = await rt.start(c.id);
+	killPid(started.shimPid!);
+	await waitFor("the shim to be gone", () => !existsSync(`/proc/${started.shimPid}`));
+	const again = new Runtime({ root: dir.path, cgroupParent });
+	t.equal(again.find(c.id).status, "running", "the container itself still runs");
+	await again.kill(c.id, "TERM");
+	const ac = new AbortController();
+	const timer = setTimeout(() => ac.abort(), 10_000);
+	const code = await again.wait(c.id, { signal: ac.signal });
+	clearTimeout(timer);
+	t.equal(code, EXIT_UNKNOWN, "wait() returns: the code is unknown, its collector died");
+	t.match(again.inspect(c.id).reason ?? "", /exit code unknown/);
+	await again.remove(c.id);
+	t.same(again.cgroupDirsOf(c.id), [], "no cgroup left");
+	t.notOk(mounted(c.id), "no mount left");
+});
+
+t.test("after a host restart (every process gone at once) containers are marked exited and swept", async (t) => {
+	const c = await rt.prepare({ image: "busybox", cmd: ["sleep", "300"] });
+	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
+	const started = await rt.start(c.id);
+	// What a power cut does: the shim, runc, the log writer and the container die without cleaning up.
+	const init = await waitFor("runc to record the init", () => runcInit(c.id));
+	const procs = [started.shimPid!, ...children(started.shimPid!), init];
+	for (const p of procs) killPid(p);
+	await waitFor("all of them to be gone", () => procs.every((p) => !existsSync(`/proc/${p}`)));
+	t.ok(rt.cgroupDirsOf(c.id).length > 0 && mounted(c.id), "the cgroup and mount were left behind");
+	const again = new Runtime({ root: dir.path, cgroupParent });
+	const st = again.inspect(c.id);
+	t.equal(st.status, "exited");
+	t.equal(st.exitCode, EXIT_UNKNOWN);
+	t.equal(await again.wait(c.id), EXIT_UNKNOWN, "wait() does not hang");
+	t.same(again.cgroupDirsOf(c.id), [], "the sweep removed its cgroups");
+	t.notOk(mounted(c.id), "and unmounted its rootfs");
+	t.notOk(existsSync(join(dir.path, "runc", c.id)), "and runc's state");
+	await again.remove(c.id);
 });
 
 t.test("bad input is refused with named errors and leaves nothing", async (t) => {
@@ -195,4 +259,108 @@ t.test("seccomp: Docker's default restrictions apply; unconfined lifts them; a b
 	const arm = await runOnce({ platform: "linux/arm64", cmd: ["sh", "-c", "unshare -U true; echo user=$?"] });
 	t.match(arm.stdout, /user=1/, "the filter holds for emulated (qemu) containers too");
 	await t.rejects(rt.prepare({ image: "busybox", seccomp: "/nonexistent/profile.json" }), InvalidSpecError);
+});
+
+t.test("a container pins its image: image rm refuses without force, prune keeps its layers", async (t) => {
+	const own = tempDir("rt-pin-");
+	t.teardown(own.remove);
+	const rt2 = new Runtime({ root: own.path, cgroupParent });
+	await rt2.images.load((await ensureTestImages()).archivePath, { platform: "linux/amd64" });
+	const c = await rt2.prepare({ image: "busybox", cmd: ["sleep", "300"] });
+	t.teardown(() => rt2.remove(c.id, { force: true }).catch(() => {}));
+	await rt2.start(c.id);
+	t.throws(() => rt2.removeImage("busybox"), ImageInUseError, "image rm refuses while a container uses it");
+	t.throws(() => rt2.removeImage(c.image), { message: new RegExp(c.id.slice(0, 12)) }, "and names the container");
+	rt2.removeImage("busybox", { force: true });
+	t.throws(() => rt2.images.resolve("busybox"), { code: "ERR_IMAGE_NOT_FOUND" }, "the tag is gone");
+	rt2.pruneImages();
+	const layers = rt2.images.resolve(c.imageDigest!).layerDirs;
+	t.ok(
+		layers.every((d) => existsSync(d)),
+		"prune kept the layers of the untagged image",
+	);
+	const ex = await rt2.exec(c.id, ["sh", "-c", "ls /bin/busybox"], { stdio: "pipe" });
+	t.equal(ex.code, 0, "the container still works");
+	await rt2.remove(c.id, { force: true });
+	rt2.removeImage("httpd"); // it shares busybox's layer
+	const freed = rt2.pruneImages();
+	t.ok(freed.images >= 1 && freed.layers >= 1, `once the container is gone, prune frees it: ${JSON.stringify(freed)}`);
+	t.notOk(existsSync(layers[0]!));
+});
+
+t.test("user namespace: root in the container is uid 100000 on the host", async (t) => {
+	const r = await runOnce({
+		userns: "remap",
+		cmd: ["sh", "-c", "id -u; cat /proc/self/uid_map; touch /new && echo wrote"],
+	});
+	t.equal(r.code, 0, r.stderr);
+	t.match(r.stdout, /^0\n\s+0\s+100000\s+65536\nwrote\n$/, "uid 0 inside, mapped to 100000.., the rootfs writable");
+	const c = await rt.prepare({ image: "busybox", userns: { hostId: 200000, size: 65536 }, cmd: ["sleep", "300"] });
+	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
+	await rt.start(c.id);
+	const init = await waitFor("runc to record the init", () => runcInit(c.id));
+	t.match(readFileSync(`/proc/${init}/status`, "utf8"), /\nUid:\s+200000\s/, "the host sees an unprivileged uid");
+	await rt.remove(c.id, { force: true });
+	await t.rejects(rt.prepare({ image: "busybox", userns: { hostId: -1, size: 10 }, cmd: ["true"] }), InvalidSpecError);
+});
+
+t.test("a platform the machine cannot run (riscv64, no binfmt handler) is a PlatformUnsupportedError", async (t) => {
+	// An image index with a linux/riscv64 entry, built here: the test images have no riscv64 variant.
+	const work = tempDir("rv-");
+	t.teardown(work.remove);
+	const blobs = join(work.path, "blobs", "sha256");
+	mkdirSync(blobs, { recursive: true });
+	const put = (b: Buffer | string) => {
+		const digest = `sha256:${createHash("sha256").update(b).digest("hex")}`;
+		writeFileSync(join(blobs, digest.slice(7)), b);
+		return { digest, size: Buffer.byteLength(b) };
+	};
+	const layer = Buffer.alloc(1024); // an empty tar: two zero blocks
+	const cfg = JSON.stringify({
+		architecture: "riscv64",
+		os: "linux",
+		config: { Cmd: ["true"] },
+		rootfs: { type: "layers", diff_ids: [put(layer).digest] },
+	});
+	const manifest = JSON.stringify({
+		schemaVersion: 2,
+		mediaType: "application/vnd.oci.image.manifest.v1+json",
+		config: { mediaType: "application/vnd.oci.image.config.v1+json", ...put(cfg) },
+		layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...put(layer) }],
+	});
+	const index = JSON.stringify({
+		schemaVersion: 2,
+		mediaType: "application/vnd.oci.image.index.v1+json",
+		manifests: [
+			{
+				mediaType: "application/vnd.oci.image.manifest.v1+json",
+				...put(manifest),
+				platform: { os: "linux", architecture: "riscv64" },
+			},
+		],
+	});
+	writeFileSync(join(work.path, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+	writeFileSync(
+		join(work.path, "index.json"),
+		JSON.stringify({
+			schemaVersion: 2,
+			manifests: [
+				{
+					mediaType: "application/vnd.oci.image.index.v1+json",
+					...put(index),
+					annotations: { "org.opencontainers.image.ref.name": "rv/app:1" },
+				},
+			],
+		}),
+	);
+	await rt.images.load(work.path, { platform: "linux/riscv64" });
+	t.equal(rt.images.resolve("rv/app:1", { platform: "linux/riscv64" }).platform.architecture, "riscv64");
+	const before = readdirSync(join(dir.path, "containers")).length;
+	await t.rejects(rt.prepare({ image: "rv/app:1", platform: "linux/riscv64" }), PlatformUnsupportedError);
+	await t.rejects(rt.prepare({ image: "rv/app:1", platform: "linux/riscv64" }), {
+		code: "ERR_PLATFORM_UNSUPPORTED",
+		message: /cannot run linux\/riscv64 here: no binfmt handler for riscv64/,
+	});
+	t.equal(readdirSync(join(dir.path, "containers")).length, before, "nothing was left behind");
+	rt.removeImage("rv/app:1");
 });
