@@ -412,11 +412,6 @@ export class OverlayDriver {
 		return [...new Set(lines.map((l) => /link-netns (\S+)/.exec(l)?.[1]).filter((x): x is string => !!x))];
 	}
 
-	/** @internal The mesh and host-mode port sets, for reconcile. */
-	get published(): { mesh: PublishedPort[]; host: HostPublishedPort[] } {
-		return { mesh: this.meshPorts, host: this.hostPorts };
-	}
-
 	/**
 	 * After a restart: make the kernel match the desired state given from outside (the store).
 	 * Sandboxes no network wants are removed, missing or half-built ones (re)built, stray node-side

@@ -50,6 +50,8 @@ export interface ReconcileResult {
 	detached: string[];
 	/** Task endpoints (re)attached: "netns/VNI". */
 	attached: string[];
+	/** Desired task endpoints whose namespace does not exist (the task is gone): "netns/VNI". */
+	missing: string[];
 }
 
 const links = async (ns: string | undefined) =>
@@ -82,7 +84,15 @@ export async function reconcileDriver(
 	mesh: { ports: PublishedPort[]; via: NetworkAlloc } | undefined,
 	o: ReconcileOptions,
 ): Promise<ReconcileResult> {
-	const r: ReconcileResult = { removed: [], created: [], rebuilt: [], strays: [], detached: [], attached: [] };
+	const r: ReconcileResult = {
+		removed: [],
+		created: [],
+		rebuilt: [],
+		strays: [],
+		detached: [],
+		attached: [],
+		missing: [],
+	};
 	const want = new Map(desired.map((n) => [d.sandbox(n), n]));
 	const existing = (await netnsList()).filter((ns) => ns.startsWith(`${d.o.prefix}-ov`));
 	const peers0 = new Set<string>(); // task namespaces that lost an endpoint here
@@ -143,6 +153,7 @@ export async function reconcileDriver(
 		for (const n of desired) {
 			const sb = d.sandbox(n);
 			const tasks = (byNet.get(n.vni) ?? []).filter((t) => alive.has(t.netns));
+			for (const t of byNet.get(n.vni) ?? []) if (!alive.has(t.netns)) r.missing.push(`${t.netns}/${n.vni}`);
 			const expected = new Set([d.vethName(n, undefined), ...tasks.map((t) => d.vethName(n, t.netns))]);
 			const veths = (await links(sb)).filter((l) => /^ve/.test(l.name));
 			const have = veths.map((l) => l.name);

@@ -233,6 +233,7 @@ t.test("an agent killed with SIGKILL leaks nothing: reconcile sweeps links, rule
 	t.equal(r.removed.length, 1, "the ingress sandbox is removed");
 	t.same(r.strays, ["vx4999"], "the stray VXLAN device is removed");
 	t.equal(r.detached.length, 1, "t2's stale veth is swept from the app sandbox");
+	t.same(r.missing, [], "every desired task's namespace exists");
 	t.same(
 		await snapshot(),
 		{ sandboxes: 1, veths: 1, ovi: 0, ovh: 1, vx: 0, mesh: false, host: false, egress: true, t1: t1On, t2: off },
@@ -260,6 +261,10 @@ t.test("an agent killed with SIGKILL leaks nothing: reconcile sweeps links, rule
 	await fresh.reconcile([app], () => [], undefined, desired);
 	await fresh.reconcile([app], () => [], undefined, desired);
 	t.same((await snapshot()).t1, t1On);
+	// A desired task whose namespace is gone is reported, not an error.
+	const gone = { network: app, netns: `tsl-${lab.name}-gone`, address: "198.19.0.99" };
+	const r3 = await fresh.reconcile([app], () => [], undefined, { ...desired, tasks: [...desired.tasks, gone] });
+	t.same(r3.missing, [`${gone.netns}/${app.vni}`]);
 });
 
 t.test(
