@@ -21,6 +21,7 @@ import {
 	RaftError,
 	RaftTimeoutError,
 	ShutdownError,
+	StaleTermError,
 	UnknownServerError,
 } from "./errors.ts";
 import type { FSM } from "./fsm.ts";
@@ -97,7 +98,13 @@ export class Raft extends EventEmitter<RaftEvents> {
 	private draining: Promise<void> = Promise.resolve();
 	private waiters = new Set<Waiter>();
 	private peers = new Map<string, { address: string; suffrage: "voter" | "nonvoter" }>();
-	private counters = { snapshotsInstalled: 0, snapshotsSent: 0, snapshotChunksReceived: 0, logWrites: 0 };
+	private counters = {
+		snapshotsInstalled: 0,
+		snapshotsSent: 0,
+		snapshotChunksReceived: 0,
+		logWrites: 0,
+		staleMessages: 0,
+	};
 	private assembler: SnapshotAssembler;
 	/** A snapshot being written in the background, and one written whose compaction is due. */
 	private snapshotting: Promise<SnapshotMeta | undefined> | undefined;
@@ -241,6 +248,13 @@ export class Raft extends EventEmitter<RaftEvents> {
 			this.log.warn({ peer: from, err: (err as Error).message }, "dropped an invalid raft message");
 			this.emit("invalid-message", { peer: from, error: err as Error });
 			return;
+		}
+		if (msg.term < this.core.term) {
+			// Normal after an election (delayed traffic), so counted and logged at debug only; the
+			// core still sees it, to answer a stale leader with the current term.
+			this.counters.staleMessages++;
+			const err = new StaleTermError(msg.type, msg.term, this.core.term);
+			this.log.debug({ peer: from, code: err.code, err: err.message }, "stale-term raft message");
 		}
 		try {
 			this.core.step(msg);
@@ -747,6 +761,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 			snapshotChunksReceived: this.counters.snapshotChunksReceived,
 			/** The snapshot this node restored when it started (0: none). */
 			startSnapshotIndex: this.startSnapshotIndex,
+			/** Messages of an older term received (answered with the current term, then dropped). */
+			staleMessages: this.counters.staleMessages,
 			/** Log batches persisted (one fsync each on a durable store). */
 			logWrites: this.counters.logWrites,
 			peers: st?.progress ?? {},

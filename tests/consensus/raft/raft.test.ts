@@ -164,6 +164,12 @@ t.test("garbage and forged messages are dropped and reported, the node keeps run
 	await leader.raft.apply(put("still", "fine"));
 	await c.converged("still", "fine");
 	t.equal(leader.raft.state(), "leader", "the forged higher term did not depose anyone");
+	// A stale term (an old leader's delayed heartbeat) is counted, answered and dropped.
+	const stale = target.raft.stats().staleMessages;
+	tr.send(target.id, target.id, { type: "heartbeat", term: 1, from: "mallory", to: target.id, commit: 99, ctx: 0 });
+	await waitFor("the stale heartbeat counted", () => target.raft.stats().staleMessages > stale);
+	t.ok(target.raft.stats().commitIndex < 99, "it moved nothing");
+	t.equal(target.raft.leader()?.id, leader.id, "the follower still follows the leader");
 });
 
 t.test("validateConfig names the bad setting", async (t) => {
