@@ -318,33 +318,23 @@ export class Raft extends EventEmitter<RaftEvents> {
 	}
 
 	private async drain(): Promise<void> {
-		do {
-			this.pumpAgain = false;
-			const core = this.core;
-			if (core && this.compactDue && !this.shut) {
-				try {
-					await this.compactLog(core);
-				} catch (err) {
-					this.fatal = err as Error;
-					this.log.error({ err: (err as Error).message }, "raft storage failed; shutting down");
-					await this.shutdown();
-					return;
-				}
-			}
-			while (core && !this.shut && core.hasReady()) {
-				try {
+		try {
+			do {
+				this.pumpAgain = false;
+				const core = this.core;
+				if (core && this.compactDue && !this.shut) await this.compactLog(core);
+				while (core && !this.shut && core.hasReady()) {
 					await this.handle(core, core.ready());
 					this.observePeers(core);
 					this.wake();
-				} catch (err) {
-					// A disk failure leaves us unable to keep Raft's promises: stop rather than lie.
-					this.fatal = err as Error;
-					this.log.error({ err: (err as Error).message }, "raft storage failed; shutting down");
-					await this.shutdown();
-					return;
 				}
-			}
-		} while (this.pumpAgain && !this.shut);
+			} while (this.pumpAgain && !this.shut);
+		} catch (err) {
+			// A disk failure leaves us unable to keep Raft's promises: stop rather than lie.
+			this.fatal = err as Error;
+			this.log.error({ err: (err as Error).message }, "raft storage failed; shutting down");
+			await this.shutdown();
+		}
 	}
 
 	private async handle(core: RaftCore, rd: Ready): Promise<void> {

@@ -275,3 +275,19 @@ t.test("a membership change right after an election waits for the leader's first
 	const now = await c.leader();
 	t.equal(now.raft.configuration().servers.find((s) => s.id === "d")?.suffrage, "nonvoter");
 });
+
+t.test("a failing disk stops the server instead of letting it lie; its futures fail with the cause", async (t) => {
+	const c = new TestCluster();
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	await leader.raft.apply(put("before", "1"));
+	const broken = new Error("EIO: the disk went away");
+	leader.logs.storeLogs = () => Promise.reject(broken);
+	await t.rejects(leader.raft.apply(put("after", "1")), /shut down|disk went away/);
+	await waitFor("the leader stopped", () => leader.raft.state() === "shutdown");
+	await t.rejects(leader.raft.apply(put("later", "1")), broken, "later calls name the storage failure");
+	const next = await c.leader();
+	t.not(next.id, leader.id, "the others elect a new leader");
+	await next.raft.apply(put("still", "works"), { timeoutMs: 5000 });
+});
