@@ -83,3 +83,15 @@ export class UnknownServerError extends RaftError {
 		super(`server ${id} is not in the configuration`, "ERR_UNKNOWN_SERVER");
 	}
 }
+
+/** A message from an older term: Raft answers it with the current term (so a stale leader steps down) and drops it. */
+export class StaleTermError extends RaftError {
+	override name = "StaleTermError";
+	readonly term: number;
+	readonly current: number;
+	constructor(type: string, term: number, current: number) {
+		super(`${type} of term ${term}, the current term is ${current}`, "ERR_STALE_TERM");
+		this.term = term;
+		this.current = current;
+	}
+}

@@ -21,6 +21,7 @@ import {
 	RaftError,
 	RaftTimeoutError,
 	ShutdownError,
+	StaleTermError,
 	UnknownServerError,
 } from "./errors.ts";
 import type { FSM } from "./fsm.ts";
@@ -97,8 +98,17 @@ export class Raft extends EventEmitter<RaftEvents> {
 	private draining: Promise<void> = Promise.resolve();
 	private waiters = new Set<Waiter>();
 	private peers = new Map<string, { address: string; suffrage: "voter" | "nonvoter" }>();
-	private counters = { snapshotsInstalled: 0, snapshotsSent: 0, snapshotChunksReceived: 0, logWrites: 0 };
+	private counters = {
+		snapshotsInstalled: 0,
+		snapshotsSent: 0,
+		snapshotChunksReceived: 0,
+		logWrites: 0,
+		staleMessages: 0,
+	};
 	private assembler: SnapshotAssembler;
+	/** A snapshot being written in the background, and one written whose compaction is due. */
+	private snapshotting: Promise<SnapshotMeta | undefined> | undefined;
+	private compactDue: SnapshotMeta | undefined;
 	/** sha256 of the last snapshot sent, so resends do not hash it again. */
 	private sentSum = { id: "", sum: "" };
 	/** The snapshot restored at start (0: none), after skipping any that failed their checksum. */
@@ -239,6 +249,13 @@ export class Raft extends EventEmitter<RaftEvents> {
 			this.emit("invalid-message", { peer: from, error: err as Error });
 			return;
 		}
+		if (msg.term < this.core.term) {
+			// Normal after an election (delayed traffic), so counted and logged at debug only; the
+			// core still sees it, to answer a stale leader with the current term.
+			this.counters.staleMessages++;
+			const err = new StaleTermError(msg.type, msg.term, this.core.term);
+			this.log.debug({ peer: from, code: err.code, err: err.message }, "stale-term raft message");
+		}
 		try {
 			this.core.step(msg);
 		} catch (err) {
@@ -301,23 +318,23 @@ export class Raft extends EventEmitter<RaftEvents> {
 	}
 
 	private async drain(): Promise<void> {
-		do {
-			this.pumpAgain = false;
-			const core = this.core;
-			while (core && !this.shut && core.hasReady()) {
-				try {
+		try {
+			do {
+				this.pumpAgain = false;
+				const core = this.core;
+				if (core && this.compactDue && !this.shut) await this.compactLog(core);
+				while (core && !this.shut && core.hasReady()) {
 					await this.handle(core, core.ready());
 					this.observePeers(core);
 					this.wake();
-				} catch (err) {
-					// A disk failure leaves us unable to keep Raft's promises: stop rather than lie.
-					this.fatal = err as Error;
-					this.log.error({ err: (err as Error).message }, "raft storage failed; shutting down");
-					await this.shutdown();
-					return;
 				}
-			}
-		} while (this.pumpAgain && !this.shut);
+			} while (this.pumpAgain && !this.shut);
+		} catch (err) {
+			// A disk failure leaves us unable to keep Raft's promises: stop rather than lie.
+			this.fatal = err as Error;
+			this.log.error({ err: (err as Error).message }, "raft storage failed; shutting down");
+			await this.shutdown();
+		}
 	}
 
 	private async handle(core: RaftCore, rd: Ready): Promise<void> {
@@ -366,7 +383,10 @@ export class Raft extends EventEmitter<RaftEvents> {
 		core.advance(rd);
 		if (rd.committed.length > 0 || rd.snapshot) this.emit("applied", core.log.applied);
 		this.answerReads(core.log.applied);
-		if (core.log.applied - (this.lastSnapshot?.index ?? 0) >= this.cfg.snapshotThreshold) await this.takeSnapshot();
+		if (!this.snapshotting && core.log.applied - (this.lastSnapshot?.index ?? 0) >= this.cfg.snapshotThreshold) {
+			const { done } = await this.beginSnapshot();
+			done.catch((err: Error) => this.log.error({ err: err.message }, "snapshot failed; will retry"));
+		}
 	}
 
 	/** Entries and hard state of a Ready batch: one log write (one fsync) and, if needed, one stable write. */
@@ -442,45 +462,69 @@ export class Raft extends EventEmitter<RaftEvents> {
 		}
 	}
 
-	private async takeSnapshot(): Promise<SnapshotMeta | undefined> {
+	/**
+	 * Start a snapshot at the applied index: the FSM is captured now (between applies, so it matches
+	 * the index) and written in the background, so the Ready loop keeps replicating meanwhile. Once
+	 * it is durable the log is compacted by the drain, between batches. `done` resolves with it.
+	 */
+	private async beginSnapshot(): Promise<{ done: Promise<SnapshotMeta | undefined> }> {
+		if (this.snapshotting) return { done: this.snapshotting };
 		const core = this.core;
-		if (!core) return undefined;
+		if (!core) return { done: Promise.resolve(undefined) };
 		const index = core.log.applied;
-		if (index === 0 || index === this.lastSnapshot?.index) return this.lastSnapshot;
+		if (index === 0 || index === this.lastSnapshot?.index) return { done: Promise.resolve(this.lastSnapshot) };
 		// The configuration as of the snapshot's index: the commit may already be past a later change.
 		const cfgAt = core.configurationAt(index);
+		const term = core.log.term(index)!;
 		const snap = await this.fsm.snapshot();
-		try {
-			const sink = await this.snaps.create({
-				index,
-				term: core.log.term(index)!,
-				configuration: cfgAt.config,
-				configurationIndex: cfgAt.index,
-			});
+		const done = (async () => {
 			try {
-				await snap.persist(sink);
-				await sink.close();
-			} catch (err) {
-				await sink.cancel();
-				throw err;
+				const sink = await this.snaps.create({
+					index,
+					term,
+					configuration: cfgAt.config,
+					configurationIndex: cfgAt.index,
+				});
+				try {
+					await snap.persist(sink);
+					await sink.close();
+				} catch (err) {
+					await sink.cancel();
+					throw err;
+				}
+				const meta: SnapshotMeta = {
+					id: sink.id,
+					index,
+					term,
+					configuration: cfgAt.config,
+					configurationIndex: cfgAt.index,
+					size: 0,
+				};
+				// A snapshot installed from the leader meanwhile may be newer: never go back.
+				if (index > (this.lastSnapshot?.index ?? 0)) {
+					this.lastSnapshot = meta;
+					this.compactDue = meta;
+				}
+				this.log.info({ index }, "snapshot taken");
+				this.pump();
+				return meta;
+			} finally {
+				snap.release();
+				this.snapshotting = undefined;
 			}
-			const meta: SnapshotMeta = {
-				id: sink.id,
-				index,
-				term: core.log.term(index)!,
-				configuration: cfgAt.config,
-				configurationIndex: cfgAt.index,
-				size: 0,
-			};
-			this.lastSnapshot = meta;
-			core.compact(meta, this.cfg.trailingLogs);
-			const first = await this.logs.firstIndex();
-			if (first > 0 && core.log.snapshotIndex >= first) await this.logs.deleteRange(first, core.log.snapshotIndex);
-			this.log.info({ index, compactedTo: core.log.snapshotIndex }, "snapshot taken");
-			return meta;
-		} finally {
-			snap.release();
-		}
+		})();
+		this.snapshotting = done;
+		return { done };
+	}
+
+	/** Fold the log up to a durable snapshot (keeping trailing entries); only between Ready batches. */
+	private async compactLog(core: RaftCore): Promise<void> {
+		const meta = this.compactDue;
+		if (!meta) return;
+		this.compactDue = undefined;
+		core.compact(meta, this.cfg.trailingLogs);
+		const first = await this.logs.firstIndex();
+		if (first > 0 && core.log.snapshotIndex >= first) await this.logs.deleteRange(first, core.log.snapshotIndex);
 	}
 
 	// --- futures -------------------------------------------------------------------------------
@@ -660,7 +704,14 @@ export class Raft extends EventEmitter<RaftEvents> {
 		this.live();
 		this.pumping = true;
 		try {
-			return await this.takeSnapshot();
+			let meta = await this.withDeadline("snapshot", (await this.beginSnapshot()).done, o, () => {});
+			// One started automatically may have been in flight: then take a fresh one.
+			if ((meta?.index ?? 0) < (this.core?.log.applied ?? 0)) {
+				meta = await this.withDeadline("snapshot", (await this.beginSnapshot()).done, o, () => {});
+			}
+			const core = this.core;
+			if (core && !this.shut) await this.compactLog(core);
+			return meta;
 		} finally {
 			this.pumping = false;
 			this.pump();
@@ -700,6 +751,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 			snapshotChunksReceived: this.counters.snapshotChunksReceived,
 			/** The snapshot this node restored when it started (0: none). */
 			startSnapshotIndex: this.startSnapshotIndex,
+			/** Messages of an older term received (answered with the current term, then dropped). */
+			staleMessages: this.counters.staleMessages,
 			/** Log batches persisted (one fsync each on a durable store). */
 			logWrites: this.counters.logWrites,
 			peers: st?.progress ?? {},

@@ -801,6 +801,7 @@ export class RaftCore {
 
 	/** The shell took a snapshot covering up to meta.index; keep `trailing` entries for slow followers. */
 	compact(meta: SnapshotMeta, trailing: number): void {
+		if (this.latestSnapshot && meta.index < this.latestSnapshot.index) return; // an older one: nothing to do
 		this.latestSnapshot = meta;
 		const to = Math.min(meta.index - trailing, this.log.applied);
 		if (to > this.log.snapshotIndex) this.log.compact(to);

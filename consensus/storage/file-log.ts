@@ -3,7 +3,8 @@
 // Record: [u32 payload length][u32 crc32 of payload][u32 crc32 of the first 8 header bytes]
 // [payload = msgpackr LogEntry]. The header has its own checksum so a flipped bit in a length is
 // recognised as corruption instead of looking like a record that runs past the end of the file.
-// Segment files are named by their first index. A crash can only tear the tail of the last
+// Segment files start with an 8-byte magic naming the format, so a file of another format (or an
+// older one) is refused instead of being read as a torn tail. They are named by their first index. A crash can only tear the tail of the last
 // segment (the batch being written); recovery cuts such a tail off. Anything else — a bad record
 // in an older segment, or a bad record followed by a valid one — is corruption, and opening
 // refuses with CorruptLogError rather than dropping acknowledged data.
@@ -31,6 +32,7 @@ import { fsyncDir, writeFileAtomic } from "./fsync.ts";
 import type { LogEntry, LogStore } from "./types.ts";
 
 const HEADER = 12;
+const MAGIC = Buffer.from("RAFTLOG\x02", "latin1");
 const fdatasyncAsync = promisify(fdatasync);
 const MAX_RECORD = 64 << 20;
 const packr = new Packr({ useRecords: false });
@@ -101,12 +103,22 @@ export class FileLogStore implements LogStore {
 			const path = join(this.dir, name);
 			const seg: Segment = { first: Number(name.slice(0, 20)), path, size: 0 };
 			const buf = readFileSync(path);
-			let off = 0;
+			const isLastSegment = k === names.length - 1;
+			if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
+				// A crash right after creating the last segment leaves it empty or with part of the magic.
+				if (isLastSegment && buf.length < MAGIC.length && MAGIC.subarray(0, buf.length).equals(buf)) {
+					this.recovery.tornBytes = buf.length;
+					unlinkSync(path);
+					fsyncDir(this.dir);
+					continue;
+				}
+				throw new CorruptLogError(path, 0, "not a raft-ts log segment (format 2)");
+			}
+			let off = MAGIC.length;
 			while (off < buf.length) {
 				const bad = this.badRecord(buf, off);
 				if (bad) {
-					const isLast = k === names.length - 1;
-					if (isLast && this.isTornTail(buf, off, bad)) {
+					if (isLastSegment && this.isTornTail(buf, off, bad)) {
 						this.recovery.tornBytes = buf.length - off;
 						const fd = openSync(path, "r+");
 						ftruncateSync(fd, off);
@@ -246,6 +258,9 @@ export class FileLogStore implements LogStore {
 			if (this.fd !== undefined) closeSync(this.fd);
 			seg = { first: nextIndex, path: join(this.dir, segName(nextIndex)), size: 0 };
 			this.fd = openSync(seg.path, "a", 0o600);
+			// Made durable by the first batch's fdatasync (an empty or partial magic is a torn creation).
+			writeSync(this.fd, MAGIC);
+			seg.size = MAGIC.length;
 			fsyncDir(this.dir);
 			this.segments.push(seg);
 		} else if (this.fd === undefined) {
@@ -273,7 +288,7 @@ export class FileLogStore implements LogStore {
 		if (!this.noSync) fdatasyncSync(fd);
 		closeSync(fd);
 		at.segment.size = at.offset;
-		if (at.offset === 0) {
+		if (at.offset <= MAGIC.length) {
 			unlinkSync(at.segment.path);
 			this.segments.pop();
 		}

@@ -164,6 +164,12 @@ t.test("garbage and forged messages are dropped and reported, the node keeps run
 	await leader.raft.apply(put("still", "fine"));
 	await c.converged("still", "fine");
 	t.equal(leader.raft.state(), "leader", "the forged higher term did not depose anyone");
+	// A stale term (an old leader's delayed heartbeat) is counted, answered and dropped.
+	const stale = target.raft.stats().staleMessages;
+	tr.send(target.id, target.id, { type: "heartbeat", term: 1, from: "mallory", to: target.id, commit: 99, ctx: 0 });
+	await waitFor("the stale heartbeat counted", () => target.raft.stats().staleMessages > stale);
+	t.ok(target.raft.stats().commitIndex < 99, "it moved nothing");
+	t.equal(target.raft.leader()?.id, leader.id, "the follower still follows the leader");
 });
 
 t.test("validateConfig names the bad setting", async (t) => {
@@ -268,4 +274,20 @@ t.test("a membership change right after an election waits for the leader's first
 	t.ok(index > 0, "accepted once allowed, not refused with ConfigChangePendingError");
 	const now = await c.leader();
 	t.equal(now.raft.configuration().servers.find((s) => s.id === "d")?.suffrage, "nonvoter");
+});
+
+t.test("a failing disk stops the server instead of letting it lie; its futures fail with the cause", async (t) => {
+	const c = new TestCluster();
+	t.teardown(() => c.shutdown());
+	await c.bootstrap(["a", "b", "c"]);
+	const leader = await c.leader();
+	await leader.raft.apply(put("before", "1"));
+	const broken = new Error("EIO: the disk went away");
+	leader.logs.storeLogs = () => Promise.reject(broken);
+	await t.rejects(leader.raft.apply(put("after", "1")), /shut down|disk went away/);
+	await waitFor("the leader stopped", () => leader.raft.state() === "shutdown");
+	await t.rejects(leader.raft.apply(put("later", "1")), broken, "later calls name the storage failure");
+	const next = await c.leader();
+	t.not(next.id, leader.id, "the others elect a new leader");
+	await next.raft.apply(put("still", "works"), { timeoutMs: 5000 });
 });

@@ -152,3 +152,32 @@ t.test("FileLogStore: a final record cut short by a crash is a torn tail", async
 	t.equal(c.recovery.tornBytes, 64);
 	await c.close();
 });
+
+t.test("FileLogStore: a segment of another format is refused, not read as a torn tail", async (t) => {
+	const dir = fresh();
+	// A record in the older format (8-byte header, no magic): it must not be "repaired" away.
+	const payload = Buffer.from("not a record of this format");
+	const header = Buffer.alloc(8);
+	header.writeUInt32LE(payload.length, 0);
+	writeFileSync(join(dir, `${"1".padStart(20, "0")}.seg`), Buffer.concat([header, payload]));
+	const err = await FileLogStore.open({ dir }).then(
+		() => undefined,
+		(e: unknown) => e,
+	);
+	t.ok(err instanceof CorruptLogError);
+	t.match((err as Error).message, /not a raft-ts log segment/);
+	t.equal(readdirSync(dir).length, 1, "the file is still there");
+	// A last segment that a crash left empty right after creating it is a torn creation.
+	const dir2 = fresh();
+	const a = await FileLogStore.open({ dir: dir2 });
+	await a.storeLogs([entry(1), entry(2)]);
+	await a.close();
+	writeFileSync(join(dir2, `${"3".padStart(20, "0")}.seg`), Buffer.alloc(0));
+	const b = await FileLogStore.open({ dir: dir2 });
+	t.equal(await b.lastIndex(), 2);
+	await b.storeLogs([entry(3)]);
+	await b.close();
+	const c = await FileLogStore.open({ dir: dir2 });
+	t.equal(await c.lastIndex(), 3);
+	await c.close();
+});
