@@ -83,13 +83,18 @@ export class Manager {
 		return this.rpc.call("raft.addVoter", { id, address }, { timeoutMs: 60_000 });
 	}
 
-	createNetwork(spec: Record<string, unknown>): Promise<unknown> {
+	async createNetwork(spec: Record<string, unknown>): Promise<ReturnType<typeof inspectNetwork>> {
 		validateNetworkSpec(spec); // refuse bad input here, before it travels
-		return this.rpc.call("network.create", spec);
+		const n = (await this.rpc.call("network.create", spec)) as ReturnType<typeof inspectNetwork>;
+		// Written through the leader: let `network ls` here show it at once, as docker's does.
+		await this.store.waitForApplied(n.Version);
+		return n;
 	}
 
-	removeNetwork(ref: string): Promise<unknown> {
-		return this.rpc.call("network.rm", { ref });
+	async removeNetwork(ref: string): Promise<{ id: string }> {
+		const r = (await this.rpc.call("network.rm", { ref })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return { id: r.id };
 	}
 
 	listNetworks() {

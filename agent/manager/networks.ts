@@ -163,11 +163,11 @@ export function findNetwork(store: ClusterStore, ref: string): StoredRecord {
 }
 
 /** On the leader: remove a network (services will pin theirs once they exist). */
-export async function removeNetwork(store: ClusterStore, ref: string): Promise<string> {
+export async function removeNetwork(store: ClusterStore, ref: string): Promise<{ id: string; index: number }> {
 	await store.barrier();
 	const r = findNetwork(store, ref);
-	await store.commit([{ op: "delete", table: "networks", id: r.id, version: r.version }]);
-	return r.id;
+	const { index } = await store.commit([{ op: "delete", table: "networks", id: r.id, version: r.version }]);
+	return { id: r.id, index };
 }
 
 /** What `network inspect` shows: docker's shape, so scripts written for it keep working. */

@@ -164,13 +164,18 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		return this.raft.barrier({ timeoutMs: 10_000, ...o });
 	}
 
-	/** Commit one transaction (on the leader); resolves with each op's new version. */
-	async commit(ops: Op[], o: FutureOptions = {}): Promise<number[]> {
+	/** Commit one transaction (on the leader); resolves with its Raft index and each op's version. */
+	async commit(ops: Op[], o: FutureOptions = {}): Promise<{ index: number; versions: number[] }> {
 		if (!this.isLeader()) throw new NotLeaderError(this.leader()?.id);
-		const { response } = await this.raft.apply(pack({ ops }), { timeoutMs: 10_000, ...o });
+		const { index, response } = await this.raft.apply(pack({ ops }), { timeoutMs: 10_000, ...o });
 		const r = response as TxResult;
 		if (!r.ok) throw storeErrorFrom(r.error);
-		return r.versions;
+		return { index, versions: r.versions };
+	}
+
+	/** Resolves once this manager has applied `index` (read-your-writes after a forwarded write). */
+	waitForApplied(index: number, o: FutureOptions = {}): Promise<void> {
+		return this.raft.waitForApplied(index, { timeoutMs: 10_000, ...o });
 	}
 
 	addVoter(id: string, address: string, o: FutureOptions = {}): Promise<number> {

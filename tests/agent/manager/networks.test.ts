@@ -67,6 +67,10 @@ t.test("networks in the replicated store: create on any manager, refusals, leade
 	// Created on a follower: forwarded to the leader, allocated from the pool, seen everywhere.
 	const id = (await ok("n2", "network", "create", "-d", "overlay", "app")).trim();
 	t.match(id, /^[0-9a-f]{25}$/, "create prints the new network's id");
+	t.ok(
+		(await ls("n2")).some((n) => n.Id === id),
+		"read-your-writes: the follower that forwarded the create lists it at once",
+	);
 	const custom = (await ok("n3", "network", "create", "--subnet", "198.19.200.0/24", "--internal", "db")).trim();
 	for (const m of ["n1", "n2", "n3"])
 		await waitFor(`${m} sees app and db`, async () => (await ls(m)).length === 3, { timeoutMs: 10_000 });

@@ -29,8 +29,8 @@ t.test("a one-manager store survives a restart; bad manager requests are refused
 		IPAM: { Config: Array<{ Subnet: string }> };
 	};
 	t.equal(created.IPAM.Config[0]?.Subnet, "198.19.1.0/24");
-	t.throws(
-		() => m.createNetwork({ name: "x", subnet: 7 }),
+	await t.rejects(
+		m.createNetwork({ name: "x", subnet: 7 }),
 		{ code: "ERR_INVALID_NETWORK" },
 		"refused before it travels",
 	);
