@@ -84,6 +84,11 @@ export class VirtualClock implements Clock {
 		return { cancel: () => (e.dead = true) };
 	}
 
+	/** Timers not yet fired or cancelled. */
+	pending(): number {
+		return this.heap.filter((e) => !e.dead).length;
+	}
+
 	/** Run every timer due up to `until`. */
 	advance(until: number): void {
 		for (;;) {
