@@ -2,7 +2,7 @@
 // and cluster state on disk (data root/cluster/). Later the Raft store, dispatcher and worker join.
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { arch, cpus, totalmem } from "node:os";
+import { arch, cpus, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
@@ -10,7 +10,7 @@ import pino from "pino";
 import { parseCidr } from "../overlay-net/index.ts";
 import { ControlServer, socketPath } from "./control/index.ts";
 import { AgentError } from "./errors.ts";
-import { Host, MemoryAllowList } from "./host/index.ts";
+import { DEFAULT_PORT, Host, MemoryAllowList } from "./host/index.ts";
 import {
 	fingerprint,
 	formatToken,
@@ -27,19 +27,68 @@ import { NotManagerError } from "./store/index.ts";
 
 export interface AgentOptions {
 	dataRoot: string;
-	/** ip:port for TCP (libp2p) and UDP (membership); default 0.0.0.0:2377 */
-	listen: string;
-	/** ip:port others reach this node at (default: the listen address). */
+	/** ip[:port] for TCP (libp2p) and UDP (membership); default 0.0.0.0:2377. */
+	listen?: string;
+	/**
+	 * ip[:port] others reach this node at. Default: the listen address, or when that is 0.0.0.0
+	 * the address of the interface with the default route (or the only non-loopback one).
+	 */
 	advertise?: string;
+	/** Node labels, gossiped with membership (e.g. zone=a). */
+	labels?: Record<string, string>;
+	/** How long stop() spends telling the others it leaves (default 1 s). */
+	leaveTimeoutMs?: number;
 }
 
 interface ClusterState {
 	clusterId: string;
 	role: Role;
 	membershipKey: string;
-	/** Manager and worker secrets (only on the node holding the cluster key). */
+	/**
+	 * Manager and worker secrets, only on the node that holds the cluster key: it must print the
+	 * tokens again. In the clear, like the cluster key beside it, protected by file modes (0600 in
+	 * a 0700 dir); what a joiner proves knowledge of is an HMAC keyed by their hash.
+	 */
 	secrets?: { manager: string; worker: string };
 	seeds: string[];
+}
+
+const splitAddr = (a: string, what: string): { ip: string; port: number } => {
+	const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(a);
+	if (!m) throw new AgentError(`invalid ${what} "${a}": use IP[:PORT]`, "ERR_USAGE");
+	const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
+	if (port < 1 || port > 65535) throw new AgentError(`invalid ${what} port in "${a}"`, "ERR_USAGE");
+	return { ip: m[1]!, port };
+};
+
+/** The interface the default route leaves through (from /proc/net/route), if any. */
+function defaultRouteInterface(): string | undefined {
+	try {
+		for (const line of readFileSync("/proc/net/route", "utf8").split("\n").slice(1)) {
+			const [iface, dest, , , , , , mask] = line.trim().split(/\s+/);
+			if (dest === "00000000" && mask === "00000000") return iface;
+		}
+	} catch {}
+	return undefined;
+}
+
+/**
+ * The address to tell others when listening on 0.0.0.0: the default route's interface's IPv4
+ * address, else the only non-loopback IPv4 address; otherwise the choice is the user's.
+ */
+export function pickAdvertiseIp(): string {
+	const ifs = networkInterfaces();
+	const v4 = (name: string) => (ifs[name] ?? []).filter((a) => a.family === "IPv4" && !a.internal);
+	const viaDefault = defaultRouteInterface();
+	if (viaDefault && v4(viaDefault).length > 0) return v4(viaDefault)[0]!.address;
+	const all = Object.keys(ifs).flatMap(v4);
+	if (all.length === 1) return all[0]!.address;
+	throw new AgentError(
+		all.length === 0
+			? "no non-loopback IPv4 address to advertise: pass --advertise-addr IP[:PORT]"
+			: `several addresses could be this node's (${all.map((a) => a.address).join(", ")}) and no default route picks one: pass --advertise-addr IP[:PORT]`,
+		"ERR_ADVERTISE_AMBIGUOUS",
+	);
 }
 
 const VERSION = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string;
@@ -69,27 +118,33 @@ export class Agent {
 		this.o = o;
 		this.dir = join(o.dataRoot, "cluster");
 		this.log = pino({ base: { node: process.env.TSSWARM_NODE ?? undefined } }, pino.destination(2));
+		this.bind = splitAddr(o.listen ?? `0.0.0.0:${DEFAULT_PORT}`, "listen address");
 	}
 
-	private get ip(): string {
-		return (this.o.advertise ?? this.o.listen).split(":")[0]!;
-	}
-	private get port(): number {
-		return Number(this.o.listen.split(":")[1]);
-	}
+	/** Where we bind (TCP and UDP). */
+	private readonly bind: { ip: string; port: number };
+	/** What we tell others (libp2p announce, membership address, the join command). */
+	private advertise!: { ip: string; port: number };
+
 	private get advertiseAddr(): string {
-		return this.o.advertise ?? this.o.listen;
+		return `${this.advertise.ip}:${this.advertise.port}`;
 	}
 
 	async start(): Promise<void> {
 		mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-		const [lip] = this.o.listen.split(":");
+		const adv = this.o.advertise ? splitAddr(this.o.advertise, "advertise address") : undefined;
+		this.advertise = {
+			ip: adv?.ip ?? (this.bind.ip === "0.0.0.0" ? pickAdvertiseIp() : this.bind.ip),
+			port: adv?.port ?? this.bind.port,
+		};
 		this.host = await Host.create({
 			dataDir: this.o.dataRoot,
-			listen: [`/ip4/${lip}/tcp/${this.port}`],
-			announce: [`/ip4/${this.ip}/tcp/${this.port}`],
+			listen: [`/ip4/${this.bind.ip}/tcp/${this.bind.port}`],
+			announce: [`/ip4/${this.advertise.ip}/tcp/${this.advertise.port}`],
 			allowList: this.allow,
 			logger: this.log,
+			// Only the node that serves the join protocol lets non-members in (for its grace period).
+			admitNewcomers: () => this.clusterKey !== undefined,
 		});
 		this.control = new ControlServer(socketPath(this.o.dataRoot), {
 			"GET /v1/info": () => this.info(),
@@ -110,7 +165,12 @@ export class Agent {
 			await this.startCluster();
 		}
 		this.log.info(
-			{ nodeId: this.host.peerId, listen: this.o.listen, cluster: this.state?.clusterId ?? null },
+			{
+				nodeId: this.host.peerId,
+				listen: `${this.bind.ip}:${this.bind.port}`,
+				advertise: this.advertiseAddr,
+				cluster: this.state?.clusterId ?? null,
+			},
 			"agent started",
 		);
 	}
@@ -139,7 +199,8 @@ export class Agent {
 		}
 		this.membership = new Membership({
 			id: this.host.peerId,
-			transport: new UdpTransport(this.ip === "0.0.0.0" ? "0.0.0.0" : this.ip, this.port),
+			// Bound where we listen; gossiped as where others reach us.
+			transport: new UdpTransport(this.bind.ip, this.bind.port, this.advertiseAddr),
 			clusterKey: Buffer.from(st.membershipKey, "base64"),
 			config: lanConfig(),
 			meta: {
@@ -148,12 +209,21 @@ export class Agent {
 				resources: { cpus: cpus().length, memoryBytes: totalmem() },
 				role: st.role,
 				version: VERSION,
+				...(this.o.labels && Object.keys(this.o.labels).length > 0 ? { labels: this.o.labels } : {}),
 			},
 			logger: this.log,
 		});
+		// The allow-list follows cluster membership as Swarm's does: a node that is down (failed)
+		// is still a member — it may come back, and it keeps its identity and its place; only a
+		// graceful leave (later: `node rm` through the store) takes it off. A node that left and
+		// comes back has to join again... except that its restart refutes 'left' with a higher
+		// incarnation, and then it is let in again (it still holds the membership key).
 		for (const ev of ["join", "alive"] as const) this.membership.on(ev, (m) => this.allow.add(m.id));
 		this.membership.on("fail", (m) => this.log.warn({ member: m.id, addr: m.addr }, "member failed"));
-		this.membership.on("leave", (m) => this.log.info({ member: m.id }, "member left"));
+		this.membership.on("leave", (m) => {
+			this.allow.remove(m.id);
+			this.log.info({ member: m.id }, "member left; removed from the allow-list");
+		});
 		await this.membership.start();
 		if (st.seeds.length) this.membership.join(st.seeds);
 		if (this.clusterKey) {
@@ -230,8 +300,7 @@ export class Agent {
 	async join(token: string, addr: string) {
 		if (this.state)
 			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
-		if (!/^[\d.]+:\d+$/.test(addr)) throw new AgentError(`invalid manager address "${addr}": use IP:PORT`, "ERR_USAGE");
-		const [ip, port] = addr.split(":");
+		const { ip, port } = splitAddr(addr, "manager address");
 		const grant = await requestJoin(this.host, `/ip4/${ip}/tcp/${port}`, token, { addr: this.advertiseAddr });
 		this.state = {
 			clusterId: grant.clusterId,
@@ -273,11 +342,19 @@ export class Agent {
 			platform: m.meta.platform,
 			self: m.id === this.host.peerId,
 			version: m.meta.version,
+			labels: m.meta.labels ?? {},
 		}));
 	}
 
+	/** Stop: first a graceful leave (bounded in time), so the others see 'left', not 'failed'. */
 	async stop(): Promise<void> {
-		await this.membership?.stop();
+		if (this.membership) {
+			const ms = this.o.leaveTimeoutMs ?? 1000;
+			await Promise.race([this.membership.leave(ms / 2), new Promise((r) => setTimeout(r, ms).unref())]).catch(
+				(err: Error) => this.log.warn({ err: err.message }, "leave failed"),
+			);
+			await this.membership.stop();
+		}
 		await this.manager?.stop();
 		await this.control.close();
 		await this.host.stop();

@@ -34,10 +34,29 @@ export class WrongClusterError extends AgentError {
 	}
 }
 
+/** The joiner's view: the cluster refused; `reason` and `serverCode` are what the server said. */
 export class JoinDeniedError extends AgentError {
 	override name = "JoinDeniedError";
-	constructor(reason: string) {
+	readonly serverCode: string | undefined;
+	constructor(reason: string, serverCode?: string) {
 		super(`join refused by the cluster: ${reason}`, "ERR_JOIN_DENIED");
+		this.serverCode = serverCode;
+	}
+}
+
+/** The server's view: the join proof matches neither current secret (wrong, rotated or replayed). */
+export class InvalidJoinProofError extends AgentError {
+	override name = "InvalidJoinProofError";
+	constructor(peer: string) {
+		super(`join proof from ${peer} matches no current token (wrong, rotated out, or replayed)`, "ERR_JOIN_PROOF");
+	}
+}
+
+/** A join proof without a fresh, unused challenge of this session. */
+export class NoChallengeError extends AgentError {
+	override name = "NoChallengeError";
+	constructor(peer: string) {
+		super(`no challenge outstanding for ${peer} (a proof answers one fresh challenge, once)`, "ERR_NO_CHALLENGE");
 	}
 }
 
@@ -50,7 +69,34 @@ export class RateLimitedError extends AgentError {
 
 export class ProtocolVersionError extends AgentError {
 	override name = "ProtocolVersionError";
-	constructor(protocol: string) {
-		super(`unsupported protocol ${protocol}`, "ERR_PROTOCOL_VERSION");
+	constructor(protocol: string, supported?: string) {
+		super(
+			`unsupported protocol ${protocol}${supported ? ` (this node speaks ${supported})` : ""}`,
+			"ERR_PROTOCOL_VERSION",
+		);
+	}
+}
+
+/** A stream sent nothing (or an incomplete frame) for too long: closed so it holds nothing. */
+export class StreamIdleError extends AgentError {
+	override name = "StreamIdleError";
+	constructor(protocol: string, ms: number) {
+		super(`${protocol}: no complete frame within ${ms} ms; stream closed`, "ERR_STREAM_IDLE");
+	}
+}
+
+/** The stream ended in the middle of a frame. */
+export class TruncatedFrameError extends AgentError {
+	override name = "TruncatedFrameError";
+	constructor(protocol: string, bytes: number) {
+		super(`${protocol}: stream ended inside a frame (${bytes} bytes of it)`, "ERR_TRUNCATED_FRAME");
+	}
+}
+
+/** A frame that is not a message of the protocol (wrong shape or type). */
+export class BadMessageError extends AgentError {
+	override name = "BadMessageError";
+	constructor(protocol: string, why: string) {
+		super(`${protocol}: ${why}`, "ERR_BAD_MESSAGE");
 	}
 }

@@ -1,19 +1,38 @@
 // The libp2p host every agent runs: TCP + Noise + Yamux + identify + ping on one port, a
 // persistent identity, and request/response protocols framed as length-prefixed msgpackr.
-// Protocols are members-only unless registered public (the join protocol): a non-member's stream
-// on any other protocol is closed with NotAMemberPeerError, logged with the peer.
+//
+// Who may talk to us, in two layers:
+// - a libp2p ConnectionGater, checked once Noise has authenticated the remote peer id: members
+//   (the allow-list) are admitted; a non-member is refused (NotAMemberPeerError, logged) unless
+//   this node admits newcomers (it serves the join protocol). A newcomer is admitted for a short
+//   grace period (newcomerGraceMs, default 10 s; at most maxNewcomers at a time): if it is not a
+//   member by then — it did not join, or was refused — its connections are closed. We dial a
+//   non-member only for a session opened with `stranger: true` (a joiner's first contact).
+// - per stream: every protocol is members-only unless registered public (join), so a newcomer
+//   can open nothing but the join protocol; identify and ping answer it for the grace period only.
+// Every served stream has an idle deadline (streamIdleMs): a peer that stalls mid-frame or sends
+// nothing is cut off (StreamIdleError). Garbage, oversized and truncated frames, and unknown
+// versions of our protocols (ProtocolVersionError), are refused and logged with peer and protocol.
+
+import { EventEmitter } from "node:events";
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { type GossipSub, gossipsub, TopicValidatorResult } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
-import type { Libp2p, Stream } from "@libp2p/interface";
+import type { ConnectionGater, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
 import { multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 import { pack, unpack } from "msgpackr";
 import { encodeFrame, FrameDecoder, FrameTooLargeError } from "../../consensus/index.ts";
-import { NotAMemberPeerError } from "../errors.ts";
+import {
+	BadMessageError,
+	NotAMemberPeerError,
+	ProtocolVersionError,
+	StreamIdleError,
+	TruncatedFrameError,
+} from "../errors.ts";
 import type { AllowList } from "./allowlist.ts";
 import { loadOrCreateNodeKey } from "./key.ts";
 
@@ -21,6 +40,9 @@ export interface Logger {
 	info(obj: object, msg?: string): void;
 	warn(obj: object, msg?: string): void;
 }
+
+/** The default (and only) port: libp2p on TCP, membership on UDP. */
+export const DEFAULT_PORT = 2377;
 
 export interface HostOptions {
 	dataDir: string;
@@ -30,6 +52,17 @@ export interface HostOptions {
 	allowList: AllowList;
 	logger?: Logger;
 	maxFrameBytes?: number;
+	/** Admit non-members for newcomerGraceMs so they can use the join protocol (default false). */
+	admitNewcomers?: boolean | (() => boolean);
+	newcomerGraceMs?: number;
+	maxNewcomers?: number;
+	/** A served stream that completes no frame for this long is closed (default 30 s). */
+	streamIdleMs?: number;
+}
+
+export interface HostEvents {
+	/** Input refused: a connection (protocol "connection"), a stream, or a frame. */
+	refused: [{ peer: string; protocol: string; error: Error & { code?: string } }];
 }
 
 export type Handler = (
@@ -39,23 +72,99 @@ export type Handler = (
 
 const quiet: Logger = { info() {}, warn() {} };
 
-export class Host {
+/** Admission of peers: the gater's state, shared with the Host once libp2p exists. */
+class Admission {
+	readonly o: HostOptions;
+	node?: Libp2p;
+	/** Newcomers admitted for their grace period. */
+	readonly newcomers = new Map<string, NodeJS.Timeout>();
+	/** Sessions opened with `stranger: true` that are dialing now. */
+	strangerDials = 0;
+	refuse: (peer: string, protocol: string, error: Error & { code?: string }) => void = () => {};
+
+	constructor(o: HostOptions) {
+		this.o = o;
+	}
+
+	denyInbound(peerId: PeerId): boolean {
+		const peer = peerId.toString();
+		if (this.o.allowList.has(peer) || this.newcomers.has(peer)) return false;
+		const admit = typeof this.o.admitNewcomers === "function" ? this.o.admitNewcomers() : this.o.admitNewcomers;
+		if (admit && this.newcomers.size < (this.o.maxNewcomers ?? 32)) {
+			const t = setTimeout(() => {
+				this.newcomers.delete(peer);
+				if (this.o.allowList.has(peer)) return;
+				this.o.logger?.info({ peer }, "newcomer did not join within its grace period; closing its connections");
+				void this.node?.hangUp(peerId).catch(() => {});
+			}, this.o.newcomerGraceMs ?? 10_000);
+			t.unref();
+			this.newcomers.set(peer, t);
+			return false;
+		}
+		this.refuse(peer, "connection", new NotAMemberPeerError(peer, "this node (inbound connection)"));
+		return true;
+	}
+
+	denyOutbound(peerId: PeerId): boolean {
+		const peer = peerId.toString();
+		if (this.o.allowList.has(peer) || this.strangerDials > 0) return false;
+		this.refuse(peer, "connection", new NotAMemberPeerError(peer, "this node (outbound connection)"));
+		return true;
+	}
+
+	gater(): ConnectionGater {
+		return {
+			denyInboundEncryptedConnection: (p) => this.denyInbound(p),
+			denyOutboundEncryptedConnection: (p) => this.denyOutbound(p),
+			// A newcomer's grace ends: the connection upgrade is checked again (identify re-dials etc.).
+			denyInboundUpgradedConnection: (p) => this.denyInbound(p),
+		};
+	}
+
+	stop(): void {
+		for (const t of this.newcomers.values()) clearTimeout(t);
+		this.newcomers.clear();
+	}
+}
+
+/** `/tsswarm/NAME/N` -> [family, N]. */
+function versionOf(protocol: string): [string, number] | undefined {
+	const m = /^(.*)\/(\d+)$/.exec(protocol);
+	return m ? [m[1]!, Number(m[2])] : undefined;
+}
+
+export class Host extends EventEmitter<HostEvents> {
 	readonly node: Libp2p;
 	readonly allowList: AllowList;
 	private readonly log: Logger;
 	private readonly max: number;
+	private readonly idleMs: number;
+	private readonly admission: Admission;
 
-	private constructor(node: Libp2p, o: HostOptions) {
+	private constructor(node: Libp2p, o: HostOptions, admission: Admission) {
+		super();
 		this.node = node;
 		this.allowList = o.allowList;
 		this.log = o.logger ?? quiet;
 		this.max = o.maxFrameBytes ?? 4 << 20;
+		this.idleMs = o.streamIdleMs ?? 30_000;
+		this.admission = admission;
+		admission.node = node;
+		admission.refuse = (peer, protocol, error) => this.refused(peer, protocol, error);
+	}
+
+	/** Log a refusal with peer, protocol and the error's code, and emit it as "refused". */
+	refused(peer: string, protocol: string, error: Error & { code?: string }): void {
+		this.log.warn({ peer, protocol, code: error.code, err: error.message }, "refused");
+		this.emit("refused", { peer, protocol, error });
 	}
 
 	static async create(o: HostOptions): Promise<Host> {
 		const privateKey = await loadOrCreateNodeKey(o.dataDir);
+		const admission = new Admission(o);
 		const node = await createLibp2p({
 			privateKey,
+			connectionGater: admission.gater(),
 			addresses: { listen: o.listen, announce: o.announce },
 			transports: [tcp()],
 			connectionEncrypters: [noise()],
@@ -77,7 +186,7 @@ export class Host {
 				}),
 			},
 		});
-		return new Host(node, o);
+		return new Host(node, o, admission);
 	}
 
 	get peerId(): string {
@@ -88,44 +197,89 @@ export class Host {
 		return this.node.getMultiaddrs().map((m) => m.toString());
 	}
 
-	/** Serve a request/response protocol; frames in both directions are bounded msgpackr. */
+	/**
+	 * Serve a request/response protocol; frames in both directions are bounded msgpackr. Other
+	 * versions of it (`/NAME/1` .. `/NAME/N+3`) are answered with ProtocolVersionError, logged.
+	 */
 	async handle(protocol: string, handler: Handler, o: { public?: boolean } = {}): Promise<void> {
 		await this.node.handle(protocol, (stream, connection) => {
 			const peer = connection.remotePeer.toString();
 			if (!o.public && !this.allowList.has(peer)) {
 				const err = new NotAMemberPeerError(peer, protocol);
-				this.log.warn({ peer, protocol, code: err.code }, err.message);
+				this.refused(peer, protocol, err);
 				stream.abort(err);
 				return;
 			}
 			this.serve(stream, peer, protocol, handler);
 		});
+		const v = versionOf(protocol);
+		if (!v) return;
+		const others = [...Array(v[1] + 3).keys()].map((i) => i + 1).filter((n) => n !== v[1]);
+		await this.node.handle(
+			others.map((n) => `${v[0]}/${n}`),
+			(stream, connection) => {
+				const peer = connection.remotePeer.toString();
+				const err = new ProtocolVersionError(stream.protocol ?? `${v[0]}/?`, protocol);
+				this.refused(peer, stream.protocol ?? v[0], err);
+				// Tell a member why (one bounded frame); a stranger gets just the reset.
+				if (this.allowList.has(peer) || o.public) {
+					stream.send(encodeFrame({ t: "error", code: err.code, message: err.message }, this.max));
+					void stream.close().catch(() => stream.abort(err));
+				} else stream.abort(err);
+			},
+		);
 	}
 
 	private serve(stream: Stream, peer: string, protocol: string, handler: Handler): void {
 		const decoder = new FrameDecoder(this.max);
+		let done = false;
+		const fail = (err: Error & { code?: string }) => {
+			if (done) return;
+			done = true;
+			clearTimeout(idle);
+			this.refused(peer, protocol, err);
+			stream.abort(err);
+		};
+		// The deadline runs while we wait for a complete frame; a handler at work does not count.
+		let idle = setTimeout(() => fail(new StreamIdleError(protocol, this.idleMs)), this.idleMs);
+		idle.unref();
+		const rearm = () => {
+			clearTimeout(idle);
+			if (done) return;
+			idle = setTimeout(() => fail(new StreamIdleError(protocol, this.idleMs)), this.idleMs);
+			idle.unref();
+		};
 		const ctx = {
 			peer,
 			send: (reply: unknown) => {
 				stream.send(encodeFrame(reply, this.max));
 			},
-			close: () => void stream.close().catch(() => {}),
+			close: () => {
+				done = true;
+				clearTimeout(idle);
+				void stream.close().catch(() => {});
+			},
 		};
 		stream.addEventListener("message", (evt) => {
+			if (done) return;
 			let frames: unknown[];
 			try {
 				frames = decoder.push(evt.data.subarray());
 			} catch (err) {
-				this.log.warn({ peer, protocol, err: (err as Error).message }, "bad frame; closing the stream");
-				stream.abort(err as Error);
+				fail(err as Error);
 				return;
 			}
+			if (frames.length > 0) rearm();
 			for (const f of frames) {
-				Promise.resolve(handler(f, ctx)).catch((err: Error) => {
-					this.log.warn({ peer, protocol, err: err.message }, "handler failed; closing the stream");
-					stream.abort(err);
-				});
+				Promise.resolve(handler(f, ctx)).catch((err: Error) => fail(err));
 			}
+		});
+		stream.addEventListener("remoteCloseWrite", () => {
+			if (decoder.pending() > 0) fail(new TruncatedFrameError(protocol, decoder.pending()));
+		});
+		stream.addEventListener("close", () => {
+			done = true;
+			clearTimeout(idle);
 		});
 	}
 
@@ -134,11 +288,24 @@ export class Host {
 		addr: string,
 		protocol: string,
 		talk: (io: { send(msg: unknown): void; next(): Promise<unknown>; peer: string }) => Promise<T>,
-		o: { timeoutMs?: number; signal?: AbortSignal } = {},
+		o: { timeoutMs?: number; signal?: AbortSignal; stranger?: boolean } = {},
 	): Promise<T> {
 		const signal = AbortSignal.any([AbortSignal.timeout(o.timeoutMs ?? 10_000), ...(o.signal ? [o.signal] : [])]);
-		const conn = await this.node.dial(multiaddr(addr), { signal });
-		const stream = await conn.newStream(protocol, { signal });
+		// A joiner's first contact is not a member yet: let the gater admit this one dial.
+		if (o.stranger) this.admission.strangerDials++;
+		let conn: Awaited<ReturnType<Libp2p["dial"]>>;
+		try {
+			conn = await this.node.dial(multiaddr(addr), { signal });
+		} finally {
+			if (o.stranger) this.admission.strangerDials--;
+		}
+		let stream: Stream;
+		try {
+			stream = await conn.newStream(protocol, { signal });
+		} catch (err) {
+			if ((err as Error).name === "UnsupportedProtocolError") throw new ProtocolVersionError(protocol);
+			throw err;
+		}
 		const peer = conn.remotePeer.toString();
 		const decoder = new FrameDecoder(this.max);
 		const inbox: unknown[] = [];
@@ -148,6 +315,12 @@ export class Host {
 		stream.addEventListener("message", (evt) => {
 			try {
 				for (const f of decoder.push(evt.data.subarray())) {
+					const e = f as { t?: unknown; code?: unknown; message?: unknown };
+					if (e?.t === "error" && e.code === "ERR_PROTOCOL_VERSION") {
+						failure = new ProtocolVersionError(protocol);
+						failWaiter?.(failure);
+						continue;
+					}
 					if (waiter) {
 						const w = waiter;
 						waiter = undefined;
@@ -199,15 +372,18 @@ export class Host {
 		const ps = this.pubsub;
 		ps.topicValidators.set(topic, (peer, m) => {
 			const origin = m.type === "signed" ? m.from.toString() : undefined;
-			const why = !origin
-				? "unsigned"
-				: !this.allowList.has(origin) || !this.allowList.has(peer.toString())
-					? "not from a member"
-					: m.data.length > this.max
-						? `over ${this.max} bytes`
-						: undefined;
-			if (why) {
-				this.log.warn({ peer: peer.toString(), origin, topic }, `broadcast refused: ${why}`);
+			const from = peer.toString();
+			const err = !origin
+				? new BadMessageError(topic, "unsigned broadcast")
+				: !this.allowList.has(origin)
+					? new NotAMemberPeerError(origin, topic)
+					: !this.allowList.has(from)
+						? new NotAMemberPeerError(from, topic)
+						: m.data.length > this.max
+							? new FrameTooLargeError(m.data.length, this.max)
+							: undefined;
+			if (err) {
+				this.refused(from, topic, err);
 				return TopicValidatorResult.Reject;
 			}
 			return TopicValidatorResult.Accept;
@@ -219,12 +395,21 @@ export class Host {
 			try {
 				msg = unpack(m.data);
 			} catch (err) {
-				this.log.warn({ origin: m.from.toString(), topic, err: (err as Error).message }, "undecodable broadcast");
+				this.refused(
+					m.from.toString(),
+					topic,
+					new BadMessageError(topic, `undecodable broadcast (${(err as Error).message})`),
+				);
 				return;
 			}
 			onMessage(msg, m.from.toString());
 		});
 		ps.subscribe(topic);
+	}
+
+	/** Publish raw bytes, unchecked (tests of the receivers' checks). */
+	async publishRaw(topic: string, data: Uint8Array): Promise<number> {
+		return (await this.pubsub.publish(topic, data)).recipients.length;
 	}
 
 	/** Publish to the members subscribed to the topic (best effort); resolves with how many peers it went to. */
@@ -252,6 +437,7 @@ export class Host {
 	}
 
 	async stop(): Promise<void> {
+		this.admission.stop();
 		await this.node.stop();
 	}
 }

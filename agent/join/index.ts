@@ -5,6 +5,7 @@ export {
 	type JoinServerState,
 	RateLimiter,
 	requestJoin,
+	Sessions,
 	serveJoin,
 } from "./protocol.ts";
 export {

@@ -1,11 +1,21 @@
 // /tsswarm/join/1. The joiner first makes the server prove it holds the cluster key named by the
 // token's fingerprint (a signature over a fresh nonce and both peer ids); only then does it send
 // an HMAC of the secret bound to a server nonce and both peer ids — never the secret itself, and
-// never replayable. Attempts are rate-limited per peer.
+// never replayable. Every message (hello costs a signature and a session entry, join an HMAC
+// check) is rate-limited per peer; sessions expire and both tables are bounded. Each refusal is
+// answered {t: "denied", code, reason} and logged by the host with the peer and the code.
 import { createHmac, randomBytes } from "node:crypto";
 import { publicKeyFromRaw } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
-import { InvalidTokenError, JoinDeniedError, RateLimitedError, WrongClusterError } from "../errors.ts";
+import {
+	BadMessageError,
+	InvalidJoinProofError,
+	InvalidTokenError,
+	JoinDeniedError,
+	NoChallengeError,
+	RateLimitedError,
+	WrongClusterError,
+} from "../errors.ts";
 import type { Host } from "../host/index.ts";
 import { fingerprint, hashSecret, parseToken, type Role, sameHash } from "./tokens.ts";
 
@@ -36,33 +46,77 @@ const proofOf = (secret: string, nonce: Uint8Array, joiner: string, server: stri
 		.update(transcript("tsswarm-join-proof-1", nonce, joiner, server))
 		.digest();
 
-/** Token bucket per peer: `burst` attempts, refilled at one per `everyMs`. */
+/** Token bucket per peer: `burst` messages, refilled at one per `everyMs`; at most `maxKeys` peers tracked. */
 export class RateLimiter {
 	private readonly buckets = new Map<string, { tokens: number; at: number }>();
 	private readonly burst: number;
 	private readonly everyMs: number;
-	constructor(burst = 5, everyMs = 12_000) {
+	private readonly maxKeys: number;
+	constructor(burst = 10, everyMs = 6_000, maxKeys = 4096) {
 		this.burst = burst;
 		this.everyMs = everyMs;
+		this.maxKeys = maxKeys;
+	}
+	get size(): number {
+		return this.buckets.size;
 	}
 	take(key: string, now = Date.now()): boolean {
-		const b = this.buckets.get(key) ?? { tokens: this.burst, at: now };
+		let b = this.buckets.get(key);
+		if (!b) {
+			if (this.buckets.size >= this.maxKeys) this.evict(now);
+			b = { tokens: this.burst, at: now };
+		}
 		b.tokens = Math.min(this.burst, b.tokens + (now - b.at) / this.everyMs);
 		b.at = now;
+		// Re-insert: the map's order is least recently used first.
+		this.buckets.delete(key);
 		this.buckets.set(key, b);
 		if (b.tokens < 1) return false;
 		b.tokens -= 1;
 		return true;
+	}
+	/** Drop buckets that are full again (they carry no state), else the least recently used. */
+	private evict(now: number): void {
+		for (const [k, b] of this.buckets) if (b.tokens + (now - b.at) / this.everyMs >= this.burst) this.buckets.delete(k);
+		while (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+	}
+}
+
+/** Outstanding challenges, one per peer, for ttlMs; at most max of them (oldest dropped). */
+export class Sessions {
+	private readonly m = new Map<string, { nonce: Uint8Array; at: number }>();
+	private readonly ttlMs: number;
+	private readonly max: number;
+	constructor(ttlMs = 30_000, max = 1024) {
+		this.ttlMs = ttlMs;
+		this.max = max;
+	}
+	get size(): number {
+		return this.m.size;
+	}
+	put(peer: string, nonce: Uint8Array, now = Date.now()): void {
+		this.m.delete(peer);
+		for (const [k, v] of this.m) {
+			if (now - v.at < this.ttlMs && this.m.size < this.max) break;
+			this.m.delete(k); // oldest first: expired, or over the bound
+		}
+		this.m.set(peer, { nonce, at: now });
+	}
+	/** The peer's challenge, consumed: one proof per challenge. */
+	take(peer: string, now = Date.now()): Uint8Array | undefined {
+		const s = this.m.get(peer);
+		this.m.delete(peer);
+		return s && now - s.at < this.ttlMs ? s.nonce : undefined;
 	}
 }
 
 export async function serveJoin(
 	host: Host,
 	state: JoinServerState,
-	o: { limiter?: RateLimiter; onSecretSeen?: (s: unknown) => void } = {},
+	o: { limiter?: RateLimiter; sessions?: Sessions; onSecretSeen?: (s: unknown) => void } = {},
 ): Promise<void> {
 	const limiter = o.limiter ?? new RateLimiter();
-	const sessions = new Map<string, Uint8Array>();
+	const sessions = o.sessions ?? new Sessions();
 	await host.handle(
 		JOIN_PROTOCOL,
 		async (msg, ctx) => {
@@ -74,24 +128,22 @@ export async function serveJoin(
 				meta?: Record<string, unknown>;
 			};
 			o.onSecretSeen?.(msg);
-			if (m.t === "hello" && m.nonce instanceof Uint8Array && m.nonce.length === 32) {
+			const deny = (err: Error & { code: string }) => {
+				host.refused(ctx.peer, JOIN_PROTOCOL, err);
+				ctx.send({ t: "denied", code: err.code, reason: err.message });
+				ctx.close();
+			};
+			if (!limiter.take(ctx.peer)) return deny(new RateLimitedError(ctx.peer));
+			if (m?.t === "hello" && m.nonce instanceof Uint8Array && m.nonce.length === 32) {
 				const serverNonce = randomBytes(32);
-				sessions.set(ctx.peer, serverNonce);
+				sessions.put(ctx.peer, serverNonce);
 				const sig = await state.clusterKey.sign(transcript("tsswarm-join-hello-1", m.nonce, host.peerId, ctx.peer));
 				ctx.send({ t: "challenge", clusterPub: state.clusterKey.publicKey.raw, sig, nonce: serverNonce });
 				return;
 			}
-			if (m.t === "join" && m.proof instanceof Uint8Array) {
-				const nonce = sessions.get(ctx.peer);
-				sessions.delete(ctx.peer); // one proof per challenge: no replay
-				if (!limiter.take(ctx.peer)) {
-					ctx.send({ t: "denied", reason: new RateLimitedError(ctx.peer).message });
-					return ctx.close();
-				}
-				if (!nonce) {
-					ctx.send({ t: "denied", reason: "no challenge outstanding for this peer" });
-					return ctx.close();
-				}
+			if (m?.t === "join" && m.proof instanceof Uint8Array) {
+				const nonce = sessions.take(ctx.peer); // one proof per challenge: no replay
+				if (!nonce) return deny(new NoChallengeError(ctx.peer));
 				const hashes = state.secretHashes();
 				let role: Role | undefined;
 				for (const r of ["manager", "worker"] as const) {
@@ -101,15 +153,11 @@ export async function serveJoin(
 					if (want.length === m.proof.length && sameHash(want.toString("hex"), Buffer.from(m.proof).toString("hex")))
 						role = r;
 				}
-				if (!role) {
-					ctx.send({ t: "denied", reason: "invalid or rotated token" });
-					return ctx.close();
-				}
+				if (!role) return deny(new InvalidJoinProofError(ctx.peer));
 				ctx.send({ t: "welcome", ...state.grant(ctx.peer, role, m.meta ?? {}) });
 				return;
 			}
-			ctx.send({ t: "denied", reason: "unexpected message" });
-			ctx.close();
+			deny(new BadMessageError(JOIN_PROTOCOL, "expected hello or join"));
 		},
 		{ public: true },
 	);
@@ -131,6 +179,10 @@ export async function requestJoin(
 			const nonce = randomBytes(32);
 			io.send({ t: "hello", nonce });
 			const ch = (await io.next()) as { t?: string; clusterPub?: Uint8Array; sig?: Uint8Array; nonce?: Uint8Array };
+			if ((ch as { t?: string })?.t === "denied") {
+				const d = ch as { reason?: string; code?: string };
+				throw new JoinDeniedError(d.reason ?? "no reason given", d.code);
+			}
 			if (
 				ch?.t !== "challenge" ||
 				!(ch.clusterPub instanceof Uint8Array) ||
@@ -150,14 +202,14 @@ export async function requestJoin(
 			} catch {}
 			if (!ok) throw new WrongClusterError(t.fingerprint, `${got} (signature invalid)`);
 			io.send({ t: "join", proof: proofOf(t.secret, ch.nonce, host.peerId, io.peer), meta });
-			const r = (await io.next()) as { t?: string; reason?: string } & Partial<JoinGrant>;
-			if (r?.t !== "welcome") throw new JoinDeniedError(r?.reason ?? "no answer");
+			const r = (await io.next()) as { t?: string; reason?: string; code?: string } & Partial<JoinGrant>;
+			if (r?.t !== "welcome") throw new JoinDeniedError(r?.reason ?? "no answer", r?.code);
 			if (!r.clusterId || !r.role || !(r.membershipKey instanceof Uint8Array) || !Array.isArray(r.members)) {
 				throw new JoinDeniedError("malformed welcome");
 			}
 			return { clusterId: r.clusterId, role: r.role, membershipKey: r.membershipKey, members: r.members };
 		},
-		o,
+		{ ...o, stranger: true },
 	);
 }
 

@@ -1,6 +1,8 @@
 // Join tokens: TSWARM-1-<cluster key fingerprint>-<secret>. The fingerprint lets a joiner check
-// it reached the right cluster before revealing anything; the secret proves it may join, and
-// only its hash is stored.
+// it reached the right cluster before revealing anything; the secret proves it may join. The
+// secret never crosses the wire (the joiner sends an HMAC keyed by hashSecret(secret)); the node
+// that issues tokens keeps the secrets themselves, because it must print the tokens again
+// (`join-token`), in its state file (mode 0600, in a 0700 data dir), next to the cluster key.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { InvalidTokenError } from "../errors.ts";
 

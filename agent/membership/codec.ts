@@ -1,9 +1,9 @@
 // Packets: [version u8][HMAC-SHA256/16 over the rest][msgpackr body]. The MAC is keyed by the
 // cluster secret, so non-members and other clusters are refused before anything is decoded.
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
 import { Packr } from "msgpackr";
-import { InvalidPacketError, NotAMemberError, UnknownVersionError } from "./errors.ts";
-import type { Update } from "./types.ts";
+import { InvalidMetadataError, InvalidPacketError, NotAMemberError, UnknownVersionError } from "./errors.ts";
+import type { MemberMeta, Update } from "./types.ts";
 
 export const VERSION = 1;
 const MAC = 16;
@@ -16,7 +16,8 @@ export type Packet =
 	| { t: "ping"; seq: number; from?: string; to: string; u: Update[] }
 	| { t: "ack"; seq: number; from?: string; u: Update[] }
 	| { t: "nack"; seq: number; from?: string; u: Update[] }
-	| { t: "pingReq"; seq: number; from: string; target: string; targetAddr: string; u: Update[] }
+	// w: the requester's indirect window (ms); the relay nacks before it ends.
+	| { t: "pingReq"; seq: number; from: string; target: string; targetAddr: string; w?: number; u: Update[] }
 	| { t: "sync"; from: string; reply: boolean; u: Update[] };
 
 /** How a ping names its target: the id's last 8 characters (the random part of a peer id). */
@@ -24,10 +25,21 @@ export function probeTag(id: string): string {
 	return id.length > 8 ? id.slice(-8) : id;
 }
 
+// Importing a raw key costs more than the MAC itself: keep one KeyObject per key.
+const keyObjects = new WeakMap<Uint8Array, KeyObject>();
+function macKey(key: Uint8Array): KeyObject {
+	let k = keyObjects.get(key);
+	if (!k) {
+		k = createSecretKey(key);
+		keyObjects.set(key, k);
+	}
+	return k;
+}
+
 export function encodePacket(p: Packet, key: Uint8Array): Buffer {
 	const { u, ...rest } = p;
 	const body = packr.pack(u.length > 0 ? p : rest);
-	const mac = createHmac("sha256", key).update(body).digest().subarray(0, MAC);
+	const mac = createHmac("sha256", macKey(key)).update(body).digest().subarray(0, MAC);
 	return Buffer.concat([Buffer.from([VERSION]), mac, body]);
 }
 
@@ -39,7 +51,7 @@ export function decodePacket(buf: Uint8Array, key: Uint8Array, maxBytes: number)
 	if (buf.length < 1 + MAC + 1) throw new InvalidPacketError(`truncated (${buf.length} bytes)`);
 	if (buf[0] !== VERSION) throw new UnknownVersionError(buf[0]!);
 	const body = buf.subarray(1 + MAC);
-	const want = createHmac("sha256", key).update(body).digest().subarray(0, MAC);
+	const want = createHmac("sha256", macKey(key)).update(body).digest().subarray(0, MAC);
 	if (!timingSafeEqual(want, buf.subarray(1, 1 + MAC))) throw new NotAMemberError();
 	let p: Packet;
 	try {
@@ -56,10 +68,20 @@ export function decodePacket(buf: Uint8Array, key: Uint8Array, maxBytes: number)
 		!Array.isArray(p.u)
 	)
 		throw new InvalidPacketError("missing sender or updates");
+	if (p.t === "pingReq") {
+		if (typeof p.target !== "string" || typeof p.targetAddr !== "string" || p.targetAddr.length > MAX_ID)
+			throw new InvalidPacketError("malformed probe request");
+		if (p.w !== undefined && !(typeof p.w === "number" && p.w > 0 && p.w <= 600_000))
+			throw new InvalidPacketError("probe request window out of range");
+	}
 	for (const u of p.u) {
 		if (
 			typeof u?.id !== "string" ||
+			u.id.length > MAX_ID ||
 			typeof u.addr !== "string" ||
+			u.addr.length > MAX_ID ||
+			typeof u.by !== "string" ||
+			u.by.length > MAX_ID ||
 			!Number.isSafeInteger(u.inc) ||
 			u.inc < 0 ||
 			!STATES.has(u.state)
@@ -68,4 +90,56 @@ export function decodePacket(buf: Uint8Array, key: Uint8Array, maxBytes: number)
 		}
 	}
 	return p;
+}
+
+const MAX_ID = 128;
+const MAX_STR = 256;
+const MAX_LABELS = 64;
+const MAX_ADDRS = 16;
+const META_FIELDS = new Set(["addresses", "platform", "labels", "resources", "role", "version"]);
+
+const isStr = (v: unknown, max = MAX_STR): v is string => typeof v === "string" && v.length <= max;
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0;
+const plain = (v: unknown): v is Record<string, unknown> =>
+	typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+
+/** Member metadata has a known shape: only these fields, bounded strings and lists. */
+export function validateMeta(meta: unknown): asserts meta is MemberMeta {
+	const bad = (why: string): never => {
+		throw new InvalidMetadataError(why);
+	};
+	if (!plain(meta)) return bad("not a map");
+	for (const k of Object.keys(meta)) if (!META_FIELDS.has(k)) bad(`unknown field "${k.slice(0, 32)}"`);
+	const { addresses, platform, labels, resources, role, version } = meta;
+	if (addresses !== undefined) {
+		if (!Array.isArray(addresses) || addresses.length > MAX_ADDRS || !addresses.every((a) => isStr(a)))
+			bad(`addresses must be at most ${MAX_ADDRS} strings of at most ${MAX_STR} characters`);
+	}
+	if (platform !== undefined) {
+		if (
+			!plain(platform) ||
+			!isStr(platform.os, 32) ||
+			!isStr(platform.architecture, 32) ||
+			(platform.variant !== undefined && !isStr(platform.variant, 32)) ||
+			Object.keys(platform).some((k) => k !== "os" && k !== "architecture" && k !== "variant")
+		)
+			bad("platform must be {os, architecture, variant?} with short strings");
+	}
+	if (labels !== undefined) {
+		if (!plain(labels) || Object.keys(labels).length > MAX_LABELS)
+			bad(`labels must be a map of at most ${MAX_LABELS} entries`);
+		for (const [k, v] of Object.entries(labels as Record<string, unknown>))
+			if (k.length === 0 || k.length > 128 || !isStr(v)) bad(`label "${k.slice(0, 32)}" is not a short string`);
+	}
+	if (resources !== undefined) {
+		if (
+			!plain(resources) ||
+			!isCount(resources.cpus) ||
+			!isCount(resources.memoryBytes) ||
+			Object.keys(resources).some((k) => k !== "cpus" && k !== "memoryBytes")
+		)
+			bad("resources must be {cpus, memoryBytes} with non-negative numbers");
+	}
+	if (role !== undefined && role !== "manager" && role !== "worker") bad("role must be manager or worker");
+	if (version !== undefined && !isStr(version, 64)) bad("version must be a string of at most 64 characters");
 }

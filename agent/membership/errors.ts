@@ -44,3 +44,22 @@ export class BadConfigError extends MembershipError {
 		super(message, "ERR_BAD_CONFIG");
 	}
 }
+
+/** Member metadata of the wrong shape: unknown fields, wrong types, strings or lists too long. */
+export class InvalidMetadataError extends MembershipError {
+	override name = "InvalidMetadataError";
+	constructor(why: string) {
+		super(`invalid member metadata: ${why}`, "ERR_INVALID_META");
+	}
+}
+
+/** A claim about a member older (lower incarnation) than what this node already knows. */
+export class StaleIncarnationError extends MembershipError {
+	override name = "StaleIncarnationError";
+	constructor(member: string, state: string, got: number, have: number) {
+		super(
+			`stale update for ${member}: ${state} at incarnation ${got}, this node knows incarnation ${have}`,
+			"ERR_STALE_INCARNATION",
+		);
+	}
+}

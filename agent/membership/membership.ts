@@ -1,18 +1,23 @@
 // SWIM membership with the Lifeguard refinements (after hashicorp/memberlist):
 // - each member probes one other per interval (shuffled round robin), then asks k others to
-//   probe it indirectly; intermediaries answer with a nack when they got no ack (Lifeguard);
+//   probe it indirectly; intermediaries answer with a nack when they got no ack (Lifeguard), early
+//   enough (a fraction of the requester's window, which the request carries) to arrive in time;
 // - a member that misses its probes is suspected; the suspicion timeout starts long and shrinks
-//   as independent members confirm it (Lifeguard), and a suspected member refutes by raising its
+//   as independent members confirm it (Lifeguard) — a member's own failed probe of a member it
+//   already suspects is such a confirmation — and a suspected member refutes by raising its
 //   incarnation; when the timeout ends it is declared failed;
 // - this node's own health (missed nacks, refutations) scales its probe timing (Lifeguard's
 //   local health awareness), so a slow node does not accuse healthy ones;
-// - state changes are piggybacked on probes a bounded number of times, and members exchange
-//   full state periodically (push-pull) and at join.
+// - state changes are piggybacked on probes a bounded number of times; suspicions, their
+//   confirmations, failures, leaves and refutations are also pushed at once to `indirectChecks`
+//   random members (each member forwards a claim once, when it changes its view), like
+//   memberlist's gossip interval but without idle traffic; and members exchange full state
+//   periodically (push-pull) and at join.
 import { EventEmitter } from "node:events";
 import { pack } from "msgpackr";
-import { decodePacket, encodePacket, type Packet, probeTag } from "./codec.ts";
+import { decodePacket, encodePacket, type Packet, probeTag, validateMeta } from "./codec.ts";
 import { type MembershipConfig, validateConfig } from "./config.ts";
-import { MetadataTooLargeError } from "./errors.ts";
+import { MetadataTooLargeError, StaleIncarnationError } from "./errors.ts";
 import { type Clock, type PacketTransport, realClock, type Timer } from "./transport.ts";
 import type { Member, MemberMeta, MemberState, MembershipEvents, Update } from "./types.ts";
 
@@ -25,6 +30,8 @@ export interface MembershipOptions {
 	meta?: MemberMeta;
 	clock?: Clock;
 	random?: () => number;
+	/** First incarnation (default 1). A restarting member may pass a persisted or clock-derived one. */
+	incarnation?: number;
 	logger?: { warn(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
 }
 
@@ -37,6 +44,9 @@ interface Suspicion {
 }
 
 const MAX_PIGGYBACK = 12;
+/** A relay nacks at this fraction of the requester's indirect window, so the nack arrives in time. */
+const NACK_AT = 0.8;
+const STALE_LOG_MS = 10_000;
 
 export class Membership extends EventEmitter<MembershipEvents> {
 	readonly id: string;
@@ -49,6 +59,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private readonly members = new Map<string, Member>();
 	private self!: Member;
 	private meta: MemberMeta;
+	private readonly firstIncarnation: number;
 	private probeOrder: string[] = [];
 	private probeIdx = 0;
 	private seq = 0;
@@ -58,8 +69,15 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private suspicions = new Map<string, Suspicion>();
 	private awareness = 0;
 	private running = false;
-	private timers: Timer[] = [];
-	readonly stats = { refused: 0, stale: 0, probes: 0, indirect: 0, refutations: 0 };
+	/** Cached liveCount(), -1 when a member's state changed since. */
+	private liveN = -1;
+	/** All members in insertion order, for cheap random picks. */
+	private readonly list: Member[] = [];
+	/** Every pending timer (probes, acks, push-pull, join retries), so stop() cancels them all. */
+	private readonly timers = new Set<Timer>();
+	/** When a stale update about a member was last logged (one line per member per 10 s). */
+	private readonly staleLogged = new Map<string, number>();
+	readonly stats = { refused: 0, stale: 0, probes: 0, indirect: 0, refutations: 0, nacksMissed: 0, gossiped: 0 };
 
 	constructor(o: MembershipOptions) {
 		super();
@@ -71,16 +89,23 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		this.random = o.random ?? Math.random;
 		this.log = o.logger;
 		this.meta = o.meta ?? {};
+		this.firstIncarnation = o.incarnation ?? 1;
 		this.checkMeta(this.meta);
 	}
 
 	private checkMeta(meta: MemberMeta): void {
 		const size = pack(meta).length;
 		if (size > this.cfg.maxMetaBytes) throw new MetadataTooLargeError(size, this.cfg.maxMetaBytes);
+		validateMeta(meta);
 	}
 
 	get bytesSent(): number {
 		return this.tr.bytesSent;
+	}
+
+	/** Lifeguard's local health score (0 = healthy); probe timing is scaled by awareness + 1. */
+	get health(): number {
+		return this.awareness;
 	}
 
 	async start(): Promise<void> {
@@ -88,15 +113,37 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		this.self = {
 			id: this.id,
 			addr: this.tr.addr,
-			incarnation: 1,
+			incarnation: this.firstIncarnation,
 			state: "alive",
 			meta: this.meta,
 			since: this.clock.now(),
 		};
 		this.members.set(this.id, this.self);
+		this.list.push(this.self);
+		this.liveN = -1;
 		this.running = true;
 		this.scheduleProbe(this.random() * this.cfg.probeIntervalMs);
 		if (this.cfg.pushPullIntervalMs > 0) this.schedulePushPull();
+	}
+
+	/** A timer stop() cancels; it forgets itself when it fires. */
+	private after(ms: number, fn: () => void): Timer {
+		const t = this.clock.setTimer(ms, () => {
+			this.timers.delete(t);
+			if (this.running) fn();
+		});
+		this.timers.add(t);
+		return {
+			cancel: () => {
+				t.cancel();
+				this.timers.delete(t);
+			},
+		};
+	}
+
+	/** Pending timers (for tests: stop() must leave none). */
+	get pendingTimers(): number {
+		return this.timers.size;
 	}
 
 	/** Contact seed addresses and exchange full state with them. */
@@ -105,11 +152,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		if (others.length === 0 || !this.running) return;
 		for (const addr of others) this.send(addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
 		// Datagrams get lost: keep asking until someone answered (we know another live member).
-		this.timers.push(
-			this.clock.setTimer(this.cfg.probeIntervalMs, () => {
-				if (this.running && this.liveCount() <= 1) this.join(others);
-			}),
-		);
+		this.after(this.cfg.probeIntervalMs, () => {
+			if (this.liveCount() <= 1) this.join(others);
+		});
 	}
 
 	/** Members that are alive or suspected (the live view), this node included. */
@@ -136,10 +181,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
 	/** Graceful leave: tell others (they emit "leave", not "fail"), then stop. */
 	async leave(waitMs = this.cfg.probeIntervalMs * 2): Promise<void> {
+		if (!this.running) return;
 		this.self.incarnation++;
 		this.self.state = "left";
+		this.liveN = -1;
 		const u = this.selfUpdate("left");
-		// Tell a few members directly; gossip carries it to the rest.
+		// Tell a few members directly; they forward it at once and gossip carries it to the rest.
 		for (const m of this.pickRandom(
 			this.cfg.indirectChecks + 2,
 			(x) => x.id !== this.id && x.state !== "dead" && x.state !== "left",
@@ -147,15 +194,19 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			this.send(m.addr, { t: "sync", from: this.id, reply: true, u: [u] });
 		}
 		this.enqueue(u);
+		// Not this.after(): stop() must not cancel our own wait.
 		await new Promise<void>((r) => this.clock.setTimer(waitMs, r));
 		await this.stop();
 	}
 
 	async stop(): Promise<void> {
+		if (!this.running && this.timers.size === 0 && this.suspicions.size === 0) return;
 		this.running = false;
 		for (const t of this.timers) t.cancel();
+		this.timers.clear();
 		for (const s of this.suspicions.values()) s.timer.cancel();
-		this.timers = [];
+		this.suspicions.clear();
+		this.acks.clear();
 		await this.tr.stop();
 	}
 
@@ -192,10 +243,32 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		this.queue.set(u.id, { u, sent: 0 });
 	}
 
+	/**
+	 * Push a claim at once to `indirectChecks` random live members (and to `also`), and piggyback it.
+	 * Every member that changes its view because of a claim forwards it once, so news of a failure
+	 * reaches everyone in a few network round trips instead of a few probe intervals.
+	 */
+	private spread(u: Update, also?: string, fanout = this.cfg.indirectChecks): void {
+		this.enqueue(u);
+		if (!this.running) return;
+		const to = this.pickRandom(
+			fanout,
+			(m) => m.id !== this.id && m.id !== u.id && (m.state === "alive" || m.state === "suspect"),
+		).map((m) => m.addr);
+		if (also) to.push(also);
+		for (const addr of to) {
+			this.stats.gossiped++;
+			this.send(addr, { t: "sync", from: this.id, reply: true, u: [u] });
+		}
+	}
+
 	private liveCount(): number {
-		let n = 0;
-		for (const m of this.members.values()) if (m.state === "alive" || m.state === "suspect") n++;
-		return n;
+		if (this.liveN < 0) {
+			let n = 0;
+			for (const m of this.members.values()) if (m.state === "alive" || m.state === "suspect") n++;
+			this.liveN = n;
+		}
+		return this.liveN;
 	}
 
 	private selfUpdate(state: MemberState): Update {
@@ -213,18 +286,19 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		}));
 	}
 
+	private refuse(from: string, error: Error & { code?: string }, member?: string): void {
+		this.stats.refused++;
+		this.log?.warn({ peer: from, member, err: error.message, code: error.code }, "membership input refused");
+		this.emit("refused", { from, error });
+	}
+
 	private onPacket(from: string, data: Uint8Array): void {
 		if (!this.running) return;
 		let p: Packet;
 		try {
 			p = decodePacket(data, this.key, this.cfg.maxPacketBytes);
 		} catch (err) {
-			this.stats.refused++;
-			this.log?.warn(
-				{ peer: from, err: (err as Error).message, code: (err as { code?: string }).code },
-				"membership packet refused",
-			);
-			this.emit("refused", { from, error: err as Error });
+			this.refuse(from, err as Error);
 			return;
 		}
 		for (const u of p.u) this.apply(u, from);
@@ -238,7 +312,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 				this.acks.get(p.seq)?.(p.t);
 				break;
 			case "pingReq":
-				this.relayProbe(from, p.seq, p.target, p.targetAddr);
+				this.relayProbe(from, p.seq, p.target, p.targetAddr, p.w);
 				break;
 			case "sync":
 				if (!p.reply) this.send(from, { t: "sync", from: this.id, reply: true, u: this.fullState() });
@@ -248,27 +322,43 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
 	// --- state changes -------------------------------------------------------------------------
 
+	/** An update older than what we know: refused, counted, logged once per member per 10 s. */
+	private stale(u: Update, cur: Member, from: string): void {
+		this.stats.stale++;
+		const error = new StaleIncarnationError(u.id, u.state, u.inc, cur.incarnation);
+		const now = this.clock.now();
+		const last = this.staleLogged.get(u.id);
+		if (last === undefined || now - last >= STALE_LOG_MS) {
+			this.staleLogged.set(u.id, now);
+			this.log?.warn({ peer: from, member: u.id, err: error.message, code: error.code }, "member update refused");
+		}
+		this.emit("refused", { from, error });
+	}
+
 	private apply(u: Update, from: string): void {
-		if (u.meta !== undefined && pack(u.meta).length > this.cfg.maxMetaBytes) {
-			this.stats.refused++;
-			const error = new MetadataTooLargeError(pack(u.meta).length, this.cfg.maxMetaBytes);
-			this.log?.warn({ peer: from, member: u.id, err: error.message }, "member update refused");
-			this.emit("refused", { from, error });
-			return;
+		if (u.meta !== undefined) {
+			const size = pack(u.meta).length;
+			if (size > this.cfg.maxMetaBytes) {
+				this.refuse(from, new MetadataTooLargeError(size, this.cfg.maxMetaBytes), u.id);
+				return;
+			}
+			try {
+				validateMeta(u.meta);
+			} catch (err) {
+				this.refuse(from, err as Error, u.id);
+				return;
+			}
 		}
 		if (u.id === this.id) {
-			// Someone thinks we are suspect or dead: refute with a higher incarnation.
-			if (
-				(u.state === "suspect" || u.state === "dead") &&
-				u.inc >= this.self.incarnation &&
-				this.self.state === "alive"
-			) {
+			// Someone thinks we are suspect, dead or gone (we restarted after a leave): refute with a
+			// higher incarnation, unless we are leaving.
+			if (u.state !== "alive" && u.inc >= this.self.incarnation && this.self.state === "alive") {
 				this.self.incarnation = u.inc + 1;
 				this.stats.refutations++;
-				this.awareness = Math.min(this.awareness + 1, this.cfg.awarenessMax - 1);
-				this.enqueue(this.selfUpdate("alive"));
-				// Tell whoever brought the news at once (it may be across a healed partition).
-				this.send(from, { t: "sync", from: this.id, reply: true, u: [this.selfUpdate("alive")] });
+				if (u.state === "suspect") this.awareness = Math.min(this.awareness + 1, this.cfg.awarenessMax - 1);
+				// Tell whoever brought the news at once (it may be across a healed partition), and others.
+				// A missed refutation is a false failure: the refuter itself tells twice as many.
+				this.spread(this.selfUpdate("alive"), from, 2 * this.cfg.indirectChecks);
 			}
 			return;
 		}
@@ -278,53 +368,62 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			if (u.state === "dead" || u.state === "left") return;
 			const m: Member = { id: u.id, addr: u.addr, incarnation: u.inc, state: u.state, meta: u.meta ?? {}, since: now };
 			this.members.set(u.id, m);
-			this.probeOrder.splice(Math.floor(this.random() * (this.probeOrder.length + 1)), 0, u.id);
-			this.enqueue({ ...u, by: u.by });
+			this.list.push(m);
+			this.liveN = -1;
+			this.addToProbeOrder(u.id);
+			this.spread({ ...u, by: u.by });
 			this.emit("join", m);
 			if (u.state === "suspect") this.startSuspicion(m, u.by);
 			return;
 		}
+		if (u.inc < cur.incarnation) {
+			this.stale(u, cur, from);
+			return;
+		}
 		switch (u.state) {
-			case "alive":
-				if (u.inc <= cur.incarnation && !(cur.state === "dead" && u.inc > cur.incarnation)) {
-					if (u.inc < cur.incarnation) this.stats.stale++;
-					return;
-				}
-				{
-					const was = cur.state;
-					const metaChanged = JSON.stringify(cur.meta) !== JSON.stringify(u.meta ?? cur.meta);
-					cur.incarnation = u.inc;
-					cur.addr = u.addr;
-					if (u.meta) cur.meta = u.meta;
-					this.clearSuspicion(cur.id);
-					if (was !== "alive") {
-						cur.state = "alive";
-						cur.since = now;
-						if (was === "dead" || was === "left") this.emit("join", cur);
-						else this.emit("alive", cur);
-					} else if (metaChanged) this.emit("update", cur);
+			case "alive": {
+				// Equal incarnation: the news we have (or a suspicion of it) stands; a down member
+				// comes back only with a higher incarnation (its refutation).
+				if (u.inc === cur.incarnation) return;
+				const was = cur.state;
+				const metaChanged = JSON.stringify(cur.meta) !== JSON.stringify(u.meta ?? cur.meta);
+				cur.incarnation = u.inc;
+				cur.addr = u.addr;
+				if (u.meta) cur.meta = u.meta;
+				this.clearSuspicion(cur.id);
+				if (was !== "alive") {
+					cur.state = "alive";
+					this.liveN = -1;
+					cur.since = now;
+					if (was === "dead" || was === "left") {
+						// The round robin dropped it while it was down.
+						this.addToProbeOrder(cur.id);
+						this.emit("join", cur);
+					} else this.emit("alive", cur);
+					this.spread(u);
+				} else {
+					if (metaChanged) this.emit("update", cur);
 					this.enqueue(u);
 				}
 				return;
+			}
 			case "suspect":
-				if (u.inc < cur.incarnation) {
-					this.stats.stale++;
-					return;
-				}
 				if (cur.state === "alive" || (cur.state === "suspect" && u.inc > cur.incarnation)) {
 					cur.incarnation = u.inc;
 					this.startSuspicion(cur, u.by);
-					this.enqueue(u);
-				} else if (cur.state === "suspect") {
-					this.confirm(cur.id, u.by);
+					this.spread(u, cur.addr);
+					this.checkSuspect(cur);
+				} else if (cur.state === "suspect" && this.confirm(cur.id, u.by)) {
+					// A new independent confirmation: pass it on so others shorten their timeouts too.
+					this.spread(u);
 				}
 				return;
 			case "dead":
 			case "left":
-				if (u.inc < cur.incarnation || cur.state === "dead" || cur.state === "left") return;
+				if (cur.state === "dead" || cur.state === "left") return;
 				cur.incarnation = u.inc;
 				this.markDown(cur, u.state);
-				this.enqueue(u);
+				this.spread(u);
 				return;
 		}
 	}
@@ -332,6 +431,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private markDown(m: Member, state: "dead" | "left"): void {
 		this.clearSuspicion(m.id);
 		m.state = state;
+		this.liveN = -1;
 		m.since = this.clock.now();
 		this.emit(state === "left" ? "leave" : "fail", m);
 	}
@@ -339,7 +439,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private suspicionBounds(): { min: number; max: number } {
 		const n = Math.max(this.liveCount(), 1);
 		const min = this.cfg.suspicionMult * Math.max(1, Math.log10(n + 1)) * this.cfg.probeIntervalMs;
-		return { min, max: min * this.cfg.suspicionMaxTimeoutMult };
+		return { min: Math.max(min, this.cfg.suspicionMinMs), max: min * this.cfg.suspicionMaxTimeoutMult };
 	}
 
 	private startSuspicion(m: Member, by: string): void {
@@ -357,7 +457,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private rearm(id: string, s: Suspicion): void {
 		s.timer.cancel();
 		// Confirmations to expect: none in a cluster too small to have independent witnesses.
-		const k = Math.max(0, Math.min(this.cfg.suspicionMult - 2, this.liveCount() - 2));
+		const k = Math.max(0, Math.min(this.cfg.suspicionConfirmations, this.liveCount() - 2));
 		const c = Math.min(s.confirmations.size - 1, k);
 		const timeout = k === 0 ? s.min : Math.max(s.min, s.max - ((s.max - s.min) * Math.log(c + 1)) / Math.log(k + 1));
 		const remaining = Math.max(0, s.start + timeout - this.clock.now());
@@ -365,15 +465,20 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			const m = this.members.get(id);
 			if (m?.state !== "suspect" || !this.running) return;
 			this.markDown(m, "dead");
-			this.enqueue({ id: m.id, addr: m.addr, inc: m.incarnation, state: "dead", by: this.id });
+			this.spread({ id: m.id, addr: m.addr, inc: m.incarnation, state: "dead", by: this.id });
 		});
 	}
 
-	private confirm(id: string, by: string): void {
+	/**
+	 * Count an independent confirmation of a suspicion; true if it was new and still shortens the
+	 * timeout (only the first K do: passing on more would flood a partition with them).
+	 */
+	private confirm(id: string, by: string): boolean {
 		const s = this.suspicions.get(id);
-		if (!s || s.confirmations.has(by)) return;
+		if (!s || s.confirmations.has(by) || s.confirmations.size > this.cfg.suspicionConfirmations) return false;
 		s.confirmations.add(by);
 		this.rearm(id, s);
+		return true;
 	}
 
 	private clearSuspicion(id: string): void {
@@ -388,28 +493,36 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	}
 
 	private scheduleProbe(ms: number): void {
-		if (!this.running) return;
-		this.timers = this.timers.slice(-16);
-		this.timers.push(
-			this.clock.setTimer(ms, () => {
-				this.probe();
-				this.scheduleProbe(this.cfg.probeIntervalMs * this.scale());
-			}),
-		);
+		this.after(ms, () => {
+			this.probe();
+			this.scheduleProbe(this.cfg.probeIntervalMs * this.scale());
+		});
+	}
+
+	/**
+	 * A full-state exchange costs O(n) bytes: above 32 members the interval grows with log2(n)
+	 * (memberlist's pushPullScale), so push-pull stays a small share of the traffic.
+	 */
+	private pushPullInterval(): number {
+		const n = this.liveCount();
+		const scale = n <= 32 ? 1 : Math.ceil(Math.log2(n) - Math.log2(32)) + 1;
+		return this.cfg.pushPullIntervalMs * scale;
 	}
 
 	private schedulePushPull(): void {
-		this.timers.push(
-			this.clock.setTimer(this.cfg.pushPullIntervalMs * (0.5 + this.random()), () => {
-				if (!this.running) return;
-				const [m] = this.pickRandom(1, (x) => x.id !== this.id && x.state === "alive");
-				if (m) this.send(m.addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
-				// Like serf's reconnect: also try one failed member, so healed partitions merge.
-				const [d] = this.pickRandom(1, (x) => x.state === "dead");
-				if (d) this.send(d.addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
-				this.schedulePushPull();
-			}),
-		);
+		this.after(this.pushPullInterval() * (0.5 + this.random()), () => {
+			const [m] = this.pickRandom(1, (x) => x.id !== this.id && x.state === "alive");
+			if (m) this.send(m.addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
+			// Like serf's reconnect: also try one failed member, so healed partitions merge.
+			const [d] = this.pickRandom(1, (x) => x.state === "dead");
+			if (d) this.send(d.addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
+			this.schedulePushPull();
+		});
+	}
+
+	private addToProbeOrder(id: string): void {
+		if (!this.probeOrder.includes(id))
+			this.probeOrder.splice(Math.floor(this.random() * (this.probeOrder.length + 1)), 0, id);
 	}
 
 	private nextTarget(): Member | undefined {
@@ -434,7 +547,17 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	}
 
 	private pickRandom(n: number, ok: (m: Member) => boolean): Member[] {
-		const pool = [...this.members.values()].filter(ok);
+		const all = this.list;
+		// Mostly the pool is most members: sample with rejection, O(n) instead of O(members).
+		if (all.length > 4 * n + 8) {
+			const out = new Set<Member>();
+			for (let tries = 0; tries < 8 * n + 16 && out.size < n; tries++) {
+				const m = all[Math.floor(this.random() * all.length)]!;
+				if (ok(m)) out.add(m);
+			}
+			if (out.size === n) return [...out];
+		}
+		const pool = all.filter(ok);
 		const out: Member[] = [];
 		while (out.length < n && pool.length > 0) out.push(pool.splice(Math.floor(this.random() * pool.length), 1)[0]!);
 		return out;
@@ -445,7 +568,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	 * Callbacks, not promises: on the simulator's virtual clock everything must run inside timers.
 	 */
 	private expect(seq: number, ms: number, done: (r: "ack" | "timeout") => void, onNack?: () => void): void {
-		const timer = this.clock.setTimer(ms, () => {
+		const timer = this.after(ms, () => {
 			this.acks.delete(seq);
 			done("timeout");
 		});
@@ -460,8 +583,19 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		});
 	}
 
-	private probe(): void {
-		const target = this.nextTarget();
+	/**
+	 * Someone else suspects m: probe it now rather than at our turn in the round robin, so that
+	 * if it is really gone the independent confirmations that shorten the suspicion arrive within
+	 * one probe, and if it is not, our ack-less silence does not count against it. About
+	 * 2 * (K + 1) members do this per suspicion, whatever the cluster size.
+	 */
+	private checkSuspect(m: Member): void {
+		const want = 2 * (this.cfg.suspicionConfirmations + 1);
+		if (this.random() < want / Math.max(1, this.liveCount() - 2)) this.probe(m);
+	}
+
+	private probe(given?: Member): void {
+		const target = given ?? this.nextTarget();
 		if (!target) return;
 		this.stats.probes++;
 		const scale = this.scale();
@@ -484,20 +618,29 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			(m) => m.id !== this.id && m.id !== target.id && m.state === "alive",
 		);
 		const seq = ++this.seq;
+		const window = (this.cfg.probeIntervalMs - this.cfg.probeTimeoutMs) * scale;
 		let nacks = 0;
 		this.expect(
 			seq,
-			(this.cfg.probeIntervalMs - this.cfg.probeTimeoutMs) * scale,
+			window,
 			(r) => {
 				this.acks.delete(directSeq);
-				if (r === "ack" || !this.running) return;
+				if (r === "ack") return;
 				// Lifeguard: helpers that did not even nack suggest our own network is the problem.
-				if (helpers.length > 0 && nacks < helpers.length)
+				if (helpers.length > 0 && nacks < helpers.length) {
+					this.stats.nacksMissed += helpers.length - nacks;
 					this.awareness = Math.min(this.awareness + 1, this.cfg.awarenessMax - 1);
+				}
 				const cur = this.members.get(target.id);
-				if (cur && cur.state === "alive") {
+				if (!cur) return;
+				const u: Update = { id: cur.id, addr: cur.addr, inc: cur.incarnation, state: "suspect", by: this.id };
+				if (cur.state === "alive") {
 					this.startSuspicion(cur, this.id);
-					this.enqueue({ id: cur.id, addr: cur.addr, inc: cur.incarnation, state: "suspect", by: this.id });
+					this.spread(u, cur.addr);
+				} else if (cur.state === "suspect" && this.confirm(cur.id, this.id)) {
+					// We already suspected it on others' word; our own failed probe is an independent
+					// confirmation (Lifeguard), for us and for everyone we tell.
+					this.spread(u);
 				}
 			},
 			() => nacks++,
@@ -511,15 +654,16 @@ export class Membership extends EventEmitter<MembershipEvents> {
 				from: this.id,
 				target: target.id,
 				targetAddr: target.addr,
+				w: Math.round(window),
 				u: this.piggyback(),
 			});
 	}
 
-	private relayProbe(requester: string, seq: number, target: string, targetAddr: string): void {
+	/** Probe target for a requester; nack in time for its window (w ms) if the target stays silent. */
+	private relayProbe(requester: string, seq: number, target: string, targetAddr: string, w?: number): void {
 		const mine = ++this.seq;
-		this.expect(mine, this.cfg.probeTimeoutMs, (r) =>
-			this.send(requester, { t: r === "ack" ? "ack" : "nack", seq, u: [] }),
-		);
+		const wait = w !== undefined ? Math.max(1, w * NACK_AT) : this.cfg.probeTimeoutMs;
+		this.expect(mine, wait, (r) => this.send(requester, { t: r === "ack" ? "ack" : "nack", seq, u: [] }));
 		this.send(targetAddr, { t: "ping", seq: mine, to: probeTag(target), u: this.piggyback() });
 	}
 }

@@ -36,10 +36,14 @@ export class UdpTransport implements PacketTransport {
 	private port: number;
 	bytesSent = 0;
 
-	constructor(host: string, port = 0) {
+	private readonly advertise: string | undefined;
+
+	/** Bind host:port; `advertise` ("ip:port") is the address others are told, when it differs (NAT, 0.0.0.0). */
+	constructor(host: string, port = 0, advertise?: string) {
 		this.host = host;
 		this.port = port;
-		this.addr = `${host}:${port}`;
+		this.advertise = advertise;
+		this.addr = advertise ?? `${host}:${port}`;
 	}
 
 	async start(onPacket: (from: string, data: Uint8Array) => void): Promise<void> {
@@ -51,7 +55,7 @@ export class UdpTransport implements PacketTransport {
 			sock.bind(this.port, this.host, () => resolve());
 		});
 		this.port = sock.address().port;
-		(this as { addr: string }).addr = `${this.host}:${this.port}`;
+		(this as { addr: string }).addr = this.advertise ?? `${this.host}:${this.port}`;
 		this.sock = sock;
 	}
 
@@ -82,6 +86,11 @@ export class VirtualClock implements Clock {
 		const e = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, dead: false };
 		this.push(e);
 		return { cancel: () => (e.dead = true) };
+	}
+
+	/** Timers not yet fired or cancelled. */
+	pending(): number {
+		return this.heap.filter((e) => !e.dead).length;
 	}
 
 	/** Run every timer due up to `until`. */

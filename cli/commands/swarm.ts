@@ -3,6 +3,7 @@ import { UsageError } from "../errors.ts";
 
 const dataRoot = () => process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm";
 const ADDR = /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
+const ADDR_PORT_OPTIONAL = /^(\d{1,3}\.){3}\d{1,3}(:\d{1,5})?$/;
 
 function cidr(v: string): string {
 	const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v);
@@ -22,17 +23,37 @@ function addr(v: string): string {
 	return v;
 }
 
+/** IP or IP:PORT (the port defaults to 2377). */
+function hostAddr(v: string): string {
+	if (!ADDR_PORT_OPTIONAL.test(v)) throw new UsageError(`invalid address "${v}": use IP[:PORT], e.g. 198.18.0.1:2377`);
+	return v;
+}
+
+/** --label key=value, repeatable. */
+function label(v: string, acc: Record<string, string> = {}): Record<string, string> {
+	const i = v.indexOf("=");
+	if (i <= 0) throw new UsageError(`invalid label "${v}": use KEY=VALUE`);
+	return { ...acc, [v.slice(0, i)]: v.slice(i + 1) };
+}
+
 export function registerSwarm(program: Command): void {
 	program
 		.command("agent")
 		.description("run the agent on this machine (foreground; SIGINT/SIGTERM stop it cleanly)")
-		.option("--listen-addr <ip:port>", "TCP (libp2p) and UDP (membership) address", addr, "0.0.0.0:2377")
-		.option("--advertise-addr <ip:port>", "address other nodes reach this one at", addr)
+		.option("--listen-addr <ip[:port]>", "TCP (libp2p) and UDP (membership) address", hostAddr, "0.0.0.0:2377")
+		.option(
+			"--advertise-addr <ip[:port]>",
+			"address other nodes reach this one at (default: the listen address; for 0.0.0.0 the default route's)",
+			hostAddr,
+		)
+		.option("--label <key=value>", "node label, gossiped to the cluster (repeatable)", label)
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { listenAddr: string; advertiseAddr?: string; dataRoot: string }) => {
-			const { runAgent } = await import("../swarm/commands.ts");
-			await runAgent(o);
-		});
+		.action(
+			async (o: { listenAddr: string; advertiseAddr?: string; label?: Record<string, string>; dataRoot: string }) => {
+				const { runAgent } = await import("../swarm/commands.ts");
+				await runAgent(o);
+			},
+		);
 	program
 		.command("init")
 		.description("create a new cluster with this node as its first manager")

@@ -4,13 +4,19 @@ import { Agent, call } from "../../agent/index.ts";
 import { InterruptedError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
-export async function runAgent(o: { listenAddr: string; advertiseAddr?: string; dataRoot: string }): Promise<void> {
-	const agent = new Agent({ dataRoot: o.dataRoot, listen: o.listenAddr, advertise: o.advertiseAddr });
+export async function runAgent(o: {
+	listenAddr: string;
+	advertiseAddr?: string;
+	label?: Record<string, string>;
+	dataRoot: string;
+}): Promise<void> {
+	const agent = new Agent({ dataRoot: o.dataRoot, listen: o.listenAddr, advertise: o.advertiseAddr, labels: o.label });
 	await agent.start();
 	const sig = await new Promise<NodeJS.Signals>((resolve) => {
 		process.once("SIGINT", () => resolve("SIGINT"));
 		process.once("SIGTERM", () => resolve("SIGTERM"));
 	});
+	// A graceful leave first (bounded): the others see this node 'left', not 'failed'.
 	await agent.stop();
 	if (sig === "SIGINT") throw new InterruptedError(sig);
 }
@@ -62,6 +68,7 @@ export async function nodeLs(o: { format: string; dataRoot: string }): Promise<v
 			self: boolean;
 			version?: string;
 			managerStatus?: string;
+			labels?: Record<string, string>;
 		}>
 	>(o.dataRoot, "GET", "/v1/nodes");
 	if (o.format === "json") {

@@ -7,7 +7,9 @@ import { tempDir, waitFor } from "../../helpers/index.ts";
 
 const TOPIC = "/tsswarm/test/1";
 
-async function host(t: { teardown(fn: () => unknown): void }, allow: MemoryAllowList) {
+const refusals = new Map<string, Array<{ peer: string; name: string; message: string }>>();
+
+async function host(t: { teardown(fn: () => unknown): void }, allow: MemoryAllowList, admitNewcomers = false) {
 	const d = tempDir("bcast-");
 	t.teardown(d.remove);
 	const h = await Host.create({
@@ -15,15 +17,22 @@ async function host(t: { teardown(fn: () => unknown): void }, allow: MemoryAllow
 		listen: ["/ip4/127.0.0.1/tcp/0"],
 		allowList: allow,
 		maxFrameBytes: 64 * 1024,
+		// b lets newcomers connect (as a join server does), so the outsider gets a connection and
+		// it is gossipsub's own checks that keep it out of the broadcast.
+		admitNewcomers,
+		newcomerGraceMs: 60_000,
 	});
 	t.teardown(() => h.stop());
+	const r: Array<{ peer: string; name: string; message: string }> = [];
+	refusals.set(h.peerId, r);
+	h.on("refused", ({ peer, error }) => r.push({ peer, name: error.name, message: error.message }));
 	return h;
 }
 
 t.test("broadcast reaches members only, through a relay, and refuses bad messages", async (t) => {
 	const allow = new MemoryAllowList();
 	// a - b - c in a line (a and c are not connected), plus an outsider x connected to b.
-	const [a, b, c] = [await host(t, allow), await host(t, allow), await host(t, allow)];
+	const [a, b, c] = [await host(t, allow), await host(t, allow, true), await host(t, allow)];
 	const x = await host(t, new MemoryAllowList());
 	for (const h of [a, b, c]) allow.add(h.peerId);
 	x.allowList.add(a.peerId);
@@ -62,4 +71,22 @@ t.test("broadcast reaches members only, through a relay, and refuses bad message
 	t.same(got.get(x.peerId), [], "the non-member received nothing, though it is connected and subscribed");
 
 	await t.rejects(a.broadcast(TOPIC, { big: "x".repeat(70 * 1024) }), /too large|exceeds|over/i, "oversized refused");
+
+	// Receivers check too: a member that skips the sender-side checks gets refused by the others.
+	const before = got.get(b.peerId)!.length;
+	await a.publishRaw(TOPIC, Buffer.alloc(66 * 1024, 0x61)); // over the 64 KiB bound
+	await a.publishRaw(TOPIC, Buffer.from([0xc1, 0xc1, 0xc1])); // not msgpack
+	await waitFor("b refuses both", () => {
+		const r = refusals.get(b.peerId)!;
+		return r.some((x) => x.name === "FrameTooLargeError") && r.some((x) => /undecodable/.test(x.message));
+	});
+	await a.broadcast(TOPIC, { marker: "last" });
+	await waitFor("the last marker at b", () =>
+		got.get(b.peerId)!.some((g) => (g.msg as { marker?: string }).marker === "last"),
+	);
+	t.equal(got.get(b.peerId)!.length, before + 1, "neither the oversized nor the undecodable one was delivered");
+	t.notOk(
+		got.get(c.peerId)!.some((g) => (g.msg as { big?: string }).big !== undefined),
+		"and the oversized one was not forwarded to c",
+	);
 });
