@@ -38,7 +38,10 @@ t.test("a one-manager store survives a restart; bad manager requests are refused
 	// A member with a malformed request gets a named error; a non-member's stream is refused.
 	const other = tempDir("tsswarm-store-peer-");
 	t.teardown(other.remove);
-	const peer = await host(other.path);
+	// The peer counts the manager as a member (so it may dial it); the manager does not, yet.
+	const peerAllow = new MemoryAllowList();
+	peerAllow.add(h.peerId);
+	const peer = await host(other.path, peerAllow);
 	t.teardown(() => peer.stop());
 	const addr = h.addrs().find((a) => a.includes("/tcp/"))!;
 	const ask = (msg: unknown) =>
