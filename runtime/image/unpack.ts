@@ -23,8 +23,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip, createZstdDecompress } from "node:zlib";
-import tarStream from "tar-stream";
+import type TarStream from "tar-stream";
 import { DigestMismatchError, UnsafeLayerError } from "./errors.ts";
 
 export type Compression = "gzip" | "zstd" | "none";
@@ -69,11 +68,23 @@ function removeExisting(path: string): void {
 // security.capability (bytes >= 0x80 become U+FFFD). Its pax decoder is swapped for one that keeps
 // SCHILY.xattr.* values as latin1 strings, i.e. one char per byte, turned back into bytes below.
 // (The headers module is not exported, so it is reached by path; extract.js shares the instance.)
-const tarHeaders = createRequire(import.meta.url)(
-	join(dirname(createRequire(import.meta.url).resolve("tar-stream")), "headers.js"),
-) as { decodePax(buf: Buffer): Record<string, string> };
+// tar-stream and zlib load on the first unpack: starting a container needs neither.
 const XATTR = "SCHILY.xattr.";
-tarHeaders.decodePax = function decodePaxRaw(buf: Buffer): Record<string, string> {
+let tarLib: Promise<{ tar: typeof TarStream; zlib: typeof import("node:zlib") }> | undefined;
+function loadTar() {
+	tarLib ??= (async () => {
+		const req = createRequire(import.meta.url);
+		const tarHeaders = req(join(dirname(req.resolve("tar-stream")), "headers.js")) as {
+			decodePax(buf: Buffer): Record<string, string>;
+		};
+		tarHeaders.decodePax = decodePaxRaw;
+		const tar = (await import("tar-stream")).default;
+		return { tar, zlib: await import("node:zlib") };
+	})();
+	return tarLib;
+}
+
+function decodePaxRaw(buf: Buffer): Record<string, string> {
 	const result: Record<string, string> = {};
 	while (buf.length) {
 		let i = 0;
@@ -88,9 +99,9 @@ tarHeaders.decodePax = function decodePaxRaw(buf: Buffer): Record<string, string
 		buf = buf.subarray(len);
 	}
 	return result;
-};
+}
 
-function xattrs(header: tarStream.Header): Array<[string, Buffer]> {
+function xattrs(header: TarStream.Header): Array<[string, Buffer]> {
 	const pax = (header.pax ?? {}) as Record<string, string>;
 	return Object.entries(pax)
 		.filter(([k]) => k.startsWith(XATTR))
@@ -111,17 +122,18 @@ export async function unpackLayer(
 	destDir: string,
 	o: { diffId?: string; signal?: AbortSignal } = {},
 ): Promise<string> {
+	const { tar, zlib } = await loadTar();
 	// Unique per call: the same layer may be unpacked by two pulls at once; the first rename wins.
 	const tmp = `${destDir}.unpack-${process.pid}-${randomBytes(4).toString("hex")}`;
 	await mkdir(tmp, { recursive: true, mode: 0o755 });
 	const hash = createHash("sha256");
 	const tap = new PassThrough();
 	tap.on("data", (c: Buffer) => hash.update(c));
-	const extract = tarStream.extract();
+	const extract = tar.extract();
 	const source = createReadStream(blobPath);
 	const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [source];
-	if (compression === "gzip") stages.push(createGunzip());
-	else if (compression === "zstd") stages.push(createZstdDecompress());
+	if (compression === "gzip") stages.push(zlib.createGunzip());
+	else if (compression === "zstd") stages.push(zlib.createZstdDecompress());
 	const feeding = pipeline([...stages, tap, extract] as unknown as [Readable, ...NodeJS.WritableStream[]], {
 		signal: o.signal,
 	});
