@@ -1,6 +1,7 @@
 // bench/container-start: 50 starts of a busybox container running `true`.
 //  - runtime overhead, measured in this process from "start a container" (image present) to "its
-//    exit is reported": the worker's path (prepare + start under the shim and log writer + wait),
+//    exit is reported": the worker's path (prepare + start under the shim + wait, with a shim
+//    started ahead as the agent keeps one; and without, as a one-shot `tsswarm run -d`),
 //    and the foreground path (prepare + runAttached) for reference; vs `runc run` on a prepared
 //    bundle of the same rootfs and spec, timed the same way;
 //  - end to end: `tsswarm run --rm busybox true` as typed vs `docker run --rm busybox true` on a
@@ -42,6 +43,8 @@ const cgroupParent = uniqueName("tsw-b");
 const dockerCgroup = uniqueName("tsw-dk");
 const data = join(dir, "data");
 const rt = new Runtime({ root: data, cgroupParent });
+// The agent's runtime keeps a shim started ahead (a one-shot CLI does not): the worker's path.
+const agentRt = new Runtime({ root: data, cgroupParent, prewarmShim: true, sweep: false });
 let dockerd: ChildProcess | undefined;
 
 function timeSpawn(argv: string[], env?: NodeJS.ProcessEnv): number {
@@ -125,21 +128,29 @@ try {
 	const runcRoot = join(dir, "runc-root");
 
 	const worker: number[] = [];
+	const cold: number[] = [];
 	const attached: number[] = [];
 	const startOnly: number[] = [];
 	const peer: number[] = [];
 	for (let i = 0; i < N; i++) {
 		// The worker's path: prepare, start (shim + log writer), wait for the exit code.
 		let t0 = performance.now();
-		const c = await rt.prepare({ image: "busybox", cmd: ["true"] });
+		const c = await agentRt.prepare({ image: "busybox", cmd: ["true"] });
 		const t1 = performance.now();
-		await rt.start(c.id);
-		const code = await rt.wait(c.id);
+		await agentRt.start(c.id);
+		const code = await agentRt.wait(c.id);
 		const t2 = performance.now();
 		worker.push(t2 - t0);
 		startOnly.push(t2 - t1);
 		if (code !== 0) throw new Error(`container exited ${code}`);
-		await rt.remove(c.id);
+		await agentRt.remove(c.id);
+		// The same without a shim started ahead (tsswarm run -d: a fresh process per container).
+		t0 = performance.now();
+		const k = await rt.prepare({ image: "busybox", cmd: ["true"] });
+		await rt.start(k.id);
+		await rt.wait(k.id);
+		cold.push(performance.now() - t0);
+		await rt.remove(k.id);
 		// The foreground path (tsswarm run without -d): runc run in this process's child, no shim.
 		t0 = performance.now();
 		const a = await rt.prepare({ image: "busybox", cmd: ["true"] });
@@ -154,6 +165,7 @@ try {
 	}
 	log(`worker path (prepare+start+wait): median ${median(worker).toFixed(1)} ms, p90 ${p90(worker).toFixed(1)} ms`);
 	log(`  of which start+wait: median ${median(startOnly).toFixed(1)} ms`);
+	log(`worker path without a warm shim: median ${median(cold).toFixed(1)} ms`);
 	log(`foreground (prepare+runAttached): median ${median(attached).toFixed(1)} ms`);
 	log(`runc run: median ${median(peer).toFixed(1)} ms, p90 ${p90(peer).toFixed(1)} ms`);
 
@@ -185,6 +197,7 @@ try {
 		worker_start_ms_median: r2(median(worker)),
 		worker_start_ms_p90: r2(p90(worker)),
 		start_wait_only_ms_median: r2(median(startOnly)),
+		cold_shim_start_ms_median: r2(median(cold)),
 		attached_start_ms_median: r2(median(attached)),
 		cli_version_ms: r2(median(cliMs)),
 		run_rm_e2e_ms: r2(median(e2e)),
@@ -200,6 +213,7 @@ try {
 	const ratios = {
 		worker_start_vs_runc: r2(o.worker_start_ms_median / runcMed),
 		start_wait_only_vs_runc: r2(o.start_wait_only_ms_median / runcMed),
+		cold_shim_start_vs_runc: r2(o.cold_shim_start_ms_median / runcMed),
 		attached_start_vs_runc: r2(o.attached_start_ms_median / runcMed),
 		cli_version_vs_node: r2(o.cli_version_ms / p.node_e0_ms),
 		run_rm_e2e_vs_docker: p.docker_run_rm_ms === null ? null : r2(o.run_rm_e2e_ms / p.docker_run_rm_ms),

@@ -2,7 +2,7 @@
 // logs and list. Each running container has a tiny shim (a detached /bin/sh) that runs
 // `runc run` in the foreground and writes the exit code next to the container's state, so
 // containers outlive the process that started them and are re-adopted from disk.
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
 	chmodSync,
@@ -19,6 +19,7 @@ import {
 	writeFileSync,
 } from "node:fs";
 import { getCompileCacheDir } from "node:module";
+import { setPriority } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -52,6 +53,7 @@ import { parseSize } from "./limits.ts";
 import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 import { checkRunnable } from "./platform.ts";
 import { isMounted, mountRootfs, unmountRootfs } from "./rootfs.ts";
+import type { ShimJob } from "./shim.ts";
 import { buildOciSpec, type ContainerSpec, parseUserns } from "./spec.ts";
 
 const execFileP = promisify(execFile);
@@ -99,6 +101,51 @@ export interface RuntimeOptions extends RegistryOptions {
 	cgroupRoot?: string;
 	/** Settle containers left by a previous run at construction (default true). */
 	sweep?: boolean;
+	/**
+	 * Keep one shim started ahead, so that start() does not wait for a Node start-up (~25 ms).
+	 * For long-lived callers (the agent); a one-shot CLI leaves it off (default).
+	 */
+	prewarmShim?: boolean;
+}
+
+/**
+ * The shell shim: the FIFOs' write ends go to runc, their read ends (opened here first, so no open
+ * blocks and no end is lost if runc finishes before the writer starts) to the log writer on fds 5
+ * and 6; the exit code appears once the writer has written everything. Only builtins besides runc
+ * and the writer: each extra program costs the start a fork and exec.
+ */
+function spawnShellShim(job: ShimJob, env: NodeJS.ProcessEnv): ChildProcess {
+	const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+	const runc = [...job.runc, "run", "--bundle", job.dir, job.id].map(q).join(" ");
+	const writer = [process.execPath, new URL("./log-writer.ts", import.meta.url).pathname, job.dir];
+	const rootfs = q(join(job.dir, "rootfs"));
+	const script = [
+		`cd ${q(job.dir)} || exit 1`,
+		"exec 3<>out.fifo 4<>err.fifo 5<out.fifo 6<err.fifo",
+		`${[...writer, String(job.logMaxSize), String(job.logMaxFiles)].map(q).join(" ")} </dev/null >/dev/null 2>>shim.log 3>&- 4>&- &`,
+		"exec 5<&- 6<&-",
+		`${runc} </dev/null >&3 2>&4 3>&- 4>&-`,
+		"code=$?",
+		"exec 3>&- 4>&-",
+		"wait",
+		// One small write: readers take an empty file for "not yet".
+		'echo "$code" > exitcode',
+		...(job.autoRemove
+			? [
+					`[ -d ${q(join(job.runc[job.runc.indexOf("--root") + 1] ?? "", job.id))} ] && ${[...job.runc, "delete", "--force", job.id].map(q).join(" ")} >/dev/null 2>&1`,
+					`umount ${rootfs} 2>/dev/null || umount -l ${rootfs} 2>/dev/null`,
+					`cd / && rm -rf ${q(job.dir)}`,
+				]
+			: []),
+	].join("\n");
+	const shim = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore", env });
+	shim.unref();
+	return shim;
+}
+
+/** The container's stdout and stderr: FIFOs, so that /dev/stdout opens inside the container. */
+function makeFifos(dir: string): void {
+	execFileSync("mkfifo", [join(dir, "out.fifo"), join(dir, "err.fifo")]);
 }
 
 /** User namespaces need kernel support and a non-zero limit; say so rather than fail inside runc. */
@@ -136,6 +183,8 @@ export class Runtime implements ContainerRuntime {
 	private readonly logMaxFiles: number;
 	/** Cgroup v1, hybrid or v2, detected once. */
 	readonly cgroups: CgroupLayout;
+	private readonly prewarm: boolean;
+	private warmShim: ChildProcess | undefined;
 
 	constructor(o: RuntimeOptions) {
 		this.root = o.root;
@@ -145,6 +194,7 @@ export class Runtime implements ContainerRuntime {
 		this.logMaxSize = o.logMaxSize ?? 10 << 20;
 		this.logMaxFiles = o.logMaxFiles ?? 3;
 		this.cgroups = detectCgroups(o.cgroupRoot);
+		this.prewarm = o.prewarmShim ?? false;
 		for (const d of ["containers", "volumes", "runc"]) mkdirSync(join(o.root, d), { recursive: true });
 		if (o.sweep ?? true) this.sweep();
 	}
@@ -371,48 +421,29 @@ export class Runtime implements ContainerRuntime {
 		}
 	}
 
-	/** Start in the background under its shim; output goes to the container's log files. */
+	/** Start in the background under its shim (shim.ts); output goes to the container's log files. */
 	async start(idOrName: string, o: { signal?: AbortSignal } = {}): Promise<ContainerState> {
 		const st = this.find(idOrName);
 		if (st.status !== "created")
 			throw new RuntimeError(`container ${st.name} was already started`, "ERR_ALREADY_STARTED");
 		const dir = this.dir(st.id);
 		this.ensureRootfs(st);
-		const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
-		const runc = this.runc("run", "--bundle", dir, st.id).map(q).join(" ");
-		const maxSize = st.spec.logMaxSize === undefined ? this.logMaxSize : parseSize(st.spec.logMaxSize, "log max size");
-		const maxFiles = st.spec.logMaxFiles ?? this.logMaxFiles;
-		const writer = [process.execPath, new URL("./log-writer.ts", import.meta.url).pathname, dir, String(maxSize)];
-		// --rm: the shim itself removes the container once the exit code is written, as dockerd does
-		// for a detached --rm container, whether or not anyone still watches it.
-		const autoRemove = st.spec.autoRemove
-			? [
-					`${this.runc("delete", "--force", st.id).map(q).join(" ")} >/dev/null 2>&1`,
-					`umount ${q(join(dir, "rootfs"))} 2>/dev/null || umount -l ${q(join(dir, "rootfs"))} 2>/dev/null`,
-					`cd / && rm -rf ${q(dir)}`,
-				]
-			: [];
-		// The shim: the FIFOs' write ends go to runc, their read ends (opened here first, so no open
-		// blocks and no end is lost if runc finishes before the writer starts) to the log writer on
-		// fds 5 and 6; the exit code appears once the writer has written everything.
-		// Only builtins besides mkfifo, runc and the writer: each extra program costs the start a fork
-		// and exec. The FIFOs stay in the container dir (a container starts once) and go with it.
-		const script = [
-			`cd ${q(dir)} || exit 1`,
-			"mkfifo out.fifo err.fifo || exit 1",
-			"exec 3<>out.fifo 4<>err.fifo 5<out.fifo 6<err.fifo",
-			`${[...writer, String(maxFiles)].map(q).join(" ")} </dev/null >/dev/null 2>>shim.log 3>&- 4>&- &`,
-			"exec 5<&- 6<&-",
-			`${runc} </dev/null >&3 2>&4 3>&- 4>&-`,
-			"code=$?",
-			"exec 3>&- 4>&-",
-			"wait",
-			// One small write: readers take an empty file for "not yet".
-			'echo "$code" > exitcode',
-			...autoRemove,
-		].join("\n");
-		const shim = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore", env: this.helperEnv() });
-		shim.unref();
+		if (!existsSync(join(dir, "out.fifo"))) makeFifos(dir);
+		const job: ShimJob = {
+			dir,
+			runc: this.runc(),
+			id: st.id,
+			logMaxSize: st.spec.logMaxSize === undefined ? this.logMaxSize : parseSize(st.spec.logMaxSize, "log max size"),
+			logMaxFiles: st.spec.logMaxFiles ?? this.logMaxFiles,
+			// --rm: the shim itself removes the container once the exit code is written, as dockerd
+			// does for a detached --rm container, whether or not anyone still watches it.
+			autoRemove: Boolean(st.spec.autoRemove),
+		};
+		// With a shim started ahead (the agent), it gets the job on its stdin; without one (a one-shot
+		// CLI), the shell shim starts runc at once and the Node log writer alongside.
+		const shim = this.warmShim ?? spawnShellShim(job, this.helperEnv());
+		this.warmShim = undefined;
+		shim.stdin?.end(`${JSON.stringify(job)}\n`);
 		const shimPid = shim.pid!;
 		const next: ContainerState = {
 			...st,
@@ -424,6 +455,14 @@ export class Runtime implements ContainerRuntime {
 		this.save(next);
 		writeFileSync(join(dir, "shim.pid"), String(shim.pid));
 		this.startHealth(next);
+		if (this.prewarm) {
+			// The spare starts at low priority so that it does not slow the container just started
+			// (two cores); it takes normal priority back when it gets its job (shim.ts).
+			this.warmShim = this.spawnShim();
+			try {
+				setPriority(this.warmShim.pid!, 15);
+			} catch {}
+		}
 		// Running once runc has recorded the container's init (or it already exited, for very short
 		// commands). runc's state file is read directly: spawning `runc state` costs ~10 ms a poll.
 		const deadline = Date.now() + 5000;
@@ -440,8 +479,21 @@ export class Runtime implements ContainerRuntime {
 		);
 	}
 
+	/** A shim waiting for its job on stdin; it outlives this process once it has one. */
+	private spawnShim(): ChildProcess {
+		const shim = spawn(process.execPath, [new URL("./shim.ts", import.meta.url).pathname], {
+			detached: true,
+			stdio: ["pipe", "ignore", "ignore"],
+			env: this.helperEnv(),
+		});
+		shim.unref();
+		(shim.stdin as unknown as { unref(): void }).unref();
+		shim.stdin!.on("error", () => {});
+		return shim;
+	}
+
 	/**
-	 * The environment of the log writer and health runner (node processes started per container):
+	 * The environment of the shim and health runner (node processes started per container):
 	 * with Node's compile cache, so they do not strip their TypeScript again on every start (~30 ms).
 	 */
 	private helperEnv(): NodeJS.ProcessEnv {

@@ -11,6 +11,7 @@ import {
 	InvalidSpecError,
 	NameInUseError,
 	PlatformUnsupportedError,
+	procStart,
 	Runtime,
 } from "../../runtime/index.ts";
 import { ensureTestImages } from "../helpers/images.ts";
@@ -363,4 +364,19 @@ t.test("a platform the machine cannot run (riscv64, no binfmt handler) is a Plat
 	});
 	t.equal(readdirSync(join(dir.path, "containers")).length, before, "nothing was left behind");
 	rt.removeImage("rv/app:1");
+});
+
+t.test("a Runtime with a warm shim: starts reuse it; stdout/stderr are FIFOs the container can reopen", async (t) => {
+	const warm = new Runtime({ root: dir.path, cgroupParent, prewarmShim: true, sweep: false });
+	for (const n of [1, 2, 3]) {
+		const c = await warm.prepare({
+			image: "busybox",
+			cmd: ["sh", "-c", `echo out${n} > /dev/stdout; echo err${n} > /dev/stderr; exit ${n}`],
+		});
+		const st = await warm.start(c.id);
+		t.equal(await warm.wait(c.id), n, `exit code ${n}`);
+		t.same(warm.logs(c.id), { stdout: `out${n}\n`, stderr: `err${n}\n` }, "both streams logged");
+		await waitFor("its shim to end", () => procStart(st.shimPid!) !== st.shimStart);
+		await warm.remove(c.id);
+	}
 });
