@@ -441,7 +441,8 @@ export class Runtime implements ContainerRuntime {
 		};
 		// With a shim started ahead (the agent), it gets the job on its stdin; without one (a one-shot
 		// CLI), the shell shim starts runc at once and the Node log writer alongside.
-		const shim = this.warmShim ?? spawnShellShim(job, this.helperEnv());
+		const warm = this.warmShim?.exitCode === null && this.warmShim.signalCode === null ? this.warmShim : undefined;
+		const shim = warm ?? spawnShellShim(job, this.helperEnv());
 		this.warmShim = undefined;
 		shim.stdin?.end(`${JSON.stringify(job)}\n`);
 		const shimPid = shim.pid!;
@@ -456,12 +457,16 @@ export class Runtime implements ContainerRuntime {
 		writeFileSync(join(dir, "shim.pid"), String(shim.pid));
 		this.startHealth(next);
 		if (this.prewarm) {
-			// The spare starts at low priority so that it does not slow the container just started
-			// (two cores); it takes normal priority back when it gets its job (shim.ts).
-			this.warmShim = this.spawnShim();
-			try {
-				setPriority(this.warmShim.pid!, 15);
-			} catch {}
+			// The next spare: after this start has returned (forking this process is not free), at
+			// low priority so that it does not slow the container just started (two cores); it takes
+			// normal priority back when it gets its job (shim.ts).
+			setTimeout(() => {
+				if (this.warmShim) return;
+				this.warmShim = this.spawnShim();
+				try {
+					setPriority(this.warmShim.pid!, 15);
+				} catch {}
+			}, 0).unref();
 		}
 		// Running once runc has recorded the container's init (or it already exited, for very short
 		// commands). runc's state file is read directly: spawning `runc state` costs ~10 ms a poll.
