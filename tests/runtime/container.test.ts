@@ -379,4 +379,17 @@ t.test("a Runtime with a warm shim: starts reuse it; stdout/stderr are FIFOs the
 		await waitFor("its shim to end", () => procStart(st.shimPid!) !== st.shimStart);
 		await warm.remove(c.id);
 	}
+	// A warm (Node) shim that dies takes the exit code with it; the container is still noticed ending.
+	const c = await warm.prepare({ image: "busybox", cmd: ["sleep", "300"] });
+	t.teardown(() => warm.remove(c.id, { force: true }).catch(() => {}));
+	const st = await warm.start(c.id);
+	const init = await waitFor("runc to record the init", () => runcInit(c.id));
+	killPid(st.shimPid!);
+	await waitFor("the shim to be gone", () => procStart(st.shimPid!) !== st.shimStart);
+	t.equal(warm.inspect(c.id).status, "running", "the container outlives its shim");
+	killPid(init);
+	t.equal(await warm.wait(c.id), EXIT_UNKNOWN, "and its end is noticed without the shim");
+	await warm.remove(c.id);
+	t.same(warm.cgroupDirsOf(c.id), [], "no cgroup left");
+	t.notOk(mounted(c.id), "no mount left");
 });
