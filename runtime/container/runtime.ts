@@ -92,7 +92,10 @@ export interface RuntimeOptions extends RegistryOptions {
 	root: string;
 	/** runc (default) or crun. */
 	runtime?: string;
-	/** Parent cgroup for containers (the lab sets one per node). */
+	/**
+	 * Parent cgroup for containers (the lab sets one per node). One per data root: the start-up
+	 * sweep removes empty cgroups under it that belong to no container of this root.
+	 */
 	cgroupParent?: string;
 	/** Log rotation defaults (Docker's json-file max-size / max-file): 10 MiB, 3 files. */
 	logMaxSize?: number;
