@@ -1,7 +1,8 @@
 // The container runtime the worker drives: prepare -> start -> wait/stop -> remove, plus inspect,
-// logs and list. Each running container has a tiny shim (a detached /bin/sh) that runs
-// `runc run` in the foreground and writes the exit code next to the container's state, so
-// containers outlive the process that started them and are re-adopted from disk.
+// logs, stats and exec. Each running container has a shim (shims.ts: a detached shell or Node
+// process) that runs `runc run` in the foreground, logs its output and writes the exit code next to
+// the container's state, so containers outlive the process that started them and are re-adopted
+// from disk (by pid + start time of the shim and of runc's init).
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
@@ -18,7 +19,6 @@ import {
 	watch,
 	writeFileSync,
 } from "node:fs";
-import { getCompileCacheDir } from "node:module";
 import { setPriority } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -51,9 +51,11 @@ import type { ContainerRuntime } from "./contract.ts";
 import { type Healthcheck, type HealthState, readHealth, resolveHealthcheck } from "./health.ts";
 import { parseSize } from "./limits.ts";
 import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
-import { checkRunnable } from "./platform.ts";
+import { checkRunnable, checkUserns } from "./platform.ts";
+import { procStart } from "./proc.ts";
 import { isMounted, mountRootfs, unmountRootfs } from "./rootfs.ts";
 import type { ShimJob } from "./shim.ts";
+import { helperEnv, makeFifos, spawnShellShim, spawnWarmShim } from "./shims.ts";
 import { buildOciSpec, type ContainerSpec, parseUserns } from "./spec.ts";
 
 const execFileP = promisify(execFile);
@@ -109,70 +111,6 @@ export interface RuntimeOptions extends RegistryOptions {
 	 * For long-lived callers (the agent); a one-shot CLI leaves it off (default).
 	 */
 	prewarmShim?: boolean;
-}
-
-/**
- * The shell shim: the FIFOs' write ends go to runc, their read ends (opened here first, so no open
- * blocks and no end is lost if runc finishes before the writer starts) to the log writer on fds 5
- * and 6; the exit code appears once the writer has written everything. Only builtins besides runc
- * and the writer: each extra program costs the start a fork and exec.
- */
-function spawnShellShim(job: ShimJob, env: NodeJS.ProcessEnv): ChildProcess {
-	const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
-	const runc = [...job.runc, "run", "--bundle", job.dir, job.id].map(q).join(" ");
-	const writer = [process.execPath, new URL("./log-writer.ts", import.meta.url).pathname, job.dir];
-	const rootfs = q(join(job.dir, "rootfs"));
-	const script = [
-		`cd ${q(job.dir)} || exit 1`,
-		"exec 3<>out.fifo 4<>err.fifo 5<out.fifo 6<err.fifo",
-		`${[...writer, String(job.logMaxSize), String(job.logMaxFiles)].map(q).join(" ")} </dev/null >/dev/null 2>>shim.log 3>&- 4>&- &`,
-		"exec 5<&- 6<&-",
-		`${runc} </dev/null >&3 2>&4 3>&- 4>&-`,
-		"code=$?",
-		"exec 3>&- 4>&-",
-		"wait",
-		// One small write: readers take an empty file for "not yet".
-		'echo "$code" > exitcode',
-		...(job.autoRemove
-			? [
-					`[ -d ${q(join(job.runc[job.runc.indexOf("--root") + 1] ?? "", job.id))} ] && ${[...job.runc, "delete", "--force", job.id].map(q).join(" ")} >/dev/null 2>&1`,
-					`umount ${rootfs} 2>/dev/null || umount -l ${rootfs} 2>/dev/null`,
-					`cd / && rm -rf ${q(job.dir)}`,
-				]
-			: []),
-	].join("\n");
-	const shim = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore", env });
-	shim.unref();
-	return shim;
-}
-
-/** The container's stdout and stderr: FIFOs, so that /dev/stdout opens inside the container. */
-function makeFifos(dir: string): void {
-	execFileSync("mkfifo", [join(dir, "out.fifo"), join(dir, "err.fifo")]);
-}
-
-/** User namespaces need kernel support and a non-zero limit; say so rather than fail inside runc. */
-function checkUserns(): void {
-	let max = 0;
-	try {
-		max = Number(readFileSync("/proc/sys/user/max_user_namespaces", "utf8"));
-	} catch {}
-	if (!existsSync("/proc/self/ns/user") || max === 0)
-		throw new RuntimeError(
-			"user namespaces are not available on this kernel (no /proc/self/ns/user or user.max_user_namespaces = 0)",
-			"ERR_USERNS_UNSUPPORTED",
-		);
-}
-
-/** The start time of a live process (field 22 of /proc/PID/stat), or undefined if it is gone. */
-export function procStart(pid: number): string | undefined {
-	try {
-		const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-		// The command name (field 2) may hold spaces and parentheses: count from its closing one.
-		return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-	} catch {
-		return undefined;
-	}
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -465,7 +403,7 @@ export class Runtime implements ContainerRuntime {
 			// normal priority back when it gets its job (shim.ts).
 			setTimeout(() => {
 				if (this.warmShim) return;
-				this.warmShim = this.spawnShim();
+				this.warmShim = spawnWarmShim(this.helperEnv());
 				try {
 					setPriority(this.warmShim.pid!, 15);
 				} catch {}
@@ -487,26 +425,9 @@ export class Runtime implements ContainerRuntime {
 		);
 	}
 
-	/** A shim waiting for its job on stdin; it outlives this process once it has one. */
-	private spawnShim(): ChildProcess {
-		const shim = spawn(process.execPath, [new URL("./shim.ts", import.meta.url).pathname], {
-			detached: true,
-			stdio: ["pipe", "ignore", "ignore"],
-			env: this.helperEnv(),
-		});
-		shim.unref();
-		(shim.stdin as unknown as { unref(): void }).unref();
-		shim.stdin!.on("error", () => {});
-		return shim;
-	}
-
-	/**
-	 * The environment of the shim and health runner (node processes started per container):
-	 * with Node's compile cache, so they do not strip their TypeScript again on every start (~30 ms).
-	 */
+	/** The shim's and health runner's environment: Node's compile cache, shared with this process. */
 	private helperEnv(): NodeJS.ProcessEnv {
-		const cache = process.env.NODE_COMPILE_CACHE ?? getCompileCacheDir() ?? join(this.root, "compile-cache");
-		return { ...process.env, NODE_COMPILE_CACHE: cache };
+		return helperEnv(this.root);
 	}
 
 	/** After a host restart the overlay of a created container is gone: mount it again. */
