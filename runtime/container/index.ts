@@ -21,11 +21,11 @@ export {
 export { parseCpus, parseMemory, parsePidsLimit, parseSize } from "./limits.ts";
 export { type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 export { checkRunnable } from "./platform.ts";
+export { procStart } from "./proc.ts";
 export {
 	type ContainerState,
 	type ContainerStatus,
 	EXIT_UNKNOWN,
-	procStart,
 	Runtime,
 	type RuntimeOptions,
 } from "./runtime.ts";

@@ -1,6 +1,7 @@
-// Can this machine run an image's platform? Natively, or through a registered qemu binfmt handler.
+// Can this machine run an image? Its platform natively or through a registered qemu binfmt handler;
+// user namespaces where the kernel has them.
 import { existsSync, readFileSync } from "node:fs";
-import { PlatformUnsupportedError } from "../errors.ts";
+import { PlatformUnsupportedError, RuntimeError } from "../errors.ts";
 import { formatPlatform, hostPlatform, type Platform } from "../image/index.ts";
 
 const HANDLERS: Record<string, string> = {
@@ -32,4 +33,17 @@ export function checkRunnable(p: Platform): "native" | "emulated" {
 			`the ${h} binfmt handler lacks the F flag, so it cannot work inside a container`,
 		);
 	return "emulated";
+}
+
+/** User namespaces need kernel support and a non-zero limit; say so rather than fail inside runc. */
+export function checkUserns(): void {
+	let max = 0;
+	try {
+		max = Number(readFileSync("/proc/sys/user/max_user_namespaces", "utf8"));
+	} catch {}
+	if (!existsSync("/proc/self/ns/user") || max === 0)
+		throw new RuntimeError(
+			"user namespaces are not available on this kernel (no /proc/self/ns/user or user.max_user_namespaces = 0)",
+			"ERR_USERNS_UNSUPPORTED",
+		);
 }

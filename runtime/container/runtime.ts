@@ -1,12 +1,14 @@
 // The container runtime the worker drives: prepare -> start -> wait/stop -> remove, plus inspect,
-// logs and list. Each running container has a tiny shim (a detached /bin/sh) that runs
-// `runc run` in the foreground and writes the exit code next to the container's state, so
-// containers outlive the process that started them and are re-adopted from disk.
-import { execFile, execFileSync, spawn } from "node:child_process";
+// logs, stats and exec. Each running container has a shim (shims.ts: a detached shell or Node
+// process) that runs `runc run` in the foreground, logs its output and writes the exit code next to
+// the container's state, so containers outlive the process that started them and are re-adopted
+// from disk (by pid + start time of the shim and of runc's init).
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
 	chmodSync,
 	existsSync,
+	type FSWatcher,
 	mkdirSync,
 	readdirSync,
 	readFileSync,
@@ -14,8 +16,10 @@ import {
 	rmdirSync,
 	rmSync,
 	statSync,
+	watch,
 	writeFileSync,
 } from "node:fs";
+import { setPriority } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -47,8 +51,11 @@ import type { ContainerRuntime } from "./contract.ts";
 import { type Healthcheck, type HealthState, readHealth, resolveHealthcheck } from "./health.ts";
 import { parseSize } from "./limits.ts";
 import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
-import { checkRunnable } from "./platform.ts";
+import { checkRunnable, checkUserns } from "./platform.ts";
+import { procStart } from "./proc.ts";
 import { isMounted, mountRootfs, unmountRootfs } from "./rootfs.ts";
+import type { ShimJob } from "./shim.ts";
+import { helperEnv, makeFifos, spawnShellShim, spawnWarmShim } from "./shims.ts";
 import { buildOciSpec, type ContainerSpec, parseUserns } from "./spec.ts";
 
 const execFileP = promisify(execFile);
@@ -87,7 +94,10 @@ export interface RuntimeOptions extends RegistryOptions {
 	root: string;
 	/** runc (default) or crun. */
 	runtime?: string;
-	/** Parent cgroup for containers (the lab sets one per node). */
+	/**
+	 * Parent cgroup for containers (the lab sets one per node). One per data root: the start-up
+	 * sweep removes empty cgroups under it that belong to no container of this root.
+	 */
 	cgroupParent?: string;
 	/** Log rotation defaults (Docker's json-file max-size / max-file): 10 MiB, 3 files. */
 	logMaxSize?: number;
@@ -96,30 +106,11 @@ export interface RuntimeOptions extends RegistryOptions {
 	cgroupRoot?: string;
 	/** Settle containers left by a previous run at construction (default true). */
 	sweep?: boolean;
-}
-
-/** User namespaces need kernel support and a non-zero limit; say so rather than fail inside runc. */
-function checkUserns(): void {
-	let max = 0;
-	try {
-		max = Number(readFileSync("/proc/sys/user/max_user_namespaces", "utf8"));
-	} catch {}
-	if (!existsSync("/proc/self/ns/user") || max === 0)
-		throw new RuntimeError(
-			"user namespaces are not available on this kernel (no /proc/self/ns/user or user.max_user_namespaces = 0)",
-			"ERR_USERNS_UNSUPPORTED",
-		);
-}
-
-/** The start time of a live process (field 22 of /proc/PID/stat), or undefined if it is gone. */
-export function procStart(pid: number): string | undefined {
-	try {
-		const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-		// The command name (field 2) may hold spaces and parentheses: count from its closing one.
-		return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-	} catch {
-		return undefined;
-	}
+	/**
+	 * Keep one shim started ahead, so that start() does not wait for a Node start-up (~25 ms).
+	 * For long-lived callers (the agent); a one-shot CLI leaves it off (default).
+	 */
+	prewarmShim?: boolean;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -133,6 +124,8 @@ export class Runtime implements ContainerRuntime {
 	private readonly logMaxFiles: number;
 	/** Cgroup v1, hybrid or v2, detected once. */
 	readonly cgroups: CgroupLayout;
+	private readonly prewarm: boolean;
+	private warmShim: ChildProcess | undefined;
 
 	constructor(o: RuntimeOptions) {
 		this.root = o.root;
@@ -142,6 +135,7 @@ export class Runtime implements ContainerRuntime {
 		this.logMaxSize = o.logMaxSize ?? 10 << 20;
 		this.logMaxFiles = o.logMaxFiles ?? 3;
 		this.cgroups = detectCgroups(o.cgroupRoot);
+		this.prewarm = o.prewarmShim ?? false;
 		for (const d of ["containers", "volumes", "runc"]) mkdirSync(join(o.root, d), { recursive: true });
 		if (o.sweep ?? true) this.sweep();
 	}
@@ -204,6 +198,7 @@ export class Runtime implements ContainerRuntime {
 		} catch {
 			return undefined;
 		}
+		if (!/^\d+$/.test(text)) return undefined; // being written
 		const next: ContainerState = {
 			...st,
 			status: "exited",
@@ -367,46 +362,30 @@ export class Runtime implements ContainerRuntime {
 		}
 	}
 
-	/** Start in the background under its shim; output goes to the container's log files. */
+	/** Start in the background under its shim (shim.ts); output goes to the container's log files. */
 	async start(idOrName: string, o: { signal?: AbortSignal } = {}): Promise<ContainerState> {
 		const st = this.find(idOrName);
 		if (st.status !== "created")
 			throw new RuntimeError(`container ${st.name} was already started`, "ERR_ALREADY_STARTED");
 		const dir = this.dir(st.id);
 		this.ensureRootfs(st);
-		const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
-		const runc = this.runc("run", "--bundle", dir, st.id).map(q).join(" ");
-		const maxSize = st.spec.logMaxSize === undefined ? this.logMaxSize : parseSize(st.spec.logMaxSize, "log max size");
-		const maxFiles = st.spec.logMaxFiles ?? this.logMaxFiles;
-		const writer = [process.execPath, new URL("./log-writer.ts", import.meta.url).pathname, dir, String(maxSize)];
-		// --rm: the shim itself removes the container once the exit code is written, as dockerd does
-		// for a detached --rm container, whether or not anyone still watches it.
-		const autoRemove = st.spec.autoRemove
-			? [
-					`${this.runc("delete", "--force", st.id).map(q).join(" ")} >/dev/null 2>&1`,
-					`umount ${q(join(dir, "rootfs"))} 2>/dev/null || umount -l ${q(join(dir, "rootfs"))} 2>/dev/null`,
-					`cd / && rm -rf ${q(dir)}`,
-				]
-			: [];
-		// The shim: the FIFOs' write ends go to runc, their read ends (opened here first, so no open
-		// blocks and no end is lost if runc finishes before the writer starts) to the log writer on
-		// fds 5 and 6; the exit code appears once the writer has written everything.
-		const script = [
-			`cd ${q(dir)} || exit 1`,
-			"rm -f out.fifo err.fifo; mkfifo out.fifo err.fifo || exit 1",
-			"exec 3<>out.fifo 4<>err.fifo 5<out.fifo 6<err.fifo",
-			`${[...writer, String(maxFiles)].map(q).join(" ")} </dev/null >/dev/null 2>>shim.log 3>&- 4>&- &`,
-			"exec 5<&- 6<&-",
-			`${runc} </dev/null >&3 2>&4 3>&- 4>&-`,
-			"echo $? > exitcode.tmp",
-			"exec 3>&- 4>&-",
-			"wait",
-			"rm -f out.fifo err.fifo",
-			"mv exitcode.tmp exitcode",
-			...autoRemove,
-		].join("\n");
-		const shim = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore" });
-		shim.unref();
+		if (!existsSync(join(dir, "out.fifo"))) makeFifos(dir);
+		const job: ShimJob = {
+			dir,
+			runc: this.runc(),
+			id: st.id,
+			logMaxSize: st.spec.logMaxSize === undefined ? this.logMaxSize : parseSize(st.spec.logMaxSize, "log max size"),
+			logMaxFiles: st.spec.logMaxFiles ?? this.logMaxFiles,
+			// --rm: the shim itself removes the container once the exit code is written, as dockerd
+			// does for a detached --rm container, whether or not anyone still watches it.
+			autoRemove: Boolean(st.spec.autoRemove),
+		};
+		// With a shim started ahead (the agent), it gets the job on its stdin; without one (a one-shot
+		// CLI), the shell shim starts runc at once and the Node log writer alongside.
+		const warm = this.warmShim?.exitCode === null && this.warmShim.signalCode === null ? this.warmShim : undefined;
+		const shim = warm ?? spawnShellShim(job, this.helperEnv());
+		this.warmShim = undefined;
+		shim.stdin?.end(`${JSON.stringify(job)}\n`);
 		const shimPid = shim.pid!;
 		const next: ContainerState = {
 			...st,
@@ -418,6 +397,18 @@ export class Runtime implements ContainerRuntime {
 		this.save(next);
 		writeFileSync(join(dir, "shim.pid"), String(shim.pid));
 		this.startHealth(next);
+		if (this.prewarm) {
+			// The next spare: after this start has returned (forking this process is not free), at
+			// low priority so that it does not slow the container just started (two cores); it takes
+			// normal priority back when it gets its job (shim.ts).
+			setTimeout(() => {
+				if (this.warmShim) return;
+				this.warmShim = spawnWarmShim(this.helperEnv());
+				try {
+					setPriority(this.warmShim.pid!, 15);
+				} catch {}
+			}, 0).unref();
+		}
 		// Running once runc has recorded the container's init (or it already exited, for very short
 		// commands). runc's state file is read directly: spawning `runc state` costs ~10 ms a poll.
 		const deadline = Date.now() + 5000;
@@ -432,6 +423,11 @@ export class Runtime implements ContainerRuntime {
 			`container ${st.name} did not start within 5 s; see its logs (tsswarm logs ${st.name})`,
 			"ERR_START_TIMEOUT",
 		);
+	}
+
+	/** The shim's and health runner's environment: Node's compile cache, shared with this process. */
+	private helperEnv(): NodeJS.ProcessEnv {
+		return helperEnv(this.root);
 	}
 
 	/** After a host restart the overlay of a created container is gone: mount it again. */
@@ -516,7 +512,7 @@ export class Runtime implements ContainerRuntime {
 		const dir = this.dir(st.id);
 		const runner = new URL("./health-runner.ts", import.meta.url).pathname;
 		const args = [runner, JSON.stringify(this.runc()), st.id, dir, JSON.stringify(st.healthcheck)];
-		const p = spawn(process.execPath, args, { detached: true, stdio: "ignore" });
+		const p = spawn(process.execPath, args, { detached: true, stdio: "ignore", env: this.helperEnv() });
 		p.unref();
 		writeFileSync(join(dir, "health.pid"), String(p.pid));
 	}
@@ -530,14 +526,39 @@ export class Runtime implements ContainerRuntime {
 		} catch {}
 	}
 
+	/**
+	 * Resolves with the exit code. The shim's rename of exitcode wakes it at once (inotify on the
+	 * container dir); a slower poll also catches a watcher that died without writing one.
+	 */
 	async wait(idOrName: string, o: { signal?: AbortSignal } = {}): Promise<number> {
 		const id = this.find(idOrName).id;
-		for (;;) {
-			o.signal?.throwIfAborted();
-			const st = this.load(id);
-			if (st.status === "exited") return st.exitCode ?? -1;
-			if (st.status === "created") throw new RuntimeError(`container ${st.name} was never started`, "ERR_NOT_STARTED");
-			await sleep(10);
+		let wake: (() => void) | undefined;
+		let watcher: FSWatcher | undefined;
+		try {
+			watcher = watch(this.dir(id), () => wake?.());
+			watcher.on("error", () => {});
+		} catch {} // gone already: load() below says so
+		try {
+			for (;;) {
+				o.signal?.throwIfAborted();
+				const st = this.load(id);
+				if (st.status === "exited") return st.exitCode ?? -1;
+				if (st.status === "created")
+					throw new RuntimeError(`container ${st.name} was never started`, "ERR_NOT_STARTED");
+				await new Promise<void>((resolve) => {
+					const done = () => {
+						clearTimeout(timer);
+						o.signal?.removeEventListener("abort", done);
+						wake = undefined;
+						resolve();
+					};
+					const timer = setTimeout(done, 100);
+					wake = done;
+					o.signal?.addEventListener("abort", done, { once: true });
+				});
+			}
+		} finally {
+			watcher?.close();
 		}
 	}
 
@@ -565,7 +586,9 @@ export class Runtime implements ContainerRuntime {
 			if (!o.force) throw new ContainerRunningError(st.id);
 			await this.stop(st.id, { graceMs: 0, signal: o.signal });
 		}
-		await execFileP(this.bin, ["--root", join(this.root, "runc"), "delete", "--force", st.id]).catch(() => {});
+		// `runc run` deletes its container when it ends; a runc start costs ~10 ms, so only if needed.
+		if (existsSync(join(this.root, "runc", st.id)))
+			await execFileP(this.bin, ["--root", join(this.root, "runc"), "delete", "--force", st.id]).catch(() => {});
 		this.stopHealth(st.id);
 		unmountRootfs(this.dir(st.id));
 		rmSync(this.dir(st.id), { recursive: true, force: true });

@@ -2,14 +2,14 @@
 // /etc/docker/certs.d/HOST:PORT/*.crt (here a certs.d dir under the data root). Node's fetch cannot
 // take a CA per request, so https goes through node:https and comes back as a fetch Response;
 // nothing process-wide (the default CA list, NODE_EXTRA_CA_CERTS) is changed.
+// node:https and node:tls load on first use: `tsswarm run` of a local image needs neither.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { request } from "node:https";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { getCACertificates } from "node:tls";
 
 /** Node's bundled roots, the system store (/etc/ssl/certs), and any extra PEMs. */
-export function caFor(host: string, o: { certsDir?: string; extraCAs?: string[] }): string[] {
+export async function caFor(host: string, o: { certsDir?: string; extraCAs?: string[] }): Promise<string[]> {
+	const { getCACertificates } = await import("node:tls");
 	const cas = new Set([...getCACertificates("default"), ...getCACertificates("system"), ...(o.extraCAs ?? [])]);
 	const dir = o.certsDir ? join(o.certsDir, host.replaceAll("/", "_")) : undefined;
 	if (dir && existsSync(dir))
@@ -26,7 +26,7 @@ export async function httpsGet(
 	let u = new URL(url);
 	let h = { ...headers };
 	for (let hop = 0; hop < 6; hop++) {
-		const res = await once(u, h, caFor(u.host, o), o.signal);
+		const res = await once(u, h, await caFor(u.host, o), o.signal);
 		const loc = res.headers.get("location");
 		if (res.status < 300 || res.status >= 400 || !loc) return res;
 		await res.body?.cancel();
@@ -39,7 +39,8 @@ export async function httpsGet(
 	throw new Error(`too many redirects from ${url}`);
 }
 
-function once(u: URL, headers: Record<string, string>, ca: string[], signal?: AbortSignal): Promise<Response> {
+async function once(u: URL, headers: Record<string, string>, ca: string[], signal?: AbortSignal): Promise<Response> {
+	const { request } = await import("node:https");
 	return new Promise((resolve, reject) => {
 		const req = request(u, { method: "GET", headers, ca, signal }, (res) => {
 			const h = new Headers();

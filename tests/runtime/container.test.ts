@@ -11,6 +11,7 @@ import {
 	InvalidSpecError,
 	NameInUseError,
 	PlatformUnsupportedError,
+	procStart,
 	Runtime,
 } from "../../runtime/index.ts";
 import { ensureTestImages } from "../helpers/images.ts";
@@ -363,4 +364,32 @@ t.test("a platform the machine cannot run (riscv64, no binfmt handler) is a Plat
 	});
 	t.equal(readdirSync(join(dir.path, "containers")).length, before, "nothing was left behind");
 	rt.removeImage("rv/app:1");
+});
+
+t.test("a Runtime with a warm shim: starts reuse it; stdout/stderr are FIFOs the container can reopen", async (t) => {
+	const warm = new Runtime({ root: dir.path, cgroupParent, prewarmShim: true, sweep: false });
+	for (const n of [1, 2, 3]) {
+		const c = await warm.prepare({
+			image: "busybox",
+			cmd: ["sh", "-c", `echo out${n} > /dev/stdout; echo err${n} > /dev/stderr; exit ${n}`],
+		});
+		const st = await warm.start(c.id);
+		t.equal(await warm.wait(c.id), n, `exit code ${n}`);
+		t.same(warm.logs(c.id), { stdout: `out${n}\n`, stderr: `err${n}\n` }, "both streams logged");
+		await waitFor("its shim to end", () => procStart(st.shimPid!) !== st.shimStart);
+		await warm.remove(c.id);
+	}
+	// A warm (Node) shim that dies takes the exit code with it; the container is still noticed ending.
+	const c = await warm.prepare({ image: "busybox", cmd: ["sleep", "300"] });
+	t.teardown(() => warm.remove(c.id, { force: true }).catch(() => {}));
+	const st = await warm.start(c.id);
+	const init = await waitFor("runc to record the init", () => runcInit(c.id));
+	killPid(st.shimPid!);
+	await waitFor("the shim to be gone", () => procStart(st.shimPid!) !== st.shimStart);
+	t.equal(warm.inspect(c.id).status, "running", "the container outlives its shim");
+	killPid(init);
+	t.equal(await warm.wait(c.id), EXIT_UNKNOWN, "and its end is noticed without the shim");
+	await warm.remove(c.id);
+	t.same(warm.cgroupDirsOf(c.id), [], "no cgroup left");
+	t.notOk(mounted(c.id), "no mount left");
 });

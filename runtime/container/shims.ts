@@ -1,0 +1,72 @@
+// Starting a container's shim. Two kinds, one job (shim.ts's ShimJob):
+//  - the shell shim: /bin/sh runs `runc run` at once, with the Node log writer (log-writer.ts)
+//    alongside on FIFOs; for one-shot callers (tsswarm run -d), nothing to start ahead;
+//  - the Node shim (shim.ts): runc run and the log writer in one process, started ahead by a
+//    long-lived Runtime (prewarmShim) and handed its job on stdin.
+// Both are detached (own session) so they outlive the caller, and write the exit code last.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { getCompileCacheDir } from "node:module";
+import { join } from "node:path";
+import type { ShimJob } from "./shim.ts";
+
+/**
+ * The shell shim: the FIFOs' write ends go to runc, their read ends (opened here first, so no open
+ * blocks and no end is lost if runc finishes before the writer starts) to the log writer on fds 5
+ * and 6; the exit code appears once the writer has written everything. Only builtins besides runc
+ * and the writer: each extra program costs the start a fork and exec.
+ */
+export function spawnShellShim(job: ShimJob, env: NodeJS.ProcessEnv): ChildProcess {
+	const q = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+	const runc = [...job.runc, "run", "--bundle", job.dir, job.id].map(q).join(" ");
+	const writer = [process.execPath, new URL("./log-writer.ts", import.meta.url).pathname, job.dir];
+	const rootfs = q(join(job.dir, "rootfs"));
+	const script = [
+		`cd ${q(job.dir)} || exit 1`,
+		"exec 3<>out.fifo 4<>err.fifo 5<out.fifo 6<err.fifo",
+		`${[...writer, String(job.logMaxSize), String(job.logMaxFiles)].map(q).join(" ")} </dev/null >/dev/null 2>>shim.log 3>&- 4>&- &`,
+		"exec 5<&- 6<&-",
+		`${runc} </dev/null >&3 2>&4 3>&- 4>&-`,
+		"code=$?",
+		"exec 3>&- 4>&-",
+		"wait",
+		// One small write: readers take an empty file for "not yet".
+		'echo "$code" > exitcode',
+		...(job.autoRemove
+			? [
+					`[ -d ${q(join(job.runc[job.runc.indexOf("--root") + 1] ?? "", job.id))} ] && ${[...job.runc, "delete", "--force", job.id].map(q).join(" ")} >/dev/null 2>&1`,
+					`umount ${rootfs} 2>/dev/null || umount -l ${rootfs} 2>/dev/null`,
+					`cd / && rm -rf ${q(job.dir)}`,
+				]
+			: []),
+	].join("\n");
+	const shim = spawn("/bin/sh", ["-c", script], { detached: true, stdio: "ignore", env });
+	shim.unref();
+	return shim;
+}
+
+/** The container's stdout and stderr: FIFOs, so that /dev/stdout opens inside the container. */
+export function makeFifos(dir: string): void {
+	execFileSync("mkfifo", [join(dir, "out.fifo"), join(dir, "err.fifo")]);
+}
+
+/** A Node shim waiting for its job on stdin; it outlives this process once it has one. */
+export function spawnWarmShim(env: NodeJS.ProcessEnv): ChildProcess {
+	const shim = spawn(process.execPath, [new URL("./shim.ts", import.meta.url).pathname], {
+		detached: true,
+		stdio: ["pipe", "ignore", "ignore"],
+		env,
+	});
+	shim.unref();
+	(shim.stdin as unknown as { unref(): void }).unref();
+	shim.stdin!.on("error", () => {});
+	return shim;
+}
+
+/**
+ * The environment of the shims and health runners (Node processes started per container): with
+ * Node's compile cache, so they do not strip their TypeScript again on every start (~30 ms).
+ */
+export function helperEnv(root: string): NodeJS.ProcessEnv {
+	const cache = process.env.NODE_COMPILE_CACHE ?? getCompileCacheDir() ?? join(root, "compile-cache");
+	return { ...process.env, NODE_COMPILE_CACHE: cache };
+}
