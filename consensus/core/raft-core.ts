@@ -584,7 +584,10 @@ export class RaftCore {
 		if (pr.maybeUpdate(m.index)) {
 			if (pr.state === "probe" || (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot)) pr.becomeReplicate();
 			if (this.maybeCommit()) this.bcastCommit();
-			else if (wasPaused || pr.match < this.log.lastIndex()) this.sendAppend(m.from);
+			// Only when there are entries it has not been sent (as etcd's maybeSendAppend with
+			// sendIfEmpty=false): an acknowledgement arriving while the next entry is already in
+			// flight would otherwise cost an empty append and its acknowledgement.
+			else if (pr.next <= this.log.lastIndex()) this.sendAppend(m.from);
 			if (m.from === this.transferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
 		} else if (wasPaused && !pr.isPaused(this.cfg.maxInflight)) {
 			this.sendAppend(m.from);

@@ -303,6 +303,55 @@ t.test("flow control: appends respect the entry and byte limits, and at most max
 	);
 });
 
+t.test("a late acknowledgement while the next entry is in flight sends no empty append", async (t) => {
+	const net = new Net(["a", "b", "c"]);
+	const leader = net.electLeader();
+	net.tick(2);
+	const l = net.get(leader);
+	const [f, g] = ["a", "b", "c"].filter((id) => id !== leader) as [string, string];
+	/** Drain a core's Ready (persistence implied) and return the messages it sends. */
+	const out = (id: string): Message[] => {
+		const core = net.get(id);
+		const msgs: Message[] = [];
+		while (core.hasReady()) {
+			const rd = core.ready();
+			net.applied.get(id)!.push(...rd.committed);
+			msgs.push(...rd.messages);
+			core.advance(rd);
+		}
+		return msgs;
+	};
+	const deliver = (msgs: Message[], to: string) => {
+		for (const m of msgs) if (m.to === to) net.get(to).step(m);
+	};
+	// e1 goes to both; f acknowledges at once and commits it, g's acknowledgement is late.
+	l.propose([cmd("e1")]);
+	const e1 = out(leader);
+	deliver(e1, f);
+	deliver(e1, g);
+	deliver(out(f), leader);
+	const lateAck = out(g);
+	t.equal(lateAck.filter((m) => m.type === "appendResp").length, 1, "g acknowledged e1");
+	out(leader);
+	t.equal(l.log.committed, l.log.lastIndex(), "e1 committed with f");
+	// e2 is sent to both before g's acknowledgement of e1 arrives.
+	l.propose([cmd("e2")]);
+	const e2 = out(leader).filter((m) => m.type === "append");
+	t.same(
+		e2.map((m) => [m.to, m.type === "append" ? m.entries.length : -1]).sort(),
+		[f, g].map((id) => [id, 1]).sort(),
+		"e2 goes to both",
+	);
+	deliver(lateAck, leader);
+	t.same(out(leader), [], "nothing for g: e2 is already in flight to it");
+	// And replication still completes: both acknowledge e2, it commits and applies everywhere.
+	deliver(e2, f);
+	deliver(e2, g);
+	net.settle();
+	net.tick(2);
+	for (const id of ["a", "b", "c"]) t.same(net.commandsApplied(id), ["e1", "e2"], `${id} applied e1, e2`);
+});
+
 t.test("conflict back-off skips a whole conflicting term in one round trip", async (t) => {
 	const net = new Net(["a", "b", "c"]);
 	const old = net.electLeader();
