@@ -165,9 +165,9 @@ export class OverlayDriver {
 	}
 
 	/**
-	 * The sandbox bridge carries no netfilter rules, so bridged frames skip the IPv4/IPv6/ARP
-	 * hooks (br_netfilter, where loaded, calls them per frame by default: about 3% of the overlay's
-	 * CPU per byte in bench/overlay). `-e`: without br_netfilter the keys do not exist.
+	 * The sandbox has no netfilter rules, so its bridge skips the IPv4/IPv6/ARP hooks that
+	 * br_netfilter, where loaded, runs on every bridged frame (per-packet work on both nodes; see
+	 * README, Figures). `-e`: without br_netfilter the keys do not exist.
 	 * @internal
 	 */
 	quietBridge(sb: string): Promise<string> {

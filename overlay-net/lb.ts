@@ -19,12 +19,12 @@ export const TUNNEL_TABLE = "tsswarm_tunnel";
 
 /**
  * The node's own VXLAN packets (to and from its underlay address, UDP `port`) skip conntrack.
- * The egress table's ct and NAT rules make the kernel track every packet in the node's namespace,
- * and the encapsulated data plane would pay a lookup and a NAT pass per packet on both nodes
- * (bench/overlay: about 5% of the overlay's CPU per byte) for flows no rule needs: no tsswarm
- * rule matches them (egress filters forwarded traffic only), and a host firewall can still accept
- * them by port (their state is "untracked"; they were always "new" before, as each node sends
- * from a hashed source port to 4789). Inner flows are still tracked in the task namespaces.
+ * The egress table's ct and NAT rules turn tracking on in the node's namespace, and every
+ * encapsulated packet would pay a lookup and a NAT pass on both nodes, and leave an UNREPLIED
+ * entry per inner flow (each node sends from a source port hashed from the inner flow), which
+ * fills the node's conntrack table on busy hosts. No tsswarm rule needs them (egress filters
+ * forwarded traffic only); a host firewall must accept 4789/udp by port (state "untracked", not
+ * "new"). Inner flows are still tracked in the task namespaces.
  */
 export function tunnelRuleset(underlayIp: string, port: number): string {
 	const ip = checkAddress(underlayIp, "underlay address");
