@@ -9,7 +9,7 @@
 import { DnsServer, type ServiceRecord } from "./dns.ts";
 import { checkEncryptionSupport } from "./encryption.ts";
 import { OverlayEncryptionUnsupportedError, PoolExhaustedError, PortConflictError } from "./errors.ts";
-import { bindInNetns, exec, inNetns, ipBatch, ipNs, isGone, nftApply, nftDeleteTable } from "./exec.ts";
+import { bindInNetns, exec, inNetns, ipBatch, ipNs, isGone, netnsList, nftApply, nftDeleteTable } from "./exec.ts";
 import { macFor, programEndpoints, programFlood, type RemoteEndpoint } from "./fdb.ts";
 import type { NetworkAlloc } from "./ipam.ts";
 import {
@@ -22,6 +22,8 @@ import {
 	MESH_TABLE,
 	meshRuleset,
 	type PublishedPort,
+	TUNNEL_TABLE,
+	tunnelRuleset,
 	type VipRule,
 	vipRuleset,
 } from "./lb.ts";
@@ -42,6 +44,8 @@ export interface DriverOptions {
 
 const VXLAN_PORT = 4789;
 const VXLAN_OVERHEAD = 50;
+/** @internal */
+export const BRIDGE_NF_OFF = ["iptables", "ip6tables", "arptables"].map((f) => `net.bridge.bridge-nf-call-${f}=0`);
 
 export class OverlayDriver {
 	/** @internal for reconcile.ts */
@@ -99,6 +103,7 @@ export class OverlayDriver {
 		const prefix = n.subnet.split("/")[1];
 		await exec(["ip", "netns", "add", sb]);
 		try {
+			await this.quietBridge(sb);
 			await ipBatch(this.o.nodeNetns, [
 				`link add ${vx} type vxlan id ${n.vni} dstport ${VXLAN_PORT} local ${this.o.underlayIp} dev ${dev} nolearning`,
 				`link set ${vx} mtu ${this.mtu} netns ${sb}`,
@@ -118,6 +123,7 @@ export class OverlayDriver {
 			]);
 			// The bridge answers ARP for remote endpoints from its neighbour table (fdb.ts).
 			await exec(["bridge", "-n", sb, "link", "set", "dev", vx, "neigh_suppress", "on"]);
+			await this.tunnelNotrack();
 			if (!n.internal && !n.ingress) await this.plugEgress(n);
 		} catch (err) {
 			await this.dropSandbox(sb);
@@ -156,6 +162,21 @@ export class OverlayDriver {
 			await this.forwarding();
 			await nftApply(this.o.nodeNetns, egressRuleset());
 		});
+	}
+
+	/**
+	 * The sandbox has no netfilter rules, so its bridge skips the IPv4/IPv6/ARP hooks that
+	 * br_netfilter, where loaded, runs on every bridged frame (per-packet work on both nodes; see
+	 * README, Figures). `-e`: without br_netfilter the keys do not exist.
+	 * @internal
+	 */
+	quietBridge(sb: string): Promise<string> {
+		return exec(inNetns(sb, ["sysctl", "-qew", ...BRIDGE_NF_OFF]));
+	}
+
+	/** @internal The node's VXLAN packets skip conntrack (lb.ts, tunnelRuleset). */
+	tunnelNotrack(): Promise<string> {
+		return nftApply(this.o.nodeNetns, tunnelRuleset(this.o.underlayIp, VXLAN_PORT));
 	}
 
 	private forwarding(): Promise<string> {
@@ -391,6 +412,8 @@ export class OverlayDriver {
 			});
 		}
 		if ((await egressSlots(this.o.nodeNetns)).size === 0) await nftDeleteTable(this.o.nodeNetns, EGRESS_TABLE);
+		if (!(await netnsList()).some((ns) => ns.startsWith(`${this.o.prefix}-ov`)))
+			await nftDeleteTable(this.o.nodeNetns, TUNNEL_TABLE);
 	}
 
 	/**

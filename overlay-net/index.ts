@@ -28,6 +28,8 @@ export {
 	MESH_TABLE,
 	meshRuleset,
 	type PublishedPort,
+	TUNNEL_TABLE,
+	tunnelRuleset,
 	type VipRule,
 	vipRuleset,
 } from "./lb.ts";

@@ -15,6 +15,31 @@ export const LB_TABLE = "tsswarm_lb";
 export const MESH_TABLE = "tsswarm_mesh";
 export const EGRESS_TABLE = "tsswarm_egress";
 export const HOST_TABLE = "tsswarm_host";
+export const TUNNEL_TABLE = "tsswarm_tunnel";
+
+/**
+ * The node's own VXLAN packets (to and from its underlay address, UDP `port`) skip conntrack.
+ * The egress table's ct and NAT rules turn tracking on in the node's namespace, and every
+ * encapsulated packet would pay a lookup and a NAT pass on both nodes, and leave an UNREPLIED
+ * entry per inner flow (each node sends from a source port hashed from the inner flow), which
+ * fills the node's conntrack table on busy hosts. No tsswarm rule needs them (egress filters
+ * forwarded traffic only); a host firewall must accept 4789/udp by port (state "untracked", not
+ * "new"). Inner flows are still tracked in the task namespaces.
+ */
+export function tunnelRuleset(underlayIp: string, port: number): string {
+	const ip = checkAddress(underlayIp, "underlay address");
+	const p = checkPort(port, "VXLAN port");
+	return replaceTable(TUNNEL_TABLE, [
+		"\tchain pre {",
+		"\t\ttype filter hook prerouting priority raw; policy accept;",
+		`\t\tip daddr ${ip} udp dport ${p} notrack`,
+		"\t}",
+		"\tchain out {",
+		"\t\ttype filter hook output priority raw; policy accept;",
+		`\t\tip saddr ${ip} udp dport ${p} notrack`,
+		"\t}",
+	]);
+}
 
 /**
  * The node's rules for networks with a way out (not --internal): their sandboxes reach the node

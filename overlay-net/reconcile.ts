@@ -12,6 +12,7 @@ import {
 	type HostPublishedPort,
 	LB_TABLE,
 	type PublishedPort,
+	TUNNEL_TABLE,
 	type VipRule,
 } from "./lb.ts";
 
@@ -134,7 +135,10 @@ export async function reconcileDriver(
 			for (const p of await d.dropSandbox(ns)) peers0.add(p);
 			await d.createNetwork(n);
 			r.rebuilt.push(ns);
-		} else d.networks.set(n.vni, n);
+		} else {
+			await d.quietBridge(ns);
+			d.networks.set(n.vni, n);
+		}
 		await d.setPeers(n, peers(n));
 		if (o.endpoints) await d.setEndpoints(n, o.endpoints(n));
 	}
@@ -197,6 +201,8 @@ export async function reconcileDriver(
 		if (ns === d.o.nodeNetns || d.endpoints.has(ns)) continue;
 		if (o.tasks || (await links(ns)).every((l) => l.name === "lo")) await nftDeleteTable(ns, LB_TABLE);
 	}
+	if (desired.length === 0) await nftDeleteTable(d.o.nodeNetns, TUNNEL_TABLE);
+	else await d.tunnelNotrack();
 	if (!desired.some((n) => !n.internal && !n.ingress)) await nftDeleteTable(d.o.nodeNetns, EGRESS_TABLE);
 	else await nftApply(d.o.nodeNetns, egressRuleset());
 	// The mesh and host-mode tables are rewritten whole, or dropped when nothing is published.

@@ -42,7 +42,8 @@ async function ensureTools(): Promise<void> {
 
 const inNs = (ns: string, argv: string[]) => ["nsenter", `--net=/run/netns/${ns}`, ...argv];
 
-async function iperf(clientNs: string, serverNs: string, serverAddr: string): Promise<number> {
+/** Throughput (Gb/s) and CPU seconds per GB moved (iperf3's client + server, softirq work included). */
+async function iperf(clientNs: string, serverNs: string, serverAddr: string): Promise<{ gbps: number; cpu: number }> {
 	const server = spawn("nsenter", [`--net=/run/netns/${serverNs}`, "iperf3", "-s", "-1", "-B", serverAddr], {
 		stdio: "ignore",
 	});
@@ -51,8 +52,13 @@ async function iperf(clientNs: string, serverNs: string, serverAddr: string): Pr
 			const r = await run(inNs(clientNs, ["iperf3", "-J", "-c", serverAddr, "-t", String(SECONDS)]), {
 				allowFailure: true,
 			});
-			const bps = r.code === 0 ? JSON.parse(r.stdout).end?.sum_received?.bits_per_second : undefined;
-			if (typeof bps === "number") return bps / 1e9;
+			const end = r.code === 0 ? JSON.parse(r.stdout).end : undefined;
+			const got = end?.sum_received;
+			if (typeof got?.bits_per_second === "number") {
+				const c = end.cpu_utilization_percent ?? {};
+				const cpu = (((c.host_total ?? 0) + (c.remote_total ?? 0)) / 100) * got.seconds;
+				return { gbps: got.bits_per_second / 1e9, cpu: cpu / (got.bytes / 1e9) };
+			}
 			if (i > 50) throw new Error(`iperf3 to ${serverAddr}: ${r.stderr || r.stdout}`);
 			await new Promise((res) => setTimeout(res, 100)); // the server is still starting
 		}
@@ -148,12 +154,28 @@ async function main(): Promise<void> {
 				}),
 			);
 		}
-		const under = { gbps: [] as number[], rtt: [] as number[], rr: [] as number[], rps: [] as number[] };
-		const over = { gbps: [] as number[], rtt: [] as number[], rr: [] as number[], vipRps: [] as number[] };
+		const under = {
+			gbps: [] as number[],
+			cpu: [] as number[],
+			rtt: [] as number[],
+			rr: [] as number[],
+			rps: [] as number[],
+		};
+		const over = {
+			gbps: [] as number[],
+			cpu: [] as number[],
+			rtt: [] as number[],
+			rr: [] as number[],
+			vipRps: [] as number[],
+		};
 		for (let r = 1; r <= ROUNDS; r++) {
 			log(`round ${r}/${ROUNDS}: iperf3`);
-			under.gbps.push(await iperf(n1.netns, n2.netns, n2.address));
-			over.gbps.push(await iperf(a.ns, b.ns, b.addr));
+			const u = await iperf(n1.netns, n2.netns, n2.address);
+			const o = await iperf(a.ns, b.ns, b.addr);
+			under.gbps.push(u.gbps);
+			under.cpu.push(u.cpu);
+			over.gbps.push(o.gbps);
+			over.cpu.push(o.cpu);
 			log(`round ${r}/${ROUNDS}: tcp request/response`);
 			under.rr.push(...(await tcpRr(n1.netns, n2.netns, n2.address)));
 			over.rr.push(...(await tcpRr(a.ns, b.ns, b.addr)));
@@ -167,6 +189,7 @@ async function main(): Promise<void> {
 		const addedRr = median(over.rr) - median(under.rr);
 		const ours = {
 			overlay_gbps: round(median(over.gbps)),
+			overlay_cpu_s_per_gb: round(median(over.cpu)),
 			overlay_tcp_rr_p50_us: round(median(over.rr), 1),
 			overlay_tcp_rr_p99_us: round(pct(over.rr, 99), 1),
 			added_tcp_rr_p50_us: round(addedRr, 1),
@@ -177,6 +200,7 @@ async function main(): Promise<void> {
 		};
 		const peer = {
 			underlay_gbps: round(median(under.gbps)),
+			underlay_cpu_s_per_gb: round(median(under.cpu)),
 			underlay_tcp_rr_p50_us: round(median(under.rr), 1),
 			underlay_tcp_rr_p99_us: round(pct(under.rr, 99), 1),
 			underlay_rtt_p50_us: round(median(under.rtt), 1),
@@ -186,6 +210,10 @@ async function main(): Promise<void> {
 		};
 		const ratios = {
 			throughput: round(median(over.gbps) / median(under.gbps)),
+			// Each round's overlay run against the underlay run just before it (the same noise), and
+			// CPU per byte: both steadier on the shared machine than the ratio of medians.
+			throughput_paired: round(median(over.gbps.map((g, i) => g / under.gbps[i]!))),
+			cpu_per_byte: round(median(over.cpu) / median(under.cpu)),
 			tcp_rr_p50: round(median(over.rr) / median(under.rr)),
 			rtt_p50: round(median(over.rtt) / median(under.rtt)),
 			vip_rps: round(median(over.vipRps) / median(under.rps)),
