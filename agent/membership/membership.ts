@@ -66,6 +66,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private acks = new Map<number, (kind: "ack" | "nack") => void>();
 	/** Updates still to piggyback, one per member (a newer claim replaces an older one). */
 	private queue = new Map<string, { u: Update; sent: number }>();
+	/** The queue again, by how often each update was sent (index = sends so far). */
+	private sentBuckets: Array<Map<string, { u: Update; sent: number }>> = [new Map()];
 	private suspicions = new Map<string, Suspicion>();
 	private awareness = 0;
 	private running = false;
@@ -220,27 +222,34 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private piggyback(): Update[] {
 		if (this.queue.size === 0) return [];
 		const limit = this.cfg.retransmitMult * Math.ceil(Math.log10(this.liveCount() + 1));
-		// The least-sent updates first; a linear pass keeps this cheap with thousands queued.
+		// The least-sent updates first: buckets by send count make this O(MAX_PIGGYBACK), not
+		// O(queued), which matters when a partition queues news of hundreds of members.
 		const pick: Array<{ u: Update; sent: number }> = [];
-		for (const q of this.queue.values()) {
-			if (pick.length < MAX_PIGGYBACK) {
+		for (const b of this.sentBuckets) {
+			for (const q of b.values()) {
 				pick.push(q);
-				if (pick.length === MAX_PIGGYBACK) pick.sort((a, b) => a.sent - b.sent);
-			} else if (q.sent < pick[MAX_PIGGYBACK - 1]!.sent) {
-				pick[MAX_PIGGYBACK - 1] = q;
-				pick.sort((a, b) => a.sent - b.sent);
+				if (pick.length === MAX_PIGGYBACK) break;
 			}
+			if (pick.length === MAX_PIGGYBACK) break;
 		}
 		for (const q of pick) {
+			this.sentBuckets[q.sent]!.delete(q.u.id);
 			q.sent++;
 			if (q.sent >= limit) this.queue.delete(q.u.id);
+			else {
+				if (!this.sentBuckets[q.sent]) this.sentBuckets[q.sent] = new Map();
+				this.sentBuckets[q.sent]!.set(q.u.id, q);
+			}
 		}
 		return pick.map((q) => q.u);
 	}
 
 	private enqueue(u: Update): void {
-		this.queue.delete(u.id); // re-insert so iteration order favours new claims
-		this.queue.set(u.id, { u, sent: 0 });
+		const old = this.queue.get(u.id);
+		if (old) this.sentBuckets[old.sent]?.delete(u.id);
+		const q = { u, sent: 0 };
+		this.queue.set(u.id, q);
+		this.sentBuckets[0]!.set(u.id, q);
 	}
 
 	/**
