@@ -47,6 +47,8 @@ const MAX_PIGGYBACK = 12;
 /** A relay nacks at this fraction of the requester's indirect window, so the nack arrives in time. */
 const NACK_AT = 0.8;
 const STALE_LOG_MS = 10_000;
+/** Full-state chunks fit one Ethernet frame (1500 - IP/UDP headers - our header). */
+const SYNC_CHUNK_BYTES = 1400;
 
 export class Membership extends EventEmitter<MembershipEvents> {
 	readonly id: string;
@@ -152,7 +154,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	join(seeds: string[]): void {
 		const others = seeds.filter((a) => a !== this.tr.addr);
 		if (others.length === 0 || !this.running) return;
-		for (const addr of others) this.send(addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
+		for (const addr of others) this.sendState(addr, false);
 		// Datagrams get lost: keep asking until someone answered (we know another live member).
 		this.after(this.cfg.probeIntervalMs, () => {
 			if (this.liveCount() <= 1) this.join(others);
@@ -284,6 +286,30 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		return { id: this.id, addr: this.self.addr, inc: this.self.incarnation, state, meta: this.meta, by: this.id };
 	}
 
+	/**
+	 * Send our full state in datagrams of about one MTU (a 1,000-member state is ~100 KB: one
+	 * packet would exceed maxPacketBytes, and a fragmented one is lost with any fragment). Only the
+	 * first chunk of a request asks for the peer's state in return.
+	 */
+	private sendState(addr: string, isReply: boolean): void {
+		let chunk: Update[] = [];
+		let bytes = 0;
+		let first = true;
+		const flush = () => {
+			this.send(addr, { t: "sync", from: this.id, reply: isReply || !first, u: chunk });
+			first = false;
+			chunk = [];
+			bytes = 0;
+		};
+		for (const u of this.fullState()) {
+			const size = 40 + u.id.length + u.addr.length + u.by.length + (u.meta ? pack(u.meta).length : 0);
+			if (chunk.length > 0 && bytes + size > SYNC_CHUNK_BYTES) flush();
+			chunk.push(u);
+			bytes += size;
+		}
+		if (chunk.length > 0) flush();
+	}
+
 	private fullState(): Update[] {
 		return [...this.members.values()].map((m) => ({
 			id: m.id,
@@ -324,7 +350,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 				this.relayProbe(from, p.seq, p.target, p.targetAddr, p.w);
 				break;
 			case "sync":
-				if (!p.reply) this.send(from, { t: "sync", from: this.id, reply: true, u: this.fullState() });
+				if (!p.reply) this.sendState(from, true);
 				break;
 		}
 	}
@@ -521,10 +547,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private schedulePushPull(): void {
 		this.after(this.pushPullInterval() * (0.5 + this.random()), () => {
 			const [m] = this.pickRandom(1, (x) => x.id !== this.id && x.state === "alive");
-			if (m) this.send(m.addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
+			if (m) this.sendState(m.addr, false);
 			// Like serf's reconnect: also try one failed member, so healed partitions merge.
 			const [d] = this.pickRandom(1, (x) => x.state === "dead");
-			if (d) this.send(d.addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
+			if (d) this.sendState(d.addr, false);
 			this.schedulePushPull();
 		});
 	}
