@@ -72,14 +72,17 @@ function defaultRouteInterface(): string | undefined {
 	return undefined;
 }
 
+type Interfaces = ReturnType<typeof networkInterfaces>;
+
 /**
  * The address to tell others when listening on 0.0.0.0: the default route's interface's IPv4
  * address, else the only non-loopback IPv4 address; otherwise the choice is the user's.
  */
-export function pickAdvertiseIp(): string {
-	const ifs = networkInterfaces();
+export function pickAdvertiseIp(
+	ifs: Interfaces = networkInterfaces(),
+	viaDefault: string | null = defaultRouteInterface() ?? null,
+): string {
 	const v4 = (name: string) => (ifs[name] ?? []).filter((a) => a.family === "IPv4" && !a.internal);
-	const viaDefault = defaultRouteInterface();
 	if (viaDefault && v4(viaDefault).length > 0) return v4(viaDefault)[0]!.address;
 	const all = Object.keys(ifs).flatMap(v4);
 	if (all.length === 1) return all[0]!.address;

@@ -1,5 +1,5 @@
 // agent/: the one process on every machine.
-export { Agent, type AgentOptions } from "./agent.ts";
+export { Agent, type AgentOptions, pickAdvertiseIp } from "./agent.ts";
 export * from "./control/index.ts";
 export * from "./errors.ts";
 export * from "./host/index.ts";

@@ -47,6 +47,8 @@ const MAX_PIGGYBACK = 12;
 /** A relay nacks at this fraction of the requester's indirect window, so the nack arrives in time. */
 const NACK_AT = 0.8;
 const STALE_LOG_MS = 10_000;
+/** Full-state chunks fit one Ethernet frame (1500 - IP/UDP headers - our header). */
+const SYNC_CHUNK_BYTES = 1400;
 
 export class Membership extends EventEmitter<MembershipEvents> {
 	readonly id: string;
@@ -66,6 +68,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private acks = new Map<number, (kind: "ack" | "nack") => void>();
 	/** Updates still to piggyback, one per member (a newer claim replaces an older one). */
 	private queue = new Map<string, { u: Update; sent: number }>();
+	/** The queue again, by how often each update was sent (index = sends so far). */
+	private sentBuckets: Array<Map<string, { u: Update; sent: number }>> = [new Map()];
 	private suspicions = new Map<string, Suspicion>();
 	private awareness = 0;
 	private running = false;
@@ -150,7 +154,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	join(seeds: string[]): void {
 		const others = seeds.filter((a) => a !== this.tr.addr);
 		if (others.length === 0 || !this.running) return;
-		for (const addr of others) this.send(addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
+		for (const addr of others) this.sendState(addr, false);
 		// Datagrams get lost: keep asking until someone answered (we know another live member).
 		this.after(this.cfg.probeIntervalMs, () => {
 			if (this.liveCount() <= 1) this.join(others);
@@ -220,27 +224,34 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private piggyback(): Update[] {
 		if (this.queue.size === 0) return [];
 		const limit = this.cfg.retransmitMult * Math.ceil(Math.log10(this.liveCount() + 1));
-		// The least-sent updates first; a linear pass keeps this cheap with thousands queued.
+		// The least-sent updates first: buckets by send count make this O(MAX_PIGGYBACK), not
+		// O(queued), which matters when a partition queues news of hundreds of members.
 		const pick: Array<{ u: Update; sent: number }> = [];
-		for (const q of this.queue.values()) {
-			if (pick.length < MAX_PIGGYBACK) {
+		for (const b of this.sentBuckets) {
+			for (const q of b.values()) {
 				pick.push(q);
-				if (pick.length === MAX_PIGGYBACK) pick.sort((a, b) => a.sent - b.sent);
-			} else if (q.sent < pick[MAX_PIGGYBACK - 1]!.sent) {
-				pick[MAX_PIGGYBACK - 1] = q;
-				pick.sort((a, b) => a.sent - b.sent);
+				if (pick.length === MAX_PIGGYBACK) break;
 			}
+			if (pick.length === MAX_PIGGYBACK) break;
 		}
 		for (const q of pick) {
+			this.sentBuckets[q.sent]!.delete(q.u.id);
 			q.sent++;
 			if (q.sent >= limit) this.queue.delete(q.u.id);
+			else {
+				if (!this.sentBuckets[q.sent]) this.sentBuckets[q.sent] = new Map();
+				this.sentBuckets[q.sent]!.set(q.u.id, q);
+			}
 		}
 		return pick.map((q) => q.u);
 	}
 
 	private enqueue(u: Update): void {
-		this.queue.delete(u.id); // re-insert so iteration order favours new claims
-		this.queue.set(u.id, { u, sent: 0 });
+		const old = this.queue.get(u.id);
+		if (old) this.sentBuckets[old.sent]?.delete(u.id);
+		const q = { u, sent: 0 };
+		this.queue.set(u.id, q);
+		this.sentBuckets[0]!.set(u.id, q);
 	}
 
 	/**
@@ -273,6 +284,30 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
 	private selfUpdate(state: MemberState): Update {
 		return { id: this.id, addr: this.self.addr, inc: this.self.incarnation, state, meta: this.meta, by: this.id };
+	}
+
+	/**
+	 * Send our full state in datagrams of about one MTU (a 1,000-member state is ~100 KB: one
+	 * packet would exceed maxPacketBytes, and a fragmented one is lost with any fragment). Only the
+	 * first chunk of a request asks for the peer's state in return.
+	 */
+	private sendState(addr: string, isReply: boolean): void {
+		let chunk: Update[] = [];
+		let bytes = 0;
+		let first = true;
+		const flush = () => {
+			this.send(addr, { t: "sync", from: this.id, reply: isReply || !first, u: chunk });
+			first = false;
+			chunk = [];
+			bytes = 0;
+		};
+		for (const u of this.fullState()) {
+			const size = 40 + u.id.length + u.addr.length + u.by.length + (u.meta ? pack(u.meta).length : 0);
+			if (chunk.length > 0 && bytes + size > SYNC_CHUNK_BYTES) flush();
+			chunk.push(u);
+			bytes += size;
+		}
+		if (chunk.length > 0) flush();
 	}
 
 	private fullState(): Update[] {
@@ -315,7 +350,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 				this.relayProbe(from, p.seq, p.target, p.targetAddr, p.w);
 				break;
 			case "sync":
-				if (!p.reply) this.send(from, { t: "sync", from: this.id, reply: true, u: this.fullState() });
+				if (!p.reply) this.sendState(from, true);
 				break;
 		}
 	}
@@ -512,10 +547,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private schedulePushPull(): void {
 		this.after(this.pushPullInterval() * (0.5 + this.random()), () => {
 			const [m] = this.pickRandom(1, (x) => x.id !== this.id && x.state === "alive");
-			if (m) this.send(m.addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
+			if (m) this.sendState(m.addr, false);
 			// Like serf's reconnect: also try one failed member, so healed partitions merge.
 			const [d] = this.pickRandom(1, (x) => x.state === "dead");
-			if (d) this.send(d.addr, { t: "sync", from: this.id, reply: false, u: this.fullState() });
+			if (d) this.sendState(d.addr, false);
 			this.schedulePushPull();
 		});
 	}

@@ -135,18 +135,26 @@ export interface ScenarioResult {
 	convergeMs: number;
 	partitionSplitMs: number;
 	partitionMergeMs: number;
+	partitionSides: [number, number];
 	bytesPerSecPerNode: number;
 	falseFailures: number;
 }
 
 /**
  * The issue's simulation: n members join (convergence time), then a soak with loss and slow
- * nodes (bytes/s per node and false failures), then a partition in two halves (time until each
- * side has failed the other) and its heal (time until all are merged again by push-pull).
+ * nodes (bytes/s per node and false failures), then a partition (time until each side has
+ * failed the other) and its heal (time until all are merged again by push-pull).
  */
 export async function scenario(
 	n: number,
-	o: SimOptions & { slowNodes?: number; slowMs?: number; soakMs?: number; partition?: boolean } = {},
+	o: SimOptions & {
+		slowNodes?: number;
+		slowMs?: number;
+		soakMs?: number;
+		partition?: boolean;
+		/** Share of the members cut off from the rest (default one half). */
+		partitionFraction?: number;
+	} = {},
 ): Promise<ScenarioResult> {
 	const seed = o.seed ?? 1;
 	const c = await simCluster(n, o);
@@ -165,11 +173,13 @@ export async function scenario(
 	for (const m of c.nodes) m.off("fail", onFail);
 	let partitionSplitMs = -1;
 	let partitionMergeMs = -1;
+	let partitionSides: [number, number] = [0, 0];
 	if (o.partition !== false) {
-		const half = Math.floor(n / 2);
+		const half = Math.max(1, Math.floor(n * (o.partitionFraction ?? 0.5)));
 		const left = Array.from({ length: half }, (_, i) => c.addr(i));
 		const right = Array.from({ length: n - half }, (_, i) => c.addr(half + i));
 		c.net.partition(left, right);
+		partitionSides = [half, n - half];
 		const sideSees = () => c.nodes.every((m, i) => m.live().length === (i < half ? half : n - half));
 		partitionSplitMs = c.runUntil(sideSees, 300_000, 100) ?? -1;
 		c.net.heal();
@@ -184,6 +194,7 @@ export async function scenario(
 		convergeMs,
 		partitionSplitMs,
 		partitionMergeMs,
+		partitionSides,
 		bytesPerSecPerNode: Math.round(bytesPerSecPerNode),
 		falseFailures,
 	};
