@@ -20,7 +20,7 @@ import {
 	writeFileSync,
 } from "node:fs";
 import { setPriority } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import {
@@ -55,7 +55,7 @@ import { checkRunnable, checkUserns } from "./platform.ts";
 import { procStart } from "./proc.ts";
 import { isMounted, mountRootfs, unmountRootfs } from "./rootfs.ts";
 import type { ShimJob } from "./shim.ts";
-import { helperEnv, makeFifos, spawnShellShim, spawnWarmShim } from "./shims.ts";
+import { fillFifoPool, helperEnv, makeFifos, spawnShellShim, spawnWarmShim } from "./shims.ts";
 import { buildOciSpec, type ContainerSpec, parseUserns } from "./spec.ts";
 
 const execFileP = promisify(execFile);
@@ -113,6 +113,11 @@ export interface RuntimeOptions extends RegistryOptions {
 	prewarmShim?: boolean;
 }
 
+/** Quiet time after a start before the spares for the next one are made (see scheduleSpares). */
+const SPARE_DELAY_MS = 150;
+/** FIFOs made ahead: two per start, for two starts. */
+const FIFO_POOL_SIZE = 4;
+
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 export class Runtime implements ContainerRuntime {
@@ -126,6 +131,7 @@ export class Runtime implements ContainerRuntime {
 	readonly cgroups: CgroupLayout;
 	private readonly prewarm: boolean;
 	private warmShim: ChildProcess | undefined;
+	private spareTimer: NodeJS.Timeout | undefined;
 
 	constructor(o: RuntimeOptions) {
 		this.root = o.root;
@@ -138,6 +144,7 @@ export class Runtime implements ContainerRuntime {
 		this.prewarm = o.prewarmShim ?? false;
 		for (const d of ["containers", "volumes", "runc"]) mkdirSync(join(o.root, d), { recursive: true });
 		if (o.sweep ?? true) this.sweep();
+		this.scheduleSpares();
 	}
 
 	private dir(id: string): string {
@@ -333,6 +340,7 @@ export class Runtime implements ContainerRuntime {
 				id,
 				rootfs,
 				cgroupsPath: `/${this.cgroupParent}/${id}`,
+				loopbackHook: basename(this.bin) !== "runc",
 				volumeDir: (v) => {
 					const p = join(this.root, "volumes", v);
 					mkdirSync(p, { recursive: true });
@@ -369,7 +377,7 @@ export class Runtime implements ContainerRuntime {
 			throw new RuntimeError(`container ${st.name} was already started`, "ERR_ALREADY_STARTED");
 		const dir = this.dir(st.id);
 		this.ensureRootfs(st);
-		if (!existsSync(join(dir, "out.fifo"))) makeFifos(dir);
+		if (!existsSync(join(dir, "out.fifo"))) makeFifos(dir, this.fifoPool());
 		const job: ShimJob = {
 			dir,
 			runc: this.runc(),
@@ -397,18 +405,7 @@ export class Runtime implements ContainerRuntime {
 		this.save(next);
 		writeFileSync(join(dir, "shim.pid"), String(shim.pid));
 		this.startHealth(next);
-		if (this.prewarm) {
-			// The next spare: after this start has returned (forking this process is not free), at
-			// low priority so that it does not slow the container just started (two cores); it takes
-			// normal priority back when it gets its job (shim.ts).
-			setTimeout(() => {
-				if (this.warmShim) return;
-				this.warmShim = spawnWarmShim(this.helperEnv());
-				try {
-					setPriority(this.warmShim.pid!, 15);
-				} catch {}
-			}, 0).unref();
-		}
+		this.scheduleSpares();
 		// Running once runc has recorded the container's init (or it already exited, for very short
 		// commands). runc's state file is read directly: spawning `runc state` costs ~10 ms a poll.
 		const deadline = Date.now() + 5000;
@@ -423,6 +420,32 @@ export class Runtime implements ContainerRuntime {
 			`container ${st.name} did not start within 5 s; see its logs (tsswarm logs ${st.name})`,
 			"ERR_START_TIMEOUT",
 		);
+	}
+
+	private fifoPool(): string {
+		return join(this.root, "fifos");
+	}
+
+	/**
+	 * A long-lived Runtime makes the next start's spares (a warm shim, FIFOs) once starts have been
+	 * quiet for SPARE_DELAY_MS: a Node start-up right after a start competed with that container's
+	 * runc for the two cores and made the start 15-20 ms slower, even at low priority. Starts that
+	 * follow each other closer than that take the shell shim. The spare shim waits at low priority
+	 * and takes normal priority back when it gets its job (shim.ts).
+	 */
+	private scheduleSpares(): void {
+		if (!this.prewarm) return;
+		if (this.spareTimer) clearTimeout(this.spareTimer);
+		this.spareTimer = setTimeout(() => {
+			this.spareTimer = undefined;
+			void fillFifoPool(this.fifoPool(), FIFO_POOL_SIZE);
+			if (this.warmShim?.exitCode === null && this.warmShim.signalCode === null) return;
+			this.warmShim = spawnWarmShim(this.helperEnv());
+			try {
+				setPriority(this.warmShim.pid!, 15);
+			} catch {}
+		}, SPARE_DELAY_MS);
+		this.spareTimer.unref();
 	}
 
 	/** The shim's and health runner's environment: Node's compile cache, shared with this process. */

@@ -4,7 +4,9 @@
 //  - the Node shim (shim.ts): runc run and the log writer in one process, started ahead by a
 //    long-lived Runtime (prewarmShim) and handed its job on stdin.
 // Both are detached (own session) so they outlive the caller, and write the exit code last.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, renameSync } from "node:fs";
 import { getCompileCacheDir } from "node:module";
 import { join } from "node:path";
 import type { ShimJob } from "./shim.ts";
@@ -44,9 +46,42 @@ export function spawnShellShim(job: ShimJob, env: NodeJS.ProcessEnv): ChildProce
 	return shim;
 }
 
-/** The container's stdout and stderr: FIFOs, so that /dev/stdout opens inside the container. */
-export function makeFifos(dir: string): void {
-	execFileSync("mkfifo", [join(dir, "out.fifo"), join(dir, "err.fifo")]);
+/**
+ * The container's stdout and stderr: FIFOs, so that /dev/stdout opens inside the container. Node
+ * cannot make a FIFO, and running mkfifo from this (large) process costs 5-10 ms of the start, so
+ * a long-lived Runtime keeps a few made ahead in POOL (fillFifoPool) and start() renames two in;
+ * whatever the pool lacks (empty, or another process took one first) is made here.
+ */
+export function makeFifos(dir: string, pool?: string): void {
+	const want = ["out.fifo", "err.fifo"];
+	let spares: string[] = [];
+	try {
+		if (pool) spares = readdirSync(pool);
+	} catch {}
+	for (const spare of spares) {
+		if (want.length === 0) break;
+		try {
+			renameSync(join(pool!, spare), join(dir, want[0]!));
+			want.shift();
+		} catch {} // taken by another process meanwhile
+	}
+	if (want.length > 0)
+		execFileSync(
+			"mkfifo",
+			want.map((f) => join(dir, f)),
+		);
+}
+
+/** Makes FIFOs ahead (see makeFifos) until POOL holds `count`; one mkfifo, off the caller's start. */
+export function fillFifoPool(pool: string, count: number): Promise<void> {
+	mkdirSync(pool, { recursive: true });
+	const missing = count - readdirSync(pool).length;
+	if (missing <= 0) return Promise.resolve();
+	const names = Array.from({ length: missing }, () => join(pool, `${randomBytes(8).toString("hex")}.fifo`));
+	return new Promise((resolve) => {
+		const p = execFile("mkfifo", names, () => resolve());
+		p.unref();
+	});
 }
 
 /** A Node shim waiting for its job on stdin; it outlives this process once it has one. */
