@@ -209,9 +209,16 @@ t.test("after a host restart (every process gone at once) containers are marked 
 	const c = await rt.prepare({ image: "busybox", cmd: ["sleep", "300"] });
 	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
 	const started = await rt.start(c.id);
-	// What a power cut does: the shim, runc, the log writer and the container die without cleaning up.
+	// What a power cut does: the shim, runc, the log daemon and the container die without cleaning up.
 	const init = await waitFor("runc to record the init", () => runcInit(c.id));
-	const procs = [started.shimPid!, ...children(started.shimPid!), init];
+	const logd = await waitFor("the log daemon", () => {
+		try {
+			return Number(readFileSync(join(dir.path, "logd.pid"), "utf8").split(" ")[0]) || undefined;
+		} catch {
+			return undefined;
+		}
+	});
+	const procs = [started.shimPid!, ...children(started.shimPid!), init, logd];
 	for (const p of procs) killPid(p);
 	await waitFor("all of them to be gone", () => procs.every((p) => !existsSync(`/proc/${p}`)));
 	t.ok(rt.cgroupDirsOf(c.id).length > 0 && mounted(c.id), "the cgroup and mount were left behind");
@@ -366,7 +373,7 @@ t.test("a platform the machine cannot run (riscv64, no binfmt handler) is a Plat
 	rt.removeImage("rv/app:1");
 });
 
-t.test("a Runtime with a warm shim: starts reuse it; stdout/stderr are FIFOs the container can reopen", async (t) => {
+t.test("a prewarming Runtime (FIFOs made ahead): stdout/stderr are FIFOs the container can reopen", async (t) => {
 	const warm = new Runtime({ root: dir.path, cgroupParent, prewarmShim: true, sweep: false });
 	for (const n of [1, 2, 3]) {
 		const c = await warm.prepare({
@@ -379,7 +386,7 @@ t.test("a Runtime with a warm shim: starts reuse it; stdout/stderr are FIFOs the
 		await waitFor("its shim to end", () => procStart(st.shimPid!) !== st.shimStart);
 		await warm.remove(c.id);
 	}
-	// A warm (Node) shim that dies takes the exit code with it; the container is still noticed ending.
+	// A shim that dies takes the exit code with it; the container is still noticed ending.
 	const c = await warm.prepare({ image: "busybox", cmd: ["sleep", "300"] });
 	t.teardown(() => warm.remove(c.id, { force: true }).catch(() => {}));
 	const st = await warm.start(c.id);
