@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import {
@@ -375,12 +375,19 @@ t.test("a platform the machine cannot run (riscv64, no binfmt handler) is a Plat
 
 t.test("a prewarming Runtime (FIFOs made ahead): stdout/stderr are FIFOs the container can reopen", async (t) => {
 	const warm = new Runtime({ root: dir.path, cgroupParent, prewarmShim: true, sweep: false });
+	const pool = join(dir.path, "fifos");
+	const spares = await waitFor("FIFOs made ahead", () => {
+		const names = existsSync(pool) ? readdirSync(pool) : [];
+		return names.length >= 2 ? new Set(names.map((n) => statSync(join(pool, n)).ino)) : undefined;
+	});
 	for (const n of [1, 2, 3]) {
 		const c = await warm.prepare({
 			image: "busybox",
 			cmd: ["sh", "-c", `echo out${n} > /dev/stdout; echo err${n} > /dev/stderr; exit ${n}`],
 		});
 		const st = await warm.start(c.id);
+		if (n === 1)
+			t.ok(spares.has(statSync(join(warm.inspect(c.id).dir, "out.fifo")).ino), "stdout is a FIFO of the pool");
 		t.equal(await warm.wait(c.id), n, `exit code ${n}`);
 		t.same(warm.logs(c.id), { stdout: `out${n}\n`, stderr: `err${n}\n` }, "both streams logged");
 		await waitFor("its shim to end", () => procStart(st.shimPid!) !== st.shimStart);
