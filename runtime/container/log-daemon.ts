@@ -31,6 +31,7 @@ import { type LogJob, logdAddress, logdPidFile, readLogJob } from "./logd-client
 import { procStart } from "./proc.ts";
 
 const IDLE_MS = 10_000;
+const ID_RE = /^[a-f0-9]{64}$/;
 
 /** Copies one container's FIFOs into its log until both end, then records the exit code. */
 async function follow(dir: string, job: LogJob): Promise<void> {
@@ -115,7 +116,10 @@ function serve(root: string): void {
 		conn.on("data", (d: string) => {
 			buf += d;
 			for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-				adopt(buf.slice(0, nl));
+				// Only an id: anyone in the network namespace can reach an abstract socket, so
+				// nothing they send may name a path or a program; both come from the data root.
+				const id = buf.slice(0, nl);
+				if (ID_RE.test(id)) adopt(join(root, "containers", id));
 				buf = buf.slice(nl + 1);
 				conn.write("ok\n");
 			}
@@ -126,7 +130,8 @@ function serve(root: string): void {
 		writeFileSync(`${logdPidFile(root)}.tmp`, `${process.pid} ${procStart(process.pid)}`);
 		renameSync(`${logdPidFile(root)}.tmp`, logdPidFile(root));
 		const containers = join(root, "containers");
-		for (const id of existsSync(containers) ? readdirSync(containers) : []) adopt(join(containers, id));
+		for (const id of existsSync(containers) ? readdirSync(containers) : [])
+			if (ID_RE.test(id)) adopt(join(containers, id));
 		armIdle();
 	});
 }

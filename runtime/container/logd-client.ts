@@ -68,7 +68,7 @@ export function spawnLogd(root: string, env: NodeJS.ProcessEnv): void {
  * answers "ok" (none running, or one that was just exiting for idleness). Does not wait for a
  * new daemon: it adopts the container when it comes up, and the FIFOs buffer meanwhile.
  */
-export function handOff(root: string, dir: string, env: NodeJS.ProcessEnv): Promise<void> {
+export function handOff(root: string, id: string, env: NodeJS.ProcessEnv): Promise<void> {
 	return new Promise((resolve) => {
 		const sock = connect(logdAddress(root));
 		let done = false;
@@ -80,7 +80,7 @@ export function handOff(root: string, dir: string, env: NodeJS.ProcessEnv): Prom
 			resolve();
 		};
 		const timer = setTimeout(() => finish(false), 2000);
-		sock.on("connect", () => sock.write(`${dir}\n`));
+		sock.on("connect", () => sock.write(`${id}\n`));
 		sock.on("data", (d: Buffer) => {
 			if (d.includes("ok\n")) {
 				clearTimeout(timer);

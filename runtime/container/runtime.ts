@@ -445,7 +445,7 @@ export class Runtime implements ContainerRuntime {
 		const deadline = Date.now() + 5000;
 		for (let i = 0; Date.now() < deadline; i++) {
 			o.signal?.throwIfAborted();
-			if (!handed && existsSync(join(dir, "fifos.open"))) handed = handOff(this.root, dir, this.helperEnv());
+			if (!handed && existsSync(join(dir, "fifos.open"))) handed = handOff(this.root, st.id, this.helperEnv());
 			if (!existsSync(dir)) return { ...next, status: "exited" }; // --rm, and already removed
 			if (handed && (existsSync(join(this.root, "runc", st.id, "state.json")) || existsSync(join(dir, "runc.exit")))) {
 				await handed;
