@@ -2,9 +2,8 @@
 // running containers into their json-file logs (log-writer.ts) and records their exit codes.
 //   node log-daemon.ts <data root>
 // It replaces a Node process per container (~40 MB and a Node start-up each, which competed with
-// runc for the cores). Started on demand (logd-client.ts), it listens on an abstract unix socket
-// named after the root (the kernel frees the name when the process dies, so a stale socket file
-// can never lock a successor out, and two daemons cannot both bind it); at start it adopts the
+// runc for the cores). Started on demand (logd-client.ts), one per root (an flock held for life),
+// it listens on ROOT/logd.sock; at start it adopts the
 // FIFOs of every container that is still running, so it may be killed or restarted at any time:
 // the shell shim holds both FIFOs open read-write while runc runs, so the pipes and what they
 // buffer outlive a writer. It exits once no container has needed it for IDLE_MS.
@@ -116,8 +115,8 @@ function serve(root: string): void {
 		conn.on("data", (d: string) => {
 			buf += d;
 			for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-				// Only an id: anyone in the network namespace can reach an abstract socket, so
-				// nothing they send may name a path or a program; both come from the data root.
+				// Only an id: nothing a client sends may name a path or a program; both come from
+				// the data root.
 				const id = buf.slice(0, nl);
 				if (ID_RE.test(id)) adopt(join(root, "containers", id));
 				buf = buf.slice(nl + 1);
@@ -125,8 +124,13 @@ function serve(root: string): void {
 			}
 		});
 	});
-	server.once("error", () => process.exit(0)); // EADDRINUSE: another daemon serves this root
-	server.listen(logdAddress(root), () => {
+	// This process holds logd.lock (spawnLogd), so a socket already there is a dead daemon's.
+	server.once("error", () => {
+		rmSync(logdAddress(root), { force: true });
+		server.listen(logdAddress(root));
+	});
+	server.listen(logdAddress(root));
+	server.once("listening", () => {
 		writeFileSync(`${logdPidFile(root)}.tmp`, `${process.pid} ${procStart(process.pid)}`);
 		renameSync(`${logdPidFile(root)}.tmp`, logdPidFile(root));
 		const containers = join(root, "containers");

@@ -30,11 +30,14 @@ export function readLogJob(dir: string): LogJob | undefined {
 }
 
 /**
- * An abstract unix socket (Linux): no file to go stale. Abstract names belong to a network
- * namespace, so every process using a data root must share one (the host's, as the agent does).
+ * A unix socket in the data root: reachable from any network namespace, and only by whoever may
+ * write in the root. Socket paths are limited to 107 bytes; a deeper root's goes to /run.
  */
 export function logdAddress(root: string): string {
-	return `\0tsswarm-logd-${createHash("sha256").update(resolve(root)).digest("hex").slice(0, 32)}`;
+	const p = join(resolve(root), "logd.sock");
+	return p.length <= 100
+		? p
+		: `/run/tsswarm-logd-${createHash("sha256").update(resolve(root)).digest("hex").slice(0, 32)}.sock`;
 }
 
 /** "PID START" of the daemon, for refresh(), which must answer without waiting. */
@@ -51,10 +54,16 @@ export function logdAlive(root: string): boolean {
 	}
 }
 
-/** Starts a daemon, detached; it adopts every running container itself, or exits if one already runs. */
+/**
+ * Starts a daemon, detached; it adopts every running container itself. One per root: it holds an
+ * flock on logd.lock for its whole life (taken by flock(1) on fd 9, which the daemon inherits; the
+ * kernel drops it when the daemon dies, so it never goes stale), and a second one exits at once.
+ */
 export function spawnLogd(root: string, env: NodeJS.ProcessEnv): void {
 	const log = openSync(join(root, "logd.log"), "a");
-	const p = spawn(process.execPath, [new URL("./log-daemon.ts", import.meta.url).pathname, root], {
+	const script = 'exec 9>>"$1/logd.lock"; flock -n 9 || exit 0; exec "$2" "$3" "$1"';
+	const daemon = new URL("./log-daemon.ts", import.meta.url).pathname;
+	const p = spawn("/bin/sh", ["-c", script, "sh", root, process.execPath, daemon], {
 		detached: true,
 		stdio: ["ignore", "ignore", log],
 		env,
