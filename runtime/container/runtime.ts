@@ -409,7 +409,7 @@ export class Runtime implements ContainerRuntime {
 		}
 	}
 
-	/** Start in the background under its shim (shim.ts); output goes to the container's log files. */
+	/** Start in the background under its shim (shims.ts); the log daemon writes the output to its log files. */
 	async start(idOrName: string, o: { signal?: AbortSignal } = {}): Promise<ContainerState> {
 		const st = this.find(idOrName);
 		if (st.status !== "created")
