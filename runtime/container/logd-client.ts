@@ -60,7 +60,12 @@ export function logdAlive(root: string): boolean {
  * kernel drops it when the daemon dies, so it never goes stale), and a second one exits at once.
  */
 export function spawnLogd(root: string, env: NodeJS.ProcessEnv): void {
-	const log = openSync(join(root, "logd.log"), "a");
+	let log: number;
+	try {
+		log = openSync(join(root, "logd.log"), "a");
+	} catch {
+		return; // the root is gone: nothing to serve
+	}
 	const script = 'exec 9>>"$1/logd.lock"; flock -n 9 || exit 0; exec "$2" "$3" "$1"';
 	const daemon = new URL("./log-daemon.ts", import.meta.url).pathname;
 	const p = spawn("/bin/sh", ["-c", script, "sh", root, process.execPath, daemon], {

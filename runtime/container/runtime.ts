@@ -473,6 +473,8 @@ export class Runtime implements ContainerRuntime {
 		if (this.spareTimer) clearTimeout(this.spareTimer);
 		this.spareTimer = setTimeout(() => {
 			this.spareTimer = undefined;
+			// The root may have been removed meanwhile (tests, benches): make nothing there again.
+			if (!existsSync(join(this.root, "containers"))) return;
 			void fillFifoPool(this.fifoPool(), FIFO_POOL_SIZE);
 			if (!logdAlive(this.root)) this.ensureLogd();
 		}, SPARE_DELAY_MS);

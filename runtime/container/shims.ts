@@ -64,8 +64,15 @@ export function makeFifos(dir: string, pool?: string): void {
 
 /** Makes FIFOs ahead (see makeFifos) until POOL holds `count`; one mkfifo, off the caller's start. */
 export function fillFifoPool(pool: string, count: number): Promise<void> {
-	mkdirSync(pool, { recursive: true });
-	const missing = count - readdirSync(pool).length;
+	let missing: number;
+	try {
+		mkdirSync(pool, { recursive: false });
+	} catch {} // there already, or the root is gone (then readdirSync says so)
+	try {
+		missing = count - readdirSync(pool).length;
+	} catch {
+		return Promise.resolve();
+	}
 	if (missing <= 0) return Promise.resolve();
 	const names = Array.from({ length: missing }, () => join(pool, `${randomBytes(8).toString("hex")}.fifo`));
 	return new Promise((resolve) => {
