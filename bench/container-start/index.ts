@@ -1,7 +1,8 @@
 // bench/container-start: 50 starts of a busybox container running `true`.
 //  - runtime overhead, measured in this process from "start a container" (image present) to "its
-//    exit is reported": the worker's path (prepare + start under the shim + wait, with a shim
-//    started ahead as the agent keeps one; and without, as a one-shot `tsswarm run -d`),
+//    exit is reported": the worker's path (prepare + start under the shim + wait, with the spares
+//    made ahead as the agent's Runtime does (FIFOs, the log daemon); and without, as a one-shot
+//    `tsswarm run -d`, which finds the data root's log daemon running when the agent's is),
 //    and the foreground path (prepare + runAttached) for reference; vs `runc run` on a prepared
 //    bundle of the same rootfs and spec, timed the same way;
 //  - end to end: `tsswarm run --rm busybox true` as typed vs `docker run --rm busybox true` on a
@@ -43,7 +44,7 @@ const cgroupParent = uniqueName("tsw-b");
 const dockerCgroup = uniqueName("tsw-dk");
 const data = join(dir, "data");
 const rt = new Runtime({ root: data, cgroupParent });
-// The agent's runtime keeps a shim started ahead (a one-shot CLI does not): the worker's path.
+// The agent's runtime makes spares ahead (a one-shot CLI does not): the worker's path.
 const agentRt = new Runtime({ root: data, cgroupParent, prewarmShim: true, sweep: false });
 let dockerd: ChildProcess | undefined;
 
@@ -133,7 +134,7 @@ try {
 	const startOnly: number[] = [];
 	const peer: number[] = [];
 	for (let i = 0; i < N; i++) {
-		// The worker's path: prepare, start (shim + log writer), wait for the exit code.
+		// The worker's path: prepare, start (shim, hand-off to the log daemon), wait for the exit code.
 		let t0 = performance.now();
 		const c = await agentRt.prepare({ image: "busybox", cmd: ["true"] });
 		const t1 = performance.now();
@@ -144,7 +145,7 @@ try {
 		startOnly.push(t2 - t1);
 		if (code !== 0) throw new Error(`container exited ${code}`);
 		await agentRt.remove(c.id);
-		// The same without a shim started ahead (tsswarm run -d: a fresh process per container).
+		// The same without spares made ahead (tsswarm run -d: a fresh process per container).
 		t0 = performance.now();
 		const k = await rt.prepare({ image: "busybox", cmd: ["true"] });
 		await rt.start(k.id);
@@ -165,7 +166,7 @@ try {
 	}
 	log(`worker path (prepare+start+wait): median ${median(worker).toFixed(1)} ms, p90 ${p90(worker).toFixed(1)} ms`);
 	log(`  of which start+wait: median ${median(startOnly).toFixed(1)} ms`);
-	log(`worker path without a warm shim: median ${median(cold).toFixed(1)} ms`);
+	log(`worker path without spares made ahead: median ${median(cold).toFixed(1)} ms`);
 	log(`foreground (prepare+runAttached): median ${median(attached).toFixed(1)} ms`);
 	log(`runc run: median ${median(peer).toFixed(1)} ms, p90 ${p90(peer).toFixed(1)} ms`);
 

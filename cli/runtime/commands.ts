@@ -233,7 +233,7 @@ export async function runContainer(image: string, cmd: string[], o: Record<strin
 		healthcheck,
 		seccomp,
 		userns,
-		// Detached, the shim removes it on exit (nobody here will be waiting).
+		// Detached, the log daemon removes it on exit (nobody here will be waiting).
 		autoRemove: Boolean(o.rm && o.detach),
 	};
 	const c = await rt.prepare(spec);

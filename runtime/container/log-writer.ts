@@ -1,9 +1,7 @@
 // Docker's json-file log of one container: lines of both streams as {"log","stream","time"}
 // records in container.log, rotated by size (container.log.1 ... .N-1), fed the container's stdout
-// and stderr until both end. The Node shim calls writeLogs; the shell shim runs this file:
-//   node log-writer.ts <container dir> <max bytes per file> <max files>   (streams on fds 5 and 6)
-// which outlives the agent and the CLI like the container does. Only node:fs, to start fast.
-import { closeSync, createReadStream, fstatSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+// and stderr until both end. The data root's log daemon (log-daemon.ts) runs one per container.
+import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { encodeEntry } from "./logs.ts";
@@ -37,9 +35,14 @@ export function writeLogs(
 	};
 	const write = (line: string, stream: "stdout" | "stderr") => {
 		const buf = encodeEntry(line, stream);
-		if (size > 0 && size + buf.length > maxBytes) rotate();
-		writeSync(fd, buf);
-		size += buf.length;
+		try {
+			if (size > 0 && size + buf.length > maxBytes) rotate();
+			writeSync(fd, buf);
+			size += buf.length;
+		} catch {
+			// The container was removed meanwhile, or the disk is full: the line is lost, and the
+			// daemon, which writes the other containers' logs too, carries on.
+		}
 	};
 	const follow = (rs: Readable, stream: "stdout" | "stderr") =>
 		new Promise<void>((resolve) => {
@@ -66,13 +69,9 @@ export function writeLogs(
 			rs.once("end", done);
 			rs.once("error", done);
 		});
-	return Promise.all([follow(streams.stdout, "stdout"), follow(streams.stderr, "stderr")]).then(() => closeSync(fd));
-}
-
-if (import.meta.main) {
-	const [dir, maxBytes, maxFiles] = process.argv.slice(2);
-	await writeLogs(dir!, Number(maxBytes), Number(maxFiles), {
-		stdout: createReadStream("", { fd: 5 }),
-		stderr: createReadStream("", { fd: 6 }),
+	return Promise.all([follow(streams.stdout, "stdout"), follow(streams.stderr, "stderr")]).then(() => {
+		try {
+			closeSync(fd);
+		} catch {}
 	});
 }

@@ -1,9 +1,10 @@
 // The container runtime the worker drives: prepare -> start -> wait/stop -> remove, plus inspect,
-// logs, stats and exec. Each running container has a shim (shims.ts: a detached shell or Node
-// process) that runs `runc run` in the foreground, logs its output and writes the exit code next to
-// the container's state, so containers outlive the process that started them and are re-adopted
-// from disk (by pid + start time of the shim and of runc's init).
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+// logs, stats and exec. Each running container has a shim (shims.ts: a detached shell) that runs
+// `runc run` in the foreground and records runc's exit code; the data root's log daemon
+// (log-daemon.ts) writes the output to the json-file log and then the exit code next to the
+// container's state, so containers outlive the process that started them and are re-adopted from
+// disk (by pid + start time of the shim and of runc's init).
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
 	chmodSync,
@@ -19,8 +20,7 @@ import {
 	watch,
 	writeFileSync,
 } from "node:fs";
-import { setPriority } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import {
@@ -50,12 +50,12 @@ import {
 import type { ContainerRuntime } from "./contract.ts";
 import { type Healthcheck, type HealthState, readHealth, resolveHealthcheck } from "./health.ts";
 import { parseSize } from "./limits.ts";
+import { handOff, logdAlive, spawnLogd, writeLogJob } from "./logd-client.ts";
 import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 import { checkRunnable, checkUserns } from "./platform.ts";
 import { procStart } from "./proc.ts";
 import { isMounted, mountRootfs, unmountRootfs } from "./rootfs.ts";
-import type { ShimJob } from "./shim.ts";
-import { helperEnv, makeFifos, spawnShellShim, spawnWarmShim } from "./shims.ts";
+import { fillFifoPool, helperEnv, makeFifos, spawnShellShim } from "./shims.ts";
 import { buildOciSpec, type ContainerSpec, parseUserns } from "./spec.ts";
 
 const execFileP = promisify(execFile);
@@ -107,11 +107,18 @@ export interface RuntimeOptions extends RegistryOptions {
 	/** Settle containers left by a previous run at construction (default true). */
 	sweep?: boolean;
 	/**
-	 * Keep one shim started ahead, so that start() does not wait for a Node start-up (~25 ms).
-	 * For long-lived callers (the agent); a one-shot CLI leaves it off (default).
+	 * Make what the next start needs ahead (the FIFOs, the log daemon), so that start() runs only
+	 * the shim and runc. For long-lived callers (the agent); a one-shot CLI leaves it off (default).
 	 */
 	prewarmShim?: boolean;
 }
+
+/** Quiet time after a start before the spares for the next one are made (see scheduleSpares). */
+const SPARE_DELAY_MS = 150;
+/** FIFOs made ahead: two per start, for two starts. */
+const FIFO_POOL_SIZE = 4;
+/** How long after runc's end a container may wait for the log daemon to write its exit code. */
+const LOGD_GRACE_MS = 5000;
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
@@ -125,7 +132,9 @@ export class Runtime implements ContainerRuntime {
 	/** Cgroup v1, hybrid or v2, detected once. */
 	readonly cgroups: CgroupLayout;
 	private readonly prewarm: boolean;
-	private warmShim: ChildProcess | undefined;
+	private spareTimer: NodeJS.Timeout | undefined;
+	/** When this Runtime last started a log daemon (refresh() does it at most once a second). */
+	private logdSpawnedAt = 0;
 
 	constructor(o: RuntimeOptions) {
 		this.root = o.root;
@@ -138,6 +147,7 @@ export class Runtime implements ContainerRuntime {
 		this.prewarm = o.prewarmShim ?? false;
 		for (const d of ["containers", "volumes", "runc"]) mkdirSync(join(o.root, d), { recursive: true });
 		if (o.sweep ?? true) this.sweep();
+		this.scheduleSpares();
 	}
 
 	private dir(id: string): string {
@@ -173,6 +183,24 @@ export class Runtime implements ContainerRuntime {
 		if (st.status !== "running") return st;
 		const exited = this.exitRecorded(st);
 		if (exited) return exited;
+		const dir = this.dir(st.id);
+		// A log daemon that was killed is started again: it adopts the FIFOs, which kept the output.
+		if (existsSync(join(dir, "fifos.open")) && !logdAlive(this.root)) this.ensureLogd();
+		const ending = this.runcExit(st.id);
+		if (ending !== undefined) {
+			// runc has ended; the log daemon is draining the FIFOs and writes exitcode when done.
+			if (Date.now() - ending.at < LOGD_GRACE_MS) return st;
+			// No daemon could finish it: keep the code runc gave (the log may lack its tail).
+			const next: ContainerState = {
+				...st,
+				status: "exited",
+				exitCode: ending.code,
+				finishedAt: new Date(ending.at).toISOString(),
+			};
+			this.save(next);
+			this.cleanup(st.id);
+			return next;
+		}
 		if (st.shimPid !== undefined && procStart(st.shimPid) === st.shimStart) return st;
 		if (this.initAlive(st.id)) return st;
 		// The shim may have written the code and exited between the two checks.
@@ -188,6 +216,24 @@ export class Runtime implements ContainerRuntime {
 		this.save(next);
 		this.cleanup(st.id);
 		return next;
+	}
+
+	/** runc's exit code as the shim recorded it, before the log daemon confirms it as exitcode. */
+	private runcExit(id: string): { code: number; at: number } | undefined {
+		const f = join(this.dir(id), "runc.exit");
+		try {
+			const text = readFileSync(f, "utf8").trim();
+			return { code: /^\d+$/.test(text) ? Number(text) : EXIT_UNKNOWN, at: statSync(f).mtimeMs };
+		} catch {
+			return undefined;
+		}
+	}
+
+	/** Starts the data root's log daemon unless this Runtime just did (it may still be coming up). */
+	private ensureLogd(): void {
+		if (Date.now() - this.logdSpawnedAt < 1000) return;
+		this.logdSpawnedAt = Date.now();
+		spawnLogd(this.root, this.helperEnv());
 	}
 
 	private exitRecorded(st: ContainerState): ContainerState | undefined {
@@ -333,6 +379,7 @@ export class Runtime implements ContainerRuntime {
 				id,
 				rootfs,
 				cgroupsPath: `/${this.cgroupParent}/${id}`,
+				loopbackHook: basename(this.bin) !== "runc",
 				volumeDir: (v) => {
 					const p = join(this.root, "volumes", v);
 					mkdirSync(p, { recursive: true });
@@ -362,30 +409,23 @@ export class Runtime implements ContainerRuntime {
 		}
 	}
 
-	/** Start in the background under its shim (shim.ts); output goes to the container's log files. */
+	/** Start in the background under its shim (shims.ts); the log daemon writes the output to its log files. */
 	async start(idOrName: string, o: { signal?: AbortSignal } = {}): Promise<ContainerState> {
 		const st = this.find(idOrName);
 		if (st.status !== "created")
 			throw new RuntimeError(`container ${st.name} was already started`, "ERR_ALREADY_STARTED");
 		const dir = this.dir(st.id);
 		this.ensureRootfs(st);
-		if (!existsSync(join(dir, "out.fifo"))) makeFifos(dir);
-		const job: ShimJob = {
-			dir,
-			runc: this.runc(),
-			id: st.id,
+		if (!existsSync(join(dir, "out.fifo"))) makeFifos(dir, this.fifoPool());
+		writeLogJob(dir, {
 			logMaxSize: st.spec.logMaxSize === undefined ? this.logMaxSize : parseSize(st.spec.logMaxSize, "log max size"),
 			logMaxFiles: st.spec.logMaxFiles ?? this.logMaxFiles,
-			// --rm: the shim itself removes the container once the exit code is written, as dockerd
+			// --rm: the log daemon removes the container once the exit code is written, as dockerd
 			// does for a detached --rm container, whether or not anyone still watches it.
 			autoRemove: Boolean(st.spec.autoRemove),
-		};
-		// With a shim started ahead (the agent), it gets the job on its stdin; without one (a one-shot
-		// CLI), the shell shim starts runc at once and the Node log writer alongside.
-		const warm = this.warmShim?.exitCode === null && this.warmShim.signalCode === null ? this.warmShim : undefined;
-		const shim = warm ?? spawnShellShim(job, this.helperEnv());
-		this.warmShim = undefined;
-		shim.stdin?.end(`${JSON.stringify(job)}\n`);
+			runc: this.runc(),
+		});
+		const shim = spawnShellShim({ dir, runc: this.runc(), id: st.id }, process.env);
 		const shimPid = shim.pid!;
 		const next: ContainerState = {
 			...st,
@@ -397,32 +437,48 @@ export class Runtime implements ContainerRuntime {
 		this.save(next);
 		writeFileSync(join(dir, "shim.pid"), String(shim.pid));
 		this.startHealth(next);
-		if (this.prewarm) {
-			// The next spare: after this start has returned (forking this process is not free), at
-			// low priority so that it does not slow the container just started (two cores); it takes
-			// normal priority back when it gets its job (shim.ts).
-			setTimeout(() => {
-				if (this.warmShim) return;
-				this.warmShim = spawnWarmShim(this.helperEnv());
-				try {
-					setPriority(this.warmShim.pid!, 15);
-				} catch {}
-			}, 0).unref();
-		}
+		this.scheduleSpares();
 		// Running once runc has recorded the container's init (or it already exited, for very short
 		// commands). runc's state file is read directly: spawning `runc state` costs ~10 ms a poll.
+		// The log daemon is told as soon as the shim holds the FIFOs, while runc creates.
+		let handed: Promise<void> | undefined;
 		const deadline = Date.now() + 5000;
 		for (let i = 0; Date.now() < deadline; i++) {
 			o.signal?.throwIfAborted();
+			if (!handed && existsSync(join(dir, "fifos.open"))) handed = handOff(this.root, st.id, this.helperEnv());
 			if (!existsSync(dir)) return { ...next, status: "exited" }; // --rm, and already removed
-			if (existsSync(join(dir, "exitcode"))) return this.load(st.id);
-			if (existsSync(join(this.root, "runc", st.id, "state.json"))) return this.load(st.id);
+			if (handed && (existsSync(join(this.root, "runc", st.id, "state.json")) || existsSync(join(dir, "runc.exit")))) {
+				await handed;
+				return this.load(st.id);
+			}
 			await sleep(i < 20 ? 1 : 5);
 		}
 		throw new RuntimeError(
 			`container ${st.name} did not start within 5 s; see its logs (tsswarm logs ${st.name})`,
 			"ERR_START_TIMEOUT",
 		);
+	}
+
+	private fifoPool(): string {
+		return join(this.root, "fifos");
+	}
+
+	/**
+	 * A long-lived Runtime makes the next start's spares (FIFOs; the log daemon, if none runs) once
+	 * starts have been quiet for SPARE_DELAY_MS: a process start right after a start competes with
+	 * that container's runc for the two cores (a Node start-up there made starts 15-20 ms slower).
+	 */
+	private scheduleSpares(): void {
+		if (!this.prewarm) return;
+		if (this.spareTimer) clearTimeout(this.spareTimer);
+		this.spareTimer = setTimeout(() => {
+			this.spareTimer = undefined;
+			// The root may have been removed meanwhile (tests, benches): make nothing there again.
+			if (!existsSync(join(this.root, "containers"))) return;
+			void fillFifoPool(this.fifoPool(), FIFO_POOL_SIZE);
+			if (!logdAlive(this.root)) this.ensureLogd();
+		}, SPARE_DELAY_MS);
+		this.spareTimer.unref();
 	}
 
 	/** The shim's and health runner's environment: Node's compile cache, shared with this process. */
@@ -527,15 +583,18 @@ export class Runtime implements ContainerRuntime {
 	}
 
 	/**
-	 * Resolves with the exit code. The shim's rename of exitcode wakes it at once (inotify on the
-	 * container dir); a slower poll also catches a watcher that died without writing one.
+	 * Resolves with the exit code. The log daemon's rename of exitcode wakes it at once (inotify on
+	 * the container dir); a slower poll also catches a shim that died without recording one.
 	 */
 	async wait(idOrName: string, o: { signal?: AbortSignal } = {}): Promise<number> {
 		const id = this.find(idOrName).id;
 		let wake: (() => void) | undefined;
 		let watcher: FSWatcher | undefined;
 		try {
-			watcher = watch(this.dir(id), () => wake?.());
+			// Only the files that end a wait: the log's writes would wake it for every line.
+			watcher = watch(this.dir(id), (_, f) => {
+				if (f === "exitcode" || f === "state.json" || f === null) wake?.();
+			});
 			watcher.on("error", () => {});
 		} catch {} // gone already: load() below says so
 		try {

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import {
@@ -209,9 +209,16 @@ t.test("after a host restart (every process gone at once) containers are marked 
 	const c = await rt.prepare({ image: "busybox", cmd: ["sleep", "300"] });
 	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
 	const started = await rt.start(c.id);
-	// What a power cut does: the shim, runc, the log writer and the container die without cleaning up.
+	// What a power cut does: the shim, runc, the log daemon and the container die without cleaning up.
 	const init = await waitFor("runc to record the init", () => runcInit(c.id));
-	const procs = [started.shimPid!, ...children(started.shimPid!), init];
+	const logd = await waitFor("the log daemon", () => {
+		try {
+			return Number(readFileSync(join(dir.path, "logd.pid"), "utf8").split(" ")[0]) || undefined;
+		} catch {
+			return undefined;
+		}
+	});
+	const procs = [started.shimPid!, ...children(started.shimPid!), init, logd];
 	for (const p of procs) killPid(p);
 	await waitFor("all of them to be gone", () => procs.every((p) => !existsSync(`/proc/${p}`)));
 	t.ok(rt.cgroupDirsOf(c.id).length > 0 && mounted(c.id), "the cgroup and mount were left behind");
@@ -366,20 +373,27 @@ t.test("a platform the machine cannot run (riscv64, no binfmt handler) is a Plat
 	rt.removeImage("rv/app:1");
 });
 
-t.test("a Runtime with a warm shim: starts reuse it; stdout/stderr are FIFOs the container can reopen", async (t) => {
+t.test("a prewarming Runtime (FIFOs made ahead): stdout/stderr are FIFOs the container can reopen", async (t) => {
 	const warm = new Runtime({ root: dir.path, cgroupParent, prewarmShim: true, sweep: false });
+	const pool = join(dir.path, "fifos");
+	const spares = await waitFor("FIFOs made ahead", () => {
+		const names = existsSync(pool) ? readdirSync(pool) : [];
+		return names.length >= 2 ? new Set(names.map((n) => statSync(join(pool, n)).ino)) : undefined;
+	});
 	for (const n of [1, 2, 3]) {
 		const c = await warm.prepare({
 			image: "busybox",
 			cmd: ["sh", "-c", `echo out${n} > /dev/stdout; echo err${n} > /dev/stderr; exit ${n}`],
 		});
 		const st = await warm.start(c.id);
+		if (n === 1)
+			t.ok(spares.has(statSync(join(warm.inspect(c.id).dir, "out.fifo")).ino), "stdout is a FIFO of the pool");
 		t.equal(await warm.wait(c.id), n, `exit code ${n}`);
 		t.same(warm.logs(c.id), { stdout: `out${n}\n`, stderr: `err${n}\n` }, "both streams logged");
 		await waitFor("its shim to end", () => procStart(st.shimPid!) !== st.shimStart);
 		await warm.remove(c.id);
 	}
-	// A warm (Node) shim that dies takes the exit code with it; the container is still noticed ending.
+	// A shim that dies takes the exit code with it; the container is still noticed ending.
 	const c = await warm.prepare({ image: "busybox", cmd: ["sleep", "300"] });
 	t.teardown(() => warm.remove(c.id, { force: true }).catch(() => {}));
 	const st = await warm.start(c.id);

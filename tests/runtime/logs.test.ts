@@ -7,7 +7,7 @@ import { join } from "node:path";
 import t from "tap";
 import { run as sh } from "../../cli/lab/index.ts";
 import { InvalidSpecError, type LogEntry, parseTime, Runtime } from "../../runtime/index.ts";
-import { waitFor } from "../helpers/index.ts";
+import { uniqueName, waitFor } from "../helpers/index.ts";
 import { fileRuntime } from "../helpers/runtime.ts";
 
 const { rt, dir, cgroupParent } = fileRuntime("logs", { logMaxSize: 4096, logMaxFiles: 3 });
@@ -140,3 +140,53 @@ t.test("CLI: -t timestamps, --tail, streams kept apart, bad flags are usage erro
 	const badTail = await sh([cli, "logs", "--tail", "x", c.id], { env, allowFailure: true });
 	t.equal(badTail.code, 2);
 });
+
+t.test(
+	"one log daemon per data root: it outlives the CLI that started it and resumes after being killed",
+	async (t) => {
+		const cli = new URL("../../cli/tsswarm", import.meta.url).pathname;
+		const env = { ...process.env, TSSWARM_DATA_ROOT: dir.path, TSSWARM_CGROUP_PARENT: cgroupParent };
+		const script = (name: string) =>
+			`echo ${name}-one; until [ -e /tmp/go ]; do sleep 0.05; done; echo ${name}-two; until [ -e /tmp/end ]; do sleep 0.05; done; echo ${name}-three`;
+		// Two containers, one started by a CLI process that has exited by the time the lines are written.
+		const r = await sh([cli, "run", "-d", "--name", uniqueName("ld"), "busybox", "sh", "-c", script("cli")], { env });
+		const byCli = r.stdout.trim();
+		const own = await rt.prepare({ image: "busybox", cmd: ["sh", "-c", script("own")] });
+		await rt.start(own.id);
+		const ids = [rt.find(byCli).id, own.id];
+		t.teardown(async () => {
+			for (const id of ids) await rt.remove(id, { force: true }).catch(() => {});
+		});
+		await waitFor(
+			"both first lines",
+			() => rt.logs(ids[0]!).stdout === "cli-one\n" && rt.logs(ids[1]!).stdout === "own-one\n",
+		);
+		const daemons = () =>
+			readdirSync("/proc").filter((p) => {
+				try {
+					const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+					return argv.some((a) => a.endsWith("log-daemon.ts")) && argv.includes(dir.path);
+				} catch {
+					return false;
+				}
+			});
+		t.equal(daemons().length, 1, "one daemon writes the logs of both containers");
+		const first = Number(readFileSync(join(dir.path, "logd.pid"), "utf8").split(" ")[0]);
+		t.same(daemons(), [String(first)], "the one logd.pid names");
+		process.kill(first, "SIGKILL");
+		await waitFor("the daemon to be gone", () => !daemons().includes(String(first)));
+		// Output written while no daemon runs waits in the FIFOs, which the shims hold open.
+		for (const id of ids) await rt.exec(id, ["touch", "/tmp/go"], { stdio: "pipe" });
+		t.equal(rt.inspect(ids[0]!).status, "running", "the containers run on without the daemon");
+		await waitFor("a new daemon to pick up the buffered lines", () =>
+			ids.every((id, i) => rt.logs(id).stdout === `${["cli", "own"][i]}-one\n${["cli", "own"][i]}-two\n`),
+		);
+		t.notSame(daemons(), [String(first)], "it is a new daemon");
+		for (const id of ids) await rt.exec(id, ["touch", "/tmp/end"], { stdio: "pipe" });
+		for (const [i, id] of ids.entries()) {
+			t.equal(await rt.wait(id), 0, "the exit code is recorded");
+			const n = ["cli", "own"][i];
+			t.equal(rt.logs(id).stdout, `${n}-one\n${n}-two\n${n}-three\n`, "every line, once, in order");
+		}
+	},
+);
