@@ -19,6 +19,7 @@ export {
 	resolveHealthcheck,
 } from "./health.ts";
 export { parseCpus, parseMemory, parsePidsLimit, parseSize } from "./limits.ts";
+export { stopLogDaemon } from "./logd-client.ts";
 export { type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
 export { checkRunnable } from "./platform.ts";
 export { procStart } from "./proc.ts";

@@ -55,6 +55,32 @@ export function logdAlive(root: string): boolean {
 }
 
 /**
+ * Ends the root's log daemon (by its pid, checked against its start time) and waits until it is
+ * gone. For owners tearing a root down with no container left in it: tests, a removed lab.
+ */
+export async function stopLogDaemon(root: string, timeoutMs = 5000): Promise<void> {
+	let pid: number;
+	let start: string | undefined;
+	try {
+		const [p, st] = readFileSync(logdPidFile(root), "utf8").split(" ");
+		pid = Number(p);
+		start = st;
+	} catch {
+		return;
+	}
+	if (!start || procStart(pid) !== start) return;
+	process.kill(pid, "SIGTERM");
+	const deadline = Date.now() + timeoutMs;
+	while (procStart(pid) === start) {
+		if (Date.now() > deadline) {
+			process.kill(pid, "SIGKILL");
+			return;
+		}
+		await new Promise((r) => setTimeout(r, 10));
+	}
+}
+
+/**
  * Starts a daemon, detached; it adopts every running container itself. One per root: it holds an
  * flock on logd.lock for its whole life (taken by flock(1) on fd 9, which the daemon inherits; the
  * kernel drops it when the daemon dies, so it never goes stale), and a second one exits at once.

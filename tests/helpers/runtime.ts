@@ -2,7 +2,7 @@
 // loaded before the first test, and everything (containers, cgroups, files) removed at the end,
 // pass or fail.
 import t from "tap";
-import { Runtime, type RuntimeOptions } from "../../runtime/index.ts";
+import { Runtime, type RuntimeOptions, stopLogDaemon } from "../../runtime/index.ts";
 import { ensureTestImages } from "./images.ts";
 import { removeCgroup, tempDir, uniqueName } from "./index.ts";
 
@@ -16,6 +16,8 @@ export function fileRuntime(
 	const rt = new Runtime({ ...opts, root: dir.path, cgroupParent });
 	t.teardown(async () => {
 		for (const c of rt.list({ all: true })) await rt.remove(c.id, { force: true }).catch(() => {});
+		// The root's log daemon would exit once idle; end it now, as the test made it.
+		await stopLogDaemon(dir.path);
 		removeCgroup(cgroupParent);
 		dir.remove();
 	});

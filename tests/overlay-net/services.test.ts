@@ -15,7 +15,7 @@ import {
 	type ServiceRecord,
 	vipRuleset,
 } from "../../overlay-net/index.ts";
-import { Runtime } from "../../runtime/index.ts";
+import { Runtime, stopLogDaemon } from "../../runtime/index.ts";
 import { ensureTestImages } from "../helpers/images.ts";
 import { removeCgroup, tempDir, uniqueName, waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
@@ -42,6 +42,7 @@ t.test("services on an overlay: DNS, VIP spreading, routing mesh, a dead task le
 	t.teardown(async () => {
 		for (const d of drivers) await d.close();
 		for (const c of rt.list({ all: true })) await rt.remove(c.id, { force: true }).catch(() => {});
+		await stopLogDaemon(dir.path);
 		removeCgroup(cgroupParent);
 		dir.remove();
 	});

@@ -13,6 +13,7 @@ import {
 	PlatformUnsupportedError,
 	procStart,
 	Runtime,
+	stopLogDaemon,
 } from "../../runtime/index.ts";
 import { ensureTestImages } from "../helpers/images.ts";
 import { tempDir, uniqueName, waitFor } from "../helpers/index.ts";
@@ -275,7 +276,10 @@ t.test("a container pins its image: image rm refuses without force, prune keeps 
 	const rt2 = new Runtime({ root: own.path, cgroupParent });
 	await rt2.images.load((await ensureTestImages()).archivePath, { platform: "linux/amd64" });
 	const c = await rt2.prepare({ image: "busybox", cmd: ["sleep", "300"] });
-	t.teardown(() => rt2.remove(c.id, { force: true }).catch(() => {}));
+	t.teardown(async () => {
+		await rt2.remove(c.id, { force: true }).catch(() => {});
+		await stopLogDaemon(own.path);
+	});
 	await rt2.start(c.id);
 	t.throws(() => rt2.removeImage("busybox"), ImageInUseError, "image rm refuses while a container uses it");
 	t.throws(() => rt2.removeImage(c.image), { message: new RegExp(c.id.slice(0, 12)) }, "and names the container");
