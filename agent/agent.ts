@@ -1,5 +1,7 @@
-// The agent process: libp2p host + join protocol + membership, a control socket for the CLI,
-// and cluster state on disk (data root/cluster/). Later the Raft store, dispatcher and worker join.
+// The agent process (the composition root): libp2p host + join protocol + membership, the local
+// API socket for the CLI (api/), this node's cluster identity on disk (data root/cluster/), and on
+// managers the Raft-replicated store with leader forwarding (manager/, store/). The dispatcher and
+// the worker come next (ROADMAP).
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { arch, cpus, networkInterfaces, totalmem } from "node:os";
@@ -8,7 +10,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import pino from "pino";
 import { parseCidr } from "../overlay-net/index.ts";
-import { ControlServer, socketPath } from "./control/index.ts";
+import { ControlServer, socketPath } from "./api/index.ts";
 import { AgentError } from "./errors.ts";
 import { DEFAULT_PORT, Host, MemoryAllowList } from "./host/index.ts";
 import {

@@ -1,5 +1,5 @@
 // tsswarm network ...: talks to the local agent, which forwards writes to the Raft leader.
-import { call } from "../../agent/control/index.ts";
+import { call } from "../../agent/api/index.ts";
 import { printTable } from "../table.ts";
 
 interface Network {

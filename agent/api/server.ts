@@ -1,4 +1,4 @@
-// The agent's local control API: HTTP/JSON over a unix socket in the data root (root only, 0600),
+// The agent's local API: HTTP/JSON over a unix socket in the data root (root only, 0600),
 // which the CLI (tsswarm init/join/node ...) talks to.
 import { chmodSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
