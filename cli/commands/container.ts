@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
+import { collect, dataRoot } from "./options.ts";
 
-const dataRoot = () => process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm";
 export interface LogsFlags {
 	follow?: boolean;
 	since?: string;
@@ -10,8 +10,6 @@ export interface LogsFlags {
 	timestamps?: boolean;
 	dataRoot: string;
 }
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerContainers(program: Command): void {
 	program

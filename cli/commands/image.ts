@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { dataRoot } from "./options.ts";
 
 export function registerImage(program: Command): void {
 	const image = program.command("image").description("manage images (pull from registries, import archives)");
@@ -12,7 +13,7 @@ export function registerImage(program: Command): void {
 			"a registry reached over plain http (repeatable)",
 			(v: string, prev: string[] = []) => [...prev, v],
 		)
-		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (ref: string, o: { platform?: string; insecureRegistry?: string[]; dataRoot: string }) => {
 			const { imagePull } = await import("../runtime/commands.ts");
 			await imagePull(ref, o);
@@ -20,7 +21,7 @@ export function registerImage(program: Command): void {
 	image
 		.command("ls")
 		.description("list images")
-		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.option("--data-root <dir>", "data directory", dataRoot())
 		.option("--format <format>", "table or json", "table")
 		.action(async (o: { dataRoot: string; format: string }) => {
 			const { imageLs } = await import("../runtime/commands.ts");
@@ -31,7 +32,7 @@ export function registerImage(program: Command): void {
 		.description("show images as JSON (id, tags, digests, platform, config, layers, size)")
 		.argument("<ref...>", "image reference or id")
 		.option("--platform <os/arch[/variant]>", "which platform of the reference")
-		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (refs: string[], o: { platform?: string; dataRoot: string }) => {
 			const { imageInspect } = await import("../runtime/commands.ts");
 			imageInspect(refs, o);
@@ -42,7 +43,7 @@ export function registerImage(program: Command): void {
 		.argument("<path>")
 		.option("--platform <os/arch[/variant]>", "platform to import from a multi-platform archive")
 		.option("--name <repository>", "repository for images the archive names only by a tag (OCI ref.name)")
-		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (path: string, o: { platform?: string; name?: string; dataRoot: string }) => {
 			const { imageLoad } = await import("../runtime/commands.ts");
 			await imageLoad(path, o);
@@ -52,7 +53,7 @@ export function registerImage(program: Command): void {
 		.description("remove image references (refused while a container uses the image, unless -f)")
 		.argument("<ref...>")
 		.option("-f, --force", "untag even if containers use it (their layers stay until they are removed)")
-		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (refs: string[], o: { force?: boolean; dataRoot: string }) => {
 			const { imageRm } = await import("../runtime/commands.ts");
 			imageRm(refs, o);
@@ -60,7 +61,7 @@ export function registerImage(program: Command): void {
 	image
 		.command("prune")
 		.description("delete blobs and layers no image or container uses")
-		.option("--data-root <dir>", "data directory", process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm")
+		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (o: { dataRoot: string }) => {
 			const { imagePrune } = await import("../runtime/commands.ts");
 			imagePrune(o);

@@ -1,9 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import type { CreateOptions } from "../network/commands.ts";
-
-const dataRoot = () => process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm";
-const collect = (v: string, prev: string[]) => [...prev, v];
+import { collect, dataRoot } from "./options.ts";
 
 export function registerNetwork(program: Command): void {
 	const network = program.command("network").description("manage overlay networks (run on a manager)");

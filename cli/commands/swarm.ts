@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
+import { dataRoot } from "./options.ts";
 
-const dataRoot = () => process.env.TSSWARM_DATA_ROOT ?? "/var/lib/tsswarm";
 const ADDR = /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
 const ADDR_PORT_OPTIONAL = /^(\d{1,3}\.){3}\d{1,3}(:\d{1,5})?$/;
 
