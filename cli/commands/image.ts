@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { dataRoot } from "./options.ts";
+import { collect, dataRoot } from "./options.ts";
 
 export function registerImage(program: Command): void {
 	const image = program.command("image").description("manage images (pull from registries, import archives)");
@@ -8,11 +8,7 @@ export function registerImage(program: Command): void {
 		.description("pull an image for this machine's platform (or --platform) from its registry")
 		.argument("<ref>", "image reference, e.g. 198.18.0.254:5000/busybox:latest")
 		.option("--platform <os/arch[/variant]>", "platform to pull, e.g. linux/arm64")
-		.option(
-			"--insecure-registry <host:port>",
-			"a registry reached over plain http (repeatable)",
-			(v: string, prev: string[] = []) => [...prev, v],
-		)
+		.option("--insecure-registry <host:port>", "a registry reached over plain http (repeatable)", collect)
 		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (ref: string, o: { platform?: string; insecureRegistry?: string[]; dataRoot: string }) => {
 			const { imagePull } = await import("../runtime/commands.ts");
