@@ -290,13 +290,17 @@ async function measure(rec: LabRecord, sys: System) {
 
 async function main() {
 	const rec = await createLab({ name: uniqueName("mb"), nodes: 10 });
-	const cleanup = () => destroyRecord(labRoot(), rec, 0);
+	let cleaned: Promise<unknown> | undefined;
+	const cleanup = () => (cleaned ??= destroyRecord(labRoot(), rec, 0));
 	process.on("SIGTERM", () => void cleanup().then(() => process.exit(143)));
 	process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
 	try {
 		log(`lab ${rec.name}: 10 nodes; kills ${KILLS}, soak ${SOAK} s`);
 		const o = await measure(rec, ours(rec));
 		const s = await measure(rec, serf(rec));
+		// The simulations need no lab, and they run synchronously for minutes (a SIGTERM handler
+		// would not get a turn): take the lab down first.
+		await cleanup();
 		log(`simulating ${SIM} members of ours (virtual time)`);
 		const sim = await simCluster(SIM, { seed: 1 });
 		const simConverge = sim.runUntil(() => converged(sim.nodes, SIM), 300_000, 250);
@@ -334,7 +338,6 @@ async function main() {
 				ratio(o[k], s[k]),
 			]),
 		);
-		await cleanup();
 		process.stdout.write(
 			`${JSON.stringify({ bench: "membership-vs-serf", peer_name: "serf 0.8 (Debian), default LAN profile", ours: oursFig, peer: s, ratios })}\n`,
 		);
