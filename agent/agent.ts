@@ -187,6 +187,8 @@ export class Agent {
 	}
 
 	private managerOnly(): Manager {
+		if (!this.state)
+			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
 		if (!this.manager) throw new NotManagerError();
 		return this.manager;
 	}

@@ -32,6 +32,10 @@ t.test("networks in the replicated store: create on any manager, refusals, leade
 	t.equal(badPool.code, 2, "a bad --default-addr-pool is a usage error");
 	t.match(badPool.stderr, /^tsswarm: invalid address pool "198\.19\.0\.0\/33"/);
 
+	const early = await run("n2", "network", "ls");
+	t.equal(early.code, 1, "network ls outside a cluster fails");
+	t.match(early.stderr, /this node is not in a cluster/);
+
 	const init = await ok("n1", "init", "--default-addr-pool", "198.19.0.0/16");
 	t.match(init, /is now a manager/);
 	const mtok = (await ok("n1", "join-token", "manager")).match(/TSWARM-1-\S+/)?.[0];
