@@ -8,13 +8,6 @@ export class InvalidNetworkSpecError extends AgentError {
 	}
 }
 
-export class NetworkInUseError extends AgentError {
-	override name = "NetworkInUseError";
-	constructor(name: string, by: string) {
-		super(`network ${name} is in use by ${by}`, "ERR_NETWORK_IN_USE");
-	}
-}
-
 export class BadManagerRequestError extends AgentError {
 	override name = "BadManagerRequestError";
 	constructor(peer: string, why: string) {

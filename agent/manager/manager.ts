@@ -1,6 +1,7 @@
 // The manager side of an agent: the Raft-replicated store, requests forwarded to the leader, and
 // what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
 import { join } from "node:path";
+import type { NetworkInspect } from "../api/index.ts";
 import type { Host } from "../host/index.ts";
 import { ClusterStore, type StoreLogger } from "../store/index.ts";
 import {
@@ -83,9 +84,9 @@ export class Manager {
 		return this.rpc.call("raft.addVoter", { id, address }, { timeoutMs: 60_000 });
 	}
 
-	async createNetwork(spec: Record<string, unknown>): Promise<ReturnType<typeof inspectNetwork>> {
+	async createNetwork(spec: Record<string, unknown>): Promise<NetworkInspect> {
 		validateNetworkSpec(spec); // refuse bad input here, before it travels
-		const n = (await this.rpc.call("network.create", spec)) as ReturnType<typeof inspectNetwork>;
+		const n = (await this.rpc.call("network.create", spec)) as NetworkInspect;
 		// Written through the leader: let `network ls` here show it at once, as docker's does.
 		await this.store.waitForApplied(n.Version);
 		return n;

@@ -3,6 +3,7 @@
 // the same transaction that advances the cluster's VNI cursor, so two creates can never collide.
 import { randomBytes } from "node:crypto";
 import { Allocator, checkEncryptionSupport, parseCidr } from "../../overlay-net/index.ts";
+import type { NetworkInspect } from "../api/index.ts";
 import { type ClusterStore, NotFoundError, type StoredRecord } from "../store/index.ts";
 import { InvalidNetworkSpecError } from "./errors.ts";
 
@@ -89,7 +90,7 @@ export function validateNetworkSpec(raw: Record<string, unknown>): NetworkSpec {
 	return spec;
 }
 
-export const newId = () => randomBytes(16).toString("hex").slice(0, 25);
+const newId = () => randomBytes(16).toString("hex").slice(0, 25);
 
 const toAlloc = (r: StoredRecord) => {
 	const n = r.value as unknown as NetworkRecord;
@@ -152,9 +153,9 @@ export async function createNetwork(store: ClusterStore, spec: NetworkSpec): Pro
 
 /** A network by full id, unique id prefix or name (like docker). */
 export function findNetwork(store: ClusterStore, ref: string): StoredRecord {
-	const all = store.list("networks");
-	const exact = all.find((r) => r.id === ref) ?? all.find((r) => r.value.name === ref);
+	const exact = store.get("networks", ref) ?? store.byName("networks", ref);
 	if (exact) return exact;
+	const all = store.list("networks");
 	const byPrefix = ref.length >= 3 ? all.filter((r) => r.id.startsWith(ref)) : [];
 	if (byPrefix.length === 1) return byPrefix[0]!;
 	if (byPrefix.length > 1)
@@ -170,8 +171,8 @@ export async function removeNetwork(store: ClusterStore, ref: string): Promise<{
 	return { id: r.id, index };
 }
 
-/** What `network inspect` shows: docker's shape, so scripts written for it keep working. */
-export function inspectNetwork(r: StoredRecord) {
+/** What `network inspect` shows (see api/types.ts). */
+export function inspectNetwork(r: StoredRecord): NetworkInspect {
 	const n = r.value as unknown as NetworkRecord;
 	return {
 		Name: n.name,

@@ -113,10 +113,6 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		return this.raft.configuration();
 	}
 
-	stats() {
-		return this.raft.stats();
-	}
-
 	/** Resolves once some leader is known (this node or another), within timeoutMs. */
 	waitForLeader(timeoutMs: number, signal?: AbortSignal): Promise<{ id: string; address: string }> {
 		const now = this.leader();
@@ -180,9 +176,5 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 
 	addVoter(id: string, address: string, o: FutureOptions = {}): Promise<number> {
 		return this.raft.addVoter(id, address, { timeoutMs: 30_000, ...o });
-	}
-
-	removeServer(id: string, o: FutureOptions = {}): Promise<number> {
-		return this.raft.removeServer(id, { timeoutMs: 30_000, ...o });
 	}
 }

@@ -4,6 +4,7 @@
 // runs no web task. The control plane will make these decisions; here the demo makes them.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { NetworkInspect } from "../../agent/api/index.ts";
 import {
 	Allocator,
 	type NetworkAlloc,
@@ -32,15 +33,8 @@ export async function showOverlay(
 	};
 	// The networks as the cluster store allocated them (VNI, subnet, gateway); task addresses and
 	// VIPs are still the demo's decisions until the control plane's allocator makes them.
-	const stored = JSON.parse(await tsswarm(n1.name, ["network", "inspect", "app", "ingress"])) as Array<{
-		Id: string;
-		Name: string;
-		Ingress: boolean;
-		Internal: boolean;
-		IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
-		Options: Record<string, string>;
-	}>;
-	const toAlloc = (n: (typeof stored)[number]): NetworkAlloc => ({
+	const stored = JSON.parse(await tsswarm(n1.name, ["network", "inspect", "app", "ingress"])) as NetworkInspect[];
+	const toAlloc = (n: NetworkInspect): NetworkAlloc => ({
 		id: n.Name,
 		name: n.Name,
 		vni: Number(n.Options["com.docker.network.driver.overlay.vxlanid_list"]),

@@ -1,16 +1,6 @@
 // tsswarm network ...: talks to the local agent, which forwards writes to the Raft leader.
-import { call } from "../../agent/api/index.ts";
+import { call, type NetworkInspect as Network } from "../../agent/api/index.ts";
 import { printTable } from "../table.ts";
-
-interface Network {
-	Name: string;
-	Id: string;
-	Driver: string;
-	Scope: string;
-	Internal: boolean;
-	Ingress: boolean;
-	IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
-}
 
 export interface CreateOptions {
 	driver: string;

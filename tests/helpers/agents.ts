@@ -16,14 +16,18 @@ export interface LabAgent {
 	stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts the agent of `node` and waits for its control socket. */
-export async function startAgent(lab: Lab, node: string): Promise<LabAgent> {
+/**
+ * Starts the agent of `node` and waits for its control socket. `args` are the agent's flags
+ * (default: listen on the node's address).
+ */
+export async function startAgent(lab: Lab, node: string, o: { args?: string[] } = {}): Promise<LabAgent> {
 	const n = lab.nodes.find((x) => x.name === node)!;
 	const sock = join(n.dir, "tsswarm.sock");
 	// A killed agent leaves its socket behind: wait for the new agent's, not the old file.
 	rmSync(sock, { force: true });
 	const log = openSync(join(n.dir, "agent.log"), "a");
-	const [cmd, ...args] = netnsArgv(lab.record, n.name, [cliPath, "agent", "--listen-addr", `${n.address}:2377`]);
+	const flags = o.args ?? ["--listen-addr", `${n.address}:2377`];
+	const [cmd, ...args] = netnsArgv(lab.record, n.name, [cliPath, "agent", ...flags]);
 	const child = spawn(cmd!, args, {
 		stdio: ["ignore", log, log],
 		env: { ...process.env, TSSWARM_DATA_ROOT: n.dir, TSSWARM_NODE: n.name },

@@ -1,35 +1,22 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, openSync } from "node:fs";
-import { join } from "node:path";
 import t from "tap";
-import { netnsArgv } from "../../../cli/lab/index.ts";
+import { cliPath as cli, type LabAgent, startAgent } from "../../helpers/agents.ts";
 import { waitFor } from "../../helpers/index.ts";
 import { withLab } from "../../helpers/lab.ts";
 
-const cli = new URL("../../../cli/tsswarm", import.meta.url).pathname;
 const TOKEN = /TSWARM-1-[a-z2-7]{25}-[a-z2-7]{32}/;
 
 t.test("agents in a 4-node lab: init, worker/manager/rotated tokens, labels, leave, failure", async (t) => {
 	const lab = await withLab(t, { nodes: 4 });
 	// One agent per node, in the node's namespace (the lab's teardown ends them too).
-	const agents = new Map<string, ChildProcess>();
+	const agents = new Map<string, LabAgent>();
 	for (const n of lab.nodes) {
-		const log = openSync(join(n.dir, "agent.log"), "a");
 		const extra = n.name === "n2" ? ["--label", "zone=b", "--label", "disk=ssd"] : [];
 		// n1 listens on 0.0.0.0 with the default port: it must advertise its one real address.
 		const listen = n.name === "n1" ? [] : ["--listen-addr", `${n.address}:2377`];
-		const [cmd, ...args] = netnsArgv(lab.record, n.name, [cli, "agent", ...listen, ...extra]);
-		const p = spawn(cmd!, args, {
-			stdio: ["ignore", log, log],
-			env: { ...process.env, TSSWARM_DATA_ROOT: n.dir, TSSWARM_NODE: n.name },
-		});
-		agents.set(n.name, p);
-		t.teardown(() => {
-			if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
-		});
+		const a = await startAgent(lab, n.name, { args: [...listen, ...extra] });
+		agents.set(n.name, a);
+		t.teardown(() => a.stop("SIGKILL"));
 	}
-	for (const n of lab.nodes)
-		await waitFor(`${n.name}'s agent socket`, () => existsSync(join(n.dir, "tsswarm.sock")), { timeoutMs: 20_000 });
 	const init = await lab.exec("n1", [cli, "init"]);
 	t.equal(init.code, 0, init.stderr);
 	const worker = TOKEN.exec(init.stdout)?.[0];
@@ -92,10 +79,7 @@ t.test("agents in a 4-node lab: init, worker/manager/rotated tokens, labels, lea
 
 	// A graceful stop (SIGTERM) is a leave: the others show n4 'left', not failed.
 	const by = (on: string, ip: string) => nodes(on).then((ns) => ns.find((x) => x.addr.startsWith(`${ip}:`))?.state);
-	const n4 = agents.get("n4")!;
-	const exited = new Promise((r) => n4.once("exit", r));
-	n4.kill("SIGTERM");
-	await exited;
+	await agents.get("n4")!.stop("SIGTERM");
 	await waitFor(
 		"n1, n2 and n3 show n4 left",
 		async () => (await Promise.all(["n1", "n2", "n3"].map((n) => by(n, "198.18.0.4")))).every((s) => s === "left"),
@@ -104,7 +88,7 @@ t.test("agents in a 4-node lab: init, worker/manager/rotated tokens, labels, lea
 
 	// SIGKILL n3's agent: the others mark it down.
 	const t0 = Date.now();
-	agents.get("n3")!.kill("SIGKILL");
+	agents.get("n3")!.child.kill("SIGKILL");
 	await waitFor(
 		"n1 and n2 mark n3 down",
 		async () => (await by("n1", "198.18.0.3")) === "dead" && (await by("n2", "198.18.0.3")) === "dead",

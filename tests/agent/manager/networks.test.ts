@@ -2,18 +2,10 @@
 // on any manager (writes forwarded to the leader), refused on a worker, surviving a leader kill
 // and an agent restart.
 import t from "tap";
+import type { NetworkInspect } from "../../../agent/api/index.ts";
 import { type LabAgent, startAgent, tsswarm } from "../../helpers/agents.ts";
 import { waitFor } from "../../helpers/index.ts";
 import { withLab } from "../../helpers/lab.ts";
-
-interface Net {
-	Name: string;
-	Id: string;
-	Ingress: boolean;
-	Internal: boolean;
-	IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
-	Options: Record<string, string>;
-}
 
 t.test("networks in the replicated store: create on any manager, refusals, leader failover, restart", async (t) => {
 	const lab = await withLab(t, { nodes: 4 });
@@ -25,7 +17,8 @@ t.test("networks in the replicated store: create on any manager, refusals, leade
 		t.equal(r.code, 0, `${node}: tsswarm ${args.join(" ")} ${r.stderr.trim()}`);
 		return r.stdout;
 	};
-	const ls = async (node: string) => JSON.parse(await ok(node, "network", "ls", "--format", "json")) as Net[];
+	const ls = async (node: string) =>
+		JSON.parse(await ok(node, "network", "ls", "--format", "json")) as NetworkInspect[];
 
 	// Bad pools are usage errors, and leave the node out of any cluster.
 	const badPool = await run("n1", "init", "--default-addr-pool", "198.19.0.0/33");
@@ -88,9 +81,13 @@ t.test("networks in the replicated store: create on any manager, refusals, leade
 	t.ok(db.Internal);
 	const vnis = all.map((n) => n.Options["com.docker.network.driver.overlay.vxlanid_list"]);
 	t.equal(new Set(vnis).size, 3, `distinct VNIs ${vnis.join(",")}`);
-	const insp = JSON.parse(await ok("n2", "network", "inspect", "app")) as Net[];
+	const insp = JSON.parse(await ok("n2", "network", "inspect", "app")) as NetworkInspect[];
 	t.equal(insp[0]?.Id, id, "inspect by name");
-	t.equal((JSON.parse(await ok("n3", "network", "inspect", id.slice(0, 6))) as Net[])[0]?.Name, "app", "by id prefix");
+	t.equal(
+		(JSON.parse(await ok("n3", "network", "inspect", id.slice(0, 6))) as NetworkInspect[])[0]?.Name,
+		"app",
+		"by id prefix",
+	);
 
 	// Refusals: each a clear error, nothing stored changes.
 	const refusals: Array<[string[], RegExp]> = [
