@@ -9,7 +9,18 @@
 import { DnsServer, type ServiceRecord } from "./dns.ts";
 import { checkEncryptionSupport } from "./encryption.ts";
 import { OverlayEncryptionUnsupportedError, PoolExhaustedError, PortConflictError } from "./errors.ts";
-import { bindInNetns, exec, inNetns, ipBatch, ipNs, isGone, netnsList, nftApply, nftDeleteTable } from "./exec.ts";
+import {
+	bindInNetns,
+	exec,
+	inNetns,
+	ipBatch,
+	ipNs,
+	isGone,
+	linksIn,
+	netnsList,
+	nftApply,
+	nftDeleteTable,
+} from "./exec.ts";
 import { macFor, programEndpoints, programFlood, type RemoteEndpoint } from "./fdb.ts";
 import type { NetworkAlloc } from "./ipam.ts";
 import {
@@ -140,7 +151,7 @@ export class OverlayDriver {
 	 */
 	private plugEgress(n: NetworkAlloc): Promise<void> {
 		const work = this.egressLock.then(async () => {
-			const slot = freeSlot((await egressSlots(this.o.nodeNetns)).values());
+			const slot = freeSlot(await egressSlots(this.o.nodeNetns));
 			if (slot === undefined) throw new PoolExhaustedError("egress link slot (169.254.0.0/16) on this node");
 			const { sandbox: inSb, node: inNode } = slotAddresses(slot);
 			const sb = this.sandbox(n);
@@ -226,16 +237,22 @@ export class OverlayDriver {
 		ifname = "eth0",
 		o: { defaultRoute?: boolean } = {},
 	): Promise<void> {
-		const route = o.defaultRoute ?? (!n.internal && !n.ingress && !(await this.hasDefaultRoute(taskNetns)));
-		await this.plug(n, taskNetns, address, ifname, route);
+		await this.plug(n, taskNetns, address, ifname, await this.defaultRouteFor(n, taskNetns, o.defaultRoute));
 		const nets = this.endpoints.get(taskNetns) ?? new Set();
 		nets.add(n.vni);
 		this.endpoints.set(taskNetns, nets);
 		await this.applyVips(taskNetns);
 	}
 
-	private async hasDefaultRoute(netns: string): Promise<boolean> {
-		return (await exec(["ip", "-n", netns, "route", "show", "default"])).trim() !== "";
+	/**
+	 * Whether attaching to `n` should set the task's default route: the first network with a way
+	 * out does, unless the caller says otherwise.
+	 * @internal
+	 */
+	async defaultRouteFor(n: NetworkAlloc, netns: string, override?: boolean): Promise<boolean> {
+		if (override !== undefined) return override;
+		if (n.internal || n.ingress) return false;
+		return (await exec(["ip", "-n", netns, "route", "show", "default"])).trim() === "";
 	}
 
 	/** @internal */
@@ -411,7 +428,7 @@ export class OverlayDriver {
 				if (!isGone(err)) throw err;
 			});
 		}
-		if ((await egressSlots(this.o.nodeNetns)).size === 0) await nftDeleteTable(this.o.nodeNetns, EGRESS_TABLE);
+		if ((await egressSlots(this.o.nodeNetns)).length === 0) await nftDeleteTable(this.o.nodeNetns, EGRESS_TABLE);
 		if (!(await netnsList()).some((ns) => ns.startsWith(`${this.o.prefix}-ov`)))
 			await nftDeleteTable(this.o.nodeNetns, TUNNEL_TABLE);
 	}
@@ -423,8 +440,8 @@ export class OverlayDriver {
 	 * @internal
 	 */
 	async dropSandbox(sb: string): Promise<string[]> {
-		const lines = (await exec(["ip", "-n", sb, "-d", "-o", "link", "show"]).catch(() => "")).split("\n");
-		const links = lines.map((l) => /^\d+: ([^@:]+)/.exec(l)?.[1]).filter((x): x is string => !!x && x !== "lo");
+		const all = await linksIn(sb);
+		const links = all.map((l) => l.name).filter((x) => x !== "lo");
 		if (links.length)
 			await ipBatch(
 				sb,
@@ -432,7 +449,7 @@ export class OverlayDriver {
 			).catch(() => {});
 		await exec(["ip", "netns", "delete", sb]).catch(() => {});
 		// The namespaces the veths led to (tasks; the node too): reconcile cleans up their rules.
-		return [...new Set(lines.map((l) => /link-netns (\S+)/.exec(l)?.[1]).filter((x): x is string => !!x))];
+		return [...new Set(all.map((l) => /link-netns (\S+)/.exec(l.line)?.[1]).filter((x): x is string => !!x))];
 	}
 
 	/**

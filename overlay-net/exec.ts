@@ -56,15 +56,12 @@ export async function netnsList(): Promise<string[]> {
 		.filter(Boolean);
 }
 
-/** A UDP socket bound to address:port inside the named network namespace, owned by this process. */
-export async function bindUdpInNetns(
-	netns: string,
-	address: string,
-	port: number,
-	timeoutMs = 10_000,
-): Promise<Socket> {
-	return (await bindInNetns(netns, address, port, { timeoutMs })).udp;
-}
+/** The links in a namespace (the node's when undefined): name and the `ip -d -o` line; none if it is gone. */
+export const linksIn = async (ns: string | undefined) =>
+	(await exec(["ip", ...ipNs(ns), "-d", "-o", "link", "show"]).catch(() => ""))
+		.split("\n")
+		.map((l) => ({ name: /^\d+: ([^@:]+)/.exec(l)?.[1] ?? "", line: l }))
+		.filter((l) => l.name);
 
 /** A UDP socket and (with `tcp`) a listening TCP server on address:port inside the namespace. */
 export function bindInNetns(

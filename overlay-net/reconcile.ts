@@ -3,7 +3,7 @@
 // half done, so nothing is trusted by its name alone: a sandbox is checked for its bridge, VXLAN
 // device, gateway address and egress link, and rebuilt if anything is missing.
 import type { OverlayDriver } from "./dataplane.ts";
-import { exec, ipBatch, ipNs, isGone, netnsList, nftApply, nftDeleteTable } from "./exec.ts";
+import { exec, ipBatch, ipNs, isGone, linksIn, netnsList, nftApply, nftDeleteTable } from "./exec.ts";
 import type { RemoteEndpoint } from "./fdb.ts";
 import type { NetworkAlloc } from "./ipam.ts";
 import {
@@ -55,16 +55,10 @@ export interface ReconcileResult {
 	missing: string[];
 }
 
-const links = async (ns: string | undefined) =>
-	(await exec(["ip", ...ipNs(ns), "-d", "-o", "link", "show"]).catch(() => ""))
-		.split("\n")
-		.map((l) => ({ name: /^\d+: ([^@:]+)/.exec(l)?.[1] ?? "", line: l }))
-		.filter((l) => l.name);
-
 /** Is everything createNetwork builds there? */
 async function complete(d: OverlayDriver, n: NetworkAlloc): Promise<boolean> {
 	const sb = d.sandbox(n);
-	const ls = await links(sb);
+	const ls = await linksIn(sb);
 	const br = ls.find((l) => l.name === "br0");
 	const vx = ls.find((l) => l.name === `vx${n.vni}`);
 	if (!br || !/[<,]UP[,>]/.test(br.line)) return false;
@@ -113,7 +107,7 @@ export async function reconcileDriver(
 	for (const [ns, n] of want) if (existing.includes(ns) && !(await complete(d, n))) broken.add(n.vni);
 	const vnis = new Set(desired.filter((n) => !broken.has(n.vni)).map((n) => n.vni));
 	const nodeEps = o.nodeEndpoints && new Set(o.nodeEndpoints.map((e) => e.network.vni));
-	const stray = (await links(d.o.nodeNetns)).filter(({ name, line }) => {
+	const stray = (await linksIn(d.o.nodeNetns)).filter(({ name, line }) => {
 		const vni = Number(/^(?:vx|ovh|ovi)(\d+)$/.exec(name)?.[1]);
 		if (!vni) return false;
 		if (name.startsWith("vx")) return /vxlan id \d+ /.test(line);
@@ -143,7 +137,7 @@ export async function reconcileDriver(
 		if (o.endpoints) await d.setEndpoints(n, o.endpoints(n));
 	}
 	// The node's own endpoints (ingress).
-	const nodeLinks = new Set((await links(d.o.nodeNetns)).map((l) => l.name));
+	const nodeLinks = new Set((await linksIn(d.o.nodeNetns)).map((l) => l.name));
 	for (const e of o.nodeEndpoints ?? []) {
 		if (want.has(d.sandbox(e.network)) && !nodeLinks.has(d.nodeIf(e.network))) await d.attachNode(e.network, e.address);
 	}
@@ -159,7 +153,7 @@ export async function reconcileDriver(
 			const tasks = (byNet.get(n.vni) ?? []).filter((t) => alive.has(t.netns));
 			for (const t of byNet.get(n.vni) ?? []) if (!alive.has(t.netns)) r.missing.push(`${t.netns}/${n.vni}`);
 			const expected = new Set([d.vethName(n, undefined), ...tasks.map((t) => d.vethName(n, t.netns))]);
-			const veths = (await links(sb)).filter((l) => /^ve/.test(l.name));
+			const veths = (await linksIn(sb)).filter((l) => /^ve/.test(l.name));
 			const have = veths.map((l) => l.name);
 			const extra = veths.filter((l) => !expected.has(l.name));
 			if (extra.length > 0) {
@@ -176,11 +170,7 @@ export async function reconcileDriver(
 			}
 			for (const t of tasks) {
 				if (!have.includes(d.vethName(n, t.netns))) {
-					const route =
-						t.defaultRoute ??
-						(!n.internal &&
-							!n.ingress &&
-							(await exec(["ip", "-n", t.netns, "route", "show", "default"])).trim() === "");
+					const route = await d.defaultRouteFor(n, t.netns, t.defaultRoute);
 					await d.plug(n, t.netns, t.address, t.ifname ?? "eth0", route);
 					r.attached.push(`${t.netns}/${n.vni}`);
 				}
@@ -199,7 +189,7 @@ export async function reconcileDriver(
 	// Without a desired task list, only namespaces left with no interface at all are cleaned.
 	for (const ns of peers0) {
 		if (ns === d.o.nodeNetns || d.endpoints.has(ns)) continue;
-		if (o.tasks || (await links(ns)).every((l) => l.name === "lo")) await nftDeleteTable(ns, LB_TABLE);
+		if (o.tasks || (await linksIn(ns)).every((l) => l.name === "lo")) await nftDeleteTable(ns, LB_TABLE);
 	}
 	if (desired.length === 0) await nftDeleteTable(d.o.nodeNetns, TUNNEL_TABLE);
 	else await d.tunnelNotrack();

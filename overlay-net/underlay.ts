@@ -30,14 +30,12 @@ export const slotAddresses = (slot: number) => {
 	return { sandbox: `169.254.${a >> 8}.${a & 255}`, node: `169.254.${(a + 1) >> 8}.${(a + 1) & 255}` };
 };
 
-/** Egress slots in use on the node: ovhVNI -> slot, read from the addresses on those links. */
-export async function egressSlots(netns: string | undefined): Promise<Map<string, number>> {
+/** Egress slots in use on the node, read from the addresses on its ovhVNI links. */
+export async function egressSlots(netns: string | undefined): Promise<number[]> {
 	const out = await exec(["ip", ...ipNs(netns), "-o", "-4", "addr", "show"]);
-	const slots = new Map<string, number>();
-	for (const m of out.matchAll(/^\d+:\s+(ovh\d+)\s+inet\s+169\.254\.(\d+)\.(\d+)\/31/gm)) {
-		slots.set(m[1]!, ((Number(m[2]) << 8) | Number(m[3])) >> 1);
-	}
-	return slots;
+	return [...out.matchAll(/^\d+:\s+ovh\d+\s+inet\s+169\.254\.(\d+)\.(\d+)\/31/gm)].map(
+		(m) => ((Number(m[1]) << 8) | Number(m[2])) >> 1,
+	);
 }
 
 export function freeSlot(used: Iterable<number>): number | undefined {

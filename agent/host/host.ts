@@ -241,14 +241,14 @@ export class Host extends EventEmitter<HostEvents> {
 			stream.abort(err);
 		};
 		// The deadline runs while we wait for a complete frame; a handler at work does not count.
-		let idle = setTimeout(() => fail(new StreamIdleError(protocol, this.idleMs)), this.idleMs);
-		idle.unref();
+		let idle: NodeJS.Timeout | undefined;
 		const rearm = () => {
 			clearTimeout(idle);
 			if (done) return;
 			idle = setTimeout(() => fail(new StreamIdleError(protocol, this.idleMs)), this.idleMs);
 			idle.unref();
 		};
+		rearm();
 		const ctx = {
 			peer,
 			send: (reply: unknown) => {

@@ -179,7 +179,7 @@ export async function requestJoin(
 			const nonce = randomBytes(32);
 			io.send({ t: "hello", nonce });
 			const ch = (await io.next()) as { t?: string; clusterPub?: Uint8Array; sig?: Uint8Array; nonce?: Uint8Array };
-			if ((ch as { t?: string })?.t === "denied") {
+			if (ch?.t === "denied") {
 				const d = ch as { reason?: string; code?: string };
 				throw new JoinDeniedError(d.reason ?? "no reason given", d.code);
 			}

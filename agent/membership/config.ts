@@ -61,8 +61,6 @@ export function wanConfig(): MembershipConfig {
 		probeIntervalMs: 3000,
 		probeTimeoutMs: 1200,
 		suspicionMult: 4,
-		suspicionMinMs: 0,
-		suspicionConfirmations: 3,
 		retransmitMult: 5,
 		pushPullIntervalMs: 60_000,
 	};

@@ -1,5 +1,5 @@
 // Membership and failure detection: SWIM with Lifeguard, over UDP or a simulated network.
-export { decodePacket, encodePacket, type Packet, probeTag, VERSION, validateMeta } from "./codec.ts";
+export { decodePacket, encodePacket, type Packet, VERSION } from "./codec.ts";
 export { lanConfig, type MembershipConfig, validateConfig, wanConfig } from "./config.ts";
 export * from "./errors.ts";
 export { Membership, type MembershipOptions } from "./membership.ts";

@@ -1,6 +1,6 @@
 // Test fixtures: a busybox httpd serving one page inside a namespace, and fetching a URL from one.
 import { spawn } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../../cli/lab/index.ts";
 import { tempDir, waitFor } from "../helpers/index.ts";
@@ -20,7 +20,7 @@ export function serveHttp(t: { teardown(fn: () => unknown): void }, netns: strin
 	);
 	t.teardown(() => {
 		httpd.kill("SIGKILL");
-		rmSync(dir.path, { recursive: true, force: true });
+		dir.remove();
 	});
 }
 
