@@ -12,21 +12,11 @@
 // Rounds alternate ours and the peer so that noise from other load hits both.
 // Last line: {"bench":"container-start","ours":{...},"peer":{...},"ratios":{...}}.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import {
-	cpSync,
-	existsSync,
-	mkdirSync,
-	mkdtempSync,
-	readdirSync,
-	readFileSync,
-	rmdirSync,
-	rmSync,
-	writeFileSync,
-} from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Runtime } from "../../runtime/index.ts";
+import { Runtime, stopLogDaemon } from "../../runtime/index.ts";
 import { ensureTestImages } from "../../tests/helpers/images.ts";
 import { removeCgroup, uniqueName } from "../../tests/helpers/index.ts";
 
@@ -225,12 +215,8 @@ try {
 } finally {
 	await stopDockerd().catch(() => {});
 	for (const c of rt.list({ all: true })) await rt.remove(c.id, { force: true }).catch(() => {});
+	await stopLogDaemon(data);
 	removeCgroup(`${cgroupParent}/runc-peer`);
-	for (const h of readdirSync("/sys/fs/cgroup")) {
-		try {
-			rmdirSync(join("/sys/fs/cgroup", h, cgroupParent, "runc-peer"));
-		} catch {}
-	}
 	removeCgroup(cgroupParent);
 	rmSync(dir, { recursive: true, force: true });
 }

@@ -158,6 +158,12 @@ export class Runtime implements ContainerRuntime {
 		return [this.bin, "--root", join(this.root, "runc"), ...args];
 	}
 
+	/** runc kill --all; a container already gone is not an error. */
+	private signal(id: string, sig: string): Promise<unknown> {
+		const [bin, ...args] = this.runc("kill", "--all", id, sig);
+		return execFileP(bin!, args).catch(() => {});
+	}
+
 	private save(st: ContainerState): void {
 		const p = join(this.dir(st.id), "state.json");
 		writeFileSync(`${p}.tmp`, JSON.stringify(st, null, 1));
@@ -272,7 +278,8 @@ export class Runtime implements ContainerRuntime {
 	private cleanup(id: string, mounts?: string): void {
 		if (existsSync(join(this.root, "runc", id))) {
 			try {
-				execFileSync(this.bin, ["--root", join(this.root, "runc"), "delete", "--force", id], { stdio: "ignore" });
+				const [bin, ...args] = this.runc("delete", "--force", id);
+				execFileSync(bin!, args, { stdio: "ignore" });
 			} catch {}
 		}
 		removeCgroupDirs(this.cgroups, `${this.cgroupParent}/${id}`);
@@ -435,7 +442,6 @@ export class Runtime implements ContainerRuntime {
 			shimStart: procStart(shimPid),
 		};
 		this.save(next);
-		writeFileSync(join(dir, "shim.pid"), String(shim.pid));
 		this.startHealth(next);
 		this.scheduleSpares();
 		// Running once runc has recorded the container's init (or it already exited, for very short
@@ -558,8 +564,7 @@ export class Runtime implements ContainerRuntime {
 
 	/** Sends a signal to the container's processes (runc kill --all). */
 	async kill(idOrName: string, signal = "TERM"): Promise<void> {
-		const st = this.find(idOrName);
-		await execFileP(this.bin, ["--root", join(this.root, "runc"), "kill", "--all", st.id, signal]).catch(() => {});
+		await this.signal(this.find(idOrName).id, signal);
 	}
 
 	/** The health check loop runs in its own detached process (see health.ts). */
@@ -626,13 +631,11 @@ export class Runtime implements ContainerRuntime {
 		o.signal?.throwIfAborted();
 		const st = this.find(idOrName);
 		if (st.status !== "running") return st;
-		const kill = (sig: string) =>
-			execFileP(this.bin, ["--root", join(this.root, "runc"), "kill", "--all", st.id, sig]).catch(() => {});
-		await kill("TERM");
+		await this.signal(st.id, "TERM");
 		const deadline = Date.now() + (o.graceMs ?? 10_000);
 		while (Date.now() < deadline && this.load(st.id).status === "running") await sleep(10, undefined, o);
 		if (this.load(st.id).status === "running") {
-			await kill("KILL");
+			await this.signal(st.id, "KILL");
 			await this.wait(st.id, o);
 		}
 		return this.load(st.id);
@@ -646,8 +649,10 @@ export class Runtime implements ContainerRuntime {
 			await this.stop(st.id, { graceMs: 0, signal: o.signal });
 		}
 		// `runc run` deletes its container when it ends; a runc start costs ~10 ms, so only if needed.
-		if (existsSync(join(this.root, "runc", st.id)))
-			await execFileP(this.bin, ["--root", join(this.root, "runc"), "delete", "--force", st.id]).catch(() => {});
+		if (existsSync(join(this.root, "runc", st.id))) {
+			const [bin, ...args] = this.runc("delete", "--force", st.id);
+			await execFileP(bin!, args).catch(() => {});
+		}
 		this.stopHealth(st.id);
 		unmountRootfs(this.dir(st.id));
 		rmSync(this.dir(st.id), { recursive: true, force: true });
