@@ -98,6 +98,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 	private draining: Promise<void> = Promise.resolve();
 	private waiters = new Set<Waiter>();
 	private peers = new Map<string, { address: string; suffrage: "voter" | "nonvoter" }>();
+	/** The configuration observePeers last looked at (the core keeps one object per config entry). */
+	private observedConfig: Configuration | undefined;
 	private counters = {
 		snapshotsInstalled: 0,
 		snapshotsSent: 0,
@@ -300,9 +302,11 @@ export class Raft extends EventEmitter<RaftEvents> {
 		return this.withDeadline(what, p, o, () => this.waiters.delete(w!));
 	}
 
-	/** Observe configuration changes as peer events. */
+	/** Observe configuration changes as peer events (runs after every batch: skip an unchanged config). */
 	private observePeers(core: RaftCore): void {
 		const cfg = core.configuration();
+		if (cfg === this.observedConfig) return;
+		this.observedConfig = cfg;
 		for (const s of cfg.servers) {
 			if (s.id === this.id) continue;
 			const known = this.peers.get(s.id);

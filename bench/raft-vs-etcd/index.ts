@@ -144,7 +144,8 @@ async function startEtcd(dir: string): Promise<EtcdMember[]> {
 			{ stdio: ["ignore", "ignore", "pipe"] },
 		);
 		m.proc.stderr?.resume();
-		// A binary that vanished or cannot run: fail the run (cleanup kills what started) at once.
+		// A binary that vanished or cannot run: log it (an unhandled 'error' would crash the run); the
+		// run then fails when no etcd leader is elected, and cleanup kills what started.
 		m.proc.once("error", (err) => log(`etcd ${m.name} failed to start: ${err.message}`));
 	}
 	return ms;

@@ -302,8 +302,8 @@ export class SimCluster {
 			this.answerReads(n);
 			this.checkLeaderAppendOnly(n);
 		}
+		// The leader's log cannot have changed since the last check: an append leaves a Ready.
 		this.checkElectionSafety(n);
-		this.checkLeaderAppendOnly(n);
 		this.checkConfiguration(n);
 	}
 
@@ -580,10 +580,11 @@ export class SimCluster {
 					const ea = la.entry(i)!;
 					const eb = lb.entry(i)!;
 					const same = ea.term === eb.term;
-					if (matched && (!same || Buffer.compare(ea.data, eb.data) !== 0 || ea.type !== eb.type))
+					const differ = Buffer.compare(ea.data, eb.data) !== 0 || ea.type !== eb.type;
+					if (matched && (!same || differ))
 						throw new InvariantError(`log matching: ${a.id}/${b.id} agree after ${i} but not at ${i}`);
 					if (same) {
-						if (Buffer.compare(ea.data, eb.data) !== 0 || ea.type !== eb.type)
+						if (differ)
 							throw new InvariantError(`log matching: ${a.id}/${b.id} hold different entries ${i}@${ea.term}`);
 						matched = true;
 					}
