@@ -4,15 +4,16 @@
 // the worker come next (ROADMAP).
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { arch, cpus, networkInterfaces, totalmem } from "node:os";
+import { arch, cpus, hostname, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
 import pino from "pino";
 import { parseCidr } from "../overlay-net/index.ts";
 import { ControlServer, socketPath } from "./api/index.ts";
 import { AgentError } from "./errors.ts";
-import { DEFAULT_PORT, Host, MemoryAllowList } from "./host/index.ts";
+import { DEFAULT_PORT, Host } from "./host/index.ts";
 import {
 	fingerprint,
 	formatToken,
@@ -23,8 +24,17 @@ import {
 	requestJoin,
 	serveJoin,
 } from "./join/index.ts";
-import { type InitOptions, Manager } from "./manager/index.ts";
+import { type InitOptions, MANAGER_PROTOCOL, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
+import {
+	DirectorySync,
+	type NodeDescription,
+	NodeDirectory,
+	NodeRemoveRefusedError,
+	nodeRecord,
+	validateDescription,
+	validateEntries,
+} from "./nodes/index.ts";
 import { NotManagerError } from "./store/index.ts";
 
 export interface AgentOptions {
@@ -38,6 +48,8 @@ export interface AgentOptions {
 	advertise?: string;
 	/** Node labels, gossiped with membership (e.g. zone=a). */
 	labels?: Record<string, string>;
+	/** The name the node has in the cluster (default: the machine's hostname). */
+	hostname?: string;
 	/** How long stop() spends telling the others it leaves (default 1 s). */
 	leaveTimeoutMs?: number;
 }
@@ -116,12 +128,16 @@ export class Agent {
 	private manager: Manager | undefined;
 	private state: ClusterState | undefined;
 	private clusterKey: Ed25519PrivateKey | undefined;
-	private readonly allow = new MemoryAllowList();
+	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
+	private readonly directory: NodeDirectory;
+	private sync: DirectorySync | undefined;
 	private readonly dir: string;
 
 	constructor(o: AgentOptions) {
 		this.o = o;
 		this.dir = join(o.dataRoot, "cluster");
+		mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+		this.directory = new NodeDirectory(join(this.dir, "nodes.json"));
 		this.log = pino({ base: { node: process.env.TSSWARM_NODE ?? undefined } }, pino.destination(2));
 		this.bind = splitAddr(o.listen ?? `0.0.0.0:${DEFAULT_PORT}`, "listen address");
 	}
@@ -136,7 +152,6 @@ export class Agent {
 	}
 
 	async start(): Promise<void> {
-		mkdirSync(this.dir, { recursive: true, mode: 0o700 });
 		const adv = this.o.advertise ? splitAddr(this.o.advertise, "advertise address") : undefined;
 		this.advertise = {
 			ip: adv?.ip ?? (this.bind.ip === "0.0.0.0" ? pickAdvertiseIp() : this.bind.ip),
@@ -146,7 +161,7 @@ export class Agent {
 			dataDir: this.o.dataRoot,
 			listen: [`/ip4/${this.bind.ip}/tcp/${this.bind.port}`],
 			announce: [`/ip4/${this.advertise.ip}/tcp/${this.advertise.port}`],
-			allowList: this.allow,
+			allowList: this.directory,
 			logger: this.log,
 			// Only the node that serves the join protocol lets non-members in (for its grace period).
 			admitNewcomers: () => this.clusterKey !== undefined,
@@ -157,6 +172,7 @@ export class Agent {
 			"POST /v1/join": (b) => this.join(String(b.token ?? ""), String(b.addr ?? "")),
 			"POST /v1/join-token": (b) => this.joinToken(b.role === "manager" ? "manager" : "worker", Boolean(b.rotate)),
 			"GET /v1/nodes": () => this.nodes(),
+			"POST /v1/nodes/rm": (b) => this.removeNode(String(b.id ?? ""), Boolean(b.force)),
 			"GET /v1/networks": () => this.managerOnly().listNetworks(),
 			"POST /v1/networks/create": (b) => this.managerOnly().createNetwork(b),
 			"POST /v1/networks/inspect": (b) => this.managerOnly().inspectNetwork(String(b.ref ?? "")),
@@ -195,6 +211,11 @@ export class Agent {
 
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
+		// A node taken out of the directory (node rm) is cut off at once, not at its next dial.
+		this.directory.on("removed", (ids) => {
+			for (const id of ids) void this.host.node.hangUp(peerIdFromString(id)).catch(() => {});
+			this.log.info({ nodes: ids }, "nodes removed from the directory; their connections closed");
+		});
 		if (st.role === "manager") {
 			this.manager = await Manager.start({
 				host: this.host,
@@ -202,7 +223,21 @@ export class Agent {
 				clusterId: st.clusterId,
 				logger: this.log,
 				bootstrap,
+				directory: this.directory,
 			});
+		} else {
+			// Workers have no store: they keep their directory by asking a manager, and sooner when
+			// a peer they do not know yet knocks (it may have joined since).
+			this.sync = new DirectorySync({
+				host: this.host,
+				directory: this.directory,
+				protocol: MANAGER_PROTOCOL,
+				logger: this.log,
+			});
+			this.host.on("refused", (r) => {
+				if (r.error.code === "ERR_NOT_A_MEMBER") this.sync?.soon();
+			});
+			this.sync.start();
 		}
 		this.membership = new Membership({
 			id: this.host.peerId,
@@ -220,17 +255,10 @@ export class Agent {
 			},
 			logger: this.log,
 		});
-		// The allow-list follows cluster membership as Swarm's does: a node that is down (failed)
-		// is still a member — it may come back, and it keeps its identity and its place; only a
-		// graceful leave (later: `node rm` through the store) takes it off. A node that left and
-		// comes back has to join again... except that its restart refutes 'left' with a higher
-		// incarnation, and then it is let in again (it still holds the membership key).
-		for (const ev of ["join", "alive"] as const) this.membership.on(ev, (m) => this.allow.add(m.id));
+		// Membership reports liveness only: who may connect comes from the nodes table (written at
+		// join, removed by `node rm`), never from gossip, which any key holder could forge.
 		this.membership.on("fail", (m) => this.log.warn({ member: m.id, addr: m.addr }, "member failed"));
-		this.membership.on("leave", (m) => {
-			this.allow.remove(m.id);
-			this.log.info({ member: m.id }, "member left; removed from the allow-list");
-		});
+		this.membership.on("leave", (m) => this.log.info({ member: m.id }, "member left"));
 		await this.membership.start();
 		if (st.seeds.length) this.membership.join(st.seeds);
 		if (this.clusterKey) {
@@ -246,10 +274,16 @@ export class Agent {
 		}
 	}
 
-	private grant(peer: string, role: Role, meta: Record<string, unknown>): JoinGrant {
-		this.allow.add(peer);
-		this.log.info({ peer, role }, "node joined");
-		const addr = typeof meta.addr === "string" ? /^([\d.]+):(\d+)$/.exec(meta.addr) : null;
+	/**
+	 * Admit a joiner whose proof checked out: its record goes into the nodes table (through the
+	 * leader) before it hears back, so every manager admits it by the time it connects.
+	 */
+	private async grant(peer: string, role: Role, meta: Record<string, unknown>): Promise<JoinGrant> {
+		const description = validateDescription(peer, meta);
+		if (!this.manager) throw new AgentError("this node cannot admit nodes: it is not a manager", "ERR_NOT_MANAGER");
+		await this.manager.registerNode(nodeRecord(peer, role, description));
+		this.log.info({ peer, role, hostname: description.hostname }, "node joined");
+		const addr = /^([\d.]+):(\d+)$/.exec(description.addr);
 		if (role === "manager" && addr && this.manager) {
 			// It starts its (empty) Raft right after this answer; the leader adds it as a voter.
 			const ma = `/ip4/${addr[1]}/tcp/${addr[2]}/p2p/${peer}`;
@@ -262,8 +296,20 @@ export class Agent {
 			clusterId: this.state!.clusterId,
 			role,
 			membershipKey: Buffer.from(this.state!.membershipKey, "base64"),
-			members: (this.membership?.live() ?? []).map((m) => ({ id: m.id, addr: m.addr })),
+			members: this.directory.list(),
 		};
+	}
+
+	/** What this node tells the cluster about itself when it joins (and at init). */
+	private description(): NodeDescription {
+		return validateDescription(this.host.peerId, {
+			hostname: this.o.hostname ?? hostname(),
+			addr: this.advertiseAddr,
+			labels: this.o.labels ?? {},
+			platform: hostPlatform(),
+			resources: { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() },
+			engineVersion: VERSION,
+		});
 	}
 
 	info() {
@@ -273,8 +319,15 @@ export class Agent {
 			clusterId: this.state?.clusterId ?? null,
 			role: this.state?.role ?? null,
 			raft: this.manager
-				? { leader: this.manager.store.leader()?.id ?? null, isLeader: this.manager.store.isLeader() }
+				? {
+						leader: this.manager.store.leader()?.id ?? null,
+						isLeader: this.manager.store.isLeader(),
+						term: this.manager.store.raftStats().term,
+						index: this.manager.store.appliedIndex(),
+					}
 				: null,
+			directory: { version: this.directory.version, nodes: this.directory.list().length },
+			membership: this.membership ? { alive: this.membership.live().length } : null,
 		};
 	}
 
@@ -293,6 +346,7 @@ export class Agent {
 		this.saveState();
 		await this.startCluster(true);
 		await this.manager!.initCluster(this.state.clusterId, o);
+		await this.manager!.registerNode(nodeRecord(this.host.peerId, "manager", this.description()));
 		return { ...this.info(), tokens: this.tokens(), advertise: this.advertiseAddr };
 	}
 
@@ -308,14 +362,17 @@ export class Agent {
 		if (this.state)
 			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
 		const { ip, port } = splitAddr(addr, "manager address");
-		const grant = await requestJoin(this.host, `/ip4/${ip}/tcp/${port}`, token, { addr: this.advertiseAddr });
+		const grant = await requestJoin(this.host, `/ip4/${ip}/tcp/${port}`, token, { ...this.description() });
+		// The grant's node list (checked: it crossed the wire) is our directory until a manager's
+		// store (or, here on a manager, our own replica) says otherwise.
+		const members = validateEntries("the join grant", grant.members);
 		this.state = {
 			clusterId: grant.clusterId,
 			role: grant.role,
 			membershipKey: Buffer.from(grant.membershipKey).toString("base64"),
-			seeds: grant.members.map((m) => m.addr),
+			seeds: members.filter((m) => m.id !== this.host.peerId).map((m) => m.addr),
 		};
-		for (const m of grant.members) this.allow.add(m.id);
+		this.directory.set(members, 0);
 		this.saveState();
 		await this.startCluster();
 		return { ...this.info() };
@@ -334,27 +391,46 @@ export class Agent {
 		return { token: this.tokens()[role] };
 	}
 
+	/** The directory's nodes (gossip alone puts no one here), with their liveness from membership. */
 	nodes() {
 		if (!this.membership)
 			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
 		const voters = this.manager?.voters();
 		const managerStatus = (id: string, alive: boolean) =>
 			!voters?.ids.includes(id) ? "" : id === voters.leader ? "Leader" : alive ? "Reachable" : "Unreachable";
-		return this.membership.all().map((m) => ({
-			managerStatus: managerStatus(m.id, m.state === "alive"),
-			id: m.id,
-			addr: m.addr,
-			state: m.state,
-			role: m.meta.role,
-			platform: m.meta.platform,
-			self: m.id === this.host.peerId,
-			version: m.meta.version,
-			labels: m.meta.labels ?? {},
-		}));
+		const live = new Map(this.membership.all().map((m) => [m.id, m]));
+		return this.directory.list().map((e) => {
+			const m = live.get(e.id);
+			return {
+				managerStatus: managerStatus(e.id, m?.state === "alive"),
+				id: e.id,
+				addr: e.addr,
+				state: m?.state ?? "unknown",
+				role: e.role,
+				platform: m?.meta.platform,
+				self: e.id === this.host.peerId,
+				version: m?.meta.version,
+				labels: m?.meta.labels ?? {},
+			};
+		});
+	}
+
+	/** `node rm`: a node that is not alive (or any, with force) leaves the directory everywhere. */
+	async removeNode(id: string, force: boolean) {
+		const mgr = this.managerOnly();
+		const e = this.directory.get(id) ?? this.directory.list().find((x) => x.id.startsWith(id) && id.length >= 6);
+		if (!e) throw new AgentError(`node ${id} not found`, "ERR_NOT_FOUND");
+		if (e.id === this.host.peerId) throw new NodeRemoveRefusedError(e.id, "it is this node; use tsswarm leave");
+		const state = this.membership?.all().find((m) => m.id === e.id)?.state;
+		if (state === "alive" && !force)
+			throw new NodeRemoveRefusedError(e.id, "it is not down; stop its agent first, or use --force");
+		await mgr.removeNode(e.id);
+		return { id: e.id };
 	}
 
 	/** Stop: first a graceful leave (bounded in time), so the others see 'left', not 'failed'. */
 	async stop(): Promise<void> {
+		this.sync?.stop();
 		if (this.membership) {
 			const ms = this.o.leaveTimeoutMs ?? 1000;
 			await Promise.race([this.membership.leave(ms / 2), new Promise((r) => setTimeout(r, ms).unref())]).catch(

@@ -1,9 +1,7 @@
-// Which peers are cluster members. The control plane's store will provide this; for now a set.
+// Which peers are cluster members: the agent's node directory (from the store's nodes table);
+// a plain set for tests of the host alone.
 export interface AllowList {
 	has(peerId: string): boolean;
-	add(peerId: string): void;
-	remove(peerId: string): void;
-	list(): string[];
 }
 
 export class MemoryAllowList implements AllowList {

@@ -26,8 +26,8 @@ export interface JoinGrant {
 	role: Role;
 	/** Secret that authenticates membership (SWIM) packets; travels only inside Noise. */
 	membershipKey: Uint8Array;
-	/** Members to join through: id + membership address. */
-	members: Array<{ id: string; addr: string }>;
+	/** The cluster's nodes (the joiner's first directory): id, role, ip:port. */
+	members: Array<{ id: string; role: Role; addr: string }>;
 }
 
 export interface JoinServerState {
@@ -35,7 +35,8 @@ export interface JoinServerState {
 	clusterKey: Ed25519PrivateKey;
 	/** Hashes of the current manager and worker secrets. */
 	secretHashes(): { manager: string; worker: string };
-	grant(peer: string, role: Role, meta: Record<string, unknown>): JoinGrant;
+	/** Admit the peer (may refuse by throwing an error with a `code`, e.g. a bad self-description). */
+	grant(peer: string, role: Role, meta: Record<string, unknown>): Promise<JoinGrant>;
 }
 
 const transcript = (...parts: Array<string | Uint8Array>) =>
@@ -154,7 +155,14 @@ export async function serveJoin(
 						role = r;
 				}
 				if (!role) return deny(new InvalidJoinProofError(ctx.peer));
-				ctx.send({ t: "welcome", ...state.grant(ctx.peer, role, m.meta ?? {}) });
+				let grant: JoinGrant;
+				try {
+					grant = await state.grant(ctx.peer, role, m.meta ?? {});
+				} catch (err) {
+					const e = err as Error & { code?: string };
+					return deny(Object.assign(e, { code: e.code ?? "ERR_JOIN" }));
+				}
+				ctx.send({ t: "welcome", ...grant });
 				return;
 			}
 			deny(new BadMessageError(JOIN_PROTOCOL, "expected hello or join"));

@@ -3,6 +3,13 @@
 import { join } from "node:path";
 import type { NetworkInspect } from "../api/index.ts";
 import type { Host } from "../host/index.ts";
+import {
+	NODES_LIST,
+	type NodeDirectory,
+	type NodeRecord,
+	type NodesListReply,
+	parseNodeRecord,
+} from "../nodes/index.ts";
 import { ClusterStore, type StoreLogger } from "../store/index.ts";
 import {
 	CLUSTER_ID,
@@ -13,6 +20,7 @@ import {
 	removeNetwork,
 	validateNetworkSpec,
 } from "./networks.ts";
+import { directoryEntries, followNodes, registerNode, removeNode } from "./nodes.ts";
 import { LeaderRpc } from "./rpc.ts";
 
 export interface ManagerOptions {
@@ -20,6 +28,8 @@ export interface ManagerOptions {
 	dataRoot: string;
 	clusterId: string;
 	logger: StoreLogger;
+	/** This node's directory: kept equal to the store's nodes table once the replica has any. */
+	directory: NodeDirectory;
 }
 
 export interface InitOptions {
@@ -31,11 +41,24 @@ export class Manager {
 	readonly store: ClusterStore;
 	private readonly rpc: LeaderRpc;
 	private readonly log: StoreLogger;
+	private readonly unfollow: () => void;
 
-	private constructor(store: ClusterStore, rpc: LeaderRpc, log: StoreLogger) {
+	private constructor(store: ClusterStore, rpc: LeaderRpc, log: StoreLogger, directory: NodeDirectory) {
 		this.store = store;
 		this.rpc = rpc;
 		this.log = log;
+		this.unfollow = followNodes(store, directory);
+		rpc.register("node.register", async (body) => registerNode(store, parseNodeRecord(body.record)));
+		rpc.register("node.rm", async (body) => removeNode(store, String(body.id ?? "")));
+		// Any member (workers too) may read the directory, from whichever manager it asks.
+		rpc.register(
+			NODES_LIST,
+			async (body): Promise<NodesListReply> =>
+				body.since === directory.version
+					? { version: directory.version, unchanged: true }
+					: { version: directory.version, nodes: directoryEntries(store) },
+			{ members: true, local: true },
+		);
 		rpc.register("network.create", async (body) =>
 			inspectNetwork(await createNetwork(store, validateNetworkSpec(body))),
 		);
@@ -54,12 +77,13 @@ export class Manager {
 			node: o.host.node,
 			clusterId: o.clusterId,
 			logger: o.logger,
+			authorize: (peer) => o.directory.isManager(peer),
 		});
 		if (o.bootstrap && (await store.isEmpty())) await store.bootstrap();
 		const rpc = new LeaderRpc(o.host, store, o.logger);
 		await rpc.start();
 		await store.start();
-		return new Manager(store, rpc, o.logger);
+		return new Manager(store, rpc, o.logger, o.directory);
 	}
 
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */
@@ -77,6 +101,18 @@ export class Manager {
 		]);
 		await createNetwork(this.store, validateNetworkSpec({ name: "ingress", ingress: true, labels: {}, options: {} }));
 		this.log.info({ pools: o.addrPools, subnetSize: o.subnetSize }, "cluster initialized with an ingress network");
+	}
+
+	/** Write (or rewrite) a node's record through the leader; resolves once it is applied here. */
+	async registerNode(record: NodeRecord): Promise<void> {
+		const index = (await this.rpc.call("node.register", { record: { ...record } })) as number;
+		await this.store.waitForApplied(index);
+	}
+
+	/** `node rm`: delete the record through the leader; the node is then refused everywhere. */
+	async removeNode(id: string): Promise<void> {
+		const index = (await this.rpc.call("node.rm", { id })) as number;
+		await this.store.waitForApplied(index);
 	}
 
 	/** Make a newly joined manager a Raft voter (runs on the leader). */
@@ -116,6 +152,7 @@ export class Manager {
 	}
 
 	async stop(): Promise<void> {
+		this.unfollow();
 		await this.rpc.stop();
 		await this.store.stop();
 	}

@@ -10,6 +10,13 @@ export const MANAGER_PROTOCOL = "/tsswarm/manager/1";
 
 export type LeaderHandler = (body: Record<string, unknown>, from: string) => Promise<unknown>;
 
+export interface HandlerOptions {
+	/** Served to any member (a worker too), not only to Raft servers: reads. */
+	members?: boolean;
+	/** Answered by whichever manager is asked, from its replica: no leader needed. */
+	local?: boolean;
+}
+
 type Reply = { ok: unknown } | { error: { code: string; message: string } };
 
 const asReply = (err: unknown): Reply => {
@@ -19,6 +26,7 @@ const asReply = (err: unknown): Reply => {
 
 export class LeaderRpc {
 	private readonly handlers = new Map<string, LeaderHandler>();
+	private readonly options = new Map<string, HandlerOptions>();
 	private readonly host: Host;
 	private readonly store: ClusterStore;
 	private readonly log: StoreLogger;
@@ -29,8 +37,9 @@ export class LeaderRpc {
 		this.log = log;
 	}
 
-	register(kind: string, handler: LeaderHandler): void {
+	register(kind: string, handler: LeaderHandler, o: HandlerOptions = {}): void {
 		this.handlers.set(kind, handler);
+		this.options.set(kind, o);
 	}
 
 	async start(): Promise<void> {
@@ -48,12 +57,13 @@ export class LeaderRpc {
 				return;
 			}
 			let reply: Reply;
+			const opts = this.options.get(m.kind as string) ?? {};
 			// Workers are members but may not change cluster state: only Raft servers may ask.
-			if (!this.store.configuration().servers.some((s) => s.id === ctx.peer)) {
+			if (!opts.members && !this.store.configuration().servers.some((s) => s.id === ctx.peer)) {
 				const err = new NotManagerPeerError(ctx.peer, m.kind as string);
 				this.log.warn({ peer: ctx.peer, protocol: MANAGER_PROTOCOL, code: err.code }, err.message);
 				reply = asReply(err);
-			} else if (!this.store.isLeader()) reply = asReply(new NotLeaderError(this.store.leader()?.id));
+			} else if (!opts.local && !this.store.isLeader()) reply = asReply(new NotLeaderError(this.store.leader()?.id));
 			else {
 				try {
 					reply = { ok: await handler(m.body as Record<string, unknown>, ctx.peer) };

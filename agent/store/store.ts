@@ -36,10 +36,14 @@ export interface ClusterStoreOptions {
 	clusterId: string;
 	logger: StoreLogger;
 	raft?: Partial<Omit<RaftConfig, "localId" | "logger">>;
+	/** Who may open Raft streams to this server (checked before a frame is read): managers. */
+	authorize?: (peer: string) => boolean;
 }
 
 export interface StoreEvents {
 	change: [ChangeEvent];
+	/** The state was replaced by a snapshot (no change events for what it brought). */
+	restored: [];
 	leader: [{ id: string; term: number }];
 }
 
@@ -68,6 +72,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 			new Libp2pTransport({ node: o.node, clusterId: o.clusterId, logger: o.logger }),
 		);
 		this.fsm.on("change", (ev) => this.emit("change", ev));
+		this.fsm.on("restored", () => this.emit("restored"));
 		this.raft.on("leader", (l) => {
 			o.logger.info({ leader: l.id, term: l.term }, "raft leader");
 			this.emit("leader", l);
@@ -113,6 +118,11 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		return this.raft.configuration();
 	}
 
+	/** Raft's counters and state (term, commit and applied index, ...). */
+	raftStats(): ReturnType<Raft["stats"]> {
+		return this.raft.stats();
+	}
+
 	/** Resolves once some leader is known (this node or another), within timeoutMs. */
 	waitForLeader(timeoutMs: number, signal?: AbortSignal): Promise<{ id: string; address: string }> {
 		const now = this.leader();
@@ -141,6 +151,11 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 			this.on("leader", onLeader);
 			signal?.addEventListener("abort", onAbort, { once: true });
 		});
+	}
+
+	/** The Raft index of the last entry applied here (during a change event: that change's). */
+	appliedIndex(): number {
+		return this.fsm.appliedIndex;
 	}
 
 	get(table: Table, id: string): StoredRecord | undefined {

@@ -101,4 +101,14 @@ export function registerSwarm(program: Command): void {
 			const { nodeLs } = await import("../swarm/commands.ts");
 			await nodeLs(o);
 		});
+	node
+		.command("rm")
+		.description("remove nodes from the cluster: they are refused everywhere from then on")
+		.argument("<node...>", "node ids (or unique prefixes of at least 6 characters)")
+		.option("-f, --force", "remove a node that is still up")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (ids: string[], o: { force?: boolean; dataRoot: string }) => {
+			const { nodeRm } = await import("../swarm/commands.ts");
+			await nodeRm(ids, o);
+		});
 }

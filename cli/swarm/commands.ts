@@ -10,7 +10,14 @@ export async function runAgent(o: {
 	label?: Record<string, string>;
 	dataRoot: string;
 }): Promise<void> {
-	const agent = new Agent({ dataRoot: o.dataRoot, listen: o.listenAddr, advertise: o.advertiseAddr, labels: o.label });
+	const agent = new Agent({
+		dataRoot: o.dataRoot,
+		listen: o.listenAddr,
+		advertise: o.advertiseAddr,
+		labels: o.label,
+		// The lab names its nodes n1, n2...: that is their hostname in the cluster.
+		hostname: process.env.TSSWARM_HOSTNAME ?? process.env.TSSWARM_NODE,
+	});
 	await agent.start();
 	const sig = await new Promise<NodeJS.Signals>((resolve) => {
 		process.once("SIGINT", () => resolve("SIGINT"));
@@ -90,4 +97,11 @@ export async function nodeLs(o: { format: string; dataRoot: string }): Promise<v
 		]);
 	}
 	printTable(rows);
+}
+
+export async function nodeRm(ids: string[], o: { force?: boolean; dataRoot: string }): Promise<void> {
+	for (const id of ids) {
+		const r = await call<{ id: string }>(o.dataRoot, "POST", "/v1/nodes/rm", { id, force: Boolean(o.force) });
+		process.stdout.write(`${r.id}\n`);
+	}
 }

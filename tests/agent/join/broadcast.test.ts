@@ -33,11 +33,12 @@ t.test("broadcast reaches members only, through a relay, and refuses bad message
 	const allow = new MemoryAllowList();
 	// a - b - c in a line (a and c are not connected), plus an outsider x connected to b.
 	const [a, b, c] = [await host(t, allow), await host(t, allow, true), await host(t, allow)];
-	const x = await host(t, new MemoryAllowList());
+	const outsiders = new MemoryAllowList();
+	const x = await host(t, outsiders);
 	for (const h of [a, b, c]) allow.add(h.peerId);
-	x.allowList.add(a.peerId);
-	x.allowList.add(b.peerId);
-	x.allowList.add(c.peerId);
+	outsiders.add(a.peerId);
+	outsiders.add(b.peerId);
+	outsiders.add(c.peerId);
 	const got = new Map<string, Array<{ msg: unknown; from: string }>>();
 	for (const h of [a, b, c, x]) {
 		got.set(h.peerId, []);

@@ -207,7 +207,7 @@ t.test("join: tokens checked, cluster proven first, rotation, rate limit, replay
 			clusterId: "c-1",
 			clusterKey,
 			secretHashes: () => ({ manager: hashSecret(secrets.manager), worker: hashSecret(secrets.worker) }),
-			grant: (peer, role) => {
+			grant: async (peer, role) => {
 				granted.push(`${peer}:${role}`);
 				server.allow.add(peer);
 				return { clusterId: "c-1", role, membershipKey: new Uint8Array(32), members: [] };

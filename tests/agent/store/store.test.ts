@@ -3,6 +3,7 @@
 import t from "tap";
 import { Host, MemoryAllowList } from "../../../agent/host/index.ts";
 import { MANAGER_PROTOCOL, Manager } from "../../../agent/manager/index.ts";
+import { NodeDirectory } from "../../../agent/nodes/index.ts";
 import { tempDir } from "../../helpers/index.ts";
 
 const noop = (_o: object, _m?: string) => {};
@@ -18,7 +19,14 @@ t.test("a one-manager store survives a restart; bad manager requests are refused
 	const log = { ...quiet, warn: (o: object) => void warnings.push(o as { code?: string }) };
 	const allow = new MemoryAllowList();
 	let h = await host(dir.path, allow, log);
-	let m = await Manager.start({ host: h, dataRoot: dir.path, clusterId: "c1", logger: log, bootstrap: true });
+	let m = await Manager.start({
+		host: h,
+		dataRoot: dir.path,
+		clusterId: "c1",
+		logger: log,
+		bootstrap: true,
+		directory: new NodeDirectory(),
+	});
 	t.teardown(async () => {
 		await m.stop().catch(() => {});
 		await h.stop().catch(() => {});
@@ -83,7 +91,14 @@ t.test("a one-manager store survives a restart; bad manager requests are refused
 	await m.stop();
 	await h.stop();
 	h = await host(dir.path, allow);
-	m = await Manager.start({ host: h, dataRoot: dir.path, clusterId: "c1", logger: quiet, bootstrap: true });
+	m = await Manager.start({
+		host: h,
+		dataRoot: dir.path,
+		clusterId: "c1",
+		logger: quiet,
+		bootstrap: true,
+		directory: new NodeDirectory(),
+	});
 	await m.store.waitForLeader(10_000);
 	await m.store.barrier();
 	t.same(

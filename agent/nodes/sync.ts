@@ -1,0 +1,107 @@
+// A worker has no store: it keeps its node directory (its allow-list) by asking a manager over
+// /tsswarm/manager/1 now and then, and sooner when a peer it does not know yet knocks. Replies are
+// checked whole before they replace anything; a manager is trusted because Noise proved its id.
+import type { Host } from "../host/index.ts";
+import { type DirectoryEntry, type NodeDirectory, validateEntries } from "./directory.ts";
+import { BadDirectoryReplyError } from "./errors.ts";
+
+/** The manager-protocol request that returns the directory (see Manager). */
+export const NODES_LIST = "nodes.list";
+
+export type NodesListReply = { version: number; unchanged: true } | { version: number; nodes: DirectoryEntry[] };
+
+export interface SyncLogger {
+	warn(obj: object, msg?: string): void;
+	debug(obj: object, msg?: string): void;
+}
+
+export interface DirectorySyncOptions {
+	host: Host;
+	directory: NodeDirectory;
+	/** The manager protocol id (agent/manager's MANAGER_PROTOCOL). */
+	protocol: string;
+	logger: SyncLogger;
+	/** Between two refreshes (default 5 s); a refresh asked for sooner waits at least minGapMs (1 s). */
+	intervalMs?: number;
+	minGapMs?: number;
+}
+
+export class DirectorySync {
+	private readonly o: DirectorySyncOptions;
+	private timer: NodeJS.Timeout | undefined;
+	private running: Promise<void> | undefined;
+	private last = 0;
+	private stopped = false;
+
+	constructor(o: DirectorySyncOptions) {
+		this.o = o;
+	}
+
+	start(): void {
+		this.stopped = false;
+		this.schedule(0);
+	}
+
+	stop(): void {
+		this.stopped = true;
+		clearTimeout(this.timer);
+	}
+
+	/** Refresh soon (a peer we do not know knocked: it may have joined since our last look). */
+	soon(): void {
+		if (this.stopped || this.running) return;
+		this.schedule(Math.max(0, this.last + (this.o.minGapMs ?? 1000) - Date.now()));
+	}
+
+	private schedule(ms: number): void {
+		clearTimeout(this.timer);
+		this.timer = setTimeout(() => {
+			this.running = this.refresh().then(() => {
+				this.running = undefined;
+				if (!this.stopped) this.schedule(this.o.intervalMs ?? 5000);
+			});
+		}, ms);
+		this.timer.unref();
+	}
+
+	/** Ask the managers, in random order, until one answers; true when the directory is current. */
+	async refresh(): Promise<boolean> {
+		this.last = Date.now();
+		const managers = this.o.directory.managers().sort(() => Math.random() - 0.5);
+		for (const m of managers) {
+			const [ip, port] = m.addr.split(":");
+			try {
+				const reply = await this.o.host.session(
+					`/ip4/${ip}/tcp/${port}/p2p/${m.id}`,
+					this.o.protocol,
+					async (io) => {
+						io.send({ kind: NODES_LIST, body: { since: this.o.directory.version } });
+						return io.next();
+					},
+					{ timeoutMs: 3000 },
+				);
+				this.apply(m.id, reply);
+				return true;
+			} catch (err) {
+				this.o.logger.debug({ manager: m.id, err: (err as Error).message }, "node directory refresh failed");
+			}
+		}
+		return false;
+	}
+
+	private apply(from: string, raw: unknown): void {
+		const r = raw as { ok?: Partial<NodesListReply> & { nodes?: unknown }; error?: { message?: string } } | null;
+		if (!r?.ok) throw new BadDirectoryReplyError(from, r?.error?.message ?? "no answer");
+		const version = r.ok.version;
+		if (!Number.isSafeInteger(version) || (version as number) < 0)
+			throw new BadDirectoryReplyError(from, "version is not a non-negative integer");
+		if ("unchanged" in r.ok && r.ok.unchanged === true) return;
+		// A manager that lags behind the one we asked last time: keep the newer view.
+		if ((version as number) < this.o.directory.version) return;
+		const entries = validateEntries(from, r.ok.nodes);
+		// A directory without the manager that sent it is not one we can keep using.
+		if (!entries.some((e) => e.id === from && e.role === "manager"))
+			throw new BadDirectoryReplyError(from, "the directory does not name its sender as a manager");
+		this.o.directory.set(entries, version as number);
+	}
+}
