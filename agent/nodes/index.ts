@@ -19,4 +19,10 @@ export {
 	validateDescription,
 	validPeerId,
 } from "./record.ts";
-export { DirectorySync, type DirectorySyncOptions, NODES_LIST, type NodesListReply } from "./sync.ts";
+export {
+	DirectorySync,
+	type DirectorySyncOptions,
+	NODES_LIST,
+	type NodesListReply,
+	parseNodesListReply,
+} from "./sync.ts";

@@ -90,18 +90,30 @@ export class DirectorySync {
 	}
 
 	private apply(from: string, raw: unknown): void {
-		const r = raw as { ok?: Partial<NodesListReply> & { nodes?: unknown }; error?: { message?: string } } | null;
-		if (!r?.ok) throw new BadDirectoryReplyError(from, r?.error?.message ?? "no answer");
-		const version = r.ok.version;
-		if (!Number.isSafeInteger(version) || (version as number) < 0)
-			throw new BadDirectoryReplyError(from, "version is not a non-negative integer");
-		if ("unchanged" in r.ok && r.ok.unchanged === true) return;
-		// A manager that lags behind the one we asked last time: keep the newer view.
-		if ((version as number) < this.o.directory.version) return;
-		const entries = validateEntries(from, r.ok.nodes);
-		// A directory without the manager that sent it is not one we can keep using.
-		if (!entries.some((e) => e.id === from && e.role === "manager"))
-			throw new BadDirectoryReplyError(from, "the directory does not name its sender as a manager");
-		this.o.directory.set(entries, version as number);
+		const next = parseNodesListReply(from, raw, this.o.directory.version);
+		if (next) this.o.directory.set(next.entries, next.version);
 	}
+}
+
+/**
+ * A manager's answer to nodes.list, checked whole: the new directory, or undefined when ours
+ * stays (unchanged, or the manager lags behind one we asked before). Throws BadDirectoryReplyError.
+ */
+export function parseNodesListReply(
+	from: string,
+	raw: unknown,
+	current: number,
+): { entries: DirectoryEntry[]; version: number } | undefined {
+	const r = raw as { ok?: Partial<NodesListReply> & { nodes?: unknown }; error?: { message?: string } } | null;
+	if (!r?.ok) throw new BadDirectoryReplyError(from, r?.error?.message ?? "no answer");
+	const version = r.ok.version;
+	if (!Number.isSafeInteger(version) || (version as number) < 0)
+		throw new BadDirectoryReplyError(from, "version is not a non-negative integer");
+	if ("unchanged" in r.ok && r.ok.unchanged === true) return undefined;
+	const entries = validateEntries(from, r.ok.nodes);
+	// A directory without the manager that sent it is not one we can keep using.
+	if (!entries.some((e) => e.id === from && e.role === "manager"))
+		throw new BadDirectoryReplyError(from, "the directory does not name its sender as a manager");
+	if ((version as number) < current) return undefined;
+	return { entries, version: version as number };
 }
