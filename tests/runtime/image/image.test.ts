@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import t, { type Test } from "tap";
-import tarStream from "tar-stream";
 import { run } from "../../../cli/lab/index.ts";
 import {
 	DigestMismatchError,
@@ -23,40 +21,7 @@ import { ensureTestImages } from "../../helpers/images.ts";
 import { tempDir } from "../../helpers/index.ts";
 import { withRegistry } from "../../helpers/registry.ts";
 import { fakeRegistry, json } from "./fake-registry.ts";
-
-const sha = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
-type Entry = {
-	name: string;
-	type?: "file" | "directory" | "symlink" | "link" | "character-device";
-	body?: string;
-	linkname?: string;
-};
-
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-	const pack = tarStream.pack();
-	const chunks: Buffer[] = [];
-	pack.on("data", (c: unknown) => {
-		chunks.push(c as Buffer);
-	});
-	const done = new Promise<void>((r) => pack.on("end", () => r()));
-	for (const e of entries) {
-		pack.entry(
-			{
-				name: e.name,
-				type: e.type ?? "file",
-				linkname: e.linkname,
-				mode: e.type === "directory" ? 0o755 : 0o644,
-				devmajor: 0,
-				devminor: 0,
-			},
-			e.body ?? "",
-		);
-	}
-	pack.finalize();
-	await done;
-	return Buffer.concat(chunks);
-}
+import { type Entry, sha, tarOf } from "./tar.ts";
 
 function store(t: Test): ImageStore {
 	const d = tempDir("img-store-");
