@@ -21,7 +21,7 @@ import { ensureTestImages } from "../../helpers/images.ts";
 import { tempDir } from "../../helpers/index.ts";
 import { withRegistry } from "../../helpers/registry.ts";
 import { fakeRegistry, json } from "./fake-registry.ts";
-import { type Entry, sha, tarOf } from "./tar.ts";
+import { type Entry, sha, tarOf, writeGzLayer } from "./tar.ts";
 
 function store(t: Test): ImageStore {
 	const d = tempDir("img-store-");
@@ -220,8 +220,7 @@ t.test("unsafe layers are refused, named, and leave nothing behind", async (t) =
 		["device node", [{ name: "dev/sda", type: "character-device" }], /device nodes are not allowed/],
 	];
 	for (const [name, entries, why] of cases) {
-		const blob = join(work.path, `${name.replaceAll(" ", "-")}.tar.gz`);
-		writeFileSync(blob, gzipSync(await tarOf(entries)));
+		const blob = await writeGzLayer(join(work.path, `${name.replaceAll(" ", "-")}.tar.gz`), entries);
 		const dest = join(work.path, `out-${name.replaceAll(" ", "-")}`);
 		const err = await unpackLayer(blob, "gzip", dest).then(
 			() => undefined,
@@ -263,18 +262,12 @@ t.test("file capabilities (binary security.capability xattrs) survive unpack byt
 t.test("whiteouts and opaque directories become overlayfs markers", async (t) => {
 	const work = tempDir();
 	t.teardown(work.remove);
-	const blob = join(work.path, "l.tar.gz");
-	writeFileSync(
-		blob,
-		gzipSync(
-			await tarOf([
-				{ name: "etc/", type: "directory" },
-				{ name: "etc/.wh.motd" },
-				{ name: "var/", type: "directory" },
-				{ name: "var/.wh..wh..opq" },
-			]),
-		),
-	);
+	const blob = await writeGzLayer(join(work.path, "l.tar.gz"), [
+		{ name: "etc/", type: "directory" },
+		{ name: "etc/.wh.motd" },
+		{ name: "var/", type: "directory" },
+		{ name: "var/.wh..wh..opq" },
+	]);
 	const dest = join(work.path, "layer");
 	await unpackLayer(blob, "gzip", dest);
 	const wh = lstatSync(join(dest, "etc", "motd"));

@@ -1,6 +1,8 @@
 // Test archives built in memory with tar-stream: layers and image archives with exactly the
 // entries a case needs (including the hostile ones no real tool writes).
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import tarStream from "tar-stream";
 
 export const sha = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -35,4 +37,10 @@ export async function tarOf(entries: Entry[]): Promise<Buffer> {
 	pack.finalize();
 	await done;
 	return Buffer.concat(chunks);
+}
+
+/** Writes a gzipped layer of these entries to path (what unpackLayer(path, "gzip", ...) reads). */
+export async function writeGzLayer(path: string, entries: Entry[]): Promise<string> {
+	writeFileSync(path, gzipSync(await tarOf(entries)));
+	return path;
 }

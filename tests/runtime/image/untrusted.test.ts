@@ -4,12 +4,11 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
 import t, { type Test } from "tap";
 import { DigestMismatchError, ImageStore, unpackLayer } from "../../../runtime/index.ts";
 import { tempDir } from "../../helpers/index.ts";
 import { fakeRegistry, json } from "./fake-registry.ts";
-import { type Entry, sha, tarOf } from "./tar.ts";
+import { type Entry, sha, tarOf, writeGzLayer } from "./tar.ts";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const TAR = "application/vnd.oci.image.layer.v1.tar";
@@ -150,8 +149,7 @@ t.test("unpack refuses device nodes, hardlink and symlink tricks and bombs, and 
 	];
 	for (const [name, entries, want, maxBytes] of cases) {
 		const slug = name.replaceAll(" ", "-");
-		const blob = join(work.path, `${slug}.tar.gz`);
-		writeFileSync(blob, gzipSync(await tarOf(entries)));
+		const blob = await writeGzLayer(join(work.path, `${slug}.tar.gz`), entries);
 		const dest = join(work.path, `out-${slug}`);
 		await t.rejects(unpackLayer(blob, "gzip", dest, { maxBytes }), want, name);
 		t.notOk(existsSync(dest), `${name}: no destination`);
@@ -163,19 +161,13 @@ t.test("unpack refuses device nodes, hardlink and symlink tricks and bombs, and 
 	}
 	t.equal(fileHash("/etc/passwd"), passwd, "the host's /etc/passwd is untouched");
 	// Positive controls: what is legitimate in the same shapes still unpacks.
-	const okBlob = join(work.path, "ok.tar.gz");
-	writeFileSync(
-		okBlob,
-		gzipSync(
-			await tarOf([
-				{ name: "f", body: "data" },
-				{ name: "h", type: "link", linkname: "f" },
-				{ name: "s", type: "symlink", linkname: "f" },
-				{ name: "s", body: "replaced" },
-				{ name: "zeros", body: Buffer.alloc(1 << 20) },
-			]),
-		),
-	);
+	const okBlob = await writeGzLayer(join(work.path, "ok.tar.gz"), [
+		{ name: "f", body: "data" },
+		{ name: "h", type: "link", linkname: "f" },
+		{ name: "s", type: "symlink", linkname: "f" },
+		{ name: "s", body: "replaced" },
+		{ name: "zeros", body: Buffer.alloc(1 << 20) },
+	]);
 	const ok = join(work.path, "ok");
 	await unpackLayer(okBlob, "gzip", ok, { maxBytes: 2 << 20 });
 	t.equal(readFileSync(join(ok, "h"), "utf8"), "data", "a hardlink to a file");
