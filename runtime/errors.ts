@@ -63,3 +63,11 @@ export class ImageInUseError extends RuntimeError {
 		);
 	}
 }
+
+/** A log daemon client sent something other than a container id and a newline (or too much of it). */
+export class LogdRequestError extends RuntimeError {
+	override name = "LogdRequestError";
+	constructor(why: string) {
+		super(`log daemon request refused: ${why}`, "ERR_LOGD_REQUEST");
+	}
+}

@@ -25,12 +25,24 @@ import {
 } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { join } from "node:path";
+import { LogdRequestError } from "../errors.ts";
 import { writeLogs } from "./log-writer.ts";
 import { type LogJob, logdAddress, logdPidFile, readLogJob } from "./logd-client.ts";
 import { procStart } from "./proc.ts";
 
 const IDLE_MS = 10_000;
 const ID_RE = /^[a-f0-9]{64}$/;
+// A request is one id and a newline: a longer line, a line that is not an id, or a client idle
+// for CONN_IDLE_MS ends that connection (logged), so no client can make the daemon buffer or wait.
+const MAX_LINE = 65;
+const MAX_CONNECTIONS = 64;
+const CONN_IDLE_MS = 5_000;
+
+function logError(err: Error): void {
+	process.stderr.write(
+		`${new Date().toISOString()} ${err.name} ${(err as { code?: string }).code ?? ""}: ${err.message}\n`,
+	);
+}
 
 /** Copies one container's FIFOs into its log until both end, then records the exit code. */
 async function follow(dir: string, job: LogJob): Promise<void> {
@@ -108,20 +120,28 @@ function serve(root: string): void {
 				armIdle();
 			});
 	};
+	server.maxConnections = MAX_CONNECTIONS;
 	server.on("connection", (conn) => {
 		let buf = "";
-		conn.setEncoding("utf8");
+		const refuse = (why: string) => {
+			logError(new LogdRequestError(why));
+			conn.destroy();
+		};
+		conn.setEncoding("latin1");
+		conn.setTimeout(CONN_IDLE_MS, () => refuse(`no request within ${CONN_IDLE_MS} ms`));
 		conn.on("error", () => {});
 		conn.on("data", (d: string) => {
 			buf += d;
-			for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+			for (let nl = buf.indexOf("\n"); nl >= 0 && !conn.destroyed; nl = buf.indexOf("\n")) {
 				// Only an id: nothing a client sends may name a path or a program; both come from
 				// the data root.
 				const id = buf.slice(0, nl);
-				if (ID_RE.test(id)) adopt(join(root, "containers", id));
 				buf = buf.slice(nl + 1);
+				if (!ID_RE.test(id)) return refuse(`not a container id: ${JSON.stringify(id.slice(0, 80))}`);
+				adopt(join(root, "containers", id));
 				conn.write("ok\n");
 			}
+			if (buf.length >= MAX_LINE) refuse(`a line longer than ${MAX_LINE - 1} bytes`);
 		});
 	});
 	// This process holds logd.lock (spawnLogd), so a socket already there is a dead daemon's.

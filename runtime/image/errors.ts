@@ -67,3 +67,30 @@ export class UnsafeLayerError extends ImageError {
 		super(`refusing layer entry "${entry}": ${why}`, "ERR_UNSAFE_LAYER");
 	}
 }
+
+/** A digest or diff id that is not "sha256:" + 64 lowercase hex: never turned into a path. */
+export class InvalidDigestError extends ImageError {
+	override name = "InvalidDigestError";
+	constructor(digest: unknown, what: string) {
+		super(
+			`invalid digest ${JSON.stringify(digest)} (${what}): expected "sha256:" and 64 lowercase hex digits`,
+			"ERR_INVALID_DIGEST",
+		);
+	}
+}
+
+/** A layer whose uncompressed stream passed the store's bound (a decompression bomb, say). */
+export class LayerTooLargeError extends ImageError {
+	override name = "LayerTooLargeError";
+	constructor(layer: string, maxBytes: number) {
+		super(`layer ${layer} unpacks to more than ${maxBytes} bytes (the store's maxLayerBytes)`, "ERR_LAYER_TOO_LARGE");
+	}
+}
+
+/** An image archive (OCI layout or docker save) that names an entry it does not hold as a plain file. */
+export class UnsafeArchiveError extends ImageError {
+	override name = "UnsafeArchiveError";
+	constructor(entry: string, why: string) {
+		super(`refusing archive entry "${entry}": ${why}`, "ERR_UNSAFE_ARCHIVE");
+	}
+}

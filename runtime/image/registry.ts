@@ -4,6 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { digestHex } from "./digest.ts";
 import { DigestMismatchError, ImageNotFoundError, RegistryError } from "./errors.ts";
 import { httpsGet } from "./https.ts";
 import type { Reference } from "./reference.ts";
@@ -145,6 +146,7 @@ export class RegistryClient {
 	}
 
 	async manifest(ref: Reference, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+		if (reference.startsWith("sha256:")) digestHex(reference, `manifest of ${ref.canonical}`);
 		const accept = [MEDIA.ociIndex, MEDIA.dockerList, MEDIA.ociManifest, MEDIA.dockerManifest].join(", ");
 		const res = await this.get(ref, `manifests/${reference}`, accept, signal);
 		if (!res.ok) this.fail(ref, `manifest ${reference}`, res);
@@ -171,6 +173,7 @@ export class RegistryClient {
 		dest: string,
 		o: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 	): Promise<number> {
+		digestHex(digest, `blob of ${ref.canonical}`);
 		const res = await this.get(ref, `blobs/${digest}`, "*/*", o.signal);
 		if (!res.ok || !res.body) this.fail(ref, `blob ${digest}`, res);
 		// Unique per call: two pulls (or workers) may fetch the same blob at once.

@@ -1,28 +1,35 @@
 // The image store: content-addressed blobs, unpacked layers, and image records by reference.
 //
-//   ROOT/blobs/sha256/<hex>      manifests, configs and compressed layers, digest-verified
-//   ROOT/layers/<diffid hex>/    one unpacked layer, stackable as an overlay lowerdir
-//   ROOT/images/<hex>.json       an image record (by manifest digest)
-//   ROOT/refs.json               "ref|platform" -> manifest digest
-// Everything lands under a temporary name and is renamed into place, so a crash or a bad blob
-// never leaves partial content; prune() removes what no image references.
-import { execFileSync } from "node:child_process";
+//   ROOT/blobs/sha256/<hex>       manifests, configs and compressed layers, digest-verified
+//   ROOT/layers/<diffid hex>/fs/  one unpacked layer, stackable as an overlay lowerdir
+//   ROOT/layers/<diffid hex>/verified  the diff id, written (fsync) once fs/ hashed to it
+//   ROOT/images/<hex>.json        an image record (by manifest digest)
+//   ROOT/refs.json                "ref|platform" -> manifest digest
+// Digests become paths only through digestHex(). Everything lands under a temporary name and is
+// renamed into place, so a crash or a bad blob never leaves partial content; prune() removes
+// what no image references.
+import { randomBytes } from "node:crypto";
 import {
 	closeSync,
+	copyFileSync,
 	existsSync,
+	fsyncSync,
 	mkdirSync,
 	mkdtempSync,
 	openSync,
 	readdirSync,
 	readFileSync,
-	readSync,
 	renameSync,
 	rmSync,
 	statSync,
 	writeFileSync,
+	writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { type ArchiveFiles, dirArchive, hashFile, sniffCompression, tarArchive } from "./archive.ts";
+import { digestHex, isDigest } from "./digest.ts";
 import {
+	DigestMismatchError,
 	ImageError,
 	ImageNotFoundError,
 	InvalidReferenceError,
@@ -82,20 +89,60 @@ export interface PullProgress {
 	total?: number;
 }
 
-const hex = (d: string) => d.replace(/^sha256:/, "");
+/** The default bound on a layer's uncompressed stream (ImageStore's maxLayerBytes). */
+export const MAX_LAYER_BYTES = 8 * 2 ** 30;
+const MARKER = "verified";
 
-/** gzip, zstd or plain tar, by the file's magic bytes (docker save does not say). */
-function sniffCompression(path: string): Compression {
-	const fd = openSync(path, "r");
-	const b = Buffer.alloc(4);
+/** Writes path whole (temp + rename) and durably (fsync before the rename and of the directory). */
+function writeDurably(dir: string, name: string, data: string | Buffer): void {
+	const tmp = join(dir, `${name}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+	const fd = openSync(tmp, "wx", 0o644);
 	try {
-		readSync(fd, b, 0, 4, 0);
+		writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
+		fsyncSync(fd);
 	} finally {
 		closeSync(fd);
 	}
-	if (b[0] === 0x1f && b[1] === 0x8b) return "gzip";
-	if (b.equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return "zstd";
-	return "none";
+	renameSync(tmp, join(dir, name));
+	fsyncDir(dir);
+}
+
+function fsyncDir(dir: string): void {
+	const fd = openSync(dir, "r");
+	try {
+		fsyncSync(fd);
+	} finally {
+		closeSync(fd);
+	}
+}
+
+/** The diff ids of a config, each validated: they become layer directory names. */
+function diffIdsOf(config: ImageConfig, what: string): string[] {
+	const ids = config.rootfs?.diff_ids ?? [];
+	if (!Array.isArray(ids)) throw new ImageError(`${what}: rootfs.diff_ids is not a list`, "ERR_BAD_IMAGE");
+	for (const d of ids) digestHex(d, `diff id in ${what}`);
+	return ids;
+}
+
+/** The layers of a manifest, each digest validated and each media type known. */
+function layersOf(
+	m: { layers?: unknown },
+	what: string,
+	mediaTypeNeeded = true,
+): Array<{ digest: string; mediaType: string; size: number }> {
+	if (!Array.isArray(m.layers)) throw new ImageError(`${what}: the manifest has no layer list`, "ERR_BAD_IMAGE");
+	const layers = m.layers as Array<{ digest: string; mediaType: string; size: number }>;
+	for (const l of layers) {
+		digestHex(l?.digest, `layer of ${what}`);
+		if (mediaTypeNeeded && !LAYER_TYPES[l.mediaType]) throw new UnsupportedMediaTypeError(l.mediaType);
+	}
+	return layers;
+}
+
+/** A config or layer that `docker save` names by its digest ("<hex>.json", "blobs/sha256/<hex>"). */
+function namedDigest(rel: string): string | undefined {
+	const m = /^(?:blobs\/sha256\/([a-f0-9]{64})|([a-f0-9]{64})\.json)$/.exec(rel.replace(/^\.\//, ""));
+	return m ? `sha256:${m[1] ?? m[2]}` : undefined;
 }
 
 /**
@@ -110,7 +157,8 @@ export function layoutRef(annotations: Record<string, string>, name: string | un
 	const v = annotations["org.opencontainers.image.ref.name"];
 	if (v && /[/:@]/.test(v)) return parseReference(v).canonical;
 	if (name) return parseReference(`${name}:${v ?? "latest"}`).canonical;
-	if (v === undefined) return parseReference(`sha256-${hex(digest).slice(0, 12)}:latest`).canonical;
+	if (v === undefined)
+		return parseReference(`sha256-${digestHex(digest, "index.json entry").slice(0, 12)}:latest`).canonical;
 	if (v === "latest" || /^v?\d/.test(v) || !/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(v))
 		throw new ImageError(
 			`the archive names an image only by the tag "${v}": give its repository (image load --name REPO)`,
@@ -127,20 +175,71 @@ function firstCause(results: PromiseSettledResult<unknown>[]): unknown {
 
 export class ImageStore {
 	readonly root: string;
+	/** The bound on a layer's uncompressed stream; more is refused (LayerTooLargeError). */
+	readonly maxLayerBytes: number;
 	private readonly client: RegistryClient;
 
-	constructor(o: { root: string } & RegistryOptions) {
+	constructor(o: { root: string; maxLayerBytes?: number } & RegistryOptions) {
 		this.root = o.root;
+		this.maxLayerBytes = o.maxLayerBytes ?? MAX_LAYER_BYTES;
 		this.client = new RegistryClient(o);
 		for (const d of ["blobs/sha256", "layers", "images", "tmp"]) mkdirSync(join(this.root, d), { recursive: true });
 	}
 
 	private blobPath(digest: string): string {
-		return join(this.root, "blobs", "sha256", hex(digest));
+		return join(this.root, "blobs", "sha256", digestHex(digest, "blob"));
 	}
 
+	private recordPath(manifestDigest: string): string {
+		return join(this.root, "images", `${digestHex(manifestDigest, "manifest")}.json`);
+	}
+
+	/** The unpacked layer (an overlay lowerdir); it counts only when layerPresent() says so. */
 	layerDir(diffId: string): string {
-		return join(this.root, "layers", hex(diffId));
+		return join(this.root, "layers", digestHex(diffId, "diff id"), "fs");
+	}
+
+	/** A layer is there only when its marker, written after a verified unpack, names its diff id. */
+	layerPresent(diffId: string): boolean {
+		try {
+			return readFileSync(join(this.root, "layers", digestHex(diffId, "diff id"), MARKER), "utf8") === diffId;
+		} catch {
+			return false;
+		}
+	}
+
+	/**
+	 * Unpacks a layer unless a verified one is there: into ROOT/tmp, the uncompressed stream hashed
+	 * against the diff id and bounded by maxLayerBytes, then the marker (fsync), then one rename into
+	 * place. A directory without the marker (a crash mid-way, an older store) is removed and redone.
+	 * Returns the directory it made, or undefined when the layer was there.
+	 */
+	private async ensureLayer(
+		blob: string,
+		compression: Compression,
+		diffId: string,
+		signal?: AbortSignal,
+	): Promise<string | undefined> {
+		const hex = digestHex(diffId, "diff id");
+		if (this.layerPresent(diffId)) return undefined;
+		const final = join(this.root, "layers", hex);
+		rmSync(final, { recursive: true, force: true });
+		const work = mkdtempSync(join(this.root, "tmp", `layer-${hex.slice(0, 12)}-`));
+		try {
+			await unpackLayer(blob, compression, join(work, "fs"), { diffId, signal, maxBytes: this.maxLayerBytes });
+			writeDurably(work, MARKER, diffId);
+			try {
+				renameSync(work, final);
+			} catch (err) {
+				const code = (err as NodeJS.ErrnoException).code;
+				if ((code === "ENOTEMPTY" || code === "EEXIST") && this.layerPresent(diffId)) return undefined; // a concurrent unpack won
+				throw err;
+			}
+			fsyncDir(join(this.root, "layers"));
+			return final;
+		} finally {
+			rmSync(work, { recursive: true, force: true });
+		}
 	}
 
 	private refs(): Record<string, string> {
@@ -159,14 +258,14 @@ export class ImageStore {
 
 	private record(manifestDigest: string): ImageRecord | undefined {
 		try {
-			return JSON.parse(readFileSync(join(this.root, "images", `${hex(manifestDigest)}.json`), "utf8")) as ImageRecord;
+			return JSON.parse(readFileSync(this.recordPath(manifestDigest), "utf8")) as ImageRecord;
 		} catch {
 			return undefined;
 		}
 	}
 
 	private saveRecord(r: ImageRecord): void {
-		const p = join(this.root, "images", `${hex(r.manifestDigest)}.json`);
+		const p = this.recordPath(r.manifestDigest);
 		writeFileSync(`${p}.tmp`, JSON.stringify(r, null, 1));
 		renameSync(`${p}.tmp`, p);
 	}
@@ -189,7 +288,7 @@ export class ImageStore {
 		let m = await this.client.manifest(ref, ref.digest ?? ref.tag!, o.signal);
 		if (m.mediaType === MEDIA.ociIndex || m.mediaType === MEDIA.dockerList || Array.isArray(m.json.manifests)) {
 			const entries = (m.json.manifests ?? []) as Array<{ digest: string; platform?: Platform }>;
-			const pick = entries.find((e) => e.platform && platformMatches(e.platform, want));
+			const pick = entries.find((e) => e?.platform && platformMatches(e.platform, want));
 			if (!pick) {
 				throw new PlatformNotFoundError(
 					ref.canonical,
@@ -197,6 +296,7 @@ export class ImageStore {
 					entries.filter((e) => e.platform).map((e) => formatPlatform(e.platform!)),
 				);
 			}
+			digestHex(pick.digest, `index entry of ${ref.canonical}`);
 			m = await this.client.manifest(ref, pick.digest, o.signal);
 		}
 		if (m.mediaType !== MEDIA.ociManifest && m.mediaType !== MEDIA.dockerManifest)
@@ -205,7 +305,9 @@ export class ImageStore {
 			config: { digest: string; mediaType: string };
 			layers: Array<{ digest: string; mediaType: string; size: number }>;
 		};
-		for (const l of manifest.layers) if (!LAYER_TYPES[l.mediaType]) throw new UnsupportedMediaTypeError(l.mediaType);
+		// Every digest is checked before anything is fetched, the diff ids once the config is here.
+		digestHex(manifest.config?.digest, `config of ${ref.canonical}`);
+		layersOf(manifest, ref.canonical);
 		// Everything this pull adds is listed and removed again if the pull fails: no blob, layer or
 		// record of a failed pull stays (the manifest blob is written last of all).
 		const created: string[] = [];
@@ -216,7 +318,7 @@ export class ImageStore {
 				created.push(configPath);
 			}
 			const config = JSON.parse(readFileSync(configPath, "utf8")) as ImageConfig;
-			const diffIds = config.rootfs?.diff_ids ?? [];
+			const diffIds = diffIdsOf(config, ref.canonical);
 			if (diffIds.length !== manifest.layers.length) {
 				throw new ImageError(
 					`${ref.canonical}: config lists ${diffIds.length} layers, manifest ${manifest.layers.length}`,
@@ -248,7 +350,7 @@ export class ImageStore {
 			const results = await Promise.allSettled([worker(), worker(), worker()]);
 			const failed = results.find((r) => r.status === "rejected");
 			if (failed) throw o.signal?.aborted ? o.signal.reason : firstCause(results);
-			writeFileSync(this.blobPath(m.digest), m.bytes);
+			writeDurably(join(this.root, "blobs", "sha256"), digestHex(m.digest, "manifest"), m.bytes);
 			const rec = this.storeImage(
 				ref.canonical,
 				want,
@@ -271,8 +373,8 @@ export class ImageStore {
 		o: { signal?: AbortSignal; onProgress?: (p: PullProgress) => void },
 		created: string[],
 	): Promise<void> {
-		const short = hex(l.digest).slice(0, 12);
-		if (existsSync(this.layerDir(l.diffId))) {
+		const short = digestHex(l.digest, "layer").slice(0, 12);
+		if (this.layerPresent(l.diffId)) {
 			o.onProgress?.({ layer: short, status: "exists" });
 			return;
 		}
@@ -290,9 +392,8 @@ export class ImageStore {
 			created.push(blob);
 		}
 		o.onProgress?.({ layer: short, status: "extracting" });
-		const dest = this.layerDir(l.diffId);
-		await unpackLayer(blob, LAYER_TYPES[l.mediaType]!, dest, { diffId: l.diffId, signal: o.signal });
-		created.push(dest);
+		const made = await this.ensureLayer(blob, LAYER_TYPES[l.mediaType]!, l.diffId, o.signal);
+		if (made) created.push(made);
 		o.onProgress?.({ layer: short, status: "done" });
 	}
 
@@ -322,142 +423,180 @@ export class ImageStore {
 		return rec;
 	}
 
-	/** Import an OCI image layout (directory or .tar) or a `docker save` archive; returns what it stored. */
+	/**
+	 * Import an OCI image layout or a `docker save` archive (a directory, or a plain, gzip or zstd
+	 * .tar); returns what it stored. Entries are looked up by name inside the archive (archive.ts),
+	 * every blob is checked against its digest, and an image that fails leaves nothing it added.
+	 */
 	async load(path: string, o: { platform?: string; name?: string } = {}): Promise<ImageRecord[]> {
 		if (o.name !== undefined && parseReference(o.name) && (o.name.includes("@") || /:[^/]*$/.test(o.name)))
 			throw new InvalidReferenceError(o.name, "--name is a repository without a tag (the archive gives the tag)");
-		let dir = path;
-		let tmp: string | undefined;
-		if (statSync(path).isFile()) {
-			tmp = mkdtempSync(join(this.root, "tmp", "load-"));
-			execFileSync("tar", ["-xf", path, "-C", tmp, "--no-same-owner"]);
-			dir = tmp;
-		}
+		const tmp = mkdtempSync(join(this.root, "tmp", "load-"));
 		try {
-			if (existsSync(join(dir, "oci-layout")))
-				return await this.loadOciLayout(dir, o.platform ? parsePlatform(o.platform) : hostPlatform(), o.name);
-			if (existsSync(join(dir, "manifest.json"))) return await this.loadDockerSave(dir);
+			let files: ArchiveFiles;
+			if (statSync(path).isFile()) {
+				try {
+					files = await tarArchive(path, tmp);
+				} catch (err) {
+					if (err instanceof ImageError) throw err;
+					throw new ImageError(`${path} is not a readable tar archive: ${(err as Error).message}`, "ERR_BAD_ARCHIVE", {
+						cause: err,
+					});
+				}
+			} else files = dirArchive(path);
+			if (files.has("oci-layout"))
+				return await this.loadOciLayout(files, o.platform ? parsePlatform(o.platform) : hostPlatform(), o.name);
+			if (files.has("manifest.json")) return await this.loadDockerSave(files);
 			throw new ImageError(`${path} is neither an OCI layout nor a docker save archive`, "ERR_BAD_ARCHIVE");
 		} finally {
-			if (tmp) rmSync(tmp, { recursive: true, force: true });
+			rmSync(tmp, { recursive: true, force: true });
 		}
 	}
 
-	private importBlob(dir: string, digest: string): string {
-		if (!/^sha256:[a-f0-9]{64}$/.test(digest))
-			throw new ImageError(`bad digest ${digest} in archive`, "ERR_BAD_ARCHIVE");
-		const src = join(dir, "blobs", "sha256", hex(digest));
-		const data = readFileSync(src);
-		if (sha256(data) !== digest)
-			throw new ImageError(`blob ${digest} in the archive does not match its digest`, "ERR_DIGEST_MISMATCH");
-		writeFileSync(this.blobPath(digest), data);
-		return this.blobPath(digest);
+	/** Runs one image's import; on failure removes every blob and layer it added. */
+	private async undoing<T>(fn: (created: string[]) => Promise<T>): Promise<T> {
+		const created: string[] = [];
+		try {
+			return await fn(created);
+		} catch (err) {
+			for (const p of created) rmSync(p, { recursive: true, force: true });
+			throw err;
+		}
 	}
 
-	private async loadOciLayout(dir: string, want: Platform, name?: string): Promise<ImageRecord[]> {
-		const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as {
-			manifests: Array<{
-				digest: string;
-				mediaType: string;
-				annotations?: Record<string, string>;
-				platform?: Platform;
-			}>;
-		};
+	/** Copies the archive's blob into the store (temp, hash, rename); a blob already stored is kept. */
+	private async importBlob(files: ArchiveFiles, digest: string, created: string[]): Promise<string> {
+		const hex = digestHex(digest, "blob in the archive");
+		const dest = this.blobPath(digest);
+		if (existsSync(dest)) return dest;
+		const tmp = join(this.root, "tmp", `blob-${hex}-${process.pid}-${randomBytes(4).toString("hex")}`);
+		try {
+			copyFileSync(files.file(`blobs/sha256/${hex}`), tmp);
+			const got = await hashFile(tmp);
+			if (got !== digest) throw new DigestMismatchError(`blob ${digest} in the archive`, digest, got);
+			renameSync(tmp, dest);
+		} finally {
+			rmSync(tmp, { force: true });
+		}
+		created.push(dest);
+		return dest;
+	}
+
+	private async loadOciLayout(files: ArchiveFiles, want: Platform, name?: string): Promise<ImageRecord[]> {
+		type Desc = { digest: string; mediaType: string; annotations?: Record<string, string>; platform?: Platform };
+		const index = JSON.parse(readFileSync(files.file("index.json"), "utf8")) as { manifests?: Desc[] };
+		if (!Array.isArray(index.manifests))
+			throw new ImageError("the archive's index.json has no manifest list", "ERR_BAD_ARCHIVE");
 		const out: ImageRecord[] = [];
 		for (const top of index.manifests) {
 			const ref = layoutRef(top.annotations ?? {}, name, top.digest);
-			let desc = top;
-			const first = JSON.parse(readFileSync(this.importBlob(dir, top.digest), "utf8")) as {
-				manifests?: typeof index.manifests;
-			};
-			if (first.manifests) {
-				const pick = first.manifests.find((e) => e.platform && platformMatches(e.platform, want));
-				if (!pick) continue;
-				desc = pick;
-			}
-			const manifest = JSON.parse(readFileSync(this.importBlob(dir, desc.digest), "utf8")) as {
-				config: { digest: string };
-				layers: Array<{ digest: string; mediaType: string; size: number }>;
-			};
-			const config = JSON.parse(readFileSync(this.importBlob(dir, manifest.config.digest), "utf8")) as ImageConfig;
-			const diffIds = config.rootfs?.diff_ids ?? [];
-			if (diffIds.length !== manifest.layers.length)
-				throw new ImageError(
-					`${ref}: config lists ${diffIds.length} layers, manifest ${manifest.layers.length}`,
-					"ERR_BAD_IMAGE",
-				);
-			for (const [i, l] of manifest.layers.entries()) {
-				const comp = LAYER_TYPES[l.mediaType];
-				if (!comp) throw new UnsupportedMediaTypeError(l.mediaType);
-				const blob = this.importBlob(dir, l.digest);
-				if (!existsSync(this.layerDir(diffIds[i]!)))
-					await unpackLayer(blob, comp, this.layerDir(diffIds[i]!), { diffId: diffIds[i] });
-			}
-			const platform = {
-				os: config.os ?? want.os,
-				architecture: config.architecture ?? want.architecture,
-				variant: config.variant ?? want.variant,
-			};
-			const rec = this.storeImage(ref, want, desc.digest, manifest.config.digest, config, manifest.layers, platform);
-			out.push(rec);
+			const rec = await this.undoing(async (created) => {
+				let desc = top;
+				const first = JSON.parse(readFileSync(await this.importBlob(files, top.digest, created), "utf8")) as {
+					manifests?: Desc[];
+				};
+				if (first.manifests) {
+					const pick = first.manifests.find((e) => e?.platform && platformMatches(e.platform, want));
+					if (!pick) return undefined;
+					desc = pick;
+				}
+				const manifest = JSON.parse(readFileSync(await this.importBlob(files, desc.digest, created), "utf8")) as {
+					config: { digest: string };
+					layers: Array<{ digest: string; mediaType: string; size: number }>;
+				};
+				const layers = layersOf(manifest, ref);
+				const configPath = await this.importBlob(files, manifest.config?.digest, created);
+				const config = JSON.parse(readFileSync(configPath, "utf8")) as ImageConfig;
+				const diffIds = diffIdsOf(config, ref);
+				if (diffIds.length !== layers.length)
+					throw new ImageError(
+						`${ref}: config lists ${diffIds.length} layers, manifest ${layers.length}`,
+						"ERR_BAD_IMAGE",
+					);
+				for (const [i, l] of layers.entries()) {
+					const blob = await this.importBlob(files, l.digest, created);
+					const made = await this.ensureLayer(blob, LAYER_TYPES[l.mediaType]!, diffIds[i]!);
+					if (made) created.push(made);
+				}
+				const platform = {
+					os: config.os ?? want.os,
+					architecture: config.architecture ?? want.architecture,
+					variant: config.variant ?? want.variant,
+				};
+				return this.storeImage(ref, want, desc.digest, manifest.config.digest, config, layers, platform);
+			});
+			if (rec) out.push(rec);
 		}
 		return out;
 	}
 
-	private async loadDockerSave(dir: string): Promise<ImageRecord[]> {
-		const entries = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as Array<{
+	private async loadDockerSave(files: ArchiveFiles): Promise<ImageRecord[]> {
+		const entries = JSON.parse(readFileSync(files.file("manifest.json"), "utf8")) as Array<{
 			Config: string;
 			RepoTags?: string[];
 			Layers: string[];
 		}>;
-		const inside = (rel: string) => {
-			if (typeof rel !== "string" || rel.startsWith("/") || rel.split("/").includes(".."))
-				throw new ImageError(`bad path ${rel} in the archive's manifest.json`, "ERR_BAD_ARCHIVE");
-			return join(dir, rel);
-		};
+		if (!Array.isArray(entries)) throw new ImageError("the archive's manifest.json is not a list", "ERR_BAD_ARCHIVE");
 		const out: ImageRecord[] = [];
 		for (const e of entries) {
-			const cfgBytes = readFileSync(inside(e.Config));
-			const config = JSON.parse(cfgBytes.toString()) as ImageConfig;
+			if (typeof e?.Config !== "string" || !Array.isArray(e.Layers))
+				throw new ImageError("an entry of the archive's manifest.json lacks Config or Layers", "ERR_BAD_ARCHIVE");
+			const cfgBytes = readFileSync(files.file(e.Config));
 			const id = sha256(cfgBytes);
-			const diffIds = config.rootfs?.diff_ids ?? [];
+			// docker save names the config by its digest: the name is a claim to check.
+			const claimed = namedDigest(e.Config);
+			if (claimed && claimed !== id) throw new DigestMismatchError(`config ${e.Config} in the archive`, claimed, id);
+			const config = JSON.parse(cfgBytes.toString()) as ImageConfig;
+			const diffIds = diffIdsOf(config, e.Config);
 			if (diffIds.length !== e.Layers.length)
 				throw new ImageError(
 					`${e.Config}: config lists ${diffIds.length} layers, manifest.json ${e.Layers.length}`,
 					"ERR_BAD_IMAGE",
 				);
-			writeFileSync(this.blobPath(id), cfgBytes);
-			const layers: ImageRecord["layers"] = [];
-			for (const [i, rel] of e.Layers.entries()) {
-				const diffId = diffIds[i]!;
-				const layerFile = inside(rel);
-				const final = this.layerDir(diffId);
-				if (!existsSync(final)) await unpackLayer(layerFile, sniffCompression(layerFile), final, { diffId });
-				layers.push({
-					digest: diffId,
-					diffId,
-					mediaType: "application/vnd.oci.image.layer.v1.tar",
-					size: statSync(layerFile).size,
+			const layerFiles = e.Layers.map((rel) => files.file(rel));
+			const rec = await this.undoing(async (created) => {
+				if (!existsSync(this.blobPath(id))) {
+					writeDurably(join(this.root, "blobs", "sha256"), digestHex(id, "config"), cfgBytes);
+					created.push(this.blobPath(id));
+				}
+				const layers: ImageRecord["layers"] = [];
+				for (const [i, rel] of e.Layers.entries()) {
+					const diffId = diffIds[i]!;
+					const layerFile = layerFiles[i]!;
+					const named = namedDigest(rel);
+					if (named) {
+						const got = await hashFile(layerFile);
+						if (got !== named) throw new DigestMismatchError(`layer ${rel} in the archive`, named, got);
+					}
+					const made = await this.ensureLayer(layerFile, sniffCompression(layerFile), diffId);
+					if (made) created.push(made);
+					layers.push({
+						digest: diffId,
+						diffId,
+						mediaType: "application/vnd.oci.image.layer.v1.tar",
+						size: statSync(layerFile).size,
+					});
+				}
+				// docker save keeps the config's platform as is: arm64 often has no variant.
+				const platform = normalizePlatform({
+					os: config.os ?? "linux",
+					architecture: config.architecture ?? "amd64",
+					variant: config.variant,
 				});
-			}
-			// docker save keeps the config's platform as is: arm64 often has no variant.
-			const platform = normalizePlatform({
-				os: config.os ?? "linux",
-				architecture: config.architecture ?? "amd64",
-				variant: config.variant,
+				const refs = (e.RepoTags ?? []).map((t) => parseReference(t).canonical);
+				const rec: ImageRecord = {
+					id,
+					manifestDigest: id,
+					refs,
+					platform,
+					config,
+					layers,
+					created: new Date().toISOString(),
+				};
+				this.saveRecord(rec);
+				for (const r of refs) this.addRef(r, platform, id);
+				return rec;
 			});
-			const refs = (e.RepoTags ?? []).map((t) => parseReference(t).canonical);
-			const rec: ImageRecord = {
-				id,
-				manifestDigest: id,
-				refs,
-				platform,
-				config,
-				layers,
-				created: new Date().toISOString(),
-			};
-			this.saveRecord(rec);
-			for (const r of refs) this.addRef(r, platform, id);
 			out.push(rec);
 		}
 		return out;
@@ -478,9 +617,9 @@ export class ImageStore {
 				`locally for ${formatPlatform(want)} (tsswarm image pull first)`,
 			);
 		const layerDirs = rec.layers.map((l) => this.layerDir(l.diffId));
-		for (const d of layerDirs)
-			if (!existsSync(d))
-				throw new ImageError(`layer ${d} of ${refStr} is missing; pull it again`, "ERR_LAYER_MISSING");
+		for (const l of rec.layers)
+			if (!this.layerPresent(l.diffId))
+				throw new ImageError(`layer ${l.diffId} of ${refStr} is missing; pull it again`, "ERR_LAYER_MISSING");
 		return { ...rec, layerDirs };
 	}
 
@@ -515,7 +654,7 @@ export class ImageStore {
 				if (rec) {
 					const left = rec.refs.filter((r) => r !== ref);
 					if (left.length === 0 && !Object.values(refs).includes(digest) && !o.keep?.(digest))
-						rmSync(join(this.root, "images", `${hex(digest)}.json`));
+						rmSync(this.recordPath(digest));
 					else this.saveRecord({ ...rec, refs: left });
 				}
 			}
@@ -530,22 +669,24 @@ export class ImageStore {
 	 * (containers' images): their records stay even untagged; other untagged records go first.
 	 */
 	prune(o: { keep?: string[] } = {}): { images: number; blobs: number; layers: number } {
-		const keep = new Set((o.keep ?? []).map(hex));
+		const keep = new Set(o.keep ?? []);
 		let images = 0;
 		const recs = this.list().filter((r) => {
-			if (r.refs.length > 0 || keep.has(hex(r.manifestDigest))) return true;
-			rmSync(join(this.root, "images", `${hex(r.manifestDigest)}.json`), { force: true });
+			if (r.refs.length > 0 || keep.has(r.manifestDigest)) return true;
+			if (isDigest(r.manifestDigest)) rmSync(this.recordPath(r.manifestDigest), { force: true });
 			images++;
 			return false;
 		});
+		// File names in blobs/ and layers/ are digest hex; a record's digests were validated when stored.
+		const hexOf = (d: string) => (isDigest(d) ? d.slice("sha256:".length) : "");
 		const keepBlobs = new Set<string>();
 		const keepLayers = new Set<string>();
 		for (const r of recs) {
-			keepBlobs.add(hex(r.manifestDigest));
-			keepBlobs.add(hex(r.id));
+			keepBlobs.add(hexOf(r.manifestDigest));
+			keepBlobs.add(hexOf(r.id));
 			for (const l of r.layers) {
-				keepBlobs.add(hex(l.digest));
-				keepLayers.add(this.layerDir(l.diffId));
+				keepBlobs.add(hexOf(l.digest));
+				keepLayers.add(hexOf(l.diffId));
 			}
 		}
 		let blobs = 0;
@@ -557,9 +698,8 @@ export class ImageStore {
 			}
 		}
 		for (const l of readdirSync(join(this.root, "layers"))) {
-			const p = join(this.root, "layers", l);
-			if (!keepLayers.has(p)) {
-				rmSync(p, { recursive: true, force: true });
+			if (!keepLayers.has(l)) {
+				rmSync(join(this.root, "layers", l), { recursive: true, force: true });
 				layers++;
 			}
 		}

@@ -1,8 +1,9 @@
 // Safe layer unpacking into a directory of its own, overlayfs style: a whiteout becomes a 0/0
 // character device and an opaque directory gets trusted.overlay.opaque=y, so the layer
 // directories stack directly as overlay lowerdirs. Anything that could write outside the
-// directory — "..", absolute names, paths through symlinks, hardlinks to outside — and device
-// nodes are refused with UnsafeLayerError; the partial directory is removed.
+// directory — "..", absolute names, paths through symlinks, hardlinks to outside or to anything
+// but a file, replacing a symlink that points out — and device nodes are refused with
+// UnsafeLayerError, a stream past maxBytes with LayerTooLargeError; the partial directory is removed.
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
@@ -14,6 +15,7 @@ import {
 	lstatSync,
 	lutimesSync,
 	mkdirSync,
+	readlinkSync,
 	symlinkSync,
 	unlinkSync,
 	writeFileSync,
@@ -21,10 +23,10 @@ import {
 import { mkdir, rename, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { PassThrough, type Readable } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type TarStream from "tar-stream";
-import { DigestMismatchError, UnsafeLayerError } from "./errors.ts";
+import { DigestMismatchError, ImageError, LayerTooLargeError, UnsafeLayerError } from "./errors.ts";
 
 export type Compression = "gzip" | "zstd" | "none";
 
@@ -57,10 +59,35 @@ function ensureParents(root: string, parts: string[], entry: string): string {
 
 const SMALL_FILE = 1 << 20;
 
-function removeExisting(path: string): void {
+/** Whether a symlink in the directory `dirParts` (of the layer root) with this target leaves the layer. */
+function pointsOut(dirParts: string[], target: string): boolean {
+	if (target.startsWith("/")) return true;
+	let depth = dirParts.length;
+	for (const p of target.split("/")) {
+		if (p === "..") depth--;
+		else if (p !== "" && p !== ".") depth++;
+		if (depth < 0) return true;
+	}
+	return false;
+}
+
+/**
+ * Makes room for an entry at path (parts inside the layer): a later entry replaces an earlier one,
+ * except a symlink pointing out of the layer, which no entry may replace (writing "over" it is how
+ * an archive would try to write through it). A directory entry over a directory keeps its content.
+ */
+function clearFor(path: string, parts: string[], entry: string): void {
 	const st = lstatOrNull(path);
 	if (!st) return;
-	if (st.isDirectory()) return; // a directory entry over a directory keeps its content
+	if (st.isSymbolicLink()) {
+		const target = readlinkSync(path);
+		if (pointsOut(parts.slice(0, -1), target))
+			throw new UnsafeLayerError(
+				entry,
+				`it would replace the symlink ${parts.join("/")} -> ${target}, which points out`,
+			);
+	}
+	if (st.isDirectory()) return;
 	unlinkSync(path);
 }
 
@@ -71,7 +98,7 @@ function removeExisting(path: string): void {
 // tar-stream and zlib load on the first unpack: starting a container needs neither.
 const XATTR = "SCHILY.xattr.";
 let tarLib: Promise<{ tar: typeof TarStream; zlib: typeof import("node:zlib") }> | undefined;
-function loadTar() {
+export function loadTar() {
 	tarLib ??= (async () => {
 		const req = createRequire(import.meta.url);
 		const tarHeaders = req(join(dirname(req.resolve("tar-stream")), "headers.js")) as {
@@ -114,21 +141,31 @@ function setXattr(path: string, name: string, value: Buffer): void {
 
 /**
  * Unpacks the (compressed) layer at blobPath into destDir (which must not exist) and checks the
- * uncompressed digest against diffId when given. Returns the diff id it computed.
+ * uncompressed digest against diffId when given; more than maxBytes of uncompressed stream
+ * (default unbounded) is refused. Returns the diff id it computed.
  */
 export async function unpackLayer(
 	blobPath: string,
 	compression: Compression,
 	destDir: string,
-	o: { diffId?: string; signal?: AbortSignal } = {},
+	o: { diffId?: string; signal?: AbortSignal; maxBytes?: number } = {},
 ): Promise<string> {
 	const { tar, zlib } = await loadTar();
 	// Unique per call: the same layer may be unpacked by two pulls at once; the first rename wins.
 	const tmp = `${destDir}.unpack-${process.pid}-${randomBytes(4).toString("hex")}`;
 	await mkdir(tmp, { recursive: true, mode: 0o755 });
 	const hash = createHash("sha256");
-	const tap = new PassThrough();
-	tap.on("data", (c: Buffer) => hash.update(c));
+	const maxBytes = o.maxBytes ?? Number.POSITIVE_INFINITY;
+	let total = 0;
+	// Between the decompressor and tar: hashes the uncompressed stream and bounds it.
+	const tap = new Transform({
+		transform(c: Buffer, _enc, cb) {
+			total += c.length;
+			if (total > maxBytes) return cb(new LayerTooLargeError(o.diffId ?? blobPath, maxBytes));
+			hash.update(c);
+			cb(null, c);
+		},
+	});
 	const extract = tar.extract();
 	const source = createReadStream(blobPath);
 	const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [source];
@@ -155,8 +192,10 @@ export async function unpackLayer(
 				continue;
 			}
 			if (base.startsWith(".wh.")) {
-				const target = join(tmp, ...parts.slice(0, -1), base.slice(4));
-				removeExisting(target);
+				const name = base.slice(4);
+				if (name === "" || name === "." || name === "..") throw new UnsafeLayerError(h.name, "whiteout of no name");
+				const target = join(tmp, ...parts.slice(0, -1), name);
+				clearFor(target, [...parts.slice(0, -1), name], h.name);
 				execFileSync("mknod", [target, "c", "0", "0"]);
 				entry.resume();
 				continue;
@@ -164,24 +203,24 @@ export async function unpackLayer(
 			switch (h.type) {
 				case "file":
 				case "contiguous-file": {
-					removeExisting(path);
+					clearFor(path, parts, h.name);
+					// "wx" (O_EXCL): the file is new, so a write never follows a symlink.
 					if ((h.size ?? 0) <= SMALL_FILE) {
 						// Most files in a layer are small: one synchronous write, no stream.
 						const chunks: Buffer[] = [];
 						for await (const c of entry) chunks.push(c as Buffer);
-						writeFileSync(path, Buffer.concat(chunks), { mode: 0o600 });
-					} else await pipeline(entry, createWriteStream(path, { mode: 0o600 }));
+						writeFileSync(path, Buffer.concat(chunks), { mode: 0o600, flag: "wx" });
+					} else await pipeline(entry, createWriteStream(path, { mode: 0o600, flags: "wx" }));
 					break;
 				}
 				case "directory": {
-					const st = lstatOrNull(path);
-					if (st && !st.isDirectory()) unlinkSync(path);
-					if (!st?.isDirectory()) mkdirSync(path, { mode: 0o755 });
+					clearFor(path, parts, h.name);
+					if (!lstatOrNull(path)?.isDirectory()) mkdirSync(path, { mode: 0o755 });
 					entry.resume();
 					break;
 				}
 				case "symlink":
-					removeExisting(path);
+					clearFor(path, parts, h.name);
 					// Stored as is: a symlink is only ever resolved inside the container's root.
 					symlinkSync(h.linkname ?? "", path);
 					entry.resume();
@@ -190,15 +229,20 @@ export async function unpackLayer(
 					const targetParts = cleanName(h.linkname ?? "");
 					const target = ensureParents(tmp, targetParts, h.name);
 					const st = lstatOrNull(target);
-					if (!st || st.isDirectory())
-						throw new UnsafeLayerError(h.name, `hardlink target ${h.linkname} is not a file in this layer`);
-					removeExisting(path);
+					if (!st?.isFile())
+						throw new UnsafeLayerError(
+							h.name,
+							st?.isSymbolicLink()
+								? `hardlink target ${h.linkname} is a symlink (only files are linked)`
+								: `hardlink target ${h.linkname} is not a file in this layer`,
+						);
+					clearFor(path, parts, h.name);
 					linkSync(target, path);
 					entry.resume();
 					continue; // a hardlink shares the target's metadata
 				}
 				case "fifo":
-					removeExisting(path);
+					clearFor(path, parts, h.name);
 					execFileSync("mkfifo", [path]);
 					entry.resume();
 					break;
@@ -233,8 +277,12 @@ export async function unpackLayer(
 	} catch (err) {
 		extract.destroy();
 		source.destroy();
-		await feeding.catch(() => {});
+		// A stage's own error (the size bound, say) reaches the entry loop only as a premature close.
+		const cause = await feeding.then(
+			() => undefined,
+			(e: unknown) => e,
+		);
 		await rm(tmp, { recursive: true, force: true });
-		throw err;
+		throw cause instanceof ImageError && !(err instanceof ImageError) ? cause : err;
 	}
 }

@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import t, { type Test } from "tap";
-import tarStream from "tar-stream";
 import { run } from "../../../cli/lab/index.ts";
 import {
 	DigestMismatchError,
@@ -23,40 +21,7 @@ import { ensureTestImages } from "../../helpers/images.ts";
 import { tempDir } from "../../helpers/index.ts";
 import { withRegistry } from "../../helpers/registry.ts";
 import { fakeRegistry, json } from "./fake-registry.ts";
-
-const sha = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
-type Entry = {
-	name: string;
-	type?: "file" | "directory" | "symlink" | "link" | "character-device";
-	body?: string;
-	linkname?: string;
-};
-
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-	const pack = tarStream.pack();
-	const chunks: Buffer[] = [];
-	pack.on("data", (c: unknown) => {
-		chunks.push(c as Buffer);
-	});
-	const done = new Promise<void>((r) => pack.on("end", () => r()));
-	for (const e of entries) {
-		pack.entry(
-			{
-				name: e.name,
-				type: e.type ?? "file",
-				linkname: e.linkname,
-				mode: e.type === "directory" ? 0o755 : 0o644,
-				devmajor: 0,
-				devminor: 0,
-			},
-			e.body ?? "",
-		);
-	}
-	pack.finalize();
-	await done;
-	return Buffer.concat(chunks);
-}
+import { type Entry, sha, tarOf, writeGzLayer } from "./tar.ts";
 
 function store(t: Test): ImageStore {
 	const d = tempDir("img-store-");
@@ -255,8 +220,7 @@ t.test("unsafe layers are refused, named, and leave nothing behind", async (t) =
 		["device node", [{ name: "dev/sda", type: "character-device" }], /device nodes are not allowed/],
 	];
 	for (const [name, entries, why] of cases) {
-		const blob = join(work.path, `${name.replaceAll(" ", "-")}.tar.gz`);
-		writeFileSync(blob, gzipSync(await tarOf(entries)));
+		const blob = await writeGzLayer(join(work.path, `${name.replaceAll(" ", "-")}.tar.gz`), entries);
 		const dest = join(work.path, `out-${name.replaceAll(" ", "-")}`);
 		const err = await unpackLayer(blob, "gzip", dest).then(
 			() => undefined,
@@ -298,18 +262,12 @@ t.test("file capabilities (binary security.capability xattrs) survive unpack byt
 t.test("whiteouts and opaque directories become overlayfs markers", async (t) => {
 	const work = tempDir();
 	t.teardown(work.remove);
-	const blob = join(work.path, "l.tar.gz");
-	writeFileSync(
-		blob,
-		gzipSync(
-			await tarOf([
-				{ name: "etc/", type: "directory" },
-				{ name: "etc/.wh.motd" },
-				{ name: "var/", type: "directory" },
-				{ name: "var/.wh..wh..opq" },
-			]),
-		),
-	);
+	const blob = await writeGzLayer(join(work.path, "l.tar.gz"), [
+		{ name: "etc/", type: "directory" },
+		{ name: "etc/.wh.motd" },
+		{ name: "var/", type: "directory" },
+		{ name: "var/.wh..wh..opq" },
+	]);
 	const dest = join(work.path, "layer");
 	await unpackLayer(blob, "gzip", dest);
 	const wh = lstatSync(join(dest, "etc", "motd"));
