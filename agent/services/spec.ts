@@ -1,0 +1,347 @@
+// A service's spec: what `service create` asks for, as the store keeps it and the API takes it.
+// Validated whole before anything is stored; each refusal names the field (Swarm's ServiceSpec,
+// with durations in milliseconds and sizes in bytes so no unit parsing happens past the CLI).
+import { InvalidServiceSpecError } from "./errors.ts";
+
+export type ServiceMode =
+	| { kind: "replicated"; replicas: number }
+	| { kind: "global" }
+	| { kind: "replicated-job"; maxConcurrent: number; totalCompletions: number }
+	| { kind: "global-job" };
+
+export interface MountSpec {
+	type: "bind" | "volume" | "tmpfs";
+	/** Host path (bind) or volume name (volume); none for tmpfs. */
+	source?: string;
+	target: string;
+	readOnly?: boolean;
+}
+
+export interface HealthSpec {
+	/** ["CMD", prog, args...], ["CMD-SHELL", "command"] or ["NONE"]. */
+	test: string[];
+	intervalMs?: number;
+	timeoutMs?: number;
+	retries?: number;
+	startPeriodMs?: number;
+}
+
+export interface ContainerTemplate {
+	/** The image as the user named it. */
+	image: string;
+	/** Entrypoint override (docker's --entrypoint) and arguments (the command after the image). */
+	command?: string[];
+	args?: string[];
+	env: string[];
+	/** Labels of the containers (--container-label); the service's own are in ServiceSpec.labels. */
+	labels: Record<string, string>;
+	mounts: MountSpec[];
+	user?: string;
+	workdir?: string;
+	hostname?: string;
+	stopGracePeriodMs?: number;
+	stopSignal?: string;
+	readOnly?: boolean;
+	capAdd: string[];
+	capDrop: string[];
+	healthcheck?: HealthSpec;
+}
+
+export interface Resources {
+	nanoCpus?: number;
+	memoryBytes?: number;
+}
+
+export interface RestartPolicy {
+	condition: "none" | "on-failure" | "any";
+	delayMs: number;
+	/** 0: no limit. */
+	maxAttempts: number;
+	/** The window maxAttempts counts in; 0: forever. */
+	windowMs: number;
+}
+
+export interface PlatformSpec {
+	os: string;
+	architecture: string;
+	variant?: string;
+}
+
+export interface Placement {
+	constraints: string[];
+	preferences: Array<{ spread: string }>;
+	maxReplicasPerNode?: number;
+	/** Where the image runs (from the image index at create time); empty: anywhere. */
+	platforms: PlatformSpec[];
+}
+
+export interface PortSpec {
+	protocol: "tcp" | "udp";
+	targetPort: number;
+	/** Absent: the allocator picks one in 30000-32767 (ingress mode). */
+	publishedPort?: number;
+	publishMode: "ingress" | "host";
+}
+
+export interface TaskTemplate {
+	container: ContainerTemplate;
+	resources: { limits: Resources; reservations: Resources };
+	restartPolicy: RestartPolicy;
+	placement: Placement;
+	/** Networks by name or id, as given; the manager resolves them to ids. */
+	networks: Array<{ target: string; aliases: string[] }>;
+}
+
+export interface ServiceSpec {
+	name: string;
+	labels: Record<string, string>;
+	mode: ServiceMode;
+	task: TaskTemplate;
+	endpoint: { mode: "vip" | "dnsrr"; ports: PortSpec[] };
+}
+
+export const DEFAULT_RESTART: RestartPolicy = { condition: "any", delayMs: 5000, maxAttempts: 0, windowMs: 0 };
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const MAX_LIST = 256;
+const MAX_STRING = 4096;
+
+type Raw = Record<string, unknown>;
+
+class Checker {
+	bad(path: string, why: string): never {
+		throw new InvalidServiceSpecError(path, why);
+	}
+	obj(v: unknown, path: string, optional = false): Raw {
+		if (v === undefined && optional) return {};
+		if (!v || typeof v !== "object" || Array.isArray(v)) this.bad(path, "must be an object");
+		return v as Raw;
+	}
+	str(v: unknown, path: string, max = MAX_STRING): string {
+		if (typeof v !== "string") this.bad(path, "must be a string");
+		if (v.length > max) this.bad(path, `must be at most ${max} characters`);
+		return v;
+	}
+	optStr(v: unknown, path: string, max = MAX_STRING): string | undefined {
+		return v === undefined ? undefined : this.str(v, path, max);
+	}
+	list(v: unknown, path: string, max = MAX_LIST): unknown[] {
+		if (v === undefined) return [];
+		if (!Array.isArray(v)) this.bad(path, "must be a list");
+		if (v.length > max) this.bad(path, `must have at most ${max} entries`);
+		return v;
+	}
+	strs(v: unknown, path: string): string[] {
+		return this.list(v, path).map((x, i) => this.str(x, `${path}[${i}]`));
+	}
+	int(v: unknown, path: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+		if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max)
+			this.bad(path, `must be an integer from ${min} to ${max}`);
+		return v as number;
+	}
+	optInt(v: unknown, path: string, min: number, max?: number): number | undefined {
+		return v === undefined ? undefined : this.int(v, path, min, max);
+	}
+	oneOf<T extends string>(v: unknown, path: string, values: readonly T[], dflt?: T): T {
+		if (v === undefined && dflt !== undefined) return dflt;
+		if (typeof v !== "string" || !values.includes(v as T)) this.bad(path, `must be one of ${values.join(", ")}`);
+		return v as T;
+	}
+	labels(v: unknown, path: string): Record<string, string> {
+		const o = this.obj(v, path, true);
+		const keys = Object.keys(o);
+		if (keys.length > MAX_LIST) this.bad(path, `at most ${MAX_LIST} labels`);
+		for (const k of keys) {
+			if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/.test(k)) this.bad(`${path}.${k}`, "is not a valid label key");
+			this.str(o[k], `${path}.${k}`, 1024);
+		}
+		return o as Record<string, string>;
+	}
+}
+
+function mode(c: Checker, v: unknown): ServiceMode {
+	const m = c.obj(v, "mode");
+	const kind = c.oneOf(m.kind, "mode.kind", ["replicated", "global", "replicated-job", "global-job"] as const);
+	if (kind === "replicated") return { kind, replicas: c.int(m.replicas ?? 1, "mode.replicas", 0, 100_000) };
+	if (kind === "replicated-job") {
+		const maxConcurrent = c.int(m.maxConcurrent ?? 1, "mode.maxConcurrent", 1, 100_000);
+		return {
+			kind,
+			maxConcurrent,
+			totalCompletions: c.int(m.totalCompletions ?? maxConcurrent, "mode.totalCompletions", 1, 100_000),
+		};
+	}
+	return { kind };
+}
+
+function mounts(c: Checker, v: unknown): MountSpec[] {
+	return c.list(v, "task.container.mounts").map((raw, i) => {
+		const at = `task.container.mounts[${i}]`;
+		const m = c.obj(raw, at);
+		const type = c.oneOf(m.type, `${at}.type`, ["bind", "volume", "tmpfs"] as const, "volume");
+		const target = c.str(m.target, `${at}.target`, 1024);
+		if (!target.startsWith("/") || target.split("/").includes("..") || target === "/")
+			c.bad(`${at}.target`, "must be an absolute path inside the container (not / and no ..)");
+		const source = c.optStr(m.source, `${at}.source`, 1024);
+		if (type === "bind" && (!source || !source.startsWith("/") || source.split("/").includes("..")))
+			c.bad(`${at}.source`, "a bind mount needs an absolute host path without ..");
+		if (type === "volume" && source !== undefined && !NAME.test(source))
+			c.bad(`${at}.source`, "a volume name is letters, digits, _ . - (at most 63)");
+		if (type === "tmpfs" && source !== undefined) c.bad(`${at}.source`, "a tmpfs mount has no source");
+		return { type, target, ...(source ? { source } : {}), ...(m.readOnly ? { readOnly: true } : {}) };
+	});
+}
+
+function health(c: Checker, v: unknown): HealthSpec | undefined {
+	if (v === undefined) return undefined;
+	const h = c.obj(v, "task.container.healthcheck");
+	const test = c.strs(h.test, "task.container.healthcheck.test");
+	if (!["CMD", "CMD-SHELL", "NONE"].includes(test[0] ?? "") || (test[0] !== "NONE" && test.length < 2))
+		c.bad("task.container.healthcheck.test", 'must be ["CMD", prog, ...], ["CMD-SHELL", command] or ["NONE"]');
+	const ms = (k: string) => c.optInt(h[k], `task.container.healthcheck.${k}`, 0, 86_400_000);
+	return {
+		test,
+		...(h.intervalMs !== undefined ? { intervalMs: ms("intervalMs") } : {}),
+		...(h.timeoutMs !== undefined ? { timeoutMs: ms("timeoutMs") } : {}),
+		...(h.retries !== undefined ? { retries: c.int(h.retries, "task.container.healthcheck.retries", 0, 1000) } : {}),
+		...(h.startPeriodMs !== undefined ? { startPeriodMs: ms("startPeriodMs") } : {}),
+	};
+}
+
+function resources(c: Checker, v: unknown, path: string): Resources {
+	const r = c.obj(v, path, true);
+	const nanoCpus = c.optInt(r.nanoCpus, `${path}.nanoCpus`, 1_000_000, 1024e9);
+	const memoryBytes = c.optInt(r.memoryBytes, `${path}.memoryBytes`, 6 << 20);
+	return { ...(nanoCpus ? { nanoCpus } : {}), ...(memoryBytes ? { memoryBytes } : {}) };
+}
+
+function ports(c: Checker, v: unknown): PortSpec[] {
+	const list = c.list(v, "endpoint.ports", 64);
+	const seen = new Set<string>();
+	return list.map((raw, i) => {
+		const at = `endpoint.ports[${i}]`;
+		const p = c.obj(raw, at);
+		const protocol = c.oneOf(p.protocol, `${at}.protocol`, ["tcp", "udp"] as const, "tcp");
+		const targetPort = c.int(p.targetPort, `${at}.targetPort`, 1, 65535);
+		const publishedPort = c.optInt(p.publishedPort, `${at}.publishedPort`, 1, 65535);
+		const publishMode = c.oneOf(p.publishMode, `${at}.publishMode`, ["ingress", "host"] as const, "ingress");
+		if (publishedPort !== undefined) {
+			const key = `${publishedPort}/${protocol}`;
+			if (seen.has(key)) c.bad(at, `published port ${key} is given twice`);
+			seen.add(key);
+		}
+		return { protocol, targetPort, publishMode, ...(publishedPort !== undefined ? { publishedPort } : {}) };
+	});
+}
+
+/** Checks a spec that came from a user or the wire; throws InvalidServiceSpecError naming the field. */
+export function validateServiceSpec(raw: unknown): ServiceSpec {
+	const c = new Checker();
+	const s = c.obj(raw, "spec");
+	const name = c.str(s.name, "name", 63);
+	if (!NAME.test(name)) c.bad("name", "must be letters, digits, _ . - and start with a letter or digit (at most 63)");
+	const task = c.obj(s.task, "task");
+	const ct = c.obj(task.container, "task.container");
+	const image = c.str(ct.image, "task.container.image", 512);
+	if (!/^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$/.test(image))
+		c.bad("task.container.image", `"${image}" is not an image reference`);
+	const env = c.strs(ct.env, "task.container.env");
+	env.forEach((e, i) => {
+		if (e.indexOf("=") <= 0) c.bad(`task.container.env[${i}]`, `"${e}" must be NAME=value`);
+	});
+	const caps = (k: string) =>
+		c.strs(ct[k], `task.container.${k}`).map((x, i) => {
+			if (!/^(CAP_)?[A-Z_]{2,32}$/i.test(x) && x.toUpperCase() !== "ALL")
+				c.bad(`task.container.${k}[${i}]`, `"${x}" is not a capability`);
+			return x.toUpperCase() === "ALL" ? "ALL" : `CAP_${x.toUpperCase().replace(/^CAP_/, "")}`;
+		});
+	const container: ContainerTemplate = {
+		image,
+		env,
+		labels: c.labels(ct.labels, "task.container.labels"),
+		mounts: mounts(c, ct.mounts),
+		capAdd: caps("capAdd"),
+		capDrop: caps("capDrop"),
+	};
+	if (ct.command !== undefined) container.command = c.strs(ct.command, "task.container.command");
+	if (ct.args !== undefined) container.args = c.strs(ct.args, "task.container.args");
+	for (const k of ["user", "workdir", "hostname", "stopSignal"] as const) {
+		const v = c.optStr(ct[k], `task.container.${k}`, 256);
+		if (v !== undefined) container[k] = v;
+	}
+	if (container.workdir !== undefined && !container.workdir.startsWith("/"))
+		c.bad("task.container.workdir", "must be an absolute path");
+	if (container.stopSignal !== undefined && !/^(SIG)?[A-Z0-9+-]{2,12}$|^\d{1,2}$/.test(container.stopSignal))
+		c.bad("task.container.stopSignal", `"${container.stopSignal}" is not a signal`);
+	const grace = c.optInt(ct.stopGracePeriodMs, "task.container.stopGracePeriodMs", 0, 86_400_000);
+	if (grace !== undefined) container.stopGracePeriodMs = grace;
+	if (ct.readOnly !== undefined) container.readOnly = Boolean(ct.readOnly);
+	const hc = health(c, ct.healthcheck);
+	if (hc) container.healthcheck = hc;
+
+	const res = c.obj(task.resources, "task.resources", true);
+	const rp = c.obj(task.restartPolicy, "task.restartPolicy", true);
+	const restartPolicy: RestartPolicy = {
+		condition: c.oneOf(rp.condition, "task.restartPolicy.condition", ["none", "on-failure", "any"] as const, "any"),
+		delayMs: c.int(rp.delayMs ?? DEFAULT_RESTART.delayMs, "task.restartPolicy.delayMs", 0, 86_400_000),
+		maxAttempts: c.int(rp.maxAttempts ?? 0, "task.restartPolicy.maxAttempts", 0, 1_000_000),
+		windowMs: c.int(rp.windowMs ?? 0, "task.restartPolicy.windowMs", 0, 30 * 86_400_000),
+	};
+	const pl = c.obj(task.placement, "task.placement", true);
+	const prefs = c.list(pl.preferences, "task.placement.preferences", 16);
+	const platforms = c.list(pl.platforms, "task.placement.platforms", 64);
+	const placement: Placement = {
+		constraints: c.strs(pl.constraints, "task.placement.constraints"),
+		preferences: prefs.map((p, i) => {
+			const spread = c.str(
+				c.obj(p, `task.placement.preferences[${i}]`).spread,
+				`task.placement.preferences[${i}].spread`,
+				256,
+			);
+			if (!/^node\.labels\.[A-Za-z0-9._/-]+$|^engine\.labels\.[A-Za-z0-9._/-]+$/.test(spread))
+				c.bad(`task.placement.preferences[${i}].spread`, "must be node.labels.KEY");
+			return { spread };
+		}),
+		platforms: platforms.map((p, i) => {
+			const o = c.obj(p, `task.placement.platforms[${i}]`);
+			const variant = c.optStr(o.variant, `task.placement.platforms[${i}].variant`, 32);
+			return {
+				os: c.str(o.os, `task.placement.platforms[${i}].os`, 32),
+				architecture: c.str(o.architecture, `task.placement.platforms[${i}].architecture`, 32),
+				...(variant ? { variant } : {}),
+			};
+		}),
+	};
+	const maxPer = c.optInt(pl.maxReplicasPerNode, "task.placement.maxReplicasPerNode", 0, 100_000);
+	if (maxPer) placement.maxReplicasPerNode = maxPer;
+	const nets = c.list(task.networks, "task.networks", 16);
+	const networks = nets.map((n, i) => {
+		const o = c.obj(n, `task.networks[${i}]`);
+		return {
+			target: c.str(o.target, `task.networks[${i}].target`, 128),
+			aliases: c.strs(o.aliases, `task.networks[${i}].aliases`),
+		};
+	});
+	const ep = c.obj(s.endpoint, "endpoint", true);
+	const spec: ServiceSpec = {
+		name,
+		labels: c.labels(s.labels, "labels"),
+		mode: mode(c, s.mode ?? { kind: "replicated", replicas: 1 }),
+		task: {
+			container,
+			resources: {
+				limits: resources(c, res.limits, "task.resources.limits"),
+				reservations: resources(c, res.reservations, "task.resources.reservations"),
+			},
+			restartPolicy,
+			placement,
+			networks,
+		},
+		endpoint: { mode: c.oneOf(ep.mode, "endpoint.mode", ["vip", "dnsrr"] as const, "vip"), ports: ports(c, ep.ports) },
+	};
+	if (spec.endpoint.mode === "dnsrr" && spec.endpoint.ports.some((p) => p.publishMode === "ingress"))
+		c.bad("endpoint.ports", "dnsrr services can publish ports only in host mode (as in Swarm)");
+	if ((spec.mode.kind === "global" || spec.mode.kind === "global-job") && maxPer)
+		c.bad("task.placement.maxReplicasPerNode", "applies to replicated services only");
+	return spec;
+}
