@@ -10,7 +10,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import pino from "pino";
-import { parseCidr } from "../overlay-net/index.ts";
+import { parseCidr } from "../overlay-net/ipam/index.ts";
 import { ControlServer, socketPath } from "./api/index.ts";
 import { AgentError } from "./errors.ts";
 import { DEFAULT_PORT, Host } from "./host/index.ts";
