@@ -183,7 +183,7 @@ function mounts(c: Checker, v: unknown): MountSpec[] {
 		if (!target.startsWith("/") || target.split("/").includes("..") || target === "/")
 			c.bad(`${at}.target`, "must be an absolute path inside the container (not / and no ..)");
 		const source = c.optStr(m.source, `${at}.source`, 1024);
-		if (type === "bind" && (!source || !source.startsWith("/") || source.split("/").includes("..")))
+		if (type === "bind" && (!source?.startsWith("/") || source.split("/").includes("..")))
 			c.bad(`${at}.source`, "a bind mount needs an absolute host path without ..");
 		if (type === "volume" && source !== undefined && !NAME.test(source))
 			c.bad(`${at}.source`, "a volume name is letters, digits, _ . - (at most 63)");
