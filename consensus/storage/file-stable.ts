@@ -1,26 +1,28 @@
 // A durable stable store (current term, vote, ...): the whole map rewritten atomically on each set.
 // It holds a handful of small keys, so a full rewrite is simpler and as fast as anything cleverer.
-import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { pack, unpack } from "msgpackr";
 import { RaftError } from "../errors.ts";
 import { StoreClosedError } from "./errors.ts";
-import { writeFileAtomic } from "./fsync.ts";
+import { ensureDir, writeFileAtomic } from "./fsync.ts";
+import { nodeIO, type StorageIO } from "./io.ts";
 import type { StableStore } from "./types.ts";
 
 export class FileStableStore implements StableStore {
 	private readonly path: string;
+	private readonly io: StorageIO;
 	private kv = new Map<string, Uint8Array>();
 	private closed = false;
 
-	private constructor(dir: string) {
-		mkdirSync(dir, { recursive: true });
+	private constructor(dir: string, io: StorageIO) {
+		this.io = io;
+		ensureDir(dir, io);
 		this.path = join(dir, "stable.bin");
 	}
 
-	static async open(dir: string): Promise<FileStableStore> {
-		const s = new FileStableStore(dir);
+	static async open(dir: string, o: { io?: StorageIO } = {}): Promise<FileStableStore> {
+		const s = new FileStableStore(dir, o.io ?? nodeIO);
 		s.load();
 		return s;
 	}
@@ -28,7 +30,7 @@ export class FileStableStore implements StableStore {
 	private load(): void {
 		let buf: Buffer;
 		try {
-			buf = readFileSync(this.path);
+			buf = this.io.readFile(this.path);
 		} catch (err) {
 			if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
 			throw err;
@@ -46,7 +48,7 @@ export class FileStableStore implements StableStore {
 		const buf = Buffer.alloc(4 + body.length);
 		buf.writeUInt32LE(crc32(body), 0);
 		body.copy(buf, 4);
-		writeFileAtomic(this.path, buf);
+		writeFileAtomic(this.path, buf, this.io);
 	}
 
 	async set(key: string, value: Uint8Array): Promise<void> {
