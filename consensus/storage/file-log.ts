@@ -142,6 +142,15 @@ export class FileLogStore implements LogStore {
 			this.segments.push(seg);
 		}
 		this.entries = this.entries.filter((l) => l.entry.index >= this.floor);
+		// Segments holding nothing at or above the floor: left over by a compaction or by a deletion of
+		// the whole log whose unlinks a crash undid. Removed durably (storeLogs may lower the floor).
+		const live = new Set(this.entries.map((l) => l.segment));
+		const dead = this.segments.filter((s) => !live.has(s));
+		if (dead.length > 0) {
+			for (const s of dead) this.io.unlink(s.path);
+			this.io.fsyncDir(this.dir);
+			this.segments = this.segments.filter((s) => live.has(s));
+		}
 	}
 
 	private badRecord(buf: Buffer, off: number): string | undefined {
@@ -218,6 +227,13 @@ export class FileLogStore implements LogStore {
 			if (batch[k]!.index !== batch[k - 1]!.index + 1) throw new LogGapError(batch[k - 1]!.index + 1, batch[k]!.index);
 		}
 		if (last !== undefined && start <= last) this.truncateFrom(start);
+		if (this.entries.length === 0 && start < this.floor) {
+			// The whole log was deleted (a snapshot installed) and it restarts below the old floor:
+			// lower the floor first, durably, or recovery would drop these entries as compacted. No
+			// segment file is left to resurrect (deleteRange and recovery removed them durably).
+			this.floor = start;
+			writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)), this.io);
+		}
 		const records: Buffer[] = [];
 		for (const e of batch) {
 			const payload = packr.pack({ index: e.index, term: e.term, type: e.type, data: e.data });
