@@ -127,21 +127,22 @@ export class FileLogStore implements LogStore {
 					throw new CorruptLogError(path, off, `undecodable record (${(err as Error).message})`);
 				}
 				entry.data = new Uint8Array(entry.data);
+				off += HEADER + len;
+				// Compacted away: a crash may have undone the unlink of its segment (they are not fsynced).
+				if (entry.index < this.floor) continue;
 				// Later records overwrite earlier ones with the same or higher index (conflict truncation
 				// is written as a fresh record run, see storeLogs).
 				while (this.entries.length > 0 && this.entries[this.entries.length - 1]!.entry.index >= entry.index)
 					this.entries.pop();
 				const prev = this.entries[this.entries.length - 1];
 				if (prev && prev.entry.index + 1 !== entry.index) {
-					throw new CorruptLogError(path, off, `index ${entry.index} follows ${prev.entry.index}`);
+					throw new CorruptLogError(path, off - HEADER - len, `index ${entry.index} follows ${prev.entry.index}`);
 				}
-				this.entries.push({ entry, segment: seg, offset: off });
-				off += HEADER + len;
+				this.entries.push({ entry, segment: seg, offset: off - HEADER - len });
 			}
 			seg.size = Math.min(off, buf.length);
 			this.segments.push(seg);
 		}
-		this.entries = this.entries.filter((l) => l.entry.index >= this.floor);
 		// Segments holding nothing at or above the floor: left over by a compaction or by a deletion of
 		// the whole log whose unlinks a crash undid. Removed durably (storeLogs may lower the floor).
 		const live = new Set(this.entries.map((l) => l.segment));
