@@ -287,9 +287,11 @@ export class FileLogStore implements LogStore {
 			this.io.close(this.fd);
 			this.fd = undefined;
 		}
-		// Drop whole segments after the cut, then shorten the one holding it.
+		// Drop whole segments after the cut, newest first, each unlink made durable before the next
+		// (a power cut must leave a prefix of the log, never a gap), then shorten the one holding it.
 		while (this.segments.length > 0 && this.segments[this.segments.length - 1] !== at.segment) {
 			this.io.unlink(this.segments.pop()!.path);
+			this.io.fsyncDir(this.dir);
 		}
 		const fd = this.io.open(at.segment.path, "r+");
 		this.io.truncate(fd, at.offset);
