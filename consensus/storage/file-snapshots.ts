@@ -72,7 +72,13 @@ export class FileSnapshotStore implements SnapshotStore {
 	}
 
 	private reap(): void {
-		for (const id of this.ids().slice(this.retain)) this.io.removeTree(join(this.dir, id));
+		// Renamed out of the listing (durably) before its files go: a power cut during the removal
+		// must not leave a listed snapshot whose meta.json survived and whose state.bin did not.
+		const old = this.ids().slice(this.retain);
+		if (old.length === 0) return;
+		for (const id of old) this.io.rename(join(this.dir, id), join(this.dir, `${id}.old.tmp`));
+		this.io.fsyncDir(this.dir);
+		for (const id of old) this.io.removeTree(join(this.dir, `${id}.old.tmp`));
 	}
 
 	private readMeta(id: string): StoredMeta {
