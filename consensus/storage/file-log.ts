@@ -266,8 +266,12 @@ export class FileLogStore implements LogStore {
 			if (this.fd !== undefined) this.io.close(this.fd);
 			seg = { first: nextIndex, path: join(this.dir, segName(nextIndex)), size: 0 };
 			this.fd = this.io.open(seg.path, "a");
-			// Made durable by the first batch's fdatasync (an empty or partial magic is a torn creation).
+			// The magic is synced before the file's name: once a segment exists its magic is durable, so
+			// a last segment with a bad magic is either a torn creation (a prefix of it, then at most
+			// zeros, nothing else) or not ours. Without this sync a power cut could keep the first
+			// batch's pages and lose the magic's.
 			this.io.write(this.fd, MAGIC, 0, MAGIC.length);
+			if (!this.noSync) this.io.fdatasync(this.fd);
 			seg.size = MAGIC.length;
 			this.io.fsyncDir(this.dir);
 			this.segments.push(seg);
