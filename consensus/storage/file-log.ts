@@ -45,6 +45,14 @@ export interface FileLogStoreOptions {
 	io?: StorageIO;
 }
 
+/** At most the magic's length: a prefix of the magic, then only zeros. */
+function isTornMagic(buf: Buffer): boolean {
+	if (buf.length > MAGIC.length) return false;
+	let k = 0;
+	while (k < buf.length && buf[k] === MAGIC[k]) k++;
+	return buf.subarray(k).every((b) => b === 0);
+}
+
 const segName = (first: number) => `${String(first).padStart(20, "0")}.seg`;
 
 export class FileLogStore implements LogStore {
@@ -96,8 +104,9 @@ export class FileLogStore implements LogStore {
 			const buf = this.io.readFile(path);
 			const isLastSegment = k === names.length - 1;
 			if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
-				// A crash right after creating the last segment leaves it empty or with part of the magic.
-				if (isLastSegment && buf.length < MAGIC.length && MAGIC.subarray(0, buf.length).equals(buf)) {
+				// A crash right after creating the last segment leaves it empty or with part of the magic,
+				// possibly followed by zeros (the size landed, the data did not); nothing else was written.
+				if (isLastSegment && isTornMagic(buf)) {
 					this.recovery.tornBytes = buf.length;
 					this.io.unlink(path);
 					this.io.fsyncDir(this.dir);
