@@ -90,7 +90,8 @@ export class FileLogStore implements LogStore {
 		ensureDir(this.dir, this.io);
 		try {
 			this.floor = Number(this.io.readFile(this.metaPath()).toString("utf8")) || 0;
-		} catch {
+		} catch (err) {
+			if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
 			this.floor = 0;
 		}
 		const names = this.io

@@ -3,8 +3,7 @@
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { pack, unpack } from "msgpackr";
-import { RaftError } from "../errors.ts";
-import { StoreClosedError } from "./errors.ts";
+import { CorruptStableError, StoreClosedError } from "./errors.ts";
 import { ensureDir, writeFileAtomic } from "./fsync.ts";
 import { nodeIO, type StorageIO } from "./io.ts";
 import type { StableStore } from "./types.ts";
@@ -36,10 +35,15 @@ export class FileStableStore implements StableStore {
 			throw err;
 		}
 		// Atomic rename means a torn file cannot happen; a bad checksum is real damage.
-		if (buf.length < 4 || crc32(buf.subarray(4)) !== buf.readUInt32LE(0)) {
-			throw new RaftError(`stable store ${this.path} is corrupt`, "ERR_CORRUPT_STABLE");
+		if (buf.length < 4) throw new CorruptStableError(this.path, `${buf.length} bytes, shorter than its checksum`);
+		if (crc32(buf.subarray(4)) !== buf.readUInt32LE(0)) throw new CorruptStableError(this.path, "checksum mismatch");
+		let obj: Record<string, Uint8Array>;
+		try {
+			obj = unpack(buf.subarray(4)) as Record<string, Uint8Array>;
+		} catch (err) {
+			throw new CorruptStableError(this.path, `undecodable (${(err as Error).message})`);
 		}
-		const obj = unpack(buf.subarray(4)) as Record<string, Uint8Array>;
+		if (typeof obj !== "object" || obj === null) throw new CorruptStableError(this.path, "not a map");
 		this.kv = new Map(Object.entries(obj).map(([k, v]) => [k, new Uint8Array(v)]));
 	}
 
