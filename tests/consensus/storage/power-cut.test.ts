@@ -26,9 +26,9 @@ t.test(`${SEEDS} seeded runs: power cut at random calls loses nothing acknowledg
 // One seed per durability bug the double found; each failed before its fix (see the commits).
 const regressions: Array<[number, string]> = [
 	[5, "a log restarted below its old floor (after a snapshot install) is kept"],
-	[71, "segments below the floor whose unlink a power cut undid do not break recovery"],
-	[58, "a conflict cut across segments leaves a prefix of the log, never a gap"],
-	[1, "a reaped snapshot never stays listed without its state"],
+	[60, "segments below the floor whose unlink a power cut undid do not break recovery"],
+	[112, "a conflict cut across segments leaves a prefix of the log, never a gap"],
+	[30, "a reaped snapshot never stays listed without its state"],
 	[38, "a new segment's magic is durable before its first batch"],
 	[42, "a torn magic padded with zeros is a torn creation"],
 ];
