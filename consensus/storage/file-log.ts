@@ -137,6 +137,7 @@ export class FileLogStore implements LogStore {
 					throw new CorruptLogError(path, off, `undecodable record (${(err as Error).message})`);
 				}
 				entry.data = new Uint8Array(entry.data);
+				const at = off;
 				off += HEADER + len;
 				// Compacted away: a crash may have undone the unlink of its segment (they are not fsynced).
 				if (entry.index < this.floor) continue;
@@ -146,9 +147,9 @@ export class FileLogStore implements LogStore {
 					this.entries.pop();
 				const prev = this.entries[this.entries.length - 1];
 				if (prev && prev.entry.index + 1 !== entry.index) {
-					throw new CorruptLogError(path, off - HEADER - len, `index ${entry.index} follows ${prev.entry.index}`);
+					throw new CorruptLogError(path, at, `index ${entry.index} follows ${prev.entry.index}`);
 				}
-				this.entries.push({ entry, segment: seg, offset: off - HEADER - len });
+				this.entries.push({ entry, segment: seg, offset: at });
 			}
 			seg.size = Math.min(off, buf.length);
 			this.segments.push(seg);
