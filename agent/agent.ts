@@ -3,13 +3,14 @@
 // managers the Raft-replicated store with leader forwarding (manager/, store/). The dispatcher and
 // the worker come next (ROADMAP).
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { arch, cpus, hostname, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import pino from "pino";
+import { writeFileAtomic } from "../consensus/index.ts";
 import { parseCidr } from "../overlay-net/ipam/index.ts";
 import { ControlServer, socketPath } from "./api/index.ts";
 import { AgentError } from "./errors.ts";
@@ -197,9 +198,8 @@ export class Agent {
 	}
 
 	private saveState(): void {
-		const p = join(this.dir, "state.json");
-		writeFileSync(`${p}.tmp`, JSON.stringify(this.state, null, 1), { mode: 0o600 });
-		renameSync(`${p}.tmp`, p);
+		// tmp + fsync + rename + directory fsync: a power cut leaves the old or the new state, never none.
+		writeFileAtomic(join(this.dir, "state.json"), Buffer.from(JSON.stringify(this.state, null, 1)));
 	}
 
 	private managerOnly(): Manager {
@@ -335,7 +335,7 @@ export class Agent {
 		if (this.state)
 			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
 		this.clusterKey = await generateKeyPair("Ed25519");
-		writeFileSync(join(this.dir, "cluster.key"), privateKeyToProtobuf(this.clusterKey), { mode: 0o600 });
+		writeFileAtomic(join(this.dir, "cluster.key"), privateKeyToProtobuf(this.clusterKey));
 		this.state = {
 			clusterId: randomUUID(),
 			role: "manager",

@@ -3,7 +3,7 @@
 // allow-list and says who may speak Raft (managers); gossip never writes it.
 import { EventEmitter } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
-import { writeFileDurable } from "../durable.ts";
+import { writeFileAtomic } from "../../consensus/index.ts";
 import { BadDirectoryReplyError } from "./errors.ts";
 import { type NodeRole, validAddr, validPeerId } from "./record.ts";
 
@@ -91,7 +91,7 @@ export class NodeDirectory extends EventEmitter<DirectoryEvents> {
 		this.entries = next;
 		this.at = version;
 		if (changed && persist && this.file)
-			writeFileDurable(this.file, JSON.stringify({ version, nodes: this.list() }), 0o600);
+			writeFileAtomic(this.file, Buffer.from(JSON.stringify({ version, nodes: this.list() })));
 		if (!same) this.emit("changed");
 		if (gone.length) this.emit("removed", gone);
 	}

@@ -12,6 +12,16 @@ export class CorruptLogError extends RaftError {
 	}
 }
 
+/** The stable store's file (term, vote) fails its checksum: real damage, never a torn write (it is renamed into place). */
+export class CorruptStableError extends RaftError {
+	override name = "CorruptStableError";
+	readonly file: string;
+	constructor(file: string, why: string) {
+		super(`stable store ${file} is corrupt: ${why}`, "ERR_CORRUPT_STABLE");
+		this.file = file;
+	}
+}
+
 export class SnapshotChecksumError extends RaftError {
 	override name = "SnapshotChecksumError";
 	constructor(id: string) {

@@ -10,30 +10,16 @@
 // refuses with CorruptLogError rather than dropping acknowledged data.
 // Entries are also kept in memory: Raft reads recent entries constantly, and compaction keeps the
 // log short.
-import {
-	closeSync,
-	fdatasync,
-	fdatasyncSync,
-	ftruncateSync,
-	mkdirSync,
-	openSync,
-	readdirSync,
-	readFileSync,
-	statSync,
-	unlinkSync,
-	writeSync,
-} from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
 import { CorruptLogError, LogGapError, StoreClosedError } from "./errors.ts";
-import { fsyncDir, writeFileAtomic } from "./fsync.ts";
+import { ensureDir, writeFileAtomic } from "./fsync.ts";
+import { nodeIO, type StorageIO } from "./io.ts";
 import type { LogEntry, LogStore } from "./types.ts";
 
 const HEADER = 12;
 const MAGIC = Buffer.from("RAFTLOG\x02", "latin1");
-const fdatasyncAsync = promisify(fdatasync);
 const MAX_RECORD = 64 << 20;
 const packr = new Packr({ useRecords: false });
 
@@ -55,6 +41,16 @@ export interface FileLogStoreOptions {
 	segmentBytes?: number;
 	/** Tests only: skip fdatasync (never in production). */
 	noSync?: boolean;
+	/** The file system (node:fs unless a test models power cuts). */
+	io?: StorageIO;
+}
+
+/** At most the magic's length: a prefix of the magic, then only zeros. */
+function isTornMagic(buf: Buffer): boolean {
+	if (buf.length > MAGIC.length) return false;
+	let k = 0;
+	while (k < buf.length && buf[k] === MAGIC[k]) k++;
+	return buf.subarray(k).every((b) => b === 0);
 }
 
 const segName = (first: number) => `${String(first).padStart(20, "0")}.seg`;
@@ -63,6 +59,7 @@ export class FileLogStore implements LogStore {
 	private readonly dir: string;
 	private readonly segmentBytes: number;
 	private readonly noSync: boolean;
+	private readonly io: StorageIO;
 	private segments: Segment[] = [];
 	private entries: Located[] = [];
 	/** Entries below this index were deleted by compaction but may still sit in a segment file. */
@@ -76,6 +73,7 @@ export class FileLogStore implements LogStore {
 		this.dir = o.dir;
 		this.segmentBytes = o.segmentBytes ?? 64 << 20;
 		this.noSync = o.noSync ?? false;
+		this.io = o.io ?? nodeIO;
 	}
 
 	static async open(o: FileLogStoreOptions): Promise<FileLogStore> {
@@ -89,27 +87,30 @@ export class FileLogStore implements LogStore {
 	}
 
 	private recover(): void {
-		mkdirSync(this.dir, { recursive: true });
+		ensureDir(this.dir, this.io);
 		try {
-			this.floor = Number(readFileSync(this.metaPath(), "utf8")) || 0;
-		} catch {
+			this.floor = Number(this.io.readFile(this.metaPath()).toString("utf8")) || 0;
+		} catch (err) {
+			if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
 			this.floor = 0;
 		}
-		const names = readdirSync(this.dir)
+		const names = this.io
+			.readdir(this.dir)
 			.filter((n) => /^\d{20}\.seg$/.test(n))
 			.sort();
 		this.recovery.segments = names.length;
 		for (const [k, name] of names.entries()) {
 			const path = join(this.dir, name);
 			const seg: Segment = { first: Number(name.slice(0, 20)), path, size: 0 };
-			const buf = readFileSync(path);
+			const buf = this.io.readFile(path);
 			const isLastSegment = k === names.length - 1;
 			if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
-				// A crash right after creating the last segment leaves it empty or with part of the magic.
-				if (isLastSegment && buf.length < MAGIC.length && MAGIC.subarray(0, buf.length).equals(buf)) {
+				// A crash right after creating the last segment leaves it empty or with part of the magic,
+				// possibly followed by zeros (the size landed, the data did not); nothing else was written.
+				if (isLastSegment && isTornMagic(buf)) {
 					this.recovery.tornBytes = buf.length;
-					unlinkSync(path);
-					fsyncDir(this.dir);
+					this.io.unlink(path);
+					this.io.fsyncDir(this.dir);
 					continue;
 				}
 				throw new CorruptLogError(path, 0, "not a raft-ts log segment (format 2)");
@@ -120,10 +121,10 @@ export class FileLogStore implements LogStore {
 				if (bad) {
 					if (isLastSegment && this.isTornTail(buf, off, bad)) {
 						this.recovery.tornBytes = buf.length - off;
-						const fd = openSync(path, "r+");
-						ftruncateSync(fd, off);
-						fdatasyncSync(fd);
-						closeSync(fd);
+						const fd = this.io.open(path, "r+");
+						this.io.truncate(fd, off);
+						this.io.fdatasync(fd);
+						this.io.close(fd);
 						break;
 					}
 					throw new CorruptLogError(path, off, bad);
@@ -136,21 +137,32 @@ export class FileLogStore implements LogStore {
 					throw new CorruptLogError(path, off, `undecodable record (${(err as Error).message})`);
 				}
 				entry.data = new Uint8Array(entry.data);
+				const at = off;
+				off += HEADER + len;
+				// Compacted away: a crash may have undone the unlink of its segment (they are not fsynced).
+				if (entry.index < this.floor) continue;
 				// Later records overwrite earlier ones with the same or higher index (conflict truncation
 				// is written as a fresh record run, see storeLogs).
 				while (this.entries.length > 0 && this.entries[this.entries.length - 1]!.entry.index >= entry.index)
 					this.entries.pop();
 				const prev = this.entries[this.entries.length - 1];
 				if (prev && prev.entry.index + 1 !== entry.index) {
-					throw new CorruptLogError(path, off, `index ${entry.index} follows ${prev.entry.index}`);
+					throw new CorruptLogError(path, at, `index ${entry.index} follows ${prev.entry.index}`);
 				}
-				this.entries.push({ entry, segment: seg, offset: off });
-				off += HEADER + len;
+				this.entries.push({ entry, segment: seg, offset: at });
 			}
 			seg.size = Math.min(off, buf.length);
 			this.segments.push(seg);
 		}
-		this.entries = this.entries.filter((l) => l.entry.index >= this.floor);
+		// Segments holding nothing at or above the floor: left over by a compaction or by a deletion of
+		// the whole log whose unlinks a crash undid. Removed durably (storeLogs may lower the floor).
+		const live = new Set(this.entries.map((l) => l.segment));
+		const dead = this.segments.filter((s) => !live.has(s));
+		if (dead.length > 0) {
+			for (const s of dead) this.io.unlink(s.path);
+			this.io.fsyncDir(this.dir);
+			this.segments = this.segments.filter((s) => live.has(s));
+		}
 	}
 
 	private badRecord(buf: Buffer, off: number): string | undefined {
@@ -227,6 +239,13 @@ export class FileLogStore implements LogStore {
 			if (batch[k]!.index !== batch[k - 1]!.index + 1) throw new LogGapError(batch[k - 1]!.index + 1, batch[k]!.index);
 		}
 		if (last !== undefined && start <= last) this.truncateFrom(start);
+		if (this.entries.length === 0 && start < this.floor) {
+			// The whole log was deleted (a snapshot installed) and it restarts below the old floor:
+			// lower the floor first, durably, or recovery would drop these entries as compacted. No
+			// segment file is left to resurrect (deleteRange and recovery removed them durably).
+			this.floor = start;
+			writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)), this.io);
+		}
 		const records: Buffer[] = [];
 		for (const e of batch) {
 			const payload = packr.pack({ index: e.index, term: e.term, type: e.type, data: e.data });
@@ -240,9 +259,9 @@ export class FileLogStore implements LogStore {
 		const fd = this.fd!;
 		const buf = Buffer.concat(records);
 		let off = 0;
-		while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+		while (off < buf.length) off += this.io.write(fd, buf, off, buf.length - off);
 		// Asynchronous: the event loop keeps serving the network while the disk syncs.
-		if (!this.noSync) await fdatasyncAsync(fd);
+		if (!this.noSync) await this.io.fdatasyncAsync(fd);
 		let at = seg.size;
 		for (let k = 0; k < batch.length; k++) {
 			const e = batch[k]!;
@@ -255,16 +274,20 @@ export class FileLogStore implements LogStore {
 	private activeSegment(nextIndex: number): Segment {
 		let seg = this.segments[this.segments.length - 1];
 		if (!seg || seg.size >= this.segmentBytes) {
-			if (this.fd !== undefined) closeSync(this.fd);
+			if (this.fd !== undefined) this.io.close(this.fd);
 			seg = { first: nextIndex, path: join(this.dir, segName(nextIndex)), size: 0 };
-			this.fd = openSync(seg.path, "a", 0o600);
-			// Made durable by the first batch's fdatasync (an empty or partial magic is a torn creation).
-			writeSync(this.fd, MAGIC);
+			this.fd = this.io.open(seg.path, "a");
+			// The magic is synced before the file's name: once a segment exists its magic is durable, so
+			// a last segment with a bad magic is either a torn creation (a prefix of it, then at most
+			// zeros, nothing else) or not ours. Without this sync a power cut could keep the first
+			// batch's pages and lose the magic's.
+			this.io.write(this.fd, MAGIC, 0, MAGIC.length);
+			if (!this.noSync) this.io.fdatasync(this.fd);
 			seg.size = MAGIC.length;
-			fsyncDir(this.dir);
+			this.io.fsyncDir(this.dir);
 			this.segments.push(seg);
 		} else if (this.fd === undefined) {
-			this.fd = openSync(seg.path, "a");
+			this.fd = this.io.open(seg.path, "a");
 		}
 		return seg;
 	}
@@ -276,23 +299,25 @@ export class FileLogStore implements LogStore {
 		const at = this.entries[p]!;
 		this.entries.length = p;
 		if (this.fd !== undefined) {
-			closeSync(this.fd);
+			this.io.close(this.fd);
 			this.fd = undefined;
 		}
-		// Drop whole segments after the cut, then shorten the one holding it.
+		// Drop whole segments after the cut, newest first, each unlink made durable before the next
+		// (a power cut must leave a prefix of the log, never a gap), then shorten the one holding it.
 		while (this.segments.length > 0 && this.segments[this.segments.length - 1] !== at.segment) {
-			unlinkSync(this.segments.pop()!.path);
+			this.io.unlink(this.segments.pop()!.path);
+			this.io.fsyncDir(this.dir);
 		}
-		const fd = openSync(at.segment.path, "r+");
-		ftruncateSync(fd, at.offset);
-		if (!this.noSync) fdatasyncSync(fd);
-		closeSync(fd);
+		const fd = this.io.open(at.segment.path, "r+");
+		this.io.truncate(fd, at.offset);
+		if (!this.noSync) this.io.fdatasync(fd);
+		this.io.close(fd);
 		at.segment.size = at.offset;
 		if (at.offset <= MAGIC.length) {
-			unlinkSync(at.segment.path);
+			this.io.unlink(at.segment.path);
 			this.segments.pop();
 		}
-		fsyncDir(this.dir);
+		this.io.fsyncDir(this.dir);
 	}
 
 	async deleteRange(min: number, max: number): Promise<void> {
@@ -305,12 +330,12 @@ export class FileLogStore implements LogStore {
 			if (min <= first) {
 				this.entries.length = 0;
 				this.floor = max + 1;
-				writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)));
-				if (this.fd !== undefined) closeSync(this.fd);
+				writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)), this.io);
+				if (this.fd !== undefined) this.io.close(this.fd);
 				this.fd = undefined;
-				for (const s of this.segments) unlinkSync(s.path);
+				for (const s of this.segments) this.io.unlink(s.path);
 				this.segments = [];
-				fsyncDir(this.dir);
+				this.io.fsyncDir(this.dir);
 				return;
 			}
 			this.truncateFrom(min);
@@ -319,21 +344,21 @@ export class FileLogStore implements LogStore {
 		if (min > first) throw new LogGapError(first, min); // only prefixes and suffixes can go
 		// A prefix: remember the new floor first (crash-safe), then drop whole segments below it.
 		this.floor = max + 1;
-		writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)));
+		writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)), this.io);
 		this.entries = this.entries.slice(this.pos(max + 1));
 		const keepFrom = this.entries[0]!.segment;
-		while (this.segments.length > 0 && this.segments[0] !== keepFrom) unlinkSync(this.segments.shift()!.path);
+		while (this.segments.length > 0 && this.segments[0] !== keepFrom) this.io.unlink(this.segments.shift()!.path);
 	}
 
 	async close(): Promise<void> {
 		if (this.closed) return;
 		this.closed = true;
-		if (this.fd !== undefined) closeSync(this.fd);
+		if (this.fd !== undefined) this.io.close(this.fd);
 		this.fd = undefined;
 	}
 
 	/** Bytes on disk across segments (for stats). */
 	diskBytes(): number {
-		return this.segments.reduce((n, s) => n + statSync(s.path).size, 0);
+		return this.segments.reduce((n, s) => n + this.io.size(s.path), 0);
 	}
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import t from "tap";
 import {
 	CorruptLogError,
+	CorruptStableError,
 	FileLogStore,
 	FileSnapshotStore,
 	FileStableStore,
@@ -180,4 +181,81 @@ t.test("FileLogStore: a segment of another format is refused, not read as a torn
 	const c = await FileLogStore.open({ dir: dir2 });
 	t.equal(await c.lastIndex(), 3);
 	await c.close();
+});
+
+t.test("FileLogStore: a torn record at the end of a non-last segment is corruption, nothing is cut", async (t) => {
+	// A segment is closed only after its last batch was fdatasynced, so its end cannot be torn: a bad
+	// final record there is damage to acknowledged data and must be refused, not truncated away.
+	const dir = fresh();
+	const a = await FileLogStore.open({ dir, segmentBytes: 64 });
+	for (let i = 1; i <= 6; i++) await a.storeLogs([entry(i)]);
+	await a.close();
+	const segs = readdirSync(dir)
+		.filter((n) => n.endsWith(".seg"))
+		.sort();
+	t.ok(segs.length >= 2, `${segs.length} segments`);
+	const first = join(dir, segs[0]!);
+	const whole = readFileSync(first);
+	writeFileSync(first, whole.subarray(0, whole.length - 3)); // its last record loses 3 bytes
+	const err = await FileLogStore.open({ dir, segmentBytes: 64 }).then(
+		() => undefined,
+		(e: unknown) => e,
+	);
+	t.ok(err instanceof CorruptLogError, "CorruptLogError");
+	t.equal((err as CorruptLogError).file, first, "it names the segment");
+	t.equal(readFileSync(first).length, whole.length - 3, "nothing was truncated");
+	t.equal(readdirSync(dir).filter((n) => n.endsWith(".seg")).length, segs.length, "no segment was removed");
+	// Positive control: the same cut in the last segment is a torn tail and is cut off.
+	writeFileSync(first, whole);
+	const last = join(dir, segs.at(-1)!);
+	const tail = readFileSync(last);
+	writeFileSync(last, tail.subarray(0, tail.length - 3));
+	const b = await FileLogStore.open({ dir, segmentBytes: 64 });
+	t.equal(await b.lastIndex(), 5, "the torn last entry is gone, the rest is there");
+	await b.close();
+});
+
+t.test("FileLogStore: after deleting the whole log it may restart below the old last index", async (t) => {
+	// A follower installing a snapshot deletes its whole log; the next entry follows the snapshot,
+	// which may be below the index the log had reached.
+	const dir = fresh();
+	const a = await FileLogStore.open({ dir });
+	await a.storeLogs([entry(1), entry(2), entry(3), entry(4), entry(5)]);
+	await a.deleteRange(1, 5);
+	await a.storeLogs([entry(3, 2, "after-snapshot")]);
+	await a.close();
+	const b = await FileLogStore.open({ dir });
+	t.equal(await b.firstIndex(), 3);
+	t.equal(await b.lastIndex(), 3);
+	t.equal(Buffer.from((await b.getLog(3))!.data).toString(), "after-snapshot");
+	await b.close();
+});
+
+t.test("FileStableStore: a corrupt file is refused with ERR_CORRUPT_STABLE", async (t) => {
+	const dir = fresh();
+	const a = await FileStableStore.open(dir);
+	await a.setUint64("CurrentTerm", 5);
+	await a.close();
+	const path = join(dir, "stable.bin");
+	const good = readFileSync(path);
+	const bad = Buffer.from(good);
+	bad[bad.length - 1]! ^= 0x01;
+	for (const [what, bytes, why] of [
+		["a flipped bit", bad, /checksum mismatch/],
+		["a file shorter than its checksum", good.subarray(0, 3), /shorter than its checksum/],
+	] as const) {
+		writeFileSync(path, bytes);
+		const err = await FileStableStore.open(dir).then(
+			() => undefined,
+			(e: unknown) => e,
+		);
+		t.ok(err instanceof CorruptStableError, `${what}: CorruptStableError`);
+		t.equal((err as CorruptStableError).code, "ERR_CORRUPT_STABLE");
+		t.match((err as Error).message, why);
+		t.match((err as Error).message, path, "it names the file");
+	}
+	writeFileSync(path, good); // positive control: the intact file opens
+	const b = await FileStableStore.open(dir);
+	t.equal(await b.getUint64("CurrentTerm"), 5);
+	await b.close();
 });
