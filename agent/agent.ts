@@ -12,7 +12,7 @@ import pino from "pino";
 import { parseCidr } from "../overlay-net/index.ts";
 import { ControlServer, socketPath } from "./api/index.ts";
 import { AgentError } from "./errors.ts";
-import { DEFAULT_PORT, Host, MemoryAllowList } from "./host/index.ts";
+import { DEFAULT_PORT, Host, loadOrCreateNodeKey, MemoryAllowList } from "./host/index.ts";
 import {
 	fingerprint,
 	formatToken,
@@ -206,6 +206,7 @@ export class Agent {
 		}
 		this.membership = new Membership({
 			id: this.host.peerId,
+			nodeKey: await loadOrCreateNodeKey(this.o.dataRoot), // the host's key: signs our statements
 			// Bound where we listen; gossiped as where others reach us.
 			transport: new UdpTransport(this.bind.ip, this.bind.port, this.advertiseAddr),
 			clusterKey: Buffer.from(st.membershipKey, "base64"),
