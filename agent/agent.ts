@@ -241,6 +241,7 @@ export class Agent {
 		}
 		this.membership = new Membership({
 			id: this.host.peerId,
+			nodeKey: this.host.privateKey, // signs this node's own statements (alive, leave)
 			// Bound where we listen; gossiped as where others reach us.
 			transport: new UdpTransport(this.bind.ip, this.bind.port, this.advertiseAddr),
 			clusterKey: Buffer.from(st.membershipKey, "base64"),

@@ -19,7 +19,7 @@ import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { type GossipSub, gossipsub, TopicValidatorResult } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
-import type { ConnectionGater, Libp2p, PeerId, Stream } from "@libp2p/interface";
+import type { ConnectionGater, Ed25519PrivateKey, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
 import { multiaddr } from "@multiformats/multiaddr";
@@ -135,15 +135,18 @@ function versionOf(protocol: string): [string, number] | undefined {
 
 export class Host extends EventEmitter<HostEvents> {
 	readonly node: Libp2p;
+	/** The node key (its peer id's): Noise proves it on every connection; membership signs with it. */
+	readonly privateKey: Ed25519PrivateKey;
 	readonly allowList: AllowList;
 	private readonly log: Logger;
 	private readonly max: number;
 	private readonly idleMs: number;
 	private readonly admission: Admission;
 
-	private constructor(node: Libp2p, o: HostOptions, admission: Admission) {
+	private constructor(node: Libp2p, o: HostOptions, admission: Admission, privateKey: Ed25519PrivateKey) {
 		super();
 		this.node = node;
+		this.privateKey = privateKey;
 		this.allowList = o.allowList;
 		this.log = o.logger ?? quiet;
 		this.max = o.maxFrameBytes ?? 4 << 20;
@@ -186,7 +189,7 @@ export class Host extends EventEmitter<HostEvents> {
 				}),
 			},
 		});
-		return new Host(node, o, admission);
+		return new Host(node, o, admission, privateKey);
 	}
 
 	get peerId(): string {

@@ -1,12 +1,20 @@
-// Packets: [version u8][HMAC-SHA256/16 over the rest][msgpackr body]. The MAC is keyed by the
-// cluster secret, so non-members and other clusters are refused before anything is decoded.
+// Packets: [version u8][HMAC-SHA256/16 over the rest][boot 8][seq u32][ms u48][msgpackr body].
+// The MAC is keyed by the cluster secret, so non-members and other clusters are refused before
+// anything is decoded; boot, seq and stamp (freshness.ts) let receivers drop replays.
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
 import { Packr } from "msgpackr";
 import { InvalidMetadataError, InvalidPacketError, NotAMemberError, UnknownVersionError } from "./errors.ts";
+import { BOOT_BYTES, type Freshness, FreshnessSource } from "./freshness.ts";
 import type { MemberMeta, Update } from "./types.ts";
 
-export const VERSION = 1;
+/** 2: freshness header and signed self-statements. */
+export const VERSION = 2;
 const MAC = 16;
+const FRESH = BOOT_BYTES + 4 + 6;
+const HEAD = 1 + MAC + FRESH;
+const MAX_SIG = 128;
+/** For callers that pass no freshness of their own (tools, tests): one sender life per process. */
+const processFreshness = new FreshnessSource();
 const packr = new Packr({ useRecords: false });
 
 export type Packet =
@@ -36,23 +44,46 @@ function macKey(key: Uint8Array): KeyObject {
 	return k;
 }
 
-export function encodePacket(p: Packet, key: Uint8Array): Buffer {
+export function encodePacket(p: Packet, key: Uint8Array, fresh: Freshness = processFreshness.next()): Buffer {
 	const { u, ...rest } = p;
 	const body = packr.pack(u.length > 0 ? p : rest);
-	const mac = createHmac("sha256", macKey(key)).update(body).digest().subarray(0, MAC);
-	return Buffer.concat([Buffer.from([VERSION]), mac, body]);
+	const out = Buffer.allocUnsafe(HEAD + body.length);
+	out[0] = VERSION;
+	out.set(fresh.boot.subarray(0, BOOT_BYTES), 1 + MAC);
+	out.writeUInt32BE(fresh.seq, 1 + MAC + BOOT_BYTES);
+	out.writeUIntBE(fresh.ts, 1 + MAC + BOOT_BYTES + 4, 6);
+	out.set(body, HEAD);
+	const mac = createHmac("sha256", macKey(key))
+		.update(out.subarray(1 + MAC))
+		.digest();
+	mac.copy(out, 1, 0, MAC);
+	return out;
 }
 
 const STATES = new Set(["alive", "suspect", "dead", "left"]);
 const TYPES = new Set(["ping", "ack", "nack", "pingReq", "sync"]);
 
 export function decodePacket(buf: Uint8Array, key: Uint8Array, maxBytes: number): Packet {
+	return decodeFrame(buf, key, maxBytes).packet;
+}
+
+/** Authenticate and decode a packet; its freshness header is the caller's to check (replay windows). */
+export function decodeFrame(buf: Uint8Array, key: Uint8Array, maxBytes: number): { packet: Packet; fresh: Freshness } {
 	if (buf.length > maxBytes) throw new InvalidPacketError(`${buf.length} bytes exceeds the ${maxBytes}-byte bound`);
-	if (buf.length < 1 + MAC + 1) throw new InvalidPacketError(`truncated (${buf.length} bytes)`);
-	if (buf[0] !== VERSION) throw new UnknownVersionError(buf[0]!);
-	const body = buf.subarray(1 + MAC);
-	const want = createHmac("sha256", macKey(key)).update(body).digest().subarray(0, MAC);
+	if (buf.length < HEAD + 1) throw new InvalidPacketError(`truncated (${buf.length} bytes)`);
+	if (buf[0] !== VERSION) throw new UnknownVersionError(buf[0]!, VERSION);
+	const want = createHmac("sha256", macKey(key))
+		.update(buf.subarray(1 + MAC))
+		.digest()
+		.subarray(0, MAC);
 	if (!timingSafeEqual(want, buf.subarray(1, 1 + MAC))) throw new NotAMemberError();
+	const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+	const fresh: Freshness = {
+		boot: b.subarray(1 + MAC, 1 + MAC + BOOT_BYTES),
+		seq: b.readUInt32BE(1 + MAC + BOOT_BYTES),
+		ts: b.readUIntBE(1 + MAC + BOOT_BYTES + 4, 6),
+	};
+	const body = b.subarray(HEAD);
 	let p: Packet;
 	try {
 		p = packr.unpack(body) as Packet;
@@ -84,12 +115,13 @@ export function decodePacket(buf: Uint8Array, key: Uint8Array, maxBytes: number)
 			u.by.length > MAX_ID ||
 			!Number.isSafeInteger(u.inc) ||
 			u.inc < 0 ||
-			!STATES.has(u.state)
+			!STATES.has(u.state) ||
+			(u.sig !== undefined && !(u.sig instanceof Uint8Array && u.sig.length <= MAX_SIG))
 		) {
 			throw new InvalidPacketError("malformed member update");
 		}
 	}
-	return p;
+	return { packet: p, fresh };
 }
 
 const MAX_ID = 128;

@@ -26,6 +26,8 @@ export interface MembershipConfig {
 	maxMetaBytes: number;
 	/** Largest packet sent or accepted. */
 	maxPacketBytes: number;
+	/** Packets stamped further than this from our wall clock are refused (bounds replays a window forgot). */
+	maxClockSkewMs: number;
 }
 
 export function lanConfig(): MembershipConfig {
@@ -49,6 +51,7 @@ export function lanConfig(): MembershipConfig {
 		awarenessMax: 8,
 		maxMetaBytes: 1024,
 		maxPacketBytes: 60_000,
+		maxClockSkewMs: 120_000,
 	};
 }
 
@@ -75,6 +78,7 @@ export function validateConfig(c: MembershipConfig): MembershipConfig {
 		throw new BadConfigError(
 			"probeTimeoutMs must be positive and at most half of probeIntervalMs (the indirect probe window, interval - timeout, covers two round trips)",
 		);
+	if (c.maxClockSkewMs <= 0) throw new BadConfigError("maxClockSkewMs must be positive");
 	if (c.indirectChecks < 1 || c.suspicionMult < 1 || c.retransmitMult < 1 || c.awarenessMax < 1) {
 		throw new BadConfigError("indirectChecks, suspicionMult, retransmitMult and awarenessMax must be at least 1");
 	}

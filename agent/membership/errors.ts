@@ -18,8 +18,8 @@ export class InvalidPacketError extends MembershipError {
 
 export class UnknownVersionError extends MembershipError {
 	override name = "UnknownVersionError";
-	constructor(v: number) {
-		super(`membership protocol version ${v} is not supported (this node speaks 1)`, "ERR_UNKNOWN_VERSION");
+	constructor(v: number, ours: number) {
+		super(`membership protocol version ${v} is not supported (this node speaks ${ours})`, "ERR_UNKNOWN_VERSION");
 	}
 }
 
@@ -60,6 +60,36 @@ export class StaleIncarnationError extends MembershipError {
 		super(
 			`stale update for ${member}: ${state} at incarnation ${got}, this node knows incarnation ${have}`,
 			"ERR_STALE_INCARNATION",
+		);
+	}
+}
+
+/**
+ * A member's statement about itself (alive at an incarnation, with its address and metadata, or
+ * left) that is unsigned or not signed by that member's node key: forged by whoever sent it.
+ */
+export class BadSignatureError extends MembershipError {
+	override name = "BadSignatureError";
+	constructor(member: string, state: string, inc: number, why: string) {
+		super(`refused ${state} statement for ${member} at incarnation ${inc}: ${why}`, "ERR_BAD_SIGNATURE");
+	}
+}
+
+/** A packet this node already accepted (same sender boot and sequence), or too far behind it: a replay. */
+export class ReplayedPacketError extends MembershipError {
+	override name = "ReplayedPacketError";
+	constructor(seq: number, why: string) {
+		super(`replayed membership packet (sequence ${seq}): ${why}`, "ERR_REPLAYED_PACKET");
+	}
+}
+
+/** A packet stamped further from our wall clock than the skew bound: an old capture, or a clock far off. */
+export class PacketTimeError extends MembershipError {
+	override name = "PacketTimeError";
+	constructor(skewMs: number, maxMs: number) {
+		super(
+			`membership packet stamped ${Math.round(skewMs)} ms from this node's clock (bound ${maxMs} ms): replayed, or a clock far off`,
+			"ERR_PACKET_TIME",
 		);
 	}
 }

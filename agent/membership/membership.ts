@@ -13,13 +13,26 @@
 //   random members (each member forwards a claim once, when it changes its view), like
 //   memberlist's gossip interval but without idle traffic; and members exchange full state
 //   periodically (push-pull) and at join.
+// Membership only reports liveness: a member's statements about itself (alive at an incarnation
+// with its address and metadata, left) are signed by its node key and verified before they are
+// applied or passed on; packets carry freshness (boot, sequence, stamp) against replay. README.md.
 import { EventEmitter } from "node:events";
+import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { pack } from "msgpackr";
-import { decodePacket, encodePacket, type Packet, probeTag, validateMeta } from "./codec.ts";
+import { decodeFrame, encodePacket, type Packet, probeTag, validateMeta } from "./codec.ts";
 import { type MembershipConfig, validateConfig } from "./config.ts";
-import { MetadataTooLargeError, StaleIncarnationError } from "./errors.ts";
+import {
+	BadConfigError,
+	BadSignatureError,
+	MetadataTooLargeError,
+	PacketTimeError,
+	ReplayedPacketError,
+	StaleIncarnationError,
+} from "./errors.ts";
+import { FreshnessSource, ReplayWindows, WINDOW } from "./freshness.ts";
+import { ed25519Statements, type StatementCrypto, statementBytes, VerifiedStatements } from "./statements.ts";
 import { type Clock, type PacketTransport, realClock, type Timer } from "./transport.ts";
-import type { Member, MemberMeta, MemberState, MembershipEvents, Update } from "./types.ts";
+import type { Member, MemberMeta, MembershipEvents, Update } from "./types.ts";
 
 export interface MembershipOptions {
 	id: string;
@@ -32,6 +45,15 @@ export interface MembershipOptions {
 	random?: () => number;
 	/** First incarnation (default 1). A restarting member may pass a persisted or clock-derived one. */
 	incarnation?: number;
+	/**
+	 * This node's libp2p Ed25519 key (agent/host/key.ts): it signs this member's statements about
+	 * itself, and `id` must be its peer id. Required unless `statements` is given.
+	 */
+	nodeKey?: Ed25519PrivateKey;
+	/** Other signatures, for simulations whose ids are not peer ids; the agent passes `nodeKey`. */
+	statements?: StatementCrypto;
+	/** Wall clock (ms) for packet stamps, compared across members (default Date.now). */
+	wallClock?: () => number;
 	logger?: { warn(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
 }
 
@@ -49,6 +71,8 @@ const NACK_AT = 0.8;
 const STALE_LOG_MS = 10_000;
 /** Full-state chunks fit one Ethernet frame (1500 - IP/UDP headers - our header). */
 const SYNC_CHUNK_BYTES = 1400;
+/** Rate limit of the warning logged per kind of refusal and sender (floods must not flood the log). */
+const REFUSAL_LOG_MS = 10_000;
 
 export class Membership extends EventEmitter<MembershipEvents> {
 	readonly id: string;
@@ -81,7 +105,32 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	private readonly timers = new Set<Timer>();
 	/** When a stale update about a member was last logged (one line per member per 10 s). */
 	private readonly staleLogged = new Map<string, number>();
-	readonly stats = { refused: 0, stale: 0, probes: 0, indirect: 0, refutations: 0, nacksMissed: 0, gossiped: 0 };
+	/** When a refusal of a kind from a sender was last logged. */
+	private readonly refusalLogged = new Map<string, number>();
+	private readonly crypto: StatementCrypto;
+	/** Each member's own signature over the statement its current incarnation, address and meta come from. */
+	private readonly sigs = new Map<string, Uint8Array>();
+	private readonly verified = new VerifiedStatements();
+	/** Our signed statement, re-signed only when incarnation or state change. */
+	private selfSigned: { inc: number; state: string; meta: MemberMeta; sig: Uint8Array } | undefined;
+	private readonly wall: () => number;
+	private fresh: FreshnessSource;
+	private readonly windows = new ReplayWindows();
+	readonly stats = {
+		refused: 0,
+		stale: 0,
+		probes: 0,
+		indirect: 0,
+		refutations: 0,
+		nacksMissed: 0,
+		gossiped: 0,
+		/** Statements refused: unsigned, or not signed by the member they are about. */
+		badSignatures: 0,
+		/** Statements whose signature was checked (the rest were already verified, or changed nothing). */
+		verified: 0,
+		/** Packets dropped as replays (already seen, behind the window, or stamped outside the skew bound). */
+		replayed: 0,
+	};
 
 	constructor(o: MembershipOptions) {
 		super();
@@ -95,6 +144,11 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		this.meta = o.meta ?? {};
 		this.firstIncarnation = o.incarnation ?? 1;
 		this.checkMeta(this.meta);
+		if (o.statements) this.crypto = o.statements;
+		else if (o.nodeKey) this.crypto = ed25519Statements(o.nodeKey, o.id);
+		else throw new BadConfigError("membership needs nodeKey (the node's Ed25519 key) to sign its statements");
+		this.wall = o.wallClock ?? Date.now;
+		this.fresh = new FreshnessSource(this.wall);
 	}
 
 	private checkMeta(meta: MemberMeta): void {
@@ -113,6 +167,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	}
 
 	async start(): Promise<void> {
+		// A new sender life: receivers open a new replay window for it.
+		this.fresh = new FreshnessSource(this.wall);
 		await this.tr.start((from, data) => this.onPacket(from, data));
 		this.self = {
 			id: this.id,
@@ -218,7 +274,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
 	private send(addr: string, p: Packet): void {
 		if (!this.running && p.t !== "sync") return;
-		this.tr.send(addr, encodePacket(p, this.key));
+		this.tr.send(addr, encodePacket(p, this.key, this.fresh.next()));
 	}
 
 	private piggyback(): Update[] {
@@ -282,8 +338,15 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		return this.liveN;
 	}
 
-	private selfUpdate(state: MemberState): Update {
-		return { id: this.id, addr: this.self.addr, inc: this.self.incarnation, state, meta: this.meta, by: this.id };
+	/** Our statement about ourselves (alive or left), signed. */
+	private selfUpdate(state: "alive" | "left"): Update {
+		const inc = this.self.incarnation;
+		let s = this.selfSigned;
+		if (!s || s.inc !== inc || s.state !== state || s.meta !== this.meta) {
+			const sig = this.crypto.sign(statementBytes(this.id, state, inc, this.self.addr, this.meta));
+			s = this.selfSigned = { inc, state, meta: this.meta, sig };
+		}
+		return { id: this.id, addr: this.self.addr, inc, state, meta: this.meta, by: this.id, sig: s.sig };
 	}
 
 	/**
@@ -302,7 +365,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			bytes = 0;
 		};
 		for (const u of this.fullState()) {
-			const size = 40 + u.id.length + u.addr.length + u.by.length + (u.meta ? pack(u.meta).length : 0);
+			const size =
+				40 + u.id.length + u.addr.length + u.by.length + (u.meta ? pack(u.meta).length : 0) + (u.sig ? 66 : 0);
 			if (chunk.length > 0 && bytes + size > SYNC_CHUNK_BYTES) flush();
 			chunk.push(u);
 			bytes += size;
@@ -310,30 +374,62 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		if (chunk.length > 0) flush();
 	}
 
+	/** Every member as we see it, each with the signed statement its incarnation, address and meta come from. */
 	private fullState(): Update[] {
-		return [...this.members.values()].map((m) => ({
-			id: m.id,
-			addr: m.addr,
-			inc: m.incarnation,
-			state: m.state,
-			meta: m.meta,
-			by: this.id,
-		}));
+		return [...this.members.values()].map((m) =>
+			m === this.self
+				? this.selfUpdate(m.state === "left" ? "left" : "alive")
+				: {
+						id: m.id,
+						addr: m.addr,
+						inc: m.incarnation,
+						state: m.state,
+						meta: m.meta,
+						by: this.id,
+						sig: this.sigs.get(m.id),
+					},
+		);
 	}
 
 	private refuse(from: string, error: Error & { code?: string }, member?: string): void {
 		this.stats.refused++;
-		this.log?.warn({ peer: from, member, err: error.message, code: error.code }, "membership input refused");
+		this.warnRefusal(from, error, member);
 		this.emit("refused", { from, error });
+	}
+
+	/** Log a refusal with its sender, at most once per kind and sender per 10 s. */
+	private warnRefusal(from: string, error: Error & { code?: string }, member?: string): void {
+		const key = `${error.code}|${from}`;
+		const now = this.clock.now();
+		const last = this.refusalLogged.get(key);
+		if (last !== undefined && now - last < REFUSAL_LOG_MS) return;
+		if (this.refusalLogged.size >= 4096) this.refusalLogged.clear();
+		this.refusalLogged.set(key, now);
+		this.log?.warn({ peer: from, member, err: error.message, code: error.code }, "membership input refused");
 	}
 
 	private onPacket(from: string, data: Uint8Array): void {
 		if (!this.running) return;
 		let p: Packet;
 		try {
-			p = decodePacket(data, this.key, this.cfg.maxPacketBytes);
+			const f = decodeFrame(data, this.key, this.cfg.maxPacketBytes);
+			p = f.packet;
+			// Freshness after the MAC (only authenticated packets touch the windows): a stamp within
+			// the skew bound, and a sequence this sender life has not used yet.
+			const skew = Math.abs(this.wall() - f.fresh.ts);
+			if (skew > this.cfg.maxClockSkewMs) throw new PacketTimeError(skew, this.cfg.maxClockSkewMs);
+			const w = this.windows.check(f.fresh.boot, f.fresh.seq);
+			if (w !== "ok")
+				throw new ReplayedPacketError(
+					f.fresh.seq,
+					w === "seen" ? "already accepted from this sender" : `more than ${WINDOW} behind its newest packet`,
+				);
 		} catch (err) {
-			this.refuse(from, err as Error);
+			if (err instanceof ReplayedPacketError || err instanceof PacketTimeError) {
+				this.stats.replayed++;
+				this.warnRefusal(from, err);
+				this.emit("refused", { from, error: err });
+			} else this.refuse(from, err as Error);
 			return;
 		}
 		for (const u of p.u) this.apply(u, from);
@@ -385,33 +481,13 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			}
 		}
 		if (u.id === this.id) {
-			// Someone thinks we are suspect, dead or gone (we restarted after a leave): refute with a
-			// higher incarnation, unless we are leaving.
-			if (u.state !== "alive" && u.inc >= this.self.incarnation && this.self.state === "alive") {
-				this.self.incarnation = u.inc + 1;
-				this.stats.refutations++;
-				if (u.state === "suspect") this.awareness = Math.min(this.awareness + 1, this.cfg.awarenessMax - 1);
-				// Tell whoever brought the news at once (it may be across a healed partition), and others.
-				// A missed refutation is a false failure: the refuter itself tells twice as many.
-				this.spread(this.selfUpdate("alive"), from, 2 * this.cfg.indirectChecks);
-			}
+			this.applySelf(u, from);
 			return;
 		}
 		const cur = this.members.get(u.id);
 		const now = this.clock.now();
-		if (!cur) {
-			if (u.state === "dead" || u.state === "left") return;
-			const m: Member = { id: u.id, addr: u.addr, incarnation: u.inc, state: u.state, meta: u.meta ?? {}, since: now };
-			this.members.set(u.id, m);
-			this.list.push(m);
-			this.liveN = -1;
-			this.addToProbeOrder(u.id);
-			this.spread({ ...u, by: u.by });
-			this.emit("join", m);
-			if (u.state === "suspect") this.startSuspicion(m, u.by);
-			return;
-		}
-		if (u.inc < cur.incarnation) {
+		// Cheap refusals and no-ops first: a signature is checked only when it would change our view.
+		if (cur && u.inc < cur.incarnation) {
 			this.stale(u, cur, from);
 			return;
 		}
@@ -419,12 +495,31 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			case "alive": {
 				// Equal incarnation: the news we have (or a suspicion of it) stands; a down member
 				// comes back only with a higher incarnation (its refutation).
-				if (u.inc === cur.incarnation) return;
+				if (cur && u.inc === cur.incarnation) return;
+				if (!this.signed(u, from)) return;
+				this.sigs.set(u.id, u.sig!);
+				if (!cur) {
+					const m: Member = {
+						id: u.id,
+						addr: u.addr,
+						incarnation: u.inc,
+						state: "alive",
+						meta: u.meta ?? {},
+						since: now,
+					};
+					this.members.set(u.id, m);
+					this.list.push(m);
+					this.liveN = -1;
+					this.addToProbeOrder(u.id);
+					this.spread(u);
+					this.emit("join", m);
+					return;
+				}
 				const was = cur.state;
-				const metaChanged = JSON.stringify(cur.meta) !== JSON.stringify(u.meta ?? cur.meta);
+				const metaChanged = JSON.stringify(cur.meta) !== JSON.stringify(u.meta ?? {});
 				cur.incarnation = u.inc;
 				cur.addr = u.addr;
-				if (u.meta) cur.meta = u.meta;
+				cur.meta = u.meta ?? {};
 				this.clearSuspicion(cur.id);
 				if (was !== "alive") {
 					cur.state = "alive";
@@ -443,24 +538,94 @@ export class Membership extends EventEmitter<MembershipEvents> {
 				return;
 			}
 			case "suspect":
-				if (cur.state === "alive" || (cur.state === "suspect" && u.inc > cur.incarnation)) {
-					cur.incarnation = u.inc;
-					this.startSuspicion(cur, u.by);
-					this.spread(u, cur.addr);
-					this.checkSuspect(cur);
-				} else if (cur.state === "suspect" && this.confirm(cur.id, u.by)) {
-					// A new independent confirmation: pass it on so others shorten their timeouts too.
-					this.spread(u);
+			case "dead": {
+				// Others' word about a member: it can make it suspect (and failed, as SWIM does), but
+				// the incarnation, address and metadata come only from the member's own signature. A
+				// claim above the incarnation we know counts if it carries that signature (then it is
+				// first applied as the member's alive statement); otherwise it counts at ours.
+				let claim = u;
+				if (!cur || u.inc > cur.incarnation) {
+					if (u.sig === undefined) {
+						if (!cur) return; // a member we have never heard sign anything: not ours to add
+						claim = { id: u.id, addr: cur.addr, inc: cur.incarnation, state: u.state, by: u.by };
+					} else {
+						if (!this.signed(u, from)) return;
+						this.apply({ ...u, state: "alive" }, from);
+					}
 				}
+				const m = this.members.get(u.id)!;
+				if (claim.state === "suspect") {
+					if (m.state === "alive") {
+						this.startSuspicion(m, claim.by);
+						this.spread(claim, m.addr);
+						this.checkSuspect(m);
+					} else if (m.state === "suspect" && this.confirm(m.id, claim.by)) {
+						// A new independent confirmation: pass it on so others shorten their timeouts too.
+						this.spread(claim);
+					}
+					return;
+				}
+				if (m.state === "dead" || m.state === "left") return;
+				this.markDown(m, "dead");
+				this.spread(claim);
 				return;
-			case "dead":
-			case "left":
-				if (cur.state === "dead" || cur.state === "left") return;
+			}
+			case "left": {
+				// Only the member itself can say it left.
+				if (!cur || cur.state === "dead" || cur.state === "left") return;
+				if (!this.signed(u, from)) return;
+				this.sigs.set(u.id, u.sig!);
 				cur.incarnation = u.inc;
-				this.markDown(cur, u.state);
+				cur.addr = u.addr;
+				cur.meta = u.meta ?? {};
+				this.markDown(cur, "left");
 				this.spread(u);
 				return;
+			}
 		}
+	}
+
+	/**
+	 * Claims about this node: refute suspect, dead or left with a higher incarnation; and take one
+	 * above our own alive statement of a previous life (we restarted at a lower incarnation: the
+	 * others would refuse everything we say as stale, our new metadata included).
+	 */
+	private applySelf(u: Update, from: string): void {
+		if (this.self.state !== "alive" || u.inc < this.self.incarnation) return;
+		if (u.state === "alive" && u.inc === this.self.incarnation) return; // our own statement, echoed
+		// A claim above any incarnation of this life is believable only with our own signature (from
+		// before a restart); a bare one could push our incarnation anywhere.
+		if (u.inc > this.self.incarnation && (u.sig === undefined || !this.signed(u, from))) return;
+		this.self.incarnation = u.inc + 1;
+		this.stats.refutations++;
+		if (u.state === "suspect") this.awareness = Math.min(this.awareness + 1, this.cfg.awarenessMax - 1);
+		// Tell whoever brought the news at once (it may be across a healed partition), and others.
+		// A missed refutation is a false failure: the refuter itself tells twice as many.
+		this.spread(this.selfUpdate("alive"), from, 2 * this.cfg.indirectChecks);
+	}
+
+	/**
+	 * Whether u carries its member's signature over the statement it makes (alive, or left; a
+	 * suspect or dead claim's signature is over the alive statement it refers to). Verified once:
+	 * the same statement heard again is a cache hit. Refused, counted and logged otherwise.
+	 */
+	private signed(u: Update, from: string): boolean {
+		const state = u.state === "left" ? "left" : "alive";
+		let why: string;
+		if (u.sig === undefined) why = "unsigned";
+		else {
+			const data = statementBytes(u.id, state, u.inc, u.addr, u.meta);
+			if (this.verified.has(u.sig, data)) return true;
+			this.stats.verified++;
+			if (this.crypto.verify(u.id, data, u.sig)) {
+				this.verified.add(u.sig, data);
+				return true;
+			}
+			why = "not signed by that member's node key";
+		}
+		this.stats.badSignatures++;
+		this.refuse(from, new BadSignatureError(u.id, state, u.inc, why), u.id);
+		return false;
 	}
 
 	private markDown(m: Member, state: "dead" | "left"): void {
@@ -699,6 +864,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		const mine = ++this.seq;
 		const wait = w !== undefined ? Math.max(1, w * NACK_AT) : this.cfg.probeTimeoutMs;
 		this.expect(mine, wait, (r) => this.send(requester, { t: r === "ack" ? "ack" : "nack", seq, u: [] }));
-		this.send(targetAddr, { t: "ping", seq: mine, to: probeTag(target), u: this.piggyback() });
+		// Where the target's own signed statement says it is, if we know it (a request cannot redirect us).
+		const addr = this.members.get(target)?.addr ?? targetAddr;
+		this.send(addr, { t: "ping", seq: mine, to: probeTag(target), u: this.piggyback() });
 	}
 }

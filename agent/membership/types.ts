@@ -31,6 +31,12 @@ export interface Update {
 	meta?: MemberMeta;
 	/** Who claims it (for suspicion confirmations). */
 	by: string;
+	/**
+	 * The member's own Ed25519 signature (statements.ts) over its alive (or, for left, left)
+	 * statement at `inc` with this `addr` and `meta`. Required for alive and left; on suspect and
+	 * dead it proves the incarnation, address and metadata the claim is about.
+	 */
+	sig?: Uint8Array;
 }
 
 export interface MembershipEvents {

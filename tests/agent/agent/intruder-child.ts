@@ -28,6 +28,7 @@ if (o.membershipKey) {
 		id: host.peerId,
 		transport: new UdpTransport(o.ip, 2377, `${o.ip}:2377`),
 		clusterKey: Buffer.from(o.membershipKey, "base64"),
+		nodeKey: host.privateKey,
 		config: lanConfig(),
 		meta: { addresses: host.addrs(), role: "worker", version: "0.1.0" },
 	});

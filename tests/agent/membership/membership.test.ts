@@ -1,3 +1,5 @@
+import { generateKeyPair } from "@libp2p/crypto/keys";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import t from "tap";
 import {
 	decodePacket,
@@ -10,6 +12,7 @@ import {
 	NotAMemberError,
 	UdpTransport,
 	UnknownVersionError,
+	VERSION,
 	validateConfig,
 } from "../../../agent/membership/index.ts";
 import { waitFor } from "../../helpers/index.ts";
@@ -179,7 +182,7 @@ t.test(
 		t.throws(() => decodePacket(good.subarray(0, 10), KEY, cfg.maxPacketBytes), InvalidPacketError);
 		t.throws(() => decodePacket(Buffer.alloc(cfg.maxPacketBytes + 1, 1), KEY, cfg.maxPacketBytes), /exceeds/);
 		const v2 = Buffer.from(good);
-		v2[0] = 2;
+		v2[0] = VERSION + 1;
 		t.throws(() => decodePacket(v2, KEY, cfg.maxPacketBytes), UnknownVersionError);
 		t.throws(
 			() =>
@@ -198,6 +201,7 @@ t.test(
 			() =>
 				new Membership({
 					id: "big",
+					statements: { sign: () => new Uint8Array(64), verify: () => false },
 					transport: new UdpTransport("127.0.0.1"),
 					clusterKey: KEY,
 					config: cfg,
@@ -207,8 +211,13 @@ t.test(
 		);
 
 		// Over real UDP: a member keeps running through all of it and ignores stale news.
-		const a = new Membership({ id: "a", transport: new UdpTransport("127.0.0.1"), clusterKey: KEY, config: cfg });
-		const b = new Membership({ id: "b", transport: new UdpTransport("127.0.0.1"), clusterKey: KEY, config: cfg });
+		const member = async () => {
+			const nodeKey = await generateKeyPair("Ed25519");
+			const id = peerIdFromPrivateKey(nodeKey).toString();
+			return new Membership({ id, nodeKey, transport: new UdpTransport("127.0.0.1"), clusterKey: KEY, config: cfg });
+		};
+		const a = await member();
+		const b = await member();
 		await a.start();
 		await b.start();
 		t.teardown(async () => {
@@ -222,7 +231,7 @@ t.test(
 		const mallory = new UdpTransport("127.0.0.1");
 		await mallory.start(() => {});
 		t.teardown(() => mallory.stop());
-		const aAddr = a.all().find((m) => m.id === "a")!.addr;
+		const aAddr = a.get(a.id)!.addr;
 		mallory.send(aAddr, Buffer.from("garbage bytes"));
 		mallory.send(aAddr, encodePacket({ t: "ping", seq: 1, from: "m", to: "a", u: [] }, Buffer.from("wrong key")));
 		mallory.send(aAddr, v2);
@@ -253,14 +262,14 @@ t.test(
 		);
 		// b refutes nothing here: a dead (and a suspect) claim below b's incarnation is stale.
 		b.setMeta({ role: "worker" });
-		await waitFor("a sees b's new incarnation", () => a.get("b")?.meta.role === "worker");
-		const bInc = a.get("b")!.incarnation;
+		await waitFor("a sees b's new incarnation", () => a.get(b.id)?.meta.role === "worker");
+		const bInc = a.get(b.id)!.incarnation;
 		const staleBefore = a.stats.stale;
 		for (const state of ["dead", "suspect", "left"] as const)
 			mallory.send(
 				aAddr,
 				encodePacket(
-					{ t: "sync", from: "m", reply: true, u: [{ id: "b", addr: "127.0.0.1:1", inc: bInc - 1, state, by: "m" }] },
+					{ t: "sync", from: "m", reply: true, u: [{ id: b.id, addr: "127.0.0.1:1", inc: bInc - 1, state, by: "m" }] },
 					KEY,
 				),
 			);
@@ -275,11 +284,11 @@ t.test(
 			"ERR_UNKNOWN_VERSION",
 		]);
 		t.ok(fromMallory("ERR_STALE_INCARNATION") >= 3, "each lower-incarnation claim refused as stale");
-		t.equal(a.get("b")?.state, "alive", "dead, suspect and left claims with a lower incarnation are ignored");
+		t.equal(a.get(b.id)?.state, "alive", "dead, suspect and left claims with a lower incarnation are ignored");
 		t.notOk(a.get("w"), "the member with metadata of the wrong shape was not added");
 		t.notOk(a.get("z"), "the member with oversized metadata was not added");
 		// And the detector still works after all that: stop b, a marks it failed.
 		await b.stop();
-		await waitFor("a marks b failed", () => a.get("b")?.state === "dead", { timeoutMs: 15_000 });
+		await waitFor("a marks b failed", () => a.get(b.id)?.state === "dead", { timeoutMs: 15_000 });
 	},
 );

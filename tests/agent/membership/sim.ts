@@ -1,11 +1,13 @@
 // A simulated cluster of membership nodes on a virtual clock (used by tests and the benchmark):
 // loss, partitions and slow nodes on the network; kills and restarts; convergence, detection
 // times, false failures and bytes per node measured in virtual time. Deterministic per seed.
+import { createHmac, timingSafeEqual } from "node:crypto";
 import {
 	lanConfig,
 	Membership,
 	type MembershipConfig,
 	SimNetwork,
+	type StatementCrypto,
 	VirtualClock,
 } from "../../../agent/membership/index.ts";
 import { Rng } from "../../consensus/sim/rng.ts";
@@ -31,6 +33,21 @@ export interface SimCluster {
 
 export const KEY = new TextEncoder().encode("sim-cluster-key-0123456789abcdef");
 
+/**
+ * Statement signatures for simulated members (ids m0, m1, ... are not peer ids, and a thousand
+ * members verifying real Ed25519 would dominate the run): a 64-byte HMAC of id and statement, the
+ * size of an Ed25519 signature. Members in a sim never forge; tests of forgery use real keys.
+ */
+const SIM_SIGNING_SECRET = new TextEncoder().encode("sim-statement-secret");
+const simSig = (id: string, data: Uint8Array) =>
+	createHmac("sha512", SIM_SIGNING_SECRET).update(id).update("\0").update(data).digest();
+export function simStatements(id: string): StatementCrypto {
+	return {
+		sign: (data) => simSig(id, data),
+		verify: (member, data, sig) => sig.length === 64 && timingSafeEqual(simSig(member, data), sig),
+	};
+}
+
 export interface SimOptions {
 	seed?: number;
 	config?: Partial<MembershipConfig>;
@@ -53,6 +70,8 @@ export async function simCluster(n: number, o: SimOptions = {}): Promise<SimClus
 			clusterKey: KEY,
 			config: { ...lanConfig(), ...o.config },
 			clock,
+			wallClock: () => clock.now(),
+			statements: simStatements(`m${i}`),
 			random: () => rng.next(),
 			meta: { role: i < 3 ? "manager" : "worker", platform: { os: "linux", architecture: i % 2 ? "arm64" : "amd64" } },
 		});
