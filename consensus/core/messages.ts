@@ -72,6 +72,21 @@ export interface TimeoutNow extends Base {
 	type: "timeoutNow";
 }
 
+/**
+ * A member refused an append/heartbeat/snapshot from a server its log does not name (it lags
+ * behind the entry that added the leader, or the sender is forged): it asks the servers it knows
+ * who leads. Changes no term on either side.
+ */
+export interface LeaderQuery extends Base {
+	type: "leaderQuery";
+}
+
+/** The answer of a member: `leader` leads `term` as far as it knows. */
+export interface LeaderInfo extends Base {
+	type: "leaderInfo";
+	leader: string;
+}
+
 export type Message =
 	| VoteRequest
 	| VoteResponse
@@ -80,7 +95,9 @@ export type Message =
 	| Heartbeat
 	| HeartbeatResponse
 	| SnapshotRequest
-	| TimeoutNow;
+	| TimeoutNow
+	| LeaderQuery
+	| LeaderInfo;
 
 export type MessageType = Message["type"];
 
@@ -150,6 +167,10 @@ export function validateMessage(m: unknown, limits: { maxEntries?: number } = {}
 			break;
 		}
 		case "timeoutNow":
+		case "leaderQuery":
+			break;
+		case "leaderInfo":
+			need(isId(o.leader), "leaderInfo: leader must be a server id");
 			break;
 		default:
 			throw new InvalidMessageError(`unknown message type ${JSON.stringify(o.type)}`);

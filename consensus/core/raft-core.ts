@@ -25,6 +25,8 @@ import type {
 	AppendRequest,
 	AppendResponse,
 	Heartbeat,
+	LeaderInfo,
+	LeaderQuery,
 	Message,
 	SnapshotRequest,
 	VoteRequest,
@@ -47,6 +49,8 @@ export interface CoreConfig {
 	maxInflight: number;
 	/** Uniform random in [0, 1); seeded in simulations. */
 	random: () => number;
+	/** Called for each message refused because its sender may not talk to us (see admits()). */
+	onRefuse?: (m: Message) => void;
 }
 
 export const defaultCoreConfig = (id: string, random: () => number = Math.random): CoreConfig => ({
@@ -83,6 +87,15 @@ export class RaftCore {
 	role: RoleName = "follower";
 	leader = "";
 	private configs: Array<{ index: number; config: Configuration }> = [];
+	/** Ids of the latest configuration's servers, the only senders admitted (O(1) per message). */
+	private members = new Set<string>();
+	private membersOf: Configuration | undefined;
+	/** Messages refused because their sender is not a server of the latest configuration. */
+	refused = 0;
+	/** A member told us who leads this term (our log may not name that leader yet). */
+	private vouched = { term: 0, leader: "" };
+	/** Ticks since we last asked the members we know who leads (leaderQuery). */
+	private queryElapsed: number;
 	private latestSnapshot: SnapshotMeta | undefined;
 	private progress = new Map<string, Progress>();
 	private votes = new Map<string, boolean>();
@@ -110,6 +123,7 @@ export class RaftCore {
 		}
 		this.cfg = cfg;
 		this.id = cfg.id;
+		this.queryElapsed = cfg.electionTicks;
 		if (persisted) this.load(persisted);
 		this.prevHard = this.hardState();
 		this.prevSoft = this.softState();
@@ -124,6 +138,7 @@ export class RaftCore {
 		this.latestSnapshot = snap;
 		this.configs = snap ? [{ index: snap.configurationIndex, config: snap.configuration }] : [];
 		for (const e of p.entries) if (e.type === "configuration" && e.index > (snap?.index ?? 0)) this.noteConfig(e);
+		this.refreshMembers();
 	}
 
 	// --- configuration -------------------------------------------------------------------------
@@ -157,6 +172,7 @@ export class RaftCore {
 	private noteConfig(e: LogEntry): void {
 		this.configs.push({ index: e.index, config: decodeConfiguration(e.data) });
 		this.pruneConfigs();
+		this.refreshMembers();
 		if (this.role === "leader") this.syncProgress();
 	}
 
@@ -171,6 +187,52 @@ export class RaftCore {
 	/** Entries from `index` on were replaced: forget configs they held (only on a real truncation). */
 	private dropConfigsFrom(index: number): void {
 		while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= index) this.configs.pop();
+		this.refreshMembers();
+	}
+
+	private refreshMembers(): void {
+		const cfg = this.configuration();
+		if (cfg === this.membersOf) return;
+		this.membersOf = cfg;
+		this.members = new Set(cfg.servers.map((s) => s.id));
+	}
+
+	/**
+	 * Who may send us a message (consensus/README.md, "Who may talk to a server"): a server of the
+	 * latest configuration; for append, heartbeat and snapshot also the leader we already follow
+	 * in this term (a leader removing itself), the leader a member named for that term
+	 * (leaderInfo: our log lags behind the entry adding it), and anyone while we are not in our
+	 * own latest configuration (a node being added does not know its leader yet).
+	 */
+	private admits(m: Message): boolean {
+		if (this.members.has(m.from)) return true;
+		if (m.type !== "append" && m.type !== "heartbeat" && m.type !== "snapshot") return false;
+		if (m.from === this.leader && m.term === this.term) return true;
+		if (m.from === this.vouched.leader && m.term === this.vouched.term) return true;
+		return !this.members.has(this.id);
+	}
+
+	private refuse(m: Message): void {
+		this.refused++;
+		this.cfg.onRefuse?.(m);
+		// A member refusing a would-be leader: if it is real, our log lacks the entry that added
+		// it. Ask the servers we know (at most once per election timeout); a forger learns nothing.
+		const replication = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
+		if (!replication || m.term < this.term || this.queryElapsed < this.cfg.electionTicks) return;
+		this.queryElapsed = 0;
+		for (const id of this.members) {
+			if (id !== this.id) this.send({ type: "leaderQuery", term: this.term, from: this.id, to: id });
+		}
+	}
+
+	/** Answered only by a member of its own latest configuration (whose leader passed admits()). */
+	private answerLeaderQuery(m: LeaderQuery): void {
+		if (!this.leader || !this.members.has(this.id)) return;
+		this.send({ type: "leaderInfo", term: this.term, from: this.id, to: m.from, leader: this.leader });
+	}
+
+	private noteLeaderInfo(m: LeaderInfo): void {
+		if (m.term >= this.term && m.term >= this.vouched.term) this.vouched = { term: m.term, leader: m.leader };
 	}
 
 	private promotable(): boolean {
@@ -210,6 +272,8 @@ export class RaftCore {
 			lastIndex: this.log.lastIndex(),
 			firstIndex: this.log.firstIndex(),
 			configuration: this.configuration(),
+			/** Messages refused because their sender is not a server of the latest configuration. */
+			refused: this.refused,
 			progress: Object.fromEntries(
 				[...this.progress].map(([id, p]) => [id, { match: p.match, next: p.next, state: p.state }]),
 			),
@@ -354,6 +418,7 @@ export class RaftCore {
 	// --- ticking -------------------------------------------------------------------------------
 
 	tick(): void {
+		this.queryElapsed++;
 		if (this.role === "leader") this.tickLeader();
 		else this.tickElection();
 	}
@@ -400,6 +465,14 @@ export class RaftCore {
 
 	step(m: Message): void {
 		if (m.to !== this.id) return;
+		if (!this.admits(m)) {
+			// Before any term logic: a non-member's higher term must depose nobody and commit nothing.
+			this.refuse(m);
+			return;
+		}
+		// Outside the term logic: they only say who leads.
+		if (m.type === "leaderQuery") return this.answerLeaderQuery(m);
+		if (m.type === "leaderInfo") return this.noteLeaderInfo(m);
 		if (m.term > this.term) {
 			if (m.type === "vote") {
 				if (!m.transfer && this.inLease()) return; // a live leader exists: ignore the disruptor
@@ -541,6 +614,7 @@ export class RaftCore {
 		if (!m.data) throw new RaftError("snapshot message without data", "ERR_INVALID_MESSAGE");
 		this.log.restore(meta.index, meta.term);
 		this.configs = [{ index: meta.configurationIndex, config: meta.configuration }];
+		this.refreshMembers();
 		this.latestSnapshot = meta;
 		this.pendingSnapshotInstall = { meta, data: m.data };
 		reply(meta.index);
