@@ -256,7 +256,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 			this.emit("invalid-message", { peer: from, error: err as Error });
 			return;
 		}
-		if (msg.term < this.core.term && msg.type !== "leaderQuery" && msg.type !== "leaderInfo") {
+		if (msg.term < this.core.term && msg.type !== "serverQuery" && msg.type !== "serverInfo") {
 			// Normal after an election (delayed traffic), so counted and logged at debug only; the
 			// core still sees it, to answer a stale leader with the current term.
 			this.counters.staleMessages++;

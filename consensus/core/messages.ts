@@ -73,18 +73,20 @@ export interface TimeoutNow extends Base {
 }
 
 /**
- * A member refused an append/heartbeat/snapshot from a server its log does not name (it lags
- * behind the entry that added the leader, or the sender is forged): it asks the servers it knows
- * who leads. Changes no term on either side.
+ * A member refused a message from `about`, a sender its latest configuration does not name: its
+ * log may lag behind the entry that added it (or the sender is an outsider). It asks the servers
+ * it knows whether they know `about`. Changes no term on either side.
  */
-export interface LeaderQuery extends Base {
-	type: "leaderQuery";
+export interface ServerQuery extends Base {
+	type: "serverQuery";
+	about: string;
 }
 
-/** The answer of a member: `leader` leads `term` as far as it knows. */
-export interface LeaderInfo extends Base {
-	type: "leaderInfo";
-	leader: string;
+/** A member's answer: `known` when `about` is a server of its latest configuration or its leader. */
+export interface ServerInfo extends Base {
+	type: "serverInfo";
+	about: string;
+	known: boolean;
 }
 
 export type Message =
@@ -96,8 +98,8 @@ export type Message =
 	| HeartbeatResponse
 	| SnapshotRequest
 	| TimeoutNow
-	| LeaderQuery
-	| LeaderInfo;
+	| ServerQuery
+	| ServerInfo;
 
 export type MessageType = Message["type"];
 
@@ -167,10 +169,12 @@ export function validateMessage(m: unknown, limits: { maxEntries?: number } = {}
 			break;
 		}
 		case "timeoutNow":
-		case "leaderQuery":
 			break;
-		case "leaderInfo":
-			need(isId(o.leader), "leaderInfo: leader must be a server id");
+		case "serverQuery":
+			need(isId(o.about), "serverQuery: about must be a server id");
+			break;
+		case "serverInfo":
+			need(isId(o.about) && typeof o.known === "boolean", "serverInfo: about/known");
 			break;
 		default:
 			throw new InvalidMessageError(`unknown message type ${JSON.stringify(o.type)}`);

@@ -25,9 +25,9 @@ import type {
 	AppendRequest,
 	AppendResponse,
 	Heartbeat,
-	LeaderInfo,
-	LeaderQuery,
 	Message,
+	ServerInfo,
+	ServerQuery,
 	SnapshotRequest,
 	VoteRequest,
 	VoteResponse,
@@ -92,10 +92,11 @@ export class RaftCore {
 	private membersOf: Configuration | undefined;
 	/** Messages refused because their sender is not a server of the latest configuration. */
 	refused = 0;
-	/** A member told us who leads this term (our log may not name that leader yet). */
-	private vouched = { term: 0, leader: "" };
-	/** Ticks since we last asked the members we know who leads (leaderQuery). */
-	private queryElapsed: number;
+	/** Senders a member of ours knows (serverInfo) while our latest configuration does not name them. */
+	private vouched = new Set<string>();
+	/** Senders asked about (serverQuery) in this round of an election timeout; bounded. */
+	private asked = new Set<string>();
+	private queryElapsed = 0;
 	private latestSnapshot: SnapshotMeta | undefined;
 	private progress = new Map<string, Progress>();
 	private votes = new Map<string, boolean>();
@@ -123,7 +124,6 @@ export class RaftCore {
 		}
 		this.cfg = cfg;
 		this.id = cfg.id;
-		this.queryElapsed = cfg.electionTicks;
 		if (persisted) this.load(persisted);
 		this.prevHard = this.hardState();
 		this.prevSoft = this.softState();
@@ -195,44 +195,47 @@ export class RaftCore {
 		if (cfg === this.membersOf) return;
 		this.membersOf = cfg;
 		this.members = new Set(cfg.servers.map((s) => s.id));
+		// Vouches were for senders the old configuration did not name; the new one may.
+		this.vouched.clear();
 	}
 
 	/**
 	 * Who may send us a message (consensus/README.md, "Who may talk to a server"): a server of the
-	 * latest configuration; for append, heartbeat and snapshot also the leader we already follow
-	 * in this term (a leader removing itself), the leader a member named for that term
-	 * (leaderInfo: our log lags behind the entry adding it), and anyone while we are not in our
-	 * own latest configuration (a node being added does not know its leader yet).
+	 * latest configuration, a sender one of those servers vouched for (serverInfo: our log lags
+	 * behind the entry that added it), and anyone while that configuration does not name us
+	 * (brand-new with none at all, being added, or removed: the leader adding us, or a candidate
+	 * needing our vote, is not known to us yet). For append, heartbeat and snapshot also the
+	 * leader we already follow in this term (a leader that removed itself).
 	 */
 	private admits(m: Message): boolean {
-		if (this.members.has(m.from)) return true;
-		if (m.type !== "append" && m.type !== "heartbeat" && m.type !== "snapshot") return false;
-		if (m.from === this.leader && m.term === this.term) return true;
-		if (m.from === this.vouched.leader && m.term === this.vouched.term) return true;
-		return !this.members.has(this.id);
+		if (this.members.has(m.from) || !this.members.has(this.id) || this.vouched.has(m.from)) return true;
+		const replication = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
+		return replication && m.from === this.leader && m.term === this.term;
 	}
 
 	private refuse(m: Message): void {
 		this.refused++;
 		this.cfg.onRefuse?.(m);
-		// A member refusing a would-be leader: if it is real, our log lacks the entry that added
-		// it. Ask the servers we know (at most once per election timeout); a forger learns nothing.
-		const replication = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
-		if (!replication || m.term < this.term || this.queryElapsed < this.cfg.electionTicks) return;
-		this.queryElapsed = 0;
+		// If the sender is real, our log lacks the entry that added it: ask the servers we know,
+		// once per sender and election timeout (at most 16 senders). An outsider learns nothing.
+		if (this.asked.has(m.from) || this.asked.size >= 16) return;
+		this.asked.add(m.from);
 		for (const id of this.members) {
-			if (id !== this.id) this.send({ type: "leaderQuery", term: this.term, from: this.id, to: id });
+			if (id !== this.id) this.send({ type: "serverQuery", term: this.term, from: this.id, to: id, about: m.from });
 		}
 	}
 
-	/** Answered only by a member of its own latest configuration (whose leader passed admits()). */
-	private answerLeaderQuery(m: LeaderQuery): void {
-		if (!this.leader || !this.members.has(this.id)) return;
-		this.send({ type: "leaderInfo", term: this.term, from: this.id, to: m.from, leader: this.leader });
+	/**
+	 * `about` is known if our latest configuration names it (also while it no longer names us: a
+	 * removed server still knows who replaced it), or if we follow it while named ourselves.
+	 */
+	private answerServerQuery(m: ServerQuery): void {
+		const known = this.members.has(m.about) || (m.about === this.leader && this.members.has(this.id));
+		this.send({ type: "serverInfo", term: this.term, from: this.id, to: m.from, about: m.about, known });
 	}
 
-	private noteLeaderInfo(m: LeaderInfo): void {
-		if (m.term >= this.term && m.term >= this.vouched.term) this.vouched = { term: m.term, leader: m.leader };
+	private noteServerInfo(m: ServerInfo): void {
+		if (m.known) this.vouched.add(m.about);
 	}
 
 	private promotable(): boolean {
@@ -418,7 +421,10 @@ export class RaftCore {
 	// --- ticking -------------------------------------------------------------------------------
 
 	tick(): void {
-		this.queryElapsed++;
+		if (++this.queryElapsed >= this.cfg.electionTicks) {
+			this.queryElapsed = 0;
+			this.asked.clear();
+		}
 		if (this.role === "leader") this.tickLeader();
 		else this.tickElection();
 	}
@@ -470,9 +476,15 @@ export class RaftCore {
 			this.refuse(m);
 			return;
 		}
-		// Outside the term logic: they only say who leads.
-		if (m.type === "leaderQuery") return this.answerLeaderQuery(m);
-		if (m.type === "leaderInfo") return this.noteLeaderInfo(m);
+		// Outside the term logic: they only say whom a server knows.
+		if (m.type === "serverQuery") {
+			this.answerServerQuery(m);
+			return;
+		}
+		if (m.type === "serverInfo") {
+			this.noteServerInfo(m);
+			return;
+		}
 		if (m.term > this.term) {
 			if (m.type === "vote") {
 				if (!m.transfer && this.inLease()) return; // a live leader exists: ignore the disruptor

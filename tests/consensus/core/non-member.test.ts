@@ -1,7 +1,13 @@
 // Raft messages are taken only from servers of the latest configuration: a peer outside it (any
 // connected worker knows the cluster id) must not depose the leader nor make a follower commit.
 import t from "tap";
-import { type LogEntry, type Message, withoutServer } from "../../../consensus/index.ts";
+import {
+	InvalidMessageError,
+	type LogEntry,
+	type Message,
+	validateMessage,
+	withoutServer,
+} from "../../../consensus/index.ts";
 import { cmd, Net } from "./harness.ts";
 
 /** Three voters with a leader whose last entries reached the followers but were never committed. */
@@ -183,4 +189,13 @@ t.test("a removed server's messages are refused; a brand-new node accepts its le
 		"and now knows the configuration naming it",
 	);
 	t.equal(net.get(stay).refused - refusedBefore, 2, "no legitimate message was refused");
+});
+
+t.test("serverQuery/serverInfo are validated like every wire message", async (t) => {
+	const base = { term: 1, from: "a", to: "b" };
+	t.doesNotThrow(() => validateMessage({ ...base, type: "serverQuery", about: "c" }));
+	t.doesNotThrow(() => validateMessage({ ...base, type: "serverInfo", about: "c", known: true }));
+	t.doesNotThrow(() => validateMessage({ ...base, type: "timeoutNow" }), "timeoutNow needs no `about`");
+	t.throws(() => validateMessage({ ...base, type: "serverQuery" }), InvalidMessageError);
+	t.throws(() => validateMessage({ ...base, type: "serverInfo", about: "c", known: "yes" }), InvalidMessageError);
 });
