@@ -69,7 +69,12 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 			logs,
 			stable,
 			new FileSnapshotStore(join(o.dir, "snapshots")),
-			new Libp2pTransport({ node: o.node, clusterId: o.clusterId, logger: o.logger }),
+			new Libp2pTransport({
+				node: o.node,
+				clusterId: o.clusterId,
+				logger: o.logger,
+				...(o.authorize ? { authorize: o.authorize } : {}),
+			}),
 		);
 		this.fsm.on("change", (ev) => this.emit("change", ev));
 		this.fsm.on("restored", () => this.emit("restored"));
