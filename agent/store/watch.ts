@@ -110,8 +110,13 @@ export class ChangeFeed {
 		const close = () => {
 			done = true;
 			feed.watchers.delete(w);
-			o.signal?.removeEventListener("abort", close);
+			o.signal?.removeEventListener("abort", abort);
 			wake?.();
+		};
+		// Stopped: what is still queued is not delivered.
+		const abort = () => {
+			queue.length = 0;
+			close();
 		};
 		const w: Watcher = {
 			push(ev) {
@@ -129,16 +134,15 @@ export class ChangeFeed {
 				wake?.();
 			},
 			fail(err) {
+				abort();
 				failed = err;
-				queue.length = 0;
-				close();
 			},
 		};
 		if (since !== undefined) for (const ev of this.after(since)) if (match(ev)) queue.push(ev as ChangeEvent<T>);
-		if (o.signal?.aborted) done = true;
+		if (o.signal?.aborted) abort();
 		else {
 			this.watchers.add(w);
-			o.signal?.addEventListener("abort", close, { once: true });
+			o.signal?.addEventListener("abort", abort, { once: true });
 		}
 		const it: AsyncIterableIterator<ChangeEvent<T>> = {
 			async next(): Promise<IteratorResult<ChangeEvent<T>>> {
@@ -158,8 +162,7 @@ export class ChangeFeed {
 				}
 			},
 			async return(): Promise<IteratorResult<ChangeEvent<T>>> {
-				queue.length = 0;
-				close();
+				abort();
 				return { value: undefined, done: true };
 			},
 			[Symbol.asyncIterator]() {
