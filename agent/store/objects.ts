@@ -1,7 +1,21 @@
 // The objects the cluster store holds: one TypeScript type and one validator per table, side by side.
 // The FSM runs the validator on every create and update, so a malformed value is refused the same
 // way on every manager (InvalidObjectError naming the field) and readers get the type, no casts.
-import { arr, bool, type Check, fail, ISO_TIME, int, obj, oneOf, opt, str, strMap, validator } from "./schema.ts";
+import {
+	arr,
+	bool,
+	type Check,
+	fail,
+	failAt,
+	ISO_TIME,
+	int,
+	obj,
+	oneOf,
+	opt,
+	str,
+	strMap,
+	validator,
+} from "./schema.ts";
 
 // ---- shared pieces ----
 
@@ -216,8 +230,8 @@ const UPDATE: Check = obj({
 	delayMs: MS,
 	failureAction: oneOf(["pause", "continue", "rollback"]),
 	monitorMs: MS,
-	maxFailureRatio: (v, f) => {
-		if (typeof v !== "number" || !(v >= 0 && v <= 1)) fail(f, "must be a number from 0 to 1");
+	maxFailureRatio: (v) => {
+		if (typeof v !== "number" || !(v >= 0 && v <= 1)) fail("must be a number from 0 to 1");
 	},
 	order: oneOf(["stop-first", "start-first"]),
 });
@@ -282,14 +296,14 @@ const SERVICE_SPEC: Check = obj(
 		update: opt(UPDATE),
 		rollback: opt(UPDATE),
 	},
-	(s, f) => {
+	(s) => {
 		const replicated = s.mode === "replicated";
-		if (replicated && s.replicas === undefined) fail(`${f}.replicas`, "is required for a replicated service");
+		if (replicated && s.replicas === undefined) failAt("replicas", "is required for a replicated service");
 		if ((s.mode === "global" || s.mode === "global-job") && s.replicas !== undefined)
-			fail(`${f}.replicas`, `must be absent for a ${s.mode} service`);
+			failAt("replicas", `must be absent for a ${s.mode} service`);
 		if (!String(s.mode).endsWith("job")) {
-			if (s.maxConcurrent !== undefined) fail(`${f}.maxConcurrent`, "is only for jobs");
-			if (s.totalCompletions !== undefined) fail(`${f}.totalCompletions`, "is only for jobs");
+			if (s.maxConcurrent !== undefined) failAt("maxConcurrent", "is only for jobs");
+			if (s.totalCompletions !== undefined) failAt("totalCompletions", "is only for jobs");
 		}
 	},
 );
@@ -399,7 +413,7 @@ export const validateTask = validator<Task>(
 		},
 		(t) => {
 			if (t.slot === undefined && t.nodeId === undefined)
-				fail("slot", "or nodeId is required (a replicated task has a slot, a global one its node)");
+				failAt("slot", "or nodeId is required (a replicated task has a slot, a global one its node)");
 		},
 	),
 );

@@ -1,7 +1,6 @@
-// The tables themselves: a pure, deterministic state that applies whole transactions or nothing.
-// Used by the Raft FSM on every manager, in the same order, with the same results. A transaction
-// writes in place and keeps an undo log, so its cost follows its ops, never the table sizes; the
-// unique-name and secondary indexes move with every write and with every undo (see README.md).
+// The tables: a pure, deterministic state applying whole transactions or nothing, the same on every
+// manager. Writes go in place with an undo log, so a transaction costs what its ops cost, never the
+// table sizes; the name and secondary indexes move with every write and undo (see README.md).
 import {
 	InvalidObjectError,
 	InvalidSnapshotError,
