@@ -11,10 +11,10 @@ import {
 	StoreState,
 	TABLES,
 	TASK_STATES,
-	type Table,
 	type TableTypes,
 	validateTransaction,
 } from "../../../agent/store/index.ts";
+import { FullCopyBaseline } from "../../../bench/store/full-copy.ts";
 import { net, node, service, task } from "./fixtures.ts";
 
 /** mulberry32: small, seeded, reproducible. */
@@ -31,41 +31,6 @@ function rng(seed: number) {
 		int: (n: number) => Math.floor(next() * n),
 		pick: <X>(xs: readonly X[]): X => xs[Math.floor(next() * xs.length)]!,
 	};
-}
-
-/** The pre-change algorithm: copy every touched table, scan names linearly. The reference. */
-class FullCopyModel {
-	tables = new Map<Table, Map<string, StoredRecord>>(TABLES.map((t) => [t, new Map()]));
-	apply(ops: Op[], index: number): string | undefined {
-		const staged = new Map<Table, Map<string, StoredRecord>>();
-		const nameOf = (r: StoredRecord): string | undefined => {
-			const v = r.value as { name?: string; spec?: { name?: string } };
-			return v.spec?.name ?? v.name;
-		};
-		const named = new Set<Table>(["services", "networks", "secrets", "configs"]);
-		for (const op of ops) {
-			let m = staged.get(op.table);
-			if (!m) {
-				m = new Map(this.tables.get(op.table));
-				staged.set(op.table, m);
-			}
-			const cur = m.get(op.id);
-			if (op.op === "delete") {
-				if (!cur) return "ERR_NOT_FOUND";
-				if (op.version !== undefined && op.version !== cur.version) return "ERR_VERSION_CONFLICT";
-				m.delete(op.id);
-				continue;
-			}
-			if (op.op === "create" ? cur : !cur || cur.version !== op.version) return "ERR_VERSION_CONFLICT";
-			const next = { id: op.id, version: index, createdIndex: cur?.createdIndex ?? index, value: op.value };
-			const name = nameOf(next);
-			if (named.has(op.table) && [...m.values()].some((r) => r.id !== op.id && nameOf(r) === name))
-				return "ERR_NAME_IN_USE";
-			m.set(op.id, next);
-		}
-		for (const [k, m] of staged) this.tables.set(k, m);
-		return undefined;
-	}
 }
 
 const INDEXES: { [T in IndexedTable]: Array<[IndexName<T>, (r: StoredRecord<TableTypes[T]>) => string | undefined]> } =
@@ -190,7 +155,7 @@ t.test("indexes equal a brute-force scan after random transactions, failed ones 
 	for (let seed = 1; seed <= SEEDS; seed++) {
 		const r = rng(seed);
 		let s = new StoreState();
-		const model = new FullCopyModel();
+		const model = new FullCopyBaseline();
 		for (let i = 1; i <= TXS; i++) {
 			const ops = Array.from({ length: 1 + r.int(4) }, () => randomOp(r, s, i));
 			const res = s.apply(validateTransaction({ ops }), i);
