@@ -1,6 +1,16 @@
-// The objects the cluster store holds: one TypeScript type and one validator per table, side by side.
-// The FSM runs the validator on every create and update, so a malformed value is refused the same
-// way on every manager (InvalidObjectError naming the field) and readers get the type, no casts.
+// The objects the cluster store holds: one type and one validator per table (specs and tasks are
+// agent/services' shapes, node records agent/nodes'; their store checks are here). The FSM runs
+// them on every create and update: a bad value is refused alike on every manager, naming the field.
+import type { NodeRecord } from "../nodes/index.ts";
+import {
+	type DesiredState,
+	InvalidServiceSpecError,
+	type PortSpec,
+	type ServiceSpec,
+	TASK_STATES,
+	type Task,
+	validateServiceSpec,
+} from "../services/index.ts";
 import {
 	arr,
 	bool,
@@ -17,19 +27,9 @@ import {
 	validator,
 } from "./schema.ts";
 
+export type { NodeRecord, ServiceSpec, Task };
+
 // ---- shared pieces ----
-
-export interface Platform {
-	os: string;
-	architecture: string;
-	variant?: string;
-}
-
-export interface Resources {
-	/** CPU in units of 1e-9 CPUs (docker's NanoCPUs). */
-	nanoCpus: number;
-	memoryBytes: number;
-}
 
 const ID = str({ max: 128 });
 const NAME = str({
@@ -50,12 +50,9 @@ const PLATFORM: Check = obj({
 	variant: opt(str({ max: 32 })),
 });
 const RESOURCES: Check = obj({ nanoCpus: int(0), memoryBytes: int(0) });
-const STRINGS = arr(str({ min: 0 }), 1024);
 
-// ---- nodes ----
+// ---- nodes (the record agent/nodes writes at join, plus what heartbeats observe) ----
 
-export const NODE_ROLES = ["manager", "worker"] as const;
-export const NODE_AVAILABILITIES = ["active", "pause", "drain"] as const;
 export const NODE_STATES = ["unknown", "down", "ready", "disconnected"] as const;
 
 /** What the dispatcher and membership observe about a node (Ready/Down), not what it was told. */
@@ -65,19 +62,8 @@ export interface NodeStatus {
 	timestamp: string;
 }
 
-/** A cluster member, written when it joins; its id is its libp2p peer id (the allow-list key). */
-export interface Node {
-	id: string;
-	hostname: string;
-	/** "ip:port" it is reached at. */
-	addr: string;
-	role: (typeof NODE_ROLES)[number];
-	availability: (typeof NODE_AVAILABILITIES)[number];
-	labels: Record<string, string>;
-	platform: Platform;
-	resources: Resources;
-	engineVersion: string;
-	createdAt: string;
+/** A cluster member; its id is its libp2p peer id (the allow-list key). */
+export interface Node extends NodeRecord {
 	status?: NodeStatus;
 }
 
@@ -87,8 +73,8 @@ export const validateNode = validator<Node>(
 		id: ID,
 		hostname: str({ max: 253 }),
 		addr: str({ max: 64, re: /^[^\s]+:\d{1,5}$/, hint: '"ip:port"' }),
-		role: oneOf(NODE_ROLES),
-		availability: oneOf(NODE_AVAILABILITIES),
+		role: oneOf(["manager", "worker"]),
+		availability: oneOf(["active", "pause", "drain"]),
 		labels: strMap(),
 		platform: PLATFORM,
 		resources: RESOURCES,
@@ -98,104 +84,30 @@ export const validateNode = validator<Node>(
 	}),
 );
 
-// ---- services ----
+// ---- services (the spec's type and validator live in agent/services) ----
 
-export const SERVICE_MODES = ["replicated", "global", "replicated-job", "global-job"] as const;
-export type ServiceMode = (typeof SERVICE_MODES)[number];
-
-export interface RestartPolicy {
-	condition: "none" | "on-failure" | "any";
-	delayMs: number;
-	/** 0 = no limit. */
-	maxAttempts: number;
-	/** 0 = attempts count over the task's whole life. */
-	windowMs: number;
-}
-
-export interface Mount {
-	type: "bind" | "volume" | "tmpfs";
-	source?: string;
-	target: string;
-	readOnly?: boolean;
-}
-
-export interface HealthCheck {
-	/** Docker's form: ["CMD", ...], ["CMD-SHELL", "..."] or ["NONE"]. */
-	test: string[];
-	intervalMs?: number;
-	timeoutMs?: number;
-	retries?: number;
-	startPeriodMs?: number;
-}
-
-export interface Placement {
-	/** "node.labels.zone==a", "node.role!=manager", ... (parsed by the scheduler). */
-	constraints?: string[];
-	preferences?: Array<{ spread: string }>;
-	/** --replicas-max-per-node; 0 or absent = no limit. */
-	maxReplicas?: number;
-	/** Platforms the image runs on (from its index at create time); empty = any. */
-	platforms?: Platform[];
-}
-
-/** What every task of a service runs: copied into each task when it is created. */
-export interface TaskSpec {
-	image: string;
-	command?: string[];
-	args?: string[];
-	env?: string[];
-	/** Container labels (--container-label). */
-	labels?: Record<string, string>;
-	user?: string;
-	workdir?: string;
-	hostname?: string;
-	mounts?: Mount[];
-	readOnly?: boolean;
-	capAdd?: string[];
-	capDrop?: string[];
-	stopSignal?: string;
-	stopGracePeriodMs?: number;
-	healthcheck?: HealthCheck;
-	/** Absent: docker's default (condition any, 5 s delay, no attempt limit). */
-	restart?: RestartPolicy;
-	resources?: { reservations?: Resources; limits?: Resources };
-	placement?: Placement;
-	/** Overlay networks by id, with extra DNS aliases. */
-	networks?: Array<{ target: string; aliases?: string[] }>;
-}
-
-export interface PortConfig {
-	protocol: "tcp" | "udp";
-	targetPort: number;
-	/** Absent in a spec: the allocator picks one from 30000-32767 (ingress mode). */
-	publishedPort?: number;
-	publishMode: "ingress" | "host";
-}
-
-export interface UpdateConfig {
-	parallelism: number;
-	delayMs: number;
-	failureAction: "pause" | "continue" | "rollback";
-	monitorMs: number;
-	maxFailureRatio: number;
-	order: "stop-first" | "start-first";
-}
-
-export interface ServiceSpec {
-	name: string;
-	labels: Record<string, string>;
-	mode: ServiceMode;
-	/** replicated: the number of slots; replicated-job: how many run at once (with maxConcurrent). */
-	replicas?: number;
-	/** Jobs: tasks running at once. */
-	maxConcurrent?: number;
-	/** replicated-job: completions wanted. */
-	totalCompletions?: number;
-	task: TaskSpec;
-	endpoint?: { ports: PortConfig[] };
-	update?: UpdateConfig;
-	rollback?: UpdateConfig;
-}
+/**
+ * agent/services' validateServiceSpec as a check: it throws InvalidServiceSpecError naming the
+ * field; here that becomes the field under this object. `template` checks a task's copy of
+ * `spec.task` through the same validator, so there is one definition of a valid template.
+ */
+const SPEC_PREFIX = "invalid service spec: ";
+const serviceSpecCheck =
+	(template: boolean): Check =>
+	(v) => {
+		try {
+			validateServiceSpec(template ? { name: "task", task: v } : v);
+		} catch (e) {
+			if (!(e instanceof InvalidServiceSpecError)) throw e;
+			const why = e.message.slice(SPEC_PREFIX.length + e.field.length + 1);
+			const field = e.field === "spec" ? "" : e.field;
+			if (!template) failAt(field, why);
+			if (field === "task") fail(why);
+			failAt(field.replace(/^task\./, ""), why);
+		}
+	};
+const SERVICE_SPEC = serviceSpecCheck(false);
+const TASK_TEMPLATE = serviceSpecCheck(true);
 
 /** A rolling update's progress, kept in the service record so a new leader resumes it. */
 export interface UpdateStatus {
@@ -213,102 +125,17 @@ export interface Service {
 	previousSpec?: ServiceSpec;
 	updateStatus?: UpdateStatus;
 	/** What the allocator gave it: a VIP per network and the published ports. */
-	endpoint?: { vips: Array<{ networkId: string; addr: string }>; ports: PortConfig[] };
+	endpoint?: { vips: Array<{ networkId: string; addr: string }>; ports: PortSpec[] };
 	createdAt: string;
 	updatedAt: string;
 }
 
-const MS = int(0, 365 * 24 * 3600 * 1000);
 const PORT: Check = obj({
 	protocol: oneOf(["tcp", "udp"]),
 	targetPort: int(1, 65535),
 	publishedPort: opt(int(1, 65535)),
 	publishMode: oneOf(["ingress", "host"]),
 });
-const UPDATE: Check = obj({
-	parallelism: int(0, 1_000_000),
-	delayMs: MS,
-	failureAction: oneOf(["pause", "continue", "rollback"]),
-	monitorMs: MS,
-	maxFailureRatio: (v) => {
-		if (typeof v !== "number" || !(v >= 0 && v <= 1)) fail("must be a number from 0 to 1");
-	},
-	order: oneOf(["stop-first", "start-first"]),
-});
-const TASK_SPEC: Check = obj({
-	image: str({ max: 512 }),
-	command: opt(STRINGS),
-	args: opt(STRINGS),
-	env: opt(arr(str({ re: /^[^=]+=/s, hint: "KEY=VALUE" }), 4096)),
-	labels: opt(strMap()),
-	user: opt(str({ max: 256 })),
-	workdir: opt(str({ max: 4096, re: /^\//, hint: "an absolute path" })),
-	hostname: opt(str({ max: 253 })),
-	mounts: opt(
-		arr(
-			obj({
-				type: oneOf(["bind", "volume", "tmpfs"]),
-				source: opt(str()),
-				target: str({ re: /^\//, hint: "an absolute path" }),
-				readOnly: opt(bool),
-			}),
-			256,
-		),
-	),
-	readOnly: opt(bool),
-	capAdd: opt(arr(str({ max: 64 }), 64)),
-	capDrop: opt(arr(str({ max: 64 }), 64)),
-	stopSignal: opt(str({ max: 16 })),
-	stopGracePeriodMs: opt(MS),
-	healthcheck: opt(
-		obj({
-			test: arr(str({ min: 0 }), 256),
-			intervalMs: opt(MS),
-			timeoutMs: opt(MS),
-			retries: opt(int(0, 1_000_000)),
-			startPeriodMs: opt(MS),
-		}),
-	),
-	restart: opt(
-		obj({ condition: oneOf(["none", "on-failure", "any"]), delayMs: MS, maxAttempts: int(0), windowMs: MS }),
-	),
-	resources: opt(obj({ reservations: opt(RESOURCES), limits: opt(RESOURCES) })),
-	placement: opt(
-		obj({
-			constraints: opt(arr(str({ max: 1024 }), 256)),
-			preferences: opt(arr(obj({ spread: str({ max: 256 }) }), 16)),
-			maxReplicas: opt(int(0)),
-			platforms: opt(arr(PLATFORM, 64)),
-		}),
-	),
-	networks: opt(arr(obj({ target: ID, aliases: opt(arr(str({ max: 253 }), 64)) }), 64)),
-});
-const SERVICE_SPEC: Check = obj(
-	{
-		name: NAME,
-		labels: strMap(),
-		mode: oneOf(SERVICE_MODES),
-		replicas: opt(int(0, 1_000_000)),
-		maxConcurrent: opt(int(1, 1_000_000)),
-		totalCompletions: opt(int(0, 1_000_000_000)),
-		task: TASK_SPEC,
-		endpoint: opt(obj({ ports: arr(PORT, 1024) })),
-		update: opt(UPDATE),
-		rollback: opt(UPDATE),
-	},
-	(s) => {
-		const replicated = s.mode === "replicated";
-		if (replicated && s.replicas === undefined) failAt("replicas", "is required for a replicated service");
-		if ((s.mode === "global" || s.mode === "global-job") && s.replicas !== undefined)
-			failAt("replicas", `must be absent for a ${s.mode} service`);
-		if (!String(s.mode).endsWith("job")) {
-			if (s.maxConcurrent !== undefined) failAt("maxConcurrent", "is only for jobs");
-			if (s.totalCompletions !== undefined) failAt("totalCompletions", "is only for jobs");
-		}
-	},
-);
-
-export const validateServiceSpec = validator<ServiceSpec>("service spec", SERVICE_SPEC);
 
 export const validateService = validator<Service>(
 	"service",
@@ -331,62 +158,9 @@ export const validateService = validator<Service>(
 	}),
 );
 
-// ---- tasks ----
+// ---- tasks (the type lives in agent/services; this is its store check) ----
 
-/** swarmkit's TaskState, in lifecycle order. */
-export const TASK_STATES = [
-	"new",
-	"pending",
-	"assigned",
-	"accepted",
-	"preparing",
-	"ready",
-	"starting",
-	"running",
-	"complete",
-	"shutdown",
-	"failed",
-	"rejected",
-	"remove",
-	"orphaned",
-] as const;
-export type TaskState = (typeof TASK_STATES)[number];
-
-/** Observed state: written by the worker that runs the task (the scheduler writes a pending reason). */
-export interface TaskStatus {
-	state: TaskState;
-	message: string;
-	/** Why it failed or is pending ("no suitable node (...)"). */
-	err?: string;
-	timestamp: string;
-	containerId?: string;
-	exitCode?: number;
-}
-
-export interface NetworkAttachment {
-	networkId: string;
-	/** The task's addresses on it, CIDR form ("10.0.1.5/24"). */
-	addresses: string[];
-}
-
-export interface Task {
-	id: string;
-	serviceId: string;
-	/** Replicated services: the slot (1..replicas) this task fills. */
-	slot?: number;
-	/** The node it runs on: set at creation for global services, by the scheduler otherwise. */
-	nodeId?: string;
-	/** Desired state: written only by the manager loops. */
-	desiredState: TaskState;
-	status: TaskStatus;
-	networks: NetworkAttachment[];
-	/** The service's task spec when this task was made (so an update replaces it, never mutates it). */
-	spec: TaskSpec;
-	specVersion: number;
-	/** Resolved at create time, so every replica runs the same bits. */
-	imageDigest?: string;
-	createdAt: string;
-}
+export const DESIRED_STATES: readonly DesiredState[] = ["ready", "running", "complete", "shutdown", "remove"];
 
 export const validateTask = validator<Task>(
 	"task",
@@ -394,9 +168,13 @@ export const validateTask = validator<Task>(
 		{
 			id: ID,
 			serviceId: ID,
+			serviceName: NAME,
 			slot: opt(int(1, 1_000_000)),
 			nodeId: opt(ID),
-			desiredState: oneOf(TASK_STATES),
+			specVersion: int(0),
+			spec: TASK_TEMPLATE,
+			image: str({ max: 512 }),
+			desiredState: oneOf(DESIRED_STATES),
 			status: obj({
 				state: oneOf(TASK_STATES),
 				message: str({ min: 0 }),
@@ -404,11 +182,9 @@ export const validateTask = validator<Task>(
 				timestamp: ISO_TIME,
 				containerId: opt(str({ max: 128 })),
 				exitCode: opt(int(-(2 ** 31), 2 ** 31 - 1)),
+				health: opt(oneOf(["starting", "healthy", "unhealthy"])),
 			}),
-			networks: arr(obj({ networkId: ID, addresses: arr(CIDR, 16) }), 64),
-			spec: TASK_SPEC,
-			specVersion: int(0),
-			imageDigest: opt(str({ max: 80, re: /^sha256:[0-9a-f]{64}$/, hint: "sha256:<64 hex digits>" })),
+			networks: arr(obj({ networkId: ID, addresses: arr(CIDR, 16), aliases: arr(str({ max: 253 }), 64) }), 64),
 			createdAt: ISO_TIME,
 		},
 		(t) => {

@@ -6,6 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { pack, unpack } from "msgpackr";
+import { validateServiceSpec } from "../../agent/services/index.ts";
 import { type Op, StoreFSM, type Task, type TxResult, validateTransaction } from "../../agent/store/index.ts";
 import {
 	defaultConfig,
@@ -28,9 +29,18 @@ const T0 = "2025-01-01T00:00:00.000Z";
 const NODES = 50;
 const SERVICES = 100;
 
+const TEMPLATE = validateServiceSpec({
+	name: "web",
+	task: {
+		container: { image: "registry.local/web:1.2.3", env: ["MODE=prod", "PORT=8080"] },
+		placement: { constraints: ["node.labels.zone==a"] },
+	},
+}).task;
+
 const taskValue = (i: number, gen: number): Task => ({
 	id: `task${i}`,
 	serviceId: `svc${i % SERVICES}`,
+	serviceName: `svc${i % SERVICES}`,
 	slot: 1 + Math.floor(i / SERVICES),
 	nodeId: `node${(i + gen) % NODES}`,
 	desiredState: gen % 2 === 0 ? "running" : "shutdown",
@@ -40,15 +50,10 @@ const taskValue = (i: number, gen: number): Task => ({
 		timestamp: T0,
 		containerId: `c${i}-${gen}`,
 	},
-	networks: [{ networkId: "net1", addresses: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/8`] }],
-	spec: {
-		image: "registry.local/web:1.2.3",
-		env: ["MODE=prod", "PORT=8080"],
-		restart: { condition: "any", delayMs: 5000, maxAttempts: 0, windowMs: 0 },
-		placement: { constraints: ["node.labels.zone==a"] },
-	},
+	networks: [{ networkId: "net1", addresses: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/8`], aliases: [] }],
+	spec: TEMPLATE,
 	specVersion: 1,
-	imageDigest: `sha256:${"ab".repeat(32)}`,
+	image: `registry.local/web@sha256:${"ab".repeat(32)}`,
 	createdAt: T0,
 });
 
@@ -73,7 +78,8 @@ function updater(perTx: number, after: number, version: Int32Array, gen: { n: nu
 }
 
 /**
- * Applies entries, made `chunk` at a time off the clock, for SECONDS of apply time; returns
+ * Applies entries, made `chunk` at a time off the clock, for SECONDS of apply time (and at least
+ * `atLeast` entries); returns
  * transactions per second and how many were applied.
  */
 function rate(make: (n: number) => LogEntry[], chunk: number, apply: (e: LogEntry) => void, atLeast = 0) {

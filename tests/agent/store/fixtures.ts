@@ -1,4 +1,5 @@
 // Valid objects for store tests: each test changes only the fields it is about.
+import { validateServiceSpec } from "../../../agent/services/index.ts";
 import type { Cluster, Network, Node, Service, Task } from "../../../agent/store/index.ts";
 
 export const T0 = "2025-01-01T00:00:00.000Z";
@@ -44,21 +45,25 @@ export const node = (id: string, o: Partial<Node> = {}): Node => ({
 
 export const service = (id: string, name: string, o: Partial<Service> = {}): Service => ({
 	id,
-	spec: { name, labels: {}, mode: "replicated", replicas: 1, task: { image: "busybox:latest" } },
+	spec: validateServiceSpec({ name, task: { container: { image: "busybox:latest" } } }),
 	specVersion: 1,
 	createdAt: T0,
 	updatedAt: T0,
 	...o,
 });
 
+const TEMPLATE = validateServiceSpec({ name: "t", task: { container: { image: "busybox:latest" } } }).task;
+
 export const task = (id: string, o: Partial<Task> = {}): Task => ({
 	id,
 	serviceId: "s1",
+	serviceName: "web",
 	slot: 1,
 	desiredState: "running",
 	status: { state: "new", message: "created", timestamp: T0 },
 	networks: [],
-	spec: { image: "busybox:latest" },
+	spec: structuredClone(TEMPLATE),
+	image: "busybox:latest",
 	specVersion: 1,
 	createdAt: T0,
 	...o,

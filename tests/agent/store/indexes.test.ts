@@ -4,13 +4,13 @@
 // snapshot round trip.
 import t, { type Test } from "tap";
 import {
+	DESIRED_STATES,
 	type IndexedTable,
 	type IndexName,
 	type Op,
 	type StoredRecord,
 	StoreState,
 	TABLES,
-	TASK_STATES,
 	type TableTypes,
 	validateTransaction,
 } from "../../../agent/store/index.ts";
@@ -107,7 +107,7 @@ function randomOp(r: ReturnType<typeof rng>, s: StoreState, index: number): Op {
 			serviceId: r.pick(SERVICES),
 			slot: global ? undefined : 1 + r.int(5),
 			nodeId: global || r.next() < 0.5 ? r.pick(NODES) : undefined,
-			desiredState: r.pick(TASK_STATES),
+			desiredState: r.pick(DESIRED_STATES),
 		});
 		const w = what(cur !== undefined);
 		if (w === "create") return { op: "create", table: "tasks", id, value };

@@ -8,7 +8,6 @@ import {
 	validateNetwork,
 	validateNode,
 	validateService,
-	validateServiceSpec,
 	validateTask,
 	validateTransaction,
 } from "../../../agent/store/index.ts";
@@ -61,56 +60,46 @@ t.test("node: the agreed join shape passes, each bad field is named", async (t) 
 	);
 });
 
-t.test("service: spec, mode rules and update status", async (t) => {
+t.test("service: its spec (agent/services' validator, field named under spec) and update status", async (t) => {
 	refuses(t, "service", () => service("s1", "web"), validateService, [
 		["a bad name", (v) => (at(v, "spec").name = "bad name"), "spec.name"],
-		["unknown mode", (v) => (at(v, "spec").mode = "daemon"), "spec.mode"],
-		["replicated without replicas", (v) => delete at(v, "spec").replicas, "spec.replicas"],
-		["negative replicas", (v) => (at(v, "spec").replicas = -1), "spec.replicas"],
-		["global with replicas", (v) => (at(v, "spec").mode = "global"), "spec.replicas"],
-		["maxConcurrent on a non-job", (v) => (at(v, "spec").maxConcurrent = 2), "spec.maxConcurrent"],
-		["no image", (v) => delete at(v, "spec.task").image, "spec.task.image"],
+		["unknown mode", (v) => (at(v, "spec").mode = { kind: "daemon" }), "spec.mode.kind"],
+		["negative replicas", (v) => (at(v, "spec").mode = { kind: "replicated", replicas: -1 }), "spec.mode.replicas"],
+		["no image", (v) => delete at(v, "spec.task.container").image, "spec.task.container.image"],
 		[
 			"relative mount target",
-			(v) => (at(v, "spec.task").mounts = [{ type: "bind", source: "/a", target: "b" }]),
-			"spec.task.mounts[0].target",
+			(v) => (at(v, "spec.task.container").mounts = [{ type: "tmpfs", target: "b" }]),
+			"spec.task.container.mounts[0].target",
 		],
-		["env without =", (v) => (at(v, "spec.task").env = ["A=1", "B"]), "spec.task.env[1]"],
+		["env without =", (v) => (at(v, "spec.task.container").env = ["A=1", "B"]), "spec.task.container.env[1]"],
 		[
 			"restart condition sometimes",
-			(v) => (at(v, "spec.task").restart = { condition: "sometimes", delayMs: 0, maxAttempts: 0, windowMs: 0 }),
-			"spec.task.restart.condition",
+			(v) => (at(v, "spec.task").restartPolicy = { condition: "sometimes" }),
+			"spec.task.restartPolicy.condition",
 		],
 		[
 			"port 70000",
 			(v) => (at(v, "spec").endpoint = { ports: [{ protocol: "tcp", targetPort: 70000, publishMode: "ingress" }] }),
 			"spec.endpoint.ports[0].targetPort",
 		],
-		["unknown task field", (v) => (at(v, "spec.task").privileged = true), "spec.task.privileged"],
+		["spec not an object", (v) => (v.spec = 7), "spec"],
 		["bad update state", (v) => (v.updateStatus = { state: "halfway" }), "updateStatus.state"],
 		["no specVersion", (v) => delete v.specVersion, "specVersion"],
+		["an unknown field", (v) => (v.colour = "red"), "colour"],
 	]);
-	t.same(validateServiceSpec(service("s", "job").spec), service("s", "job").spec, "the spec alone validates too");
-	t.throws(
-		() => validateServiceSpec({ ...service("s", "x").spec, replicas: 1.5 }),
-		{ code: "ERR_INVALID_OBJECT", field: "replicas" },
-		"a spec alone names its own field",
-	);
 });
 
-t.test("task: desired and observed state, attachments, slot or node", async (t) => {
+t.test("task: desired and observed state, attachments, slot or node, its spec copy", async (t) => {
 	refuses(
 		t,
 		"task",
-		() =>
-			task("t1", {
-				networks: [{ networkId: "n1", addresses: ["198.19.1.5/24"] }],
-				imageDigest: `sha256:${"a".repeat(64)}`,
-			}),
+		() => task("t1", { networks: [{ networkId: "n1", addresses: ["198.19.1.5/24"], aliases: ["web"] }] }),
 		validateTask,
 		[
 			["no serviceId", (v) => delete v.serviceId, "serviceId"],
+			["no serviceName", (v) => delete v.serviceName, "serviceName"],
 			["desiredState bogus", (v) => (v.desiredState = "bogus"), "desiredState"],
+			["desiredState assigned (not one managers ask for)", (v) => (v.desiredState = "assigned"), "desiredState"],
 			["status.state bogus", (v) => (at(v, "status").state = "bogus"), "status.state"],
 			["status without timestamp", (v) => delete at(v, "status").timestamp, "status.timestamp"],
 			["exit code 1.5", (v) => (at(v, "status").exitCode = 1.5), "status.exitCode"],
@@ -119,10 +108,12 @@ t.test("task: desired and observed state, attachments, slot or node", async (t) 
 				(v) => (((v.networks as O[])[0] as O).addresses = ["198.19.1.5"]),
 				"networks[0].addresses[0]",
 			],
+			["attachment without aliases", (v) => delete ((v.networks as O[])[0] as O).aliases, "networks[0].aliases"],
 			["slot 0", (v) => (v.slot = 0), "slot"],
 			["neither slot nor node", (v) => delete v.slot, "slot"],
-			["bad digest", (v) => (v.imageDigest = "sha256:xyz"), "imageDigest"],
-			["spec without image", (v) => delete at(v, "spec").image, "spec.image"],
+			["no image", (v) => delete v.image, "image"],
+			["spec without image", (v) => delete at(v, "spec.container").image, "spec.container.image"],
+			["spec not an object", (v) => (v.spec = []), "spec"],
 		],
 	);
 	t.same(

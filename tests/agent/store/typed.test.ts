@@ -56,7 +56,7 @@ t.test("typed reads at run time: the value is the object written", async (t) => 
 		}),
 		1,
 	);
-	t.equal(s.byName("services", "web")?.value.spec.mode, "replicated");
+	t.equal(s.byName("services", "web")?.value.spec.mode.kind, "replicated");
 	t.same(
 		s.find("tasks", { by: "serviceId", value: "sv" }).map((r) => r.value.nodeId),
 		["p1"],
