@@ -219,7 +219,7 @@ async function main() {
 		raftOneTaskUpdatesPerSec: round(raftOne),
 		raftBatch100PerSec: round(raftBatch),
 		loadCreatesPerSec: round(loadPerSec),
-		findTasksByNodeMs: round(findMs * 1000) / 1000,
+		findTasksByNodeMs: Math.round(findMs * 1000) / 1000,
 		/** The process with the 100,000 tasks loaded once (before the Raft and baseline copies). */
 		rssAfterLoadMB: Math.round(loadedRss / 2 ** 20),
 	};
