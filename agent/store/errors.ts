@@ -24,6 +24,41 @@ export class VersionConflictError extends StoreError {
 	}
 }
 
+/** A record value that does not match its table's type; `field` is the path of the first fault. */
+export class InvalidObjectError extends StoreError {
+	override name = "InvalidObjectError";
+	readonly kind: string;
+	readonly field: string;
+	constructor(kind: string, field: string, why: string) {
+		super(`invalid ${kind}: ${field} ${why}`, "ERR_INVALID_OBJECT");
+		this.kind = kind;
+		this.field = field;
+	}
+}
+
+/** A snapshot whose tables or records are not well formed; the state it would replace is kept. */
+export class InvalidSnapshotError extends StoreError {
+	override name = "InvalidSnapshotError";
+	constructor(why: string) {
+		super(`invalid store snapshot: ${why}`, "ERR_INVALID_SNAPSHOT");
+	}
+}
+
+/**
+ * A watch cannot resume from the version asked for: the changes after it are no longer kept (or the
+ * watcher fell too far behind, or a snapshot replaced the state). The caller lists again and
+ * watches from the version of that list, like etcd's "required revision has been compacted".
+ */
+export class WatchCompactedError extends StoreError {
+	override name = "WatchCompactedError";
+	/** The oldest version a new watch may resume from. */
+	readonly floor: number;
+	constructor(why: string, floor: number) {
+		super(`${why}; list again and watch from that list's version (at least ${floor})`, "ERR_WATCH_COMPACTED");
+		this.floor = floor;
+	}
+}
+
 export class NameInUseError extends StoreError {
 	override name = "NameInUseError";
 	constructor(table: string, name: string) {
