@@ -5,11 +5,12 @@ import type { NodeRecord } from "../nodes/index.ts";
 import {
 	type DesiredState,
 	InvalidServiceSpecError,
-	type PortSpec,
+	type Service,
 	type ServiceSpec,
 	TASK_STATES,
 	type Task,
 	validateServiceSpec,
+	validateTaskTemplate,
 } from "../services/index.ts";
 import {
 	arr,
@@ -27,7 +28,7 @@ import {
 	validator,
 } from "./schema.ts";
 
-export type { NodeRecord, ServiceSpec, Task };
+export type { NodeRecord, Service, ServiceSpec, Task };
 
 // ---- shared pieces ----
 
@@ -96,7 +97,8 @@ const serviceSpecCheck =
 	(template: boolean): Check =>
 	(v) => {
 		try {
-			validateServiceSpec(template ? { name: "task", task: v } : v);
+			if (template) validateTaskTemplate(v);
+			else validateServiceSpec(v);
 		} catch (e) {
 			if (!(e instanceof InvalidServiceSpecError)) throw e;
 			const why = e.message.slice(SPEC_PREFIX.length + e.field.length + 1);
@@ -108,27 +110,6 @@ const serviceSpecCheck =
 	};
 const SERVICE_SPEC = serviceSpecCheck(false);
 const TASK_TEMPLATE = serviceSpecCheck(true);
-
-/** A rolling update's progress, kept in the service record so a new leader resumes it. */
-export interface UpdateStatus {
-	state: "updating" | "paused" | "completed" | "rollback_started" | "rollback_paused" | "rollback_completed";
-	startedAt?: string;
-	completedAt?: string;
-	message?: string;
-}
-
-export interface Service {
-	id: string;
-	spec: ServiceSpec;
-	/** Bumped on every spec change; a task records the one it was made from. */
-	specVersion: number;
-	previousSpec?: ServiceSpec;
-	updateStatus?: UpdateStatus;
-	/** What the allocator gave it: a VIP per network and the published ports. */
-	endpoint?: { vips: Array<{ networkId: string; addr: string }>; ports: PortSpec[] };
-	createdAt: string;
-	updatedAt: string;
-}
 
 const PORT: Check = obj({
 	protocol: oneOf(["tcp", "udp"]),
