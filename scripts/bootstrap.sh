@@ -57,6 +57,10 @@ if [ ! -x node_modules/.bin/node ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want"
   echo "$want" > "$stamp"
 fi
 
+# The Node binaries the release executables are made of (npm packages node-linux-{x64,arm64} of the
+# pinned version, into .cache/release), so that tests/release builds without reaching a registry.
+PATH="$PWD/node_modules/node/bin:$PATH" node scripts/release/build.ts --fetch-node
+
 # tap compiles its plugin set into .tap/plugins; a clean clone has none, and the default set
 # loads the ts-node plugin, which our native TypeScript 7 cannot serve. Rebuild when .taprc or
 # the installed packages change.

@@ -32,6 +32,8 @@ export interface ReleaseOptions {
 	platforms?: Platform[];
 	/** Where downloaded Node packages are kept (default .cache/release, or TSSWARM_RELEASE_CACHE). */
 	cache?: string;
+	/** Use only cached Node packages (tests: bootstrap fetches them); refuse to download. */
+	offline?: boolean;
 	log?: (line: string) => void;
 }
 
@@ -45,7 +47,7 @@ export interface Release {
 export async function release(o: ReleaseOptions): Promise<Release> {
 	const log = o.log ?? (() => {});
 	const version = (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { version: string }).version;
-	const cache = o.cache ?? process.env.TSSWARM_RELEASE_CACHE ?? join(repo, ".cache", "release");
+	const cache = o.cache ?? defaultCache();
 	const work = join(o.out, ".build");
 	mkdirSync(work, { recursive: true });
 	const bundle = join(work, "tsswarm.cjs");
@@ -54,7 +56,7 @@ export async function release(o: ReleaseOptions): Promise<Release> {
 
 	const binaries: Record<string, string> = {};
 	for (const platform of o.platforms ?? (Object.keys(PLATFORMS) as Platform[])) {
-		const node = nodeBinary(PLATFORMS[platform], cache, log);
+		const node = nodeBinary(PLATFORMS[platform], cache, log, o.offline ?? false);
 		const name = `tsswarm-${version}-linux-${platform}`;
 		const exe = join(o.out, name);
 		const tmp = `${exe}.tmp`;
@@ -136,12 +138,13 @@ async function bundleCli(outfile: string, version: string): Promise<void> {
 }
 
 /** The Node binary for `cpu`, of the version running this script (npm package node-linux-CPU). */
-function nodeBinary(cpu: string, cache: string, log: (l: string) => void): string {
+export function nodeBinary(cpu: string, cache: string, log: (l: string) => void, offline = false): string {
 	const local = join(repo, "node_modules", "node", "node_modules", `node-linux-${cpu}`);
 	if (existsSync(join(local, "bin", "node")) && pkgVersion(local) === NODE_VERSION) return join(local, "bin", "node");
 	const dir = join(cache, `node-linux-${cpu}-${NODE_VERSION}`);
 	const bin = join(dir, "package", "bin", "node");
 	if (existsSync(bin)) return bin;
+	if (offline) throw new Error(`node-linux-${cpu}@${NODE_VERSION} is not in ${cache}: run scripts/bootstrap.sh`);
 	log(`fetching node-linux-${cpu}@${NODE_VERSION} from the npm registry`);
 	rmSync(dir, { recursive: true, force: true });
 	mkdirSync(dir, { recursive: true });
@@ -167,6 +170,7 @@ function strip(file: string, platform: Platform, log: (l: string) => void): void
 	log(`${platform}: no strip tool (llvm-strip) found: the binary keeps its symbols`);
 }
 
+const defaultCache = () => process.env.TSSWARM_RELEASE_CACHE ?? join(repo, ".cache", "release");
 const pkgVersion = (dir: string) =>
 	(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version;
 const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
@@ -174,8 +178,18 @@ const mb = (file: string) => `${(statSync(file).size / 1e6).toFixed(1)} MB`;
 
 if (import.meta.main) {
 	const { values } = parseArgs({
-		options: { out: { type: "string", default: join(repo, "dist") }, platforms: { type: "string" } },
+		options: {
+			out: { type: "string", default: join(repo, "dist") },
+			platforms: { type: "string" },
+			// bootstrap: only download the Node binaries (tests build offline).
+			"fetch-node": { type: "boolean" },
+		},
 	});
+	if (values["fetch-node"]) {
+		for (const cpu of Object.values(PLATFORMS))
+			nodeBinary(cpu, defaultCache(), (l) => process.stderr.write(`release: ${l}\n`));
+		process.exit(0);
+	}
 	const platforms = values.platforms?.split(",").map((p) => {
 		if (!(p in PLATFORMS))
 			throw new Error(`--platforms: unknown platform ${p} (known: ${Object.keys(PLATFORMS).join(", ")})`);

@@ -12,7 +12,8 @@ export function releaseFixture(platforms: Platform[]): { get(): Release; dir: st
 	t.teardown(dir.remove);
 	let built: Release | undefined;
 	t.before(async () => {
-		built = await release({ out: dir.path, platforms });
+		// Offline: bootstrap fetched the Node binaries; tests reach no registry.
+		built = await release({ out: dir.path, platforms, offline: true });
 	});
 	return {
 		dir: dir.path,
