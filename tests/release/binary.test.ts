@@ -3,12 +3,14 @@
 // runs a container and its helpers as hidden subcommands, and runs agents in a lab; arm64 via qemu.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import type { Socket } from "node:dgram";
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import type { AddressInfo, Server } from "node:net";
 import { join } from "node:path";
 import t from "tap";
 import { netnsArgv } from "../../cli/lab/index.ts";
 import { ensureTestImages } from "../helpers/images.ts";
-import { tempDir, waitFor } from "../helpers/index.ts";
+import { tempDir, uniqueName, waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
 import { fileRuntime } from "../helpers/runtime.ts";
 import { pathWithout, releaseFixture } from "./fixtures.ts";
@@ -137,6 +139,32 @@ t.test("amd64: the log daemon and the health runner are hidden subcommands of th
 	await waitFor("the health runner to end with its container", () => cmdline(healthPid) === undefined, {
 		timeoutMs: 5000,
 	});
+});
+
+t.test("amd64: __netns-socket binds in another namespace and hands the sockets over IPC", async (t) => {
+	const ns = uniqueName("tswrel");
+	t.equal(spawnSync("ip", ["netns", "add", ns]).status, 0);
+	t.teardown(() => spawnSync("ip", ["netns", "del", ns]));
+	const child = spawn("nsenter", [`--net=/run/netns/${ns}`, bin(), "__netns-socket", "127.0.0.1", "5353", "tcp"], {
+		stdio: ["ignore", "ignore", "pipe", "ipc"],
+		env: { PATH },
+	});
+	const got: { kind?: string; address?: string }[] = [];
+	const handles: { close(): void }[] = [];
+	const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+	child.on("message", (m: { kind?: string }, h: Socket | Server) => {
+		handles.push(h);
+		const a = h.address() as AddressInfo;
+		got.push({ kind: m.kind, address: `${a.address}:${a.port}` });
+	});
+	t.teardown(() => {
+		for (const h of handles) h.close();
+	});
+	t.equal(await exited, 0, "the helper exits once it has handed both over");
+	t.same(got, [
+		{ kind: "udp", address: "127.0.0.1:5353" },
+		{ kind: "tcp", address: "127.0.0.1:5353" },
+	]);
 });
 
 t.test("amd64: agents in a 2-node lab, init on one, the installer's first-join script on the other", async (t) => {
