@@ -109,7 +109,12 @@ export function pickAdvertiseIp(
 	);
 }
 
-const VERSION = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string;
+// The release bundle (scripts/release) defines the version at build time; from source it is package.json's.
+declare const __TSSWARM_VERSION__: string | undefined;
+const VERSION =
+	typeof __TSSWARM_VERSION__ === "string"
+		? __TSSWARM_VERSION__
+		: (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string);
 
 function hostPlatform() {
 	const a = arch();

@@ -7,7 +7,11 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+// The release bundle (scripts/release) defines the version at build time; from source it is package.json's.
+declare const __TSSWARM_VERSION__: string | undefined;
+
 function version(): string {
+	if (typeof __TSSWARM_VERSION__ === "string") return __TSSWARM_VERSION__;
 	const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
 	return pkg.version;
 }

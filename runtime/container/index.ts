@@ -18,6 +18,7 @@ export {
 	parseDuration,
 	resolveHealthcheck,
 } from "./health.ts";
+export { type RuntimeHelper, runHelper } from "./helpers.ts";
 export { parseCpus, parseMemory, parsePidsLimit, parseSize } from "./limits.ts";
 export { stopLogDaemon } from "./logd-client.ts";
 export { type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
