@@ -3,7 +3,7 @@
 // managers the Raft-replicated store with leader forwarding (manager/, store/). The dispatcher and
 // the worker come next (ROADMAP).
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { arch, cpus, hostname, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
@@ -51,7 +51,7 @@ export interface AgentOptions {
 	labels?: Record<string, string>;
 	/** The name the node has in the cluster (default: the machine's hostname). */
 	hostname?: string;
-	/** How long stop() spends telling the others it leaves (default 1 s). */
+	/** How long `leave` spends telling the others (default 1 s). */
 	leaveTimeoutMs?: number;
 }
 
@@ -172,6 +172,14 @@ export class Agent {
 			// Only the node that serves the join protocol lets non-members in (for its grace period).
 			admitNewcomers: () => this.clusterKey !== undefined,
 		});
+		// A node taken out of the directory (node rm) is cut off at once, not at its next dial.
+		this.directory.on("removed", (ids) => {
+			for (const id of ids) void this.host.node.hangUp(peerIdFromString(id)).catch(() => {});
+			this.log.info({ nodes: ids }, "nodes removed from the directory; their connections closed");
+		});
+		this.host.on("refused", (r) => {
+			if (r.error.code === "ERR_NOT_A_MEMBER") this.sync?.soon();
+		});
 		this.control = new ControlServer(socketPath(this.o.dataRoot), {
 			"GET /v1/info": () => this.info(),
 			"POST /v1/init": (b) => this.init(initOptions(b)),
@@ -179,6 +187,7 @@ export class Agent {
 			"POST /v1/join-token": (b) => this.joinToken(b.role === "manager" ? "manager" : "worker", Boolean(b.rotate)),
 			"GET /v1/nodes": () => this.nodes(),
 			"POST /v1/nodes/rm": (b) => this.removeNode(String(b.id ?? ""), Boolean(b.force)),
+			"POST /v1/leave": (b) => this.leave(Boolean(b.force)),
 			"GET /v1/networks": () => this.managerOnly().listNetworks(),
 			"POST /v1/networks/create": (b) => this.managerOnly().createNetwork(b),
 			"POST /v1/networks/inspect": (b) => this.managerOnly().inspectNetwork(String(b.ref ?? "")),
@@ -216,11 +225,6 @@ export class Agent {
 
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
-		// A node taken out of the directory (node rm) is cut off at once, not at its next dial.
-		this.directory.on("removed", (ids) => {
-			for (const id of ids) void this.host.node.hangUp(peerIdFromString(id)).catch(() => {});
-			this.log.info({ nodes: ids }, "nodes removed from the directory; their connections closed");
-		});
 		if (st.role === "manager") {
 			this.manager = await Manager.start({
 				host: this.host,
@@ -238,9 +242,6 @@ export class Agent {
 				directory: this.directory,
 				protocol: MANAGER_PROTOCOL,
 				logger: this.log,
-			});
-			this.host.on("refused", (r) => {
-				if (r.error.code === "ERR_NOT_A_MEMBER") this.sync?.soon();
 			});
 			this.sync.start();
 		}
@@ -434,17 +435,49 @@ export class Agent {
 		return { id: e.id };
 	}
 
-	/** Stop: first a graceful leave (bounded in time), so the others see 'left', not 'failed'. */
-	async stop(): Promise<void> {
-		this.sync?.stop();
-		if (this.membership) {
-			const ms = this.o.leaveTimeoutMs ?? 1000;
-			await Promise.race([this.membership.leave(ms / 2), new Promise((r) => setTimeout(r, ms).unref())]).catch(
-				(err: Error) => this.log.warn({ err: err.message }, "leave failed"),
+	/**
+	 * `tsswarm leave`: tell the others this node leaves (signed, so they mark it left), stop the
+	 * cluster parts and forget the cluster here. Its record stays (Down) until a manager runs
+	 * `node rm`, as in Swarm. A manager leaves only with force: it would take a vote away.
+	 */
+	async leave(force: boolean) {
+		if (!this.state || !this.membership)
+			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
+		if (this.state.role === "manager" && !force)
+			throw new AgentError(
+				"this node is a manager: leaving takes a Raft voter away and can cost the cluster its quorum; use --force",
+				"ERR_LEAVE_MANAGER",
 			);
-			await this.membership.stop();
-		}
+		const clusterId = this.state.clusterId;
+		const ms = this.o.leaveTimeoutMs ?? 1000;
+		await Promise.race([this.membership.leave(ms / 2), new Promise((r) => setTimeout(r, ms).unref())]).catch(
+			(err: Error) => this.log.warn({ err: err.message }, "leave failed"),
+		);
+		await this.stopCluster();
+		for (const f of ["state.json", "cluster.key", "nodes.json"]) rmSync(join(this.dir, f), { force: true });
+		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
+		this.state = undefined;
+		this.clusterKey = undefined;
+		this.directory.set([], 0, false);
+		this.log.info({ cluster: clusterId }, "left the cluster");
+		return { left: clusterId };
+	}
+
+	private async stopCluster(): Promise<void> {
+		this.sync?.stop();
+		this.sync = undefined;
+		await this.membership?.stop();
+		this.membership = undefined;
 		await this.manager?.stop();
+		this.manager = undefined;
+	}
+
+	/**
+	 * Stop (SIGTERM, reboot, upgrade) is not leaving: the others see this node Down and it keeps
+	 * its identity, its record and its place; it comes back as itself.
+	 */
+	async stop(): Promise<void> {
+		await this.stopCluster();
 		await this.control.close();
 		await this.host.stop();
 		this.log.info({}, "agent stopped");
