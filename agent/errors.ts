@@ -54,12 +54,6 @@ export class ConflictError extends AgentError {
 	override name = "ConflictError";
 }
 
-/** The cluster cannot serve it now (no leader, no quorum); worth retrying later: 503. */
-export class UnavailableError extends AgentError {
-	static override status = 503;
-	override name = "UnavailableError";
-}
-
 export class NotInClusterError extends ConflictError {
 	override name = "NotInClusterError";
 	constructor() {
