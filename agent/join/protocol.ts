@@ -285,9 +285,16 @@ function checkWelcome(v: unknown): JoinGrant | string {
 		return `members must be a list of at most ${MAX_MEMBERS}, got ${describe(v.members)}`;
 	const members: JoinGrant["members"] = [];
 	for (const [i, m] of v.members.entries()) {
-		if (!isMap(m) || typeof m.id !== "string" || typeof m.addr !== "string" || m.id.length > 256 || m.addr.length > 256)
-			return `members[${i}] must be {id: string, addr: string}, got ${describe(m)}`;
-		members.push({ id: m.id, addr: m.addr });
+		if (
+			!isMap(m) ||
+			typeof m.id !== "string" ||
+			typeof m.addr !== "string" ||
+			(m.role !== "manager" && m.role !== "worker") ||
+			m.id.length > 256 ||
+			m.addr.length > 256
+		)
+			return `members[${i}] must be {id: string, role: manager or worker, addr: string}, got ${describe(m)}`;
+		members.push({ id: m.id, role: m.role, addr: m.addr });
 	}
 	return { clusterId: v.clusterId, role: v.role, membershipKey: v.membershipKey, members };
 }

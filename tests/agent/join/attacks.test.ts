@@ -49,7 +49,7 @@ async function cluster(
 			clusterId: "c-1",
 			clusterKey,
 			secretHashes: () => ({ manager: hashSecret(newSecret()), worker: hashSecret(secret) }),
-			grant: (peer, role) => {
+			grant: async (peer, role) => {
 				granted.push(peer);
 				server.allow.add(peer);
 				return (o.grant?.(peer) ?? {
@@ -183,11 +183,16 @@ t.test("a garbage challenge or a malformed welcome: a named error on the joiner,
 		[
 			"a member without addr",
 			{ clusterId: "c", role: "worker", membershipKey: key, members: [{ id: 5 }] },
-			/members\[0\] must be \{id: string, addr: string\}/,
+			/members\[0\] must be \{id: string, role: manager or worker, addr: string\}/,
+		],
+		[
+			"a member with an unknown role",
+			{ clusterId: "c", role: "worker", membershipKey: key, members: [{ id: "a", role: "boss", addr: "b" }] },
+			/members\[0\] must be .*got a map/,
 		],
 		[
 			"a null member",
-			{ clusterId: "c", role: "worker", membershipKey: key, members: [{ id: "a", addr: "b" }, null] },
+			{ clusterId: "c", role: "worker", membershipKey: key, members: [{ id: "a", role: "worker", addr: "b" }, null] },
 			/members\[1\]/,
 		],
 	];
@@ -200,10 +205,20 @@ t.test("a garbage challenge or a malformed welcome: a named error on the joiner,
 		);
 	}
 	// Positive control: a well-formed welcome from the same server to the same joiner.
-	welcome = { clusterId: "c-2", role: "manager", membershipKey: key, members: [{ id: "p", addr: "127.0.0.1:1" }] };
+	welcome = {
+		clusterId: "c-2",
+		role: "manager",
+		membershipKey: key,
+		members: [{ id: "p", role: "manager", addr: "127.0.0.1:1" }],
+	};
 	t.same(
 		await requestJoin(joiner.h, srv.h.addrs()[0]!, srv.token, {}),
-		{ clusterId: "c-2", role: "manager", membershipKey: key, members: [{ id: "p", addr: "127.0.0.1:1" }] },
+		{
+			clusterId: "c-2",
+			role: "manager",
+			membershipKey: key,
+			members: [{ id: "p", role: "manager", addr: "127.0.0.1:1" }],
+		},
 		"a good welcome is taken, field by field",
 	);
 });
