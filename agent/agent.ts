@@ -13,7 +13,7 @@ import pino from "pino";
 import { writeFileAtomic } from "../consensus/index.ts";
 import { parseCidr } from "../overlay-net/ipam/index.ts";
 import { ControlServer, socketPath } from "./api/index.ts";
-import { AgentError } from "./errors.ts";
+import { AgentError, AlreadyInClusterError, NoClusterKeyError, NotInClusterError, UsageError } from "./errors.ts";
 import { DEFAULT_PORT, Host } from "./host/index.ts";
 import {
 	fingerprint,
@@ -36,7 +36,7 @@ import {
 	validateDescription,
 	validateEntries,
 } from "./nodes/index.ts";
-import { NotManagerError } from "./store/index.ts";
+import { NotFoundError, NotManagerError } from "./store/index.ts";
 
 export interface AgentOptions {
 	dataRoot: string;
@@ -70,9 +70,9 @@ interface ClusterState {
 
 const splitAddr = (a: string, what: string): { ip: string; port: number } => {
 	const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(a);
-	if (!m) throw new AgentError(`invalid ${what} "${a}": use IP[:PORT]`, "ERR_USAGE");
+	if (!m) throw new UsageError(`invalid ${what} "${a}": use IP[:PORT]`);
 	const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
-	if (port < 1 || port > 65535) throw new AgentError(`invalid ${what} port in "${a}"`, "ERR_USAGE");
+	if (port < 1 || port > 65535) throw new UsageError(`invalid ${what} port in "${a}"`);
 	return { ip: m[1]!, port };
 };
 
@@ -217,8 +217,7 @@ export class Agent {
 	}
 
 	private managerOnly(): Manager {
-		if (!this.state)
-			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
+		if (!this.state) throw new NotInClusterError();
 		if (!this.manager) throw new NotManagerError();
 		return this.manager;
 	}
@@ -339,8 +338,7 @@ export class Agent {
 	}
 
 	async init(o: InitOptions) {
-		if (this.state)
-			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
+		if (this.state) throw new AlreadyInClusterError(this.state.clusterId);
 		this.clusterKey = await generateKeyPair("Ed25519");
 		writeFileAtomic(join(this.dir, "cluster.key"), privateKeyToProtobuf(this.clusterKey));
 		this.state = {
@@ -366,8 +364,7 @@ export class Agent {
 	}
 
 	async join(token: string, addr: string) {
-		if (this.state)
-			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
+		if (this.state) throw new AlreadyInClusterError(this.state.clusterId);
 		const { ip, port } = splitAddr(addr, "manager address");
 		const grant = await requestJoin(this.host, `/ip4/${ip}/tcp/${port}`, token, { ...this.description() });
 		// The grant's node list (checked: it crossed the wire) is our directory until a manager's
@@ -386,11 +383,7 @@ export class Agent {
 	}
 
 	joinToken(role: Role, rotate: boolean) {
-		if (!this.state?.secrets || !this.clusterKey)
-			throw new AgentError(
-				"only the node that ran init holds the cluster key and can issue join tokens (for now)",
-				"ERR_NO_CLUSTER_KEY",
-			);
+		if (!this.state?.secrets || !this.clusterKey) throw new NoClusterKeyError();
 		if (rotate) {
 			this.state.secrets[role] = newSecret();
 			this.saveState();
@@ -400,8 +393,7 @@ export class Agent {
 
 	/** The directory's nodes (gossip alone puts no one here), with their liveness from membership. */
 	nodes() {
-		if (!this.membership)
-			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
+		if (!this.membership) throw new NotInClusterError();
 		const voters = this.manager?.voters();
 		const managerStatus = (id: string, alive: boolean) =>
 			!voters?.ids.includes(id) ? "" : id === voters.leader ? "Leader" : alive ? "Reachable" : "Unreachable";
@@ -426,7 +418,7 @@ export class Agent {
 	async removeNode(id: string, force: boolean) {
 		const mgr = this.managerOnly();
 		const e = this.directory.get(id) ?? this.directory.list().find((x) => x.id.startsWith(id) && id.length >= 6);
-		if (!e) throw new AgentError(`node ${id} not found`, "ERR_NOT_FOUND");
+		if (!e) throw new NotFoundError("node", id);
 		if (e.id === this.host.peerId) throw new NodeRemoveRefusedError(e.id, "it is this node; use tsswarm leave");
 		const state = this.membership?.all().find((m) => m.id === e.id)?.state;
 		if (state === "alive" && !force)
@@ -490,10 +482,9 @@ function initOptions(b: Record<string, unknown>): InitOptions {
 	const subnetSize = b.subnetSize === undefined ? 24 : Number(b.subnetSize);
 	for (const p of pools) {
 		const c = parseCidr(p);
-		if (c.prefix > subnetSize)
-			throw new AgentError(`address pool ${p} is smaller than one /${subnetSize} subnet`, "ERR_USAGE");
+		if (c.prefix > subnetSize) throw new UsageError(`address pool ${p} is smaller than one /${subnetSize} subnet`);
 	}
 	if (!Number.isInteger(subnetSize) || subnetSize < 8 || subnetSize > 29)
-		throw new AgentError(`--default-addr-pool-mask-length must be 8 to 29, got ${String(b.subnetSize)}`, "ERR_USAGE");
+		throw new UsageError(`--default-addr-pool-mask-length must be 8 to 29, got ${String(b.subnetSize)}`);
 	return { addrPools: pools.map((p) => parseCidr(p).text), subnetSize };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { ApiError } from "../agent/api/index.ts";
 import { registrations } from "./commands/index.ts";
 import { InterruptedError, UsageError } from "./errors.ts";
 
@@ -59,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
 		}
 		const message = err instanceof Error ? err.message : String(err);
 		process.stderr.write(`tsswarm: ${message.split("\n")[0]}\n`);
-		if (err instanceof InterruptedError) return err.exitCode;
+		if (err instanceof InterruptedError || err instanceof ApiError) return err.exitCode;
 		return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
 	}
 }
