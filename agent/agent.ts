@@ -13,7 +13,14 @@ import pino from "pino";
 import { writeFileAtomic } from "../consensus/index.ts";
 import { parseCidr } from "../overlay-net/ipam/index.ts";
 import { ControlServer, socketPath } from "./api/index.ts";
-import { AgentError, AlreadyInClusterError, NoClusterKeyError, NotInClusterError, UsageError } from "./errors.ts";
+import {
+	AgentError,
+	AlreadyInClusterError,
+	ConflictError,
+	NoClusterKeyError,
+	NotInClusterError,
+	UsageError,
+} from "./errors.ts";
 import { DEFAULT_PORT, Host } from "./host/index.ts";
 import {
 	fingerprint,
@@ -286,7 +293,7 @@ export class Agent {
 	 */
 	private async grant(peer: string, role: Role, meta: Record<string, unknown>): Promise<JoinGrant> {
 		const description = validateDescription(peer, meta);
-		if (!this.manager) throw new AgentError("this node cannot admit nodes: it is not a manager", "ERR_NOT_MANAGER");
+		if (!this.manager) throw new NotManagerError();
 		await this.manager.registerNode(nodeRecord(peer, role, description));
 		this.log.info({ peer, role, hostname: description.hostname }, "node joined");
 		const addr = /^([\d.]+):(\d+)$/.exec(description.addr);
@@ -433,10 +440,9 @@ export class Agent {
 	 * `node rm`, as in Swarm. A manager leaves only with force: it would take a vote away.
 	 */
 	async leave(force: boolean) {
-		if (!this.state || !this.membership)
-			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
+		if (!this.state || !this.membership) throw new NotInClusterError();
 		if (this.state.role === "manager" && !force)
-			throw new AgentError(
+			throw new ConflictError(
 				"this node is a manager: leaving takes a Raft voter away and can cost the cluster its quorum; use --force",
 				"ERR_LEAVE_MANAGER",
 			);
