@@ -8,6 +8,9 @@ export const LABEL_SERVICE_ID = "com.docker.swarm.service.id";
 export const LABEL_TASK_ID = "com.docker.swarm.task.id";
 export const LABEL_TASK_NAME = "com.docker.swarm.task.name";
 export const LABEL_NODE_ID = "com.docker.swarm.node.id";
+/** How to stop the container, kept on it (as Docker's StopSignal/StopTimeout) for when its task is gone. */
+export const LABEL_STOP_SIGNAL = "io.tsswarm.stop-signal";
+export const LABEL_STOP_GRACE = "io.tsswarm.stop-grace-ms";
 
 export interface SpecContext {
 	nodeId: string;
@@ -51,6 +54,8 @@ export function toContainerSpec(task: Task, ctx: SpecContext): ContainerSpec {
 			[LABEL_NODE_ID]: ctx.nodeId,
 		},
 	};
+	if (c.stopSignal) spec.labels![LABEL_STOP_SIGNAL] = c.stopSignal;
+	if (c.stopGracePeriodMs !== undefined) spec.labels![LABEL_STOP_GRACE] = String(c.stopGracePeriodMs);
 	if (ctx.platform) spec.platform = ctx.platform;
 	// ContainerTemplate.command is docker's --entrypoint, args the command after the image.
 	if (c.command) spec.entrypoint = [...c.command];

@@ -50,6 +50,25 @@ const MESSAGES: Partial<Record<TaskState, string>> = {
 	shutdown: "shutdown",
 };
 
+/**
+ * docker stop with the task's signal: that signal (SIGTERM by default), SIGKILL once the grace
+ * period is over. A signal other than SIGTERM needs the runtime's kill(); without it, SIGTERM.
+ */
+export async function stopContainer(rt: WorkerRuntime, id: string, signal?: string, graceMs?: number): Promise<void> {
+	const grace = graceMs ?? DEFAULT_GRACE_MS;
+	const sig = signal?.toUpperCase().replace(/^SIG/, "");
+	if (sig && sig !== "TERM" && sig !== "15" && rt.kill) {
+		await rt.kill(id, sig);
+		const exited = await rt.wait(id, { signal: AbortSignal.timeout(grace) }).then(
+			() => true,
+			() => false,
+		);
+		if (!exited) await rt.stop(id, { graceMs: 0 });
+		return;
+	}
+	await rt.stop(id, { graceMs: grace });
+}
+
 export class TaskController {
 	private task: Task;
 	private current: TaskStatus;
@@ -152,21 +171,9 @@ export class TaskController {
 		await this.chain;
 	}
 
-	private async stopContainer(c: ContainerState): Promise<void> {
-		const rt = this.host.runtime;
-		const grace = this.task.spec.container.stopGracePeriodMs ?? DEFAULT_GRACE_MS;
-		const sig = this.task.spec.container.stopSignal?.toUpperCase().replace(/^SIG/, "");
-		if (sig && sig !== "TERM" && sig !== "15" && rt.kill) {
-			// The task's own stop signal, then (as docker stop) SIGKILL once the grace period is over.
-			await rt.kill(c.id, sig);
-			const exited = await rt.wait(c.id, { signal: AbortSignal.timeout(grace) }).then(
-				() => true,
-				() => false,
-			);
-			if (!exited) await rt.stop(c.id, { graceMs: 0 });
-			return;
-		}
-		await rt.stop(c.id, { graceMs: grace });
+	private stopContainer(c: ContainerState): Promise<void> {
+		const ct = this.task.spec.container;
+		return stopContainer(this.host.runtime, c.id, ct.stopSignal, ct.stopGracePeriodMs);
 	}
 
 	/** The task's container (the running one if several), or none. */

@@ -7,8 +7,14 @@ import { renameSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerState } from "../../runtime/index.ts";
 import { containerName, type Task, type TaskStatus } from "../services/index.ts";
-import { LABEL_NODE_ID, LABEL_TASK_ID } from "./container-spec.ts";
-import { type ControllerHost, TaskController, type WorkerLogger, type WorkerRuntime } from "./controller.ts";
+import { LABEL_NODE_ID, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, LABEL_TASK_ID } from "./container-spec.ts";
+import {
+	type ControllerHost,
+	stopContainer,
+	TaskController,
+	type WorkerLogger,
+	type WorkerRuntime,
+} from "./controller.ts";
 import { AssignmentsFileError, InvalidAssignmentError, WorkerNotRunningError } from "./errors.ts";
 import { type AssignedNetwork, type NetworkingOptions, TaskNetworking } from "./networking.ts";
 import { AssignmentFile } from "./persist.ts";
@@ -202,7 +208,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
 			if (!id || this.controllers.has(id)) continue;
 			this.o.logger.info({ task: id, container: c.name }, "removing the container of a task no longer assigned");
 			try {
-				if (c.status === "running") await this.o.runtime.stop(c.id, { graceMs: 10_000 });
+				if (c.status === "running") {
+					const grace = Number(c.spec.labels?.[LABEL_STOP_GRACE]);
+					await stopContainer(
+						this.o.runtime,
+						c.id,
+						c.spec.labels?.[LABEL_STOP_SIGNAL],
+						Number.isFinite(grace) ? grace : undefined,
+					);
+				}
 				await this.o.runtime.remove(c.id, { force: true });
 			} catch (err) {
 				this.o.logger.error({ task: id, err: (err as Error).message }, "removing an orphaned container failed");

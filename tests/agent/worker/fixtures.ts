@@ -24,7 +24,11 @@ export function makeTask(o: TaskOptions): Task {
 	const service = o.service ?? uniqueName("svc");
 	const spec = validateServiceSpec({
 		name: service,
-		task: { container: { image: o.image, args: o.args, ...o.container }, restartPolicy: o.restartPolicy },
+		// sleep as pid 1 ignores SIGTERM: a short grace keeps removals quick.
+		task: {
+			container: { image: o.image, args: o.args, stopGracePeriodMs: 500, ...o.container },
+			restartPolicy: o.restartPolicy,
+		},
 	});
 	return {
 		id: o.id ?? uniqueName("task"),

@@ -87,9 +87,7 @@ t.test("exits: 0 -> complete, 1 -> failed with the exit code (connected: no loca
 
 t.test("removal: from a change set and from a complete set -> stopped and removed", async (t) => {
 	const { worker, last } = await setup(t);
-	const tasks = [1, 2, 3].map((slot) =>
-		makeTask({ image, args: ["sleep", "300"], slot, container: { stopGracePeriodMs: 2000 } }),
-	);
+	const tasks = [1, 2, 3].map((slot) => makeTask({ image, args: ["sleep", "300"], slot }));
 	await worker.assign({ full: true, tasks, networks: [] });
 	for (const x of tasks) await waitFor("running", () => last(x.id)?.state === "running");
 	const [a, b, c] = tasks as [(typeof tasks)[0], (typeof tasks)[0], (typeof tasks)[0]];
