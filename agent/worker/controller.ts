@@ -4,7 +4,7 @@
 // the task state ladder; while the node is cut off from managers it restarts an exited task itself,
 // following the task's restart policy (offline autonomy), and otherwise just reports the exit.
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ContainerRuntime, ContainerState } from "../../runtime/index.ts";
+import { ContainerNotFoundError, type ContainerRuntime, type ContainerState } from "../../runtime/index.ts";
 import { isTerminal, stateRank, type Task, type TaskState, type TaskStatus } from "../services/index.ts";
 import { taskImage, toContainerSpec } from "./container-spec.ts";
 import { NetworkingUnavailableError } from "./errors.ts";
@@ -33,6 +33,11 @@ export interface ControllerHost {
 	containersOf(taskId: string): ContainerState[];
 	report(taskId: string, status: TaskStatus): void;
 }
+
+/** A container someone else removed meanwhile is as good as removed. */
+const gone = (err: unknown): void => {
+	if (!(err instanceof ContainerNotFoundError)) throw err;
+};
 
 /** The exit code the runtime gives when the real one was lost. */
 const EXIT_UNKNOWN = 255;
@@ -143,7 +148,7 @@ export class TaskController {
 		await this.endRun();
 		for (const c of this.host.containersOf(this.id)) {
 			if (c.status === "running") await this.stopContainer(c);
-			if (remove) await this.host.runtime.remove(c.id, { force: true });
+			if (remove) await this.removeContainer(c);
 		}
 		if (remove) await this.host.networking?.detach(this.task, this.host.networks());
 		if (!isTerminal(this.current.state)) this.report("shutdown");
@@ -156,7 +161,7 @@ export class TaskController {
 			await this.endRun();
 			for (const c of this.host.containersOf(this.id)) {
 				if (c.status === "running") await this.stopContainer(c);
-				await this.host.runtime.remove(c.id, { force: true });
+				await this.removeContainer(c);
 			}
 			await this.host.networking?.detach(this.task, this.host.networks());
 		});
@@ -173,7 +178,11 @@ export class TaskController {
 
 	private stopContainer(c: ContainerState): Promise<void> {
 		const ct = this.task.spec.container;
-		return stopContainer(this.host.runtime, c.id, ct.stopSignal, ct.stopGracePeriodMs);
+		return stopContainer(this.host.runtime, c.id, ct.stopSignal, ct.stopGracePeriodMs).catch(gone);
+	}
+
+	private removeContainer(c: ContainerState): Promise<void> {
+		return this.host.runtime.remove(c.id, { force: true }).catch(gone);
 	}
 
 	/** The task's container (the running one if several), or none. */
@@ -263,7 +272,7 @@ export class TaskController {
 		await sleep(p.delayMs, undefined, { signal });
 		if (this.host.connected()) return undefined;
 		this.restarts.push(Date.now());
-		for (const old of this.host.containersOf(this.id)) await this.host.runtime.remove(old.id, { force: true });
+		for (const old of this.host.containersOf(this.id)) await this.removeContainer(old);
 		const attempt = this.restarts.length;
 		this.host.log.info({ task: this.id, code, attempt }, "restarting task locally (no manager reachable)");
 		const c = await this.create(signal, false);

@@ -195,8 +195,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
 			}
 		}
 		this.save();
-		if (a.full) removals.push(this.removeOrphans());
-		const cleanup = Promise.allSettled(removals).then(() => this.releaseNetworks(goneNets));
+		// Orphans after the removals: a container being removed with its task is not one.
+		const cleanup = Promise.allSettled(removals)
+			.then(() => (a.full ? this.removeOrphans() : undefined))
+			.then(() => this.releaseNetworks(goneNets));
 		this.background.add(cleanup);
 		void cleanup.finally(() => this.background.delete(cleanup));
 	}

@@ -4,9 +4,26 @@ import t from "tap";
 import { type Task, type TaskState, validateServiceSpec } from "../../../agent/services/index.ts";
 import { type StatusReport, Worker, type WorkerOptions } from "../../../agent/worker/index.ts";
 import type { Runtime } from "../../../runtime/index.ts";
-import { uniqueName } from "../../helpers/index.ts";
+import { tempDir, uniqueName } from "../../helpers/index.ts";
 
-export const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+const say = (level: string) => (obj: object, msg?: string) => console.error(level, msg, JSON.stringify(obj));
+/** Silent unless WORKER_TEST_LOG is set (then warnings and errors go to stderr). */
+export const quiet = process.env.WORKER_TEST_LOG
+	? { info() {}, warn: say("warn"), error: say("error"), debug() {} }
+	: { info() {}, warn() {}, error() {}, debug() {} };
+
+// Data dirs go when the file ends, after every worker of its tests has stopped (and saved).
+const dirs: Array<{ remove: () => void }> = [];
+t.teardown(() => {
+	for (const d of dirs) d.remove();
+});
+
+/** A worker data dir, removed at the end of the file. */
+export function dataDir(): string {
+	const d = tempDir("worker-data-");
+	dirs.push(d);
+	return d.path;
+}
 
 export interface TaskOptions {
 	id?: string;

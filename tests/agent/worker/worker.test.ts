@@ -11,10 +11,10 @@ import {
 	LABEL_SERVICE_NAME,
 	LABEL_TASK_ID,
 } from "../../../agent/worker/index.ts";
-import { tempDir, uniqueName, waitFor } from "../../helpers/index.ts";
+import { uniqueName, waitFor } from "../../helpers/index.ts";
 import { withRegistry } from "../../helpers/registry.ts";
 import { fileRuntime } from "../../helpers/runtime.ts";
-import { makeTask, startWorker } from "./fixtures.ts";
+import { dataDir, makeTask, startWorker } from "./fixtures.ts";
 
 const { rt } = fileRuntime("worker");
 let image = "";
@@ -24,8 +24,7 @@ t.before(async () => {
 });
 
 const setup = async (t: Test, o: { connected?: boolean } = {}) => {
-	const data = tempDir("worker-data-");
-	t.teardown(data.remove);
+	const data = { path: dataDir() };
 	const nodeId = uniqueName("node");
 	const w = await startWorker(rt, { dataRoot: data.path, nodeId });
 	w.worker.setConnected(o.connected ?? true);
@@ -111,8 +110,7 @@ t.test("removal: from a change set and from a complete set -> stopped and remove
 t.test(
 	"a new worker on the same data dir adopts the running containers; a complete set without one removes it",
 	async (t) => {
-		const data = tempDir("worker-data-");
-		t.teardown(data.remove);
+		const data = { path: dataDir() };
 		const nodeId = uniqueName("node");
 		const first = await startWorker(rt, { dataRoot: data.path, nodeId });
 		const tasks = [1, 2].map((slot) => makeTask({ image, args: ["sleep", "300"], slot }));
@@ -150,8 +148,7 @@ t.test(
 );
 
 t.test("a complete set removes containers of this node's tasks the worker never had", async (t) => {
-	const data = tempDir("worker-data-");
-	t.teardown(data.remove);
+	const data = { path: dataDir() };
 	const nodeId = uniqueName("node");
 	const first = await startWorker(rt, { dataRoot: data.path, nodeId });
 	const stray = makeTask({ image, args: ["sleep", "300"] });
@@ -159,8 +156,7 @@ t.test("a complete set removes containers of this node's tasks the worker never 
 	await waitFor("running", () => first.last(stray.id)?.state === "running");
 	await first.worker.stop();
 	// Its assignments lost: a fresh data dir, the same node and runtime.
-	const other = tempDir("worker-data-");
-	t.teardown(other.remove);
+	const other = { path: dataDir() };
 	const second = await startWorker(rt, { dataRoot: other.path, nodeId });
 	await new Promise((r) => setTimeout(r, 200));
 	t.equal(byTask(stray.id).length, 1, "left alone until a complete set arrives");
