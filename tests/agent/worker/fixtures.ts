@@ -72,6 +72,7 @@ export interface Collected {
 
 /** A started worker whose reports are collected; stopped (containers left to the runtime's teardown) at the end. */
 export async function startWorker(
+	tt: { teardown(fn: () => unknown): void },
 	rt: Runtime,
 	o: { dataRoot: string; nodeId: string } & Partial<WorkerOptions>,
 ): Promise<Collected> {
@@ -87,7 +88,7 @@ export async function startWorker(
 		c.batches++;
 		c.reports.push(...batch);
 	});
-	t.teardown(() => worker.stop());
+	tt.teardown(() => worker.stop());
 	await worker.start();
 	return c;
 }

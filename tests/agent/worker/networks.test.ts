@@ -64,8 +64,8 @@ t.test("overlay attachments: cross-node reachability, namespaces removed with th
 		networks: attach(clientId),
 	});
 
-	const w0 = await startWorker(rt, n0);
-	const w1 = await startWorker(rt, n1);
+	const w0 = await startWorker(t, rt, n0);
+	const w1 = await startWorker(t, rt, n1);
 	w0.worker.setConnected(true);
 	w1.worker.setConnected(true);
 	await w0.worker.assign({ full: true, tasks: [web], networks: [network] });
@@ -94,7 +94,7 @@ t.test("overlay attachments: cross-node reachability, namespaces removed with th
 	// The agent on node 0 restarts: its worker takes the namespace and sandbox over, same container.
 	const webCt = rt.list().find((c) => c.spec.labels?.[LABEL_TASK_ID] === web.id)!;
 	await w0.worker.stop();
-	const w0b = await startWorker(rt, {
+	const w0b = await startWorker(t, rt, {
 		...n0,
 		network: {
 			...n0.network,

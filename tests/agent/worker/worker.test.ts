@@ -26,7 +26,7 @@ t.before(async () => {
 const setup = async (t: Test, o: { connected?: boolean } = {}) => {
 	const data = { path: dataDir() };
 	const nodeId = uniqueName("node");
-	const w = await startWorker(rt, { dataRoot: data.path, nodeId });
+	const w = await startWorker(t, rt, { dataRoot: data.path, nodeId });
 	w.worker.setConnected(o.connected ?? true);
 	return { ...w, data, nodeId };
 };
@@ -112,7 +112,7 @@ t.test(
 	async (t) => {
 		const data = { path: dataDir() };
 		const nodeId = uniqueName("node");
-		const first = await startWorker(rt, { dataRoot: data.path, nodeId });
+		const first = await startWorker(t, rt, { dataRoot: data.path, nodeId });
 		const tasks = [1, 2].map((slot) => makeTask({ image, args: ["sleep", "300"], slot }));
 		await first.worker.assign({ full: true, tasks, networks: [] });
 		for (const x of tasks) await waitFor("running", () => first.last(x.id)?.state === "running");
@@ -125,7 +125,7 @@ t.test(
 		);
 
 		// Restarted with no manager reachable: it resumes from the file alone.
-		const second = await startWorker(rt, { dataRoot: data.path, nodeId });
+		const second = await startWorker(t, rt, { dataRoot: data.path, nodeId });
 		t.same(
 			second.worker.tasks().map((x) => [x.id, x.status.state]),
 			tasks.map((x) => [x.id, "running"]),
@@ -150,14 +150,14 @@ t.test(
 t.test("a complete set removes containers of this node's tasks the worker never had", async (t) => {
 	const data = { path: dataDir() };
 	const nodeId = uniqueName("node");
-	const first = await startWorker(rt, { dataRoot: data.path, nodeId });
+	const first = await startWorker(t, rt, { dataRoot: data.path, nodeId });
 	const stray = makeTask({ image, args: ["sleep", "300"] });
 	await first.worker.assign({ full: true, tasks: [stray], networks: [] });
 	await waitFor("running", () => first.last(stray.id)?.state === "running");
 	await first.worker.stop();
 	// Its assignments lost: a fresh data dir, the same node and runtime.
 	const other = { path: dataDir() };
-	const second = await startWorker(rt, { dataRoot: other.path, nodeId });
+	const second = await startWorker(t, rt, { dataRoot: other.path, nodeId });
 	await new Promise((r) => setTimeout(r, 200));
 	t.equal(byTask(stray.id).length, 1, "left alone until a complete set arrives");
 	const keep = makeTask({ image, args: ["sleep", "300"] });
