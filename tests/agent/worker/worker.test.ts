@@ -113,7 +113,10 @@ t.test(
 		const data = { path: dataDir() };
 		const nodeId = uniqueName("node");
 		const first = await startWorker(t, rt, { dataRoot: data.path, nodeId });
-		const tasks = [1, 2].map((slot) => makeTask({ image, args: ["sleep", "300"], slot }));
+		// No restart delay: a worker that did not adopt would make a new container at once.
+		const tasks = [1, 2].map((slot) =>
+			makeTask({ image, args: ["sleep", "300"], slot, restartPolicy: { condition: "any", delayMs: 0 } }),
+		);
 		await first.worker.assign({ full: true, tasks, networks: [] });
 		for (const x of tasks) await waitFor("running", () => first.last(x.id)?.state === "running");
 		const ids = tasks.map((x) => byTask(x.id)[0]!);
@@ -132,7 +135,7 @@ t.test(
 			"the tasks come back from disk with their states",
 		);
 		// Give the controllers time to act, then check that nothing was started or made again.
-		await new Promise((r) => setTimeout(r, 300));
+		await new Promise((r) => setTimeout(r, 500));
 		for (const [i, x] of tasks.entries()) {
 			const now = byTask(x.id);
 			t.equal(now.length, 1, "no second container");
