@@ -1,7 +1,7 @@
 // The worker with real runc: tasks run and report up the state ladder, exits end in complete or
 // failed, removals stop and remove, a restarted agent adopts its containers without starting them
 // again, offline exits restart as the policy says, health and stop signals come from the spec.
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { containerName } from "../../../agent/services/index.ts";
@@ -287,4 +287,16 @@ t.test("bad assignments are refused whole with a named error", async (t) => {
 	t.same(worker.tasks(), [], "nothing was applied");
 	await worker.assign({ full: true, tasks: [{ ...good, nodeId }], networks: [] });
 	t.equal(worker.tasks().length, 1, "a good one is (positive control)");
+});
+
+t.test("an assignments file the worker cannot use is moved aside; the worker starts with none", async (t) => {
+	const data = dataDir();
+	const nodeId = uniqueName("node");
+	mkdirSync(join(data, "worker"), { recursive: true });
+	writeFileSync(join(data, "worker", "assignments.json"), "{ torn");
+	const { worker } = await startWorker(t, rt, { dataRoot: data, nodeId });
+	t.same(worker.tasks(), []);
+	t.equal(readFileSync(join(data, "worker", "assignments.json.bad"), "utf8"), "{ torn", "kept for a look");
+	await worker.assign({ full: true, tasks: [], networks: [] });
+	t.equal(JSON.parse(readFileSync(join(data, "worker", "assignments.json"), "utf8")).version, 1, "a good one written");
 });
