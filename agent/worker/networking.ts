@@ -12,18 +12,14 @@ import { InvalidAssignmentError } from "./errors.ts";
 
 const execFileP = promisify(execFile);
 
-/** A network as the dispatcher sends it with the tasks that use it (the stored record + its id). */
-export interface AssignedNetwork {
-	id: string;
-	name: string;
-	vni: number;
-	subnet: string;
-	gateway: string;
-	internal: boolean;
-	ingress?: boolean;
+/**
+ * A network as the dispatcher sends it with the tasks that use it: the allocator's record (no
+ * address book: each task carries its own addresses) and the nodes on it.
+ */
+export type AssignedNetwork = Omit<NetworkAlloc, "addresses"> & {
 	/** Underlay addresses of the nodes on this network (VXLAN flood list); default none. */
 	peers?: string[];
-}
+};
 
 export interface NetworkingOptions {
 	driver: OverlayDriver;
@@ -38,16 +34,7 @@ export interface NetworkingOptions {
 	reconcileOnStart?: boolean;
 }
 
-const alloc = (n: AssignedNetwork): NetworkAlloc => ({
-	id: n.id,
-	name: n.name,
-	vni: n.vni,
-	subnet: n.subnet,
-	gateway: n.gateway,
-	internal: n.internal,
-	...(n.ingress ? { ingress: true } : {}),
-	addresses: {},
-});
+const alloc = ({ peers: _, ...n }: AssignedNetwork): NetworkAlloc => ({ ...n, addresses: {} });
 
 /** "198.19.1.5/24" -> "198.19.1.5" (the driver adds the network's prefix). */
 const bare = (a: string) => a.split("/")[0]!;
