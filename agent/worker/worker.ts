@@ -31,7 +31,7 @@ export interface WorkerOptions {
 	network?: NetworkingOptions;
 	/** How long reports gather before a batch goes out (default 20 ms). */
 	batchMs?: number;
-	/** How often a running task's health status is read (default 250 ms). */
+	/** How often a running task's health status is read (default 1 s; each read lists the runtime's containers). */
 	healthPollMs?: number;
 }
 
@@ -82,7 +82,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 			runtime: o.runtime,
 			nodeId: o.nodeId,
 			log: o.logger,
-			healthPollMs: o.healthPollMs ?? 250,
+			healthPollMs: o.healthPollMs ?? 1000,
 			connected: () => this.isConnected,
 			networks: () => this.nets,
 			containersOf: (id) => this.containers().filter((c) => c.spec.labels?.[LABEL_TASK_ID] === id),
