@@ -4,7 +4,7 @@
 // old file or the new one, never half of either.
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileDurable } from "../durable.ts";
+import { writeFileAtomic } from "../../consensus/index.ts";
 import type { Task } from "../services/index.ts";
 import { AssignmentsFileError } from "./errors.ts";
 import type { AssignedNetwork } from "./networking.ts";
@@ -51,6 +51,6 @@ export class AssignmentFile {
 	}
 
 	save(a: Omit<PersistedAssignments, "version">): void {
-		writeFileDurable(this.path, JSON.stringify({ version: 1, ...a }));
+		writeFileAtomic(this.path, Buffer.from(JSON.stringify({ version: 1, ...a })));
 	}
 }
