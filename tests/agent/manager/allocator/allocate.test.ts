@@ -68,17 +68,18 @@ t.test("two networks, by name and by id: a VIP on each, an address on each, in s
 t.test("dynamic mesh ports: unique, in range, avoiding explicit ones, stable across passes", async (t) => {
 	const w = new World();
 	const ingress = w.network("ingress", "198.19.0.0/24", { ingress: true });
-	w.service("pinned", { endpoint: { ports: [{ targetPort: 80, publishedPort: DYNAMIC_PORTS.min }] } });
 	for (const n of ["d1", "d2", "d3"])
 		w.service(n, { endpoint: { ports: [{ targetPort: 80 }, { targetPort: 443 }] } }, 1);
 	w.service("udp", { endpoint: { ports: [{ targetPort: 53, protocol: "udp" }] } });
+	// Created after them (allocated after them), yet its port is not handed out to them.
+	w.service("pinned", { endpoint: { ports: [{ targetPort: 80, publishedPort: DYNAMIC_PORTS.min }] } });
 	t.equal(settle(w), 1, "one pass allocates everything");
 	const got = ["d1", "d2", "d3"].flatMap((n) => w.svc(n).endpoint!.ports.map((p) => p.publishedPort!));
 	t.equal(new Set(got).size, 6, `six distinct ports: ${got}`);
 	for (const p of got) t.ok(p > DYNAMIC_PORTS.min && p <= DYNAMIC_PORTS.max, `${p} in range, not the explicit one`);
 	t.equal(w.svc("udp").endpoint!.ports[0]!.publishedPort, DYNAMIC_PORTS.min, "udp is its own space");
 	t.equal(w.svc("pinned").endpoint!.ports[0]!.publishedPort, DYNAMIC_PORTS.min);
-	t.same(w.svc("d1").endpoint!.vips, [{ networkId: ingress, addr: "198.19.0.3/24" }], "a VIP on ingress");
+	t.same(w.svc("d1").endpoint!.vips, [{ networkId: ingress, addr: "198.19.0.2/24" }], "a VIP on ingress");
 	t.same(
 		w.tasksOf("d1")[0]!.networks.map((n) => n.networkId),
 		[ingress],
@@ -269,10 +270,10 @@ t.test("a spec update moves the VIP set and releases what it left", async (t) =>
 		...s,
 		spec: { ...s.spec, task: { ...s.spec.task, networks: [{ target: "b", aliases: [] }] } },
 	}));
-	settle(w);
-	t.same(w.svc("web").endpoint?.vips, [{ networkId: b, addr: "198.19.10.2/24" }], "kept its VIP on b");
+	// In the same pass, a newer service on a: web lets go of its VIP there before api is allocated.
 	w.service("api", { task: { networks: [{ target: "a" }] } });
-	settle(w);
+	t.equal(settle(w), 1);
+	t.same(w.svc("web").endpoint?.vips, [{ networkId: b, addr: "198.19.10.2/24" }], "kept its VIP on b");
 	t.same(w.svc("api").endpoint?.vips, [{ networkId: a, addr: "198.19.8.2/24" }], "web's old VIP on a is free again");
 });
 
@@ -290,4 +291,42 @@ t.test("tasks that are not new or not wanted are left alone", async (t) => {
 		"only the service is written",
 	);
 	t.same(r.pending, []);
+});
+
+t.test("a port let go of by a newer service goes to an older one in the same pass", async (t) => {
+	const w = new World();
+	const ingress = w.network("ingress", "198.19.0.0/24", { ingress: true });
+	const back = w.network("back", "198.19.14.0/24");
+	const old = w.service("old", { task: { networks: [{ target: "back" }] } }, 1);
+	w.service("new", { endpoint: { ports: [{ targetPort: 80, publishedPort: 8080 }] } });
+	settle(w);
+	// old now asks for 8080 while new gives it up: one pass settles both.
+	w.setService("old", (s) => ({
+		...s,
+		spec: {
+			...s.spec,
+			endpoint: {
+				mode: "vip",
+				ports: [{ protocol: "tcp", targetPort: 80, publishedPort: 8080, publishMode: "ingress" }],
+			},
+		},
+	}));
+	w.setService("new", (s) => ({ ...s, spec: { ...s.spec, endpoint: { mode: "vip", ports: [] } } }));
+	w.task(old, 2);
+	const r = allocate(w.input());
+	t.same(r.pending, []);
+	w.apply(r.ops);
+	t.equal(w.svc("old").endpoint!.ports[0]!.publishedPort, 8080);
+	t.same(
+		w.svc("old").endpoint!.vips.map((v) => v.networkId),
+		[ingress, back],
+		"VIPs on ingress and its own network",
+	);
+	t.same(
+		w.tasksOf("old")[1]!.networks.map((n) => n.networkId),
+		[ingress, back],
+		"a new task: ingress first, then its network",
+	);
+	t.equal(w.svc("new").endpoint, undefined, "no ports, no networks: no endpoint");
+	t.equal(allocate(w.input()).ops.length, 0);
 });
