@@ -31,7 +31,7 @@ export class World {
 			...raw,
 			task: { container: { image: "web:1" }, ...((raw.task as object) ?? {}) },
 		});
-		const id = `svc${name}`.padEnd(25, "0").slice(0, 25);
+		const id = `svc${String(this.clock).padStart(5, "0")}${name}`;
 		const at = iso(this.clock++);
 		const r = { id, version: this.version++, value: { id, spec, specVersion: 1, createdAt: at, updatedAt: at } };
 		this.services.push(r);
@@ -40,7 +40,7 @@ export class World {
 	}
 
 	task(svc: Versioned<Service>, slot: number): Versioned<Task> {
-		const id = `tsk${svc.value.spec.name}${slot}`.padEnd(25, "0").slice(0, 25);
+		const id = `tsk${String(this.clock).padStart(5, "0")}${svc.value.spec.name}.${slot}`;
 		const at = iso(this.clock++);
 		const value: Task = {
 			id,
