@@ -11,8 +11,7 @@ import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import pino from "pino";
 import { writeFileAtomic } from "../consensus/index.ts";
-import { parseCidr } from "../overlay-net/ipam/index.ts";
-import { ControlServer, socketPath } from "./api/index.ts";
+import { agentRoutes, ControlServer, socketPath } from "./api/index.ts";
 import {
 	AgentError,
 	AlreadyInClusterError,
@@ -187,19 +186,7 @@ export class Agent {
 		this.host.on("refused", (r) => {
 			if (r.error.code === "ERR_NOT_A_MEMBER") this.sync?.soon();
 		});
-		this.control = new ControlServer(socketPath(this.o.dataRoot), {
-			"GET /v1/info": () => this.info(),
-			"POST /v1/init": (b) => this.init(initOptions(b)),
-			"POST /v1/join": (b) => this.join(String(b.token ?? ""), String(b.addr ?? "")),
-			"POST /v1/join-token": (b) => this.joinToken(b.role === "manager" ? "manager" : "worker", Boolean(b.rotate)),
-			"GET /v1/nodes": () => this.nodes(),
-			"POST /v1/nodes/rm": (b) => this.removeNode(String(b.id ?? ""), Boolean(b.force)),
-			"POST /v1/leave": (b) => this.leave(Boolean(b.force)),
-			"GET /v1/networks": () => this.managerOnly().listNetworks(),
-			"POST /v1/networks/create": (b) => this.managerOnly().createNetwork(b),
-			"POST /v1/networks/inspect": (b) => this.managerOnly().inspectNetwork(String(b.ref ?? "")),
-			"POST /v1/networks/rm": (b) => this.managerOnly().removeNetwork(String(b.ref ?? "")),
-		});
+		this.control = new ControlServer(socketPath(this.o.dataRoot), agentRoutes(this));
 		await this.control.listen();
 		if (existsSync(join(this.dir, "state.json"))) {
 			this.state = JSON.parse(readFileSync(join(this.dir, "state.json"), "utf8")) as ClusterState;
@@ -223,7 +210,7 @@ export class Agent {
 		writeFileAtomic(join(this.dir, "state.json"), Buffer.from(JSON.stringify(this.state, null, 1)));
 	}
 
-	private managerOnly(): Manager {
+	managerOnly(): Manager {
 		if (!this.state) throw new NotInClusterError();
 		if (!this.manager) throw new NotManagerError();
 		return this.manager;
@@ -480,17 +467,4 @@ export class Agent {
 		await this.host.stop();
 		this.log.info({}, "agent stopped");
 	}
-}
-
-/** tsswarm init's address pools: where networks without --subnet get theirs. */
-function initOptions(b: Record<string, unknown>): InitOptions {
-	const pools = Array.isArray(b.addrPools) && b.addrPools.length > 0 ? b.addrPools.map(String) : ["10.0.0.0/8"];
-	const subnetSize = b.subnetSize === undefined ? 24 : Number(b.subnetSize);
-	for (const p of pools) {
-		const c = parseCidr(p);
-		if (c.prefix > subnetSize) throw new UsageError(`address pool ${p} is smaller than one /${subnetSize} subnet`);
-	}
-	if (!Number.isInteger(subnetSize) || subnetSize < 8 || subnetSize > 29)
-		throw new UsageError(`--default-addr-pool-mask-length must be 8 to 29, got ${String(b.subnetSize)}`);
-	return { addrPools: pools.map((p) => parseCidr(p).text), subnetSize };
 }
