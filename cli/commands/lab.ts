@@ -64,43 +64,25 @@ export function registerLab(program: Command): void {
 			const { labExec } = await import("../lab/commands.ts");
 			process.exitCode = await labExec(o.name, node, cmd);
 		});
-	lab
-		.command("stop")
-		.description("stop a cluster lab node's agent (SIGTERM; --kill: SIGKILL); it keeps its identity")
-		.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
-		.option("--kill", "SIGKILL instead of SIGTERM (a crash, not a shutdown)")
-		.argument("<node>", "node name or address")
-		.action(async (node: string, o: { name: string; kill?: boolean }) => {
-			const { labStop } = await import("../lab/commands.ts");
-			await labStop({ name: o.name, node, kill: o.kill });
+	// Failures on purpose, each idempotent: the node's agent (a cluster lab) or its underlay.
+	const nodeActions = [
+		["stop", "stop a cluster lab node's agent (SIGTERM; --kill: SIGKILL); it keeps its identity"],
+		["start", "start a stopped node's agent again, with the same data root"],
+		["cut", "drop all of a node's underlay traffic, both ways (TCP, UDP gossip, VXLAN, ARP)"],
+		["heal", "undo lab cut"],
+	] as const;
+	for (const [action, description] of nodeActions) {
+		const cmd = lab
+			.command(action)
+			.description(description)
+			.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
+			.argument("<node>", "node name or address");
+		if (action === "stop") cmd.option("--kill", "SIGKILL instead of SIGTERM (a crash, not a shutdown)");
+		cmd.action(async (node: string, o: { name: string; kill?: boolean }) => {
+			const { labNodeAction } = await import("../lab/commands.ts");
+			await labNodeAction(action, { name: o.name, node, kill: o.kill });
 		});
-	lab
-		.command("start")
-		.description("start a stopped node's agent again, with the same data root")
-		.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
-		.argument("<node>", "node name or address")
-		.action(async (node: string, o: { name: string }) => {
-			const { labStart } = await import("../lab/commands.ts");
-			await labStart({ name: o.name, node });
-		});
-	lab
-		.command("cut")
-		.description("drop all of a node's underlay traffic, both ways (TCP, UDP gossip, VXLAN, ARP)")
-		.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
-		.argument("<node>", "node name or address (or registry)")
-		.action(async (node: string, o: { name: string }) => {
-			const { labCut } = await import("../lab/commands.ts");
-			await labCut({ name: o.name, node });
-		});
-	lab
-		.command("heal")
-		.description("undo lab cut")
-		.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
-		.argument("<node>", "node name or address (or registry)")
-		.action(async (node: string, o: { name: string }) => {
-			const { labHeal } = await import("../lab/commands.ts");
-			await labHeal({ name: o.name, node });
-		});
+	}
 	lab
 		.command("down")
 		.description("remove a lab and everything it made; also sweeps labs left by crashed runs")

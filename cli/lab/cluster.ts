@@ -97,59 +97,49 @@ export interface NodeActionResult {
 	changed: boolean;
 }
 
-function clusterNode(rec: LabRecord, node: string, action: string): LabNode {
+/** Loads the lab, finds the node (a cluster node when `needsAgent`), runs `act` on the record. */
+async function onNode(
+	name: string,
+	node: string,
+	root: string | undefined,
+	needsAgent: string | undefined,
+	act: (root: string, rec: LabRecord, n: LabNode) => Promise<boolean>,
+): Promise<NodeActionResult> {
+	const r = root ?? labRoot();
+	const rec = loadLab(name, r);
 	const n = findNode(rec, node);
-	if (!rec.cluster || !n.agent) throw new NotClusterLabError(rec.name, action);
-	return n;
+	if (needsAgent && (!rec.cluster || !n.agent)) throw new NotClusterLabError(rec.name, `${needsAgent} on ${node}`);
+	return { changed: await act(r, rec, n), record: rec };
 }
 
 /** `lab stop NODE [--kill]`: the node's agent ends; the node stays in the lab, stopped. */
-export async function stopNode(
-	name: string,
-	node: string,
-	opts: { kill?: boolean; root?: string } = {},
-): Promise<NodeActionResult> {
-	const root = opts.root ?? labRoot();
-	const rec = loadLab(name, root);
-	const n = clusterNode(rec, node, `stop on ${node}`);
-	const changed = await stopNodeAgent(root, rec, n, { kill: opts.kill });
-	return { record: rec, changed };
-}
+export const stopNode = (name: string, node: string, opts: { kill?: boolean; root?: string } = {}) =>
+	onNode(name, node, opts.root, "stop", (root, rec, n) => stopNodeAgent(root, rec, n, { kill: opts.kill }));
 
 /** `lab start NODE`: the node's agent again, on the same data root (same key, same cluster state). */
-export async function startNode(
-	name: string,
-	node: string,
-	opts: { root?: string; signal?: AbortSignal } = {},
-): Promise<NodeActionResult> {
-	const root = opts.root ?? labRoot();
-	const rec = loadLab(name, root);
-	const n = clusterNode(rec, node, `start on ${node}`);
-	if (agentRunning(n)) return { record: rec, changed: false };
-	await startNodeAgent(root, rec, n, opts);
-	return { record: rec, changed: true };
-}
+export const startNode = (name: string, node: string, opts: { root?: string; signal?: AbortSignal } = {}) =>
+	onNode(name, node, opts.root, "start", async (root, rec, n) => {
+		if (agentRunning(n)) return false;
+		await startNodeAgent(root, rec, n, opts);
+		return true;
+	});
 
 /** `lab cut NODE`: every underlay frame to or from the node is dropped at the hub (both ways). */
-export async function cutNode(name: string, node: string, opts: { root?: string } = {}): Promise<NodeActionResult> {
-	const root = opts.root ?? labRoot();
-	const rec = loadLab(name, root);
-	const n = findNode(rec, node);
-	const changed = !(await isCut(rec, n));
-	await cutUnderlay(rec, n);
-	n.cut = true;
-	writeRecord(root, rec);
-	return { record: rec, changed };
-}
+export const cutNode = (name: string, node: string, opts: { root?: string } = {}) =>
+	onNode(name, node, opts.root, undefined, async (root, rec, n) => {
+		const changed = !(await isCut(rec, n));
+		await cutUnderlay(rec, n);
+		n.cut = true;
+		writeRecord(root, rec);
+		return changed;
+	});
 
 /** `lab heal NODE`: undoes `lab cut`. */
-export async function healNode(name: string, node: string, opts: { root?: string } = {}): Promise<NodeActionResult> {
-	const root = opts.root ?? labRoot();
-	const rec = loadLab(name, root);
-	const n = findNode(rec, node);
-	const changed = await isCut(rec, n);
-	await healUnderlay(rec, n);
-	delete n.cut;
-	writeRecord(root, rec);
-	return { record: rec, changed };
-}
+export const healNode = (name: string, node: string, opts: { root?: string } = {}) =>
+	onNode(name, node, opts.root, undefined, async (root, rec, n) => {
+		const changed = await isCut(rec, n);
+		await healUnderlay(rec, n);
+		delete n.cut;
+		writeRecord(root, rec);
+		return changed;
+	});

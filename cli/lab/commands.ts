@@ -100,26 +100,20 @@ export async function labDown(o: { name: string; all?: boolean }): Promise<void>
 	}
 }
 
-export async function labStop(o: { name: string; node: string; kill?: boolean }): Promise<void> {
-	requireRoot();
-	const r = await stopNode(o.name, o.node, { kill: o.kill });
-	say(r.changed ? `${o.node}: agent ${o.kill ? "killed" : "stopped"}` : `${o.node}: agent already stopped`);
-}
+const ACTIONS = {
+	stop: { run: stopNode, done: "agent stopped", noop: "agent already stopped" },
+	start: { run: startNode, done: "agent started (same data root and identity)", noop: "agent already running" },
+	cut: { run: cutNode, done: "underlay cut (all its traffic dropped)", noop: "already cut" },
+	heal: { run: healNode, done: "underlay healed", noop: "was not cut" },
+} as const;
 
-export async function labStart(o: { name: string; node: string }): Promise<void> {
+/** `lab stop|start|cut|heal NODE`; saying whether it changed anything (each is idempotent). */
+export async function labNodeAction(
+	action: keyof typeof ACTIONS,
+	o: { name: string; node: string; kill?: boolean },
+): Promise<void> {
 	requireRoot();
-	const r = await withInterrupts((signal) => startNode(o.name, o.node, { signal }));
-	say(r.changed ? `${o.node}: agent started (same data root and identity)` : `${o.node}: agent already running`);
-}
-
-export async function labCut(o: { name: string; node: string }): Promise<void> {
-	requireRoot();
-	const r = await cutNode(o.name, o.node);
-	say(r.changed ? `${o.node}: underlay cut (all its traffic dropped)` : `${o.node}: already cut`);
-}
-
-export async function labHeal(o: { name: string; node: string }): Promise<void> {
-	requireRoot();
-	const r = await healNode(o.name, o.node);
-	say(r.changed ? `${o.node}: underlay healed` : `${o.node}: was not cut`);
+	const a = ACTIONS[action];
+	const r = await withInterrupts((signal) => a.run(o.name, o.node, { kill: o.kill, signal }));
+	say(`${o.node}: ${r.changed ? (o.kill ? "agent killed" : a.done) : a.noop}`);
 }
