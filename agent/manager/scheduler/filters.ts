@@ -21,7 +21,7 @@ const nodes = (count: number) => (count === 1 ? "1 node" : `${count} nodes`);
 /** The node is up (Ready): a Down node takes nothing. */
 export class ReadyFilter implements Filter {
 	readonly name = "ready";
-	setTask(): boolean {
+	setTask(_task?: SchedTask): boolean {
 		return true;
 	}
 	check(n: NodeInfo): boolean {
@@ -35,7 +35,7 @@ export class ReadyFilter implements Filter {
 /** Only an `active` node takes new tasks (`pause` keeps what it runs, `drain` moves it away). */
 export class AvailabilityFilter implements Filter {
 	readonly name = "availability";
-	setTask(): boolean {
+	setTask(_task?: SchedTask): boolean {
 		return true;
 	}
 	check(n: NodeInfo): boolean {
@@ -144,7 +144,7 @@ export class MaxReplicasFilter implements Filter {
 	check(n: NodeInfo): boolean {
 		return n.serviceTasks(this.#serviceId) < this.#max;
 	}
-	explain(): string {
+	explain(_count?: number): string {
 		return "max replicas per node limit exceed";
 	}
 }
