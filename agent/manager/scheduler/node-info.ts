@@ -25,6 +25,11 @@ export class NodeInfo {
 	readonly available: SchedResources;
 	/** "tcp/80" → how many tasks here publish it in host mode. */
 	readonly usedHostPorts = new Map<string, number>();
+	/**
+	 * Scratch for the spread while it places one group: serviceTasks() of that group's service,
+	 * kept as a field because the node heap compares it millions of times in a large batch.
+	 */
+	groupTasks = 0;
 
 	constructor(node: SchedNode, seq: number) {
 		this.node = node;
@@ -56,12 +61,17 @@ export class NodeInfo {
 		this.tasks.set(task.id, task);
 		this.activeTasks++;
 		this.tasksByService.set(task.serviceId, this.serviceTasks(task.serviceId) + 1);
-		const r = taskReservations(task);
-		this.available.nanoCpus -= r.nanoCpus;
-		this.available.memoryBytes -= r.memoryBytes;
-		for (const p of task.spec.hostPorts ?? []) {
-			const k = hostPortKey(p);
-			this.usedHostPorts.set(k, (this.usedHostPorts.get(k) ?? 0) + 1);
+		const r = task.spec.resources?.reservations;
+		if (r) {
+			this.available.nanoCpus -= r.nanoCpus ?? 0;
+			this.available.memoryBytes -= r.memoryBytes ?? 0;
+		}
+		const ports = task.spec.hostPorts;
+		if (ports) {
+			for (const p of ports) {
+				const k = hostPortKey(p);
+				this.usedHostPorts.set(k, (this.usedHostPorts.get(k) ?? 0) + 1);
+			}
 		}
 		return true;
 	}

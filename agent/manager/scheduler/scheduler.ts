@@ -31,15 +31,9 @@ function specKey(spec: SchedTaskSpec): string {
 	if (k === undefined) {
 		const p = spec.placement;
 		const r = spec.resources?.reservations;
-		k = JSON.stringify([
-			p?.constraints ?? [],
-			(p?.preferences ?? []).map((x) => x.spread),
-			p?.maxReplicasPerNode ?? 0,
-			(p?.platforms ?? []).map((x) => [x.os, x.architecture, x.variant ?? ""]),
-			r?.nanoCpus ?? 0,
-			r?.memoryBytes ?? 0,
-			(spec.hostPorts ?? []).map((x) => [x.protocol, x.port]),
-		]);
+		// JSON of each field: unambiguous, and cheaper than one JSON.stringify of a built array.
+		const j = JSON.stringify;
+		k = `${j(p?.constraints ?? [])}|${(p?.preferences ?? []).map((x) => j(x.spread)).join()}|${p?.maxReplicasPerNode ?? 0}|${(p?.platforms ?? []).map((x) => `${j(x.os)}/${j(x.architecture)}/${j(x.variant ?? "")}`).join()}|${r?.nanoCpus ?? 0}|${r?.memoryBytes ?? 0}|${(spec.hostPorts ?? []).map((x) => `${j(x.protocol)}/${x.port}`).join()}`;
 		specKeys.set(spec, k);
 	}
 	return k;

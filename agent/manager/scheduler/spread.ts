@@ -44,15 +44,29 @@ class Branch {
 
 /** The value a spread descriptor gives a node; undefined when the descriptor is not one we spread on. */
 export function spreadValue(descriptor: string, node: SchedNode): string | undefined {
+	const l = compileSpread(descriptor);
+	if (!l) return undefined;
+	return (l.engine ? node.engineLabels : node.labels)?.[l.label] ?? "";
+}
+
+function compileSpread(descriptor: string): { engine: boolean; label: string } | undefined {
+	if (typeof descriptor !== "string") return undefined;
 	const lower = descriptor.toLowerCase();
 	if (lower.startsWith(NODE_LABEL_PREFIX) && descriptor.length > NODE_LABEL_PREFIX.length) {
-		return node.labels?.[descriptor.slice(NODE_LABEL_PREFIX.length)] ?? "";
+		return { engine: false, label: descriptor.slice(NODE_LABEL_PREFIX.length) };
 	}
 	if (lower.startsWith(ENGINE_LABEL_PREFIX) && descriptor.length > ENGINE_LABEL_PREFIX.length) {
-		return node.engineLabels?.[descriptor.slice(ENGINE_LABEL_PREFIX.length)] ?? "";
+		return { engine: true, label: descriptor.slice(ENGINE_LABEL_PREFIX.length) };
 	}
 	return undefined;
 }
+
+// Fewest tasks of the group's service (NodeInfo.groupTasks), then fewest in all, then oldest.
+const nodeLess = (a: NodeInfo, b: NodeInfo) => {
+	if (a.groupTasks !== b.groupTasks) return a.groupTasks < b.groupTasks;
+	if (a.activeTasks !== b.activeTasks) return a.activeTasks < b.activeTasks;
+	return a.seq < b.seq;
+};
 
 const branchLess = (a: Branch, b: Branch) => a.tasks < b.tasks || (a.tasks === b.tasks && a.key < b.key);
 const placeBranch = (b: Branch, i: number) => {
@@ -70,26 +84,18 @@ export class SpreadTree {
 		preferences: readonly SpreadPreference[],
 		accept: (n: NodeInfo) => boolean,
 	) {
-		const descriptors = preferences.map((p) => p.spread).filter((d) => typeof d === "string");
+		const levels = preferences.map((p) => compileSpread(p.spread)).filter((l) => l !== undefined);
 		for (const n of nodes) {
 			const own = n.serviceTasks(serviceId);
+			n.groupTasks = own;
 			let b = this.#root;
-			for (const d of descriptors) {
-				const value = spreadValue(d, n.node);
-				if (value === undefined) continue;
+			for (const l of levels) {
 				b.tasks += own;
-				b = b.child(value);
+				b = b.child((l.engine ? n.node.engineLabels : n.node.labels)?.[l.label] ?? "");
 			}
 			b.tasks += own;
 			if (accept(n)) b.candidates.push(n);
 		}
-		const nodeLess = (a: NodeInfo, b: NodeInfo) => {
-			const sa = a.serviceTasks(serviceId);
-			const sb = b.serviceTasks(serviceId);
-			if (sa !== sb) return sa < sb;
-			if (a.activeTasks !== b.activeTasks) return a.activeTasks < b.activeTasks;
-			return a.seq < b.seq;
-		};
 		const finish = (b: Branch): void => {
 			if (!b.children) {
 				b.nodeHeap = new Heap(b.candidates, nodeLess);
@@ -126,6 +132,8 @@ export class SpreadTree {
 		const leaf = this.#leaf;
 		if (!leaf?.nodeHeap) return;
 		this.#leaf = undefined;
+		const top = leaf.nodeHeap.peek();
+		if (top) top.groupTasks++;
 		if (stillFits) leaf.nodeHeap.fix(0);
 		else leaf.nodeHeap.pop();
 		for (let b: Branch = leaf; ; ) {
