@@ -306,3 +306,24 @@ t.test("validatePlacement refuses bad specs with named errors", async (t) => {
 		t.match(err?.message, why);
 	}
 });
+
+t.test("NodeSet accounting: a task moved leaves its old node, a re-described node keeps its tasks", async (t) => {
+	const set = new NodeSet([node("n1"), node("n2")]);
+	const spec: SchedTaskSpec = {
+		resources: { reservations: { nanoCpus: CPU } },
+		hostPorts: [{ protocol: "tcp", port: 80 }],
+	};
+	set.addTask("n1", { id: "t1", serviceId: "s", spec });
+	set.addTask("n2", { id: "t1", serviceId: "s", spec });
+	t.equal(set.nodeOf("t1"), "n2");
+	t.equal(set.get("n1")!.activeTasks, 0, "gone from n1");
+	t.equal(set.get("n1")!.available.nanoCpus, 4 * CPU, "n1's reservation released");
+	t.equal(set.get("n1")!.usedHostPorts.size, 0, "n1's host port released");
+	t.equal(set.get("n2")!.serviceTasks("s"), 1);
+	set.addNode(node("n2", { resources: { nanoCpus: 2 * CPU, memoryBytes: GB } }));
+	t.equal(set.get("n2")!.available.nanoCpus, CPU, "new resources minus the task's reservation");
+	t.equal(set.get("n2")!.activeTasks, 1, "its task stays");
+	t.ok(set.removeNode("n2"));
+	t.equal(set.nodeOf("t1"), undefined, "a removed node's tasks are forgotten");
+	t.notOk(set.addTask("gone", { id: "t2", serviceId: "s", spec }), "no such node");
+});
