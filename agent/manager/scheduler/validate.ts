@@ -33,7 +33,11 @@ export function validatePlacement(spec: SchedTaskSpec): void {
 		throw new InvalidPlacementError(`max replicas per node ${max}: expected a whole number ≥ 0`);
 	}
 	for (const pl of p.platforms ?? []) {
-		if (typeof pl?.os !== "string" || typeof pl.architecture !== "string" || (pl.variant ?? "") === undefined) {
+		if (
+			typeof pl?.os !== "string" ||
+			typeof pl.architecture !== "string" ||
+			(pl.variant !== undefined && typeof pl.variant !== "string")
+		) {
 			throw new InvalidPlacementError(`platform ${JSON.stringify(pl)}: expected {os, architecture, variant?}`);
 		}
 		if (!/^[a-z0-9_.-]*$/i.test(`${pl.os}${pl.architecture}${pl.variant ?? ""}`)) {
