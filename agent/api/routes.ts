@@ -16,7 +16,20 @@ export interface AgentApi {
 	removeNode(id: string, force: boolean): Promise<unknown>;
 	leave(force: boolean): Promise<unknown>;
 	/** This node's manager; throws NotInClusterError / NotManagerError elsewhere. */
-	managerOnly(): Pick<Manager, "listNetworks" | "createNetwork" | "inspectNetwork" | "removeNetwork">;
+	managerOnly(): Pick<
+		Manager,
+		| "listNetworks"
+		| "createNetwork"
+		| "inspectNetwork"
+		| "removeNetwork"
+		| "createService"
+		| "listServices"
+		| "inspectService"
+		| "serviceTasks"
+		| "scaleService"
+		| "removeService"
+		| "nodeTasks"
+	>;
 }
 
 export function agentRoutes(a: AgentApi): Record<string, Route> {
@@ -32,6 +45,13 @@ export function agentRoutes(a: AgentApi): Record<string, Route> {
 		"POST /v1/networks/create": (b) => a.managerOnly().createNetwork(b),
 		"POST /v1/networks/inspect": (b) => a.managerOnly().inspectNetwork(String(b.ref ?? "")),
 		"POST /v1/networks/rm": (b) => a.managerOnly().removeNetwork(String(b.ref ?? "")),
+		"POST /v1/services/create": (b) => a.managerOnly().createService(b.spec),
+		"GET /v1/services": () => a.managerOnly().listServices(),
+		"POST /v1/services/inspect": (b) => a.managerOnly().inspectService(String(b.ref ?? "")),
+		"POST /v1/services/ps": (b) => a.managerOnly().serviceTasks(String(b.ref ?? "")),
+		"POST /v1/services/scale": (b) => a.managerOnly().scaleService(String(b.ref ?? ""), b.replicas),
+		"POST /v1/services/rm": (b) => a.managerOnly().removeService(String(b.ref ?? "")),
+		"POST /v1/nodes/ps": (b) => a.managerOnly().nodeTasks(String(b.id ?? "")),
 	};
 }
 

@@ -11,5 +11,6 @@ export {
 } from "./container-spec.ts";
 export type { WorkerLogger, WorkerRuntime } from "./controller.ts";
 export * from "./errors.ts";
+export { type NodeWorkerOptions, startNodeWorker } from "./factory.ts";
 export type { AssignedNetwork, NetworkingOptions } from "./networking.ts";
 export { type Assignment, type StatusReport, Worker, type WorkerEvents, type WorkerOptions } from "./worker.ts";
