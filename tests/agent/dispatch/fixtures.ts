@@ -9,7 +9,12 @@ import {
 	type StatusReport,
 } from "../../../agent/dispatch/index.ts";
 import { Host, MemoryAllowList } from "../../../agent/host/index.ts";
-import { DispatchEndpoint, Dispatcher, type DispatcherOptions } from "../../../agent/manager/index.ts";
+import {
+	DispatchEndpoint,
+	Dispatcher,
+	type DispatcherOptions,
+	type DispatchStore,
+} from "../../../agent/manager/index.ts";
 import type { NodeRecord } from "../../../agent/nodes/index.ts";
 import type { Task, TaskState, TaskTemplate } from "../../../agent/services/index.ts";
 import { ClusterStore } from "../../../agent/store/index.ts";
@@ -92,7 +97,11 @@ export function task(nodeId: string, o: Partial<Task> = {}): Task {
 	};
 }
 
-export const status = (state: TaskState, message = state) => ({ state, message, timestamp: new Date().toISOString() });
+export const status = (state: TaskState, message: string = state) => ({
+	state,
+	message,
+	timestamp: new Date().toISOString(),
+});
 
 const rec = (v: object) => v as unknown as Record<string, unknown>;
 
@@ -142,7 +151,7 @@ export class RecordingSink extends EventEmitter<{ status: [StatusReport[]] }> im
 	}
 }
 
-export async function endpoint(t: Tap, m: TestHost, store: ClusterStore): Promise<DispatchEndpoint> {
+export async function endpoint(t: Tap, m: TestHost, store: ClusterStore | DispatchStore): Promise<DispatchEndpoint> {
 	const e = new DispatchEndpoint({ host: m.h, store, logger: quiet });
 	await e.start();
 	t.teardown(() => e.stop());
