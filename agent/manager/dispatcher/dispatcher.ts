@@ -2,7 +2,7 @@
 // (full set on connect, then deltas), taking its batched status reports, and watching its heartbeats:
 // a node silent for missedHeartbeats periods is marked down in its record, a new session marks it ready.
 import { EventEmitter } from "node:events";
-import { HeartbeatTimeoutError, type ReportRefusedError } from "../../dispatch/index.ts";
+import { HeartbeatTimeoutError, type ReportRefusedError, UnknownNodeError } from "../../dispatch/index.ts";
 import type { NodeRecord } from "../../nodes/index.ts";
 import { SessionAssignments } from "./assignments.ts";
 import type { DispatchEndpoint, DispatchLogger, SessionHandle, WorkerLink } from "./endpoint.ts";
@@ -116,14 +116,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
 	private open(link: WorkerLink, sessionId: string, writer: ReportWriter): SessionHandle | undefined {
 		const nodeId = link.peer;
-		if (!this.store.node(nodeId)) {
-			// The endpoint reports it as a refusal; the store is the allow-list.
-			try {
-				link.send({ t: "error", code: "ERR_UNKNOWN_NODE", message: `node ${nodeId} has no record in the store` });
-			} catch {}
-			link.close();
-			return undefined;
-		}
+		// The store is the allow-list (the endpoint refuses the stream with this error).
+		if (!this.store.node(nodeId)) throw new UnknownNodeError(nodeId);
 		const old = this.sessions.get(nodeId);
 		if (old) this.end(old, "ERR_SESSION_REPLACED", "a newer session of this node replaced it");
 		const s: Session = {

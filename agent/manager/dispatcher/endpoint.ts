@@ -29,7 +29,7 @@ export interface WorkerLink {
 	close(): void;
 }
 
-/** What the endpoint needs of the running Dispatcher. */
+/** What the endpoint needs of the running Dispatcher (open throws a named error to refuse). */
 export interface SessionOpener {
 	open(link: WorkerLink, hello: { sessionId: string }): SessionHandle | undefined;
 }
@@ -194,8 +194,13 @@ export class DispatchEndpoint {
 				this.streams.set(ctx, "closed");
 			},
 		};
-		const handle = this.dispatcher.open(link, msg);
-		if (handle) this.streams.set(ctx, handle);
-		else this.streams.set(ctx, "closed");
+		let handle: SessionHandle | undefined;
+		try {
+			handle = this.dispatcher.open(link, msg);
+		} catch (err) {
+			this.refuse(ctx, err as AgentError);
+			return;
+		}
+		this.streams.set(ctx, handle ?? "closed");
 	}
 }
