@@ -165,8 +165,15 @@ t.test("the dispatcher stops: the worker reconnects to the next one and gets its
 
 	first.stop();
 	await waitFor("the sink hears it is disconnected", () => !sink.isConnected);
-	// While no dispatcher runs, the worker keeps its tasks and its reports wait.
+	// While no dispatcher runs, the worker keeps its tasks and its reports wait: the report is given
+	// to the client, which flushes it (20 ms) with no session up, and then retries (and is refused).
+	const refusedAt: number[] = [];
+	c.on("disconnected", ({ error }) => {
+		if ((error as { serverCode?: string }).serverCode === "ERR_NO_DISPATCHER") refusedAt.push(Date.now());
+	});
+	const reportedAt = Date.now();
 	sink.report([{ taskId: mine[0]!.id, status: status("running") }]);
+	await waitFor("a retry refused well after the flush", () => refusedAt.some((at) => at > reportedAt + 100));
 	const added = task(w.h.peerId);
 	await put(store, "tasks", added.id, added);
 
@@ -183,6 +190,9 @@ t.test("the dispatcher stops: the worker reconnects to the next one and gets its
 	);
 	t.same(second.d.connected(), [w.h.peerId]);
 	t.equal(c.manager, m.h.peerId);
-	await waitFor("the waiting report is written", () => storedTask(store, mine[0]!.id).status.state === "running");
+	await waitFor(
+		"the waiting report is resent and written",
+		() => storedTask(store, mine[0]!.id).status.state === "running",
+	);
 	t.same(sink.connected.slice(-3), [true, false, true]);
 });
