@@ -1,6 +1,7 @@
 // A worker session gets exactly its own tasks: the full set on connect, then only what changed
 // (added, desired state, moved, removed, its networks), never another node's, never status echoes.
 import t from "tap";
+import type { Task } from "../../../agent/services/index.ts";
 import { waitFor } from "../../helpers/index.ts";
 import {
 	client,
@@ -129,4 +130,30 @@ t.test("the worker on a manager talks to its own endpoint in-process", async (t)
 	await new Promise((r) => setTimeout(r, 500));
 	t.same(d.connected(), [m.h.peerId], "still connected after 5 heartbeat periods");
 	t.match(store.get("nodes", m.h.peerId)?.value, { status: { state: "ready" } }, "and its node is ready");
+});
+
+t.test("a full set bigger than one frame arrives in chunks, handed over whole", async (t) => {
+	const m = await host(t);
+	const w = await host(t);
+	meet(m, w);
+	const store = await openStore(t, m, { bootstrap: true });
+	await put(store, "nodes", w.h.peerId, nodeRec(w, "worker"));
+	// Over LIMITS.tasksPerFrame tasks, each with a large spec: more than one frame by count and by bytes.
+	const pad = "e".repeat(2000);
+	const many = Array.from({ length: 1500 }, () =>
+		task(w.h.peerId, { spec: { container: { image: "busybox", env: [pad] } } as unknown as Task["spec"] }),
+	);
+	for (let i = 0; i < many.length; i += 500)
+		await store.commit(
+			many
+				.slice(i, i + 500)
+				.map((x) => ({ op: "create" as const, table: "tasks" as const, id: x.id, value: { ...x } })),
+		);
+	const e = await endpoint(t, m, store);
+	await dispatcher(t, e, { heartbeatMs: 200 });
+	const { sink } = client(t, w, [m]);
+	await waitFor("connected", () => sink.isConnected);
+	t.equal(sink.got.length, 1, "one hand-over");
+	t.equal(sink.fulls()[0]!.tasks.length, 1500, "with every task");
+	t.equal(new Set(sink.fulls()[0]!.tasks.map((x) => x.id)).size, 1500, "each once");
 });
