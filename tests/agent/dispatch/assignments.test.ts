@@ -5,11 +5,11 @@ import type { Task } from "../../../agent/services/index.ts";
 import { waitFor } from "../../helpers/index.ts";
 import {
 	client,
+	cluster,
 	del,
 	dispatcher,
 	endpoint,
 	host,
-	meet,
 	nodeRec,
 	openStore,
 	put,
@@ -19,17 +19,12 @@ import {
 } from "./fixtures.ts";
 
 t.test("full set, then changes, only the node's own tasks", async (t) => {
-	const m = await host(t);
-	const w1 = await host(t);
-	const w2 = await host(t);
-	meet(m, w1, w2);
-	const store = await openStore(t, m, { bootstrap: true });
-	for (const [h, role] of [
-		[m, "manager"],
-		[w1, "worker"],
-		[w2, "worker"],
-	] as const)
-		await put(store, "nodes", h.h.peerId, nodeRec(h, role));
+	const {
+		m,
+		ws: [w1, w2],
+		store,
+	} = await cluster(t, 2);
+	await put(store, "nodes", m.h.peerId, nodeRec(m, "manager"));
 	await put(store, "networks", "net1", { name: "app", vni: 4097, subnet: "198.19.1.0/24", gateway: "198.19.1.1" });
 	const a1 = task(w1.h.peerId, { networks: [{ networkId: "net1", addresses: ["198.19.1.5/24"], aliases: [] }] });
 	const a2 = task(w1.h.peerId);
@@ -133,11 +128,11 @@ t.test("the worker on a manager talks to its own endpoint in-process", async (t)
 });
 
 t.test("a full set bigger than one frame arrives in chunks, handed over whole", async (t) => {
-	const m = await host(t);
-	const w = await host(t);
-	meet(m, w);
-	const store = await openStore(t, m, { bootstrap: true });
-	await put(store, "nodes", w.h.peerId, nodeRec(w, "worker"));
+	const {
+		m,
+		ws: [w],
+		store,
+	} = await cluster(t, 1);
 	// Over LIMITS.tasksPerFrame tasks, each with a large spec: more than one frame by count and by bytes.
 	const pad = "e".repeat(2000);
 	const many = Array.from({ length: 1500 }, () =>

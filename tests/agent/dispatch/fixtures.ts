@@ -62,6 +62,18 @@ export async function openStore(t: Tap, m: TestHost, o: { bootstrap: boolean }):
 	return store;
 }
 
+/** A manager with a one-node store and `workers` worker hosts, each with its node record. */
+export async function cluster(t: Tap, workers: number) {
+	const m = await host(t);
+	const ws: TestHost[] = [];
+	for (let i = 0; i < workers; i++) ws.push(await host(t));
+	meet(m, ...ws);
+	const store = await openStore(t, m, { bootstrap: true });
+	for (const w of ws) await put(store, "nodes", w.h.peerId, nodeRec(w, "worker"));
+	// Destructured as [w1, w2]: as many hosts as asked for.
+	return { m, ws: ws as TestHost[] & [TestHost, TestHost], store };
+}
+
 export function nodeRec(h: TestHost, role: "manager" | "worker"): NodeRecord {
 	return {
 		id: h.h.peerId,

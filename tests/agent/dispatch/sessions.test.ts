@@ -4,28 +4,14 @@ import t from "tap";
 import type { ReportRefusedError } from "../../../agent/dispatch/index.ts";
 import { clusterDispatchStore, type DispatchStore } from "../../../agent/manager/index.ts";
 import { waitFor } from "../../helpers/index.ts";
-import {
-	client,
-	dispatcher,
-	endpoint,
-	host,
-	meet,
-	nodeRec,
-	openStore,
-	put,
-	status,
-	storedTask,
-	task,
-} from "./fixtures.ts";
+import { client, cluster, dispatcher, endpoint, put, status, storedTask, task } from "./fixtures.ts";
 
 t.test("status reports land in the store, batched; backwards and foreign reports are refused", async (t) => {
-	const m = await host(t);
-	const w1 = await host(t);
-	const w2 = await host(t);
-	meet(m, w1, w2);
-	const store = await openStore(t, m, { bootstrap: true });
-	await put(store, "nodes", w1.h.peerId, nodeRec(w1, "worker"));
-	await put(store, "nodes", w2.h.peerId, nodeRec(w2, "worker"));
+	const {
+		m,
+		ws: [w1, w2],
+		store,
+	} = await cluster(t, 2);
 	const mine = Array.from({ length: 40 }, () => task(w1.h.peerId));
 	const theirs = task(w2.h.peerId);
 	await store.commit([...mine, theirs].map((x) => ({ op: "create", table: "tasks", id: x.id, value: { ...x } })));
@@ -79,11 +65,11 @@ t.test("status reports land in the store, batched; backwards and foreign reports
 });
 
 t.test("a version conflict with a manager's write is re-read and retried", async (t) => {
-	const m = await host(t);
-	const w = await host(t);
-	meet(m, w);
-	const store = await openStore(t, m, { bootstrap: true });
-	await put(store, "nodes", w.h.peerId, nodeRec(w, "worker"));
+	const {
+		m,
+		ws: [w],
+		store,
+	} = await cluster(t, 1);
 	const x = task(w.h.peerId);
 	await put(store, "tasks", x.id, x);
 	// Before the dispatcher's first status write lands, a manager changes the desired state.
@@ -112,11 +98,11 @@ t.test("a version conflict with a manager's write is re-read and retried", async
 });
 
 t.test("heartbeats stop: the node is down within the deadline; a new session: ready", async (t) => {
-	const m = await host(t);
-	const w = await host(t);
-	meet(m, w);
-	const store = await openStore(t, m, { bootstrap: true });
-	await put(store, "nodes", w.h.peerId, nodeRec(w, "worker"));
+	const {
+		m,
+		ws: [w],
+		store,
+	} = await cluster(t, 1);
 	const e = await endpoint(t, m, store);
 	const heartbeatMs = 100;
 	const { d } = await dispatcher(t, e, { heartbeatMs, missedHeartbeats: 3 });
@@ -151,11 +137,11 @@ t.test("heartbeats stop: the node is down within the deadline; a new session: re
 });
 
 t.test("the dispatcher stops: the worker reconnects to the next one and gets its full set again", async (t) => {
-	const m = await host(t);
-	const w = await host(t);
-	meet(m, w);
-	const store = await openStore(t, m, { bootstrap: true });
-	await put(store, "nodes", w.h.peerId, nodeRec(w, "worker"));
+	const {
+		m,
+		ws: [w],
+		store,
+	} = await cluster(t, 1);
 	const mine = [task(w.h.peerId), task(w.h.peerId)];
 	for (const x of mine) await put(store, "tasks", x.id, x);
 	const e = await endpoint(t, m, store);

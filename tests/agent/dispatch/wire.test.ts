@@ -7,6 +7,7 @@ import { DISPATCH_PROTOCOL, LIMITS } from "../../../agent/dispatch/index.ts";
 import { waitFor } from "../../helpers/index.ts";
 import {
 	client,
+	cluster,
 	dispatcher,
 	endpoint,
 	host,
@@ -87,11 +88,11 @@ async function raw(from: TestHost, to: TestHost) {
 }
 
 t.test("garbage from a worker is refused, named, and the dispatcher keeps serving", async (t) => {
-	const m = await host(t);
-	const w = await host(t);
-	meet(m, w);
-	const store = await openStore(t, m, { bootstrap: true });
-	await put(store, "nodes", w.h.peerId, nodeRec(w, "worker"));
+	const {
+		m,
+		ws: [w],
+		store,
+	} = await cluster(t, 1);
 	const x = task(w.h.peerId);
 	await put(store, "tasks", x.id, x);
 	const e = await endpoint(t, m, store);
