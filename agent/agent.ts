@@ -3,7 +3,7 @@
 // managers the Raft-replicated store with leader forwarding (manager/, store/). The dispatcher and
 // the worker come next (ROADMAP).
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { arch, cpus, hostname, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
@@ -11,9 +11,15 @@ import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import pino from "pino";
 import { writeFileAtomic } from "../consensus/index.ts";
-import { parseCidr } from "../overlay-net/ipam/index.ts";
-import { ControlServer, socketPath } from "./api/index.ts";
-import { AgentError } from "./errors.ts";
+import { agentRoutes, ControlServer, socketPath } from "./api/index.ts";
+import {
+	AgentError,
+	AlreadyInClusterError,
+	ConflictError,
+	NoClusterKeyError,
+	NotInClusterError,
+	UsageError,
+} from "./errors.ts";
 import { DEFAULT_PORT, Host } from "./host/index.ts";
 import {
 	fingerprint,
@@ -36,7 +42,7 @@ import {
 	validateDescription,
 	validateEntries,
 } from "./nodes/index.ts";
-import { NotManagerError } from "./store/index.ts";
+import { NotFoundError, NotManagerError } from "./store/index.ts";
 
 export interface AgentOptions {
 	dataRoot: string;
@@ -51,7 +57,7 @@ export interface AgentOptions {
 	labels?: Record<string, string>;
 	/** The name the node has in the cluster (default: the machine's hostname). */
 	hostname?: string;
-	/** How long stop() spends telling the others it leaves (default 1 s). */
+	/** How long `leave` spends telling the others (default 1 s). */
 	leaveTimeoutMs?: number;
 }
 
@@ -70,9 +76,9 @@ interface ClusterState {
 
 const splitAddr = (a: string, what: string): { ip: string; port: number } => {
 	const m = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(a);
-	if (!m) throw new AgentError(`invalid ${what} "${a}": use IP[:PORT]`, "ERR_USAGE");
+	if (!m) throw new UsageError(`invalid ${what} "${a}": use IP[:PORT]`);
 	const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
-	if (port < 1 || port > 65535) throw new AgentError(`invalid ${what} port in "${a}"`, "ERR_USAGE");
+	if (port < 1 || port > 65535) throw new UsageError(`invalid ${what} port in "${a}"`);
 	return { ip: m[1]!, port };
 };
 
@@ -109,7 +115,12 @@ export function pickAdvertiseIp(
 	);
 }
 
-const VERSION = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string;
+// The release bundle (scripts/release) defines the version at build time; from source it is package.json's.
+declare const __TSSWARM_VERSION__: string | undefined;
+const VERSION =
+	typeof __TSSWARM_VERSION__ === "string"
+		? __TSSWARM_VERSION__
+		: (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string);
 
 function hostPlatform() {
 	const a = arch();
@@ -167,18 +178,15 @@ export class Agent {
 			// Only the node that serves the join protocol lets non-members in (for its grace period).
 			admitNewcomers: () => this.clusterKey !== undefined,
 		});
-		this.control = new ControlServer(socketPath(this.o.dataRoot), {
-			"GET /v1/info": () => this.info(),
-			"POST /v1/init": (b) => this.init(initOptions(b)),
-			"POST /v1/join": (b) => this.join(String(b.token ?? ""), String(b.addr ?? "")),
-			"POST /v1/join-token": (b) => this.joinToken(b.role === "manager" ? "manager" : "worker", Boolean(b.rotate)),
-			"GET /v1/nodes": () => this.nodes(),
-			"POST /v1/nodes/rm": (b) => this.removeNode(String(b.id ?? ""), Boolean(b.force)),
-			"GET /v1/networks": () => this.managerOnly().listNetworks(),
-			"POST /v1/networks/create": (b) => this.managerOnly().createNetwork(b),
-			"POST /v1/networks/inspect": (b) => this.managerOnly().inspectNetwork(String(b.ref ?? "")),
-			"POST /v1/networks/rm": (b) => this.managerOnly().removeNetwork(String(b.ref ?? "")),
+		// A node taken out of the directory (node rm) is cut off at once, not at its next dial.
+		this.directory.on("removed", (ids) => {
+			for (const id of ids) void this.host.node.hangUp(peerIdFromString(id)).catch(() => {});
+			this.log.info({ nodes: ids }, "nodes removed from the directory; their connections closed");
 		});
+		this.host.on("refused", (r) => {
+			if (r.error.code === "ERR_NOT_A_MEMBER") this.sync?.soon();
+		});
+		this.control = new ControlServer(socketPath(this.o.dataRoot), agentRoutes(this));
 		await this.control.listen();
 		if (existsSync(join(this.dir, "state.json"))) {
 			this.state = JSON.parse(readFileSync(join(this.dir, "state.json"), "utf8")) as ClusterState;
@@ -202,20 +210,14 @@ export class Agent {
 		writeFileAtomic(join(this.dir, "state.json"), Buffer.from(JSON.stringify(this.state, null, 1)));
 	}
 
-	private managerOnly(): Manager {
-		if (!this.state)
-			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
+	managerOnly(): Manager {
+		if (!this.state) throw new NotInClusterError();
 		if (!this.manager) throw new NotManagerError();
 		return this.manager;
 	}
 
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
-		// A node taken out of the directory (node rm) is cut off at once, not at its next dial.
-		this.directory.on("removed", (ids) => {
-			for (const id of ids) void this.host.node.hangUp(peerIdFromString(id)).catch(() => {});
-			this.log.info({ nodes: ids }, "nodes removed from the directory; their connections closed");
-		});
 		if (st.role === "manager") {
 			this.manager = await Manager.start({
 				host: this.host,
@@ -233,9 +235,6 @@ export class Agent {
 				directory: this.directory,
 				protocol: MANAGER_PROTOCOL,
 				logger: this.log,
-			});
-			this.host.on("refused", (r) => {
-				if (r.error.code === "ERR_NOT_A_MEMBER") this.sync?.soon();
 			});
 			this.sync.start();
 		}
@@ -281,7 +280,7 @@ export class Agent {
 	 */
 	private async grant(peer: string, role: Role, meta: Record<string, unknown>): Promise<JoinGrant> {
 		const description = validateDescription(peer, meta);
-		if (!this.manager) throw new AgentError("this node cannot admit nodes: it is not a manager", "ERR_NOT_MANAGER");
+		if (!this.manager) throw new NotManagerError();
 		await this.manager.registerNode(nodeRecord(peer, role, description));
 		this.log.info({ peer, role, hostname: description.hostname }, "node joined");
 		const addr = /^([\d.]+):(\d+)$/.exec(description.addr);
@@ -333,8 +332,7 @@ export class Agent {
 	}
 
 	async init(o: InitOptions) {
-		if (this.state)
-			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
+		if (this.state) throw new AlreadyInClusterError(this.state.clusterId);
 		this.clusterKey = await generateKeyPair("Ed25519");
 		writeFileAtomic(join(this.dir, "cluster.key"), privateKeyToProtobuf(this.clusterKey));
 		this.state = {
@@ -360,8 +358,7 @@ export class Agent {
 	}
 
 	async join(token: string, addr: string) {
-		if (this.state)
-			throw new AgentError(`this node is already in cluster ${this.state.clusterId}`, "ERR_ALREADY_IN_CLUSTER");
+		if (this.state) throw new AlreadyInClusterError(this.state.clusterId);
 		const { ip, port } = splitAddr(addr, "manager address");
 		const grant = await requestJoin(this.host, `/ip4/${ip}/tcp/${port}`, token, { ...this.description() });
 		// The grant's node list (checked: it crossed the wire) is our directory until a manager's
@@ -380,11 +377,7 @@ export class Agent {
 	}
 
 	joinToken(role: Role, rotate: boolean) {
-		if (!this.state?.secrets || !this.clusterKey)
-			throw new AgentError(
-				"only the node that ran init holds the cluster key and can issue join tokens (for now)",
-				"ERR_NO_CLUSTER_KEY",
-			);
+		if (!this.state?.secrets || !this.clusterKey) throw new NoClusterKeyError();
 		if (rotate) {
 			this.state.secrets[role] = newSecret();
 			this.saveState();
@@ -394,8 +387,7 @@ export class Agent {
 
 	/** The directory's nodes (gossip alone puts no one here), with their liveness from membership. */
 	nodes() {
-		if (!this.membership)
-			throw new AgentError("this node is not in a cluster (tsswarm init or tsswarm join)", "ERR_NOT_IN_CLUSTER");
+		if (!this.membership) throw new NotInClusterError();
 		const voters = this.manager?.voters();
 		const managerStatus = (id: string, alive: boolean) =>
 			!voters?.ids.includes(id) ? "" : id === voters.leader ? "Leader" : alive ? "Reachable" : "Unreachable";
@@ -420,7 +412,7 @@ export class Agent {
 	async removeNode(id: string, force: boolean) {
 		const mgr = this.managerOnly();
 		const e = this.directory.get(id) ?? this.directory.list().find((x) => x.id.startsWith(id) && id.length >= 6);
-		if (!e) throw new AgentError(`node ${id} not found`, "ERR_NOT_FOUND");
+		if (!e) throw new NotFoundError("node", id);
 		if (e.id === this.host.peerId) throw new NodeRemoveRefusedError(e.id, "it is this node; use tsswarm leave");
 		const state = this.membership?.all().find((m) => m.id === e.id)?.state;
 		if (state === "alive" && !force)
@@ -429,33 +421,50 @@ export class Agent {
 		return { id: e.id };
 	}
 
-	/** Stop: first a graceful leave (bounded in time), so the others see 'left', not 'failed'. */
-	async stop(): Promise<void> {
-		this.sync?.stop();
-		if (this.membership) {
-			const ms = this.o.leaveTimeoutMs ?? 1000;
-			await Promise.race([this.membership.leave(ms / 2), new Promise((r) => setTimeout(r, ms).unref())]).catch(
-				(err: Error) => this.log.warn({ err: err.message }, "leave failed"),
+	/**
+	 * `tsswarm leave`: tell the others this node leaves (signed, so they mark it left), stop the
+	 * cluster parts and forget the cluster here. Its record stays (Down) until a manager runs
+	 * `node rm`, as in Swarm. A manager leaves only with force: it would take a vote away.
+	 */
+	async leave(force: boolean) {
+		if (!this.state || !this.membership) throw new NotInClusterError();
+		if (this.state.role === "manager" && !force)
+			throw new ConflictError(
+				"this node is a manager: leaving takes a Raft voter away and can cost the cluster its quorum; use --force",
+				"ERR_LEAVE_MANAGER",
 			);
-			await this.membership.stop();
-		}
+		const clusterId = this.state.clusterId;
+		const ms = this.o.leaveTimeoutMs ?? 1000;
+		await Promise.race([this.membership.leave(ms / 2), new Promise((r) => setTimeout(r, ms).unref())]).catch(
+			(err: Error) => this.log.warn({ err: err.message }, "leave failed"),
+		);
+		await this.stopCluster();
+		for (const f of ["state.json", "cluster.key", "nodes.json"]) rmSync(join(this.dir, f), { force: true });
+		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
+		this.state = undefined;
+		this.clusterKey = undefined;
+		this.directory.set([], 0, false);
+		this.log.info({ cluster: clusterId }, "left the cluster");
+		return { left: clusterId };
+	}
+
+	private async stopCluster(): Promise<void> {
+		this.sync?.stop();
+		this.sync = undefined;
+		await this.membership?.stop();
+		this.membership = undefined;
 		await this.manager?.stop();
+		this.manager = undefined;
+	}
+
+	/**
+	 * Stop (SIGTERM, reboot, upgrade) is not leaving: the others see this node Down and it keeps
+	 * its identity, its record and its place; it comes back as itself.
+	 */
+	async stop(): Promise<void> {
+		await this.stopCluster();
 		await this.control.close();
 		await this.host.stop();
 		this.log.info({}, "agent stopped");
 	}
-}
-
-/** tsswarm init's address pools: where networks without --subnet get theirs. */
-function initOptions(b: Record<string, unknown>): InitOptions {
-	const pools = Array.isArray(b.addrPools) && b.addrPools.length > 0 ? b.addrPools.map(String) : ["10.0.0.0/8"];
-	const subnetSize = b.subnetSize === undefined ? 24 : Number(b.subnetSize);
-	for (const p of pools) {
-		const c = parseCidr(p);
-		if (c.prefix > subnetSize)
-			throw new AgentError(`address pool ${p} is smaller than one /${subnetSize} subnet`, "ERR_USAGE");
-	}
-	if (!Number.isInteger(subnetSize) || subnetSize < 8 || subnetSize > 29)
-		throw new AgentError(`--default-addr-pool-mask-length must be 8 to 29, got ${String(b.subnetSize)}`, "ERR_USAGE");
-	return { addrPools: pools.map((p) => parseCidr(p).text), subnetSize };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { ApiError } from "../agent/api/index.ts";
 import { registrations } from "./commands/index.ts";
 import { InterruptedError, UsageError } from "./errors.ts";
 
@@ -7,7 +8,11 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+// The release bundle (scripts/release) defines the version at build time; from source it is package.json's.
+declare const __TSSWARM_VERSION__: string | undefined;
+
 function version(): string {
+	if (typeof __TSSWARM_VERSION__ === "string") return __TSSWARM_VERSION__;
 	const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
 	return pkg.version;
 }
@@ -55,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
 		}
 		const message = err instanceof Error ? err.message : String(err);
 		process.stderr.write(`tsswarm: ${message.split("\n")[0]}\n`);
-		if (err instanceof InterruptedError) return err.exitCode;
+		if (err instanceof InterruptedError || err instanceof ApiError) return err.exitCode;
 		return err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
 	}
 }

@@ -95,3 +95,29 @@ export class StaleTermError extends RaftError {
 		this.current = current;
 	}
 }
+
+/** A Raft message from a server that is not in the latest configuration: refused before any term logic. */
+export class NonMemberError extends RaftError {
+	static readonly code = "ERR_NOT_A_MEMBER";
+	override name = "NonMemberError";
+	readonly peer: string;
+	readonly type: string;
+	constructor(peer: string, type: string, term: number) {
+		super(`${type} of term ${term} from ${peer}, which is not a server of the configuration`, NonMemberError.code);
+		this.peer = peer;
+		this.type = type;
+	}
+}
+
+/** The transport's authorize hook refused a peer: its stream is reset before anything is decoded. */
+export class UnauthorizedPeerError extends RaftError {
+	static readonly code = "ERR_UNAUTHORIZED_PEER";
+	override name = "UnauthorizedPeerError";
+	readonly peer: string;
+	readonly protocol: string;
+	constructor(peer: string, protocol: string) {
+		super(`peer ${peer} may not use ${protocol}`, UnauthorizedPeerError.code);
+		this.peer = peer;
+		this.protocol = protocol;
+	}
+}

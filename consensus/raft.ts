@@ -17,6 +17,7 @@ import {
 import {
 	InvalidMessageError,
 	LeadershipLostError,
+	NonMemberError,
 	NotLeaderError,
 	RaftError,
 	RaftTimeoutError,
@@ -60,6 +61,8 @@ export interface RaftEvents {
 	applied: [number];
 	"heartbeat-failed": [{ peer: string; error: Error }];
 	"invalid-message": [{ peer: string; error: Error }];
+	/** A message refused because its sender is not a server of the latest configuration. */
+	"refused-message": [{ peer: string; type: Message["type"]; term: number; error: NonMemberError }];
 }
 
 export interface FutureOptions {
@@ -106,6 +109,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 		snapshotChunksReceived: 0,
 		logWrites: 0,
 		staleMessages: 0,
+		refusedMessages: 0,
 	};
 	private assembler: SnapshotAssembler;
 	/** A snapshot being written in the background, and one written whose compaction is due. */
@@ -180,6 +184,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 				maxBytesPerAppend: this.cfg.maxAppendBytes,
 				maxInflight: this.cfg.maxInflight,
 				random: Math.random,
+				onRefuse: (m) => this.onRefused(m),
 			},
 			{ hardState, snapshot: snapMeta, entries },
 		);
@@ -251,7 +256,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 			this.emit("invalid-message", { peer: from, error: err as Error });
 			return;
 		}
-		if (msg.term < this.core.term) {
+		if (msg.term < this.core.term && msg.type !== "serverQuery" && msg.type !== "serverInfo") {
 			// Normal after an election (delayed traffic), so counted and logged at debug only; the
 			// core still sees it, to answer a stale leader with the current term.
 			this.counters.staleMessages++;
@@ -266,6 +271,17 @@ export class Raft extends EventEmitter<RaftEvents> {
 		}
 		this.pump();
 		this.wake();
+	}
+
+	/** The core refused a non-member's message (before any term logic): count, log and report it. */
+	private onRefused(m: Message): void {
+		this.counters.refusedMessages++;
+		const error = new NonMemberError(m.from, m.type, m.term);
+		this.log.warn(
+			{ peer: m.from, type: m.type, term: m.term, code: error.code, err: error.message },
+			"raft message refused",
+		);
+		this.emit("refused-message", { peer: m.from, type: m.type, term: m.term, error });
 	}
 
 	// --- the Ready loop ------------------------------------------------------------------------
@@ -757,6 +773,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 			startSnapshotIndex: this.startSnapshotIndex,
 			/** Messages of an older term received (answered with the current term, then dropped). */
 			staleMessages: this.counters.staleMessages,
+			/** Messages refused because their sender is not a server of the latest configuration. */
+			refusedMessages: this.counters.refusedMessages,
 			/** Log batches persisted (one fsync each on a durable store). */
 			logWrites: this.counters.logWrites,
 			peers: st?.progress ?? {},

@@ -2,6 +2,7 @@
 import { spawn } from "node:child_process";
 import type { Socket } from "node:dgram";
 import type { Server } from "node:net";
+import { isSea } from "node:sea";
 import { fileURLToPath } from "node:url";
 import { OverlayError } from "./errors.ts";
 
@@ -70,7 +71,8 @@ export function bindInNetns(
 	port: number,
 	o: { tcp?: boolean; timeoutMs?: number } = {},
 ): Promise<{ udp: Socket; tcp?: Server }> {
-	const helper = fileURLToPath(new URL("./netns-socket.ts", import.meta.url));
+	// The release executable (a Node single-executable application) runs the helper as a hidden subcommand.
+	const helper = isSea() ? "__netns-socket" : fileURLToPath(new URL("./netns-socket.ts", import.meta.url));
 	const argv = [`--net=/run/netns/${netns}`, process.execPath, helper, address, String(port), o.tcp ? "tcp" : "udp"];
 	const child = spawn("nsenter", argv, { stdio: ["ignore", "ignore", "pipe", "ipc"] });
 	let err = "";

@@ -33,4 +33,5 @@ export {
 	type VipRule,
 	vipRuleset,
 } from "./lb.ts";
+export { main as netnsSocket } from "./netns-socket.ts";
 export type { ReconcileOptions, ReconcileResult, TaskEndpoint } from "./reconcile.ts";

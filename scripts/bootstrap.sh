@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   runc iproute2 nftables iptables iputils-ping procps psmisc curl ca-certificates
   busybox-static attr docker-registry skopeo umoci qemu-user-static binfmt-support
+  libstdc++6-arm64-cross  # the arm64 release binary (dynamically linked) runs under qemu-user in tests
 )
 
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
@@ -55,6 +56,10 @@ if [ ! -x node_modules/.bin/node ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want"
   npm install --no-save --no-audit --no-fund --loglevel=error >/dev/null
   echo "$want" > "$stamp"
 fi
+
+# The Node binaries the release executables are made of (npm packages node-linux-{x64,arm64} of the
+# pinned version, into .cache/release), so that tests/release builds without reaching a registry.
+PATH="$PWD/node_modules/node/bin:$PATH" node scripts/release/build.ts --fetch-node
 
 # tap compiles its plugin set into .tap/plugins; a clean clone has none, and the default set
 # loads the ts-node plugin, which our native TypeScript 7 cannot serve. Rebuild when .taprc or

@@ -1,9 +1,11 @@
-// The CLI's side of the control API.
+// The CLI's side of the local API: every failure comes back as an ApiError with the agent's `code`,
+// a message that says what to do, and the exit code the CLI ends with.
 import { request } from "node:http";
 import { join } from "node:path";
-import { AgentError } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 
-export const socketPath = (dataRoot: string) => join(dataRoot, "tsswarm.sock");
+/** The socket, in its own 0700 directory under the data root. */
+export const socketPath = (dataRoot: string) => join(dataRoot, "api", "tsswarm.sock");
 
 export function call<T>(
 	dataRoot: string,
@@ -13,43 +15,66 @@ export function call<T>(
 	timeoutMs = 30_000,
 ): Promise<T> {
 	const data = body === undefined ? undefined : JSON.stringify(body);
+	const sock = socketPath(dataRoot);
 	return new Promise((resolve, reject) => {
+		let answered = false;
 		const req = request(
 			{
-				socketPath: socketPath(dataRoot),
+				socketPath: sock,
 				method,
 				path,
 				headers: data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {},
 				timeout: timeoutMs,
 			},
 			(res) => {
+				answered = true;
 				const chunks: Buffer[] = [];
 				res.on("data", (c: Buffer) => chunks.push(c));
+				res.on("error", reject);
 				res.on("end", () => {
-					let j: { error?: string; code?: string };
+					const status = res.statusCode ?? 0;
+					let j: { error?: unknown; code?: unknown };
 					try {
-						j = JSON.parse(Buffer.concat(chunks).toString()) as { error?: string };
+						j = JSON.parse(Buffer.concat(chunks).toString()) as typeof j;
 					} catch {
-						return reject(new AgentError("the agent sent a malformed answer", "ERR_CONTROL"));
+						return reject(
+							new ApiError(`the agent answered ${path} with HTTP ${status} and no JSON`, "ERR_CONTROL", status),
+						);
 					}
-					if (res.statusCode === 200) resolve(j as T);
-					else reject(new AgentError(j.error ?? `agent answered HTTP ${res.statusCode}`, j.code ?? "ERR_CONTROL"));
+					if (status === 200) return resolve(j as T);
+					reject(replyError(path, status, j));
 				});
 			},
 		);
 		req.on("timeout", () =>
-			req.destroy(new AgentError(`the agent did not answer ${path} in time`, "ERR_CONTROL_TIMEOUT")),
+			req.destroy(new ApiError(`the agent did not answer ${path} in time`, "ERR_CONTROL_TIMEOUT")),
 		);
 		req.on("error", (err: NodeJS.ErrnoException) => {
-			if (err.code === "ENOENT" || err.code === "ECONNREFUSED") {
+			// The agent may close the connection after answering (an oversized body): the answer counts.
+			if (answered) return;
+			if (err instanceof ApiError) reject(err);
+			else if (err.code === "ENOENT" || err.code === "ECONNREFUSED")
 				reject(
-					new AgentError(
+					new ApiError(
 						`no agent is running with data root ${dataRoot} (start one with: tsswarm agent)`,
 						"ERR_NO_AGENT",
 					),
 				);
-			} else reject(err);
+			else if (err.code === "EACCES")
+				reject(
+					new ApiError(
+						`permission denied on the agent's socket ${sock}: the local API is for root only`,
+						"ERR_NO_ACCESS",
+					),
+				);
+			else reject(new ApiError(`talking to the agent at ${sock}: ${err.message}`, "ERR_CONTROL"));
 		});
 		req.end(data);
 	});
+}
+
+/** The agent's error reply ({error, code}) as an ApiError. */
+function replyError(path: string, status: number, j: { error?: unknown; code?: unknown }): ApiError {
+	const message = typeof j.error === "string" ? j.error : `the agent answered ${path} with HTTP ${status}`;
+	return new ApiError(message, typeof j.code === "string" ? j.code : "ERR_CONTROL", status);
 }

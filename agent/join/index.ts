@@ -7,6 +7,7 @@ export {
 	requestJoin,
 	Sessions,
 	serveJoin,
+	TokenBucket,
 } from "./protocol.ts";
 export {
 	base32,

@@ -2,16 +2,20 @@
 // token's fingerprint (a signature over a fresh nonce and both peer ids); only then does it send
 // an HMAC of the secret bound to a server nonce and both peer ids — never the secret itself, and
 // never replayable. Every message (hello costs a signature and a session entry, join an HMAC
-// check) is rate-limited per peer; sessions expire and both tables are bounded. Each refusal is
-// answered {t: "denied", code, reason} and logged by the host with the peer and the code.
+// check) is rate-limited per peer and, since peer ids cost nothing to mint, by one bucket over all
+// peers; sessions expire and both tables are bounded. Each refusal is answered
+// {t: "denied", code, reason} and logged by the host with the peer and the code.
 import { createHmac, randomBytes } from "node:crypto";
 import { publicKeyFromRaw } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import {
 	BadMessageError,
+	ClusterSignatureError,
 	InvalidJoinProofError,
 	InvalidTokenError,
 	JoinDeniedError,
+	JoinRateLimitedError,
+	MalformedJoinReplyError,
 	NoChallengeError,
 	RateLimitedError,
 	WrongClusterError,
@@ -46,6 +50,31 @@ const proofOf = (secret: string, nonce: Uint8Array, joiner: string, server: stri
 	createHmac("sha256", hashSecret(secret))
 		.update(transcript("tsswarm-join-proof-1", nonce, joiner, server))
 		.digest();
+
+/** One token bucket: `burst` tokens, refilled at one per `everyMs`. */
+export class TokenBucket {
+	readonly burst: number;
+	readonly everyMs: number;
+	private tokens: number;
+	private at: number;
+	constructor(burst: number, everyMs: number, now = Date.now()) {
+		this.burst = burst;
+		this.everyMs = everyMs;
+		this.tokens = burst;
+		this.at = now;
+	}
+	/** Tokens available at `now` (fractional while refilling). */
+	available(now = Date.now()): number {
+		return Math.min(this.burst, this.tokens + (now - this.at) / this.everyMs);
+	}
+	take(now = Date.now()): boolean {
+		this.tokens = this.available(now);
+		this.at = now;
+		if (this.tokens < 1) return false;
+		this.tokens -= 1;
+		return true;
+	}
+}
 
 /** Token bucket per peer: `burst` messages, refilled at one per `everyMs`; at most `maxKeys` peers tracked. */
 export class RateLimiter {
@@ -114,9 +143,16 @@ export class Sessions {
 export async function serveJoin(
 	host: Host,
 	state: JoinServerState,
-	o: { limiter?: RateLimiter; sessions?: Sessions; onSecretSeen?: (s: unknown) => void } = {},
+	o: {
+		limiter?: RateLimiter;
+		/** Over all peers together (default: 100 at once, then 20 a second). */
+		global?: TokenBucket;
+		sessions?: Sessions;
+		onSecretSeen?: (s: unknown) => void;
+	} = {},
 ): Promise<void> {
 	const limiter = o.limiter ?? new RateLimiter();
+	const global = o.global ?? new TokenBucket(100, 50);
 	const sessions = o.sessions ?? new Sessions();
 	await host.handle(
 		JOIN_PROTOCOL,
@@ -134,7 +170,9 @@ export async function serveJoin(
 				ctx.send({ t: "denied", code: err.code, reason: err.message });
 				ctx.close();
 			};
+			// Per peer first: a peer over its own limit spends nothing of everyone's budget.
 			if (!limiter.take(ctx.peer)) return deny(new RateLimitedError(ctx.peer));
+			if (!global.take()) return deny(new JoinRateLimitedError(global.burst, global.everyMs));
 			if (m?.t === "hello" && m.nonce instanceof Uint8Array && m.nonce.length === 32) {
 				const serverNonce = randomBytes(32);
 				sessions.put(ctx.peer, serverNonce);
@@ -186,39 +224,92 @@ export async function requestJoin(
 		async (io) => {
 			const nonce = randomBytes(32);
 			io.send({ t: "hello", nonce });
-			const ch = (await io.next()) as { t?: string; clusterPub?: Uint8Array; sig?: Uint8Array; nonce?: Uint8Array };
-			if (ch?.t === "denied") {
-				const d = ch as { reason?: string; code?: string };
-				throw new JoinDeniedError(d.reason ?? "no reason given", d.code);
-			}
-			if (
-				ch?.t !== "challenge" ||
-				!(ch.clusterPub instanceof Uint8Array) ||
-				!(ch.sig instanceof Uint8Array) ||
-				!(ch.nonce instanceof Uint8Array)
-			) {
-				throw new JoinDeniedError("the server did not answer the join handshake");
-			}
-			const got = fingerprint(ch.clusterPub);
+			const ch = await io.next();
+			if (isDenied(ch)) throw denied(ch);
+			const c = checkChallenge(ch);
+			if (typeof c === "string") throw new MalformedJoinReplyError(io.peer, "challenge", c);
+			const got = fingerprint(c.clusterPub);
 			if (got !== t.fingerprint) throw new WrongClusterError(t.fingerprint, got);
 			let ok = false;
 			try {
-				ok = await publicKeyFromRaw(ch.clusterPub).verify(
+				ok = await publicKeyFromRaw(c.clusterPub).verify(
 					transcript("tsswarm-join-hello-1", nonce, io.peer, host.peerId),
-					ch.sig,
+					c.sig,
 				);
 			} catch {}
-			if (!ok) throw new WrongClusterError(t.fingerprint, `${got} (signature invalid)`);
-			io.send({ t: "join", proof: proofOf(t.secret, ch.nonce, host.peerId, io.peer), meta });
-			const r = (await io.next()) as { t?: string; reason?: string; code?: string } & Partial<JoinGrant>;
-			if (r?.t !== "welcome") throw new JoinDeniedError(r?.reason ?? "no answer", r?.code);
-			if (!r.clusterId || !r.role || !(r.membershipKey instanceof Uint8Array) || !Array.isArray(r.members)) {
-				throw new JoinDeniedError("malformed welcome");
-			}
-			return { clusterId: r.clusterId, role: r.role, membershipKey: r.membershipKey, members: r.members };
+			if (!ok) throw new ClusterSignatureError(io.peer, got);
+			io.send({ t: "join", proof: proofOf(t.secret, c.nonce, host.peerId, io.peer), meta });
+			const r = await io.next();
+			if (isDenied(r)) throw denied(r);
+			const g = checkWelcome(r);
+			if (typeof g === "string") throw new MalformedJoinReplyError(io.peer, "welcome", g);
+			return g;
 		},
 		{ ...o, stranger: true },
 	);
 }
+
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const bytes = (v: unknown, n?: number): v is Uint8Array =>
+	v instanceof Uint8Array && (n === undefined || v.length === n);
+
+const isDenied = (v: unknown): v is Record<string, unknown> => isMap(v) && v.t === "denied";
+
+const denied = (d: Record<string, unknown>) =>
+	new JoinDeniedError(
+		typeof d.reason === "string" ? d.reason.slice(0, 500) : "no reason given",
+		typeof d.code === "string" ? d.code.slice(0, 64) : undefined,
+	);
+
+/** The challenge's fields, or what is wrong with it. */
+function checkChallenge(v: unknown): { clusterPub: Uint8Array; sig: Uint8Array; nonce: Uint8Array } | string {
+	if (!isMap(v)) return `expected a map, got ${describe(v)}`;
+	if (v.t !== "challenge") return `expected t "challenge", got ${describe(v.t)}`;
+	if (!bytes(v.clusterPub, 32)) return "clusterPub must be 32 bytes (an Ed25519 public key)";
+	if (!bytes(v.sig, 64)) return "sig must be 64 bytes (an Ed25519 signature)";
+	if (!bytes(v.nonce, 32)) return "nonce must be 32 bytes";
+	return { clusterPub: v.clusterPub, sig: v.sig, nonce: v.nonce };
+}
+
+const MAX_MEMBERS = 10_000;
+
+/** The grant in a welcome, checked field by field, or what is wrong with it. */
+function checkWelcome(v: unknown): JoinGrant | string {
+	if (!isMap(v)) return `expected a map, got ${describe(v)}`;
+	if (v.t !== "welcome") return `expected t "welcome", got ${describe(v.t)}`;
+	if (typeof v.clusterId !== "string" || v.clusterId.length === 0 || v.clusterId.length > 128)
+		return `clusterId must be a string of 1 to 128 characters, got ${describe(v.clusterId)}`;
+	if (v.role !== "manager" && v.role !== "worker") return `role must be manager or worker, got ${describe(v.role)}`;
+	if (!bytes(v.membershipKey, 32)) return "membershipKey must be 32 bytes";
+	if (!Array.isArray(v.members) || v.members.length > MAX_MEMBERS)
+		return `members must be a list of at most ${MAX_MEMBERS}, got ${describe(v.members)}`;
+	const members: JoinGrant["members"] = [];
+	for (const [i, m] of v.members.entries()) {
+		if (
+			!isMap(m) ||
+			typeof m.id !== "string" ||
+			typeof m.addr !== "string" ||
+			(m.role !== "manager" && m.role !== "worker") ||
+			m.id.length > 256 ||
+			m.addr.length > 256
+		)
+			return `members[${i}] must be {id: string, role: manager or worker, addr: string}, got ${describe(m)}`;
+		members.push({ id: m.id, role: m.role, addr: m.addr });
+	}
+	return { clusterId: v.clusterId, role: v.role, membershipKey: v.membershipKey, members };
+}
+
+const describe = (v: unknown): string =>
+	v === null
+		? "null"
+		: Array.isArray(v)
+			? `a list of ${v.length}`
+			: v instanceof Uint8Array
+				? `${v.length} bytes`
+				: typeof v === "string"
+					? JSON.stringify(v.slice(0, 40))
+					: typeof v === "object"
+						? "a map"
+						: typeof v;
 
 export { InvalidTokenError };

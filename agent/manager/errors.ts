@@ -2,6 +2,7 @@
 import { AgentError } from "../errors.ts";
 
 export class InvalidNetworkSpecError extends AgentError {
+	static override status = 400;
 	override name = "InvalidNetworkSpecError";
 	constructor(why: string) {
 		super(`invalid network: ${why}`, "ERR_INVALID_NETWORK");
@@ -9,6 +10,7 @@ export class InvalidNetworkSpecError extends AgentError {
 }
 
 export class BadManagerRequestError extends AgentError {
+	static override status = 400;
 	override name = "BadManagerRequestError";
 	constructor(peer: string, why: string) {
 		super(`bad request on /tsswarm/manager/1 from ${peer}: ${why}`, "ERR_BAD_REQUEST");
@@ -17,6 +19,7 @@ export class BadManagerRequestError extends AgentError {
 
 /** A member that is not a manager (a worker) asked to change cluster state. */
 export class NotManagerPeerError extends AgentError {
+	static override status = 409;
 	override name = "NotManagerPeerError";
 	constructor(peer: string, kind: string) {
 		super(`peer ${peer} is not a manager and may not ask for ${kind}`, "ERR_NOT_MANAGER_PEER");

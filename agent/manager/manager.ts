@@ -90,15 +90,14 @@ export class Manager {
 	async initCluster(clusterId: string, o: InitOptions): Promise<void> {
 		await this.store.waitForLeader(10_000);
 		const record: ClusterRecord = {
+			id: CLUSTER_ID,
 			clusterId,
 			addrPools: o.addrPools,
 			subnetSize: o.subnetSize,
 			nextVni: 4096,
 			createdAt: new Date().toISOString(),
 		};
-		await this.store.commit([
-			{ op: "create", table: "cluster", id: CLUSTER_ID, value: record as unknown as Record<string, unknown> },
-		]);
+		await this.store.commit([{ op: "create", table: "cluster", id: CLUSTER_ID, value: record }]);
 		await createNetwork(this.store, validateNetworkSpec({ name: "ingress", ingress: true, labels: {}, options: {} }));
 		this.log.info({ pools: o.addrPools, subnetSize: o.subnetSize }, "cluster initialized with an ingress network");
 	}

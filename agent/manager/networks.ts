@@ -4,7 +4,14 @@
 import { randomBytes } from "node:crypto";
 import { Allocator, parseCidr } from "../../overlay-net/ipam/index.ts";
 import type { NetworkInspect } from "../api/index.ts";
-import { type ClusterStore, NotFoundError, type StoredRecord } from "../store/index.ts";
+import {
+	CLUSTER_ID,
+	type Cluster,
+	type ClusterStore,
+	type Network,
+	NotFoundError,
+	type StoredRecord,
+} from "../store/index.ts";
 import { InvalidNetworkSpecError } from "./errors.ts";
 
 export interface NetworkSpec {
@@ -19,23 +26,11 @@ export interface NetworkSpec {
 	options: Record<string, string>;
 }
 
-export interface NetworkRecord extends NetworkSpec {
-	vni: number;
-	subnet: string;
-	gateway: string;
-	createdAt: string;
-}
+/** The stored network and cluster records (their types and validators live in agent/store). */
+export type NetworkRecord = Network;
+export type ClusterRecord = Cluster;
+export { CLUSTER_ID };
 
-export interface ClusterRecord {
-	clusterId: string;
-	/** Where networks without --subnet get theirs (tsswarm init --default-addr-pool). */
-	addrPools: string[];
-	subnetSize: number;
-	nextVni: number;
-	createdAt: string;
-}
-
-export const CLUSTER_ID = "cluster";
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const OPTIONS = new Set(["encrypted", "mtu"]);
 
@@ -92,8 +87,8 @@ export function validateNetworkSpec(raw: Record<string, unknown>): NetworkSpec {
 
 const newId = () => randomBytes(16).toString("hex").slice(0, 25);
 
-const toAlloc = (r: StoredRecord) => {
-	const n = r.value as unknown as NetworkRecord;
+const toAlloc = (r: StoredRecord<Network>) => {
+	const n = r.value;
 	return {
 		id: r.id,
 		name: n.name,
@@ -107,13 +102,13 @@ const toAlloc = (r: StoredRecord) => {
 };
 
 /** On the leader: allocate and commit a new network. */
-export async function createNetwork(store: ClusterStore, spec: NetworkSpec): Promise<StoredRecord> {
+export async function createNetwork(store: ClusterStore, spec: NetworkSpec): Promise<StoredRecord<Network>> {
 	// Read what every earlier write left, so the allocation sees all networks.
 	await store.barrier();
 	const cluster = store.get("cluster", CLUSTER_ID);
 	if (!cluster) throw new NotFoundError("cluster record", CLUSTER_ID);
-	const c = cluster.value as unknown as ClusterRecord;
-	if (spec.ingress && store.list("networks").some((r) => (r.value as unknown as NetworkRecord).ingress))
+	const c = cluster.value;
+	if (spec.ingress && store.list("networks").some((r) => r.value.ingress))
 		throw new InvalidNetworkSpecError("an ingress network already exists; remove it first");
 	// A manager never touches the kernel: encryption is the nodes' to set up, and no data plane
 	// of ours encrypts yet (overlay-net/ENCRYPTION.md), so say so instead of storing a promise.
@@ -136,8 +131,9 @@ export async function createNetwork(store: ClusterStore, spec: NetworkSpec): Pro
 		internal: spec.internal,
 		ingress: spec.ingress,
 	});
-	const value: NetworkRecord = {
+	const value: Network = {
 		...spec,
+		id,
 		vni: n.vni,
 		subnet: n.subnet,
 		gateway: n.gateway,
@@ -151,13 +147,13 @@ export async function createNetwork(store: ClusterStore, spec: NetworkSpec): Pro
 			version: cluster.version,
 			value: { ...c, nextVni: alloc.toJSON().nextVni },
 		},
-		{ op: "create", table: "networks", id, value: value as unknown as Record<string, unknown> },
+		{ op: "create", table: "networks", id, value },
 	]);
 	return store.get("networks", id)!;
 }
 
 /** A network by full id, unique id prefix or name (like docker). */
-export function findNetwork(store: ClusterStore, ref: string): StoredRecord {
+export function findNetwork(store: ClusterStore, ref: string): StoredRecord<Network> {
 	const exact = store.get("networks", ref) ?? store.byName("networks", ref);
 	if (exact) return exact;
 	const all = store.list("networks");
@@ -177,8 +173,8 @@ export async function removeNetwork(store: ClusterStore, ref: string): Promise<{
 }
 
 /** What `network inspect` shows (see api/types.ts). */
-export function inspectNetwork(r: StoredRecord): NetworkInspect {
-	const n = r.value as unknown as NetworkRecord;
+export function inspectNetwork(r: StoredRecord<Network>): NetworkInspect {
+	const n = r.value;
 	return {
 		Name: n.name,
 		Id: r.id,

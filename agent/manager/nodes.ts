@@ -1,32 +1,29 @@
 // The `nodes` table: a node's record is written (through the leader) when it joins and removed
 // by `node rm`; every manager derives its directory (the allow-list) from it, and workers fetch
 // that directory with `nodes.list`.
-import type { NodeDirectory } from "../nodes/index.ts";
 import {
 	type DirectoryEntry,
+	type NodeDirectory,
 	type NodeRecord,
 	NodeRemoveRefusedError,
 	validAddr,
 	validPeerId,
 } from "../nodes/index.ts";
-import { type ClusterStore, NotFoundError, type StoredRecord } from "../store/index.ts";
+import { type ClusterStore, NotFoundError } from "../store/index.ts";
 
-/** A stored record's directory entry, or undefined when the record is not one we can use. */
-function entryOf(r: StoredRecord): DirectoryEntry | undefined {
-	const v = r.value as Partial<NodeRecord>;
-	if (!validPeerId(v.id) || v.id !== r.id || !validAddr(v.addr)) return undefined;
-	if (v.role !== "manager" && v.role !== "worker") return undefined;
-	return { id: v.id, role: v.role, addr: v.addr };
-}
-
+/** The nodes table as directory entries (the store validated each record; ids must be peer ids). */
 export function directoryEntries(store: ClusterStore): DirectoryEntry[] {
-	return store.list("nodes").flatMap((r) => entryOf(r) ?? []);
+	return store
+		.list("nodes")
+		.flatMap(({ value: v }) =>
+			validPeerId(v.id) && validAddr(v.addr) ? [{ id: v.id, role: v.role, addr: v.addr }] : [],
+		);
 }
 
 /** Create or replace a node's record (a node that joins again keeps its id); runs on the leader. */
 export async function registerNode(store: ClusterStore, rec: NodeRecord): Promise<number> {
 	const cur = store.get("nodes", rec.id);
-	const value = { ...rec, createdAt: (cur?.value.createdAt as string | undefined) ?? rec.createdAt };
+	const value = { ...cur?.value, ...rec, createdAt: cur?.value.createdAt ?? rec.createdAt };
 	const { index } = await store.commit([
 		cur
 			? { op: "update", table: "nodes", id: rec.id, version: cur.version, value }

@@ -2,6 +2,7 @@
 // /tsswarm/manager/1 (members only, bounded msgpackr frames) to the leader, which runs it; a
 // request that reaches a server that lost leadership meanwhile is retried at the new leader.
 import { NotLeaderError } from "../../consensus/index.ts";
+import { statusOf } from "../errors.ts";
 import type { Host } from "../host/index.ts";
 import { type ClusterStore, type StoreLogger, storeErrorFrom } from "../store/index.ts";
 import { BadManagerRequestError, NotManagerPeerError } from "./errors.ts";
@@ -17,11 +18,12 @@ export interface HandlerOptions {
 	local?: boolean;
 }
 
-type Reply = { ok: unknown } | { error: { code: string; message: string } };
+type Reply = { ok: unknown } | { error: { code: string; message: string; status?: number } };
 
+/** The error as data, with the HTTP status its class has here (the asking node rebuilds it with it). */
 const asReply = (err: unknown): Reply => {
 	const e = err as { code?: string; message?: string };
-	return { error: { code: e.code ?? "ERR_MANAGER", message: e.message ?? String(err) } };
+	return { error: { code: e.code ?? "ERR_MANAGER", message: e.message ?? String(err), status: statusOf(err) } };
 };
 
 export class LeaderRpc {

@@ -2,6 +2,7 @@
 import { AgentError } from "../errors.ts";
 
 export class InvalidServiceSpecError extends AgentError {
+	static override status = 400;
 	override name = "InvalidServiceSpecError";
 	readonly field: string;
 	constructor(field: string, why: string) {

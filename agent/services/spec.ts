@@ -92,12 +92,37 @@ export interface TaskTemplate {
 	networks: Array<{ target: string; aliases: string[] }>;
 }
 
+/** How a rolling update (or a rollback) proceeds: Swarm's UpdateConfig plus a per-task deadline. */
+export interface UpdateConfig {
+	/** Tasks updated at once; 0: all. */
+	parallelism: number;
+	delayMs: number;
+	failureAction: "pause" | "continue" | "rollback";
+	monitorMs: number;
+	maxFailureRatio: number;
+	order: "stop-first" | "start-first";
+	/** A new task not running (and healthy) this long after it was created is a failure. */
+	timeoutMs: number;
+}
+
+export const DEFAULT_UPDATE: UpdateConfig = {
+	parallelism: 1,
+	delayMs: 0,
+	failureAction: "pause",
+	monitorMs: 5000,
+	maxFailureRatio: 0,
+	order: "stop-first",
+	timeoutMs: 300_000,
+};
+
 export interface ServiceSpec {
 	name: string;
 	labels: Record<string, string>;
 	mode: ServiceMode;
 	task: TaskTemplate;
 	endpoint: { mode: "vip" | "dnsrr"; ports: PortSpec[] };
+	update: UpdateConfig;
+	rollback: UpdateConfig;
 }
 
 export const DEFAULT_RESTART: RestartPolicy = { condition: "any", delayMs: 5000, maxAttempts: 0, windowMs: 0 };
@@ -208,6 +233,27 @@ function health(c: Checker, v: unknown): HealthSpec | undefined {
 	};
 }
 
+function updateConfig(c: Checker, v: unknown, path: string): UpdateConfig {
+	const u = c.obj(v, path, true);
+	const d = DEFAULT_UPDATE;
+	const ratio = u.maxFailureRatio ?? d.maxFailureRatio;
+	if (typeof ratio !== "number" || !(ratio >= 0 && ratio <= 1)) c.bad(`${path}.maxFailureRatio`, "must be from 0 to 1");
+	return {
+		parallelism: c.int(u.parallelism ?? d.parallelism, `${path}.parallelism`, 0, 100_000),
+		delayMs: c.int(u.delayMs ?? d.delayMs, `${path}.delayMs`, 0, 86_400_000),
+		failureAction: c.oneOf(
+			u.failureAction,
+			`${path}.failureAction`,
+			["pause", "continue", "rollback"] as const,
+			d.failureAction,
+		),
+		monitorMs: c.int(u.monitorMs ?? d.monitorMs, `${path}.monitorMs`, 0, 86_400_000),
+		maxFailureRatio: ratio,
+		order: c.oneOf(u.order, `${path}.order`, ["stop-first", "start-first"] as const, d.order),
+		timeoutMs: c.int(u.timeoutMs ?? d.timeoutMs, `${path}.timeoutMs`, 1000, 86_400_000),
+	};
+}
+
 function resources(c: Checker, v: unknown, path: string): Resources {
 	const r = c.obj(v, path, true);
 	const nanoCpus = c.optInt(r.nanoCpus, `${path}.nanoCpus`, 1_000_000, 1024e9);
@@ -234,13 +280,9 @@ function ports(c: Checker, v: unknown): PortSpec[] {
 	});
 }
 
-/** Checks a spec that came from a user or the wire; throws InvalidServiceSpecError naming the field. */
-export function validateServiceSpec(raw: unknown): ServiceSpec {
-	const c = new Checker();
-	const s = c.obj(raw, "spec");
-	const name = c.str(s.name, "name", 63);
-	if (!NAME.test(name)) c.bad("name", "must be letters, digits, _ . - and start with a letter or digit (at most 63)");
-	const task = c.obj(s.task, "task");
+/** The task template alone (as each task carries it); `path` prefixes the field names. */
+function taskTemplate(c: Checker, raw: unknown): TaskTemplate {
+	const task = c.obj(raw, "task");
 	const ct = c.obj(task.container, "task.container");
 	const image = c.str(ct.image, "task.container.image", 512);
 	if (!/^[a-zA-Z0-9][a-zA-Z0-9._\-/:@]*$/.test(image))
@@ -312,8 +354,6 @@ export function validateServiceSpec(raw: unknown): ServiceSpec {
 			};
 		}),
 	};
-	const maxPer = c.optInt(pl.maxReplicasPerNode, "task.placement.maxReplicasPerNode", 0, 100_000);
-	if (maxPer) placement.maxReplicasPerNode = maxPer;
 	const nets = c.list(task.networks, "task.networks", 16);
 	const networks = nets.map((n, i) => {
 		const o = c.obj(n, `task.networks[${i}]`);
@@ -322,26 +362,45 @@ export function validateServiceSpec(raw: unknown): ServiceSpec {
 			aliases: c.strs(o.aliases, `task.networks[${i}].aliases`),
 		};
 	});
+	const maxPerNode = c.optInt(pl.maxReplicasPerNode, "task.placement.maxReplicasPerNode", 0, 100_000);
+	if (maxPerNode) placement.maxReplicasPerNode = maxPerNode;
+	return {
+		container,
+		resources: {
+			limits: resources(c, res.limits, "task.resources.limits"),
+			reservations: resources(c, res.reservations, "task.resources.reservations"),
+		},
+		restartPolicy,
+		placement,
+		networks,
+	};
+}
+
+/** Checks a task template that came from the wire (a task's copy); throws InvalidServiceSpecError. */
+export function validateTaskTemplate(raw: unknown): TaskTemplate {
+	return taskTemplate(new Checker(), raw);
+}
+
+/** Checks a spec that came from a user or the wire; throws InvalidServiceSpecError naming the field. */
+export function validateServiceSpec(raw: unknown): ServiceSpec {
+	const c = new Checker();
+	const s = c.obj(raw, "spec");
+	const name = c.str(s.name, "name", 63);
+	if (!NAME.test(name)) c.bad("name", "must be letters, digits, _ . - and start with a letter or digit (at most 63)");
+	const task = taskTemplate(c, s.task);
 	const ep = c.obj(s.endpoint, "endpoint", true);
 	const spec: ServiceSpec = {
 		name,
 		labels: c.labels(s.labels, "labels"),
 		mode: mode(c, s.mode ?? { kind: "replicated", replicas: 1 }),
-		task: {
-			container,
-			resources: {
-				limits: resources(c, res.limits, "task.resources.limits"),
-				reservations: resources(c, res.reservations, "task.resources.reservations"),
-			},
-			restartPolicy,
-			placement,
-			networks,
-		},
+		task,
 		endpoint: { mode: c.oneOf(ep.mode, "endpoint.mode", ["vip", "dnsrr"] as const, "vip"), ports: ports(c, ep.ports) },
+		update: updateConfig(c, s.update, "update"),
+		rollback: updateConfig(c, s.rollback, "rollback"),
 	};
 	if (spec.endpoint.mode === "dnsrr" && spec.endpoint.ports.some((p) => p.publishMode === "ingress"))
 		c.bad("endpoint.ports", "dnsrr services can publish ports only in host mode (as in Swarm)");
-	if ((spec.mode.kind === "global" || spec.mode.kind === "global-job") && maxPer)
+	if ((spec.mode.kind === "global" || spec.mode.kind === "global-job") && task.placement.maxReplicasPerNode)
 		c.bad("task.placement.maxReplicasPerNode", "applies to replicated services only");
 	return spec;
 }

@@ -5,18 +5,31 @@ import { EventEmitter } from "node:events";
 import { pack, unpack } from "msgpackr";
 import type { FSM, FSMSnapshot, LogEntry } from "../../consensus/index.ts";
 import { StoreError } from "./errors.ts";
-import { StoreState, validateTransaction } from "./state.ts";
+import { type ApplyResult, StoreState, validateTransaction } from "./state.ts";
 import type { ChangeEvent, TxResult } from "./types.ts";
+import { ChangeFeed } from "./watch.ts";
 
-const SNAPSHOT_VERSION = 1;
+// 2: every value is a typed, validated object carrying its id (see objects.ts).
+const SNAPSHOT_VERSION = 2;
+
+export interface StoreFSMOptions {
+	/** How many changes watch() can replay (the ring of watch.ts). */
+	watchHistory?: number;
+}
 
 export class StoreFSM extends EventEmitter<{ change: [ChangeEvent]; restored: [] }> implements FSM {
 	state = new StoreState();
 	appliedIndex = 0;
+	readonly feed: ChangeFeed;
+
+	constructor(o: StoreFSMOptions = {}) {
+		super();
+		this.feed = new ChangeFeed(o.watchHistory);
+	}
 
 	apply(entry: LogEntry): TxResult {
 		this.appliedIndex = entry.index;
-		let r: ReturnType<StoreState["apply"]>;
+		let r: ApplyResult;
 		try {
 			r = this.state.apply(validateTransaction(unpack(entry.data)), entry.index);
 		} catch (err) {
@@ -27,8 +40,16 @@ export class StoreFSM extends EventEmitter<{ change: [ChangeEvent]; restored: []
 			return { ok: false, error: { code: e.code, message: e.message } };
 		}
 		if ("error" in r) return { ok: false, error: { code: r.error.code, message: r.error.message } };
-		for (const { op, record } of r.changes) this.emit("change", { table: op.table, action: op.op, id: op.id, record });
-		return { ok: true, versions: r.changes.map((c) => c.record.version) };
+		const versions: number[] = [];
+		for (const { op, record, previous } of r.changes) {
+			// The op's table and the record's type agree (the state wrote one from the other).
+			const ev = { index: entry.index, table: op.table, action: op.op, id: op.id, record, previous } as ChangeEvent;
+			if (!previous) delete ev.previous;
+			this.feed.push(ev);
+			this.emit("change", ev);
+			versions.push(record.version);
+		}
+		return { ok: true, versions };
 	}
 
 	snapshot(): FSMSnapshot {
@@ -43,6 +64,7 @@ export class StoreFSM extends EventEmitter<{ change: [ChangeEvent]; restored: []
 			throw new StoreError(`unknown store snapshot version ${s?.v}`, "ERR_SNAPSHOT_VERSION");
 		this.state = StoreState.fromSnapshot(s.tables);
 		this.appliedIndex = s.index ?? 0;
+		this.feed.reset(this.appliedIndex);
 		this.emit("restored");
 	}
 }

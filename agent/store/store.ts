@@ -20,7 +20,9 @@ import {
 } from "../../consensus/index.ts";
 import { NoLeaderError, storeErrorFrom } from "./errors.ts";
 import { StoreFSM } from "./fsm.ts";
-import type { ChangeEvent, Op, StoredRecord, Table, TxResult } from "./types.ts";
+import { validateTransaction } from "./state.ts";
+import type { ChangeEvent, IndexedTable, IndexName, NamedTable, Op, RecordOf, Table, TxResult } from "./types.ts";
+import type { WatchOptions, WatchSelector } from "./watch.ts";
 
 export interface StoreLogger {
 	info(obj: object, msg?: string): void;
@@ -38,6 +40,8 @@ export interface ClusterStoreOptions {
 	raft?: Partial<Omit<RaftConfig, "localId" | "logger">>;
 	/** Who may open Raft streams to this server (checked before a frame is read): managers. */
 	authorize?: (peer: string) => boolean;
+	/** How many changes watch() can replay after a reconnect (default 10,000). */
+	watchHistory?: number;
 }
 
 export interface StoreEvents {
@@ -50,13 +54,14 @@ export interface StoreEvents {
 export class ClusterStore extends EventEmitter<StoreEvents> {
 	readonly id: string;
 	readonly address: string;
-	private readonly fsm = new StoreFSM();
+	private readonly fsm: StoreFSM;
 	private readonly raft: Raft;
 	private readonly logs: FileLogStore;
 	private readonly stable: FileStableStore;
 
 	private constructor(o: ClusterStoreOptions, logs: FileLogStore, stable: FileStableStore) {
 		super();
+		this.fsm = new StoreFSM({ watchHistory: o.watchHistory });
 		this.logs = logs;
 		this.stable = stable;
 		this.id = o.node.peerId.toString();
@@ -69,7 +74,12 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 			logs,
 			stable,
 			new FileSnapshotStore(join(o.dir, "snapshots")),
-			new Libp2pTransport({ node: o.node, clusterId: o.clusterId, logger: o.logger }),
+			new Libp2pTransport({
+				node: o.node,
+				clusterId: o.clusterId,
+				logger: o.logger,
+				...(o.authorize ? { authorize: o.authorize } : {}),
+			}),
 		);
 		this.fsm.on("change", (ev) => this.emit("change", ev));
 		this.fsm.on("restored", () => this.emit("restored"));
@@ -153,21 +163,41 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		});
 	}
 
-	/** The Raft index of the last entry applied here (during a change event: that change's). */
+	/**
+	 * The Raft index of the last entry applied here (during a change event: that change's). List,
+	 * then watch({ ... }, { sinceVersion: appliedIndex() }) to miss nothing.
+	 */
 	appliedIndex(): number {
 		return this.fsm.appliedIndex;
 	}
 
-	get(table: Table, id: string): StoredRecord | undefined {
+	get<T extends Table>(table: T, id: string): RecordOf<T> | undefined {
 		return this.fsm.state.get(table, id);
 	}
 
-	list(table: Table): StoredRecord[] {
+	list<T extends Table>(table: T): RecordOf<T>[] {
 		return this.fsm.state.list(table);
 	}
 
-	byName(table: Table, name: string): StoredRecord | undefined {
+	count(table: Table): number {
+		return this.fsm.state.count(table);
+	}
+
+	byName<T extends NamedTable>(table: T, name: string): RecordOf<T> | undefined {
 		return this.fsm.state.byName(table, name);
+	}
+
+	/** Records by a secondary index: find("tasks", { by: "nodeId", value: id }). */
+	find<T extends IndexedTable>(table: T, q: { by: IndexName<T>; value: string }): RecordOf<T>[] {
+		return this.fsm.state.find(table, q);
+	}
+
+	/**
+	 * Changes as they are applied here, resumable from a version (see watch.ts): throws
+	 * WatchCompactedError when that version is older than the kept history.
+	 */
+	watch<T extends Table = Table>(sel?: WatchSelector<T>, o?: WatchOptions): AsyncIterableIterator<ChangeEvent<T>> {
+		return this.fsm.feed.watch(sel, o);
 	}
 
 	/** Everything committed before this call is applied here once it resolves (leader only). */
@@ -178,6 +208,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 	/** Commit one transaction (on the leader); resolves with its Raft index and each op's version. */
 	async commit(ops: Op[], o: FutureOptions = {}): Promise<{ index: number; versions: number[] }> {
 		if (!this.isLeader()) throw new NotLeaderError(this.leader()?.id);
+		validateTransaction({ ops }); // a malformed write is refused here, before a Raft round trip
 		const { index, response } = await this.raft.apply(pack({ ops }), { timeoutMs: 10_000, ...o });
 		const r = response as TxResult;
 		if (!r.ok) throw storeErrorFrom(r.error);

@@ -91,6 +91,15 @@ export function registerSwarm(program: Command): void {
 			const { joinToken } = await import("../swarm/commands.ts");
 			await joinToken(role, o);
 		});
+	program
+		.command("leave")
+		.description("leave the cluster (stopping the agent does not: a stopped node is only down)")
+		.option("-f, --force", "leave even as a manager (it takes a Raft voter away)")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { force?: boolean; dataRoot: string }) => {
+			const { leave } = await import("../swarm/commands.ts");
+			await leave(o);
+		});
 	const node = program.command("node").description("cluster nodes");
 	node
 		.command("ls")

@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, openSync } from "node:fs";
 import { join } from "node:path";
+import { socketPath } from "../../agent/api/index.ts";
 import { describeLab } from "./commands.ts";
 import { createLab } from "./create.ts";
 import { showOverlay } from "./demo-overlay.ts";
@@ -137,7 +138,7 @@ async function showCluster(rec: LabRecord, signal: AbortSignal): Promise<void> {
 		spawn(cmd!, args, { stdio: ["ignore", log, log], env: labNodeEnv(rec, n), detached: true }).unref();
 	}
 	const deadline = Date.now() + 20_000;
-	while (!rec.nodes.every((n) => existsSync(join(n.dir, "tsswarm.sock")))) {
+	while (!rec.nodes.every((n) => existsSync(socketPath(n.dir)))) {
 		if (Date.now() > deadline)
 			throw new Error("the agents did not start within 20 s; see agent.log in each node's dir");
 		await new Promise((r) => setTimeout(r, 50));

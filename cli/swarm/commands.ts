@@ -23,7 +23,7 @@ export async function runAgent(o: {
 		process.once("SIGINT", () => resolve("SIGINT"));
 		process.once("SIGTERM", () => resolve("SIGTERM"));
 	});
-	// A graceful leave first (bounded): the others see this node 'left', not 'failed'.
+	// Stopping is not leaving: the others see this node down; it keeps its identity and place.
 	await agent.stop();
 	if (sig === "SIGINT") throw new InterruptedError(sig);
 }
@@ -104,4 +104,9 @@ export async function nodeRm(ids: string[], o: { force?: boolean; dataRoot: stri
 		const r = await call<{ id: string }>(o.dataRoot, "POST", "/v1/nodes/rm", { id, force: Boolean(o.force) });
 		process.stdout.write(`${r.id}\n`);
 	}
+}
+
+export async function leave(o: { force?: boolean; dataRoot: string }): Promise<void> {
+	const r = await call<{ left: string }>(o.dataRoot, "POST", "/v1/leave", { force: Boolean(o.force) });
+	process.stdout.write(`Node left the cluster ${r.left}.\n`);
 }

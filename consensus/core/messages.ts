@@ -72,6 +72,23 @@ export interface TimeoutNow extends Base {
 	type: "timeoutNow";
 }
 
+/**
+ * A member refused a message from `about`, a sender its latest configuration does not name: its
+ * log may lag behind the entry that added it (or the sender is an outsider). It asks the servers
+ * it knows whether they know `about`. Changes no term on either side.
+ */
+export interface ServerQuery extends Base {
+	type: "serverQuery";
+	about: string;
+}
+
+/** A member's answer: `known` when `about` is a server of its latest configuration or its leader. */
+export interface ServerInfo extends Base {
+	type: "serverInfo";
+	about: string;
+	known: boolean;
+}
+
 export type Message =
 	| VoteRequest
 	| VoteResponse
@@ -80,7 +97,9 @@ export type Message =
 	| Heartbeat
 	| HeartbeatResponse
 	| SnapshotRequest
-	| TimeoutNow;
+	| TimeoutNow
+	| ServerQuery
+	| ServerInfo;
 
 export type MessageType = Message["type"];
 
@@ -150,6 +169,12 @@ export function validateMessage(m: unknown, limits: { maxEntries?: number } = {}
 			break;
 		}
 		case "timeoutNow":
+			break;
+		case "serverQuery":
+			need(isId(o.about), "serverQuery: about must be a server id");
+			break;
+		case "serverInfo":
+			need(isId(o.about) && typeof o.known === "boolean", "serverInfo: about/known");
 			break;
 		default:
 			throw new InvalidMessageError(`unknown message type ${JSON.stringify(o.type)}`);

@@ -26,6 +26,8 @@ import type {
 	AppendResponse,
 	Heartbeat,
 	Message,
+	ServerInfo,
+	ServerQuery,
 	SnapshotRequest,
 	VoteRequest,
 	VoteResponse,
@@ -47,6 +49,8 @@ export interface CoreConfig {
 	maxInflight: number;
 	/** Uniform random in [0, 1); seeded in simulations. */
 	random: () => number;
+	/** Called for each message refused because its sender may not talk to us (see admits()). */
+	onRefuse?: (m: Message) => void;
 }
 
 export const defaultCoreConfig = (id: string, random: () => number = Math.random): CoreConfig => ({
@@ -83,6 +87,16 @@ export class RaftCore {
 	role: RoleName = "follower";
 	leader = "";
 	private configs: Array<{ index: number; config: Configuration }> = [];
+	/** Ids of the latest configuration's servers, the only senders admitted (O(1) per message). */
+	private members = new Set<string>();
+	private membersOf: Configuration | undefined;
+	/** Messages refused because their sender is not a server of the latest configuration. */
+	refused = 0;
+	/** Senders a member of ours knows (serverInfo) while our latest configuration does not name them. */
+	private vouched = new Set<string>();
+	/** Senders asked about (serverQuery) in this round of an election timeout; bounded. */
+	private asked = new Set<string>();
+	private queryElapsed = 0;
 	private latestSnapshot: SnapshotMeta | undefined;
 	private progress = new Map<string, Progress>();
 	private votes = new Map<string, boolean>();
@@ -124,6 +138,7 @@ export class RaftCore {
 		this.latestSnapshot = snap;
 		this.configs = snap ? [{ index: snap.configurationIndex, config: snap.configuration }] : [];
 		for (const e of p.entries) if (e.type === "configuration" && e.index > (snap?.index ?? 0)) this.noteConfig(e);
+		this.refreshMembers();
 	}
 
 	// --- configuration -------------------------------------------------------------------------
@@ -157,6 +172,7 @@ export class RaftCore {
 	private noteConfig(e: LogEntry): void {
 		this.configs.push({ index: e.index, config: decodeConfiguration(e.data) });
 		this.pruneConfigs();
+		this.refreshMembers();
 		if (this.role === "leader") this.syncProgress();
 	}
 
@@ -171,6 +187,55 @@ export class RaftCore {
 	/** Entries from `index` on were replaced: forget configs they held (only on a real truncation). */
 	private dropConfigsFrom(index: number): void {
 		while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= index) this.configs.pop();
+		this.refreshMembers();
+	}
+
+	private refreshMembers(): void {
+		const cfg = this.configuration();
+		if (cfg === this.membersOf) return;
+		this.membersOf = cfg;
+		this.members = new Set(cfg.servers.map((s) => s.id));
+		// Vouches were for senders the old configuration did not name; the new one may.
+		this.vouched.clear();
+	}
+
+	/**
+	 * Who may send us a message (consensus/README.md, "Who may talk to a server"): a server of the
+	 * latest configuration, a sender one of those servers vouched for (serverInfo: our log lags
+	 * behind the entry that added it), and anyone while that configuration does not name us
+	 * (brand-new with none at all, being added, or removed: the leader adding us, or a candidate
+	 * needing our vote, is not known to us yet). For append, heartbeat and snapshot also the
+	 * leader we already follow in this term (a leader that removed itself).
+	 */
+	private admits(m: Message): boolean {
+		if (this.members.has(m.from) || !this.members.has(this.id) || this.vouched.has(m.from)) return true;
+		const replication = m.type === "append" || m.type === "heartbeat" || m.type === "snapshot";
+		return replication && m.from === this.leader && m.term === this.term;
+	}
+
+	private refuse(m: Message): void {
+		this.refused++;
+		this.cfg.onRefuse?.(m);
+		// If the sender is real, our log lacks the entry that added it: ask the servers we know,
+		// once per sender and election timeout (at most 16 senders). An outsider learns nothing.
+		if (this.asked.has(m.from) || this.asked.size >= 16) return;
+		this.asked.add(m.from);
+		for (const id of this.members) {
+			if (id !== this.id) this.send({ type: "serverQuery", term: this.term, from: this.id, to: id, about: m.from });
+		}
+	}
+
+	/**
+	 * `about` is known if our latest configuration names it (also while it no longer names us: a
+	 * removed server still knows who replaced it), or if we follow it while named ourselves.
+	 */
+	private answerServerQuery(m: ServerQuery): void {
+		const known = this.members.has(m.about) || (m.about === this.leader && this.members.has(this.id));
+		this.send({ type: "serverInfo", term: this.term, from: this.id, to: m.from, about: m.about, known });
+	}
+
+	private noteServerInfo(m: ServerInfo): void {
+		if (m.known) this.vouched.add(m.about);
 	}
 
 	private promotable(): boolean {
@@ -210,6 +275,8 @@ export class RaftCore {
 			lastIndex: this.log.lastIndex(),
 			firstIndex: this.log.firstIndex(),
 			configuration: this.configuration(),
+			/** Messages refused because their sender is not a server of the latest configuration. */
+			refused: this.refused,
 			progress: Object.fromEntries(
 				[...this.progress].map(([id, p]) => [id, { match: p.match, next: p.next, state: p.state }]),
 			),
@@ -354,6 +421,10 @@ export class RaftCore {
 	// --- ticking -------------------------------------------------------------------------------
 
 	tick(): void {
+		if (++this.queryElapsed >= this.cfg.electionTicks) {
+			this.queryElapsed = 0;
+			this.asked.clear();
+		}
 		if (this.role === "leader") this.tickLeader();
 		else this.tickElection();
 	}
@@ -400,6 +471,20 @@ export class RaftCore {
 
 	step(m: Message): void {
 		if (m.to !== this.id) return;
+		if (!this.admits(m)) {
+			// Before any term logic: a non-member's higher term must depose nobody and commit nothing.
+			this.refuse(m);
+			return;
+		}
+		// Outside the term logic: they only say whom a server knows.
+		if (m.type === "serverQuery") {
+			this.answerServerQuery(m);
+			return;
+		}
+		if (m.type === "serverInfo") {
+			this.noteServerInfo(m);
+			return;
+		}
 		if (m.term > this.term) {
 			if (m.type === "vote") {
 				if (!m.transfer && this.inLease()) return; // a live leader exists: ignore the disruptor
@@ -541,6 +626,7 @@ export class RaftCore {
 		if (!m.data) throw new RaftError("snapshot message without data", "ERR_INVALID_MESSAGE");
 		this.log.restore(meta.index, meta.term);
 		this.configs = [{ index: meta.configurationIndex, config: meta.configuration }];
+		this.refreshMembers();
 		this.latestSnapshot = meta;
 		this.pendingSnapshotInstall = { meta, data: m.data };
 		reply(meta.index);

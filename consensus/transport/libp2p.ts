@@ -1,12 +1,14 @@
 // Raft over libp2p: the stream protocol /tsswarm/raft/1 on a node the caller owns. One long-lived
 // outbound stream per peer carries frames in order; every frame names the cluster, and frames from
 // another cluster, oversized or undecodable ones end that stream with a named error logged with
-// the peer. Server ids are peer ids; addresses are multiaddrs (…/p2p/<peer id>).
+// the peer. An optional authorize hook decides which peers may use the protocol at all (the
+// protocol is registered on libp2p directly, outside any host-level stream check). Server ids are
+// peer ids; addresses are multiaddrs (…/p2p/<peer id>).
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../config.ts";
-import { WrongClusterError } from "../errors.ts";
+import { UnauthorizedPeerError, WrongClusterError } from "../errors.ts";
 import { encodeFrame, FrameDecoder } from "./frame.ts";
 import type { Transport, TransportHandler } from "./types.ts";
 
@@ -17,6 +19,15 @@ export interface Libp2pTransportOptions {
 	clusterId: string;
 	maxFrameBytes?: number;
 	logger?: Logger;
+	/**
+	 * May `peerId` (the remote peer id, as a string) use `protocol` (RAFT_PROTOCOL)? Asked when an
+	 * inbound stream opens and again before each chunk of it is decoded, so a revoked peer is cut
+	 * off at its next frame; keep it O(1). false (or a throw) resets the stream with
+	 * UnauthorizedPeerError, logged with the peer and counted in counters.unauthorized. Without a
+	 * hook every peer may send: the Raft core still takes messages only from servers of its
+	 * latest configuration (and the exceptions the transport cannot see, e.g. the leader adding us).
+	 */
+	authorize?: (peerId: string, protocol: string) => boolean;
 }
 
 interface Outbound {
@@ -32,18 +43,20 @@ export class Libp2pTransport implements Transport {
 	private readonly clusterId: string;
 	private readonly max: number;
 	private readonly log: Logger;
+	private readonly authorize: ((peerId: string, protocol: string) => boolean) | undefined;
 	private handler: TransportHandler<unknown> | undefined;
 	private out = new Map<string, Outbound>();
 	private inbound = new Set<Stream>();
 	private running = false;
 	/** Counters for tests and stats. */
-	readonly counters = { sent: 0, received: 0, refused: 0, reconnects: 0, truncated: 0 };
+	readonly counters = { sent: 0, received: 0, refused: 0, unauthorized: 0, reconnects: 0, truncated: 0 };
 
 	constructor(o: Libp2pTransportOptions) {
 		this.node = o.node;
 		this.clusterId = o.clusterId;
 		this.max = o.maxFrameBytes ?? 16 << 20;
 		this.log = o.logger ?? silentLogger;
+		this.authorize = o.authorize;
 		this.localId = o.node.peerId.toString();
 		this.localAddress = o.node.getMultiaddrs()[0]?.toString() ?? "";
 	}
@@ -56,19 +69,47 @@ export class Libp2pTransport implements Transport {
 		});
 	}
 
+	private allowed(peer: string): boolean {
+		if (!this.authorize) return true;
+		try {
+			return this.authorize(peer, RAFT_PROTOCOL) === true;
+		} catch (err) {
+			this.log.warn({ peer, protocol: RAFT_PROTOCOL, err: (err as Error).message }, "raft authorize hook threw");
+			return false;
+		}
+	}
+
 	private onInbound(stream: Stream, connection: Connection): void {
 		const peer = connection.remotePeer.toString();
+		let ended = false;
+		const reset = (err: Error, what: string) => {
+			ended = true;
+			this.log.warn(
+				{ peer, protocol: RAFT_PROTOCOL, error: err.name, code: (err as { code?: string }).code, err: err.message },
+				what,
+			);
+			stream.abort(err);
+		};
+		const unauthorized = () => {
+			this.counters.unauthorized++;
+			reset(new UnauthorizedPeerError(peer, RAFT_PROTOCOL), "raft stream refused");
+		};
+		if (!this.allowed(peer)) {
+			unauthorized();
+			return;
+		}
 		this.inbound.add(stream);
 		const decoder = new FrameDecoder(this.max);
 		const refuse = (err: Error) => {
 			this.counters.refused++;
-			this.log.warn(
-				{ peer, protocol: RAFT_PROTOCOL, error: err.name, code: (err as { code?: string }).code, err: err.message },
-				"raft frame refused",
-			);
-			stream.abort(err);
+			reset(err, "raft frame refused");
 		};
 		stream.addEventListener("message", (evt) => {
+			if (ended) return;
+			if (!this.allowed(peer)) {
+				unauthorized();
+				return;
+			}
 			let frames: unknown[];
 			try {
 				frames = decoder.push(evt.data.subarray());

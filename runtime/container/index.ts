@@ -18,6 +18,7 @@ export {
 	parseDuration,
 	resolveHealthcheck,
 } from "./health.ts";
+export { type RuntimeHelper, runHelper } from "./helpers.ts";
 export { parseCpus, parseMemory, parsePidsLimit, parseSize } from "./limits.ts";
 export { stopLogDaemon } from "./logd-client.ts";
 export { type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
@@ -31,4 +32,4 @@ export {
 	type RuntimeOptions,
 } from "./runtime.ts";
 export { defaultSeccompProfile } from "./seccomp.ts";
-export { buildOciSpec, type ContainerSpec, DEFAULT_CAPS, type Mount } from "./spec.ts";
+export { buildOciSpec, type ContainerSpec, DEFAULT_CAPS, effectiveCaps, type Mount } from "./spec.ts";

@@ -1,6 +1,6 @@
 // The log writer of a data root: one detached Node process that turns the output of all of its
 // running containers into their json-file logs (log-writer.ts) and records their exit codes.
-//   node log-daemon.ts <data root>
+//   node log-daemon.ts <data root>   (the release executable: tsswarm __log-daemon <data root>)
 // It replaces a Node process per container (~40 MB and a Node start-up each, which competed with
 // runc for the cores). Started on demand (logd-client.ts), one per root (an flock held for life),
 // it listens on ROOT/logd.sock; at start it adopts the
@@ -160,6 +160,9 @@ function serve(root: string): void {
 	});
 }
 
-if (import.meta.main) {
-	serve(process.argv[2]!);
+/** The daemon's command line: `<data root>`. */
+export function main(argv: string[]): void {
+	serve(argv[0]!);
 }
+
+if (import.meta.main) main(process.argv.slice(2));

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
+import { helperCommand } from "./helpers.ts";
 import { procStart } from "./proc.ts";
 
 /** What the daemon needs to know of a container, kept in its dir so that a successor can adopt it. */
@@ -92,9 +93,8 @@ export function spawnLogd(root: string, env: NodeJS.ProcessEnv): void {
 	} catch {
 		return; // the root is gone: nothing to serve
 	}
-	const script = 'exec 9>>"$1/logd.lock"; flock -n 9 || exit 0; exec "$2" "$3" "$1"';
-	const daemon = new URL("./log-daemon.ts", import.meta.url).pathname;
-	const p = spawn("/bin/sh", ["-c", script, "sh", root, process.execPath, daemon], {
+	const script = 'exec 9>>"$1/logd.lock"; flock -n 9 || exit 0; root=$1; shift; exec "$@" "$root"';
+	const p = spawn("/bin/sh", ["-c", script, "sh", root, ...helperCommand("log-daemon")], {
 		detached: true,
 		stdio: ["ignore", "ignore", log],
 		env,

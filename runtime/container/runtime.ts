@@ -49,6 +49,7 @@ import {
 } from "./cgroups.ts";
 import type { ContainerRuntime } from "./contract.ts";
 import { type Healthcheck, type HealthState, readHealth, resolveHealthcheck } from "./health.ts";
+import { helperCommand } from "./helpers.ts";
 import { parseSize } from "./limits.ts";
 import { handOff, logdAlive, spawnLogd, writeLogJob } from "./logd-client.ts";
 import { followLogs, type LogEntry, type LogOptions, parseTime, readLogs } from "./logs.ts";
@@ -571,9 +572,9 @@ export class Runtime implements ContainerRuntime {
 	private startHealth(st: ContainerState): void {
 		if (!st.healthcheck) return;
 		const dir = this.dir(st.id);
-		const runner = new URL("./health-runner.ts", import.meta.url).pathname;
-		const args = [runner, JSON.stringify(this.runc()), st.id, dir, JSON.stringify(st.healthcheck)];
-		const p = spawn(process.execPath, args, { detached: true, stdio: "ignore", env: this.helperEnv() });
+		const [cmd, ...pre] = helperCommand("health-runner");
+		const args = [...pre, JSON.stringify(this.runc()), st.id, dir, JSON.stringify(st.healthcheck)];
+		const p = spawn(cmd!, args, { detached: true, stdio: "ignore", env: this.helperEnv() });
 		p.unref();
 		writeFileSync(join(dir, "health.pid"), String(p.pid));
 	}
@@ -583,7 +584,7 @@ export class Runtime implements ContainerRuntime {
 		try {
 			const pid = Number(readFileSync(join(this.dir(id), "health.pid"), "utf8"));
 			const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-			if (cmdline.includes("health-runner.ts") && cmdline.includes(id)) process.kill(pid, "SIGKILL");
+			if (cmdline.includes("health-runner") && cmdline.includes(id)) process.kill(pid, "SIGKILL");
 		} catch {}
 	}
 

@@ -21,8 +21,7 @@ import {
 	writeFileSync,
 } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type TarStream from "tar-stream";
@@ -94,17 +93,13 @@ function clearFor(path: string, parts: string[], entry: string): void {
 // tar-stream decodes every pax value as UTF-8, which mangles binary xattr values such as
 // security.capability (bytes >= 0x80 become U+FFFD). Its pax decoder is swapped for one that keeps
 // SCHILY.xattr.* values as latin1 strings, i.e. one char per byte, turned back into bytes below.
-// (The headers module is not exported, so it is reached by path; extract.js shares the instance.)
+// (tar-headers.ts reaches the module; extract.js shares the instance.)
 // tar-stream and zlib load on the first unpack: starting a container needs neither.
 const XATTR = "SCHILY.xattr.";
 let tarLib: Promise<{ tar: typeof TarStream; zlib: typeof import("node:zlib") }> | undefined;
 export function loadTar() {
 	tarLib ??= (async () => {
-		const req = createRequire(import.meta.url);
-		const tarHeaders = req(join(dirname(req.resolve("tar-stream")), "headers.js")) as {
-			decodePax(buf: Buffer): Record<string, string>;
-		};
-		tarHeaders.decodePax = decodePaxRaw;
+		(await import("./tar-headers.ts")).tarHeaders().decodePax = decodePaxRaw;
 		const tar = (await import("tar-stream")).default;
 		return { tar, zlib: await import("node:zlib") };
 	})();

@@ -182,8 +182,10 @@ async function listApplets(bin: string, arch: DebArch): Promise<string[]> {
 	return stdout.split("\n").filter((a) => /^[a-z0-9_.[\]-]+$/.test(a));
 }
 
+// (No top-level await: the release bundle, which holds the lab and so this file, is CommonJS.)
 if (import.meta.main) {
 	const force = process.argv.includes("--force");
-	const images = await buildTestImages({ force, log: (m) => process.stderr.write(`${m}\n`) });
-	process.stdout.write(`${JSON.stringify(images, null, 2)}\n`);
+	void buildTestImages({ force, log: (m) => process.stderr.write(`${m}\n`) }).then((images) => {
+		process.stdout.write(`${JSON.stringify(images, null, 2)}\n`);
+	});
 }

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, openSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { socketPath } from "../../agent/api/index.ts";
 import { netnsArgv } from "../../cli/lab/index.ts";
 import { waitFor } from "./index.ts";
 import type { Lab } from "./lab.ts";
@@ -22,7 +23,7 @@ export interface LabAgent {
  */
 export async function startAgent(lab: Lab, node: string, o: { args?: string[] } = {}): Promise<LabAgent> {
 	const n = lab.nodes.find((x) => x.name === node)!;
-	const sock = join(n.dir, "tsswarm.sock");
+	const sock = socketPath(n.dir);
 	// A killed agent leaves its socket behind: wait for the new agent's, not the old file.
 	rmSync(sock, { force: true });
 	const log = openSync(join(n.dir, "agent.log"), "a");

@@ -56,7 +56,7 @@ t.test("agents in a 4-node lab: init, worker/manager/rotated tokens, labels, lea
 	const j4 = await lab.exec("n4", [cli, "join", "--token", rotated!, "198.18.0.1:2377"]);
 	t.equal(j4.code, 0, `n4 joins with the new token (${j4.stderr.trim()})`);
 
-	type NodeView = { addr: string; state: string; role: string; labels: Record<string, string> };
+	type NodeView = { id: string; addr: string; state: string; role: string; labels: Record<string, string> };
 	const nodes = async (on: string) =>
 		JSON.parse((await lab.exec(on, [cli, "node", "ls", "--format", "json"])).stdout) as NodeView[];
 	await waitFor(
@@ -77,14 +77,30 @@ t.test("agents in a 4-node lab: init, worker/manager/rotated tokens, labels, lea
 	]);
 	t.same(view.find((x) => x.addr.startsWith("198.18.0.2:"))?.labels, { zone: "b", disk: "ssd" }, "n2's labels");
 
-	// A graceful stop (SIGTERM) is a leave: the others show n4 'left', not failed.
+	// `tsswarm leave` is a leave: the others show n4 'left', not failed.
 	const by = (on: string, ip: string) => nodes(on).then((ns) => ns.find((x) => x.addr.startsWith(`${ip}:`))?.state);
-	await agents.get("n4")!.stop("SIGTERM");
+	const left = await lab.exec("n4", [cli, "leave"]);
+	t.equal(left.code, 0, left.stderr);
 	await waitFor(
 		"n1, n2 and n3 show n4 left",
 		async () => (await Promise.all(["n1", "n2", "n3"].map((n) => by(n, "198.18.0.4")))).every((s) => s === "left"),
 		{ timeoutMs: 10_000, intervalMs: 200 },
 	);
+	const refused = await lab.exec("n3", [cli, "leave"]);
+	t.equal(refused.code, 1, "a manager does not leave without --force");
+	t.match(refused.stderr, /manager.*--force/);
+
+	// Stopping is not leaving (SIGTERM, a reboot): n2 is down, not left, and comes back as itself.
+	const n2Id = (await nodes("n1")).find((x) => x.addr.startsWith("198.18.0.2:"))!.id;
+	await agents.get("n2")!.stop("SIGTERM");
+	await waitFor("n1 marks n2 down (not left)", async () => (await by("n1", "198.18.0.2")) === "dead", {
+		timeoutMs: 20_000,
+		intervalMs: 200,
+	});
+	const again = await startAgent(lab, "n2", { args: ["--listen-addr", "198.18.0.2:2377", "--label", "zone=b"] });
+	t.teardown(() => again.stop("SIGKILL"));
+	await waitFor("n2 is back, alive", async () => (await by("n1", "198.18.0.2")) === "alive", { timeoutMs: 20_000 });
+	t.equal((await nodes("n1")).find((x) => x.addr.startsWith("198.18.0.2:"))?.id, n2Id, "with the same node id");
 
 	// SIGKILL n3's agent: the others mark it down.
 	const t0 = Date.now();

@@ -4,6 +4,7 @@ import { pack } from "msgpackr";
 import t from "tap";
 import { StoreFSM, StoreState, validateTransaction } from "../../../agent/store/index.ts";
 import type { LogEntry } from "../../../consensus/index.ts";
+import { cluster, net } from "./fixtures.ts";
 
 const entry = (index: number, tx: unknown): LogEntry => ({ index, term: 1, type: "command", data: pack(tx) });
 
@@ -12,8 +13,8 @@ t.test("transactions apply whole or not at all, with versions = raft index", asy
 	const r1 = s.apply(
 		validateTransaction({
 			ops: [
-				{ op: "create", table: "networks", id: "n1", value: { name: "app" } },
-				{ op: "create", table: "cluster", id: "cluster", value: { nextVni: 1 } },
+				{ op: "create", table: "networks", id: "n1", value: net("n1", "app") },
+				{ op: "create", table: "cluster", id: "cluster", value: cluster(1) },
 			],
 		}),
 		7,
@@ -25,18 +26,18 @@ t.test("transactions apply whole or not at all, with versions = raft index", asy
 	const r2 = s.apply(
 		validateTransaction({
 			ops: [
-				{ op: "create", table: "networks", id: "n2", value: { name: "db" } },
-				{ op: "update", table: "cluster", id: "cluster", version: 6, value: { nextVni: 2 } },
+				{ op: "create", table: "networks", id: "n2", value: net("n2", "db") },
+				{ op: "update", table: "cluster", id: "cluster", version: 6, value: cluster(2) },
 			],
 		}),
 		8,
 	);
 	t.ok("error" in r2 && r2.error.code === "ERR_VERSION_CONFLICT", "stale version refused");
 	t.equal(s.get("networks", "n2"), undefined, "the create in the same transaction was not applied");
-	t.same(s.get("cluster", "cluster")?.value, { nextVni: 1 });
+	t.same(s.get("cluster", "cluster")?.value, cluster(1));
 	const r3 = s.apply(
 		validateTransaction({
-			ops: [{ op: "update", table: "cluster", id: "cluster", version: 7, value: { nextVni: 2 } }],
+			ops: [{ op: "update", table: "cluster", id: "cluster", version: 7, value: cluster(2) }],
 		}),
 		9,
 	);
@@ -47,14 +48,14 @@ t.test("transactions apply whole or not at all, with versions = raft index", asy
 
 t.test("names are unique per named table; deletes check existence and version", async (t) => {
 	const s = new StoreState();
-	s.apply(validateTransaction({ ops: [{ op: "create", table: "networks", id: "a", value: { name: "app" } }] }), 1);
+	s.apply(validateTransaction({ ops: [{ op: "create", table: "networks", id: "a", value: net("a", "app") }] }), 1);
 	const dup = s.apply(
-		validateTransaction({ ops: [{ op: "create", table: "networks", id: "b", value: { name: "app" } }] }),
+		validateTransaction({ ops: [{ op: "create", table: "networks", id: "b", value: net("b", "app") }] }),
 		2,
 	);
 	t.ok("error" in dup && dup.error.code === "ERR_NAME_IN_USE");
 	const sameId = s.apply(
-		validateTransaction({ ops: [{ op: "create", table: "networks", id: "a", value: { name: "x" } }] }),
+		validateTransaction({ ops: [{ op: "create", table: "networks", id: "a", value: net("a", "x") }] }),
 		3,
 	);
 	t.ok("error" in sameId && sameId.error.code === "ERR_VERSION_CONFLICT");
@@ -78,7 +79,6 @@ t.test("malformed transactions are refused with a named error naming the fault",
 		[{ ops: [{ op: "create", table: "nodes", id: "x".repeat(129), value: {} }] }, /id must be a string/],
 		[{ ops: [{ op: "create", table: "nodes", id: "a", value: [1] }] }, /value must be an object/],
 		[{ ops: [{ op: "update", table: "nodes", id: "a", value: {} }] }, /needs the version/],
-		[{ ops: [{ op: "create", table: "networks", id: "a", value: {} }] }, /networks records need a name/],
 		[{ ops: Array.from({ length: 1025 }, () => ({ op: "delete", table: "nodes", id: "a" })) }, /more than 1024/],
 	];
 	for (const [tx, why] of cases) t.throws(() => validateTransaction(tx), { code: "ERR_INVALID_TX", message: why });
@@ -88,7 +88,7 @@ t.test("the FSM refuses garbage entries without losing state, and snapshots roun
 	const fsm = new StoreFSM();
 	const events: string[] = [];
 	fsm.on("change", (e) => events.push(`${e.action} ${e.table}/${e.id}`));
-	t.same(fsm.apply(entry(1, { ops: [{ op: "create", table: "networks", id: "a", value: { name: "app" } }] })), {
+	t.same(fsm.apply(entry(1, { ops: [{ op: "create", table: "networks", id: "a", value: net("a", "app") }] })), {
 		ok: true,
 		versions: [1],
 	});

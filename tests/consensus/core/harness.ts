@@ -16,6 +16,7 @@ export interface NetOptions {
 	maxEntriesPerAppend?: number;
 	maxBytesPerAppend?: number;
 	maxInflight?: number;
+	onRefuse?: (m: Message) => void;
 }
 
 export class Net {

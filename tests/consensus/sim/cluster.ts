@@ -3,8 +3,9 @@
 // groups, also one-way), disks that lose the write in progress or keep only part of it at a crash,
 // a seeded schedule of membership changes (add/remove/demote voters, add/promote/remove
 // non-voters) and leadership transfers, and KV clients whose history is checked for
-// linearizability. Every run checks the Raft safety invariants as it goes: election safety and
-// leader append-only after every step, log matching among all nodes periodically and at the end.
+// linearizability, and an adversary outside the configuration forging well-formed messages. Every
+// run checks the Raft safety invariants as it goes: election safety and leader append-only after
+// every step, log matching among all nodes periodically and at the end.
 import { pack, unpack } from "msgpackr";
 import {
 	type Configuration,
@@ -36,7 +37,15 @@ export interface SimOptions {
 	spares?: number;
 	/** Membership changes and leadership transfers during the chaos phase. */
 	membership?: boolean;
+	/**
+	 * A non-member ("x1", never in any configuration) that sends members forged pre-votes, votes,
+	 * heartbeats, appends (plausible indices, commits beyond the real one), acknowledgements,
+	 * timeoutNow and serverInfo at random times, in both phases.
+	 */
+	adversary?: boolean;
 }
+
+export const ADVERSARY = "x1";
 
 interface Disk {
 	hard: HardState;
@@ -71,6 +80,9 @@ interface ClientOp extends KvOp {
 	deadline: number;
 	done: boolean;
 }
+
+/** Live and named by its own latest configuration: a node whose term and commit the adversary must not move. */
+const isMember = (n: Node): boolean => n.core?.configuration().servers.some((s) => s.id === n.id) === true;
 
 export class InvariantError extends Error {
 	override name = "InvariantError";
@@ -109,6 +121,13 @@ export class SimCluster {
 		configChanges: 0,
 		configsApplied: 0,
 		transfers: 0,
+		/** Forged messages sent, delivered to a live member, refused by it, and answers sent to the adversary. */
+		forged: 0,
+		forgedDelivered: 0,
+		forgedRefused: 0,
+		answeredAdversary: 0,
+		/** Refusals of real servers' messages (a removed server, a leader a lagging log does not name yet). */
+		refusedOther: 0,
 	};
 
 	constructor(opts: SimOptions) {
@@ -122,6 +141,7 @@ export class SimCluster {
 			snapshotEvery: 25,
 			spares: 2,
 			membership: true,
+			adversary: true,
 			...opts,
 		};
 		this.rng = new Rng(opts.seed);
@@ -152,7 +172,15 @@ export class SimCluster {
 
 	private start(n: Node): void {
 		n.core = new RaftCore(
-			{ ...defaultCoreConfig(n.id, () => this.rng.next()), maxEntriesPerAppend: 8, maxInflight: 4 },
+			{
+				...defaultCoreConfig(n.id, () => this.rng.next()),
+				maxEntriesPerAppend: 8,
+				maxInflight: 4,
+				onRefuse: (m) => {
+					if (m.from === ADVERSARY) this.stats.forgedRefused++;
+					else this.stats.refusedOther++;
+				},
+			},
 			{ hardState: n.disk.hard, snapshot: n.disk.snapshot?.meta, entries: n.disk.entries },
 		);
 		n.kv = n.disk.snapshot ? new Map(unpack(n.disk.snapshot.data) as Array<[string, string]>) : new Map();
@@ -206,6 +234,7 @@ export class SimCluster {
 			}
 		}
 		this.deliver();
+		if (this.o.adversary && this.rng.chance(0.01)) this.forge();
 		if (chaos && this.o.faults) this.injectFaults();
 		if (chaos && this.o.membership) this.changeMembership();
 		// Clients stop halfway through the calm phase so the final convergence check is exact.
@@ -219,10 +248,24 @@ export class SimCluster {
 		if (due.length === 0) return;
 		this.net = this.net.filter((f) => f.at > this.now);
 		for (const f of due) {
-			const n = this.node(f.msg.to);
+			const n = this.nodes.find((x) => x.id === f.msg.to);
+			if (!n) {
+				this.stats.answeredAdversary++;
+				continue;
+			}
 			if (!n.core) {
 				this.stats.dropped++;
 				continue;
+			}
+			if (f.msg.from === ADVERSARY) {
+				// The adversary attacks members. A node outside its own latest configuration (being
+				// added, or removed) takes replication from anyone by design (README: "Who may talk
+				// to a server"); keeping such peers out is the transport's authorize hook's job.
+				if (!isMember(n)) {
+					this.stats.dropped++;
+					continue;
+				}
+				this.stats.forgedDelivered++;
 			}
 			this.stats.delivered++;
 			n.core.step(f.msg);
@@ -277,6 +320,44 @@ export class SimCluster {
 			}
 		}
 		if (r.chance(0.002)) this.blocked.clear();
+	}
+
+	/** One forged, well-formed message from the adversary to a random member. */
+	private forge(): void {
+		const r = this.rng;
+		const targets = this.nodes.filter(isMember);
+		if (targets.length === 0) return;
+		const n = r.pick(targets);
+		const core = n.core!;
+		const log = core.log;
+		const term = core.term + r.int(0, 3);
+		const base = { term, from: ADVERSARY, to: n.id };
+		const last = log.lastIndex();
+		const evil = (index: number): LogEntry => ({
+			index,
+			term,
+			type: "command",
+			data: pack({ op: -1, key: `k${r.int(1, this.o.keys)}`, value: "forged" }),
+		});
+		// Appends that match the tail (prevIndex = last) or overwrite it from the commit point on.
+		const prevIndex = r.chance(0.5) ? last : Math.max(log.committed, log.snapshotIndex);
+		const count = r.int(0, 3);
+		const entries = Array.from({ length: count }, (_, i) => evil(prevIndex + 1 + i));
+		const beyond = last + count + r.int(1, 50);
+		const kinds: Array<() => Message> = [
+			() => ({ ...base, type: "vote", pre: true, transfer: false, lastIndex: last + r.int(0, 5), lastTerm: term }),
+			() => ({ ...base, type: "vote", pre: false, transfer: r.chance(0.5), lastIndex: last + 5, lastTerm: term }),
+			() => ({ ...base, type: "heartbeat", commit: beyond, ctx: 0 }),
+			() => ({ ...base, type: "append", prevIndex, prevTerm: log.term(prevIndex) ?? 0, entries, commit: beyond }),
+			() => ({ ...base, type: "timeoutNow" }),
+			() => ({ ...base, type: "serverInfo", about: ADVERSARY, known: true }),
+			() => ({ ...base, type: "appendResp", success: true, index: last, hintIndex: 0, hintTerm: 0 }),
+			() => ({ ...base, type: "heartbeatResp", ctx: r.int(0, 5) }),
+			() => ({ ...base, type: "voteResp", pre: r.chance(0.5), granted: true }),
+		];
+		const msg = r.pick(kinds)();
+		this.stats.forged++;
+		this.net.push({ at: this.now + r.int(1, 15), seq: this.netSeq++, msg });
 	}
 
 	// --- the shell's Ready loop ---------------------------------------------------------------

@@ -44,54 +44,69 @@ t.test("the checker rejects non-linearizable histories", async (t) => {
 	t.notOk(checkLinearizable([op(1, "put", "a", 0, 1), op(1, "put", "b", 2, 3), op(2, "get", "a", 4, 5)]).ok);
 });
 
-t.test("seeded simulations: partitions, crashes, torn writes, loss, duplication, reordering, membership", async (t) => {
-	// About 10 s on an idle core; `npm run sim -- --seeds 10000` runs many more.
-	const runs: Array<{ nodes: number; seeds: number }> = [
-		{ nodes: 3, seeds: 600 },
-		{ nodes: 5, seeds: 300 },
-	];
-	for (const { nodes, seeds } of runs) {
-		const failures: string[] = [];
-		const totals = {
-			crashes: 0,
-			torn: 0,
-			partitions: 0,
-			splits: 0,
-			elections: 0,
-			installs: 0,
-			configChanges: 0,
-			configsApplied: 0,
-			transfers: 0,
-			acknowledged: 0,
-		};
-		for (let seed = 1; seed <= seeds; seed++) {
-			const r = runSeed({ seed, nodes });
-			if (!r.ok) failures.push(`seed ${seed}: ${r.error} (replay: ${replayCommand(seed, nodes)})`);
-			totals.crashes += r.stats.crashes;
-			totals.torn += r.stats.torn;
-			totals.partitions += r.stats.partitions;
-			totals.elections += r.stats.elections;
-			totals.installs += r.stats.installs;
-			totals.splits += r.stats.splits;
-			totals.configChanges += r.stats.configChanges;
-			totals.configsApplied += r.stats.configsApplied;
-			totals.transfers += r.stats.transfers;
-			totals.acknowledged += r.acknowledged;
+t.test(
+	"seeded simulations: partitions, crashes, torn writes, loss, duplication, reordering, membership, a forging outsider",
+	async (t) => {
+		// About 10 s on an idle core; `npm run sim -- --seeds 10000` runs many more.
+		const runs: Array<{ nodes: number; seeds: number }> = [
+			{ nodes: 3, seeds: 600 },
+			{ nodes: 5, seeds: 300 },
+		];
+		for (const { nodes, seeds } of runs) {
+			const failures: string[] = [];
+			const totals = {
+				crashes: 0,
+				torn: 0,
+				partitions: 0,
+				splits: 0,
+				elections: 0,
+				installs: 0,
+				configChanges: 0,
+				configsApplied: 0,
+				transfers: 0,
+				acknowledged: 0,
+				forged: 0,
+				forgedDelivered: 0,
+				forgedRefused: 0,
+				answeredAdversary: 0,
+			};
+			for (let seed = 1; seed <= seeds; seed++) {
+				const r = runSeed({ seed, nodes });
+				if (!r.ok) failures.push(`seed ${seed}: ${r.error} (replay: ${replayCommand(seed, nodes)})`);
+				totals.crashes += r.stats.crashes;
+				totals.torn += r.stats.torn;
+				totals.partitions += r.stats.partitions;
+				totals.elections += r.stats.elections;
+				totals.installs += r.stats.installs;
+				totals.splits += r.stats.splits;
+				totals.configChanges += r.stats.configChanges;
+				totals.configsApplied += r.stats.configsApplied;
+				totals.transfers += r.stats.transfers;
+				totals.acknowledged += r.acknowledged;
+				totals.forged += r.stats.forged;
+				totals.forgedDelivered += r.stats.forgedDelivered;
+				totals.forgedRefused += r.stats.forgedRefused;
+				totals.answeredAdversary += r.stats.answeredAdversary;
+			}
+			t.same(failures, [], `${seeds} seeds with ${nodes} nodes keep every invariant and are linearizable`);
+			// The faults really happened (a simulation that injects nothing proves nothing).
+			t.ok(totals.crashes > seeds, `crashes: ${totals.crashes}`);
+			t.ok(totals.torn > 0, `torn writes: ${totals.torn}`);
+			t.ok(totals.partitions > seeds / 2, `partitions: ${totals.partitions}`);
+			t.ok(totals.elections > seeds, `elections: ${totals.elections}`);
+			t.ok(totals.installs > 0, `snapshot installs: ${totals.installs}`);
+			t.ok(totals.splits > seeds / 4, `two-group splits: ${totals.splits}`);
+			t.ok(totals.configChanges > seeds, `membership changes proposed: ${totals.configChanges}`);
+			t.ok(totals.configsApplied > seeds, `membership changes committed and applied: ${totals.configsApplied}`);
+			t.ok(totals.transfers > seeds / 4, `leadership transfers: ${totals.transfers}`);
+			t.ok(totals.acknowledged > seeds * 50, `acknowledged client ops: ${totals.acknowledged}`);
+			// The outsider's forged messages reached members, and every one of them was refused.
+			t.ok(totals.forgedDelivered > seeds * 20, `forged messages delivered to members: ${totals.forgedDelivered}`);
+			t.equal(totals.forgedRefused, totals.forgedDelivered, "every forged message was refused");
+			t.equal(totals.answeredAdversary, 0, "no member ever answered the outsider");
 		}
-		t.same(failures, [], `${seeds} seeds with ${nodes} nodes keep every invariant and are linearizable`);
-		// The faults really happened (a simulation that injects nothing proves nothing).
-		t.ok(totals.crashes > seeds, `crashes: ${totals.crashes}`);
-		t.ok(totals.torn > 0, `torn writes: ${totals.torn}`);
-		t.ok(totals.partitions > seeds / 2, `partitions: ${totals.partitions}`);
-		t.ok(totals.elections > seeds, `elections: ${totals.elections}`);
-		t.ok(totals.installs > 0, `snapshot installs: ${totals.installs}`);
-		t.ok(totals.splits > seeds / 4, `two-group splits: ${totals.splits}`);
-		t.ok(totals.configChanges > seeds, `membership changes proposed: ${totals.configChanges}`);
-		t.ok(totals.configsApplied > seeds, `membership changes committed and applied: ${totals.configsApplied}`);
-		t.ok(totals.transfers > seeds / 4, `leadership transfers: ${totals.transfers}`);
-		t.ok(totals.acknowledged > seeds * 50, `acknowledged client ops: ${totals.acknowledged}`);
-	}
-});
+	},
+);
 
 t.test("a seed replays exactly", async (t) => {
 	const a = runSeed({ seed: 4242 });

@@ -8,6 +8,7 @@ import {
 	MemNetwork,
 	RAFT_PROTOCOL,
 	type Transport,
+	UnauthorizedPeerError,
 } from "../../../consensus/index.ts";
 import { waitFor } from "../../helpers/index.ts";
 
@@ -165,6 +166,91 @@ t.test("Libp2pTransport refuses bad input, names it, and keeps serving", async (
 	await waitFor("an honest message after all that", () => got.length === 1);
 	t.same(got, [{ ok: true }]);
 });
+
+t.test(
+	"Libp2pTransport authorize hook: unauthorized peers are reset before decoding, revocation cuts a live stream",
+	async (t) => {
+		const log = new RecordingLogger();
+		const na = await createRaftNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+		const nb = await createRaftNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+		const nm = await createRaftNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+		const allowed = new Set([na.peerId.toString()]);
+		const asked: Array<[string, string]> = [];
+		const a = new Libp2pTransport({ node: na, clusterId: "c1" });
+		const mallory = new Libp2pTransport({ node: nm, clusterId: "c1" });
+		const b = new Libp2pTransport({
+			node: nb,
+			clusterId: "c1",
+			logger: log,
+			authorize: (peerId, protocol) => {
+				asked.push([peerId, protocol]);
+				return allowed.has(peerId);
+			},
+		});
+		t.teardown(async () => {
+			for (const tr of [a, mallory, b]) await tr.stop();
+			for (const n of [na, nb, nm]) await n.stop();
+		});
+		const got: Array<{ from: string; msg: unknown }> = [];
+		await a.start({ onMessage() {} });
+		await mallory.start({ onMessage() {} });
+		await b.start({ onMessage: (from, msg) => got.push({ from, msg }) });
+		const bAddress = nb.getMultiaddrs()[0]!.toString();
+		const aId = na.peerId.toString();
+		const mId = nm.peerId.toString();
+
+		// Positive control: the authorized peer's messages arrive.
+		a.send(b.localId, bAddress, { seq: 1 });
+		await waitFor("the authorized peer's message", () => got.length === 1);
+		t.same(got[0], { from: aId, msg: { seq: 1 } });
+		t.ok(
+			asked.some(([p, proto]) => p === aId && proto === RAFT_PROTOCOL),
+			"the hook is asked with the peer id and the protocol",
+		);
+
+		// An unauthorized peer speaking the protocol correctly (right cluster id) is reset.
+		mallory.send(b.localId, bAddress, { type: "heartbeat", term: 99, from: mId, to: b.localId, commit: 99, ctx: 0 });
+		await waitFor("mallory refused", () => b.counters.unauthorized >= 1);
+		// Garbage from it is refused by the hook, not by the decoder: nothing of it was decoded.
+		const refusedBefore = b.counters.refused;
+		const s = await nm.dialProtocol(nb.getMultiaddrs()[0]!, RAFT_PROTOCOL);
+		try {
+			s.send(Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]));
+		} catch {} // the reset may have arrived already: then not even the bytes left
+		await s.close().catch(() => {});
+		await waitFor("the raw stream refused", () => b.counters.unauthorized >= 2);
+		t.equal(b.counters.refused, refusedBefore, "the decoder never saw mallory's bytes");
+		const refusals = log.warnings.filter((w) => w.error === "UnauthorizedPeerError");
+		t.ok(refusals.length >= 2, "each refusal is logged");
+		t.same(
+			[refusals[0]!.peer, refusals[0]!.protocol, refusals[0]!.code],
+			[mId, RAFT_PROTOCOL, UnauthorizedPeerError.code],
+			"with the peer, the protocol and the error's stable code",
+		);
+		t.equal(UnauthorizedPeerError.code, "ERR_UNAUTHORIZED_PEER");
+
+		// Revoking the authorized peer cuts its live stream at its next frame.
+		allowed.delete(aId);
+		const before = b.counters.unauthorized;
+		a.send(b.localId, bAddress, { seq: 2 });
+		await waitFor("the revoked peer refused", () => b.counters.unauthorized > before);
+		t.ok(
+			got.every((g) => g.from === aId && (g.msg as { seq: number }).seq === 1),
+			"only the authorized message was ever delivered",
+		);
+		// Re-authorized, it reconnects and is served again.
+		allowed.add(aId);
+		await waitFor(
+			"the re-authorized peer's message",
+			() => {
+				a.send(b.localId, bAddress, { seq: 3 });
+				return got.some((g) => (g.msg as { seq: number }).seq === 3);
+			},
+			{ timeoutMs: 10_000 },
+		);
+		t.equal(got.filter((g) => g.from === mId).length, 0, "nothing from mallory was delivered");
+	},
+);
 
 t.test("FrameDecoder reassembles frames split anywhere and bounds them", async (t) => {
 	const d = new FrameDecoder(1024);

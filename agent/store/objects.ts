@@ -1,0 +1,259 @@
+// The objects the cluster store holds: one type and one validator per table (specs and tasks are
+// agent/services' shapes, node records agent/nodes'; their store checks are here). The FSM runs
+// them on every create and update: a bad value is refused alike on every manager, naming the field.
+import type { NodeRecord } from "../nodes/index.ts";
+import {
+	type DesiredState,
+	InvalidServiceSpecError,
+	type Service,
+	type ServiceSpec,
+	TASK_STATES,
+	type Task,
+	validateServiceSpec,
+	validateTaskTemplate,
+} from "../services/index.ts";
+import {
+	arr,
+	bool,
+	type Check,
+	fail,
+	failAt,
+	ISO_TIME,
+	int,
+	obj,
+	oneOf,
+	opt,
+	str,
+	strMap,
+	validator,
+} from "./schema.ts";
+
+export type { NodeRecord, Service, ServiceSpec, Task };
+
+// ---- shared pieces ----
+
+const ID = str({ max: 128 });
+const NAME = str({
+	max: 63,
+	re: /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+	hint: "letters, digits, '_', '.' or '-', starting with a letter or digit",
+});
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const ADDR = str({ max: 64, re: IPV4, hint: "an IPv4 address" });
+const CIDR = str({
+	max: 64,
+	re: /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/,
+	hint: "an IPv4 CIDR like 10.0.1.0/24",
+});
+const PLATFORM: Check = obj({
+	os: str({ max: 32 }),
+	architecture: str({ max: 32 }),
+	variant: opt(str({ max: 32 })),
+});
+const RESOURCES: Check = obj({ nanoCpus: int(0), memoryBytes: int(0) });
+
+// ---- nodes (the record agent/nodes writes at join, plus what heartbeats observe) ----
+
+export const NODE_STATES = ["unknown", "down", "ready", "disconnected"] as const;
+
+/** What the dispatcher and membership observe about a node (Ready/Down), not what it was told. */
+export interface NodeStatus {
+	state: (typeof NODE_STATES)[number];
+	message?: string;
+	timestamp: string;
+}
+
+/** A cluster member; its id is its libp2p peer id (the allow-list key). */
+export interface Node extends NodeRecord {
+	status?: NodeStatus;
+}
+
+export const validateNode = validator<Node>(
+	"node",
+	obj({
+		id: ID,
+		hostname: str({ max: 253 }),
+		addr: str({ max: 64, re: /^[^\s]+:\d{1,5}$/, hint: '"ip:port"' }),
+		role: oneOf(["manager", "worker"]),
+		availability: oneOf(["active", "pause", "drain"]),
+		labels: strMap(),
+		platform: PLATFORM,
+		resources: RESOURCES,
+		engineVersion: str({ max: 64 }),
+		createdAt: ISO_TIME,
+		status: opt(obj({ state: oneOf(NODE_STATES), message: opt(str({ min: 0 })), timestamp: ISO_TIME })),
+	}),
+);
+
+// ---- services (the spec's type and validator live in agent/services) ----
+
+/**
+ * agent/services' validateServiceSpec as a check: it throws InvalidServiceSpecError naming the
+ * field; here that becomes the field under this object. `template` checks a task's copy of
+ * `spec.task` through the same validator, so there is one definition of a valid template.
+ */
+const SPEC_PREFIX = "invalid service spec: ";
+const serviceSpecCheck =
+	(template: boolean): Check =>
+	(v) => {
+		try {
+			if (template) validateTaskTemplate(v);
+			else validateServiceSpec(v);
+		} catch (e) {
+			if (!(e instanceof InvalidServiceSpecError)) throw e;
+			const why = e.message.slice(SPEC_PREFIX.length + e.field.length + 1);
+			const field = e.field === "spec" ? "" : e.field;
+			if (!template) failAt(field, why);
+			if (field === "task") fail(why);
+			failAt(field.replace(/^task\./, ""), why);
+		}
+	};
+const SERVICE_SPEC = serviceSpecCheck(false);
+const TASK_TEMPLATE = serviceSpecCheck(true);
+
+const PORT: Check = obj({
+	protocol: oneOf(["tcp", "udp"]),
+	targetPort: int(1, 65535),
+	publishedPort: opt(int(1, 65535)),
+	publishMode: oneOf(["ingress", "host"]),
+});
+
+export const validateService = validator<Service>(
+	"service",
+	obj({
+		id: ID,
+		spec: SERVICE_SPEC,
+		specVersion: int(0),
+		previousSpec: opt(SERVICE_SPEC),
+		updateStatus: opt(
+			obj({
+				state: oneOf(["updating", "paused", "completed", "rollback_started", "rollback_paused", "rollback_completed"]),
+				startedAt: opt(ISO_TIME),
+				completedAt: opt(ISO_TIME),
+				message: opt(str({ min: 0 })),
+			}),
+		),
+		endpoint: opt(obj({ vips: arr(obj({ networkId: ID, addr: CIDR }), 64), ports: arr(PORT, 1024) })),
+		createdAt: ISO_TIME,
+		updatedAt: ISO_TIME,
+	}),
+);
+
+// ---- tasks (the type lives in agent/services; this is its store check) ----
+
+export const DESIRED_STATES: readonly DesiredState[] = ["ready", "running", "complete", "shutdown", "remove"];
+
+export const validateTask = validator<Task>(
+	"task",
+	obj(
+		{
+			id: ID,
+			serviceId: ID,
+			serviceName: NAME,
+			slot: opt(int(1, 1_000_000)),
+			nodeId: opt(ID),
+			specVersion: int(0),
+			spec: TASK_TEMPLATE,
+			image: str({ max: 512 }),
+			desiredState: oneOf(DESIRED_STATES),
+			status: obj({
+				state: oneOf(TASK_STATES),
+				message: str({ min: 0 }),
+				err: opt(str({ min: 0 })),
+				timestamp: ISO_TIME,
+				containerId: opt(str({ max: 128 })),
+				exitCode: opt(int(-(2 ** 31), 2 ** 31 - 1)),
+				health: opt(oneOf(["starting", "healthy", "unhealthy"])),
+			}),
+			networks: arr(obj({ networkId: ID, addresses: arr(CIDR, 16), aliases: arr(str({ max: 253 }), 64) }), 64),
+			createdAt: ISO_TIME,
+		},
+		(t) => {
+			if (t.slot === undefined && t.nodeId === undefined)
+				failAt("slot", "or nodeId is required (a replicated task has a slot, a global one its node)");
+		},
+	),
+);
+
+// ---- networks ----
+
+/** An overlay network as the leader allocated it (agent/manager/networks.ts). */
+export interface Network {
+	id: string;
+	name: string;
+	driver: "overlay";
+	subnet: string;
+	gateway: string;
+	internal: boolean;
+	attachable: boolean;
+	ingress: boolean;
+	labels: Record<string, string>;
+	options: Record<string, string>;
+	vni: number;
+	createdAt: string;
+}
+
+export const validateNetwork = validator<Network>(
+	"network",
+	obj({
+		id: ID,
+		name: NAME,
+		driver: oneOf(["overlay"]),
+		subnet: CIDR,
+		gateway: ADDR,
+		internal: bool,
+		attachable: bool,
+		ingress: bool,
+		labels: strMap(),
+		options: strMap(),
+		vni: int(1, 2 ** 24 - 1),
+		createdAt: ISO_TIME,
+	}),
+);
+
+// ---- the cluster record ----
+
+export const CLUSTER_ID = "cluster";
+
+/** The one record of the `cluster` table (id "cluster"). */
+export interface Cluster {
+	id: typeof CLUSTER_ID;
+	clusterId: string;
+	/** Where networks without --subnet get theirs (tsswarm init --default-addr-pool). */
+	addrPools: string[];
+	subnetSize: number;
+	nextVni: number;
+	createdAt: string;
+}
+
+export const validateCluster = validator<Cluster>(
+	"cluster",
+	obj({
+		id: oneOf([CLUSTER_ID]),
+		clusterId: ID,
+		addrPools: arr(CIDR, 64),
+		subnetSize: int(1, 32),
+		nextVni: int(1, 2 ** 24),
+		createdAt: ISO_TIME,
+	}),
+);
+
+// ---- secrets and configs (placeholders until they are built: name and labels only) ----
+
+export interface Secret {
+	id: string;
+	name: string;
+	labels: Record<string, string>;
+	createdAt: string;
+}
+
+export interface Config {
+	id: string;
+	name: string;
+	labels: Record<string, string>;
+	createdAt: string;
+}
+
+const NAMED_PLACEHOLDER = obj({ id: ID, name: NAME, labels: strMap(), createdAt: ISO_TIME });
+export const validateSecret = validator<Secret>("secret", NAMED_PLACEHOLDER);
+export const validateConfigObject = validator<Config>("config", NAMED_PLACEHOLDER);
