@@ -26,7 +26,8 @@ export interface Assignment {
 
 /** What the client drives: the worker (agent/worker) in the agent, a recorder in tests. */
 export interface AssignmentSink {
-	assign(a: Assignment): void;
+	/** Calls are made one after the other: the next waits for the promise of the last. */
+	assign(a: Assignment): void | Promise<void>;
 	/** False while no session is up; true once the full set arrived again. */
 	setConnected(connected: boolean): void;
 	on(event: "status", listener: (reports: StatusReport[]) => void): unknown;
@@ -95,6 +96,8 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 	private readonly unsent = new Map<string, TaskStatus>();
 	private assigned = new Set<string>();
 	private flushTimer: NodeJS.Timeout | undefined;
+	/** Calls into the sink, in order: an assignment is applied before the next one or setConnected. */
+	private sinkQueue: Promise<void> = Promise.resolve();
 	private readonly onStatus = (reports: StatusReport[]) => this.report(reports);
 
 	constructor(o: DispatcherClientOptions) {
@@ -111,7 +114,7 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 		if (this.ctl) return;
 		this.ctl = new AbortController();
 		this.o.sink.on("status", this.onStatus);
-		this.o.sink.setConnected(false);
+		this.toSink(() => this.o.sink.setConnected(false));
 		this.loop = this.run(this.ctl.signal);
 	}
 
@@ -121,6 +124,7 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 		this.o.sink.off("status", this.onStatus);
 		clearTimeout(this.flushTimer);
 		await this.loop;
+		await this.sinkQueue;
 		this.ctl = undefined;
 	}
 
@@ -281,7 +285,7 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 						state.full = true;
 						this.io = io;
 						this.managerId = manager;
-						this.o.sink.setConnected(true);
+						this.toSink(() => this.o.sink.setConnected(true));
 						this.o.logger.info({ manager, session: sessionId, tasks: full.tasks.length }, "dispatch session up");
 						this.emit("connected", { manager, sessionId, heartbeatMs: hb });
 					}
@@ -299,7 +303,7 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 			clearInterval(beat);
 			if (this.io === io) {
 				this.io = undefined;
-				this.o.sink.setConnected(false);
+				this.toSink(() => this.o.sink.setConnected(false));
 			}
 		}
 	}
@@ -312,11 +316,15 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 			for (const t of a.tasks) this.assigned.add(t.id);
 			for (const id of a.removed) this.assigned.delete(id);
 		}
-		try {
-			this.o.sink.assign(a);
-		} catch (err) {
-			this.o.logger.warn({ err: (err as Error).message }, "dispatch: the worker failed to take its assignments");
-		}
+		this.toSink(() => this.o.sink.assign(a));
+	}
+
+	private toSink(call: () => void | Promise<void>): void {
+		this.sinkQueue = this.sinkQueue
+			.then(call)
+			.catch((err: Error) =>
+				this.o.logger.warn({ err: err.message, code: (err as { code?: string }).code }, "dispatch: the worker refused"),
+			);
 	}
 }
 

@@ -2,6 +2,7 @@
 // both ends parse every frame whole, within bounds, before acting on it. The worker's node id is
 // the Noise-authenticated peer, never a field; a worker only ever sees its own tasks.
 import { type DesiredState, TASK_STATES, type Task, type TaskState, type TaskStatus } from "../services/index.ts";
+import type { Network } from "../store/index.ts";
 import { BadDispatchMessageError } from "./errors.ts";
 
 export const DISPATCH_PROTOCOL = "/tsswarm/dispatch/1";
@@ -28,17 +29,11 @@ export interface StatusReport {
 	status: TaskStatus;
 }
 
-/** A network a task of this worker is attached to: the store's network record and its id. */
-export interface AssignedNetwork {
-	id: string;
-	name: string;
-	vni: number;
-	subnet: string;
-	gateway: string;
-	internal: boolean;
-	ingress: boolean;
-	[field: string]: unknown;
-}
+/**
+ * A network a task of this worker is attached to: the store's record (agent/worker's
+ * AssignedNetwork takes it as is; `peers`, the VXLAN flood list, is not filled in yet).
+ */
+export type AssignedNetwork = Network & { peers?: string[] };
 
 export type WorkerMessage =
 	| { t: "hello"; sessionId: string }
@@ -152,7 +147,7 @@ function parseNetwork(peer: string, raw: unknown, i: number): AssignedNetwork {
 	if (!isId(raw.id) || typeof raw.name !== "string") bad("id and name must be strings");
 	if (!Number.isSafeInteger(raw.vni)) bad("vni must be an integer");
 	if (typeof raw.subnet !== "string" || typeof raw.gateway !== "string") bad("subnet and gateway must be strings");
-	return raw as AssignedNetwork;
+	return raw as unknown as AssignedNetwork;
 }
 
 const list = <T>(peer: string, v: unknown, what: string, max: number, each: (x: unknown, i: number) => T): T[] => {

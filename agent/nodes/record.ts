@@ -25,8 +25,6 @@ export interface NodeRecord {
 	resources: { nanoCpus: number; memoryBytes: number };
 	engineVersion: string;
 	createdAt: string;
-	/** Written by the leader's dispatcher: ready while heartbeats arrive, down when they stop. */
-	status?: { state: "ready" | "down"; message: string; updatedAt: string };
 }
 
 /** What a joiner tells about itself in the join request. */

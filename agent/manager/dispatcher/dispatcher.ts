@@ -3,7 +3,7 @@
 // a node silent for missedHeartbeats periods is marked down in its record, a new session marks it ready.
 import { EventEmitter } from "node:events";
 import { HeartbeatTimeoutError, type ReportRefusedError, UnknownNodeError } from "../../dispatch/index.ts";
-import type { NodeRecord } from "../../nodes/index.ts";
+import type { Node } from "../../store/index.ts";
 import { SessionAssignments } from "./assignments.ts";
 import type { DispatchEndpoint, DispatchLogger, SessionHandle, WorkerLink } from "./endpoint.ts";
 import { ReportWriter } from "./reports.ts";
@@ -236,7 +236,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 			for (let attempt = 0; attempt < 5 && !this.signal?.aborted; attempt++) {
 				const rec = this.store.node(nodeId);
 				if (!rec || rec.value.status?.state === state) return;
-				const value: NodeRecord = { ...rec.value, status: { state, message, updatedAt: new Date().toISOString() } };
+				const value: Node = { ...rec.value, status: { state, message, timestamp: new Date().toISOString() } };
 				try {
 					await this.store.updateNode(nodeId, rec.version, value, this.signal);
 					this.log.info({ node: nodeId, state, message }, "node state");

@@ -1,9 +1,8 @@
-// Every store access of the dispatcher, in one place: today's ClusterStore (list/get/commit and
-// change events). When the store gets typed objects, a by-node index and watch(), only this changes.
+// Every store access of the dispatcher, in one place: the typed ClusterStore (get/find by the
+// tasks' nodeId index, versioned commits, change events). A different store means changing only this.
 import type { AssignedNetwork } from "../../dispatch/index.ts";
-import type { NodeRecord } from "../../nodes/index.ts";
 import type { Task } from "../../services/index.ts";
-import type { ClusterStore, Op } from "../../store/index.ts";
+import type { ChangeEvent, ClusterStore, Node } from "../../store/index.ts";
 
 export interface Versioned<T> {
 	version: number;
@@ -12,7 +11,7 @@ export interface Versioned<T> {
 
 export type DispatchChange =
 	| { kind: "task"; id: string; task?: Task }
-	| { kind: "network"; id: string; network?: AssignedNetwork }
+	| { kind: "network"; id: string }
 	| { kind: "node"; id: string }
 	/** The state was replaced (snapshot): everything may have changed. */
 	| { kind: "reset" };
@@ -21,7 +20,7 @@ export interface DispatchStore {
 	isLeader(): boolean;
 	/** The leader's id and IPv4:PORT, when known. */
 	leader(): { id: string; addr: string } | undefined;
-	node(id: string): Versioned<NodeRecord> | undefined;
+	node(id: string): Versioned<Node> | undefined;
 	nodeIds(): string[];
 	task(id: string): Versioned<Task> | undefined;
 	tasksOf(nodeId: string): Task[];
@@ -30,56 +29,34 @@ export interface DispatchStore {
 	watch(fn: (c: DispatchChange) => void): () => void;
 	/** One transaction of updates at the versions read; rejects with the store's error (ERR_VERSION_CONFLICT...). */
 	updateTasks(updates: Array<{ id: string; version: number; value: Task }>, signal?: AbortSignal): Promise<void>;
-	updateNode(id: string, version: number, value: NodeRecord, signal?: AbortSignal): Promise<void>;
+	updateNode(id: string, version: number, value: Node, signal?: AbortSignal): Promise<void>;
 }
 
-const asRecord = (v: object) => v as unknown as Record<string, unknown>;
 const ipPort = (multiaddr: string) => {
 	const m = /^\/ip4\/([\d.]+)\/tcp\/(\d+)/.exec(multiaddr);
 	return m ? `${m[1]}:${m[2]}` : undefined;
 };
 
 export function clusterDispatchStore(store: ClusterStore): DispatchStore {
-	const commit = (ops: Op[], signal?: AbortSignal) => store.commit(ops, signal ? { signal } : {}).then(() => {});
+	const opts = (signal?: AbortSignal) => (signal ? { signal } : {});
 	return {
 		isLeader: () => store.isLeader(),
 		leader() {
 			const l = store.leader();
 			if (!l) return undefined;
-			const rec = store.get("nodes", l.id)?.value as Partial<NodeRecord> | undefined;
-			const addr = typeof rec?.addr === "string" ? rec.addr : ipPort(l.address);
+			const addr = store.get("nodes", l.id)?.value.addr ?? ipPort(l.address);
 			return addr ? { id: l.id, addr } : undefined;
 		},
-		node(id) {
-			const r = store.get("nodes", id);
-			return r ? { version: r.version, value: r.value as unknown as NodeRecord } : undefined;
-		},
+		node: (id) => store.get("nodes", id),
 		nodeIds: () => store.list("nodes").map((r) => r.id),
-		task(id) {
-			const r = store.get("tasks", id);
-			return r ? { version: r.version, value: r.value as unknown as Task } : undefined;
-		},
-		// A scan today; the store rewrite brings a by-node index.
-		tasksOf: (nodeId) =>
-			store
-				.list("tasks")
-				.map((r) => r.value as unknown as Task)
-				.filter((t) => t.nodeId === nodeId),
-		network(id) {
-			const r = store.get("networks", id);
-			return r ? ({ ...r.value, id: r.id } as AssignedNetwork) : undefined;
-		},
+		task: (id) => store.get("tasks", id),
+		tasksOf: (nodeId) => store.find("tasks", { by: "nodeId", value: nodeId }).map((r) => r.value),
+		network: (id) => store.get("networks", id)?.value,
 		watch(fn) {
-			const onChange = (ev: { table: string; action: string; id: string; record: { value: object } }) => {
-				const gone = ev.action === "delete";
+			const onChange = (ev: ChangeEvent) => {
 				if (ev.table === "tasks")
-					fn({ kind: "task", id: ev.id, ...(gone ? {} : { task: ev.record.value as unknown as Task }) });
-				else if (ev.table === "networks")
-					fn({
-						kind: "network",
-						id: ev.id,
-						...(gone ? {} : { network: { ...ev.record.value, id: ev.id } as AssignedNetwork }),
-					});
+					fn({ kind: "task", id: ev.id, ...(ev.action === "delete" ? {} : { task: ev.record.value }) });
+				else if (ev.table === "networks") fn({ kind: "network", id: ev.id });
 				else if (ev.table === "nodes") fn({ kind: "node", id: ev.id });
 			};
 			const onRestored = () => fn({ kind: "reset" });
@@ -90,12 +67,14 @@ export function clusterDispatchStore(store: ClusterStore): DispatchStore {
 				store.off("restored", onRestored);
 			};
 		},
-		updateTasks: (updates, signal) =>
-			commit(
-				updates.map((u) => ({ op: "update", table: "tasks", id: u.id, version: u.version, value: asRecord(u.value) })),
-				signal,
-			),
-		updateNode: (id, version, value, signal) =>
-			commit([{ op: "update", table: "nodes", id, version, value: asRecord(value) }], signal),
+		async updateTasks(updates, signal) {
+			await store.commit(
+				updates.map((u) => ({ op: "update", table: "tasks", id: u.id, version: u.version, value: u.value })),
+				opts(signal),
+			);
+		},
+		async updateNode(id, version, value, signal) {
+			await store.commit([{ op: "update", table: "nodes", id, version, value }], opts(signal));
+		},
 	};
 }

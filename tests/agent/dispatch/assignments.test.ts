@@ -1,7 +1,8 @@
 // A worker session gets exactly its own tasks: the full set on connect, then only what changed
 // (added, desired state, moved, removed, its networks), never another node's, never status echoes.
 import t from "tap";
-import type { Task } from "../../../agent/services/index.ts";
+import type { AssignmentSink } from "../../../agent/dispatch/index.ts";
+import type { Worker } from "../../../agent/worker/index.ts";
 import { waitFor } from "../../helpers/index.ts";
 import {
 	client,
@@ -10,12 +11,14 @@ import {
 	dispatcher,
 	endpoint,
 	host,
+	network,
 	nodeRec,
 	openStore,
 	put,
 	status,
 	storedTask,
 	task,
+	template,
 } from "./fixtures.ts";
 
 t.test("full set, then changes, only the node's own tasks", async (t) => {
@@ -25,7 +28,7 @@ t.test("full set, then changes, only the node's own tasks", async (t) => {
 		store,
 	} = await cluster(t, 2);
 	await put(store, "nodes", m.h.peerId, nodeRec(m, "manager"));
-	await put(store, "networks", "net1", { name: "app", vni: 4097, subnet: "198.19.1.0/24", gateway: "198.19.1.1" });
+	await put(store, "networks", "net1", network("net1"));
 	const a1 = task(w1.h.peerId, { networks: [{ networkId: "net1", addresses: ["198.19.1.5/24"], aliases: [] }] });
 	const a2 = task(w1.h.peerId);
 	const gone = task(w1.h.peerId, { desiredState: "remove" });
@@ -86,7 +89,7 @@ t.test("full set, then changes, only the node's own tasks", async (t) => {
 	t.equal(one.sink.got.length, n + 1, "deleting an already removed task sent nothing");
 
 	// A network change reaches the sessions that use it.
-	await put(store, "networks", "net1", { name: "app", vni: 4097, subnet: "198.19.1.0/24", gateway: "198.19.1.254" });
+	await put(store, "networks", "net1", network("net1", { gateway: "198.19.1.254" }));
 	await waitFor("w1 gets the changed network it uses", () =>
 		one.sink.got.some((a) => a.networks.some((x) => x.gateway === "198.19.1.254")),
 	);
@@ -134,10 +137,8 @@ t.test("a full set bigger than one frame arrives in chunks, handed over whole", 
 		store,
 	} = await cluster(t, 1);
 	// Over LIMITS.tasksPerFrame tasks, each with a large spec: more than one frame by count and by bytes.
-	const pad = "e".repeat(2000);
-	const many = Array.from({ length: 1500 }, () =>
-		task(w.h.peerId, { spec: { container: { image: "busybox", env: [pad] } } as unknown as Task["spec"] }),
-	);
+	const spec = template({ env: [`PAD=${"e".repeat(2000)}`] });
+	const many = Array.from({ length: 1500 }, () => task(w.h.peerId, { spec }));
 	for (let i = 0; i < many.length; i += 500)
 		await store.commit(
 			many
@@ -151,4 +152,10 @@ t.test("a full set bigger than one frame arrives in chunks, handed over whole", 
 	t.equal(sink.got.length, 1, "one hand-over");
 	t.equal(sink.fulls()[0]!.tasks.length, 1500, "with every task");
 	t.equal(new Set(sink.fulls()[0]!.tasks.map((x) => x.id)).size, 1500, "each once");
+});
+
+t.test("agent/worker's Worker is an AssignmentSink", async (t) => {
+	// Checked by tsc: the lead wires `new DispatcherClient({ sink: worker, ... })`.
+	const asSink = (w: Worker): AssignmentSink => w;
+	t.type(asSink, "function");
 });

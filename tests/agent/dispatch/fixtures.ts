@@ -16,8 +16,8 @@ import {
 	type DispatchStore,
 } from "../../../agent/manager/index.ts";
 import type { NodeRecord } from "../../../agent/nodes/index.ts";
-import type { Task, TaskState, TaskTemplate } from "../../../agent/services/index.ts";
-import { ClusterStore } from "../../../agent/store/index.ts";
+import { type Task, type TaskState, validateServiceSpec } from "../../../agent/services/index.ts";
+import { ClusterStore, type Network, type Op, type TableTypes } from "../../../agent/store/index.ts";
 import { tempDir } from "../../helpers/index.ts";
 
 export type Tap = { teardown(fn: () => unknown): void };
@@ -99,7 +99,7 @@ export function task(nodeId: string, o: Partial<Task> = {}): Task {
 		slot: seq,
 		nodeId,
 		specVersion: 1,
-		spec: { container: { image: "busybox" } } as unknown as TaskTemplate,
+		spec: template(),
 		image: "busybox@sha256:00",
 		desiredState: "running",
 		status: status("assigned"),
@@ -115,20 +115,41 @@ export const status = (state: TaskState, message: string = state) => ({
 	timestamp: new Date().toISOString(),
 });
 
-const rec = (v: object) => v as unknown as Record<string, unknown>;
-
-export async function put(store: ClusterStore, table: "nodes" | "tasks" | "networks", id: string, value: object) {
+export async function put<T extends "nodes" | "tasks" | "networks">(
+	store: ClusterStore,
+	table: T,
+	id: string,
+	value: TableTypes[T],
+) {
 	const cur = store.get(table, id);
-	await store.commit([
-		cur
-			? { op: "update", table, id, version: cur.version, value: rec(value) }
-			: { op: "create", table, id, value: rec(value) },
-	]);
+	const op = cur ? { op: "update", table, id, version: cur.version, value } : { op: "create", table, id, value };
+	await store.commit([op as Op]);
 }
 
 export async function del(store: ClusterStore, table: "tasks", id: string) {
 	await store.commit([{ op: "delete", table, id }]);
 }
+
+/** A network record as the leader allocates it. */
+export const network = (id: string, o: Partial<Network> = {}): Network => ({
+	id,
+	name: `net-${id}`,
+	driver: "overlay",
+	subnet: "198.19.1.0/24",
+	gateway: "198.19.1.1",
+	internal: false,
+	attachable: false,
+	ingress: false,
+	labels: {},
+	options: {},
+	vni: 4097,
+	createdAt: new Date().toISOString(),
+	...o,
+});
+
+/** A valid task template (the store checks every task it is given). */
+export const template = (container: Record<string, unknown> = {}) =>
+	validateServiceSpec({ name: "t", task: { container: { image: "busybox:latest", ...container } } }).task;
 
 export const storedTask = (store: ClusterStore, id: string) => store.get("tasks", id)?.value as unknown as Task;
 
