@@ -19,6 +19,7 @@ import type { NodeRecord } from "../../../agent/nodes/index.ts";
 import { type Task, type TaskState, validateServiceSpec } from "../../../agent/services/index.ts";
 import { ClusterStore, type Network, type Op, type TableTypes } from "../../../agent/store/index.ts";
 import { tempDir } from "../../helpers/index.ts";
+import { net } from "../store/fixtures.ts";
 
 export type Tap = { teardown(fn: () => unknown): void };
 
@@ -131,21 +132,7 @@ export async function del(store: ClusterStore, table: "tasks", id: string) {
 }
 
 /** A network record as the leader allocates it. */
-export const network = (id: string, o: Partial<Network> = {}): Network => ({
-	id,
-	name: `net-${id}`,
-	driver: "overlay",
-	subnet: "198.19.1.0/24",
-	gateway: "198.19.1.1",
-	internal: false,
-	attachable: false,
-	ingress: false,
-	labels: {},
-	options: {},
-	vni: 4097,
-	createdAt: new Date().toISOString(),
-	...o,
-});
+export const network = (id: string, o: Partial<Network> = {}): Network => net(id, `net-${id}`, { vni: 4097, ...o });
 
 /** A valid task template (the store checks every task it is given). */
 export const template = (container: Record<string, unknown> = {}) =>
