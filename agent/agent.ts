@@ -12,6 +12,7 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import pino from "pino";
 import { writeFileAtomic } from "../consensus/index.ts";
 import { agentRoutes, ControlServer, socketPath } from "./api/index.ts";
+import { DispatcherClient } from "./dispatch/index.ts";
 import {
 	AgentError,
 	AlreadyInClusterError,
@@ -43,6 +44,7 @@ import {
 	validateEntries,
 } from "./nodes/index.ts";
 import { NotFoundError, NotManagerError } from "./store/index.ts";
+import { startNodeWorker } from "./worker/index.ts";
 
 export interface AgentOptions {
 	dataRoot: string;
@@ -143,6 +145,9 @@ export class Agent {
 	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
+	/** This node's tasks (every node runs tasks) and its session with the leader's dispatcher. */
+	private worker: { close(): Promise<void> } | undefined;
+	private dispatch: DispatcherClient | undefined;
 	private readonly dir: string;
 
 	constructor(o: AgentOptions) {
@@ -272,6 +277,27 @@ export class Agent {
 				grant: (peer, role, meta) => this.grant(peer, role, meta),
 			});
 		}
+		await this.startWorker();
+	}
+
+	/** Every node runs tasks: the worker, fed by a session with the leader's dispatcher. */
+	private async startWorker(): Promise<void> {
+		const w = await startNodeWorker({
+			dataRoot: this.o.dataRoot,
+			nodeId: this.host.peerId,
+			logger: this.log,
+			underlayIp: this.advertise.ip,
+		});
+		this.worker = w;
+		this.dispatch = new DispatcherClient({
+			host: this.host,
+			directory: this.directory,
+			sink: w.worker,
+			logger: this.log,
+			// libp2p cannot dial itself: a manager's own worker talks to its endpoint in-process.
+			...(this.manager ? { local: this.manager.endpoint } : {}),
+		});
+		this.dispatch.start();
 	}
 
 	/**
@@ -449,6 +475,11 @@ export class Agent {
 	}
 
 	private async stopCluster(): Promise<void> {
+		await this.dispatch?.stop();
+		this.dispatch = undefined;
+		// The containers keep running: a stopped agent is not a stopped node's workload.
+		await this.worker?.close();
+		this.worker = undefined;
 		this.sync?.stop();
 		this.sync = undefined;
 		await this.membership?.stop();

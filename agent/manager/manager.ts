@@ -13,6 +13,7 @@ import {
 import type { Service } from "../services/index.ts";
 import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/index.ts";
 import { AllocatorComponent } from "./allocator/index.ts";
+import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import {
 	CLUSTER_ID,
@@ -60,14 +61,17 @@ export class Manager {
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
 	private readonly loops: LeaderLoops;
+	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
+	readonly endpoint: DispatchEndpoint;
 
-	private constructor(store: ClusterStore, rpc: LeaderRpc, o: ManagerOptions) {
+	private constructor(store: ClusterStore, rpc: LeaderRpc, o: ManagerOptions, endpoint: DispatchEndpoint) {
 		this.store = store;
 		this.rpc = rpc;
 		this.log = o.logger;
+		this.endpoint = endpoint;
 		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
-		this.loops = new LeaderLoops(store, leaderComponents(store, o), o.logger);
+		this.loops = new LeaderLoops(store, leaderComponents(store, o, endpoint), o.logger);
 		rpc.register("service.create", async (body) => createService(store, body.spec));
 		rpc.register("service.scale", async (body) => scaleService(store, String(body.ref ?? ""), body.replicas));
 		rpc.register("service.rm", async (body) => removeService(store, String(body.ref ?? "")));
@@ -106,7 +110,9 @@ export class Manager {
 		const rpc = new LeaderRpc(o.host, store, o.logger);
 		await rpc.start();
 		await store.start();
-		const m = new Manager(store, rpc, o);
+		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger });
+		await endpoint.start();
+		const m = new Manager(store, rpc, o, endpoint);
 		m.loops.start();
 		return m;
 	}
@@ -218,6 +224,7 @@ export class Manager {
 
 	async stop(): Promise<void> {
 		await this.loops.stop();
+		await this.endpoint.stop();
 		this.unfollow();
 		await this.rpc.stop();
 		await this.store.stop();
@@ -225,7 +232,15 @@ export class Manager {
 }
 
 /** The leader's loops: allocation, then scheduling, then the orchestrator's decisions. */
-function leaderComponents(store: ClusterStore, o: ManagerOptions): LeaderComponent[] {
+function leaderComponents(store: ClusterStore, o: ManagerOptions, endpoint: DispatchEndpoint): LeaderComponent[] {
+	const dispatcher: LeaderComponent = {
+		name: "dispatcher",
+		async run(signal) {
+			// One instance per term: it starts once and its sessions end with the signal.
+			await new Dispatcher({ endpoint, logger: o.logger }).start(signal);
+			if (!signal.aborted) await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+		},
+	};
 	const allocator: LeaderComponent = {
 		name: "allocator",
 		async run(signal) {
@@ -249,6 +264,7 @@ function leaderComponents(store: ClusterStore, o: ManagerOptions): LeaderCompone
 		},
 	};
 	return [
+		dispatcher,
 		allocator,
 		new Scheduler(store, o.logger),
 		new Orchestrator(store, o.logger, {
