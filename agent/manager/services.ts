@@ -156,8 +156,9 @@ export function taskRows(store: ClusterStore, tasks: Task[]): TaskRow[] {
 		.sort(
 			(a, b) =>
 				a.serviceName.localeCompare(b.serviceName) ||
-				(a.slot ?? 0) - (b.slot ?? 0) ||
-				(a.nodeId ?? "").localeCompare(b.nodeId ?? "") ||
+				String(a.slot ?? a.nodeId ?? "").localeCompare(String(b.slot ?? b.nodeId ?? ""), undefined, {
+					numeric: true,
+				}) ||
 				Date.parse(b.createdAt) - Date.parse(a.createdAt),
 		)
 		.map((t) => {
