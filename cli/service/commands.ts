@@ -122,15 +122,19 @@ export async function converge(dataRoot: string, id: string, quiet: boolean, tim
 			const label = r.slot !== undefined ? `${r.slot}/${want}` : r.node || r.nodeId?.slice(0, 12) || "?";
 			lines.push(`${label}: ${r.state.padEnd(9)} ${r.error ? r.error : bar(r.state)}`);
 		}
-		const text = lines.join("\n");
+		// On a terminal the block is redrawn in place; in a log, a line each time the count moves
+		// and the slots once at the end.
+		const text = tty ? lines.join("\n") : lines[0]!;
 		if (text !== lastText && !quiet) {
 			if (tty && lastText) process.stdout.write(`\x1b[${lastText.split("\n").length}A\x1b[J`);
 			process.stdout.write(`${text}\n`);
 			lastText = text;
 		}
+		const slots = lines.slice(1).join("\n");
 		if (done >= want) {
 			stableSince ||= Date.now();
 			if (job || Date.now() - stableSince >= 1000) {
+				if (!quiet && !tty && slots) process.stdout.write(`${slots}\n`);
 				if (!quiet) process.stdout.write("verify: Service converged\n");
 				return;
 			}
