@@ -37,7 +37,7 @@ t.test("full set, then changes, only the node's own tasks", async (t) => {
 	for (const x of [a1, a2, gone, b1, pending]) await put(store, "tasks", x.id, x);
 
 	const e = await endpoint(t, m, store);
-	await dispatcher(t, e, { heartbeatMs: 200 });
+	await dispatcher(t, e, { heartbeatMs: 1000 });
 	const one = client(t, w1, [m]);
 	const two = client(t, w2, [m]);
 	await waitFor("w1 connected", () => one.sink.isConnected);
@@ -146,7 +146,7 @@ t.test("a full set bigger than one frame arrives in chunks, handed over whole", 
 				.map((x) => ({ op: "create" as const, table: "tasks" as const, id: x.id, value: { ...x } })),
 		);
 	const e = await endpoint(t, m, store);
-	await dispatcher(t, e, { heartbeatMs: 200 });
+	await dispatcher(t, e, { heartbeatMs: 1000 });
 	const { sink } = client(t, w, [m]);
 	await waitFor("connected", () => sink.isConnected);
 	t.equal(sink.got.length, 1, "one hand-over");

@@ -41,7 +41,7 @@ t.test("a follower redirects the worker to the leader", async (t) => {
 	await waitFor("replicated", () => follower.get("tasks", x.id));
 	const ea = await endpoint(t, a, leader);
 	await endpoint(t, b, follower);
-	const { d } = await dispatcher(t, ea, { heartbeatMs: 200 });
+	const { d } = await dispatcher(t, ea, { heartbeatMs: 1000 });
 
 	// The worker knows only the follower.
 	const { c, sink } = client(t, w, [b]);
@@ -96,7 +96,7 @@ t.test("garbage from a worker is refused, named, and the dispatcher keeps servin
 	const x = task(w.h.peerId);
 	await put(store, "tasks", x.id, x);
 	const e = await endpoint(t, m, store);
-	await dispatcher(t, e, { heartbeatMs: 200 });
+	await dispatcher(t, e, { heartbeatMs: 1000 });
 	const hello = { t: "hello", sessionId: "s1" };
 	const tooMany = Array.from({ length: LIMITS.reportsPerFrame + 1 }, () => ({
 		taskId: x.id,
