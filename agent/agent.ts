@@ -32,7 +32,9 @@ import {
 	requestJoin,
 	serveJoin,
 } from "./join/index.ts";
-import { type InitOptions, MANAGER_PROTOCOL, Manager } from "./manager/index.ts";
+// The manager side (Raft store replica, manager loops) is imported when a node becomes a manager:
+// a worker never evaluates agent/manager.
+import type { InitOptions, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
 import {
 	DirectorySync,
@@ -123,6 +125,10 @@ const VERSION =
 	typeof __TSSWARM_VERSION__ === "string"
 		? __TSSWARM_VERSION__
 		: (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string);
+
+/** agent/manager's MANAGER_PROTOCOL, the one a worker's directory sync asks managers on: named here so
+ * that a worker does not load agent/manager for one string (tests/release/lazy.test.ts checks both). */
+const MANAGER_PROTOCOL = "/tsswarm/manager/1";
 
 function hostPlatform() {
 	const a = arch();
@@ -224,6 +230,7 @@ export class Agent {
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
 		if (st.role === "manager") {
+			const { Manager } = await import("./manager/index.ts");
 			this.manager = await Manager.start({
 				host: this.host,
 				dataRoot: this.o.dataRoot,

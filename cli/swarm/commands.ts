@@ -1,6 +1,7 @@
 // tsswarm agent/init/join/join-token/node ls: the agent runs in the foreground; the rest talk to it
 // over its control socket.
-import { Agent, call } from "../../agent/index.ts";
+// The agent (libp2p, membership, ...) is imported only by `tsswarm agent`; the other commands need the client.
+import { call } from "../../agent/api/index.ts";
 import { InterruptedError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
@@ -10,6 +11,7 @@ export async function runAgent(o: {
 	label?: Record<string, string>;
 	dataRoot: string;
 }): Promise<void> {
+	const { Agent } = await import("../../agent/index.ts");
 	const agent = new Agent({
 		dataRoot: o.dataRoot,
 		listen: o.listenAddr,
