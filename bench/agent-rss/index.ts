@@ -20,6 +20,7 @@ import { socketPath } from "../../agent/api/index.ts";
 import { createLab, destroyRecord, type LabRecord, labRoot, netnsArgv, sweepStaleLabs } from "../../cli/lab/index.ts";
 import { buildTestImages } from "../../scripts/images/index.ts";
 import { type Platform, release } from "../../scripts/release/build.ts";
+import { stopProcess } from "../lib/stop.ts";
 
 const log = (m: string) => process.stderr.write(`[agent-rss] ${m}\n`);
 const repo = new URL("../..", import.meta.url).pathname;
@@ -126,18 +127,7 @@ async function cluster(rec: LabRecord, argv0: string[]): Promise<Cluster> {
 	return { agents, cli };
 }
 
-async function stopAll(ps: ChildProcess[]) {
-	await Promise.all(
-		ps.map(async (p) => {
-			if (p.exitCode !== null || p.signalCode !== null) return;
-			const gone = new Promise((r) => p.once("exit", r));
-			p.kill("SIGTERM");
-			const t = setTimeout(() => p.kill("SIGKILL"), 10_000);
-			await gone;
-			clearTimeout(t);
-		}),
-	);
-}
+const stopAll = (ps: ChildProcess[]) => Promise.all(ps.map(stopProcess));
 
 /** Idle RSS of each agent of a fresh 3-node lab cluster; with `tasks`, also with that many tasks. */
 async function labRun(variant: string, argv0: string[], tasks: number, archive: string) {

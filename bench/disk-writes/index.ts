@@ -7,6 +7,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { call, socketPath } from "../../agent/api/index.ts";
+import { stopProcess } from "../lib/stop.ts";
 
 const log = (m: string) => process.stderr.write(`[disk-writes] ${m}\n`);
 const repo = new URL("../..", import.meta.url).pathname;
@@ -46,15 +47,6 @@ function findEtcd(): string {
 		});
 	}
 	return "etcd";
-}
-
-async function stop(p: ChildProcess) {
-	if (p.exitCode !== null || p.signalCode !== null) return;
-	const gone = new Promise((r) => p.once("exit", r));
-	p.kill("SIGTERM");
-	const t = setTimeout(() => p.kill("SIGKILL"), 10_000);
-	await gone;
-	clearTimeout(t);
 }
 
 async function main() {
@@ -183,7 +175,7 @@ async function main() {
 			})}\n`,
 		);
 	} finally {
-		for (const p of procs.reverse()) await stop(p);
+		for (const p of procs.reverse()) await stopProcess(p);
 		rmSync(dir, { recursive: true, force: true });
 	}
 }
