@@ -6,7 +6,7 @@
 // dockerd runs inside a 1-node lab namespace of its own (network traffic stays in namespaces made
 // here) with private data/exec roots, pidfile, socket and cgroup parent, and no bridge or iptables;
 // the host namespace's firewall rules and links are compared before and after.
-// Options: --rounds N (1). Last line: {"bench":"converge-vs-swarm","ours":{...},"peer":{...},"ratios":{...}}.
+// Options: --rounds N (1; medians; after round 1 our nodes have the image cached, Swarm's always has). Last line: {"bench":"converge-vs-swarm","ours":{...},"peer":{...},"ratios":{...}}.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import {
 	existsSync,
@@ -60,15 +60,22 @@ interface Cluster {
 	running(): Promise<number>;
 }
 
-/** Times one phase: the command as typed, then polling until `want` tasks run. */
-async function phase(c: Cluster, args: string[], want: number): Promise<{ total_ms: number; cli_ms: number }> {
+/** Times one phase: the command as typed, then polling until `want` tasks run (and when the first new one did). */
+async function phase(
+	c: Cluster,
+	args: string[],
+	want: number,
+): Promise<{ total_ms: number; first_ms: number; cli_ms: number }> {
+	const start = await c.running().catch(() => 0);
 	const t0 = performance.now();
 	await c.cli(args);
 	const cliMs = performance.now() - t0;
-	let n = 0;
+	let n = start;
+	let firstMs: number | undefined;
 	while (performance.now() - t0 < PHASE_TIMEOUT_MS) {
 		n = await c.running().catch(() => n);
-		if (n >= want) return { total_ms: r0(performance.now() - t0), cli_ms: r0(cliMs) };
+		if (n > start) firstMs ??= performance.now() - t0;
+		if (n >= want) return { total_ms: r0(performance.now() - t0), first_ms: r0(firstMs!), cli_ms: r0(cliMs) };
 		await sleep(POLL_MS);
 	}
 	throw new Error(`${c.name}: ${n}/${want} tasks running after ${PHASE_TIMEOUT_MS / 1000} s`);
@@ -305,15 +312,19 @@ async function main() {
 		dockerd = await startDockerd(peerLab, images.archivePath, join(dir, "docker"));
 		log(`dockerd ${docker(dockerd, ["version", "--format", "{{.Server.Version}}"]).trim()}: swarm initialised`);
 		const systems = [ours(oursLab), swarm(dockerd)];
-		const fig: Record<string, { create: number[]; scale: number[]; create_cli: number[]; scale_cli: number[] }> = {};
-		for (const s of systems) fig[s.name] = { create: [], scale: [], create_cli: [], scale_cli: [] };
+		const fig: Record<string, Record<"create" | "create_first" | "create_cli" | "scale" | "scale_cli", number[]>> = {};
+		for (const s of systems) fig[s.name] = { create: [], create_first: [], create_cli: [], scale: [], scale_cli: [] };
+		const perNode: Record<string, number> = {};
 		for (let round = 1; round <= ROUNDS; round++) {
 			// Alternate the systems phase by phase so that machine noise hits both alike.
 			for (const s of systems) {
 				const p = await phase(s, s.create(FIRST), FIRST);
 				fig[s.name]!.create.push(p.total_ms);
+				fig[s.name]!.create_first.push(p.first_ms);
 				fig[s.name]!.create_cli.push(p.cli_ms);
-				log(`round ${round} ${s.name}: create → ${FIRST} running in ${p.total_ms} ms (command ${p.cli_ms} ms)`);
+				log(
+					`round ${round} ${s.name}: create → ${FIRST} running in ${p.total_ms} ms (command ${p.cli_ms} ms, first task ${p.first_ms} ms)`,
+				);
 			}
 			for (const s of systems) {
 				const p = await phase(s, s.scale(SECOND), SECOND);
@@ -321,9 +332,14 @@ async function main() {
 				fig[s.name]!.scale_cli.push(p.cli_ms);
 				log(`round ${round} ${s.name}: scale → ${SECOND} running in ${p.total_ms} ms (command ${p.cli_ms} ms)`);
 			}
+			if (round === 1) {
+				const ps = await execInNode(oursLab, "n1", ["tsswarm", "service", "ps", "s", "--format", "json"]);
+				const tasks = JSON.parse(ps.stdout) as { node: string; state: string; desiredState: string }[];
+				for (const k of tasks.filter((k) => k.state === "running")) perNode[k.node] = (perNode[k.node] ?? 0) + 1;
+				log(`tsswarm: running tasks per node ${JSON.stringify(perNode)}`);
+			}
 			for (const s of systems) await s.remove();
 		}
-		const spread = await execInNode(oursLab, "n1", ["tsswarm", "node", "ls"]);
 		await stopDockerd(dockerd);
 		const untouched = hostState() === before;
 		if (!untouched) log("WARNING: the host namespace's firewall rules or links changed during the run");
@@ -331,18 +347,18 @@ async function main() {
 			const f = fig[name]!;
 			return {
 				create_30_ms: median(f.create),
+				create_first_running_ms: median(f.create_first),
 				scale_30_to_60_ms: median(f.scale),
 				create_cmd_ms: median(f.create_cli),
 				scale_cmd_ms: median(f.scale_cli),
 			};
 		};
-		const o = summary("tsswarm");
+		const o = { ...summary("tsswarm"), running_per_node: perNode };
 		const p = { ...summary("swarm"), host_netns_untouched: untouched };
 		const ratios = {
 			create_30: +(o.create_30_ms / p.create_30_ms).toFixed(3),
 			scale_30_to_60: +(o.scale_30_to_60_ms / p.scale_30_to_60_ms).toFixed(3),
 		};
-		log(`nodes of our cluster:\n${spread.stdout.trim()}`);
 		await cleanup();
 		process.stdout.write(
 			`${JSON.stringify({ bench: "converge-vs-swarm", peer_name: "Docker Swarm 20.10 (Debian docker.io), 1 node, image preloaded", rounds: ROUNDS, ours: o, peer: p, ratios })}\n`,
