@@ -7,7 +7,7 @@
 // here) with private data/exec roots, pidfile, socket and cgroup parent, and no bridge or iptables;
 // the host namespace's firewall rules and links are compared before and after.
 // Options: --rounds N (1; medians; after round 1 our nodes have the image cached, Swarm's always has). Last line: {"bench":"converge-vs-swarm","ours":{...},"peer":{...},"ratios":{...}}.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
 	existsSync,
 	mkdirSync,
@@ -35,7 +35,7 @@ import {
 	REGISTRY_PORT,
 } from "../../cli/lab/index.ts";
 import { ensurePeers } from "../../scripts/peers.ts";
-import { ensureTestImages } from "../../tests/helpers/images.ts";
+import { busyboxDockerArchive, ensureTestImages } from "../../tests/helpers/images.ts";
 import { uniqueName } from "../../tests/helpers/index.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "1" } } });
@@ -180,16 +180,7 @@ async function startDockerd(peerLab: LabRecord, archive: string, dir: string): P
 		await sleep(200);
 	}
 	docker(d, ["swarm", "init", "--advertise-addr", node.address]);
-	// docker 20.10 loads docker-save archives only: convert the test archive's busybox.
-	const saved = join(dir, "busybox.tar");
-	execFileSync("skopeo", [
-		"copy",
-		"--quiet",
-		"--override-arch",
-		"amd64",
-		`oci-archive:${archive}:busybox`,
-		`docker-archive:${saved}:busybox:latest`,
-	]);
+	const saved = busyboxDockerArchive(archive, join(dir, "busybox.tar"));
 	docker(d, ["load", "-q", "-i", saved]);
 	return d;
 }
