@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Runtime, stopLogDaemon } from "../../runtime/index.ts";
-import { ensureTestImages } from "../../tests/helpers/images.ts";
+import { busyboxDockerArchive, ensureTestImages } from "../../tests/helpers/images.ts";
 import { removeCgroup, uniqueName } from "../../tests/helpers/index.ts";
 
 const N = Number(process.env.BENCH_N ?? 50);
@@ -70,16 +70,7 @@ async function startDockerd(archive: string): Promise<{ sock: string } | { reaso
 			existsSync(sock) &&
 			spawnSync("/usr/bin/docker", ["-H", `unix://${sock}`, "info"], { stdio: "ignore" }).status === 0
 		) {
-			// docker 20.10 loads docker-save archives only: convert the same OCI archive's busybox.
-			const saved = join(d, "busybox.tar");
-			execFileSync("skopeo", [
-				"copy",
-				"--quiet",
-				"--override-arch",
-				"amd64",
-				`oci-archive:${archive}:busybox`,
-				`docker-archive:${saved}:busybox:latest`,
-			]);
+			const saved = busyboxDockerArchive(archive, join(d, "busybox.tar"));
 			execFileSync("/usr/bin/docker", ["-H", `unix://${sock}`, "load", "-q", "-i", saved]);
 			return { sock };
 		}

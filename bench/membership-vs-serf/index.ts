@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "n
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createLab, destroyRecord, type LabRecord, labRoot, netnsArgv, run } from "../../cli/lab/index.ts";
+import { ensurePeers } from "../../scripts/peers.ts";
 import { converged, scenario, simCluster } from "../../tests/agent/membership/sim.ts";
 import { uniqueName } from "../../tests/helpers/index.ts";
 
@@ -289,6 +290,8 @@ async function measure(rec: LabRecord, sys: System) {
 }
 
 async function main() {
+	// The peer first: a fresh machine gets Debian's serf before any lab is made.
+	ensurePeers([{ bin: "serf", pkg: "serf" }]);
 	const rec = await createLab({ name: uniqueName("mb"), nodes: 10 });
 	let cleaned: Promise<unknown> | undefined;
 	const cleanup = () => (cleaned ??= destroyRecord(labRoot(), rec, 0));

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { freePort, KvCluster } from "../../consensus/examples/kv-server/cluster.ts";
+import { ensurePeers } from "../../scripts/peers.ts";
 
 const { values } = parseArgs({
 	options: { seconds: { type: "string", default: "5" }, "sequential-writes": { type: "string", default: "300" } },
@@ -189,8 +190,9 @@ async function failover(ports: number[], killLeader: () => Promise<void>): Promi
 	}
 }
 
-/** The etcd binary (Debian's etcd-server puts it on PATH), or a clear error before anything starts. */
+/** The etcd binary: ETCD_BIN, or Debian's etcd-server (installed here when missing). */
 function findEtcd(): string {
+	if (!process.env.ETCD_BIN) ensurePeers([{ bin: "etcd", pkg: "etcd-server", disableUnits: ["etcd.service"] }]);
 	for (const bin of [process.env.ETCD_BIN, "etcd", "/usr/bin/etcd"]) {
 		if (!bin) continue;
 		try {
@@ -199,9 +201,7 @@ function findEtcd(): string {
 			return bin;
 		} catch {}
 	}
-	throw new Error(
-		"no etcd binary found: install Debian's etcd-server (apt-get update && apt-get install -y etcd-server) or set ETCD_BIN",
-	);
+	throw new Error(`no etcd binary runs (ETCD_BIN=${process.env.ETCD_BIN ?? ""}, etcd on PATH)`);
 }
 
 async function main() {
