@@ -255,3 +255,13 @@ export function inspectPrinter(format: string | undefined) {
 	return (items: readonly unknown[], out: (s: string) => void = (s) => process.stdout.write(s)) =>
 		out(template ? items.map((x) => `${render(template, x)}\n`).join("") : `${JSON.stringify(items, null, 4)}\n`);
 }
+
+/** --filter label=KEY or label=KEY=VALUE, as docker's. */
+export function labelFilter(labels: Record<string, string>, v: string): boolean {
+	const i = v.indexOf("=");
+	return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
+}
+
+/** linux/arm64/v8 */
+export const platformText = (p: { os: string; architecture: string; variant?: string } | null | undefined) =>
+	p ? [p.os, p.architecture, p.variant].filter(Boolean).join("/") : "";

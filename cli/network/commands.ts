@@ -1,7 +1,7 @@
 // tsswarm network ...: talks to the local agent, which forwards writes to the Raft leader.
 import type { NetworkInspect as Network } from "../../agent/api/types.ts";
 import { client } from "../api.ts";
-import { inspectPrinter, type ListFlags, type ListSpec, listPrinter } from "../format.ts";
+import { inspectPrinter, type ListFlags, type ListSpec, labelFilter, listPrinter } from "../format.ts";
 
 export interface CreateOptions {
 	driver: string;
@@ -31,11 +31,6 @@ export async function networkCreate(name: string, o: CreateOptions): Promise<voi
 	});
 	process.stdout.write(`${n.Id}\n`);
 }
-
-const labelMatch = (labels: Record<string, string>, v: string) => {
-	const i = v.indexOf("=");
-	return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
-};
 
 /** network ls: docker's columns (and the subnet) and filters. */
 export const NETWORK_LS: ListSpec<Network> = {
@@ -67,7 +62,7 @@ export const NETWORK_LS: ListSpec<Network> = {
 		name: (n, v) => n.Name.includes(v),
 		driver: (n, v) => n.Driver === v,
 		scope: (n, v) => n.Scope === v,
-		label: (n, v) => labelMatch(n.Labels, v),
+		label: (n, v) => labelFilter(n.Labels, v),
 	},
 };
 

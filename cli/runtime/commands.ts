@@ -17,7 +17,7 @@ import {
 } from "../../runtime/index.ts";
 import type { LogsFlags } from "../commands/container.ts";
 import { UsageError } from "../errors.ts";
-import { type ListFlags, type ListSpec, listPrinter } from "../format.ts";
+import { type ListFlags, type ListSpec, listPrinter, platformText } from "../format.ts";
 import { printTable } from "../table.ts";
 
 function insecure(extra: string[] = []): string[] {
@@ -60,9 +60,6 @@ export async function imagePull(
 	process.stdout.write(`${img.refs[0]}\n`);
 }
 
-const platformOf = (p: { os: string; architecture: string; variant?: string }) =>
-	[p.os, p.architecture, p.variant].filter(Boolean).join("/");
-
 /** image ls: one row per reference (an untagged image: one <none> row), as docker's. */
 type ImageRow = { ref: string | undefined; image: ImageRecord };
 
@@ -76,7 +73,7 @@ export const IMAGE_LS: ListSpec<ImageRow> = {
 		Repository: (r) => (r.ref ? r.ref.replace(/:[^:/]+$/, "") : "<none>"),
 		Tag: (r) => (r.ref && /:[^:/]+$/.test(r.ref) ? r.ref.replace(/^.*:/, "") : "<none>"),
 		Digest: (r) => r.image.manifestDigest,
-		Platform: (r) => platformOf(r.image.platform),
+		Platform: (r) => platformText(r.image.platform),
 		Layers: (r) => r.image.layers.length,
 		Size: (r) => r.image.layers.reduce((n, l) => n + l.size, 0),
 		CreatedAt: (r) => r.image.created,

@@ -3,7 +3,7 @@
 import type { InfoResponse, NodeView } from "../../agent/api/types.ts";
 import { client } from "../api.ts";
 import { InterruptedError, UsageError } from "../errors.ts";
-import { inspectPrinter, type ListFlags, type ListSpec, listPrinter } from "../format.ts";
+import { inspectPrinter, type ListFlags, type ListSpec, labelFilter, listPrinter, platformText } from "../format.ts";
 
 export async function runAgent(o: {
 	listenAddr: string;
@@ -59,11 +59,6 @@ export async function joinToken(role: "manager" | "worker", o: { rotate?: boolea
 
 const STATUS: Record<string, string> = { alive: "Ready", suspect: "Suspect", dead: "Down", left: "Left" };
 const cap = (s: string | null) => (s ? s[0]!.toUpperCase() + s.slice(1) : "");
-const platform = (p: NodeView["platform"]) => (p ? [p.os, p.architecture, p.variant].filter(Boolean).join("/") : "");
-const labelMatch = (labels: Record<string, string>, v: string) => {
-	const i = v.indexOf("=");
-	return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
-};
 
 /** node ls: docker's columns and filters (peer ids share their first 8 characters: 16 are shown). */
 export const NODE_LS: ListSpec<NodeView> = {
@@ -75,7 +70,7 @@ export const NODE_LS: ListSpec<NodeView> = {
 		Availability: (n) => cap(n.availability),
 		ManagerStatus: (n) => n.managerStatus,
 		EngineVersion: (n) => n.engineVersion ?? "",
-		Platform: (n) => platform(n.platform),
+		Platform: (n) => platformText(n.platform),
 		Addr: (n) => n.addr,
 		Role: (n) => n.role,
 		Labels: (n) => n.labels,
@@ -103,7 +98,7 @@ export const NODE_LS: ListSpec<NodeView> = {
 				throw new UsageError(`invalid filter membership=${v}: accepted or pending`);
 			return v === "accepted"; // a node is in the directory once it was admitted
 		},
-		label: (n, v) => labelMatch(n.labels, v),
+		label: (n, v) => labelFilter(n.labels, v),
 	},
 };
 

@@ -198,7 +198,14 @@ t.test("a client that goes away ends the producer", async (t) => {
 						// Wait like a log follower: for the next line or the client leaving.
 						await new Promise<void>((r) => {
 							const tm = setTimeout(r, 5);
-							signal.addEventListener("abort", () => (clearTimeout(tm), r()), { once: true });
+							signal.addEventListener(
+								"abort",
+								() => {
+									clearTimeout(tm);
+									r();
+								},
+								{ once: true },
+							);
 						});
 						if (signal.aborted) return;
 					}
