@@ -3,7 +3,7 @@
 // refused); what the values mean is checked where they are used (the manager, the join code).
 
 import { parseCidr } from "../../overlay-net/ipam/index.ts";
-import { UsageError } from "../errors.ts";
+import { NotInClusterError, UsageError } from "../errors.ts";
 import type { InitOptions, Manager } from "../manager/index.ts";
 import type { ClusterStore } from "../store/index.ts";
 import { check as c } from "../store/index.ts";
@@ -96,8 +96,15 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 /** The cluster-wide part of info: managers and leader from the directory and Raft, tasks from the worker. */
 function derived(a: AgentApi): Pick<InfoResponse, "managers" | "leader" | "tasksRunning"> {
 	const i = a.info();
+	let managers: number | null = null;
+	try {
+		if (i.clusterId !== null) managers = a.nodes().filter((n) => n.role === "manager").length;
+	} catch (err) {
+		// Between init/join writing the state and membership starting, there is no list yet.
+		if (!(err instanceof NotInClusterError)) throw err;
+	}
 	return {
-		managers: i.clusterId === null ? null : a.nodes().filter((n) => n.role === "manager").length,
+		managers,
 		leader: i.raft?.leader ?? null,
 		tasksRunning: a.tasksRunning?.() ?? null,
 	};
