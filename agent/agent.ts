@@ -12,6 +12,7 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import pino from "pino";
 import { writeFileAtomic } from "../consensus/index.ts";
 import { agentRoutes, ControlServer, socketPath } from "./api/index.ts";
+import { DispatcherClient } from "./dispatch/index.ts";
 import {
 	AgentError,
 	AlreadyInClusterError,
@@ -31,7 +32,9 @@ import {
 	requestJoin,
 	serveJoin,
 } from "./join/index.ts";
-import { type InitOptions, MANAGER_PROTOCOL, Manager } from "./manager/index.ts";
+// The manager side (Raft store replica, manager loops) is imported when a node becomes a manager:
+// a worker never evaluates agent/manager.
+import type { InitOptions, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
 import {
 	DirectorySync,
@@ -43,6 +46,7 @@ import {
 	validateEntries,
 } from "./nodes/index.ts";
 import { NotFoundError, NotManagerError } from "./store/index.ts";
+import { startNodeWorker } from "./worker/index.ts";
 
 export interface AgentOptions {
 	dataRoot: string;
@@ -122,6 +126,10 @@ const VERSION =
 		? __TSSWARM_VERSION__
 		: (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string);
 
+/** agent/manager's MANAGER_PROTOCOL, the one a worker's directory sync asks managers on: named here so
+ * that a worker does not load agent/manager for one string (tests/release/lazy.test.ts checks both). */
+const MANAGER_PROTOCOL = "/tsswarm/manager/1";
+
 function hostPlatform() {
 	const a = arch();
 	return a === "arm64"
@@ -143,6 +151,9 @@ export class Agent {
 	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
+	/** This node's tasks (every node runs tasks) and its session with the leader's dispatcher. */
+	private worker: { close(): Promise<void> } | undefined;
+	private dispatch: DispatcherClient | undefined;
 	private readonly dir: string;
 
 	constructor(o: AgentOptions) {
@@ -219,6 +230,7 @@ export class Agent {
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
 		if (st.role === "manager") {
+			const { Manager } = await import("./manager/index.ts");
 			this.manager = await Manager.start({
 				host: this.host,
 				dataRoot: this.o.dataRoot,
@@ -272,6 +284,27 @@ export class Agent {
 				grant: (peer, role, meta) => this.grant(peer, role, meta),
 			});
 		}
+		await this.startWorker();
+	}
+
+	/** Every node runs tasks: the worker, fed by a session with the leader's dispatcher. */
+	private async startWorker(): Promise<void> {
+		const w = await startNodeWorker({
+			dataRoot: this.o.dataRoot,
+			nodeId: this.host.peerId,
+			logger: this.log,
+			underlayIp: this.advertise.ip,
+		});
+		this.worker = w;
+		this.dispatch = new DispatcherClient({
+			host: this.host,
+			directory: this.directory,
+			sink: w.worker,
+			logger: this.log,
+			// libp2p cannot dial itself: a manager's own worker talks to its endpoint in-process.
+			...(this.manager ? { local: this.manager.endpoint } : {}),
+		});
+		this.dispatch.start();
 	}
 
 	/**
@@ -449,6 +482,11 @@ export class Agent {
 	}
 
 	private async stopCluster(): Promise<void> {
+		await this.dispatch?.stop();
+		this.dispatch = undefined;
+		// The containers keep running: a stopped agent is not a stopped node's workload.
+		await this.worker?.close();
+		this.worker = undefined;
 		this.sync?.stop();
 		this.sync = undefined;
 		await this.membership?.stop();

@@ -22,7 +22,7 @@ import {
 	PoolExhaustedError,
 	PortConflictError,
 	SubnetOverlapError,
-} from "../overlay-net/index.ts";
+} from "../overlay-net/ipam/index.ts";
 
 export class AgentError extends Error {
 	/** The local API's HTTP status for this class; 500 means the agent's own failure. */

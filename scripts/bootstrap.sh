@@ -58,7 +58,8 @@ if [ ! -x node_modules/.bin/node ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want"
 fi
 
 # The Node binaries the release executables are made of (npm packages node-linux-{x64,arm64} of the
-# pinned version, into .cache/release), so that tests/release builds without reaching a registry.
+# pinned version, into .cache/release), so that tests/release builds without reaching a registry;
+# the arm64 one also runs the agents of linux/arm64 lab nodes (cli/lab/agents.ts).
 PATH="$PWD/node_modules/node/bin:$PATH" node scripts/release/build.ts --fetch-node
 
 # tap compiles its plugin set into .tap/plugins; a clean clone has none, and the default set

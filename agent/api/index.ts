@@ -3,7 +3,13 @@ export { ApiError, InvalidRequestError } from "../errors.ts";
 export { ApiClient, type ApiClientOptions, type CallOptions, call, socketPath } from "./client.ts";
 export { type Check, type CompiledRoute, match, type RouteDef, type RouteRequest, routes } from "./route.ts";
 export { type AgentApi, type AgentInfo, type AgentNode, agentRoutes } from "./routes.ts";
-export { ControlServer, type ControlServerOptions, DEFAULT_MAX_BODY_BYTES, type Route } from "./server.ts";
+export {
+	ControlServer,
+	type ControlServerOptions,
+	DEFAULT_MAX_BODY_BYTES,
+	type Route,
+	untypedRoutes,
+} from "./server.ts";
 export type {
 	ApiRoutes,
 	BodyOf,

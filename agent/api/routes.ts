@@ -8,6 +8,7 @@ import type { InitOptions, Manager } from "../manager/index.ts";
 import type { ClusterStore } from "../store/index.ts";
 import { check as c } from "../store/index.ts";
 import { type CompiledRoute, routes } from "./route.ts";
+import { untypedRoutes } from "./server.ts";
 import type { InfoResponse, InitRequest, JoinTokenResponse, MemberState, NodeView, Platform, Role } from "./types.ts";
 
 /** What the agent itself says about this node; the route adds what it derives (managers, leader, tasks). */
@@ -39,7 +40,20 @@ export interface AgentApi {
 	removeNode(id: string, force: boolean): Promise<{ id: string }>;
 	leave(force: boolean): Promise<{ left: string }>;
 	/** This node's manager; throws NotInClusterError / NotManagerError elsewhere. */
-	managerOnly(): Pick<Manager, "listNetworks" | "createNetwork" | "inspectNetwork" | "removeNetwork"> & {
+	managerOnly(): Pick<
+		Manager,
+		| "listNetworks"
+		| "createNetwork"
+		| "inspectNetwork"
+		| "removeNetwork"
+		| "createService"
+		| "listServices"
+		| "inspectService"
+		| "serviceTasks"
+		| "scaleService"
+		| "removeService"
+		| "nodeTasks"
+	> & {
 		store: Pick<ClusterStore, "list">;
 	};
 	/** Tasks running on this node: the worker's to provide (until then info says null). */
@@ -90,6 +104,16 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 		}),
 		route("GET /v1/networks/:ref", { handler: ({ params }) => a.managerOnly().inspectNetwork(params.ref) }),
 		route("DELETE /v1/networks/:ref", { handler: ({ params }) => a.managerOnly().removeNetwork(params.ref) }),
+		// Not typed yet (no entries in ApiRoutes, bodies unchecked): to move into the table above.
+		...untypedRoutes({
+			"POST /v1/services/create": (b) => a.managerOnly().createService(b.spec),
+			"GET /v1/services": () => a.managerOnly().listServices(),
+			"POST /v1/services/inspect": (b) => a.managerOnly().inspectService(String(b.ref ?? "")),
+			"POST /v1/services/ps": (b) => a.managerOnly().serviceTasks(String(b.ref ?? "")),
+			"POST /v1/services/scale": (b) => a.managerOnly().scaleService(String(b.ref ?? ""), b.replicas),
+			"POST /v1/services/rm": (b) => a.managerOnly().removeService(String(b.ref ?? "")),
+			"POST /v1/nodes/ps": (b) => a.managerOnly().nodeTasks(String(b.id ?? "")),
+		}),
 	];
 }
 

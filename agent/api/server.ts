@@ -31,8 +31,11 @@ export interface ControlServerOptions {
 
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 
-/** Untyped routes ({"POST /v1/x": (body) => ...}) as compiled ones: exact paths, any body. */
-function untyped(table: Record<string, Route>): CompiledRoute[] {
+/**
+ * Untyped routes ({"POST /v1/x": (body) => ...}) as compiled ones: exact paths, any body, no
+ * checks. For routes not typed yet; a typed route (routes.ts) is the way to add one.
+ */
+export function untypedRoutes(table: Record<string, Route>): CompiledRoute[] {
 	return Object.entries(table).map(([key, fn]) => {
 		const [method, path] = key.split(" ") as [Method, string];
 		return {
@@ -63,7 +66,7 @@ export class ControlServer {
 		this.path = path;
 		this.maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 		this.log = o.logger ?? pino(pino.destination(2));
-		this.table = Array.isArray(routes) ? routes : untyped(routes as Record<string, Route>);
+		this.table = Array.isArray(routes) ? routes : untypedRoutes(routes as Record<string, Route>);
 		this.server = createServer((req, res) => void this.dispatch(req, res));
 	}
 

@@ -25,3 +25,12 @@ export class NotManagerPeerError extends AgentError {
 		super(`peer ${peer} is not a manager and may not ask for ${kind}`, "ERR_NOT_MANAGER_PEER");
 	}
 }
+
+/** A service request that cannot be carried out as asked (unknown network, bad scale, ...). */
+export class InvalidServiceRequestError extends AgentError {
+	static override status = 400;
+	override name = "InvalidServiceRequestError";
+	constructor(why: string, code = "ERR_INVALID_SERVICE") {
+		super(why, code);
+	}
+}

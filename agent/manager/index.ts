@@ -1,4 +1,6 @@
 // agent/manager: what runs on managers — the store, leader forwarding, allocation decisions.
+
+export * from "./dispatcher/index.ts";
 export * from "./errors.ts";
 export { type InitOptions, Manager, type ManagerOptions } from "./manager.ts";
 export {

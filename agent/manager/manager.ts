@@ -10,7 +10,11 @@ import {
 	type NodesListReply,
 	parseNodeRecord,
 } from "../nodes/index.ts";
-import { ClusterStore, type StoreLogger } from "../store/index.ts";
+import type { Service } from "../services/index.ts";
+import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/index.ts";
+import { AllocatorComponent } from "./allocator/index.ts";
+import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
+import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import {
 	CLUSTER_ID,
 	type ClusterRecord,
@@ -21,7 +25,19 @@ import {
 	validateNetworkSpec,
 } from "./networks.ts";
 import { directoryEntries, followNodes, registerNode, removeNode } from "./nodes.ts";
+import { Orchestrator, onTables } from "./orchestrator/index.ts";
 import { LeaderRpc } from "./rpc.ts";
+import { globalFits, Scheduler } from "./scheduling.ts";
+import {
+	createService,
+	findService,
+	removeService,
+	type ServiceRow,
+	scaleService,
+	serviceRow,
+	type TaskRow,
+	taskRows,
+} from "./services.ts";
 
 export interface ManagerOptions {
 	host: Host;
@@ -30,6 +46,8 @@ export interface ManagerOptions {
 	logger: StoreLogger;
 	/** This node's directory: kept equal to the store's nodes table once the replica has any. */
 	directory: NodeDirectory;
+	/** Tasks on a node down this long are replaced elsewhere (default 5 s). */
+	downGraceMs?: number;
 }
 
 export interface InitOptions {
@@ -42,12 +60,21 @@ export class Manager {
 	private readonly rpc: LeaderRpc;
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
+	private readonly loops: LeaderLoops;
+	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
+	readonly endpoint: DispatchEndpoint;
 
-	private constructor(store: ClusterStore, rpc: LeaderRpc, log: StoreLogger, directory: NodeDirectory) {
+	private constructor(store: ClusterStore, rpc: LeaderRpc, o: ManagerOptions, endpoint: DispatchEndpoint) {
 		this.store = store;
 		this.rpc = rpc;
-		this.log = log;
+		this.log = o.logger;
+		this.endpoint = endpoint;
+		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
+		this.loops = new LeaderLoops(store, leaderComponents(store, o, endpoint), o.logger);
+		rpc.register("service.create", async (body) => createService(store, body.spec));
+		rpc.register("service.scale", async (body) => scaleService(store, String(body.ref ?? ""), body.replicas));
+		rpc.register("service.rm", async (body) => removeService(store, String(body.ref ?? "")));
 		rpc.register("node.register", async (body) => registerNode(store, parseNodeRecord(body.record)));
 		rpc.register("node.rm", async (body) => removeNode(store, String(body.id ?? "")));
 		// Any member (workers too) may read the directory, from whichever manager it asks.
@@ -83,7 +110,11 @@ export class Manager {
 		const rpc = new LeaderRpc(o.host, store, o.logger);
 		await rpc.start();
 		await store.start();
-		return new Manager(store, rpc, o.logger, o.directory);
+		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger });
+		await endpoint.start();
+		const m = new Manager(store, rpc, o, endpoint);
+		m.loops.start();
+		return m;
 	}
 
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */
@@ -150,9 +181,95 @@ export class Manager {
 		return { ids, leader: this.store.leader()?.id };
 	}
 
+	async createService(spec: unknown): Promise<StoredRecord<Service>> {
+		const r = (await this.rpc.call("service.create", { spec })) as StoredRecord<Service>;
+		await this.store.waitForApplied(r.version);
+		return r;
+	}
+
+	async scaleService(ref: string, replicas: unknown): Promise<ServiceRow> {
+		const r = (await this.rpc.call("service.scale", { ref, replicas })) as StoredRecord<Service>;
+		await this.store.waitForApplied(r.version);
+		return serviceRow(this.store, this.store.get("services", r.id) ?? r);
+	}
+
+	async removeService(ref: string): Promise<{ id: string }> {
+		const r = (await this.rpc.call("service.rm", { ref })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return { id: r.id };
+	}
+
+	listServices(): ServiceRow[] {
+		return this.store.list("services").map((s) => serviceRow(this.store, s));
+	}
+
+	inspectService(ref: string): StoredRecord<Service> {
+		return findService(this.store, ref);
+	}
+
+	serviceTasks(ref: string): TaskRow[] {
+		const s = findService(this.store, ref);
+		return taskRows(
+			this.store,
+			this.store.find("tasks", { by: "serviceId", value: s.id }).map((r) => r.value),
+		);
+	}
+
+	nodeTasks(nodeId: string): TaskRow[] {
+		return taskRows(
+			this.store,
+			this.store.find("tasks", { by: "nodeId", value: nodeId }).map((r) => r.value),
+		);
+	}
+
 	async stop(): Promise<void> {
+		await this.loops.stop();
+		await this.endpoint.stop();
 		this.unfollow();
 		await this.rpc.stop();
 		await this.store.stop();
 	}
+}
+
+/** The leader's loops: allocation, then scheduling, then the orchestrator's decisions. */
+function leaderComponents(store: ClusterStore, o: ManagerOptions, endpoint: DispatchEndpoint): LeaderComponent[] {
+	const dispatcher: LeaderComponent = {
+		name: "dispatcher",
+		async run(signal) {
+			// One instance per term: it starts once and its sessions end with the signal.
+			await new Dispatcher({ endpoint, logger: o.logger }).start(signal);
+			if (!signal.aborted) await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+		},
+	};
+	const allocator: LeaderComponent = {
+		name: "allocator",
+		async run(signal) {
+			const c = new AllocatorComponent({
+				source: {
+					read: () => ({
+						services: store.list("services"),
+						tasks: store.list("tasks"),
+						networks: store.list("networks"),
+					}),
+					commit: async (ops) => {
+						await store.commit(ops);
+					},
+					subscribe: onTables(store, ["services", "tasks", "networks"]),
+				},
+				log: o.logger,
+			});
+			c.start();
+			if (!signal.aborted) await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+			await c.stop();
+		},
+	};
+	return [
+		dispatcher,
+		allocator,
+		new Scheduler(store, o.logger),
+		new Orchestrator(store, o.logger, {
+			globalFits: globalFits(store),
+			...(o.downGraceMs !== undefined ? { downGraceMs: o.downGraceMs } : {}),
+		}),
+	];
 }

@@ -3,6 +3,7 @@ import { registerContainers } from "./container.ts";
 import { registerImage } from "./image.ts";
 import { registerLab } from "./lab.ts";
 import { registerNetwork } from "./network.ts";
+import { registerService } from "./service.ts";
 import { registerSwarm } from "./swarm.ts";
 
 // Each entry registers its command's flags and help cheaply; the implementation is imported
@@ -13,4 +14,5 @@ export const registrations: Array<(program: Command) => void> = [
 	registerImage,
 	registerContainers,
 	registerNetwork,
+	registerService,
 ];

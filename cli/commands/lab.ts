@@ -17,6 +17,13 @@ function parseName(v: string): string {
 	return v;
 }
 
+function parsePlatforms(v: string): string[] {
+	const list = v.split(",").map((p) => p.trim());
+	const bad = list.find((p) => !/^linux\/(amd64|arm64)(\/v8)?$/.test(p));
+	if (bad !== undefined) throw new UsageError(`--platforms: "${bad}" is not linux/amd64 or linux/arm64`);
+	return list;
+}
+
 export function registerLab(program: Command): void {
 	const lab = program
 		.command("lab")
@@ -27,9 +34,16 @@ export function registerLab(program: Command): void {
 		.option("--nodes <n>", "number of nodes", parseNodes, 3)
 		.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
 		.option("--no-registry", "do not start the lab's registry at 198.18.0.254:5000")
-		.action(async (o: { nodes: number; name: string; registry: boolean }) => {
+		.option("--cluster", "start an agent in every node, init n1 and join the others (up to 3 managers)")
+		.option(
+			"--platforms <list>",
+			"platforms of the nodes' agents, round robin (e.g. linux/amd64,linux/arm64; arm64 runs under qemu)",
+			parsePlatforms,
+		)
+		.action(async (o: { nodes: number; name: string; registry: boolean; cluster?: boolean; platforms?: string[] }) => {
+			if (o.platforms && !o.cluster) throw new UsageError("--platforms needs --cluster");
 			const { labUp } = await import("../lab/commands.ts");
-			await labUp({ nodes: o.nodes, name: o.name, registry: o.registry });
+			await labUp({ nodes: o.nodes, name: o.name, registry: o.registry, cluster: o.cluster, platforms: o.platforms });
 		});
 	lab
 		.command("ls")
@@ -50,6 +64,25 @@ export function registerLab(program: Command): void {
 			const { labExec } = await import("../lab/commands.ts");
 			process.exitCode = await labExec(o.name, node, cmd);
 		});
+	// Failures on purpose, each idempotent: the node's agent (a cluster lab) or its underlay.
+	const nodeActions = [
+		["stop", "stop a cluster lab node's agent (SIGTERM; --kill: SIGKILL); it keeps its identity"],
+		["start", "start a stopped node's agent again, with the same data root"],
+		["cut", "drop all of a node's underlay traffic, both ways (TCP, UDP gossip, VXLAN, ARP)"],
+		["heal", "undo lab cut"],
+	] as const;
+	for (const [action, description] of nodeActions) {
+		const cmd = lab
+			.command(action)
+			.description(description)
+			.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
+			.argument("<node>", "node name or address");
+		if (action === "stop") cmd.option("--kill", "SIGKILL instead of SIGTERM (a crash, not a shutdown)");
+		cmd.action(async (node: string, o: { name: string; kill?: boolean }) => {
+			const { labNodeAction } = await import("../lab/commands.ts");
+			await labNodeAction(action, { name: o.name, node, kill: o.kill });
+		});
+	}
 	lab
 		.command("down")
 		.description("remove a lab and everything it made; also sweeps labs left by crashed runs")

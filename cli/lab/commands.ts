@@ -1,6 +1,7 @@
 // The actions behind `tsswarm lab ...`: thin wrappers that print for humans.
 import { CommandError } from "../errors.ts";
 import { printTable } from "../table.ts";
+import { cutNode, healNode, startNode, stopNode } from "./cluster.ts";
 import { createLab } from "./create.ts";
 import { destroyLab, sweepStaleLabs } from "./destroy.ts";
 import { LabError } from "./errors.ts";
@@ -16,17 +17,32 @@ function requireRoot(): void {
 }
 
 export function describeLab(rec: LabRecord): string {
-	const lines = [`lab "${rec.name}": ${rec.nodes.length} node(s) on 198.18.0.0/16`];
+	const lines = [
+		`lab "${rec.name}": ${rec.nodes.length} node(s) on 198.18.0.0/16${rec.cluster ? ", one cluster (agents on every node)" : ""}`,
+	];
 	for (const n of rec.nodes) {
+		const talk = rec.cluster ? "tsswarm node ls" : "sh";
+		const extra = rec.cluster
+			? `${n.platform}, agent ${n.agent?.state ?? "-"}, log ${n.dir}/agent.log`
+			: `data: ${n.dir}`;
 		lines.push(
-			`  ${n.name}  ${n.address.padEnd(14)} tsswarm lab exec --name ${rec.name} ${n.name} -- sh   (data: ${n.dir})`,
+			`  ${n.name}  ${n.address.padEnd(14)} tsswarm lab exec --name ${rec.name} ${n.name} -- ${talk}   (${extra})`,
 		);
+	}
+	if (rec.cluster) {
+		lines.push(`  failures: tsswarm lab stop|start|cut|heal --name ${rec.name} NODE   (stop --kill sends SIGKILL)`);
 	}
 	if (rec.registry) lines.push(`  registry ${rec.registry.url}  (images: busybox:latest, httpd:latest)`);
 	return lines.join("\n");
 }
 
-export async function labUp(o: { nodes: number; name: string; registry: boolean }): Promise<void> {
+export async function labUp(o: {
+	nodes: number;
+	name: string;
+	registry: boolean;
+	cluster?: boolean;
+	platforms?: string[];
+}): Promise<void> {
 	requireRoot();
 	const rec = await withInterrupts((signal) =>
 		createLab({ ...o, persistent: true, signal, onProgress: (m) => say(`lab ${o.name}: ${m}`) }),
@@ -40,10 +56,22 @@ export function labLs(o: { json?: boolean }): void {
 		process.stdout.write(`${JSON.stringify(labs)}\n`);
 		return;
 	}
-	const rows = [["NAME", "STATUS", "NODES", "REGISTRY", "NOTE"]];
+	const rows = [["NAME", "STATUS", "NODES", "AGENTS", "PLATFORMS", "CUT", "REGISTRY", "NOTE"]];
 	for (const l of labs) {
 		const note = l.error ?? (l.stale ? "stale: its owner died; the next lab command sweeps it" : "");
-		rows.push([l.name, l.status, String(l.nodes), l.registry ?? "-", note]);
+		const d = l.nodeDetails ?? [];
+		const agents = d.filter((n) => n.agent).length
+			? `${d.filter((n) => n.agent === "running").length}/${d.length} running`
+			: "-";
+		const platforms = d.some((n) => n.platform)
+			? d.map((n) => `${n.name}=${(n.platform ?? "-").replace(/^linux\//, "")}`).join(",")
+			: "-";
+		const cut =
+			d
+				.filter((n) => n.cut)
+				.map((n) => n.name)
+				.join(",") || "-";
+		rows.push([l.name, l.status, String(l.nodes), agents, platforms, cut, l.registry ?? "-", note]);
 	}
 	printTable(rows, "  ");
 }
@@ -70,4 +98,22 @@ export async function labDown(o: { name: string; all?: boolean }): Promise<void>
 			throw err;
 		}
 	}
+}
+
+const ACTIONS = {
+	stop: { run: stopNode, done: "agent stopped", noop: "agent already stopped" },
+	start: { run: startNode, done: "agent started (same data root and identity)", noop: "agent already running" },
+	cut: { run: cutNode, done: "underlay cut (all its traffic dropped)", noop: "already cut" },
+	heal: { run: healNode, done: "underlay healed", noop: "was not cut" },
+} as const;
+
+/** `lab stop|start|cut|heal NODE`; saying whether it changed anything (each is idempotent). */
+export async function labNodeAction(
+	action: keyof typeof ACTIONS,
+	o: { name: string; node: string; kill?: boolean },
+): Promise<void> {
+	requireRoot();
+	const a = ACTIONS[action];
+	const r = await withInterrupts((signal) => a.run(o.name, o.node, { kill: o.kill, signal }));
+	say(`${o.node}: ${r.changed ? (o.kill ? "agent killed" : a.done) : a.noop}`);
 }

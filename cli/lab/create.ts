@@ -3,6 +3,8 @@
 // firewall and bridge-netfilter settings cannot interfere and deleting the namespaces removes all.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { assignPlatforms, checkPlatformsRunnable } from "./agents.ts";
+import { formCluster } from "./cluster.ts";
 import { destroyRecord, isStale, sweepStaleLabs } from "./destroy.ts";
 import { LabError, LabExistsError } from "./errors.ts";
 import {
@@ -26,6 +28,10 @@ export interface CreateLabOptions {
 	root?: string;
 	/** Start the lab's OCI registry at 198.18.0.254:5000, seeded with the test images. */
 	registry?: boolean;
+	/** Start an agent in every node and form a cluster: init on n1, the others joined. */
+	cluster?: boolean;
+	/** Platforms the nodes' agents run as, round robin (default: this machine's); needs `cluster`. */
+	platforms?: string[];
 	/** Keep the lab after this process exits (until `lab down`). */
 	persistent?: boolean;
 	signal?: AbortSignal;
@@ -39,6 +45,10 @@ export async function createLab(opts: CreateLabOptions): Promise<LabRecord> {
 	if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > MAX_NODES) {
 		throw new LabError(`--nodes must be an integer from 1 to ${MAX_NODES}, got ${opts.nodes}`, "ERR_LAB_NODES");
 	}
+	if (opts.platforms?.length && !opts.cluster)
+		throw new LabError("--platforms needs --cluster: it says what each node's agent runs as", "ERR_LAB_PLATFORM");
+	const platforms = opts.cluster ? assignPlatforms(opts.nodes, opts.platforms) : [];
+	checkPlatformsRunnable(platforms);
 	const root = opts.root ?? labRoot();
 	const progress = opts.onProgress ?? (() => {});
 	await sweepStaleLabs({ root });
@@ -51,7 +61,9 @@ export async function createLab(opts: CreateLabOptions): Promise<LabRecord> {
 	const nodes: LabNode[] = [];
 	for (let k = 1; k <= opts.nodes; k++) {
 		const n = nodeName(k);
-		nodes.push({ name: n, netns: nodeNetns(name, n), address: nodeAddress(k), dir: join(dir, "nodes", n) });
+		const node: LabNode = { name: n, netns: nodeNetns(name, n), address: nodeAddress(k), dir: join(dir, "nodes", n) };
+		if (opts.cluster) node.platform = platforms[k - 1];
+		nodes.push(node);
 	}
 	const rec: LabRecord = {
 		version: 1,
@@ -63,6 +75,7 @@ export async function createLab(opts: CreateLabOptions): Promise<LabRecord> {
 		dir,
 		hubNetns: hubNetns(name),
 		nodes,
+		...(opts.cluster ? { cluster: true } : {}),
 		processes: [],
 	};
 	if (opts.registry) {
@@ -115,6 +128,7 @@ export async function createLab(opts: CreateLabOptions): Promise<LabRecord> {
 			progress(`starting the registry at ${rec.registry.url} and pushing the test images`);
 			await startRegistry(rec, opts.signal);
 		}
+		if (opts.cluster) await formCluster(root, rec, { signal: opts.signal, onProgress: progress });
 		rec.status = "up";
 		rec.persistent = opts.persistent ?? false;
 		writeRecord(root, rec);

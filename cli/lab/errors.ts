@@ -49,3 +49,44 @@ export class CommandFailedError extends LabError {
 		this.exitCode = exitCode;
 	}
 }
+
+/** `lab stop/start` on a lab made without `--cluster`: its nodes have no agent to stop or start. */
+export class NotClusterLabError extends LabError {
+	override name = "NotClusterLabError";
+	constructor(lab: string, action: string) {
+		super(
+			`lab "${lab}" runs no agents (it was made without --cluster), so there is nothing to ${action}`,
+			"ERR_LAB_NOT_CLUSTER",
+		);
+	}
+}
+
+/** A `--platforms` entry this machine cannot run an agent as. */
+export class UnsupportedPlatformError extends LabError {
+	override name = "UnsupportedPlatformError";
+	constructor(platform: string, supported: string[]) {
+		super(
+			`platform "${platform}" is not one a lab node can run here (supported: ${supported.join(", ")})`,
+			"ERR_LAB_PLATFORM",
+		);
+	}
+}
+
+/** The foreign-architecture Node that runs an emulated node's agent is not installed. */
+export class ForeignNodeMissingError extends LabError {
+	override name = "ForeignNodeMissingError";
+	constructor(platform: string, path: string) {
+		super(
+			`a ${platform} node needs the ${platform} Node binary at ${path} (bash scripts/bootstrap.sh fetches it)`,
+			"ERR_LAB_FOREIGN_NODE",
+		);
+	}
+}
+
+/** A node's agent did not come up (or the cluster did not form); the message names its log. */
+export class AgentStartError extends LabError {
+	override name = "AgentStartError";
+	constructor(message: string) {
+		super(message, "ERR_LAB_AGENT");
+	}
+}

@@ -5,6 +5,8 @@ import { REGISTRY_NODE } from "./names.ts";
 import { type RunResult, run } from "./shell.ts";
 import { type LabNode, type LabRecord, labRoot, readRecord } from "./state.ts";
 
+const cliDir = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
 export function findNode(rec: LabRecord, node: string): LabNode {
 	const found = rec.nodes.find((n) => n.name === node || n.address === node);
 	if (found) return found;
@@ -21,6 +23,8 @@ export function findNode(rec: LabRecord, node: string): LabNode {
 export function labNodeEnv(rec: LabRecord, node: LabNode): NodeJS.ProcessEnv {
 	return {
 		...process.env,
+		// `tsswarm` in a node is this checkout's (lab exec n2 -- tsswarm node ls).
+		PATH: `${cliDir}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
 		TSSWARM_LAB: rec.name,
 		TSSWARM_NODE: node.name,
 		TSSWARM_DATA_ROOT: node.dir,

@@ -1,5 +1,24 @@
 // The lab harness: a real multi-node network on one machine, made of network namespaces.
 // Used by `tsswarm lab ...`, by every multi-node test (tests/helpers/lab.ts) and by benchmarks.
+export {
+	agentRunning,
+	assignPlatforms,
+	cliPath,
+	foreignNodePath,
+	hostPlatform,
+	supportedPlatforms,
+} from "./agents.ts";
+export {
+	cutNode,
+	formCluster,
+	healNode,
+	MAX_MANAGERS,
+	type NodeActionResult,
+	type NodeView,
+	nodeList,
+	startNode,
+	stopNode,
+} from "./cluster.ts";
 export { type CreateLabOptions, createLab } from "./create.ts";
 export { destroyLab, destroyRecord, existingNetns, isStale, labNetnsList, sweepStaleLabs } from "./destroy.ts";
 export * from "./errors.ts";
@@ -10,6 +29,7 @@ export { type RunResult, run } from "./shell.ts";
 export {
 	identify,
 	isAlive,
+	isRunning,
 	type LabNode,
 	type LabRecord,
 	labRoot,

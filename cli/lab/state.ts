@@ -9,6 +9,12 @@ export interface LabNode {
 	netns: string;
 	address: string;
 	dir: string;
+	/** os/arch its agent runs as (a cluster lab), e.g. linux/arm64 under qemu-user on an x86 host. */
+	platform?: string;
+	/** Its `tsswarm agent` (a cluster lab): stopped by `lab stop`, started again by `lab start`. */
+	agent?: { state: "running" | "stopped"; process?: ProcessIdentity };
+	/** `lab cut` dropped all its underlay traffic (until `lab heal`). */
+	cut?: boolean;
 }
 
 export interface LabRecord {
@@ -23,6 +29,8 @@ export interface LabRecord {
 	dir: string;
 	hubNetns: string;
 	nodes: LabNode[];
+	/** `--cluster`: one agent per node, init on n1, the others joined. */
+	cluster?: boolean;
 	registry?: { netns: string; address: string; port: number; dataDir: string; url: string };
 	/** Processes the lab started, by identity, so a sweep never kills a reused pid. */
 	processes: ProcessIdentity[];
@@ -59,6 +67,17 @@ export function identify(pid: number): ProcessIdentity | undefined {
 
 export function isAlive(p: ProcessIdentity): boolean {
 	return processStartTime(p.pid) === p.startTime;
+}
+
+/** Alive and not a zombie waiting for its parent to reap it (a killed agent of this process). */
+export function isRunning(p: ProcessIdentity): boolean {
+	if (!isAlive(p)) return false;
+	try {
+		const stat = readFileSync(`/proc/${p.pid}/stat`, "utf8");
+		return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+	} catch {
+		return false;
+	}
 }
 
 export function writeRecord(root: string, rec: LabRecord): void {

@@ -35,6 +35,9 @@ export interface ContainerSpec {
 	/** "none" (own namespace, loopback only; the default), "host", or a netns path to join. */
 	network?: string;
 	labels?: Record<string, string>;
+	/** Capabilities added to / dropped from Docker's default set ("CAP_X" or "X"; "ALL"). */
+	capAdd?: string[];
+	capDrop?: string[];
 	healthcheck?: HealthcheckSpec;
 	/** "default" (Docker's default restrictions), "unconfined", or the path of a JSON profile. */
 	seccomp?: string;
@@ -113,6 +116,67 @@ export function resolveUser(user: string | undefined, rootfs: string): { uid: nu
 	return { uid, gid };
 }
 
+/** All capabilities the kernel knows (capability.h), for capAdd: ["ALL"]. */
+const ALL_CAPS = [
+	"CHOWN",
+	"DAC_OVERRIDE",
+	"DAC_READ_SEARCH",
+	"FOWNER",
+	"FSETID",
+	"KILL",
+	"SETGID",
+	"SETUID",
+	"SETPCAP",
+	"LINUX_IMMUTABLE",
+	"NET_BIND_SERVICE",
+	"NET_BROADCAST",
+	"NET_ADMIN",
+	"NET_RAW",
+	"IPC_LOCK",
+	"IPC_OWNER",
+	"SYS_MODULE",
+	"SYS_RAWIO",
+	"SYS_CHROOT",
+	"SYS_PTRACE",
+	"SYS_PACCT",
+	"SYS_ADMIN",
+	"SYS_BOOT",
+	"SYS_NICE",
+	"SYS_RESOURCE",
+	"SYS_TIME",
+	"SYS_TTY_CONFIG",
+	"MKNOD",
+	"LEASE",
+	"AUDIT_WRITE",
+	"AUDIT_CONTROL",
+	"SETFCAP",
+	"MAC_OVERRIDE",
+	"MAC_ADMIN",
+	"SYSLOG",
+	"WAKE_ALARM",
+	"BLOCK_SUSPEND",
+	"AUDIT_READ",
+	"PERFMON",
+	"BPF",
+	"CHECKPOINT_RESTORE",
+].map((c) => `CAP_${c}`);
+
+/** Docker's rule: the default set, minus capDrop (ALL: none), plus capAdd (ALL: every one). */
+export function effectiveCaps(add: string[] = [], drop: string[] = []): string[] {
+	const norm = (c: string) => {
+		const u = c.toUpperCase();
+		if (u === "ALL") return u;
+		const n = u.startsWith("CAP_") ? u : `CAP_${u}`;
+		if (!ALL_CAPS.includes(n)) throw new InvalidSpecError(`unknown capability "${c}"`);
+		return n;
+	};
+	const a = add.map(norm);
+	const d = drop.map(norm);
+	let caps = d.includes("ALL") ? [] : DEFAULT_CAPS.filter((c) => !d.includes(c));
+	caps = a.includes("ALL") ? [...ALL_CAPS] : [...new Set([...caps, ...a])];
+	return caps;
+}
+
 function mergeEnv(image: string[] = [], over: string[] = []): string[] {
 	const m = new Map<string, string>();
 	for (const e of [...image, ...over]) {
@@ -165,6 +229,7 @@ export function buildOciSpec(i: BuildInput): Record<string, unknown> {
 	if (args.length === 0)
 		throw new InvalidSpecError("no command: the image has no Cmd or Entrypoint and none was given");
 	const { uid, gid } = resolveUser(s.user ?? ic.User, i.rootfs);
+	const caps = s.capAdd || s.capDrop ? effectiveCaps(s.capAdd, s.capDrop) : DEFAULT_CAPS;
 	const resources: Record<string, unknown> = { devices: [{ allow: false, access: "rwm" }] };
 	if (s.memory !== undefined) resources.memory = { limit: parseMemory(s.memory), swap: parseMemory(s.memory) };
 	if (s.cpus !== undefined) resources.cpu = parseCpus(s.cpus);
@@ -251,9 +316,9 @@ export function buildOciSpec(i: BuildInput): Record<string, unknown> {
 			env: mergeEnv(ic.Env, s.env),
 			cwd: s.workdir ?? (ic.WorkingDir || "/"),
 			capabilities: {
-				bounding: DEFAULT_CAPS,
-				effective: DEFAULT_CAPS,
-				permitted: DEFAULT_CAPS,
+				bounding: caps,
+				effective: caps,
+				permitted: caps,
 				...(uid === 0 ? {} : { ambient: [] }),
 			},
 			noNewPrivileges: true,

@@ -35,6 +35,8 @@ export interface ReleaseOptions {
 	/** Use only cached Node packages (tests: bootstrap fetches them); refuse to download. */
 	offline?: boolean;
 	log?: (line: string) => void;
+	/** The version fixed in the binaries (default: package.json's; the CLI takes TSSWARM_VERSION). */
+	version?: string;
 }
 
 export interface Release {
@@ -46,7 +48,10 @@ export interface Release {
 
 export async function release(o: ReleaseOptions): Promise<Release> {
 	const log = o.log ?? (() => {});
-	const version = (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { version: string }).version;
+	const version =
+		o.version ?? (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { version: string }).version;
+	if (!/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/.test(version))
+		throw new Error(`release version "${version}" is not a semantic version (e.g. 0.2.0 or 0.2.0-rc.1)`);
 	const cache = o.cache ?? defaultCache();
 	const work = join(o.out, ".build");
 	mkdirSync(work, { recursive: true });
@@ -195,6 +200,11 @@ if (import.meta.main) {
 			throw new Error(`--platforms: unknown platform ${p} (known: ${Object.keys(PLATFORMS).join(", ")})`);
 		return p as Platform;
 	});
-	const r = await release({ out: values.out, platforms, log: (l) => process.stderr.write(`release: ${l}\n`) });
+	const r = await release({
+		out: values.out,
+		platforms,
+		...(process.env.TSSWARM_VERSION ? { version: process.env.TSSWARM_VERSION } : {}),
+		log: (l) => process.stderr.write(`release: ${l}\n`),
+	});
 	process.stdout.write(`${readFileSync(r.sums, "utf8")}`);
 }

@@ -1,14 +1,16 @@
-// Agents in a lab for tests: one real `tsswarm agent` process per node, in the node's namespace,
-// with its own data root; the lab's teardown ends whatever is left, and stop() ends one by pid.
+// Agents in a lab for tests, started by the test itself (to pass its own flags): one real
+// `tsswarm agent` per node, in the node's namespace, with its own data root; the lab's teardown
+// ends whatever is left, and stop() ends one by pid. `withLab(t, {cluster: true})` does it all.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, openSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { socketPath } from "../../agent/api/index.ts";
-import { netnsArgv } from "../../cli/lab/index.ts";
+import { cliPath as labCliPath, netnsArgv } from "../../cli/lab/index.ts";
 import { waitFor } from "./index.ts";
 import type { Lab } from "./lab.ts";
 
-export const cliPath = new URL("../../cli/tsswarm", import.meta.url).pathname;
+/** The checkout's `tsswarm` (what cluster labs run in their nodes too). */
+export const cliPath = labCliPath;
 
 export interface LabAgent {
 	node: string;
@@ -46,7 +48,7 @@ export async function startAgent(lab: Lab, node: string, o: { args?: string[] } 
 	};
 }
 
-/** `tsswarm ARGS` on a node, with the node's data root. */
+/** `tsswarm ARGS` on a node, with the node's data root (the same as `lab.tsswarm(node, args)`). */
 export function tsswarm(lab: Lab, node: string, args: string[]) {
-	return lab.exec(node, [cliPath, ...args]);
+	return lab.tsswarm(node, args);
 }

@@ -1,13 +1,22 @@
 // withLab(t, {nodes}): a real lab of network namespaces for one test, torn down in t.teardown
 // (pass or fail). Labs that earlier runs left behind when they were killed are swept first.
+// With `cluster: true` every node runs an agent and they form one cluster; the failure actions are
+// the CLI's own (`lab stop/start/cut/heal`), run in this process.
 import {
+	cliPath,
 	createLab,
+	cutNode,
 	destroyRecord,
 	execInNode,
+	healNode,
 	type LabNode,
 	type LabRecord,
 	labRoot,
+	type NodeActionResult,
 	type RunResult,
+	readRecord,
+	startNode,
+	stopNode,
 	sweepStaleLabs,
 } from "../../cli/lab/index.ts";
 import { uniqueName } from "./index.ts";
@@ -20,6 +29,16 @@ export interface Lab {
 	registryUrl?: string;
 	/** Runs argv inside a node's namespace (node name, address or "registry"); never throws on exit code. */
 	exec(node: string, argv: readonly string[], opts?: { signal?: AbortSignal; input?: string }): Promise<RunResult>;
+	/** `tsswarm ARGS` inside a node, talking to that node's agent; never throws on exit code. */
+	tsswarm(node: string, args: readonly string[], opts?: { signal?: AbortSignal; input?: string }): Promise<RunResult>;
+	/** `lab stop NODE [--kill]`: ends the node's agent (a cluster lab); false if it was not running. */
+	stop(node: string, opts?: { kill?: boolean }): Promise<boolean>;
+	/** `lab start NODE`: its agent again on the same data root; false if it was running. */
+	start(node: string): Promise<boolean>;
+	/** `lab cut NODE`: drops all its underlay traffic both ways; false if it already was cut. */
+	cut(node: string): Promise<boolean>;
+	/** `lab heal NODE`: undoes cut; false if it was not cut. */
+	heal(node: string): Promise<boolean>;
 	/** Tears the lab down now (also done automatically at teardown). */
 	destroy(): Promise<void>;
 }
@@ -30,7 +49,7 @@ interface Teardownable {
 
 export async function withLab(
 	t: Teardownable,
-	opts: { nodes: number; name?: string; registry?: boolean },
+	opts: { nodes: number; name?: string; registry?: boolean; cluster?: boolean; platforms?: string[] },
 ): Promise<Lab> {
 	const root = labRoot();
 	await sweepStaleLabs({ root });
@@ -38,21 +57,37 @@ export async function withLab(
 		name: opts.name ?? uniqueName("t"),
 		nodes: opts.nodes,
 		registry: opts.registry,
+		cluster: opts.cluster,
+		platforms: opts.platforms,
 		root,
 	});
 	let destroyed = false;
 	const destroy = async () => {
 		if (destroyed) return;
 		destroyed = true;
-		await destroyRecord(root, record);
+		// The record on disk knows the agents started since (lab.start), by identity.
+		await destroyRecord(root, readRecord(root, record.name) ?? record);
 	};
 	t.teardown(destroy);
-	return {
+	const lab: Lab = {
 		name: record.name,
 		record,
 		nodes: record.nodes,
 		registryUrl: record.registry?.url,
-		exec: (node, argv, o) => execInNode(record, node, argv, o),
+		exec: (node, argv, o) => execInNode(lab.record, node, argv, o),
+		tsswarm: (node, args, o) => execInNode(lab.record, node, [cliPath, ...args], o),
+		stop: (node, o) => act(stopNode(record.name, node, { root, kill: o?.kill })),
+		start: (node) => act(startNode(record.name, node, { root })),
+		cut: (node) => act(cutNode(record.name, node, { root })),
+		heal: (node) => act(healNode(record.name, node, { root })),
 		destroy,
 	};
+	// The actions keep the record on disk; the Lab follows it (agents' identities, cut state).
+	const act = async (p: Promise<NodeActionResult>) => {
+		const r = await p;
+		lab.record = r.record;
+		lab.nodes = r.record.nodes;
+		return r.changed;
+	};
+	return lab;
 }

@@ -6,14 +6,14 @@ import t from "tap";
 import { type Platform, type Release, release } from "../../scripts/release/build.ts";
 import { tempDir } from "../helpers/index.ts";
 
-/** Builds the release for `platforms` before the file's first test. */
-export function releaseFixture(platforms: Platform[]): { get(): Release; dir: string } {
+/** Builds the release for `platforms` (with `version`, else package.json's) before the file's first test. */
+export function releaseFixture(platforms: Platform[], version?: string): { get(): Release; dir: string } {
 	const dir = tempDir("tsswarm-release-");
 	t.teardown(dir.remove);
 	let built: Release | undefined;
 	t.before(async () => {
 		// Offline: bootstrap fetched the Node binaries; tests reach no registry.
-		built = await release({ out: dir.path, platforms, offline: true });
+		built = await release({ out: dir.path, platforms, offline: true, ...(version ? { version } : {}) });
 	});
 	return {
 		dir: dir.path,

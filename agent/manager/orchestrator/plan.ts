@@ -196,21 +196,13 @@ class Planner {
 		}
 	}
 
-	/** A removed service's tasks: asked to go (remove), then forgotten once they are down. */
+	/**
+	 * A removed service's tasks are forgotten at once: the dispatcher tells each worker they are
+	 * gone and it removes their containers (a node that is down meanwhile does so when it is back:
+	 * its full assignment set no longer has them).
+	 */
 	orphan(tasks: Task[]): void {
-		for (const t of tasks) {
-			if (t.desiredState !== "remove" && !isTerminal(t.status.state))
-				this.ops.push({
-					op: "update",
-					id: t.id,
-					version: this.versions.get(t.id)!,
-					task: { ...t, desiredState: "remove" },
-				});
-		}
-		const gone = tasks.filter(
-			(t) => isTerminal(t.status.state) || !t.nodeId || !this.nodes.has(t.nodeId) || this.nodeLost(t),
-		);
-		for (const t of gone) this.ops.push({ op: "delete", id: t.id, version: this.versions.get(t.id)! });
+		for (const t of tasks) this.ops.push({ op: "delete", id: t.id, version: this.versions.get(t.id)! });
 	}
 }
 

@@ -108,8 +108,9 @@ t.test("agents in a 4-node lab: init, worker/manager/rotated tokens, labels, lea
 	await waitFor(
 		"n1 and n2 mark n3 down",
 		async () => (await by("n1", "198.18.0.3")) === "dead" && (await by("n2", "198.18.0.3")) === "dead",
-		{ timeoutMs: 20_000, intervalMs: 200 },
+		{ timeoutMs: 30_000, intervalMs: 200 },
 	);
-	t.ok(Date.now() - t0 < 15_000, `detected in ${Date.now() - t0} ms (including CLI round trips)`);
+	// A loose bound: each probe here is two CLI processes (the real figure is the membership bench's).
+	t.ok(Date.now() - t0 < 20_000, `detected in ${Date.now() - t0} ms (including CLI round trips)`);
 	t.equal(await by("n1", "198.18.0.4"), "left", "n4 is still 'left', not 'dead'");
 });

@@ -1,0 +1,25 @@
+// agent/dispatch: /tsswarm/dispatch/1, the stream from the leader's dispatcher to each worker
+// (its assignments, nothing else) and back (status reports, heartbeats); the worker's client.
+export {
+	type Assignment,
+	type AssignmentSink,
+	type ClientLogger,
+	DispatcherClient,
+	type DispatcherClientEvents,
+	type DispatcherClientOptions,
+	type DispatchIo,
+	type LocalDispatch,
+} from "./client.ts";
+export * from "./errors.ts";
+export {
+	type AssignedNetwork,
+	type AssignmentsMessage,
+	DISPATCH_PROTOCOL,
+	type LeaderMessage,
+	LIMITS,
+	parseLeaderMessage,
+	parseStatus,
+	parseWorkerMessage,
+	type StatusReport,
+	type WorkerMessage,
+} from "./protocol.ts";

@@ -1,0 +1,202 @@
+// The messages of /tsswarm/dispatch/1 (one long-lived stream per worker session) and their checks:
+// both ends parse every frame whole, within bounds, before acting on it. The worker's node id is
+// the Noise-authenticated peer, never a field; a worker only ever sees its own tasks.
+import { type DesiredState, TASK_STATES, type Task, type TaskState, type TaskStatus } from "../services/index.ts";
+import type { Network } from "../store/index.ts";
+import { BadDispatchMessageError } from "./errors.ts";
+
+export const DISPATCH_PROTOCOL = "/tsswarm/dispatch/1";
+
+export const LIMITS = {
+	/** Reports in one status frame (the worker splits bigger batches). */
+	reportsPerFrame: 1000,
+	/** Tasks (and removed ids) in one assignments frame; a bigger set is sent in chunks (`more`). */
+	tasksPerFrame: 1000,
+	networksPerFrame: 1000,
+	/** Bytes the leader puts into one assignments frame before it starts the next chunk. */
+	chunkBytes: 1 << 20,
+	idBytes: 128,
+	messageChars: 1024,
+	errChars: 4096,
+	/** Heartbeat periods a manager may ask for. */
+	minHeartbeatMs: 50,
+	maxHeartbeatMs: 60_000,
+} as const;
+
+/** One task's observed status, as the worker reports it. */
+export interface StatusReport {
+	taskId: string;
+	status: TaskStatus;
+}
+
+/**
+ * A network a task of this worker is attached to: the store's record (agent/worker's
+ * AssignedNetwork takes it as is; `peers`, the VXLAN flood list, is not filled in yet).
+ */
+export type AssignedNetwork = Network & { peers?: string[] };
+
+export type WorkerMessage =
+	| { t: "hello"; sessionId: string }
+	| { t: "status"; reports: StatusReport[] }
+	| { t: "heartbeat" };
+
+/** A full set replaces everything the worker has; `more` says another chunk of the same set follows. */
+export interface AssignmentsMessage {
+	t: "assignments";
+	full: boolean;
+	tasks: Task[];
+	removed: string[];
+	networks: AssignedNetwork[];
+	more?: boolean;
+}
+
+export type LeaderMessage =
+	| { t: "session"; sessionId: string; heartbeatMs: number }
+	| AssignmentsMessage
+	| { t: "heartbeat" }
+	| { t: "redirect"; leader: { id: string; addr: string } }
+	| { t: "error"; code: string; message?: string };
+
+const DESIRED: ReadonlySet<string> = new Set<DesiredState>(["ready", "running", "complete", "shutdown", "remove"]);
+const STATES: ReadonlySet<string> = new Set(TASK_STATES);
+const HEALTH: ReadonlySet<string> = new Set(["starting", "healthy", "unhealthy"]);
+const ADDR = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/;
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+const isId = (v: unknown): v is string =>
+	typeof v === "string" && v.length > 0 && Buffer.byteLength(v) <= LIMITS.idBytes;
+const show = (v: unknown) => (JSON.stringify(v) ?? String(v)).slice(0, 64);
+
+/** A task status from the wire: known fields only, each bounded; throws BadDispatchMessageError. */
+export function parseStatus(peer: string, raw: unknown, at: string): TaskStatus {
+	const bad = (why: string): never => {
+		throw new BadDispatchMessageError(peer, `${at}: ${why}`);
+	};
+	if (!isObject(raw)) return bad("status must be an object");
+	if (typeof raw.state !== "string" || !STATES.has(raw.state)) bad(`unknown state ${show(raw.state)}`);
+	if (typeof raw.message !== "string" || raw.message.length > LIMITS.messageChars)
+		bad(`message must be a string of at most ${LIMITS.messageChars} characters`);
+	if (typeof raw.timestamp !== "string" || raw.timestamp.length > 64 || Number.isNaN(Date.parse(raw.timestamp)))
+		bad("timestamp must be a date");
+	if (raw.err !== undefined && (typeof raw.err !== "string" || raw.err.length > LIMITS.errChars))
+		bad(`err must be a string of at most ${LIMITS.errChars} characters`);
+	if (raw.containerId !== undefined && !isId(raw.containerId)) bad("containerId must be a short string");
+	if (raw.exitCode !== undefined && !Number.isSafeInteger(raw.exitCode)) bad("exitCode must be an integer");
+	if (raw.health !== undefined && (typeof raw.health !== "string" || !HEALTH.has(raw.health)))
+		bad(`unknown health ${show(raw.health)}`);
+	const known = new Set(["state", "message", "timestamp", "err", "containerId", "exitCode", "health"]);
+	for (const k of Object.keys(raw)) if (!known.has(k)) bad(`unknown field ${show(k)}`);
+	return {
+		state: raw.state as TaskState,
+		message: raw.message as string,
+		timestamp: raw.timestamp as string,
+		...(raw.err !== undefined ? { err: raw.err as string } : {}),
+		...(raw.containerId !== undefined ? { containerId: raw.containerId as string } : {}),
+		...(raw.exitCode !== undefined ? { exitCode: raw.exitCode as number } : {}),
+		...(raw.health !== undefined ? { health: raw.health as TaskStatus["health"] } : {}),
+	};
+}
+
+/** On the leader: a frame from worker `peer`. Throws BadDispatchMessageError naming the peer. */
+export function parseWorkerMessage(peer: string, raw: unknown): WorkerMessage {
+	const bad = (why: string): never => {
+		throw new BadDispatchMessageError(peer, why);
+	};
+	if (!isObject(raw)) return bad("expected an object with a type `t`");
+	if (raw.t === "heartbeat") return { t: "heartbeat" };
+	if (raw.t === "hello") {
+		if (!isId(raw.sessionId)) bad(`hello needs a sessionId of 1 to ${LIMITS.idBytes} bytes`);
+		return { t: "hello", sessionId: raw.sessionId as string };
+	}
+	if (raw.t === "status") {
+		const r = raw.reports;
+		if (!Array.isArray(r) || r.length === 0) return bad("status needs a non-empty list of reports");
+		if (r.length > LIMITS.reportsPerFrame) bad(`more than ${LIMITS.reportsPerFrame} reports in one frame`);
+		const reports = r.map((x: unknown, i) => {
+			if (!isObject(x) || !isId(x.taskId)) return bad(`report ${i}: taskId must be a short string`);
+			return { taskId: x.taskId, status: parseStatus(peer, x.status, `report ${i} (task ${x.taskId})`) };
+		});
+		return { t: "status", reports };
+	}
+	return bad(`unknown message type ${show(raw.t)}`);
+}
+
+function parseTask(peer: string, self: string, raw: unknown, i: number): Task {
+	const bad = (why: string): never => {
+		throw new BadDispatchMessageError(peer, `task ${i}: ${why}`);
+	};
+	if (!isObject(raw)) return bad("not an object");
+	if (!isId(raw.id)) bad("id must be a short string");
+	// Never run what is not ours, whatever a manager says.
+	if (raw.nodeId !== self) bad(`task ${show(raw.id)} is assigned to ${show(raw.nodeId)}, not to this node`);
+	if (!isId(raw.serviceId) || typeof raw.serviceName !== "string") bad("serviceId and serviceName must be strings");
+	if (typeof raw.desiredState !== "string" || !DESIRED.has(raw.desiredState))
+		bad(`unknown desiredState ${show(raw.desiredState)}`);
+	if (!isObject(raw.spec)) bad("spec must be an object");
+	if (!Array.isArray(raw.networks)) bad("networks must be a list");
+	if (!Number.isSafeInteger(raw.specVersion)) bad("specVersion must be an integer");
+	parseStatus(peer, raw.status, `task ${i} status`);
+	return raw as unknown as Task;
+}
+
+function parseNetwork(peer: string, raw: unknown, i: number): AssignedNetwork {
+	const bad = (why: string): never => {
+		throw new BadDispatchMessageError(peer, `network ${i}: ${why}`);
+	};
+	if (!isObject(raw)) return bad("not an object");
+	if (!isId(raw.id) || typeof raw.name !== "string") bad("id and name must be strings");
+	if (!Number.isSafeInteger(raw.vni)) bad("vni must be an integer");
+	if (typeof raw.subnet !== "string" || typeof raw.gateway !== "string") bad("subnet and gateway must be strings");
+	return raw as unknown as AssignedNetwork;
+}
+
+const list = <T>(peer: string, v: unknown, what: string, max: number, each: (x: unknown, i: number) => T): T[] => {
+	if (v === undefined) return [];
+	if (!Array.isArray(v)) throw new BadDispatchMessageError(peer, `${what} must be a list`);
+	if (v.length > max) throw new BadDispatchMessageError(peer, `more than ${max} ${what} in one frame`);
+	return v.map(each);
+};
+
+/** On the worker `self`: a frame from manager `peer`. Throws BadDispatchMessageError naming the peer. */
+export function parseLeaderMessage(peer: string, self: string, raw: unknown): LeaderMessage {
+	const bad = (why: string): never => {
+		throw new BadDispatchMessageError(peer, why);
+	};
+	if (!isObject(raw)) return bad("expected an object with a type `t`");
+	switch (raw.t) {
+		case "heartbeat":
+			return { t: "heartbeat" };
+		case "session": {
+			const ms = raw.heartbeatMs;
+			if (!Number.isSafeInteger(ms) || (ms as number) < LIMITS.minHeartbeatMs || (ms as number) > LIMITS.maxHeartbeatMs)
+				bad(`heartbeatMs must be an integer from ${LIMITS.minHeartbeatMs} to ${LIMITS.maxHeartbeatMs}`);
+			if (!isId(raw.sessionId)) bad("session needs its sessionId");
+			return { t: "session", sessionId: raw.sessionId as string, heartbeatMs: ms as number };
+		}
+		case "assignments": {
+			if (typeof raw.full !== "boolean") bad("assignments need full: true or false");
+			if (raw.more !== undefined && typeof raw.more !== "boolean") bad("more must be true or false");
+			const tasks = list(peer, raw.tasks, "tasks", LIMITS.tasksPerFrame, (x, i) => parseTask(peer, self, x, i));
+			const removed = list(peer, raw.removed, "removed ids", LIMITS.tasksPerFrame, (x, i) =>
+				isId(x) ? x : bad(`removed ${i} must be a task id`),
+			);
+			const networks = list(peer, raw.networks, "networks", LIMITS.networksPerFrame, (x, i) =>
+				parseNetwork(peer, x, i),
+			);
+			return { t: "assignments", full: raw.full as boolean, tasks, removed, networks, more: raw.more === true };
+		}
+		case "redirect": {
+			const l = raw.leader;
+			if (!isObject(l) || !isId(l.id) || typeof l.addr !== "string" || !ADDR.test(l.addr))
+				bad("redirect needs leader { id, addr: IPv4:PORT }");
+			return { t: "redirect", leader: { id: (l as { id: string }).id, addr: (l as { addr: string }).addr } };
+		}
+		case "error": {
+			if (typeof raw.code !== "string" || raw.code.length > 64) bad("error needs a code");
+			const message = typeof raw.message === "string" ? raw.message.slice(0, LIMITS.errChars) : undefined;
+			return { t: "error", code: raw.code as string, ...(message ? { message } : {}) };
+		}
+		default:
+			return bad(`unknown message type ${show(raw.t)}`);
+	}
+}

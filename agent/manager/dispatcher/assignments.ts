@@ -1,0 +1,144 @@
+// What one worker session has been sent, so a change in the store becomes the smallest delta:
+// a task is sent again only when something other than its observed status changed (the worker
+// wrote that status itself), and a network when its record changed.
+import { pack } from "msgpackr";
+import { type AssignedNetwork, type AssignmentsMessage, LIMITS } from "../../dispatch/index.ts";
+import type { Task } from "../../services/index.ts";
+import type { DispatchStore } from "./store.ts";
+
+/** The task as the worker needs to know it: everything but the status it reports. */
+const stableKey = (t: Task): string => JSON.stringify({ ...t, status: undefined });
+
+export class SessionAssignments {
+	readonly nodeId: string;
+	private readonly store: DispatchStore;
+	/** Task id -> the stable key last sent. */
+	readonly sent = new Map<string, string>();
+	private readonly nets = new Map<string, string>();
+	private readonly dirtyTasks = new Set<string>();
+	private readonly dirtyNets = new Set<string>();
+
+	constructor(nodeId: string, store: DispatchStore) {
+		this.nodeId = nodeId;
+		this.store = store;
+	}
+
+	hasNetwork(id: string): boolean {
+		return this.nets.has(id);
+	}
+
+	touchTask(id: string): void {
+		this.dirtyTasks.add(id);
+	}
+
+	touchNetwork(id: string): void {
+		this.dirtyNets.add(id);
+	}
+
+	get dirty(): boolean {
+		return this.dirtyTasks.size > 0 || this.dirtyNets.size > 0;
+	}
+
+	/** Everything this node should have now; what was sent before is forgotten. */
+	full(): AssignmentsMessage[] {
+		this.sent.clear();
+		this.nets.clear();
+		this.dirtyTasks.clear();
+		this.dirtyNets.clear();
+		const tasks: Task[] = [];
+		const removed: string[] = [];
+		for (const t of this.store.tasksOf(this.nodeId)) {
+			if (t.desiredState === "remove") removed.push(t.id);
+			else {
+				tasks.push(t);
+				this.sent.set(t.id, stableKey(t));
+			}
+		}
+		return chunk(true, tasks, removed, this.networksFor(tasks, true));
+	}
+
+	/** The changes since the last call (empty when nothing the worker needs changed). */
+	delta(): AssignmentsMessage[] {
+		const tasks: Task[] = [];
+		const removed: string[] = [];
+		for (const id of this.dirtyTasks) {
+			const t = this.store.task(id)?.value;
+			if (t && t.nodeId === this.nodeId && t.desiredState !== "remove") {
+				const key = stableKey(t);
+				if (this.sent.get(id) === key) continue;
+				this.sent.set(id, key);
+				tasks.push(t);
+			} else if (this.sent.delete(id)) removed.push(id);
+		}
+		this.dirtyTasks.clear();
+		const networks = this.networksFor(tasks, false);
+		for (const id of this.dirtyNets) {
+			const n = this.store.network(id);
+			const key = n && JSON.stringify(n);
+			if (n && key && this.nets.get(id) !== key && !networks.some((x) => x.id === id)) {
+				this.nets.set(id, key);
+				networks.push(n);
+			}
+		}
+		this.dirtyNets.clear();
+		if (tasks.length === 0 && removed.length === 0 && networks.length === 0) return [];
+		return chunk(false, tasks, removed, networks);
+	}
+
+	/** Networks the tasks use that this session does not have in their current form. */
+	private networksFor(tasks: Task[], all: boolean): AssignedNetwork[] {
+		const out: AssignedNetwork[] = [];
+		const ids = new Set(tasks.flatMap((t) => (t.networks ?? []).map((a) => a.networkId)));
+		for (const id of ids) {
+			const n = this.store.network(id);
+			if (!n) continue;
+			const key = JSON.stringify(n);
+			if (!all && this.nets.get(id) === key) continue;
+			this.nets.set(id, key);
+			out.push(n);
+		}
+		return out;
+	}
+}
+
+/** Split an assignment set into frames within LIMITS (a full set: `more` on all but the last). */
+export function chunk(
+	full: boolean,
+	tasks: Task[],
+	removed: string[],
+	networks: AssignedNetwork[],
+): AssignmentsMessage[] {
+	const frames: AssignmentsMessage[] = [];
+	let cur: AssignmentsMessage = { t: "assignments", full, tasks: [], removed: [], networks: [] };
+	let bytes = 0;
+	const room = (n: number, count: number, max: number) =>
+		count < max && (bytes === 0 || bytes + n <= LIMITS.chunkBytes);
+	const next = () => {
+		frames.push(cur);
+		cur = { t: "assignments", full, tasks: [], removed: [], networks: [] };
+		bytes = 0;
+	};
+	for (const n of networks) {
+		const size = pack(n).length;
+		if (!room(size, cur.networks.length, LIMITS.networksPerFrame)) next();
+		cur.networks.push(n);
+		bytes += size;
+	}
+	for (const t of tasks) {
+		const size = pack(t).length;
+		if (!room(size, cur.tasks.length, LIMITS.tasksPerFrame)) next();
+		cur.tasks.push(t);
+		bytes += size;
+	}
+	for (const id of removed) {
+		if (!room(id.length + 2, cur.removed.length, LIMITS.tasksPerFrame)) next();
+		cur.removed.push(id);
+		bytes += id.length + 2;
+	}
+	frames.push(cur);
+	if (full)
+		frames.forEach((f, i) => {
+			f.more = i < frames.length - 1;
+		});
+	return frames;
+}

@@ -1,0 +1,128 @@
+import type { Command } from "commander";
+import type { CreateFlags } from "../service/flags.ts";
+import { collect, dataRoot } from "./options.ts";
+
+/** docker service create's flags (those tsswarm has), shared by create and, later, update. */
+function specOptions(c: Command): Command {
+	return c
+		.option("--name <name>", "service name")
+		.option("--replicas <n>", "number of tasks (jobs: completions)")
+		.option("--mode <mode>", "replicated, global, replicated-job or global-job", "replicated")
+		.option("--max-concurrent <n>", "jobs: tasks running at once")
+		.option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", collect, [])
+		.option("--env-file <file>", "read environment variables from a file (repeatable)", collect, [])
+		.option("-l, --label <key=value>", "service label (repeatable)", collect, [])
+		.option("--container-label <key=value>", "container label (repeatable)", collect, [])
+		.option("--mount <mount>", "type=bind|volume|tmpfs,source=...,target=...[,readonly] (repeatable)", collect, [])
+		.option("--network <network>", "attach to an overlay network: NAME or name=NAME,alias=A (repeatable)", collect, [])
+		.option(
+			"-p, --publish <port>",
+			"PUBLISHED:TARGET[/PROTO] or published=,target=,protocol=,mode= (repeatable)",
+			collect,
+			[],
+		)
+		.option("--constraint <expr>", "placement constraint, e.g. node.labels.zone==a (repeatable)", collect, [])
+		.option("--placement-pref <pref>", "placement preference spread=node.labels.KEY (repeatable)", collect, [])
+		.option("--replicas-max-per-node <n>", "at most this many tasks of the service per node")
+		.option("--reserve-cpu <cpus>", "CPUs to reserve")
+		.option("--reserve-memory <bytes>", "memory to reserve, e.g. 64m")
+		.option("--limit-cpu <cpus>", "CPU limit")
+		.option("--limit-memory <bytes>", "memory limit")
+		.option("--restart-condition <condition>", "none, on-failure or any")
+		.option("--restart-delay <duration>", "delay between restart attempts")
+		.option("--restart-max-attempts <n>", "restarts before giving up (0: no limit)")
+		.option("--restart-window <duration>", "window the attempts count in")
+		.option("--health-cmd <command>", "health check command (CMD-SHELL)")
+		.option("--health-interval <duration>", "time between checks")
+		.option("--health-timeout <duration>", "time a check may take")
+		.option("--health-retries <n>", "failures before unhealthy")
+		.option("--health-start-period <duration>", "grace period before failures count")
+		.option("--no-healthcheck", "disable the image's health check")
+		.option("-u, --user <user>", "user[:group]")
+		.option("-w, --workdir <dir>", "working directory")
+		.option("--entrypoint <command>", "override the image's entrypoint")
+		.option("--hostname <name>", "container hostname")
+		.option("--stop-grace-period <duration>", "time to wait before killing a container")
+		.option("--stop-signal <signal>", "signal to stop a container")
+		.option("--read-only", "mount the container's root filesystem read-only")
+		.option("--cap-add <cap>", "add a Linux capability (repeatable)", collect, [])
+		.option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect, []);
+}
+
+export function registerService(program: Command): void {
+	const service = program.command("service").description("manage services (run on a manager)");
+	specOptions(
+		service
+			.command("create")
+			.description("create a service")
+			.argument("<image>")
+			.argument("[command...]", "command and arguments")
+			.option("-d, --detach", "exit immediately instead of waiting for the service to converge")
+			.option("-q, --quiet", "suppress progress output")
+			.option("--data-root <dir>", "data directory", dataRoot()),
+	).action(
+		async (image: string, args: string[], o: CreateFlags & { detach?: boolean; quiet?: boolean; dataRoot: string }) => {
+			const { serviceCreate } = await import("../service/commands.ts");
+			await serviceCreate(image, args, o);
+		},
+	);
+	service
+		.command("ls")
+		.alias("list")
+		.description("list services")
+		.option("-q, --quiet", "only ids")
+		.option("--format <format>", "table or json", "table")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { quiet?: boolean; format: string; dataRoot: string }) => {
+			const { serviceLs } = await import("../service/commands.ts");
+			await serviceLs(o);
+		});
+	service
+		.command("ps")
+		.description("list the tasks of services")
+		.argument("<service...>")
+		.option("-q, --quiet", "only ids")
+		.option("--no-trunc", "do not truncate output")
+		.option("-f, --filter <key=value>", "desired-state, node, id or name (repeatable)", collect, [])
+		.option("--format <format>", "table or json", "table")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(
+			async (
+				refs: string[],
+				o: { quiet?: boolean; trunc?: boolean; format: string; filter: string[]; dataRoot: string },
+			) => {
+				const { servicePs } = await import("../service/commands.ts");
+				await servicePs(refs, { ...o, noTrunc: o.trunc === false });
+			},
+		);
+	service
+		.command("inspect")
+		.description("show services as JSON")
+		.argument("<service...>")
+		.option("--pretty", "human-readable")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (refs: string[], o: { pretty?: boolean; dataRoot: string }) => {
+			const { serviceInspect } = await import("../service/commands.ts");
+			await serviceInspect(refs, o);
+		});
+	service
+		.command("scale")
+		.description("scale replicated services")
+		.argument("<service=replicas...>")
+		.option("-d, --detach", "exit immediately instead of waiting for the service to converge")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (pairs: string[], o: { detach?: boolean; dataRoot: string }) => {
+			const { serviceScale } = await import("../service/commands.ts");
+			await serviceScale(pairs, o);
+		});
+	service
+		.command("rm")
+		.alias("remove")
+		.description("remove services")
+		.argument("<service...>")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (refs: string[], o: { dataRoot: string }) => {
+			const { serviceRm } = await import("../service/commands.ts");
+			await serviceRm(refs, o);
+		});
+}

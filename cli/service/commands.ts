@@ -1,0 +1,255 @@
+// tsswarm service ...: talks to the local agent (a manager), which forwards writes to the leader.
+// create and scale show convergence as docker does unless --detach.
+import { call } from "../../agent/api/index.ts";
+import { parseReference, RegistryClient } from "../../runtime/index.ts";
+import { CommandError } from "../errors.ts";
+import { printTable } from "../table.ts";
+import { type CreateFlags, specFromFlags } from "./flags.ts";
+
+interface ServiceRow {
+	id: string;
+	name: string;
+	mode: string;
+	running: number;
+	desired: number;
+	image: string;
+	ports: string[];
+}
+
+interface TaskRow {
+	id: string;
+	name: string;
+	slot?: number;
+	nodeId?: string;
+	node: string;
+	platform: string;
+	image: string;
+	desiredState: string;
+	state: string;
+	since: string;
+	error: string;
+}
+
+interface StoredService {
+	id: string;
+	version: number;
+	value: {
+		spec: { name: string; mode: { kind: string; replicas?: number; totalCompletions?: number } };
+		specVersion: number;
+	};
+}
+
+const insecure = () => (process.env.TSSWARM_INSECURE_REGISTRIES ?? "").split(",").filter(Boolean);
+
+/**
+ * Pin the image as docker does: name:tag@digest, and the platforms its index lists (so the
+ * scheduler places it only where it runs). A registry that cannot be reached is a warning.
+ */
+export async function resolveImage(
+	image: string,
+): Promise<{ image: string; platforms: Array<Record<string, string>> }> {
+	try {
+		const ref = parseReference(image);
+		if (ref.digest) return { image, platforms: [] };
+		const m = await new RegistryClient({ insecureRegistries: insecure() }).manifest(
+			ref,
+			ref.tag ?? "latest",
+			AbortSignal.timeout(10_000),
+		);
+		const list = Array.isArray(m.json.manifests)
+			? (m.json.manifests as Array<{ platform?: Record<string, string> }>)
+			: [];
+		const platforms = list
+			.map((x) => x.platform)
+			.filter((p): p is Record<string, string> => !!p?.os && !!p.architecture && p.os !== "unknown")
+			.map((p) => ({ os: p.os!, architecture: p.architecture!, ...(p.variant ? { variant: p.variant } : {}) }));
+		return { image: `${image}@${m.digest}`, platforms };
+	} catch (err) {
+		process.stderr.write(
+			`image ${image} could not be accessed on a registry to record its digest (${(err as Error).message}); each node will resolve it itself\n`,
+		);
+		return { image, platforms: [] };
+	}
+}
+
+export async function serviceCreate(
+	image: string,
+	args: string[],
+	f: CreateFlags & { detach?: boolean; quiet?: boolean; dataRoot: string },
+): Promise<void> {
+	const spec = specFromFlags(image, args, f);
+	const resolved = await resolveImage(image);
+	const task = spec.task as { container: { image: string }; placement: Record<string, unknown> };
+	task.container.image = resolved.image;
+	if (resolved.platforms.length) task.placement.platforms = resolved.platforms;
+	const s = await call<StoredService>(f.dataRoot, "POST", "/v1/services/create", { spec });
+	process.stdout.write(`${s.id}\n`);
+	if (!f.detach) await converge(f.dataRoot, s.id, Boolean(f.quiet));
+}
+
+const STAGES = ["new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"];
+
+function bar(state: string): string {
+	const i = STAGES.indexOf(state);
+	const width = 50;
+	const done = i < 0 ? 0 : Math.round(((i + 1) / STAGES.length) * width);
+	return `[${"=".repeat(Math.max(0, done - 1))}${done >= width ? "=" : ">"}${" ".repeat(width - done)}]`;
+}
+
+/** Wait until every wanted task of the current spec runs (jobs: completed); print progress like docker. */
+export async function converge(dataRoot: string, id: string, quiet: boolean, timeoutMs = 300_000): Promise<void> {
+	const tty = process.stdout.isTTY && !quiet;
+	const deadline = Date.now() + timeoutMs;
+	let lastText = "";
+	let stableSince = 0;
+	for (;;) {
+		const svc = await call<StoredService>(dataRoot, "POST", "/v1/services/inspect", { ref: id });
+		const rows = await call<TaskRow[]>(dataRoot, "POST", "/v1/services/ps", { ref: id });
+		const mode = svc.value.spec.mode;
+		const live = rows.filter((r) => r.desiredState === "running" || r.desiredState === "ready");
+		const job = mode.kind.endsWith("job");
+		const want =
+			mode.kind === "replicated"
+				? (mode.replicas ?? 0)
+				: mode.kind === "replicated-job"
+					? (mode.totalCompletions ?? 0)
+					: live.length;
+		const done = job
+			? rows.filter((r) => r.state === "complete").length
+			: live.filter((r) => r.state === "running").length;
+		const lines = [`overall progress: ${done} out of ${want} tasks`];
+		for (const r of live.slice(0, 50)) {
+			const label = r.slot !== undefined ? `${r.slot}/${want}` : r.node || r.nodeId?.slice(0, 12) || "?";
+			lines.push(`${label}: ${r.state.padEnd(9)} ${r.error ? r.error : bar(r.state)}`);
+		}
+		// On a terminal the block is redrawn in place; in a log, a line each time the count moves
+		// and the slots once at the end.
+		const text = tty ? lines.join("\n") : lines[0]!;
+		if (text !== lastText && !quiet) {
+			if (tty && lastText) process.stdout.write(`\x1b[${lastText.split("\n").length}A\x1b[J`);
+			process.stdout.write(`${text}\n`);
+			lastText = text;
+		}
+		const slots = lines.slice(1).join("\n");
+		if (done >= want) {
+			stableSince ||= Date.now();
+			if (job || Date.now() - stableSince >= 1000) {
+				if (!quiet && !tty && slots) process.stdout.write(`${slots}\n`);
+				if (!quiet) process.stdout.write("verify: Service converged\n");
+				return;
+			}
+		} else stableSince = 0;
+		if (Date.now() > deadline)
+			throw new CommandError(
+				`service ${id} did not converge within ${Math.round(timeoutMs / 1000)} s (tsswarm service ps ${id})`,
+				"ERR_NOT_CONVERGED",
+			);
+		await new Promise((r) => setTimeout(r, 300));
+	}
+}
+
+export async function serviceLs(o: { quiet?: boolean; format: string; dataRoot: string }): Promise<void> {
+	const rows = (await call<ServiceRow[]>(o.dataRoot, "GET", "/v1/services")).sort((a, b) =>
+		a.name.localeCompare(b.name),
+	);
+	if (o.format === "json") return void process.stdout.write(`${JSON.stringify(rows)}\n`);
+	if (o.quiet) return void process.stdout.write(rows.map((r) => `${r.id.slice(0, 12)}\n`).join(""));
+	const table = [["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]];
+	for (const r of rows)
+		table.push([
+			r.id.slice(0, 12),
+			r.name,
+			r.mode,
+			`${r.running}/${r.desired}`,
+			r.image.replace(/@sha256:.*$/, ""),
+			r.ports.join(", "),
+		]);
+	printTable(table);
+}
+
+const ago = (iso: string) => {
+	const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+	return s < 60
+		? `${s} seconds ago`
+		: s < 3600
+			? `${Math.round(s / 60)} minutes ago`
+			: `${Math.round(s / 3600)} hours ago`;
+};
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+export function printTasks(rows: TaskRow[], o: { noTrunc?: boolean; quiet?: boolean; format: string }): void {
+	if (o.format === "json") return void process.stdout.write(`${JSON.stringify(rows)}\n`);
+	if (o.quiet) return void process.stdout.write(rows.map((r) => `${o.noTrunc ? r.id : r.id.slice(0, 12)}\n`).join(""));
+	const table = [["ID", "NAME", "IMAGE", "NODE", "PLATFORM", "DESIRED STATE", "CURRENT STATE", "ERROR"]];
+	let prev = "";
+	for (const r of rows) {
+		const name = r.name === prev ? ` \\_ ${r.name}` : r.name;
+		prev = r.name;
+		const err =
+			r.error && !o.noTrunc && r.error.length > 60 ? `"${r.error.slice(0, 57)}…"` : r.error ? `"${r.error}"` : "";
+		table.push([
+			o.noTrunc ? r.id : r.id.slice(0, 12),
+			name,
+			o.noTrunc ? r.image : r.image.replace(/@sha256:.*$/, ""),
+			r.node,
+			r.platform,
+			cap(r.desiredState),
+			`${cap(r.state)} ${ago(r.since)}`,
+			err,
+		]);
+	}
+	printTable(table);
+}
+
+export async function servicePs(
+	refs: string[],
+	o: { noTrunc?: boolean; quiet?: boolean; format: string; filter: string[]; dataRoot: string },
+): Promise<void> {
+	let rows: TaskRow[] = [];
+	for (const ref of refs) rows.push(...(await call<TaskRow[]>(o.dataRoot, "POST", "/v1/services/ps", { ref })));
+	for (const f of o.filter) {
+		const [k, v] = f.split("=", 2) as [string, string | undefined];
+		if (k === "desired-state") rows = rows.filter((r) => r.desiredState === v);
+		else if (k === "node") rows = rows.filter((r) => r.node === v || r.nodeId === v);
+		else if (k === "id") rows = rows.filter((r) => r.id.startsWith(v ?? ""));
+		else if (k === "name") rows = rows.filter((r) => r.name.startsWith(v ?? ""));
+		else throw new CommandError(`invalid filter "${f}": use desired-state, node, id or name`, "ERR_USAGE");
+	}
+	printTasks(rows, o);
+}
+
+export async function serviceInspect(refs: string[], o: { pretty?: boolean; dataRoot: string }): Promise<void> {
+	const out: StoredService[] = [];
+	for (const ref of refs) out.push(await call<StoredService>(o.dataRoot, "POST", "/v1/services/inspect", { ref }));
+	if (!o.pretty) return void process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+	for (const s of out) {
+		const sp = s.value.spec as unknown as Record<string, unknown> & { task: { container: Record<string, unknown> } };
+		process.stdout.write(
+			`ID:\t\t${s.id}\nName:\t\t${s.value.spec.name}\nMode:\t\t${JSON.stringify(s.value.spec.mode)}\nImage:\t\t${String(sp.task.container.image)}\nSpec version:\t${s.value.specVersion}\n\n`,
+		);
+	}
+}
+
+export async function serviceScale(pairs: string[], o: { detach?: boolean; dataRoot: string }): Promise<void> {
+	for (const p of pairs) {
+		const m = /^([^=]+)=(\d+)$/.exec(p);
+		if (!m) throw new CommandError(`invalid scale "${p}": use SERVICE=REPLICAS`, "ERR_USAGE");
+		const r = await call<ServiceRow>(o.dataRoot, "POST", "/v1/services/scale", { ref: m[1], replicas: Number(m[2]) });
+		process.stdout.write(`${r.name} scaled to ${m[2]}\n`);
+		if (!o.detach) await converge(o.dataRoot, r.id, false);
+	}
+}
+
+export async function serviceRm(refs: string[], o: { dataRoot: string }): Promise<void> {
+	let failed = 0;
+	for (const ref of refs) {
+		try {
+			await call(o.dataRoot, "POST", "/v1/services/rm", { ref });
+			process.stdout.write(`${ref}\n`);
+		} catch (err) {
+			failed++;
+			process.stderr.write(`${(err as Error).message}\n`);
+		}
+	}
+	if (failed) throw new CommandError(`${failed} of ${refs.length} services could not be removed`);
+}
