@@ -96,6 +96,18 @@ export class InvalidBodyError extends AgentError {
 	}
 }
 
+/** A local API request whose body or query has a field that is unknown, missing or of the wrong kind: 400. */
+export class InvalidRequestError extends AgentError {
+	static override status = 400;
+	override name = "InvalidRequestError";
+	/** The field's path ("labels.zone", "[2]"). */
+	readonly field: string;
+	constructor(message: string, field: string) {
+		super(message, "ERR_INVALID_REQUEST");
+		this.field = field;
+	}
+}
+
 /** A local API request body over the bound; the server stopped reading at the bound: 413. */
 export class BodyTooLargeError extends AgentError {
 	static override status = 413;

@@ -1,6 +1,39 @@
 // The local control API (unix socket) between the CLI and the agent.
-export { ApiError } from "../errors.ts";
-export { call, socketPath } from "./client.ts";
-export { type AgentApi, agentRoutes } from "./routes.ts";
-export { ControlServer, type ControlServerOptions, DEFAULT_MAX_BODY_BYTES, type Route } from "./server.ts";
-export type { NetworkInspect } from "./types.ts";
+export { ApiError, InvalidRequestError } from "../errors.ts";
+export { ApiClient, type ApiClientOptions, type CallOptions, call, socketPath } from "./client.ts";
+export { type Check, type CompiledRoute, match, type RouteDef, type RouteRequest, routes } from "./route.ts";
+export { type AgentApi, type AgentInfo, type AgentNode, agentRoutes } from "./routes.ts";
+export {
+	ControlServer,
+	type ControlServerOptions,
+	DEFAULT_MAX_BODY_BYTES,
+	type Route,
+	untypedRoutes,
+} from "./server.ts";
+export type {
+	ApiRoutes,
+	BodyOf,
+	InfoResponse,
+	InitRequest,
+	InitResponse,
+	ItemOf,
+	JoinRequest,
+	JoinTokenRequest,
+	JoinTokenResponse,
+	LeaveRequest,
+	MemberState,
+	Method,
+	NetworkCreateRequest,
+	NetworkInspect,
+	NodeRemoveRequest,
+	NodeView,
+	PathParams,
+	QueryOf,
+	RequestOf,
+	ResponseOf,
+	RouteMap,
+	RouteShape,
+	StreamError,
+	StreamRoute,
+	UnaryRoute,
+} from "./types.ts";

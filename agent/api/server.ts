@@ -13,7 +13,13 @@ import {
 	SocketDirError,
 	statusOf,
 } from "../errors.ts";
+import { type CompiledRoute, match } from "./route.ts";
+import type { Method, StreamError } from "./types.ts";
 
+const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
+	typeof (v as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === "function";
+
+/** A handler of the untyped form (the body as it came): kept for tests and routes not yet typed. */
 export type Route = (body: Record<string, unknown>) => Promise<unknown> | unknown;
 
 export interface ControlServerOptions {
@@ -25,22 +31,46 @@ export interface ControlServerOptions {
 
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 
+/**
+ * Untyped routes ({"POST /v1/x": (body) => ...}) as compiled ones: exact paths, any body, no
+ * checks. For routes not typed yet; a typed route (routes.ts) is the way to add one.
+ */
+export function untypedRoutes(table: Record<string, Route>): CompiledRoute[] {
+	return Object.entries(table).map(([key, fn]) => {
+		const [method, path] = key.split(" ") as [Method, string];
+		return {
+			key,
+			method,
+			segments: path.split("/").slice(1),
+			stream: false,
+			checkBody: (v) => v as Record<string, unknown>,
+			checkQuery: (v) => v as Record<string, string>,
+			handler: (req) => fn(req.body as Record<string, unknown>),
+		};
+	});
+}
+
 export class ControlServer {
 	/** The HTTP server; exposed so tests can watch its events. */
 	readonly server: Server;
 	private readonly path: string;
 	private readonly maxBodyBytes: number;
 	private readonly log: Pick<pino.Logger, "error">;
+	private readonly table: readonly CompiledRoute[];
 
-	/** `path`'s directory is the socket's own: it is made (or kept) 0700 and owned by this user. */
-	constructor(path: string, routes: Record<string, Route>, o: ControlServerOptions = {}) {
+	/**
+	 * `path`'s directory is the socket's own: it is made (or kept) 0700 and owned by this user.
+	 * `routes`: typed ones (routes<ApiRoutes>()(...), see routes.ts) or an untyped table.
+	 */
+	constructor(path: string, routes: readonly CompiledRoute[] | Record<string, Route>, o: ControlServerOptions = {}) {
 		this.path = path;
 		this.maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 		this.log = o.logger ?? pino(pino.destination(2));
-		this.server = createServer((req, res) => void this.dispatch(routes, req, res));
+		this.table = Array.isArray(routes) ? routes : untypedRoutes(routes as Record<string, Route>);
+		this.server = createServer((req, res) => void this.dispatch(req, res));
 	}
 
-	private async dispatch(routes: Record<string, Route>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+	private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
 		const reply = (status: number, body: unknown, close = false) => {
 			const b = JSON.stringify(body);
 			res.writeHead(status, {
@@ -52,8 +82,10 @@ export class ControlServer {
 		};
 		const fail = (err: Error & { code: string }, close = false) =>
 			reply(statusOf(err), { error: err.message, code: err.code }, close);
-		const route = routes[`${req.method} ${req.url}`];
-		if (!route) return fail(new NoSuchRouteError(req.method ?? "?", req.url ?? "?"));
+		const url = new URL(req.url ?? "/", "http://local");
+		const found = match(this.table, req.method ?? "", url.pathname);
+		if (!found) return fail(new NoSuchRouteError(req.method ?? "?", url.pathname));
+		const { route, params } = found;
 		let body: Record<string, unknown>;
 		try {
 			body = await this.readBody(req);
@@ -64,12 +96,74 @@ export class ControlServer {
 			res.once("finish", () => req.socket.destroySoon());
 			return;
 		}
+		// The client going away (or the server closing) ends what the handler does for it.
+		const gone = new AbortController();
+		res.once("close", () => gone.abort());
 		try {
-			reply(200, await route(body));
+			const input = {
+				params,
+				body: route.checkBody(body),
+				query: route.checkQuery(Object.fromEntries(url.searchParams)),
+				signal: gone.signal,
+			};
+			const out = await route.handler(input);
+			if (!route.stream) return reply(200, out);
+			if (!isAsyncIterable(out)) throw new TypeError(`${route.key} is a stream route and returned no async iterable`);
+			await this.stream(res, out, gone.signal, route.key);
 		} catch (err) {
+			if (res.headersSent) return;
 			if (isNamedError(err)) return fail(err);
-			this.log.error({ err, route: `${req.method} ${req.url}` }, "local API: unexpected error");
-			reply(500, { error: `internal error in the agent on ${req.url} (details in its log)`, code: "ERR_INTERNAL" });
+			this.log.error({ err, route: route.key }, "local API: unexpected error");
+			reply(500, { error: `internal error in the agent on ${route.key} (details in its log)`, code: "ERR_INTERNAL" });
+		}
+	}
+
+	/**
+	 * Writes `items` as NDJSON, one line each, waiting for the client to read (backpressure). A
+	 * failure after the first byte becomes a last `{"$error": ...}` line; the client leaving stops
+	 * the producer (its signal fires and the iterator is returned, so its finally blocks run).
+	 */
+	private async stream(res: ServerResponse, items: AsyncIterable<unknown>, gone: AbortSignal, key: string) {
+		res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+		res.flushHeaders();
+		const it = items[Symbol.asyncIterator]();
+		let finished = false;
+		try {
+			for (;;) {
+				const r = await it.next();
+				if (r.done) {
+					finished = true;
+					break;
+				}
+				if (gone.aborted) break;
+				if (!res.write(`${JSON.stringify(r.value)}\n`))
+					await new Promise<void>((resolve) => {
+						const done = () => {
+							res.off("drain", done).off("close", done);
+							resolve();
+						};
+						res.on("drain", done).on("close", done);
+					});
+				if (gone.aborted) break;
+			}
+		} catch (err) {
+			finished = true;
+			if (gone.aborted) return;
+			const named = isNamedError(err);
+			if (!named) this.log.error({ err, route: key }, "local API: unexpected error in a stream");
+			const line: StreamError = {
+				$error: named
+					? { message: err.message, code: err.code, status: statusOf(err) }
+					: {
+							message: `internal error in the agent on ${key} (details in its log)`,
+							code: "ERR_INTERNAL",
+							status: 500,
+						},
+			};
+			res.write(`${JSON.stringify(line)}\n`);
+		} finally {
+			if (!finished) await it.return?.();
+			res.end();
 		}
 	}
 

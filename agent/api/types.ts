@@ -1,4 +1,119 @@
-// Shapes the local API answers with, shared by the agent that builds them and the CLI that reads them.
+// The local API's shapes, one type per shape, shared by the agent that builds them and the CLI that
+// reads them; `ApiRoutes` names every route with its request and response, so both sides agree at
+// compile time. Types only: importing this file costs the CLI nothing at run time.
+
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+/** The path parameters of a route path: PathParams<"/v1/services/:id/tasks/:slot"> = { id; slot }. */
+export type PathParams<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+	? { [K in Name]: string } & PathParams<`/${Rest}`>
+	: P extends `${string}:${infer Name}`
+		? { [K in Name]: string }
+		: Record<never, never>;
+
+// ---- cluster and node ----
+
+export type Role = "manager" | "worker";
+
+export interface Platform {
+	os: string;
+	architecture: string;
+	variant?: string;
+}
+
+/** `GET /v1/info`: this node and the cluster as it sees it (`tsswarm info`). */
+export interface InfoResponse {
+	nodeId: string;
+	/** Where this node's libp2p listens (multiaddrs). */
+	addrs: string[];
+	clusterId: string | null;
+	role: Role | null;
+	/** Managers only: the Raft view of this node's replica. */
+	raft: { leader: string | null; isLeader: boolean; term: number; index: number } | null;
+	/** The directory (the allow-list): its store version and how many nodes it holds. */
+	directory: { version: number; nodes: number };
+	membership: { alive: number } | null;
+	/** Managers in the directory (null: not in a cluster). */
+	managers: number | null;
+	/** The Raft leader's node id, as far as this node knows (null on workers and without a leader). */
+	leader: string | null;
+	/** Tasks running on this node (null until this node runs a worker). */
+	tasksRunning: number | null;
+}
+
+export interface InitRequest {
+	/** Address pools for networks created without a subnet (default 10.0.0.0/8). */
+	addrPools?: string[];
+	/** Prefix length of each network's subnet from the pools (default 24). */
+	subnetSize?: number;
+}
+
+export interface InitResponse extends InfoResponse {
+	tokens: { manager: string; worker: string };
+	/** ip:port others join at. */
+	advertise: string;
+}
+
+export interface JoinRequest {
+	token: string;
+	/** A manager's ip:port. */
+	addr: string;
+}
+
+export interface JoinTokenRequest {
+	role: Role;
+	rotate?: boolean;
+}
+
+export interface JoinTokenResponse {
+	token: string;
+}
+
+/** Membership's view of a node: alive, suspect (missed probes), dead, left (it said so), unknown. */
+export type MemberState = "alive" | "suspect" | "dead" | "left" | "unknown";
+
+/** `GET /v1/nodes`: one node as `node ls` shows it. */
+export interface NodeView {
+	id: string;
+	/** The node's name in the cluster (its record's; on workers, which keep no records, its address). */
+	hostname: string;
+	addr: string;
+	/** From membership (gossip): whether it is reachable now. */
+	state: MemberState;
+	role: Role;
+	/** active, pause or drain (null where this node keeps no records: on workers). */
+	availability: "active" | "pause" | "drain" | null;
+	/** Leader, Reachable or Unreachable for Raft voters; "" otherwise. */
+	managerStatus: "" | "Leader" | "Reachable" | "Unreachable";
+	platform: Platform | null;
+	engineVersion: string | null;
+	/** Whether it is this node. */
+	self: boolean;
+	labels: Record<string, string>;
+}
+
+export interface NodeRemoveRequest {
+	force?: boolean;
+}
+
+export interface LeaveRequest {
+	force?: boolean;
+}
+
+// ---- networks ----
+
+/** `POST /v1/networks`: what `network create` sends (the manager checks the values). */
+export interface NetworkCreateRequest {
+	name: string;
+	driver?: string;
+	subnet?: string;
+	gateway?: string;
+	attachable?: boolean;
+	internal?: boolean;
+	ingress?: boolean;
+	options?: Record<string, string>;
+	labels?: Record<string, string>;
+}
 
 /** `network inspect` / `network ls`: docker's shape, so scripts written for it keep working. */
 export interface NetworkInspect {
@@ -16,4 +131,66 @@ export interface NetworkInspect {
 	Labels: Record<string, string>;
 	/** The store version (Raft index) of the record. */
 	Version: number;
+}
+
+// ---- the route table ----
+
+/**
+ * Every route: `body` is the JSON request body (absent: none), `query` the query string's
+ * parameters, `response` a unary route's answer, `stream` the item type of an NDJSON stream.
+ * Path parameters come from the key (`:ref`).
+ */
+export interface ApiRoutes {
+	"GET /v1/info": { response: InfoResponse };
+	"POST /v1/init": { body: InitRequest; response: InitResponse };
+	"POST /v1/join": { body: JoinRequest; response: InfoResponse };
+	"POST /v1/join-token": { body: JoinTokenRequest; response: JoinTokenResponse };
+	"POST /v1/leave": { body: LeaveRequest; response: { left: string } };
+	"GET /v1/nodes": { response: NodeView[] };
+	"DELETE /v1/nodes/:id": { body: NodeRemoveRequest; response: { id: string } };
+	"GET /v1/networks": { response: NetworkInspect[] };
+	"POST /v1/networks": { body: NetworkCreateRequest; response: NetworkInspect };
+	"GET /v1/networks/:ref": { response: NetworkInspect };
+	"DELETE /v1/networks/:ref": { response: { id: string } };
+}
+
+/** What one route's entry may say. */
+export interface RouteShape {
+	body?: unknown;
+	query?: Record<string, string | undefined>;
+	response?: unknown;
+	stream?: unknown;
+}
+
+/** A table of routes (ApiRoutes, or a test's own). */
+export type RouteMap<R> = { [K in keyof R]: RouteShape };
+
+export type PathOf<K extends string> = K extends `${Method} ${infer P}` ? P : never;
+
+type Field<S, F extends string> = S extends { [k in F]: infer T } ? T : undefined;
+
+export type BodyOf<K extends keyof R, R = ApiRoutes> = Field<R[K], "body">;
+export type QueryOf<K extends keyof R, R = ApiRoutes> = Field<R[K], "query">;
+export type ResponseOf<K extends keyof R, R = ApiRoutes> = Field<R[K], "response">;
+export type ItemOf<K extends keyof R, R = ApiRoutes> = Field<R[K], "stream">;
+
+/** Routes that answer once, and routes that answer with an NDJSON stream. */
+export type UnaryRoute<R = ApiRoutes> = {
+	[K in keyof R & string]: R[K] extends { response: unknown } ? K : never;
+}[keyof R & string];
+export type StreamRoute<R = ApiRoutes> = {
+	[K in keyof R & string]: R[K] extends { stream: unknown } ? K : never;
+}[keyof R & string];
+
+type Maybe<K extends string, T> = [T] extends [undefined] ? { [k in K]?: undefined } : { [k in K]: T };
+type ParamsOf<K extends string> = keyof PathParams<PathOf<K>> extends never ? undefined : PathParams<PathOf<K>>;
+
+/** What a call of route K passes: its path parameters, body and query, each where K has one. */
+export type RequestOf<K extends keyof R & string, R = ApiRoutes> = Maybe<"params", ParamsOf<K>> &
+	Maybe<"body", BodyOf<K, R>> &
+	Maybe<"query", QueryOf<K, R>>;
+
+/** An NDJSON stream's failure after it began: the last line, never a valid item of any stream. */
+export interface StreamError {
+	$error: { message: string; code: string; status: number };
 }

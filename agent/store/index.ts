@@ -2,6 +2,7 @@
 export * from "./errors.ts";
 export { StoreFSM, type StoreFSMOptions } from "./fsm.ts";
 export * from "./objects.ts";
+export * as check from "./schema.ts";
 export { type ApplyResult, StoreState, validateTransaction } from "./state.ts";
 export { ClusterStore, type ClusterStoreOptions, type StoreEvents, type StoreLogger } from "./store.ts";
 export { TABLE_DEFS, type TableDef } from "./tables.ts";

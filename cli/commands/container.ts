@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
-import { collect, dataRoot } from "./options.ts";
+import type { ListFlags } from "../format.ts";
+import { collect, dataRoot, listOptions } from "./options.ts";
 
 export interface LogsFlags {
 	follow?: boolean;
@@ -51,13 +52,10 @@ export function registerContainers(program: Command): void {
 			const { runContainer } = await import("../runtime/commands.ts");
 			process.exitCode = await runContainer(image, cmd, o);
 		});
-	program
-		.command("ps")
-		.description("list containers")
+	listOptions(program.command("ps").description("list containers"), ["id", "name", "status", "ancestor"])
 		.option("-a, --all", "include stopped containers")
-		.option("--format <format>", "table or json", "table")
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { all?: boolean; format: string; dataRoot: string }) => {
+		.action(async (o: ListFlags & { all?: boolean; dataRoot: string }) => {
 			const { ps } = await import("../runtime/commands.ts");
 			ps(o);
 		});

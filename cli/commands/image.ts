@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { collect, dataRoot } from "./options.ts";
+import type { ListFlags } from "../format.ts";
+import { collect, dataRoot, listOptions } from "./options.ts";
 
 export function registerImage(program: Command): void {
 	const image = program.command("image").description("manage images (pull from registries, import archives)");
@@ -14,12 +15,9 @@ export function registerImage(program: Command): void {
 			const { imagePull } = await import("../runtime/commands.ts");
 			await imagePull(ref, o);
 		});
-	image
-		.command("ls")
-		.description("list images")
+	listOptions(image.command("ls").alias("list").description("list images"), ["reference", "dangling"])
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.option("--format <format>", "table or json", "table")
-		.action(async (o: { dataRoot: string; format: string }) => {
+		.action(async (o: ListFlags & { dataRoot: string }) => {
 			const { imageLs } = await import("../runtime/commands.ts");
 			imageLs(o);
 		});

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
+import type { ListFlags } from "../format.ts";
 import type { CreateOptions } from "../network/commands.ts";
-import { collect, dataRoot } from "./options.ts";
+import { collect, dataRoot, listOptions } from "./options.ts";
 
 export function registerNetwork(program: Command): void {
 	const network = program.command("network").description("manage overlay networks (run on a manager)");
@@ -22,14 +23,15 @@ export function registerNetwork(program: Command): void {
 			const { networkCreate } = await import("../network/commands.ts");
 			await networkCreate(name, { ...o, opt: keyValues(o.opt, "--opt"), label: keyValues(o.label, "--label") });
 		});
-	network
-		.command("ls")
-		.alias("list")
-		.description("list networks")
-		.option("-q, --quiet", "only ids")
-		.option("--format <format>", "table or json", "table")
+	listOptions(network.command("ls").alias("list").description("list networks"), [
+		"id",
+		"name",
+		"driver",
+		"scope",
+		"label",
+	])
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { quiet?: boolean; format: string; dataRoot: string }) => {
+		.action(async (o: ListFlags & { dataRoot: string }) => {
 			const { networkLs } = await import("../network/commands.ts");
 			await networkLs(o);
 		});
@@ -37,8 +39,9 @@ export function registerNetwork(program: Command): void {
 		.command("inspect")
 		.description("show networks as JSON")
 		.argument("<network...>", "name, id or unique id prefix")
+		.option("--format <format>", "json (default) or a Go template, e.g. '{{.IPAM.Config}}'")
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (refs: string[], o: { dataRoot: string }) => {
+		.action(async (refs: string[], o: { format?: string; dataRoot: string }) => {
 			const { networkInspect } = await import("../network/commands.ts");
 			await networkInspect(refs, o);
 		});

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
-import { dataRoot } from "./options.ts";
+import type { ListFlags } from "../format.ts";
+import { dataRoot, listOptions } from "./options.ts";
 
 const ADDR = /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
 const ADDR_PORT_OPTIONAL = /^(\d{1,3}\.){3}\d{1,3}(:\d{1,5})?$/;
@@ -100,13 +101,25 @@ export function registerSwarm(program: Command): void {
 			const { leave } = await import("../swarm/commands.ts");
 			await leave(o);
 		});
-	const node = program.command("node").description("cluster nodes");
-	node
-		.command("ls")
-		.description("list nodes and their state")
-		.option("--format <format>", "table or json", "table")
+	program
+		.command("info")
+		.description("this node and its cluster: ids, role, managers, leader, nodes, Raft index")
+		.option("--format <format>", "json or a Go template, e.g. '{{.clusterId}}'")
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { format: string; dataRoot: string }) => {
+		.action(async (o: { format?: string; dataRoot: string }) => {
+			const { info } = await import("../swarm/commands.ts");
+			await info(o);
+		});
+	const node = program.command("node").description("cluster nodes");
+	listOptions(node.command("ls").alias("list").description("list nodes and their state"), [
+		"id",
+		"name",
+		"role",
+		"membership",
+		"label",
+	])
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: ListFlags & { dataRoot: string }) => {
 			const { nodeLs } = await import("../swarm/commands.ts");
 			await nodeLs(o);
 		});

@@ -1,6 +1,7 @@
 // tsswarm network ...: talks to the local agent, which forwards writes to the Raft leader.
-import { call, type NetworkInspect as Network } from "../../agent/api/index.ts";
-import { printTable } from "../table.ts";
+import type { NetworkInspect as Network } from "../../agent/api/types.ts";
+import { client } from "../api.ts";
+import { inspectPrinter, type ListFlags, type ListSpec, labelFilter, listPrinter } from "../format.ts";
 
 export interface CreateOptions {
 	driver: string;
@@ -15,47 +16,76 @@ export interface CreateOptions {
 }
 
 export async function networkCreate(name: string, o: CreateOptions): Promise<void> {
-	const n = await call<Network>(o.dataRoot, "POST", "/v1/networks/create", {
-		name,
-		driver: o.driver,
-		subnet: o.subnet,
-		gateway: o.gateway,
-		attachable: o.attachable ?? false,
-		internal: o.internal ?? false,
-		ingress: o.ingress ?? false,
-		options: o.opt,
-		labels: o.label,
+	const n = await client(o).call("POST /v1/networks", {
+		body: {
+			name,
+			driver: o.driver,
+			subnet: o.subnet,
+			gateway: o.gateway,
+			attachable: o.attachable ?? false,
+			internal: o.internal ?? false,
+			ingress: o.ingress ?? false,
+			options: o.opt,
+			labels: o.label,
+		},
 	});
 	process.stdout.write(`${n.Id}\n`);
 }
 
-export async function networkLs(o: { quiet?: boolean; format: string; dataRoot: string }): Promise<void> {
-	const nets = (await call<Network[]>(o.dataRoot, "GET", "/v1/networks")).sort((a, b) => a.Name.localeCompare(b.Name));
-	if (o.format === "json") {
-		process.stdout.write(`${JSON.stringify(nets)}\n`);
-		return;
-	}
-	if (o.quiet) {
-		for (const n of nets) process.stdout.write(`${n.Id.slice(0, 12)}\n`);
-		return;
-	}
-	const rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET"]];
-	for (const n of nets) rows.push([n.Id.slice(0, 12), n.Name, n.Driver, n.Scope, n.IPAM.Config[0]?.Subnet ?? ""]);
-	printTable(rows);
+/** network ls: docker's columns (and the subnet) and filters. */
+export const NETWORK_LS: ListSpec<Network> = {
+	fields: {
+		ID: (n) => n.Id,
+		Name: (n) => n.Name,
+		Driver: (n) => n.Driver,
+		Scope: (n) => n.Scope,
+		Subnet: (n) => n.IPAM.Config[0]?.Subnet ?? "",
+		Gateway: (n) => n.IPAM.Config[0]?.Gateway ?? "",
+		Internal: (n) => n.Internal,
+		Attachable: (n) => n.Attachable,
+		Ingress: (n) => n.Ingress,
+		IPv6: (n) => n.EnableIPv6,
+		CreatedAt: (n) => n.Created,
+		Labels: (n) => n.Labels,
+	},
+	ids: { ID: 12 },
+	columns: [
+		{ header: "NETWORK ID", field: "ID" },
+		{ header: "NAME", field: "Name" },
+		{ header: "DRIVER", field: "Driver" },
+		{ header: "SCOPE", field: "Scope" },
+		{ header: "SUBNET", field: "Subnet" },
+	],
+	quiet: "ID",
+	filters: {
+		id: (n, v) => n.Id.startsWith(v),
+		name: (n, v) => n.Name.includes(v),
+		driver: (n, v) => n.Driver === v,
+		scope: (n, v) => n.Scope === v,
+		label: (n, v) => labelFilter(n.Labels, v),
+	},
+};
+
+export async function networkLs(o: ListFlags & { dataRoot: string }): Promise<void> {
+	const print = listPrinter(NETWORK_LS, o);
+	print((await client(o).call("GET /v1/networks")).sort((a, b) => a.Name.localeCompare(b.Name)));
 }
 
-export async function networkInspect(refs: string[], o: { dataRoot: string }): Promise<void> {
-	const out: unknown[] = [];
-	for (const ref of refs) out.push(await call(o.dataRoot, "POST", "/v1/networks/inspect", { ref }));
-	process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+export async function networkInspect(refs: string[], o: { format?: string; dataRoot: string }): Promise<void> {
+	const print = inspectPrinter(o.format);
+	const api = client(o);
+	const out: Network[] = [];
+	for (const ref of refs) out.push(await api.call("GET /v1/networks/:ref", { params: { ref } }));
+	print(out);
 }
 
 export async function networkRm(refs: string[], o: { dataRoot: string }): Promise<void> {
 	// Like docker: remove what can be removed, report each failure, fail if any did.
+	const api = client(o);
 	let failed: Error | undefined;
 	for (const ref of refs) {
 		try {
-			await call(o.dataRoot, "POST", "/v1/networks/rm", { ref });
+			await api.call("DELETE /v1/networks/:ref", { params: { ref } });
 			process.stdout.write(`${ref}\n`);
 		} catch (err) {
 			failed = err as Error;

@@ -4,7 +4,9 @@
 import { totalmem } from "node:os";
 import {
 	type ContainerSpec,
+	type ContainerState,
 	type HealthcheckSpec,
+	type ImageRecord,
 	type PullProgress,
 	parseCpus,
 	parseDuration,
@@ -15,6 +17,7 @@ import {
 } from "../../runtime/index.ts";
 import type { LogsFlags } from "../commands/container.ts";
 import { UsageError } from "../errors.ts";
+import { type ListFlags, type ListSpec, listPrinter, platformText } from "../format.ts";
 import { printTable } from "../table.ts";
 
 function insecure(extra: string[] = []): string[] {
@@ -57,26 +60,49 @@ export async function imagePull(
 	process.stdout.write(`${img.refs[0]}\n`);
 }
 
-export function imageLs(o: { dataRoot: string; format: string }): void {
+/** image ls: one row per reference (an untagged image: one <none> row), as docker's. */
+type ImageRow = { ref: string | undefined; image: ImageRecord };
+
+const globMatch = (pattern: string, s: string) =>
+	new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replaceAll("*", "[^/]*")}$`).test(s);
+
+export const IMAGE_LS: ListSpec<ImageRow> = {
+	fields: {
+		ID: (r) => r.image.id.replace(/^sha256:/, ""),
+		Reference: (r) => r.ref ?? "<none>",
+		Repository: (r) => (r.ref ? r.ref.replace(/:[^:/]+$/, "") : "<none>"),
+		Tag: (r) => (r.ref && /:[^:/]+$/.test(r.ref) ? r.ref.replace(/^.*:/, "") : "<none>"),
+		Digest: (r) => r.image.manifestDigest,
+		Platform: (r) => platformText(r.image.platform),
+		Layers: (r) => r.image.layers.length,
+		Size: (r) => r.image.layers.reduce((n, l) => n + l.size, 0),
+		CreatedAt: (r) => r.image.created,
+	},
+	ids: { ID: 12 },
+	columns: [
+		{ header: "REFERENCE", field: "Reference" },
+		{ header: "PLATFORM", field: "Platform" },
+		{ header: "IMAGE ID", field: "ID" },
+		{ header: "LAYERS", field: "Layers" },
+	],
+	quiet: "ID",
+	filters: {
+		reference: (r, v) => r.ref !== undefined && (globMatch(v, r.ref) || globMatch(v, r.ref.replace(/:[^:/]+$/, ""))),
+		dangling: (r, v) => (v === "true") === (r.image.refs.length === 0),
+	},
+	json: (r) => ({
+		id: r.image.id,
+		ref: r.ref,
+		refs: r.image.refs,
+		platform: r.image.platform,
+		layers: r.image.layers.length,
+	}),
+};
+
+export function imageLs(o: ListFlags & { dataRoot: string }): void {
+	const print = listPrinter(IMAGE_LS, o);
 	const imgs = runtimeFor(o).images.list();
-	if (o.format === "json") {
-		process.stdout.write(
-			`${JSON.stringify(imgs.map((i) => ({ id: i.id, refs: i.refs, platform: i.platform, layers: i.layers.length })))}\n`,
-		);
-		return;
-	}
-	const rows = [["REFERENCE", "PLATFORM", "IMAGE ID", "LAYERS"]];
-	for (const i of imgs) {
-		for (const r of i.refs.length ? i.refs : ["<none>"]) {
-			rows.push([
-				r,
-				[i.platform.os, i.platform.architecture, i.platform.variant].filter(Boolean).join("/"),
-				i.id.slice(7, 19),
-				String(i.layers.length),
-			]);
-		}
-	}
-	printTable(rows);
+	print(imgs.flatMap((image) => (image.refs.length ? image.refs : [undefined]).map((ref) => ({ ref, image }))));
 }
 
 export async function imageLoad(
@@ -272,24 +298,49 @@ const ago = (iso?: string) => {
 			: `${Math.round(s / 3600)} hours ago`;
 };
 
-export function ps(o: { all?: boolean; format: string; dataRoot: string }): void {
+/** ps: docker's columns (and the platform), filters id, name, status, ancestor. */
+export function psSpec(rt: Runtime): ListSpec<ContainerState> {
+	const status = (c: ContainerState) =>
+		c.status === "exited"
+			? `Exited (${c.exitCode}) ${ago(c.finishedAt)}`
+			: c.status === "running"
+				? `Up since ${ago(c.startedAt)}${c.healthcheck ? ` (${rt.inspect(c.id).health?.status ?? "starting"})` : ""}`
+				: "Created";
+	return {
+		fields: {
+			ID: (c) => c.id,
+			Image: (c) => c.image,
+			Platform: (c) => c.platform + (c.emulated ? " (qemu)" : ""),
+			CreatedAt: (c) => c.created,
+			RunningFor: (c) => ago(c.created),
+			Status: status,
+			State: (c) => c.status,
+			Names: (c) => c.name,
+			ExitCode: (c) => c.exitCode ?? null,
+		},
+		ids: { ID: 12 },
+		columns: [
+			{ header: "CONTAINER ID", field: "ID" },
+			{ header: "IMAGE", field: "Image" },
+			{ header: "PLATFORM", field: "Platform" },
+			{ header: "CREATED", field: "RunningFor" },
+			{ header: "STATUS", field: "Status" },
+			{ header: "NAME", field: "Names" },
+		],
+		quiet: "ID",
+		filters: {
+			id: (c, v) => c.id.startsWith(v),
+			name: (c, v) => c.name.includes(v),
+			status: (c, v) => c.status === v,
+			ancestor: (c, v) => c.image === v || c.imageId === v || c.imageId.replace(/^sha256:/, "").startsWith(v),
+		},
+	};
+}
+
+export function ps(o: ListFlags & { all?: boolean; dataRoot: string }): void {
 	const rt = runtimeFor(o);
-	const cs = rt.list({ all: o.all });
-	if (o.format === "json") {
-		process.stdout.write(`${JSON.stringify(cs)}\n`);
-		return;
-	}
-	const rows = [["CONTAINER ID", "IMAGE", "PLATFORM", "CREATED", "STATUS", "NAME"]];
-	for (const c of cs) {
-		const status =
-			c.status === "exited"
-				? `Exited (${c.exitCode}) ${ago(c.finishedAt)}`
-				: c.status === "running"
-					? `Up since ${ago(c.startedAt)}${c.healthcheck ? ` (${rt.inspect(c.id).health?.status ?? "starting"})` : ""}`
-					: "Created";
-		rows.push([c.id.slice(0, 12), c.image, c.platform + (c.emulated ? " (qemu)" : ""), ago(c.created), status, c.name]);
-	}
-	printTable(rows);
+	const print = listPrinter(psSpec(rt), o);
+	print(rt.list({ all: o.all }));
 }
 
 export async function logs(c: string, o: LogsFlags): Promise<void> {

@@ -1,9 +1,9 @@
-// tsswarm agent/init/join/join-token/node ls: the agent runs in the foreground; the rest talk to it
-// over its control socket.
-// The agent (libp2p, membership, ...) is imported only by `tsswarm agent`; the other commands need the client.
-import { call } from "../../agent/api/index.ts";
-import { InterruptedError } from "../errors.ts";
-import { printTable } from "../table.ts";
+// tsswarm agent/init/join/join-token/leave/info/node ...: the agent runs in the foreground (its entry
+// point, agent/main.ts); the rest talk to it over its local API.
+import type { InfoResponse, NodeView } from "../../agent/api/types.ts";
+import { client } from "../api.ts";
+import { InterruptedError, UsageError } from "../errors.ts";
+import { inspectPrinter, type ListFlags, type ListSpec, labelFilter, listPrinter, platformText } from "../format.ts";
 
 export async function runAgent(o: {
 	listenAddr: string;
@@ -11,8 +11,8 @@ export async function runAgent(o: {
 	label?: Record<string, string>;
 	dataRoot: string;
 }): Promise<void> {
-	const { Agent } = await import("../../agent/index.ts");
-	const agent = new Agent({
+	const { runAgent } = await import("../../agent/main.ts");
+	const sig = await runAgent({
 		dataRoot: o.dataRoot,
 		listen: o.listenAddr,
 		advertise: o.advertiseAddr,
@@ -20,13 +20,6 @@ export async function runAgent(o: {
 		// The lab names its nodes n1, n2...: that is their hostname in the cluster.
 		hostname: process.env.TSSWARM_HOSTNAME ?? process.env.TSSWARM_NODE,
 	});
-	await agent.start();
-	const sig = await new Promise<NodeJS.Signals>((resolve) => {
-		process.once("SIGINT", () => resolve("SIGINT"));
-		process.once("SIGTERM", () => resolve("SIGTERM"));
-	});
-	// Stopping is not leaving: the others see this node down; it keeps its identity and place.
-	await agent.stop();
 	if (sig === "SIGINT") throw new InterruptedError(sig);
 }
 
@@ -35,14 +28,11 @@ export async function init(o: {
 	defaultAddrPool: string[];
 	defaultAddrPoolMaskLength: number;
 }): Promise<void> {
-	const r = await call<{
-		nodeId: string;
-		clusterId: string;
-		advertise: string;
-		tokens: { manager: string; worker: string };
-	}>(o.dataRoot, "POST", "/v1/init", {
-		addrPools: o.defaultAddrPool.length ? o.defaultAddrPool : undefined,
-		subnetSize: o.defaultAddrPoolMaskLength,
+	const r = await client(o).call("POST /v1/init", {
+		body: {
+			addrPools: o.defaultAddrPool.length ? o.defaultAddrPool : undefined,
+			subnetSize: o.defaultAddrPoolMaskLength,
+		},
 	});
 	process.stdout.write(
 		`Cluster ${r.clusterId} initialized: node ${r.nodeId} is now a manager.\n\n` +
@@ -52,13 +42,14 @@ export async function init(o: {
 }
 
 export async function join(addr: string, o: { token: string; dataRoot: string }): Promise<void> {
-	const r = await call<{ clusterId: string; role: string }>(o.dataRoot, "POST", "/v1/join", { token: o.token, addr });
+	const r = await client(o).call("POST /v1/join", { body: { token: o.token, addr } });
 	process.stdout.write(`This node joined cluster ${r.clusterId} as a ${r.role}.\n`);
 }
 
-export async function joinToken(role: string, o: { rotate?: boolean; dataRoot: string }): Promise<void> {
-	const r = await call<{ token: string }>(o.dataRoot, "POST", "/v1/join-token", { role, rotate: o.rotate ?? false });
-	const info = await call<{ addrs: string[] }>(o.dataRoot, "GET", "/v1/info");
+export async function joinToken(role: "manager" | "worker", o: { rotate?: boolean; dataRoot: string }): Promise<void> {
+	const api = client(o);
+	const r = await api.call("POST /v1/join-token", { body: { role, rotate: o.rotate ?? false } });
+	const info = await api.call("GET /v1/info");
 	const ma = info.addrs.map((a) => /\/ip4\/([\d.]+)\/tcp\/(\d+)/.exec(a)).find(Boolean);
 	if (o.rotate) process.stdout.write(`Successfully rotated ${role} join token.\n\n`);
 	process.stdout.write(
@@ -66,49 +57,94 @@ export async function joinToken(role: string, o: { rotate?: boolean; dataRoot: s
 	);
 }
 
-export async function nodeLs(o: { format: string; dataRoot: string }): Promise<void> {
-	const nodes = await call<
-		Array<{
-			id: string;
-			addr: string;
-			state: string;
-			role?: string;
-			platform?: { os: string; architecture: string; variant?: string };
-			self: boolean;
-			version?: string;
-			managerStatus?: string;
-			labels?: Record<string, string>;
-		}>
-	>(o.dataRoot, "GET", "/v1/nodes");
-	if (o.format === "json") {
-		process.stdout.write(`${JSON.stringify(nodes)}\n`);
-		return;
-	}
-	const status = (s: string) => ({ alive: "Ready", suspect: "Suspect", dead: "Down", left: "Left" })[s] ?? s;
-	const rows = [["ID", "ADDRESS", "STATUS", "ROLE", "MANAGER STATUS", "PLATFORM", "VERSION"]];
-	for (const n of nodes.sort((a, b) => a.addr.localeCompare(b.addr))) {
-		const p = n.platform ? [n.platform.os, n.platform.architecture, n.platform.variant].filter(Boolean).join("/") : "";
-		rows.push([
-			`${n.id.slice(0, 16)}${n.self ? " *" : ""}`,
-			n.addr,
-			status(n.state),
-			n.role ?? "",
-			n.managerStatus ?? "",
-			p,
-			n.version ?? "",
-		]);
-	}
-	printTable(rows);
+const STATUS: Record<string, string> = { alive: "Ready", suspect: "Suspect", dead: "Down", left: "Left" };
+const cap = (s: string | null) => (s ? s[0]!.toUpperCase() + s.slice(1) : "");
+
+/** node ls: docker's columns and filters (peer ids share their first 8 characters: 16 are shown). */
+export const NODE_LS: ListSpec<NodeView> = {
+	fields: {
+		ID: (n) => n.id,
+		Self: (n) => n.self,
+		Hostname: (n) => n.hostname,
+		Status: (n) => STATUS[n.state] ?? "Unknown",
+		Availability: (n) => cap(n.availability),
+		ManagerStatus: (n) => n.managerStatus,
+		EngineVersion: (n) => n.engineVersion ?? "",
+		Platform: (n) => platformText(n.platform),
+		Addr: (n) => n.addr,
+		Role: (n) => n.role,
+		Labels: (n) => n.labels,
+	},
+	ids: { ID: 16 },
+	columns: [
+		{ header: "ID", field: "ID", value: (c) => `${c.ID}${c.Self ? " *" : ""}` },
+		{ header: "HOSTNAME", field: "Hostname" },
+		{ header: "STATUS", field: "Status" },
+		{ header: "AVAILABILITY", field: "Availability" },
+		{ header: "MANAGER STATUS", field: "ManagerStatus" },
+		{ header: "ENGINE VERSION", field: "EngineVersion" },
+		{ header: "PLATFORM", field: "Platform" },
+	],
+	quiet: "ID",
+	filters: {
+		id: (n, v) => n.id.startsWith(v),
+		name: (n, v) => n.hostname.startsWith(v),
+		role: (n, v) => {
+			if (v !== "manager" && v !== "worker") throw new UsageError(`invalid filter role=${v}: manager or worker`);
+			return n.role === v;
+		},
+		membership: (_, v) => {
+			if (v !== "accepted" && v !== "pending")
+				throw new UsageError(`invalid filter membership=${v}: accepted or pending`);
+			return v === "accepted"; // a node is in the directory once it was admitted
+		},
+		label: (n, v) => labelFilter(n.labels, v),
+	},
+};
+
+export async function nodeLs(o: ListFlags & { dataRoot: string }): Promise<void> {
+	const print = listPrinter(NODE_LS, o);
+	const nodes = await client(o).call("GET /v1/nodes");
+	print(nodes.sort((a, b) => a.hostname.localeCompare(b.hostname) || a.addr.localeCompare(b.addr)));
 }
 
 export async function nodeRm(ids: string[], o: { force?: boolean; dataRoot: string }): Promise<void> {
+	const api = client(o);
 	for (const id of ids) {
-		const r = await call<{ id: string }>(o.dataRoot, "POST", "/v1/nodes/rm", { id, force: Boolean(o.force) });
+		const r = await api.call("DELETE /v1/nodes/:id", { params: { id }, body: { force: Boolean(o.force) } });
 		process.stdout.write(`${r.id}\n`);
 	}
 }
 
 export async function leave(o: { force?: boolean; dataRoot: string }): Promise<void> {
-	const r = await call<{ left: string }>(o.dataRoot, "POST", "/v1/leave", { force: Boolean(o.force) });
+	const r = await client(o).call("POST /v1/leave", { body: { force: Boolean(o.force) } });
 	process.stdout.write(`Node left the cluster ${r.left}.\n`);
+}
+
+/** tsswarm info: this node and its cluster, as `docker info`'s Swarm section shows them. */
+export async function info(o: { format?: string; dataRoot: string }): Promise<void> {
+	const print = o.format ? inspectPrinter(o.format) : undefined;
+	const i = await client(o).call("GET /v1/info");
+	if (o.format === "json") return void process.stdout.write(`${JSON.stringify(i)}\n`);
+	if (print) return print([i]);
+	process.stdout.write(infoText(i));
+}
+
+function infoText(i: InfoResponse): string {
+	if (i.clusterId === null) return `Swarm: inactive\n NodeID: ${i.nodeId}\n`;
+	const lines = [
+		"Swarm: active",
+		` NodeID: ${i.nodeId}`,
+		` Is Manager: ${i.role === "manager"}`,
+		` ClusterID: ${i.clusterId}`,
+		` Managers: ${i.managers ?? "-"}`,
+		` Nodes: ${i.directory.nodes}`,
+		` Leader: ${i.leader === null ? "-" : `${i.leader}${i.leader === i.nodeId ? " (this node)" : ""}`}`,
+		` Raft index: ${i.raft ? i.raft.index : "- (not a manager)"}`,
+		` Raft term: ${i.raft ? i.raft.term : "-"}`,
+		` Alive members: ${i.membership?.alive ?? "-"}`,
+		` Tasks running here: ${i.tasksRunning ?? "-"}`,
+		` Addresses: ${i.addrs.join(", ")}`,
+	];
+	return `${lines.join("\n")}\n`;
 }

@@ -32,3 +32,15 @@ t.test("an unknown option exits 2", async (t) => {
 	t.equal(r.status, 2);
 	t.match(r.stderr, /^tsswarm: .*--bogus/);
 });
+
+t.test("run exits 125 when tsswarm itself fails, as docker run does; other commands 2", async (t) => {
+	const missing = run("run");
+	t.equal(missing.status, 125, `no image: ${missing.stderr.trim()}`);
+	const bogus = run("run", "--bogus", "busybox");
+	t.equal(bogus.status, 125, "an unknown flag of run");
+	t.match(bogus.stderr, /^tsswarm: .*--bogus/);
+	const hosted = run("--host", "unix:///nonexistent.sock", "run", "--bogus", "busybox");
+	t.equal(hosted.status, 125, "after global options too");
+	t.equal(run("ps", "--bogus").status, 2, "positive control: another command's usage error is 2");
+	t.equal(run("run", "--help").status, 0, "help is not a failure");
+});
