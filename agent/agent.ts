@@ -152,7 +152,7 @@ export class Agent {
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
 	/** This node's tasks (every node runs tasks) and its session with the leader's dispatcher. */
-	private worker: { close(): Promise<void> } | undefined;
+	private worker: Awaited<ReturnType<typeof startNodeWorker>> | undefined;
 	private dispatch: DispatcherClient | undefined;
 	private readonly dir: string;
 
@@ -285,6 +285,11 @@ export class Agent {
 			});
 		}
 		await this.startWorker();
+	}
+
+	/** Tasks running on this node (tsswarm info). */
+	tasksRunning(): number {
+		return this.worker?.worker.tasks().filter((t) => t.status.state === "running").length ?? 0;
 	}
 
 	/** Every node runs tasks: the worker, fed by a session with the leader's dispatcher. */
