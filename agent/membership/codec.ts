@@ -7,8 +7,8 @@ import { InvalidMetadataError, InvalidPacketError, NotAMemberError, UnknownVersi
 import { BOOT_BYTES, type Freshness, FreshnessSource } from "./freshness.ts";
 import type { MemberMeta, Update } from "./types.ts";
 
-/** 2: freshness header and signed self-statements. */
-export const VERSION = 2;
+/** 2: freshness header and signed self-statements; 3: signed suspect and dead claims (`csig`). */
+export const VERSION = 3;
 const MAC = 16;
 const FRESH = BOOT_BYTES + 4 + 6;
 const HEAD = 1 + MAC + FRESH;
@@ -116,7 +116,8 @@ export function decodeFrame(buf: Uint8Array, key: Uint8Array, maxBytes: number):
 			!Number.isSafeInteger(u.inc) ||
 			u.inc < 0 ||
 			!STATES.has(u.state) ||
-			(u.sig !== undefined && !(u.sig instanceof Uint8Array && u.sig.length <= MAX_SIG))
+			(u.sig !== undefined && !(u.sig instanceof Uint8Array && u.sig.length <= MAX_SIG)) ||
+			(u.csig !== undefined && !(u.csig instanceof Uint8Array && u.csig.length <= MAX_SIG))
 		) {
 			throw new InvalidPacketError("malformed member update");
 		}

@@ -75,6 +75,20 @@ export class BadSignatureError extends MembershipError {
 	}
 }
 
+/**
+ * A suspect or dead claim whose claimer is not a live member here (unknown, failed or left): its
+ * word confirms nothing (peer ids cost nothing to mint; a failed member's claims are old news).
+ */
+export class UnknownClaimerError extends MembershipError {
+	override name = "UnknownClaimerError";
+	constructor(member: string, state: string, by: string, byState: string | undefined) {
+		super(
+			`refused ${state} claim about ${member} by ${by}: the claimer is ${byState ? `${byState} here` : "not a member we know"}`,
+			"ERR_UNKNOWN_CLAIMER",
+		);
+	}
+}
+
 /** A packet this node already accepted (same sender boot and sequence), or too far behind it: a replay. */
 export class ReplayedPacketError extends MembershipError {
 	override name = "ReplayedPacketError";

@@ -5,7 +5,8 @@
 // - a member that misses its probes is suspected; the suspicion timeout starts long and shrinks
 //   as independent members confirm it (Lifeguard) — a member's own failed probe of a member it
 //   already suspects is such a confirmation — and a suspected member refutes by raising its
-//   incarnation; when the timeout ends it is declared failed;
+//   incarnation; when this member's own timeout ends it declares it failed (another's "dead" is
+//   one more confirmation, never a failure on its word);
 // - this node's own health (missed nacks, refutations) scales its probe timing (Lifeguard's
 //   local health awareness), so a slow node does not accuse healthy ones;
 // - state changes are piggybacked on probes a bounded number of times; suspicions, their
@@ -14,8 +15,9 @@
 //   memberlist's gossip interval but without idle traffic; and members exchange full state
 //   periodically (push-pull) and at join.
 // Membership only reports liveness: a member's statements about itself (alive at an incarnation
-// with its address and metadata, left) are signed by its node key and verified before they are
-// applied or passed on; packets carry freshness (boot, sequence, stamp) against replay. README.md.
+// with its address and metadata, left) and its claims about others (suspect, dead: confirmations)
+// are signed by its node key and verified before they are applied or passed on; packets carry
+// freshness (boot, sequence, stamp) against replay. README.md.
 import { EventEmitter } from "node:events";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { pack } from "msgpackr";
@@ -28,9 +30,16 @@ import {
 	PacketTimeError,
 	ReplayedPacketError,
 	StaleIncarnationError,
+	UnknownClaimerError,
 } from "./errors.ts";
 import { FreshnessSource, ReplayWindows, WINDOW } from "./freshness.ts";
-import { ed25519Statements, type StatementCrypto, statementBytes, VerifiedStatements } from "./statements.ts";
+import {
+	claimBytes,
+	ed25519Statements,
+	type StatementCrypto,
+	statementBytes,
+	VerifiedStatements,
+} from "./statements.ts";
 import { type Clock, type PacketTransport, realClock, type Timer } from "./transport.ts";
 import type { Member, MemberMeta, MembershipEvents, Update } from "./types.ts";
 
@@ -111,6 +120,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	/** Each member's own signature over the statement its current incarnation, address and meta come from. */
 	private readonly sigs = new Map<string, Uint8Array>();
 	private readonly verified = new VerifiedStatements();
+	/** Our signed suspect or dead claim about each member, re-signed only when state or incarnation change. */
+	private readonly ownClaims = new Map<string, { state: "suspect" | "dead"; inc: number; csig: Uint8Array }>();
 	/** Our signed statement, re-signed only when incarnation or state change. */
 	private selfSigned: { inc: number; state: string; meta: MemberMeta; sig: Uint8Array } | undefined;
 	private readonly wall: () => number;
@@ -130,6 +141,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		verified: 0,
 		/** Packets dropped as replays (already seen, behind the window, or stamped outside the skew bound). */
 		replayed: 0,
+		/** Suspect or dead claims refused because their claimer is not a live member we know. */
+		unknownClaimers: 0,
 	};
 
 	constructor(o: MembershipOptions) {
@@ -366,7 +379,13 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		};
 		for (const u of this.fullState()) {
 			const size =
-				40 + u.id.length + u.addr.length + u.by.length + (u.meta ? pack(u.meta).length : 0) + (u.sig ? 66 : 0);
+				40 +
+				u.id.length +
+				u.addr.length +
+				u.by.length +
+				(u.meta ? pack(u.meta).length : 0) +
+				(u.sig ? 66 : 0) +
+				(u.csig ? 66 : 0);
 			if (chunk.length > 0 && bytes + size > SYNC_CHUNK_BYTES) flush();
 			chunk.push(u);
 			bytes += size;
@@ -376,19 +395,20 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
 	/** Every member as we see it, each with the signed statement its incarnation, address and meta come from. */
 	private fullState(): Update[] {
-		return [...this.members.values()].map((m) =>
-			m === this.self
-				? this.selfUpdate(m.state === "left" ? "left" : "alive")
-				: {
-						id: m.id,
-						addr: m.addr,
-						inc: m.incarnation,
-						state: m.state,
-						meta: m.meta,
-						by: this.id,
-						sig: this.sigs.get(m.id),
-					},
-		);
+		return [...this.members.values()].map((m) => {
+			if (m === this.self) return this.selfUpdate(m.state === "left" ? "left" : "alive");
+			// Our view of a suspect or failed member is our claim, in our name.
+			if (m.state === "suspect" || m.state === "dead") return this.ownClaim(m, m.state, true);
+			return {
+				id: m.id,
+				addr: m.addr,
+				inc: m.incarnation,
+				state: m.state,
+				meta: m.meta,
+				by: this.id,
+				sig: this.sigs.get(m.id),
+			};
+		});
 	}
 
 	private refuse(from: string, error: Error & { code?: string }, member?: string): void {
@@ -539,35 +559,34 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			}
 			case "suspect":
 			case "dead": {
-				// Others' word about a member: it can make it suspect (and failed, as SWIM does), but
-				// the incarnation, address and metadata come only from the member's own signature. A
-				// claim above the incarnation we know counts if it carries that signature (then it is
-				// first applied as the member's alive statement); otherwise it counts at ours.
-				let claim = u;
+				// Others' word about a member: it can make it suspect, never failed — a "dead" claim
+				// (the claimer's own timeout ended) is one more confirmation of the suspicion, and this
+				// member declares the failure only when its own timer ends (Lifeguard), so a lone key
+				// holder cannot fail a live member before it had the suspicion timeout to refute. The
+				// incarnation, address and metadata come only from the member's own signature: a claim
+				// about an incarnation we have not seen counts only with the member's signature for it
+				// (then first applied as its alive statement). Without, we are behind or it is made up;
+				// counted at ours, the member would never hear a claim at its own incarnation to refute.
 				if (!cur || u.inc > cur.incarnation) {
-					if (u.sig === undefined) {
-						if (!cur) return; // a member we have never heard sign anything: not ours to add
-						claim = { id: u.id, addr: cur.addr, inc: cur.incarnation, state: u.state, by: u.by };
-					} else {
-						if (!this.signed(u, from)) return;
-						this.apply({ ...u, state: "alive" }, from);
-					}
+					if (u.sig === undefined || !this.signed(u, from)) return;
+					this.apply({ ...u, state: "alive" }, from);
 				}
 				const m = this.members.get(u.id)!;
-				if (claim.state === "suspect") {
-					if (m.state === "alive") {
-						this.startSuspicion(m, claim.by);
-						this.spread(claim, m.addr);
-						this.checkSuspect(m);
-					} else if (m.state === "suspect" && this.confirm(m.id, claim.by)) {
-						// A new independent confirmation: pass it on so others shorten their timeouts too.
-						this.spread(claim);
-					}
-					return;
-				}
 				if (m.state === "dead" || m.state === "left") return;
-				this.markDown(m, "dead");
-				this.spread(claim);
+				const s = this.suspicions.get(m.id);
+				// No-ops before any crypto: a claimer already counted, or enough confirmations.
+				if (m.state === "suspect" && (!s || !this.counts(s, u.by))) return;
+				// A confirmation counts in the name of the member that signed it, whoever relays it.
+				if (!this.claimSigned(u, from)) return;
+				if (m.state === "alive") {
+					this.startSuspicion(m, u.by);
+					this.spread(u, m.addr);
+					this.checkSuspect(m);
+				} else if (this.confirm(m.id, u.by)) {
+					// A new independent confirmation: pass it on (with its claimer's signature) so
+					// others shorten their timeouts too.
+					this.spread(u);
+				}
 				return;
 			}
 			case "left": {
@@ -628,6 +647,53 @@ export class Membership extends EventEmitter<MembershipEvents> {
 		return false;
 	}
 
+	/**
+	 * Whether a suspect or dead claim carries its claimer's signature (`csig` over claimBytes), and
+	 * the claimer is a live member we know: only then may it count as a confirmation. Refused,
+	 * counted and logged otherwise.
+	 */
+	private claimSigned(u: Update, from: string): boolean {
+		const state = u.state as "suspect" | "dead";
+		const by = this.members.get(u.by);
+		if (!by || (by.state !== "alive" && by.state !== "suspect")) {
+			this.stats.unknownClaimers++;
+			this.refuse(from, new UnknownClaimerError(u.id, state, u.by, by?.state), u.id);
+			return false;
+		}
+		let why: string;
+		if (u.csig === undefined) why = `not signed by its claimer ${u.by}`;
+		else {
+			const data = claimBytes(u.by, u.id, state, u.inc);
+			if (this.verified.has(u.csig, data)) return true;
+			this.stats.verified++;
+			if (this.crypto.verify(u.by, data, u.csig)) {
+				this.verified.add(u.csig, data);
+				return true;
+			}
+			why = `signature is not ${u.by}'s`;
+		}
+		this.stats.badSignatures++;
+		this.refuse(from, new BadSignatureError(u.id, `${state} claim`, u.inc, why), u.id);
+		return false;
+	}
+
+	/**
+	 * Our claim about m (suspect, or dead when our own timer ended), signed by us. In full state
+	 * (`withStatement`) it carries m's own signed statement of the incarnation it is about, so a
+	 * receiver that has not heard that incarnation catches up; pushed and piggybacked claims go
+	 * without (they are most of the bytes a suspicion costs, and nearly every receiver is current).
+	 */
+	private ownClaim(m: Member, state: "suspect" | "dead", withStatement = false): Update & { csig: Uint8Array } {
+		let c = this.ownClaims.get(m.id);
+		if (!c || c.state !== state || c.inc !== m.incarnation) {
+			const csig = this.crypto.sign(claimBytes(this.id, m.id, state, m.incarnation));
+			c = { state, inc: m.incarnation, csig };
+			this.ownClaims.set(m.id, c);
+		}
+		const u = { id: m.id, addr: m.addr, inc: m.incarnation, state, by: this.id, csig: c.csig };
+		return withStatement ? { ...u, meta: m.meta, sig: this.sigs.get(m.id) } : u;
+	}
+
 	private markDown(m: Member, state: "dead" | "left"): void {
 		this.clearSuspicion(m.id);
 		m.state = state;
@@ -665,7 +731,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 			const m = this.members.get(id);
 			if (m?.state !== "suspect" || !this.running) return;
 			this.markDown(m, "dead");
-			this.spread({ id: m.id, addr: m.addr, inc: m.incarnation, state: "dead", by: this.id });
+			this.spread(this.ownClaim(m, "dead"));
 		});
 	}
 
@@ -675,10 +741,15 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	 */
 	private confirm(id: string, by: string): boolean {
 		const s = this.suspicions.get(id);
-		if (!s || s.confirmations.has(by) || s.confirmations.size > this.cfg.suspicionConfirmations) return false;
+		if (!s || !this.counts(s, by)) return false;
 		s.confirmations.add(by);
 		this.rearm(id, s);
 		return true;
+	}
+
+	/** Whether by's claim would still shorten s: once per claimer, and only the first K. */
+	private counts(s: Suspicion, by: string): boolean {
+		return !s.confirmations.has(by) && s.confirmations.size <= this.cfg.suspicionConfirmations;
 	}
 
 	private clearSuspicion(id: string): void {
@@ -833,10 +904,13 @@ export class Membership extends EventEmitter<MembershipEvents> {
 				}
 				const cur = this.members.get(target.id);
 				if (!cur) return;
-				const u: Update = { id: cur.id, addr: cur.addr, inc: cur.incarnation, state: "suspect", by: this.id };
+				if (cur.state !== "alive" && cur.state !== "suspect") return;
+				const u = this.ownClaim(cur, "suspect");
 				if (cur.state === "alive") {
 					this.startSuspicion(cur, this.id);
-					this.spread(u, cur.addr);
+					// Each member fails it on its own timer, started when it first hears: push a new
+					// suspicion to 2k (a member missed by every push starts late, by a probe interval).
+					this.spread(u, cur.addr, 2 * this.cfg.indirectChecks);
 				} else if (cur.state === "suspect" && this.confirm(cur.id, this.id)) {
 					// We already suspected it on others' word; our own failed probe is an independent
 					// confirmation (Lifeguard), for us and for everyone we tell.

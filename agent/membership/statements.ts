@@ -1,6 +1,7 @@
 // A member's statements about itself (alive at incarnation N with its address and metadata, or
-// left) are signed with its node key and verified by every receiver, so a peer holding the cluster
-// key can make another member suspect, but never forge its incarnation, address, metadata or leave.
+// left) and its claims about others (suspect, dead) are signed with its node key and verified by
+// every receiver: a peer holding the cluster key can suspect others in its own name only, never
+// forge another's incarnation, address, metadata, leave or word.
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { peerIdFromPrivateKey, peerIdFromString } from "@libp2p/peer-id";
@@ -29,6 +30,16 @@ export function statementBytes(
 	meta: MemberMeta | undefined,
 ): Uint8Array {
 	return packr.pack([DOMAIN, id, state, inc, addr, meta ?? {}]);
+}
+
+const CLAIM_DOMAIN = "tsswarm/membership/claim/1";
+
+/**
+ * The bytes a claim's signature (`csig`, by the claimer `by`) covers: "by suspects (or, after its
+ * own suspicion timeout, holds dead) member id at incarnation inc".
+ */
+export function claimBytes(by: string, id: string, state: "suspect" | "dead", inc: number): Uint8Array {
+	return packr.pack([CLAIM_DOMAIN, by, id, state, inc]);
 }
 
 const b64u = (x: Uint8Array) => Buffer.from(x).toString("base64url");

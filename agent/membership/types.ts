@@ -37,6 +37,12 @@ export interface Update {
 	 * dead it proves the incarnation, address and metadata the claim is about.
 	 */
 	sig?: Uint8Array;
+	/**
+	 * The claimer's (`by`'s) own signature over a suspect or dead claim (statements.ts
+	 * `claimBytes`): required on both, so a confirmation counts only in the name of the member that
+	 * signed it, whoever forwards it.
+	 */
+	csig?: Uint8Array;
 }
 
 export interface MembershipEvents {

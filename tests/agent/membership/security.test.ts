@@ -1,11 +1,13 @@
 // What a member holding the cluster (membership) key cannot do, over real UDP on 127.0.0.1 with
 // real Ed25519 node keys: forge another member's leave, incarnation, address or metadata, add a
-// member, or replay captured packets; and that a restarted member (a new boot) is still accepted.
+// member, fail a live one on its word, forge others' confirmations of a suspicion, or replay
+// captured packets; and that a restarted member (a new boot) is still accepted.
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import t, { type Test } from "tap";
 import {
+	claimBytes,
 	decodePacket,
 	ed25519Statements,
 	encodePacket,
@@ -14,6 +16,7 @@ import {
 	Membership,
 	type Packet,
 	type PacketTransport,
+	probeTag,
 	statementBytes,
 	UdpTransport,
 	type Update,
@@ -63,6 +66,51 @@ async function member(
 	await m.start();
 	t.teardown(() => m.stop());
 	return { m, tap };
+}
+
+/**
+ * A member that is nothing but a socket and a node key (what a key holder controls, or a member
+ * that acks probes and never refutes): its signed alive statement, and acks to pings addressed
+ * to it; everything else it receives is ignored.
+ */
+async function puppet(t: Test) {
+	const k = await nodeKey();
+	const st = ed25519Statements(k.key, k.id);
+	const sock = new UdpTransport("127.0.0.1");
+	await sock.start((from, data) => {
+		try {
+			const p = decodePacket(data, KEY, cfg.maxPacketBytes);
+			if (p.t === "ping" && (p.to === k.id || p.to === probeTag(k.id)))
+				sock.send(from, encodePacket({ t: "ack", seq: p.seq, u: [] }, KEY));
+		} catch {}
+	});
+	t.teardown(() => sock.stop());
+	const alive = (): Update => ({
+		id: k.id,
+		addr: sock.addr,
+		inc: 1,
+		state: "alive",
+		meta: {},
+		by: k.id,
+		sig: st.sign(statementBytes(k.id, "alive", 1, sock.addr, {})),
+	});
+	/** This member's own signed claim about another (what it may say in its own name). */
+	const claim = (about: { id: string; addr: string; incarnation: number }, state: "suspect" | "dead"): Update => ({
+		id: about.id,
+		addr: about.addr,
+		inc: about.incarnation,
+		state,
+		by: k.id,
+		csig: st.sign(claimBytes(k.id, about.id, state, about.incarnation)),
+	});
+	return {
+		...k,
+		st,
+		addr: sock.addr,
+		alive,
+		claim,
+		send: (to: string, p: Packet) => sock.send(to, encodePacket(p, KEY)),
+	};
 }
 
 /** a, b, c joined; mallory: a member's socket and node key, and the cluster key. */
@@ -244,3 +292,110 @@ t.test(
 		t.equal(a.m.stats.replayed ?? 0, 0, "none of its packets was taken for a replay");
 	},
 );
+
+t.test(
+	"a key holder's dead claim about a live member makes it suspect, not failed; it refutes; a killed member still fails",
+	async (t) => {
+		const { a, b, c, forge, tell } = await cluster(t);
+		// d: a member in everyone's view, whose node key the attacker holds (its claims verify).
+		const d = await puppet(t);
+		for (const x of [a, b, c]) tell(x.tap.addr, [d.alive()]);
+		await waitFor("a, b and c see d", () => [a, b, c].every((x) => x.m.get(d.id)?.state === "alive"));
+		const events: string[] = [];
+		for (const x of [a, c]) {
+			x.m.on("fail", (m) => events.push(`${x.m.id === a.m.id ? "a" : "c"} fail ${m.id === b.m.id ? "b" : m.id}`));
+			x.m.on("suspect", (m) => m.id === b.m.id && events.push(`${x.m.id === a.m.id ? "a" : "c"} suspect b`));
+		}
+		const bNow = a.m.get(b.m.id)!;
+		const inc0 = bNow.incarnation;
+		// d's own, validly signed dead claim at b's known incarnation (SWIM would fail b at once),
+		// and dead claims in mallory's name (not a member) and in c's name (signed by d's key).
+		const byC = { ...d.claim(bNow, "dead"), by: c.m.id };
+		for (const x of [a, c])
+			d.send(x.tap.addr, {
+				t: "sync",
+				from: d.id,
+				reply: true,
+				u: [d.claim(bNow, "dead"), forge({ id: b.m.id, addr: bNow.addr, inc: inc0, state: "dead" }, false), byC],
+			});
+		await waitFor("b refuted: alive at a higher incarnation at a and c", () =>
+			[a, c].every((x) => x.m.get(b.m.id)?.state === "alive" && x.m.get(b.m.id)!.incarnation > inc0),
+		);
+		t.ok(b.m.stats.refutations > 0, `b heard the claim and refuted it (${b.m.stats.refutations}x)`);
+		t.same(
+			events.filter((e) => e.includes("fail")),
+			[],
+			"neither a nor c declared b failed on d's word",
+		);
+		t.ok(
+			events.includes("a suspect b") || events.includes("c suspect b"),
+			`the dead claim counted as a suspicion (${events.join(", ")})`,
+		);
+		t.ok(
+			[a, c].every((x) => x.m.stats.unknownClaimers >= 1 && x.m.stats.badSignatures >= 1),
+			"the claim in a non-member's name and the one in c's name with d's signature were refused",
+		);
+
+		// Positive control: a member that is really gone is still declared failed by the others.
+		const cId = c.m.id;
+		await c.m.stop();
+		const t0 = Date.now();
+		await waitFor("a and b mark the stopped c failed", () => [a, b].every((x) => x.m.get(cId)?.state === "dead"), {
+			timeoutMs: 10_000,
+		});
+		t.ok(events.includes(`a fail ${cId}`), `a emitted fail for c after ${Date.now() - t0} ms`);
+	},
+);
+
+t.test("forged confirmations do not shorten a suspicion below what one real claimer gives; real ones do", async (t) => {
+	// a is the receiver; every other member is a puppet that acks a's probes and never refutes,
+	// so a suspicion at a ends only by a's own timer, and how long it takes shows what a counted.
+	const a = await member(t, await nodeKey());
+	const d = await puppet(t);
+	const [w1, w2, w3] = [await puppet(t), await puppet(t), await puppet(t)];
+	const [v1, v2, v3] = [await puppet(t), await puppet(t), await puppet(t)];
+	d.send(a.tap.addr, { t: "sync", from: d.id, reply: true, u: [d, w1, w2, w3, v1, v2, v3].map((p) => p.alive()) });
+	await waitFor("a sees all eight", () => a.m.live().length === 8);
+	const failedAt = new Map<string, number>();
+	a.m.on("fail", (m) => failedAt.set(m.id, performance.now()));
+	const live = a.m.live().length;
+	const min = cfg.suspicionMult * Math.log10(live + 1) * cfg.probeIntervalMs;
+	const max = min * cfg.suspicionMaxTimeoutMult;
+	const sybils = await Promise.all([nodeKey(), nodeKey(), nodeKey()]);
+	const at = (v: { id: string }) => a.m.get(v.id)!;
+	const t0 = performance.now();
+	d.send(a.tap.addr, {
+		t: "sync",
+		from: d.id,
+		reply: true,
+		u: [
+			// v1: one real claimer, and its claim is "dead": a suspicion with no confirmation.
+			d.claim(at(v1), "dead"),
+			// v2: the same real claim, plus confirmations in members' names signed with d's key,
+			// unsigned ones, and validly self-signed ones from peer ids that are not members.
+			d.claim(at(v2), "suspect"),
+			...[w1, w2, w3].map((w) => ({ ...d.claim(at(v2), "suspect"), by: w.id })),
+			...[w1, w2, w3].map((w) => ({ ...d.claim(at(v2), "suspect"), by: w.id, csig: undefined })),
+			...sybils.map((k) => {
+				const inc = at(v2).incarnation;
+				const csig = ed25519Statements(k.key, k.id).sign(claimBytes(k.id, v2.id, "suspect", inc));
+				return { id: v2.id, addr: v2.addr, inc, state: "suspect" as const, by: k.id, csig };
+			}),
+			// v3 (positive control): K real claimers, each signing in its own name.
+			...[d, w1, w2, w3].map((w) => w.claim(at(v3), "suspect")),
+		],
+	});
+	await waitFor("a failed v1, v2 and v3", () => failedAt.size === 3, { timeoutMs: max + 5000 });
+	const took = (v: { id: string }) => Math.round(failedAt.get(v.id)! - t0);
+	t.comment(
+		`suspicion min ${Math.round(min)} ms, max ${Math.round(max)} ms; v1 ${took(v1)} ms, v2 ${took(v2)} ms, v3 ${took(v3)} ms`,
+	);
+	t.ok(took(v1) >= max - 100, `one real dead claim: a failed v1 only at its own full timeout (${took(v1)} ms)`);
+	t.ok(
+		took(v2) >= max - 100 && took(v2) >= took(v1) - 100,
+		`forged confirmations did not shorten v2's suspicion (${took(v2)} ms vs ${took(v1)} ms)`,
+	);
+	t.ok(took(v3) < (min + max) / 2, `K real confirmations shortened v3's to near the minimum (${took(v3)} ms)`);
+	t.ok(a.m.stats.badSignatures >= 6, `forged confirmations refused as badly signed (${a.m.stats.badSignatures})`);
+	t.ok(a.m.stats.unknownClaimers >= 3, `non-members' claims refused (${a.m.stats.unknownClaimers})`);
+});
