@@ -14,7 +14,13 @@ import {
 	statusOf,
 } from "../errors.ts";
 
-export type Route = (body: Record<string, unknown>) => Promise<unknown> | unknown;
+/**
+ * A route answers with a value (one JSON body) or an async iterable (NDJSON: one line per item,
+ * ended when the iterable is; `signal` aborts when the client goes away).
+ */
+export type Route = (body: Record<string, unknown>, ctx: { signal: AbortSignal }) => Promise<unknown> | unknown;
+
+const isStream = (v: unknown): v is AsyncIterable<unknown> => !!v && typeof v === "object" && Symbol.asyncIterator in v;
 
 export interface ControlServerOptions {
 	/** Largest request body read, in bytes (default 1 MiB); a larger one is answered 413 unread. */
@@ -64,12 +70,59 @@ export class ControlServer {
 			res.once("finish", () => req.socket.destroySoon());
 			return;
 		}
+		const gone = new AbortController();
+		res.once("close", () => gone.abort());
 		try {
-			reply(200, await route(body));
+			const out = await route(body, { signal: gone.signal });
+			if (isStream(out)) return await this.stream(req, res, out, gone.signal);
+			reply(200, out);
 		} catch (err) {
 			if (isNamedError(err)) return fail(err);
 			this.log.error({ err, route: `${req.method} ${req.url}` }, "local API: unexpected error");
 			reply(500, { error: `internal error in the agent on ${req.url} (details in its log)`, code: "ERR_INTERNAL" });
+		}
+	}
+
+	/**
+	 * NDJSON: each item a line, written as the client takes them. An error after the first line
+	 * cannot change the status any more: it is the last line, `{"error", "code"}`.
+	 */
+	private async stream(
+		req: IncomingMessage,
+		res: ServerResponse,
+		items: AsyncIterable<unknown>,
+		gone: AbortSignal,
+	): Promise<void> {
+		res.writeHead(200, { "content-type": "application/x-ndjson" });
+		res.flushHeaders();
+		const it = items[Symbol.asyncIterator]();
+		try {
+			for (;;) {
+				const r = await it.next();
+				if (r.done || gone.aborted) break;
+				if (!res.write(`${JSON.stringify(r.value)}\n`))
+					await new Promise<void>((resolve) => {
+						const done = () => {
+							res.off("drain", done).off("close", done);
+							resolve();
+						};
+						res.once("drain", done).once("close", done);
+					});
+			}
+		} catch (err) {
+			const named = isNamedError(err);
+			if (!named) this.log.error({ err, route: `${req.method} ${req.url}` }, "local API: unexpected error in a stream");
+			if (!gone.aborted)
+				res.write(
+					`${JSON.stringify(
+						named
+							? { error: err.message, code: err.code }
+							: { error: `internal error in the agent on ${req.url} (details in its log)`, code: "ERR_INTERNAL" },
+					)}\n`,
+				);
+		} finally {
+			if (gone.aborted) await it.return?.();
+			res.end();
 		}
 	}
 
