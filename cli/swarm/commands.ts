@@ -76,6 +76,9 @@ export async function nodeLs(o: { format: string; dataRoot: string }): Promise<v
 			version?: string;
 			managerStatus?: string;
 			labels?: Record<string, string>;
+			hostname?: string;
+			availability?: string;
+			engineVersion?: string;
 		}>
 	>(o.dataRoot, "GET", "/v1/nodes");
 	if (o.format === "json") {
@@ -83,17 +86,23 @@ export async function nodeLs(o: { format: string; dataRoot: string }): Promise<v
 		return;
 	}
 	const status = (s: string) => ({ alive: "Ready", suspect: "Suspect", dead: "Down", left: "Left" })[s] ?? s;
-	const rows = [["ID", "ADDRESS", "STATUS", "ROLE", "MANAGER STATUS", "PLATFORM", "VERSION"]];
+	// HOSTNAME and AVAILABILITY come from the store: a manager has them, a worker shows blanks.
+	const rows = [
+		["ID", "HOSTNAME", "ADDRESS", "STATUS", "AVAILABILITY", "ROLE", "MANAGER STATUS", "PLATFORM", "ENGINE VERSION"],
+	];
 	for (const n of nodes.sort((a, b) => a.addr.localeCompare(b.addr))) {
 		const p = n.platform ? [n.platform.os, n.platform.architecture, n.platform.variant].filter(Boolean).join("/") : "";
+		const cap = (s?: string) => (s ? s.charAt(0).toUpperCase() + s.slice(1) : "");
 		rows.push([
 			`${n.id.slice(0, 16)}${n.self ? " *" : ""}`,
+			n.hostname ?? "",
 			n.addr,
 			status(n.state),
+			cap(n.availability),
 			n.role ?? "",
 			n.managerStatus ?? "",
 			p,
-			n.version ?? "",
+			n.engineVersion ?? n.version ?? "",
 		]);
 	}
 	printTable(rows);
