@@ -372,7 +372,9 @@ export class Host extends EventEmitter<HostEvents> {
 								}),
 			});
 		} finally {
-			await stream.close().catch(() => stream.abort(new Error("closed")));
+			// An aborted session resets its stream: the peer's handler learns at once (its ctx.signal).
+			if (signal.aborted) stream.abort(new Error(`${protocol}: session aborted`));
+			else await stream.close().catch(() => stream.abort(new Error("closed")));
 		}
 	}
 
