@@ -137,6 +137,13 @@ async function node(t: Parameters<typeof host>[0], managers: Set<string>) {
 	return { ...n, reads };
 }
 
+/** What a fetch rejects with (undefined when it resolves). */
+const failure = (p: Promise<void>) =>
+	p.then(
+		() => undefined,
+		(e: Error & { code?: string }) => e,
+	);
+
 function asker(a: TestHost, target: TestHost, o: { connectMs?: number } = {}) {
 	return logsClient({
 		host: a.h,
@@ -171,27 +178,15 @@ t.test("between hosts: managers read, workers are refused, foreign tasks named",
 		"--tail travels",
 	);
 
-	const refusal = await asker(worker, w)(
-		w.h.peerId,
-		{ taskId: "t1", follow: false },
-		() => {},
-		AbortSignal.timeout(10_000),
-	).then(
-		() => undefined,
-		(err: Error) => err,
+	const refusal = await failure(
+		asker(worker, w)(w.h.peerId, { taskId: "t1", follow: false }, () => {}, AbortSignal.timeout(10_000)),
 	);
 	t.ok(refusal instanceof RemoteLogsError, "a worker (a member, not a manager) is refused");
 	t.equal((refusal as RemoteLogsError).code, "ERR_LOGS_NOT_MANAGER", "by name");
 	t.equal(w.reads.length, 2, "and nothing was read for it (control: the manager's two reads)");
 
-	const foreign = await asker(m, w)(
-		w.h.peerId,
-		{ taskId: "t2", follow: false },
-		() => {},
-		AbortSignal.timeout(10_000),
-	).then(
-		() => undefined,
-		(err: Error & { code?: string }) => err,
+	const foreign = await failure(
+		asker(m, w)(w.h.peerId, { taskId: "t2", follow: false }, () => {}, AbortSignal.timeout(10_000)),
 	);
 	t.equal(
 		(foreign as RemoteLogsError)?.code,
@@ -234,28 +229,36 @@ t.test("an unreachable node is named within bounded time", async (t) => {
 	await asker(m, w)(w.h.peerId, { taskId: "t1", follow: false, tail: 1 }, () => {}, AbortSignal.timeout(10_000));
 	await w.h.stop();
 	const t0 = Date.now();
-	const err = await asker(m, w, { connectMs: 2000 })(
-		w.h.peerId,
-		{ taskId: "t1", follow: true },
-		() => {},
-		AbortSignal.timeout(30_000),
-	).then(
-		() => undefined,
-		(e: Error) => e,
+	const err = await failure(
+		asker(m, w, { connectMs: 2000 })(w.h.peerId, { taskId: "t1", follow: true }, () => {}, AbortSignal.timeout(30_000)),
 	);
 	t.ok(err instanceof NodeUnreachableError, "a stopped node is NodeUnreachableError");
 	t.equal((err as NodeUnreachableError).code, "ERR_NODE_UNREACHABLE");
 	t.ok(Date.now() - t0 < 10_000, "within the connect bound, not a hang");
-	const unknown = await asker(m, w)(
-		"12D3KooWNotInTheDirectory",
-		{ taskId: "t1", follow: false },
-		() => {},
-		AbortSignal.timeout(5000),
-	).then(
-		() => undefined,
-		(e: Error) => e,
+	const unknown = await failure(
+		asker(m, w)("12D3KooWNotInTheDirectory", { taskId: "t1", follow: false }, () => {}, AbortSignal.timeout(5000)),
 	);
 	t.match(unknown?.message ?? "", /not in the node directory/, "a node the directory does not know is named too");
+});
+
+t.test("a node that accepts the stream and never answers is given up, not waited for", async (t) => {
+	const silent = await host(t);
+	const m = await host(t);
+	meet(silent, m);
+	// It serves the protocol but says nothing (a wedged agent, or a cut-off one mid-stream).
+	await silent.h.handle(LOGS_PROTOCOL, () => {});
+	const t0 = Date.now();
+	const err = await failure(
+		asker(m, silent, { connectMs: 500 })(
+			silent.h.peerId,
+			{ taskId: "t1", follow: true },
+			() => {},
+			AbortSignal.timeout(30_000),
+		),
+	);
+	t.ok(err instanceof NodeUnreachableError, "NodeUnreachableError");
+	t.match(err?.message ?? "", /no answer within 500 ms/, "says why");
+	t.ok(Date.now() - t0 < 5000, `given up after ${Date.now() - t0} ms`);
 });
 
 t.test("the protocol id", async (t) => {
