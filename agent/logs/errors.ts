@@ -33,8 +33,10 @@ export class TaskNotOnNodeError extends AgentError {
 export class NodeUnreachableError extends AgentError {
 	static override status = 503;
 	override name = "NodeUnreachableError";
+	readonly why: string;
 	constructor(node: string, why: string) {
 		super(`node ${node} is unreachable: ${why}`, "ERR_NODE_UNREACHABLE");
+		this.why = why;
 	}
 }
 

@@ -1,7 +1,7 @@
 // `service logs` on the manager that serves the CLI: the store says which node runs which task;
 // each task's log comes from its node over /tsswarm/logs/1 (agent/logs), and the streams merge
 // here. A Down node's tasks are named unreachable at once and the others still stream (moby#33183).
-import { LIMITS, type LogLine, type TaskLogFetcher } from "../logs/index.ts";
+import { LIMITS, type LogLine, NodeUnreachableError, type TaskLogFetcher } from "../logs/index.ts";
 import type { Task } from "../services/index.ts";
 import { type ClusterStore, NotFoundError } from "../store/index.ts";
 import { InvalidServiceRequestError } from "./errors.ts";
@@ -147,9 +147,14 @@ async function* mergeLogs(
 			nodeId: t.nodeId!,
 			node: rec?.hostname ?? t.nodeId!,
 		};
-		if (!rec) return queue.push({ t: "unreachable", task, message: `node ${t.nodeId} is no longer in the cluster` });
+		if (!rec)
+			return queue.push({
+				t: "unreachable",
+				task,
+				message: `unreachable: node ${t.nodeId} is no longer in the cluster`,
+			});
 		if (rec.status?.state === "down")
-			return queue.push({ t: "unreachable", task, message: `node ${rec.hostname} is down` });
+			return queue.push({ t: "unreachable", task, message: `unreachable: node ${rec.hostname} is down` });
 		try {
 			await fetch(
 				t.nodeId!,
@@ -166,8 +171,7 @@ async function* mergeLogs(
 			);
 		} catch (err) {
 			const e = err as Error & { code?: string };
-			if (e.code === "ERR_NODE_UNREACHABLE")
-				queue.push({ t: "unreachable", task, message: `node ${rec.hostname} is unreachable (${e.message})` });
+			if (e instanceof NodeUnreachableError) queue.push({ t: "unreachable", task, message: `unreachable: ${e.why}` });
 			else queue.push({ t: "error", task, code: e.code ?? "ERR_LOGS", message: e.message });
 		}
 	});

@@ -50,9 +50,8 @@ export async function serviceLogs(ref: string, f: LogsFlags): Promise<void> {
 				const out = `${f.timestamps ? `${item.time} ` : ""}${f.raw ? "" : `${prefix(item.task)}    | `}${text}`;
 				(item.stream === "stderr" ? process.stderr : process.stdout).write(out);
 			} else {
-				const why = item.t === "unreachable" ? `unreachable: ${item.message}` : item.message;
-				missing.set(item.task.id, why);
-				process.stderr.write(`tsswarm: no logs from task ${prefix(item.task)}: ${why}\n`);
+				missing.set(item.task.id, item.message);
+				process.stderr.write(`tsswarm: no logs from task ${prefix(item.task)}: ${item.message}\n`);
 			}
 		},
 		{ signal: ac.signal },
