@@ -34,6 +34,7 @@ import {
 } from "./join/index.ts";
 // The manager side (Raft store replica, manager loops) is imported when a node becomes a manager:
 // a worker never evaluates agent/manager.
+import { type LogSource, logsClient, serveLogs, type TaskLogFetcher } from "./logs/index.ts";
 import type { InitOptions, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
 import {
@@ -154,6 +155,8 @@ export class Agent {
 	/** This node's tasks (every node runs tasks) and its session with the leader's dispatcher. */
 	private worker: Awaited<ReturnType<typeof startNodeWorker>> | undefined;
 	private dispatch: DispatcherClient | undefined;
+	/** Task logs: served to managers from this node's worker; read from every node on a manager. */
+	private logs: { fetch: TaskLogFetcher; stop(): Promise<void> } | undefined;
 	private readonly dir: string;
 
 	constructor(o: AgentOptions) {
@@ -238,6 +241,10 @@ export class Agent {
 				logger: this.log,
 				bootstrap,
 				directory: this.directory,
+				logs: (node, req, onLines, signal) => {
+					if (!this.logs) throw new NotInClusterError();
+					return this.logs.fetch(node, req, onLines, signal);
+				},
 			});
 		} else {
 			// Workers have no store: they keep their directory by asking a manager, and sooner when
@@ -301,6 +308,18 @@ export class Agent {
 			underlayIp: this.advertise.ip,
 		});
 		this.worker = w;
+		const source: LogSource = (taskId, o) => w.worker.taskLogs(taskId, o);
+		const stopServing = await serveLogs({
+			host: this.host,
+			directory: this.directory,
+			source,
+			self: this.host.peerId,
+			logger: this.log,
+		});
+		this.logs = {
+			fetch: logsClient({ host: this.host, directory: this.directory, self: this.host.peerId, local: source }),
+			stop: stopServing,
+		};
 		this.dispatch = new DispatcherClient({
 			host: this.host,
 			directory: this.directory,
@@ -430,18 +449,22 @@ export class Agent {
 		const managerStatus = (id: string, alive: boolean) =>
 			!voters?.ids.includes(id) ? "" : id === voters.leader ? "Leader" : alive ? "Reachable" : "Unreachable";
 		const live = new Map(this.membership.all().map((m) => [m.id, m]));
+		// On a manager the store has what the node said at join and what node update set.
+		const rec = (id: string) => this.manager?.store.get("nodes", id)?.value;
 		return this.directory.list().map((e) => {
 			const m = live.get(e.id);
+			const r = rec(e.id);
 			return {
 				managerStatus: managerStatus(e.id, m?.state === "alive"),
 				id: e.id,
 				addr: e.addr,
 				state: m?.state ?? "unknown",
 				role: e.role,
-				platform: m?.meta.platform,
+				platform: m?.meta.platform ?? r?.platform,
 				self: e.id === this.host.peerId,
-				version: m?.meta.version,
-				labels: m?.meta.labels ?? {},
+				version: m?.meta.version ?? r?.engineVersion,
+				labels: r?.labels ?? m?.meta.labels ?? {},
+				...(r ? { hostname: r.hostname, availability: r.availability, engineVersion: r.engineVersion } : {}),
 			};
 		});
 	}
@@ -489,6 +512,8 @@ export class Agent {
 	private async stopCluster(): Promise<void> {
 		await this.dispatch?.stop();
 		this.dispatch = undefined;
+		await this.logs?.stop();
+		this.logs = undefined;
 		// The containers keep running: a stopped agent is not a stopped node's workload.
 		await this.worker?.close();
 		this.worker = undefined;

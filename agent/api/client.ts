@@ -67,36 +67,61 @@ export class ApiClient<R = ApiRoutes> {
 		const { method, path } = target(key, req);
 		const body = (req as { body?: unknown } | undefined)?.body;
 		const res = await this.send(method, path, body, 0, o?.signal);
-		if (res.statusCode !== 200) return void (await readJson(res, path));
-		let rest = "";
-		let ended = false;
-		res.once("end", () => {
-			ended = true;
-		});
-		try {
-			for await (const chunk of res as AsyncIterable<Buffer>) {
-				const lines = (rest + chunk.toString()).split("\n");
-				rest = lines.pop()!;
-				for (const line of lines) {
-					if (line === "") continue;
-					const v = parseLine(line, path);
-					if (isStreamError(v)) throw new ApiError(v.$error.message, v.$error.code, v.$error.status);
-					yield v as ItemOf<K, R>;
-				}
-			}
-		} catch (err) {
-			if (o?.signal?.aborted) throw o.signal.reason;
-			if (err instanceof ApiError) throw err;
-			throw new ApiError(`the agent's stream ${path} broke off: ${(err as Error).message}`, "ERR_STREAM_CUT");
-		} finally {
-			res.destroy();
-		}
-		if (!ended || rest !== "")
-			throw new ApiError(`the agent's stream ${path} ended in the middle (is the agent stopping?)`, "ERR_STREAM_CUT");
+		for await (const v of ndjson(res, path, o?.signal)) yield v as ItemOf<K, R>;
 	}
 
 	private send(method: Method, path: string, body: unknown, timeoutMs: number, signal?: AbortSignal) {
 		return send(this.socket, this.dataRoot, method, path, body, timeoutMs, signal);
+	}
+}
+
+/** An NDJSON answer's items; a `{"$error"}` line or a cut stream is an ApiError. */
+async function* ndjson(res: IncomingMessage, path: string, signal?: AbortSignal): AsyncGenerator<unknown> {
+	if (res.statusCode !== 200) return void (await readJson(res, path));
+	let rest = "";
+	let ended = false;
+	res.once("end", () => {
+		ended = true;
+	});
+	try {
+		for await (const chunk of res as AsyncIterable<Buffer>) {
+			const lines = (rest + chunk.toString()).split("\n");
+			rest = lines.pop()!;
+			for (const line of lines) {
+				if (line === "") continue;
+				const v = parseLine(line, path);
+				if (isStreamError(v)) throw new ApiError(v.$error.message, v.$error.code, v.$error.status);
+				yield v;
+			}
+		}
+	} catch (err) {
+		if (signal?.aborted) throw signal.reason;
+		if (err instanceof ApiError) throw err;
+		throw new ApiError(`the agent's stream ${path} broke off: ${(err as Error).message}`, "ERR_STREAM_CUT");
+	} finally {
+		res.destroy();
+	}
+	if (!ended || rest !== "")
+		throw new ApiError(`the agent's stream ${path} ended in the middle (is the agent stopping?)`, "ERR_STREAM_CUT");
+}
+
+/**
+ * An untyped streaming POST (NDJSON): `onItem` gets each item as it comes; resolves when the
+ * stream ends, or quietly when `signal` aborts (a followed log lasts until then).
+ */
+export async function callStream(
+	dataRoot: string,
+	path: string,
+	body: unknown,
+	onItem: (item: unknown) => void,
+	o: { signal?: AbortSignal } = {},
+): Promise<void> {
+	try {
+		const res = await send(socketPath(dataRoot), dataRoot, "POST", path, body ?? {}, 0, o.signal);
+		for await (const v of ndjson(res, path, o.signal)) onItem(v);
+	} catch (err) {
+		if (o.signal?.aborted) return;
+		throw err;
 	}
 }
 

@@ -1,6 +1,6 @@
 // The local control API (unix socket) between the CLI and the agent.
 export { ApiError, InvalidRequestError } from "../errors.ts";
-export { ApiClient, type ApiClientOptions, type CallOptions, call, socketPath } from "./client.ts";
+export { ApiClient, type ApiClientOptions, type CallOptions, call, callStream, socketPath } from "./client.ts";
 export { type Check, type CompiledRoute, match, type RouteDef, type RouteRequest, routes } from "./route.ts";
 export { type AgentApi, type AgentInfo, type AgentNode, agentRoutes } from "./routes.ts";
 export {

@@ -53,6 +53,9 @@ export interface AgentApi {
 		| "scaleService"
 		| "removeService"
 		| "nodeTasks"
+		| "inspectNodes"
+		| "updateNode"
+		| "serviceLogs"
 	> & {
 		store: Pick<ClusterStore, "list">;
 	};
@@ -112,7 +115,10 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 			"POST /v1/services/ps": (b) => a.managerOnly().serviceTasks(String(b.ref ?? "")),
 			"POST /v1/services/scale": (b) => a.managerOnly().scaleService(String(b.ref ?? ""), b.replicas),
 			"POST /v1/services/rm": (b) => a.managerOnly().removeService(String(b.ref ?? "")),
-			"POST /v1/nodes/ps": (b) => a.managerOnly().nodeTasks(String(b.id ?? "")),
+			"POST /v1/nodes/ps": (b) => a.managerOnly().nodeTasks(String(b.ref ?? b.id ?? "")),
+			"POST /v1/nodes/inspect": (b) => a.managerOnly().inspectNodes(Array.isArray(b.refs) ? b.refs.map(String) : []),
+			"POST /v1/nodes/update": (b) => a.managerOnly().updateNode(String(b.ref ?? ""), b.update),
+			"POST /v1/services/logs": (b, { signal }) => a.managerOnly().serviceLogs(b, signal),
 		}),
 	];
 }

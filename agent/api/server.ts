@@ -20,7 +20,7 @@ const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
 	typeof (v as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === "function";
 
 /** A handler of the untyped form (the body as it came): kept for tests and routes not yet typed. */
-export type Route = (body: Record<string, unknown>) => Promise<unknown> | unknown;
+export type Route = (body: Record<string, unknown>, ctx: { signal: AbortSignal }) => Promise<unknown> | unknown;
 
 export interface ControlServerOptions {
 	/** Largest request body read, in bytes (default 1 MiB); a larger one is answered 413 unread. */
@@ -45,7 +45,7 @@ export function untypedRoutes(table: Record<string, Route>): CompiledRoute[] {
 			stream: false,
 			checkBody: (v) => v as Record<string, unknown>,
 			checkQuery: (v) => v as Record<string, string>,
-			handler: (req) => fn(req.body as Record<string, unknown>),
+			handler: (req) => fn(req.body as Record<string, unknown>, { signal: req.signal }),
 		};
 	});
 }
@@ -107,7 +107,8 @@ export class ControlServer {
 				signal: gone.signal,
 			};
 			const out = await route.handler(input);
-			if (!route.stream) return reply(200, out);
+			// An untyped route streams by returning an async iterable.
+			if (!route.stream && !isAsyncIterable(out)) return reply(200, out);
 			if (!isAsyncIterable(out)) throw new TypeError(`${route.key} is a stream route and returned no async iterable`);
 			await this.stream(res, out, gone.signal, route.key);
 		} catch (err) {

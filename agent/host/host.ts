@@ -65,10 +65,19 @@ export interface HostEvents {
 	refused: [{ peer: string; protocol: string; error: Error & { code?: string } }];
 }
 
-export type Handler = (
-	msg: unknown,
-	ctx: { peer: string; send(reply: unknown): void; close(): void },
-) => void | Promise<void>;
+export type Handler = (msg: unknown, ctx: HandlerContext) => void | Promise<void>;
+
+/** A served stream as its handler sees it. */
+export interface HandlerContext {
+	peer: string;
+	/** One bounded frame. */
+	send(reply: unknown): void;
+	/** Resolves once the stream's write buffer has room (at once if it has); rejects once it is gone. */
+	drain(): Promise<void>;
+	close(): void;
+	/** Aborted when the stream ends, whoever ends it (a handler that streams stops on it). */
+	signal: AbortSignal;
+}
 
 const quiet: Logger = { info() {}, warn() {} };
 
@@ -236,12 +245,14 @@ export class Host extends EventEmitter<HostEvents> {
 	private serve(stream: Stream, peer: string, protocol: string, handler: Handler): void {
 		const decoder = new FrameDecoder(this.max);
 		let done = false;
+		const ended = new AbortController();
 		const fail = (err: Error & { code?: string }) => {
 			if (done) return;
 			done = true;
 			clearTimeout(idle);
 			this.refused(peer, protocol, err);
 			stream.abort(err);
+			ended.abort(err);
 		};
 		// The deadline runs while we wait for a complete frame; a handler at work does not count.
 		let idle: NodeJS.Timeout | undefined;
@@ -252,16 +263,18 @@ export class Host extends EventEmitter<HostEvents> {
 			idle.unref();
 		};
 		rearm();
-		const ctx = {
+		const ctx: HandlerContext = {
 			peer,
 			send: (reply: unknown) => {
 				stream.send(encodeFrame(reply, this.max));
 			},
+			drain: () => (stream.writableNeedsDrain ? stream.onDrain({ signal: ended.signal }) : Promise.resolve()),
 			close: () => {
 				done = true;
 				clearTimeout(idle);
 				void stream.close().catch(() => {});
 			},
+			signal: ended.signal,
 		};
 		stream.addEventListener("message", (evt) => {
 			if (done) return;
@@ -283,6 +296,7 @@ export class Host extends EventEmitter<HostEvents> {
 		stream.addEventListener("close", () => {
 			done = true;
 			clearTimeout(idle);
+			ended.abort(new Error(`${protocol}: the stream closed`));
 		});
 	}
 
@@ -358,7 +372,9 @@ export class Host extends EventEmitter<HostEvents> {
 								}),
 			});
 		} finally {
-			await stream.close().catch(() => stream.abort(new Error("closed")));
+			// An aborted session resets its stream: the peer's handler learns at once (its ctx.signal).
+			if (signal.aborted) stream.abort(new Error(`${protocol}: session aborted`));
+			else await stream.close().catch(() => stream.abort(new Error("closed")));
 		}
 	}
 

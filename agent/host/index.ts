@@ -1,4 +1,12 @@
 // The agent's libp2p host: identity, members-only protocols, framed request/response.
 export { type AllowList, MemoryAllowList } from "./allowlist.ts";
-export { DEFAULT_PORT, type Handler, Host, type HostEvents, type HostOptions, type Logger } from "./host.ts";
+export {
+	DEFAULT_PORT,
+	type Handler,
+	type HandlerContext,
+	Host,
+	type HostEvents,
+	type HostOptions,
+	type Logger,
+} from "./host.ts";
 export { loadOrCreateNodeKey } from "./key.ts";

@@ -34,3 +34,21 @@ export class InvalidServiceRequestError extends AgentError {
 		super(why, code);
 	}
 }
+
+/** A `node update` that cannot be carried out as asked (availability, label keys). */
+export class InvalidNodeUpdateError extends AgentError {
+	static override status = 400;
+	override name = "InvalidNodeUpdateError";
+	constructor(why: string) {
+		super(`invalid node update: ${why}`, "ERR_INVALID_NODE_UPDATE");
+	}
+}
+
+/** A node reference (id, hostname or id prefix) that matches more than one node. */
+export class AmbiguousNodeError extends AgentError {
+	static override status = 400;
+	override name = "AmbiguousNodeError";
+	constructor(ref: string, matches: string[]) {
+		super(`node ${ref} is ambiguous: it matches ${matches.join(", ")}`, "ERR_AMBIGUOUS_NODE");
+	}
+}

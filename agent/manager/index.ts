@@ -2,6 +2,7 @@
 
 export * from "./dispatcher/index.ts";
 export * from "./errors.ts";
+export { type LogItem, type LogsQuery, type LogTask, parseLogsQuery } from "./logs.ts";
 export { type InitOptions, Manager, type ManagerOptions } from "./manager.ts";
 export {
 	type ClusterRecord,
@@ -10,4 +11,5 @@ export {
 	type NetworkSpec,
 	validateNetworkSpec,
 } from "./networks.ts";
+export { findNode, type NodeInspect, type NodeUpdate, parseNodeUpdate } from "./nodes.ts";
 export { LeaderRpc, MANAGER_PROTOCOL } from "./rpc.ts";

@@ -2,7 +2,9 @@
 // what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
 import { join } from "node:path";
 import type { NetworkInspect } from "../api/index.ts";
+import { AgentError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
+import type { TaskLogFetcher } from "../logs/index.ts";
 import {
 	NODES_LIST,
 	type NodeDirectory,
@@ -15,6 +17,7 @@ import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/inde
 import { AllocatorComponent } from "./allocator/index.ts";
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
+import { type LogItem, parseLogsQuery, serviceLogs } from "./logs.ts";
 import {
 	CLUSTER_ID,
 	type ClusterRecord,
@@ -24,7 +27,17 @@ import {
 	removeNetwork,
 	validateNetworkSpec,
 } from "./networks.ts";
-import { directoryEntries, followNodes, registerNode, removeNode } from "./nodes.ts";
+import {
+	directoryEntries,
+	findNode,
+	followNodes,
+	inspectNode,
+	type NodeInspect,
+	parseNodeUpdate,
+	registerNode,
+	removeNode,
+	updateNode,
+} from "./nodes.ts";
 import { Orchestrator, onTables } from "./orchestrator/index.ts";
 import { LeaderRpc } from "./rpc.ts";
 import { globalFits, Scheduler } from "./scheduling.ts";
@@ -48,6 +61,8 @@ export interface ManagerOptions {
 	directory: NodeDirectory;
 	/** Tasks on a node down this long are replaced elsewhere (default 5 s). */
 	downGraceMs?: number;
+	/** Reads a task's log from the node that runs it (agent/logs), for `service logs`. */
+	logs?: TaskLogFetcher;
 }
 
 export interface InitOptions {
@@ -61,6 +76,7 @@ export class Manager {
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
 	private readonly loops: LeaderLoops;
+	private readonly logs: TaskLogFetcher | undefined;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
 
@@ -69,6 +85,7 @@ export class Manager {
 		this.rpc = rpc;
 		this.log = o.logger;
 		this.endpoint = endpoint;
+		this.logs = o.logs;
 		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
 		this.loops = new LeaderLoops(store, leaderComponents(store, o, endpoint), o.logger);
@@ -77,6 +94,9 @@ export class Manager {
 		rpc.register("service.rm", async (body) => removeService(store, String(body.ref ?? "")));
 		rpc.register("node.register", async (body) => registerNode(store, parseNodeRecord(body.record)));
 		rpc.register("node.rm", async (body) => removeNode(store, String(body.id ?? "")));
+		rpc.register("node.update", async (body) =>
+			updateNode(store, String(body.ref ?? ""), parseNodeUpdate(body.update as Record<string, unknown>)),
+		);
 		// Any member (workers too) may read the directory, from whichever manager it asks.
 		rpc.register(
 			NODES_LIST,
@@ -215,11 +235,32 @@ export class Manager {
 		);
 	}
 
-	nodeTasks(nodeId: string): TaskRow[] {
+	/** `node ps`: the tasks on a node (id, hostname, unique prefix or `self`). */
+	nodeTasks(ref: string): TaskRow[] {
+		const n = findNode(this.store, ref || "self");
 		return taskRows(
 			this.store,
-			this.store.find("tasks", { by: "nodeId", value: nodeId }).map((r) => r.value),
+			this.store.find("tasks", { by: "nodeId", value: n.id }).map((r) => r.value),
 		);
+	}
+
+	inspectNodes(refs: string[]): NodeInspect[] {
+		return (refs.length ? refs : ["self"]).map((r) => inspectNode(this.store, findNode(this.store, r)));
+	}
+
+	/** `node update --availability/--label-add/--label-rm`, through the leader. */
+	async updateNode(ref: string, raw: unknown): Promise<NodeInspect> {
+		const update = parseNodeUpdate((raw ?? {}) as Record<string, unknown>); // refuse bad input before it travels
+		const id = findNode(this.store, ref).id;
+		const r = (await this.rpc.call("node.update", { ref: id, update: { ...update } })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return inspectNode(this.store, findNode(this.store, r.id));
+	}
+
+	/** `service logs`: the merged log of a service's (or one task's) tasks from the nodes that run them. */
+	serviceLogs(raw: Record<string, unknown>, signal: AbortSignal): AsyncGenerator<LogItem> {
+		if (!this.logs) throw new AgentError("this manager reads no task logs (started without agent/logs)", "ERR_NO_LOGS");
+		return serviceLogs(this.store, this.logs, parseLogsQuery(raw), signal);
 	}
 
 	async stop(): Promise<void> {

@@ -150,6 +150,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
 		return [...this.controllers.values()].map((c) => c.snapshot);
 	}
 
+	/**
+	 * A task's log, read from its container on this node (any state); undefined when this node has
+	 * no container of that task. Following ends when the container exits or the signal aborts.
+	 */
+	taskLogs(
+		taskId: string,
+		o: { follow: boolean; tail?: number; since?: string; signal?: AbortSignal },
+	): AsyncIterable<{ stream: "stdout" | "stderr"; time: string; log: string }> | undefined {
+		const c = this.containers().find((x) => x.spec.labels?.[LABEL_TASK_ID] === taskId);
+		if (!c) return undefined;
+		return this.o.runtime.logEntries(c.id, {
+			follow: o.follow,
+			...(o.tail !== undefined ? { tail: o.tail } : {}),
+			...(o.since !== undefined ? { since: o.since } : {}),
+			...(o.signal ? { signal: o.signal } : {}),
+		});
+	}
+
 	/** The latest status of every task, e.g. to send in full when a session starts. */
 	statuses(): StatusReport[] {
 		return [...this.controllers.values()].map((c) => ({ taskId: c.id, status: c.status }));

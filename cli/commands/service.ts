@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { CreateFlags } from "../service/flags.ts";
+import type { LogsFlags } from "../service/logs.ts";
 import { collect, dataRoot } from "./options.ts";
 
 /** docker service create's flags (those tsswarm has), shared by create and, later, update. */
@@ -104,6 +105,21 @@ export function registerService(program: Command): void {
 		.action(async (refs: string[], o: { pretty?: boolean; dataRoot: string }) => {
 			const { serviceInspect } = await import("../service/commands.ts");
 			await serviceInspect(refs, o);
+		});
+	service
+		.command("logs")
+		.description("fetch the logs of a service or task, from every node that runs one")
+		.argument("<service|task>")
+		.option("-f, --follow", "follow log output")
+		.option("-n, --tail <lines>", "number of lines from the end of each task's log, or all", "all")
+		.option("--since <time>", "only lines since an RFC 3339 time, unix seconds or a duration ago (10m)")
+		.option("-t, --timestamps", "show timestamps")
+		.option("--raw", "no NAME.SLOT.TASKID@NODE prefix")
+		.option("--no-trunc", "full task ids")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (ref: string, o: LogsFlags) => {
+			const { serviceLogs } = await import("../service/logs.ts");
+			await serviceLogs(ref, o);
 		});
 	service
 		.command("scale")

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import type { ListFlags } from "../format.ts";
-import { dataRoot, listOptions } from "./options.ts";
+import { collect, dataRoot, listOptions } from "./options.ts";
 
 const ADDR = /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
 const ADDR_PORT_OPTIONAL = /^(\d{1,3}\.){3}\d{1,3}(:\d{1,5})?$/;
@@ -133,4 +133,40 @@ export function registerSwarm(program: Command): void {
 			const { nodeRm } = await import("../swarm/commands.ts");
 			await nodeRm(ids, o);
 		});
+	node
+		.command("inspect")
+		.description("show nodes as a JSON array (default: this node)")
+		.argument("[node...]", "ids, hostnames, unique id prefixes or self")
+		.option("--pretty", "human-readable")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (refs: string[], o: { pretty?: boolean; dataRoot: string }) => {
+			const { nodeInspect } = await import("../node/commands.ts");
+			await nodeInspect(refs, o);
+		});
+	node
+		.command("ps")
+		.description("list the tasks on nodes (default: this node)")
+		.argument("[node...]", "ids, hostnames, unique id prefixes or self")
+		.option("-q, --quiet", "only ids")
+		.option("--no-trunc", "do not truncate output")
+		.option("--format <format>", "table or json", "table")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (refs: string[], o: { quiet?: boolean; trunc?: boolean; format: string; dataRoot: string }) => {
+			const { nodePs } = await import("../node/commands.ts");
+			await nodePs(refs, { ...o, noTrunc: o.trunc === false });
+		});
+	node
+		.command("update")
+		.description("change a node's availability or labels")
+		.argument("<node>", "id, hostname, unique id prefix or self")
+		.option("--availability <availability>", "active, pause or drain")
+		.option("--label-add <key=value>", "add or change a node label (repeatable)", collect, [])
+		.option("--label-rm <key>", "remove a node label (repeatable)", collect, [])
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(
+			async (ref: string, o: { availability?: string; labelAdd: string[]; labelRm: string[]; dataRoot: string }) => {
+				const { nodeUpdate } = await import("../node/commands.ts");
+				await nodeUpdate(ref, o);
+			},
+		);
 }

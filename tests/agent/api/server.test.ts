@@ -11,6 +11,7 @@ import {
 	ApiError,
 	ControlServer,
 	call,
+	callStream,
 	type Route,
 	socketPath,
 	UsageError,
@@ -18,7 +19,7 @@ import {
 import { InvalidNetworkSpecError } from "../../../agent/manager/index.ts";
 import { NameInUseError, NoLeaderError, NotFoundError, storeErrorFrom } from "../../../agent/store/index.ts";
 import { NotLeaderError } from "../../../consensus/index.ts";
-import { tempDir } from "../../helpers/index.ts";
+import { tempDir, waitFor } from "../../helpers/index.ts";
 
 type Tap = { teardown(fn: () => unknown): void };
 const NOBODY = 65534;
@@ -263,4 +264,71 @@ t.test("a socket dir owned by another user, or a symlink, is refused; nothing is
 	t.teardown(() => ok.close());
 	t.equal(mode(dir).toString(8), "700");
 	t.same(await call(dataRoot, "GET", "/v1/info"), { ok: true });
+});
+
+t.test("NDJSON: an async iterable is streamed line by line and stops when the client goes", async (t) => {
+	const dir = root(t);
+	let ended = false;
+	let aborted = false;
+	const { logged } = await serve(t, dir, {
+		"POST /v1/count": async (b) =>
+			(async function* () {
+				for (let i = 0; i < Number(b.n); i++) yield { i };
+			})(),
+		"POST /v1/forever": (_b, { signal }) =>
+			(async function* () {
+				try {
+					for (let i = 0; !signal.aborted; i++) {
+						yield { i };
+						await new Promise((r) => setTimeout(r, 20));
+					}
+					aborted = true;
+				} finally {
+					ended = true;
+				}
+			})(),
+		"POST /v1/broken": () =>
+			(async function* () {
+				yield { i: 0 };
+				throw new UsageError("went wrong halfway", "ERR_HALFWAY");
+			})(),
+		"POST /v1/refused": () => {
+			throw new UsageError("no such thing", "ERR_NO_SUCH");
+		},
+	});
+	const items: unknown[] = [];
+	await callStream(dir, "/v1/count", { n: 3 }, (x) => items.push(x));
+	t.same(items, [{ i: 0 }, { i: 1 }, { i: 2 }], "every item, in order, then the end");
+
+	const half: unknown[] = [];
+	const err = await callStream(dir, "/v1/broken", {}, (x) => half.push(x)).then(
+		() => undefined,
+		(e: ApiError) => e,
+	);
+	t.same(half, [{ i: 0 }], "the lines before the error arrive");
+	t.equal(err?.code, "ERR_HALFWAY", "an error mid-stream is the last line, named");
+	const before = await callStream(dir, "/v1/refused", {}, () => {}).then(
+		() => undefined,
+		(e: ApiError) => e,
+	);
+	t.equal(before?.code, "ERR_NO_SUCH", "an error before the stream is an ordinary error answer");
+	t.equal(before?.status, 400, "with its class's status");
+
+	const ac = new AbortController();
+	const got: unknown[] = [];
+	const done = callStream(
+		dir,
+		"/v1/forever",
+		{},
+		(x) => {
+			got.push(x);
+			if (got.length === 5) ac.abort();
+		},
+		{ signal: ac.signal },
+	);
+	await done;
+	t.ok(got.length >= 5, "a stream without end delivers as it goes");
+	await waitFor("the route to see the client gone", () => ended, { timeoutMs: 5000 });
+	t.ok(aborted, "its signal aborted when the client disconnected");
+	t.same(logged, [], "nothing logged as a bug");
 });
