@@ -136,3 +136,21 @@ export async function holds(lab: Lab, svc: string, ms = 3000): Promise<number[]>
 	while (Date.now() < until);
 	return [...seen];
 }
+
+/** `service create --name NAME --replicas N` of busybox sleeping, quick to stop (1 s grace); waits for it to converge. */
+export async function createSleepers(lab: Lab, name: string, replicas: number): Promise<void> {
+	await cli(lab, "n1", [
+		"service",
+		"create",
+		"--quiet",
+		"--name",
+		name,
+		"--replicas",
+		String(replicas),
+		"--stop-grace-period",
+		"1s",
+		BUSYBOX,
+		"sleep",
+		"3600",
+	]);
+}

@@ -3,13 +3,12 @@
 // agent SIGKILLed and started again re-adopts its running containers instead of starting new ones.
 import t from "tap";
 import { waitFor } from "../helpers/index.ts";
-import type { Lab } from "../helpers/lab.ts";
 import { withLab } from "../helpers/lab.ts";
 import {
 	allAlive,
-	BUSYBOX,
 	cli,
 	containersOn,
+	createSleepers,
 	holds,
 	leaderName,
 	liveRunning,
@@ -26,25 +25,8 @@ const t0 = Date.now();
 const lab = await withLab(t, { nodes: 3, cluster: true, registry: true });
 t.comment(`lab up --cluster --registry: ${Date.now() - t0} ms`);
 
-async function create(lab: Lab, name: string, replicas: number): Promise<void> {
-	await cli(lab, "n1", [
-		"service",
-		"create",
-		"--quiet",
-		"--name",
-		name,
-		"--replicas",
-		String(replicas),
-		"--stop-grace-period",
-		"1s",
-		BUSYBOX,
-		"sleep",
-		"3600",
-	]);
-}
-
 t.test("a node SIGKILLed: its replica runs elsewhere in time; back, it adds no duplicate", async (t) => {
-	await create(lab, "mover", 3);
+	await createSleepers(lab, "mover", 3);
 	const leader = await leaderName(lab, "n1");
 	const victim = lab.nodes.map((n) => n.name).find((n) => n !== leader)!;
 	const witness = lab.nodes.map((n) => n.name).find((n) => n !== victim)!;
@@ -94,7 +76,7 @@ t.test("a node SIGKILLed: its replica runs elsewhere in time; back, it adds no d
 });
 
 t.test("an agent SIGKILLed and started again re-adopts its containers", async (t) => {
-	await create(lab, "adopt", 3);
+	await createSleepers(lab, "adopt", 3);
 	const leader = await leaderName(lab, "n1");
 	const node = lab.nodes.map((n) => n.name).find((n) => n !== leader)!;
 	const before = (await containersOn(lab, node, "adopt")).map((c) => `${c.id} ${c.status}`);

@@ -3,13 +3,12 @@
 // the leader killed in the middle of a scale, a new leader finishes it.
 import t from "tap";
 import { waitFor } from "../helpers/index.ts";
-import type { Lab } from "../helpers/lab.ts";
 import { withLab } from "../helpers/lab.ts";
 import {
 	allAlive,
-	BUSYBOX,
 	cli,
 	containersOn,
+	createSleepers,
 	holds,
 	leaderName,
 	liveRunning,
@@ -23,25 +22,8 @@ const t0 = Date.now();
 const lab = await withLab(t, { nodes: 3, cluster: true, registry: true });
 t.comment(`lab up --cluster --registry: ${Date.now() - t0} ms`);
 
-async function create(lab: Lab, name: string, replicas: number): Promise<void> {
-	await cli(lab, "n1", [
-		"service",
-		"create",
-		"--quiet",
-		"--name",
-		name,
-		"--replicas",
-		String(replicas),
-		"--stop-grace-period",
-		"1s",
-		BUSYBOX,
-		"sleep",
-		"3600",
-	]);
-}
-
 t.test("a worker cut off keeps its tasks; after heal no duplicate is left", async (t) => {
-	await create(lab, "island", 3);
+	await createSleepers(lab, "island", 3);
 	const leader = await leaderName(lab, "n1");
 	const cut = lab.nodes.map((n) => n.name).find((n) => n !== leader)!;
 	const mine = await containersOn(lab, cut, "island", { running: true });
@@ -85,7 +67,7 @@ t.test("a worker cut off keeps its tasks; after heal no duplicate is left", asyn
 });
 
 t.test("the leader killed mid-scale: a new leader finishes it", async (t) => {
-	await create(lab, "grow", 3);
+	await createSleepers(lab, "grow", 3);
 	const leader = await leaderName(lab, "n1");
 	const others = lab.nodes.map((n) => n.name).filter((n) => n !== leader);
 	const since = Date.now();
