@@ -61,12 +61,19 @@ export function registerService(program: Command): void {
 			.option("-d, --detach", "exit immediately instead of waiting for the service to converge")
 			.option("-q, --quiet", "suppress progress output")
 			.option("--data-root <dir>", "data directory", dataRoot()),
-	).action(
-		async (image: string, args: string[], o: CreateFlags & { detach?: boolean; quiet?: boolean; dataRoot: string }) => {
-			const { serviceCreate } = await import("../service/commands.ts");
-			await serviceCreate(image, args, o);
-		},
-	);
+	)
+		// docker's: what follows the image is the command, flags and all (`sh -c '...'`).
+		.passThroughOptions()
+		.action(
+			async (
+				image: string,
+				args: string[],
+				o: CreateFlags & { detach?: boolean; quiet?: boolean; dataRoot: string },
+			) => {
+				const { serviceCreate } = await import("../service/commands.ts");
+				await serviceCreate(image, args, o);
+			},
+		);
 	service
 		.command("ls")
 		.alias("list")

@@ -107,13 +107,13 @@ export async function startRegistry(o: RegistryOptions): Promise<RunningRegistry
 	return { url, hostPort, pid, stop };
 }
 
-/** Pushes busybox:latest and httpd:latest (all platforms, index intact) into the registry. */
+/** Pushes busybox:latest, httpd:latest (all platforms, index intact) and busybox-arm64:latest into the registry. */
 export async function pushTestImages(
 	hostPort: string,
 	opts: { netns?: string; signal?: AbortSignal } = {},
-): Promise<{ busybox: string; httpd: string }> {
+): Promise<{ busybox: string; httpd: string; busyboxArm64: string }> {
 	const images = await buildTestImages({ signal: opts.signal });
-	for (const name of ["busybox", "httpd"] as const) {
+	for (const name of ["busybox", "httpd", "busybox-arm64"] as const) {
 		await run(
 			inNetns(opts.netns, [
 				"skopeo",
@@ -128,7 +128,11 @@ export async function pushTestImages(
 			{ signal: opts.signal },
 		);
 	}
-	return { busybox: `${hostPort}/busybox:latest`, httpd: `${hostPort}/httpd:latest` };
+	return {
+		busybox: `${hostPort}/busybox:latest`,
+		httpd: `${hostPort}/httpd:latest`,
+		busyboxArm64: `${hostPort}/busybox-arm64:latest`,
+	};
 }
 
 /** The lab's registry at 198.18.0.254:5000 inside its own namespace, seeded, outliving the caller. */

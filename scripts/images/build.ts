@@ -1,6 +1,7 @@
 // Builds the multi-arch test images from Debian's busybox-static packages, with no internet but
 // Debian's mirror: busybox:latest (linux/amd64, linux/arm64/v8, linux/arm/v7, one OCI index) and
-// httpd:latest (same platforms; serves a page naming the container's hostname on port 80).
+// httpd:latest (same platforms; serves a page naming the container's hostname on port 80), and
+// busybox-arm64:latest (an index with the arm64 image only, for placement by the image's platforms).
 // Output, cached under .cache/images/ until the inputs change: an OCI layout directory and the same
 // layout as a tar archive, for offline import. Run directly: `node scripts/images/build.ts`.
 import { createHash } from "node:crypto";
@@ -17,10 +18,10 @@ export interface TestImages {
 	layoutDir: string;
 	archivePath: string;
 	/** Names inside the layout (org.opencontainers.image.ref.name) and the registry tags they get. */
-	images: { busybox: "busybox:latest"; httpd: "httpd:latest" };
+	images: { busybox: "busybox:latest"; httpd: "httpd:latest"; busyboxArm64: "busybox-arm64:latest" };
 	platforms: Array<{ os: string; architecture: string; variant?: string; machine: string }>;
 	/** Digest of each image index, by name. */
-	digests: { busybox: string; httpd: string };
+	digests: { busybox: string; httpd: string; busyboxArm64: string };
 }
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
@@ -91,7 +92,7 @@ function result(cacheDir: string, stamp: { digests: TestImages["digests"] }): Te
 	return {
 		layoutDir: join(cacheDir, "layout"),
 		archivePath: join(cacheDir, ARCHIVE),
-		images: { busybox: "busybox:latest", httpd: "httpd:latest" },
+		images: { busybox: "busybox:latest", httpd: "httpd:latest", busyboxArm64: "busybox-arm64:latest" },
 		platforms: ARCHES.map((a) => ({ os: a.os, architecture: a.architecture, variant: a.variant, machine: a.machine })),
 		digests: stamp.digests,
 	};
@@ -146,9 +147,12 @@ export async function buildTestImages(
 			}
 			const busybox = writeImageIndex(layout, busyboxManifests);
 			const httpd = writeImageIndex(layout, httpdManifests);
+			const arm64 = ARCHES.findIndex((a) => a.architecture === "arm64");
+			const busyboxArm64 = writeImageIndex(layout, [busyboxManifests[arm64]!]);
 			layout.writeIndex([
 				{ name: "busybox", index: busybox },
 				{ name: "httpd", index: httpd },
+				{ name: "busybox-arm64", index: busyboxArm64 },
 			]);
 			rmSync(join(work, "deb"), { recursive: true, force: true });
 			await run([
@@ -168,7 +172,7 @@ export async function buildTestImages(
 			renameSync(join(work, "layout"), join(cacheDir, "layout"));
 			renameSync(join(work, ARCHIVE), join(cacheDir, ARCHIVE));
 			rmSync(work, { recursive: true, force: true });
-			const digests = { busybox: busybox.digest, httpd: httpd.digest };
+			const digests = { busybox: busybox.digest, httpd: httpd.digest, busyboxArm64: busyboxArm64.digest };
 			writeFileSync(stampPath, JSON.stringify({ key, digests }));
 			return result(cacheDir, { digests });
 		},

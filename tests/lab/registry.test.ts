@@ -126,7 +126,7 @@ t.test("image builds are reproducible and cached", async (t) => {
 t.test("a loopback registry for unit tests: seeded and pullable by skopeo", async (t) => {
 	const reg = await withRegistry(t);
 	const res = await fetch(`${reg.url}/v2/_catalog`);
-	t.same(((await res.json()) as { repositories: string[] }).repositories.sort(), ["busybox", "httpd"]);
+	t.same(((await res.json()) as { repositories: string[] }).repositories.sort(), ["busybox", "busybox-arm64", "httpd"]);
 	const out = tempDir();
 	t.teardown(out.remove);
 	await run([

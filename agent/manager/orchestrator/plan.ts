@@ -149,6 +149,9 @@ class Planner {
 			const job = mode.kind === "global-job";
 			for (const n of this.nodes.values()) {
 				const ts = byNode.get(n.id) ?? [];
+				// Down for less than the grace period (missed heartbeats, a restart): keep what it
+				// runs, as for replicated tasks, and start nothing new there yet.
+				if (n.down && this.o.now - n.down.since < this.o.downGraceMs) continue;
 				const eligible = n.availability !== "drain" && !n.down && (this.o.globalFits?.(svc, n) ?? true);
 				if (!eligible) {
 					for (const t of ts) this.shutdown(t);

@@ -151,6 +151,26 @@ t.test("global: one task per eligible node, a node that joins later gets one", a
 	);
 });
 
+t.test("global: a node down for less than the grace period keeps its task", async (t) => {
+	const svc = service("agent", { mode: { kind: "global" } });
+	const tasks = apply([], plan([svc], [], nodes("n1", "n2"), { now: T0 }));
+	const blip: PlanNode[] = [
+		{ id: "n1", availability: "active" },
+		{ id: "n2", availability: "active", down: { since: T0 } },
+	];
+	t.same(
+		plan([svc], tasks, blip, { now: T0 + 1000, downGraceMs: 5000 }),
+		[],
+		"down 1 s of a 5 s grace: nothing changes",
+	);
+	const gone = plan([svc], tasks, blip, { now: T0 + 6000, downGraceMs: 5000 });
+	t.same(
+		gone.map((o) => (o.op === "update" ? `${o.op} ${o.task.nodeId} ${o.task.desiredState}` : o.op)),
+		["update n2 shutdown"],
+		"control: down past the grace, its task is shut down",
+	);
+});
+
 t.test("replicated job: maxConcurrent at a time until totalCompletions", async (t) => {
 	const svc = service("job", { mode: { kind: "replicated-job", maxConcurrent: 2, totalCompletions: 3 } });
 	let tasks = apply([], plan([svc], [], nodes("n1"), { now: T0 }));
