@@ -56,6 +56,7 @@ export interface AgentApi {
 		| "inspectNodes"
 		| "updateNode"
 		| "serviceLogs"
+		| "events"
 	> & {
 		store: Pick<ClusterStore, "list">;
 	};
@@ -119,6 +120,7 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 			"POST /v1/nodes/inspect": (b) => a.managerOnly().inspectNodes(Array.isArray(b.refs) ? b.refs.map(String) : []),
 			"POST /v1/nodes/update": (b) => a.managerOnly().updateNode(String(b.ref ?? ""), b.update),
 			"POST /v1/services/logs": (b, { signal }) => a.managerOnly().serviceLogs(b, signal),
+			"POST /v1/events": (b, { signal }) => a.managerOnly().events(b, signal),
 		}),
 	];
 }

@@ -16,6 +16,7 @@ import type { Service } from "../services/index.ts";
 import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/index.ts";
 import { AllocatorComponent } from "./allocator/index.ts";
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
+import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import { type LogItem, parseLogsQuery, serviceLogs } from "./logs.ts";
 import {
@@ -76,6 +77,7 @@ export class Manager {
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
 	private readonly loops: LeaderLoops;
+	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
@@ -85,6 +87,7 @@ export class Manager {
 		this.rpc = rpc;
 		this.log = o.logger;
 		this.endpoint = endpoint;
+		this.eventLog = new EventLog(store);
 		this.logs = o.logs;
 		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
@@ -257,6 +260,11 @@ export class Manager {
 		return inspectNode(this.store, findNode(this.store, r.id));
 	}
 
+	/** `tsswarm events`: changes of the cluster state as this manager applies them. */
+	events(raw: Record<string, unknown>, signal: AbortSignal): AsyncGenerator<ClusterEvent> {
+		return this.eventLog.stream(parseEventsQuery(raw), signal);
+	}
+
 	/** `service logs`: the merged log of a service's (or one task's) tasks from the nodes that run them. */
 	serviceLogs(raw: Record<string, unknown>, signal: AbortSignal): AsyncGenerator<LogItem> {
 		if (!this.logs) throw new AgentError("this manager reads no task logs (started without agent/logs)", "ERR_NO_LOGS");
@@ -264,6 +272,7 @@ export class Manager {
 	}
 
 	async stop(): Promise<void> {
+		this.eventLog.close();
 		await this.loops.stop();
 		await this.endpoint.stop();
 		this.unfollow();

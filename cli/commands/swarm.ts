@@ -93,6 +93,18 @@ export function registerSwarm(program: Command): void {
 			await joinToken(role, o);
 		});
 	program
+		.command("events")
+		.description("stream the cluster's events (services, tasks, nodes, networks) as they happen")
+		.option("--since <time>", "replay events since (10m, 1h, an RFC 3339 time or unix seconds)")
+		.option("--until <time>", "stop at this time (with --since: the past only)")
+		.option("-f, --filter <key=value>", "type, event, service, node, id or name (repeatable)", collect, [])
+		.option("--format <format>", "json, or a template such as '{{.Type}} {{.Action}}'")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { since?: string; until?: string; filter: string[]; format?: string; dataRoot: string }) => {
+			const { events } = await import("../swarm/events.ts");
+			await events(o);
+		});
+	program
 		.command("leave")
 		.description("leave the cluster (stopping the agent does not: a stopped node is only down)")
 		.option("-f, --force", "leave even as a manager (it takes a Raft voter away)")

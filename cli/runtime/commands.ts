@@ -16,7 +16,7 @@ import {
 	Runtime,
 } from "../../runtime/index.ts";
 import type { LogsFlags } from "../commands/container.ts";
-import { UsageError } from "../errors.ts";
+import { CommandError, UsageError } from "../errors.ts";
 import { type ListFlags, type ListSpec, listPrinter, platformText } from "../format.ts";
 import { printTable } from "../table.ts";
 
@@ -385,9 +385,18 @@ export async function stop(cs: string[], o: { time: string; dataRoot: string }):
 	}
 }
 
+/** The label a service task's container carries (agent/worker sets it): such containers are the agent's. */
+const TASK_LABEL = "com.docker.swarm.task.id";
+
 export async function rm(cs: string[], o: { force?: boolean; dataRoot: string }): Promise<void> {
 	const rt = runtimeFor(o);
 	for (const c of cs) {
+		const labels = rt.inspect(c).spec.labels ?? {};
+		if (labels[TASK_LABEL])
+			throw new CommandError(
+				`container ${c} runs task ${labels[TASK_LABEL]} of service ${labels["com.docker.swarm.service.name"] ?? "?"}: the agent owns it (use tsswarm service scale or service rm)`,
+				"ERR_TASK_CONTAINER",
+			);
 		await rt.remove(c, { force: o.force });
 		process.stdout.write(`${c}\n`);
 	}

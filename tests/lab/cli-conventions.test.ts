@@ -45,7 +45,7 @@ t.test("--host, TSSWARM_HOST, --format, -q, --filter and info on a manager and a
 	// info: the same cluster from both; the manager knows the leader and the Raft index.
 	t.equal(info2.clusterId, info1.clusterId, "one cluster");
 	t.not(info2.nodeId, info1.nodeId);
-	t.match(info1, { role: "manager", managers: 1, leader: info1.nodeId, tasksRunning: null });
+	t.match(info1, { role: "manager", managers: 1, leader: info1.nodeId, tasksRunning: 0 });
 	t.ok((info1.raft?.index ?? 0) > 0, `a Raft index (${info1.raft?.index})`);
 	t.match(info2, { role: "worker", managers: 1, raft: null, leader: null });
 	const text = await ok("n1", "info");

@@ -90,6 +90,15 @@ t.test("create, ls, ps, inspect, scale 3→5→1 and rm", async (t) => {
 		before.every((l) => l.length > 0),
 		"control: every node has containers of web (ps -a) before rm",
 	);
+	// A task's container is the agent's: tsswarm rm refuses it (and it stays).
+	const owned = before[0]![0]!;
+	const refused = await lab.tsswarm(lab.nodes[0]!.name, ["rm", "-f", owned.id]);
+	t.equal(refused.code, 1, "tsswarm rm refuses a task's container");
+	t.match(refused.stderr, /runs task \S+ of service web: the agent owns it/);
+	t.ok(
+		(await containersOn(lab, lab.nodes[0]!.name, "web")).some((c) => c.id === owned.id),
+		"and the container is still there",
+	);
 	since = Date.now();
 	t.equal((await lab.tsswarm("n2", ["service", "rm", "web"])).code, 0, "service rm exits 0");
 	await waitFor(
