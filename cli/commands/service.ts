@@ -4,10 +4,9 @@ import type { LogsFlags } from "../service/logs.ts";
 import type { PolicyFlags, UpdateFlags } from "../service/update-flags.ts";
 import { collect, dataRoot } from "./options.ts";
 
-/** docker service create's flags (those tsswarm has), shared by create and, later, update. */
+/** docker service create's flags (those tsswarm has). */
 function specOptions(c: Command): Command {
-	return c
-		.option("--name <name>", "service name")
+	c.option("--name <name>", "service name")
 		.option("--replicas <n>", "number of tasks (jobs: completions)")
 		.option("--mode <mode>", "replicated, global, replicated-job or global-job", "replicated")
 		.option("--max-concurrent <n>", "jobs: tasks running at once")
@@ -24,7 +23,13 @@ function specOptions(c: Command): Command {
 			[],
 		)
 		.option("--constraint <expr>", "placement constraint, e.g. node.labels.zone==a (repeatable)", collect, [])
-		.option("--placement-pref <pref>", "placement preference spread=node.labels.KEY (repeatable)", collect, [])
+		.option("--placement-pref <pref>", "placement preference spread=node.labels.KEY (repeatable)", collect, []);
+	return containerOptions(c);
+}
+
+/** The flags create and update share as they are (resources, restart policy, health, container). */
+function containerOptions(c: Command): Command {
+	return c
 		.option("--replicas-max-per-node <n>", "at most this many tasks of the service per node")
 		.option("--reserve-cpu <cpus>", "CPUs to reserve")
 		.option("--reserve-memory <bytes>", "memory to reserve, e.g. 64m")
@@ -69,10 +74,9 @@ function policyOptions(c: Command): Command {
 
 /** docker service update's flags (those tsswarm has): each create flag's update form. */
 function updateOptions(c: Command): Command {
-	return c
+	containerOptions(c)
 		.option("--image <image>", "service image (its digest and platforms are resolved again)")
 		.option("--args <command>", "service command arguments")
-		.option("--entrypoint <command>", "override the image's entrypoint")
 		.option("--replicas <n>", "number of tasks (jobs: completions)")
 		.option("--max-concurrent <n>", "jobs: tasks running at once")
 		.option("--env-add <KEY=VALUE>", "add or update an environment variable (repeatable)", collect, [])
@@ -90,30 +94,8 @@ function updateOptions(c: Command): Command {
 		.option("--constraint-add <expr>", "add a placement constraint (repeatable)", collect, [])
 		.option("--constraint-rm <expr>", "remove a placement constraint (repeatable)", collect, [])
 		.option("--placement-pref-add <pref>", "add a placement preference (repeatable)", collect, [])
-		.option("--placement-pref-rm <pref>", "remove a placement preference (repeatable)", collect, [])
-		.option("--replicas-max-per-node <n>", "at most this many tasks per node (0: no limit)")
-		.option("--reserve-cpu <cpus>", "CPUs to reserve")
-		.option("--reserve-memory <bytes>", "memory to reserve, e.g. 64m")
-		.option("--limit-cpu <cpus>", "CPU limit")
-		.option("--limit-memory <bytes>", "memory limit")
-		.option("--restart-condition <condition>", "none, on-failure or any")
-		.option("--restart-delay <duration>", "delay between restart attempts")
-		.option("--restart-max-attempts <n>", "restarts before giving up (0: no limit)")
-		.option("--restart-window <duration>", "window the attempts count in")
-		.option("--health-cmd <command>", "health check command (CMD-SHELL)")
-		.option("--health-interval <duration>", "time between checks")
-		.option("--health-timeout <duration>", "time a check may take")
-		.option("--health-retries <n>", "failures before unhealthy")
-		.option("--health-start-period <duration>", "grace period before failures count")
-		.option("--no-healthcheck", "disable the health check")
-		.option("-u, --user <user>", "user[:group]")
-		.option("-w, --workdir <dir>", "working directory")
-		.option("--hostname <name>", "container hostname")
-		.option("--stop-grace-period <duration>", "time to wait before killing a container")
-		.option("--stop-signal <signal>", "signal to stop a container")
-		.option("--read-only", "mount the container's root filesystem read-only")
-		.option("--cap-add <cap>", "add a Linux capability (repeatable)", collect, [])
-		.option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect, []);
+		.option("--placement-pref-rm <pref>", "remove a placement preference (repeatable)", collect, []);
+	return c;
 }
 
 export function registerService(program: Command): void {

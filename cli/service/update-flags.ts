@@ -2,7 +2,19 @@
 // to the current spec, and the --update-*/--rollback-* policy flags that create takes too. The
 // agent validates the result whole; here only the flags' own syntax is refused, naming the flag.
 import { UsageError } from "../errors.ts";
-import { bytes, durationMs, envFile, int, labels, mount, nanoCpus, network, publish, words } from "./flags.ts";
+import {
+	bytes,
+	type CreateFlags,
+	durationMs,
+	envFile,
+	int,
+	labels,
+	mount,
+	nanoCpus,
+	network,
+	publish,
+	words,
+} from "./flags.ts";
 
 export interface PolicyFlags {
 	updateParallelism?: string;
@@ -61,11 +73,38 @@ export function policyFromFlags(
 	return out;
 }
 
-export interface UpdateFlags extends PolicyFlags {
+/** The create flags that update takes as they are (same names, same syntax). */
+type Shared =
+	| "replicas"
+	| "maxConcurrent"
+	| "capAdd"
+	| "capDrop"
+	| "replicasMaxPerNode"
+	| "reserveCpu"
+	| "reserveMemory"
+	| "limitCpu"
+	| "limitMemory"
+	| "restartCondition"
+	| "restartDelay"
+	| "restartMaxAttempts"
+	| "restartWindow"
+	| "healthCmd"
+	| "healthInterval"
+	| "healthTimeout"
+	| "healthRetries"
+	| "healthStartPeriod"
+	| "healthcheck"
+	| "user"
+	| "workdir"
+	| "entrypoint"
+	| "hostname"
+	| "stopGracePeriod"
+	| "stopSignal"
+	| "readOnly";
+
+export interface UpdateFlags extends PolicyFlags, Pick<CreateFlags, Shared> {
 	image?: string;
 	args?: string;
-	replicas?: string;
-	maxConcurrent?: string;
 	envAdd: string[];
 	envRm: string[];
 	labelAdd: string[];
@@ -82,30 +121,6 @@ export interface UpdateFlags extends PolicyFlags {
 	constraintRm: string[];
 	placementPrefAdd: string[];
 	placementPrefRm: string[];
-	capAdd: string[];
-	capDrop: string[];
-	replicasMaxPerNode?: string;
-	reserveCpu?: string;
-	reserveMemory?: string;
-	limitCpu?: string;
-	limitMemory?: string;
-	restartCondition?: string;
-	restartDelay?: string;
-	restartMaxAttempts?: string;
-	restartWindow?: string;
-	healthCmd?: string;
-	healthInterval?: string;
-	healthTimeout?: string;
-	healthRetries?: string;
-	healthStartPeriod?: string;
-	healthcheck?: boolean;
-	user?: string;
-	workdir?: string;
-	entrypoint?: string;
-	hostname?: string;
-	stopGracePeriod?: string;
-	stopSignal?: string;
-	readOnly?: boolean;
 	envFile?: string[];
 }
 
