@@ -30,11 +30,13 @@ function spec(image: string, o: Record<string, unknown> = {}): ServiceSpec {
 /** What a simulated worker does with a task in one step: the next status, or none. */
 type Behaviour = (t: Task, now: number) => Partial<TaskStatus> | undefined;
 
-/** Tasks start in one step and report healthy when checked; stopped tasks end in one step. */
-const healthy: Behaviour = (t) =>
+/** Tasks take 300 ms to start, then report healthy when checked; stopped tasks end in one step. */
+const healthy: Behaviour = (t, now) =>
 	t.status.state === "new"
-		? { state: "running", ...(t.spec.container.healthcheck ? { health: "healthy" } : {}) }
-		: undefined;
+		? { state: "starting" }
+		: t.status.state === "starting" && now - Date.parse(t.createdAt) >= 300
+			? { state: "running", ...(t.spec.container.healthcheck ? { health: "healthy" } : {}) }
+			: undefined;
 
 class Sim {
 	now = T0;
@@ -45,6 +47,8 @@ class Sim {
 	maxInFlight = 0;
 	log: string[] = [];
 	behave: Behaviour = healthy;
+	/** Tasks created while an update ran: one per slot unless something fought over a slot. */
+	created = 0;
 
 	constructor(s: ServiceSpec) {
 		this.svc = { version: 1, value: { id: "svc", spec: s, specVersion: 1, createdAt: "", updatedAt: "" } };
@@ -54,8 +58,10 @@ class Sim {
 	private apply(ops: PlanOp[]): void {
 		const m = new Map(this.tasks.map((x) => [x.value.id, x]));
 		for (const op of ops) {
-			if (op.op === "create") m.set(op.task.id, { version: 1, value: { ...op.task, nodeId: "n1" } });
-			else if (op.op === "update") {
+			if (op.op === "create") {
+				m.set(op.task.id, { version: 1, value: { ...op.task, nodeId: "n1" } });
+				if (this.svc.value.updateStatus) this.created++;
+			} else if (op.op === "update") {
 				const cur = m.get(op.id);
 				if (!cur || cur.version !== op.version) throw new Error(`stale write of ${op.id}`);
 				m.set(op.id, { version: op.version + 1, value: op.task });
@@ -154,6 +160,7 @@ t.test("stop-first, parallelism 2: never more than 2 slots down, ends on the new
 	t.equal(sim.minRunning, 4, "never fewer than 4 running (and it did dip: stop-first)");
 	t.ok(sim.maxInFlight <= 2, `at most 2 slots in flight (saw ${sim.maxInFlight})`);
 	t.same(sim.images(), ["busybox:2"], "every running task is on the new image");
+	t.equal(sim.created, 6, "one new task per slot");
 	t.same(sim.perSlot(), [1, 1, 1, 1, 1, 1], "each slot has one live task");
 	t.equal(sim.svc.value.updateStatus?.message, "update completed");
 	t.ok(sim.svc.value.updateStatus?.completedAt, "completedAt set");
@@ -165,6 +172,7 @@ t.test("start-first, parallelism 2: never fewer than 6 running", async (t) => {
 	sim.update(spec("busybox:2", { update: u }));
 	sim.until(["completed"]);
 	t.equal(sim.minRunning, 6, "never fewer than 6 running");
+	t.equal(sim.created, 6, "one new task per slot: the orchestrator leaves the updater's slots alone");
 	t.same(sim.images(), ["busybox:2"]);
 	t.same(sim.perSlot(), [1, 1, 1, 1, 1, 1], "the old task of each slot was shut down");
 });
