@@ -232,10 +232,15 @@ t.test("service update and rollback on a 3-node cluster", async (t) => {
 
 		t.equal(c.code, 0, `continue: the update completes (${c.stderr.trim()})`);
 		t.equal((await statusOf(lab, "hc"))?.state, "completed");
-		const hc = (await ps(lab, "n1", "hc")).filter((x) => x.desiredState === "running");
-		t.ok(
-			hc.length >= 1 && hc.every((x) => x.specVersion === 2),
-			"both slots went on to the new version (the orchestrator restarts the unhealthy ones)",
+		const hc = await ps(lab, "n1", "hc");
+		t.same(
+			[...new Set(hc.filter((x) => x.specVersion === 2).map((x) => x.slot))].sort(),
+			[1, 2],
+			"both slots went on to the new version (the orchestrator keeps restarting the unhealthy ones)",
+		);
+		t.notOk(
+			hc.some((x) => x.specVersion === 1 && x.desiredState === "running"),
+			"no slot stayed on the old version",
 		);
 
 		t.not(r.code, 0, "rollback: the update command fails");
