@@ -5,6 +5,7 @@
 import t from "tap";
 import { waitFor } from "../helpers/index.ts";
 import { type Lab, withLab } from "../helpers/lab.ts";
+import { BUSYBOX, leaderName, runningEverywhere, total } from "../helpers/services.ts";
 
 interface Row {
 	id: string;
@@ -26,7 +27,6 @@ interface Inspect {
 }
 
 const REG = "198.18.0.254:5000";
-const BUSYBOX = `${REG}/busybox:latest`;
 const HTTPD = `${REG}/httpd:latest`;
 
 async function json<T>(lab: Lab, on: string, args: string[]): Promise<T> {
@@ -279,14 +279,7 @@ t.test("service update and rollback on a 3-node cluster", async (t) => {
 
 	await t.test("the leader is SIGKILLed mid-update: the new leader finishes it, one task per slot", async (t) => {
 		await create(lab, "lk", 6);
-		const nodes = await json<Array<{ managerStatus?: string; addr: string }>>(lab, "n1", [
-			"node",
-			"ls",
-			"--format",
-			"json",
-		]);
-		const leaderAddr = nodes.find((n) => n.managerStatus === "Leader")!.addr.split(":")[0];
-		const leader = lab.nodes.find((n) => n.address === leaderAddr)!.name;
+		const leader = await leaderName(lab, "n1");
 		const other = lab.nodes.find((n) => n.name !== leader)!.name;
 		t.comment(`leader ${leader}; asking ${other}`);
 		const u = await lab.tsswarm(other, [
@@ -344,5 +337,16 @@ t.test("service update and rollback on a 3-node cluster", async (t) => {
 			rows.some((x) => x.node === leader),
 			"nothing left on the dead node",
 		);
+		// The old leader back: its worker drops what it no longer has; 6 containers run in all.
+		t.equal(await lab.start(leader), true, "the old leader starts again");
+		const counts = await waitFor(
+			"6 running containers of lk across the nodes",
+			async () => {
+				const m = await runningEverywhere(lab, "lk");
+				return total(m) === 6 && (m.get(leader)?.length ?? 0) === 0 ? m : undefined;
+			},
+			{ timeoutMs: 90_000, intervalMs: 1000 },
+		);
+		t.equal(total(counts), 6, "no orphan container: one per slot across the cluster");
 	});
 });
