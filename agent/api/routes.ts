@@ -52,6 +52,8 @@ export interface AgentApi {
 		| "serviceTasks"
 		| "scaleService"
 		| "removeService"
+		| "updateService"
+		| "rollbackService"
 		| "nodeTasks"
 		| "inspectNodes"
 		| "updateNode"
@@ -115,6 +117,9 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 			"POST /v1/services/inspect": (b) => a.managerOnly().inspectService(String(b.ref ?? "")),
 			"POST /v1/services/ps": (b) => a.managerOnly().serviceTasks(String(b.ref ?? "")),
 			"POST /v1/services/scale": (b) => a.managerOnly().scaleService(String(b.ref ?? ""), b.replicas),
+			"POST /v1/services/update": (b) =>
+				a.managerOnly().updateService(String(b.ref ?? ""), { spec: b.spec, version: b.version, force: b.force }),
+			"POST /v1/services/rollback": (b) => a.managerOnly().rollbackService(String(b.ref ?? ""), { version: b.version }),
 			"POST /v1/services/rm": (b) => a.managerOnly().removeService(String(b.ref ?? "")),
 			"POST /v1/nodes/ps": (b) => a.managerOnly().nodeTasks(String(b.ref ?? b.id ?? "")),
 			"POST /v1/nodes/inspect": (b) => a.managerOnly().inspectNodes(Array.isArray(b.refs) ? b.refs.map(String) : []),

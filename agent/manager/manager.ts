@@ -52,6 +52,7 @@ import {
 	type TaskRow,
 	taskRows,
 } from "./services.ts";
+import { rollbackService, Updater, updaterOwns, updateService } from "./updater/index.ts";
 
 export interface ManagerOptions {
 	host: Host;
@@ -94,6 +95,12 @@ export class Manager {
 		this.loops = new LeaderLoops(store, leaderComponents(store, o, endpoint), o.logger);
 		rpc.register("service.create", async (body) => createService(store, body.spec));
 		rpc.register("service.scale", async (body) => scaleService(store, String(body.ref ?? ""), body.replicas));
+		rpc.register("service.update", async (body) =>
+			updateService(store, String(body.ref ?? ""), { spec: body.spec, version: body.version, force: body.force }),
+		);
+		rpc.register("service.rollback", async (body) =>
+			rollbackService(store, String(body.ref ?? ""), { version: body.version }),
+		);
 		rpc.register("service.rm", async (body) => removeService(store, String(body.ref ?? "")));
 		rpc.register("node.register", async (body) => registerNode(store, parseNodeRecord(body.record)));
 		rpc.register("node.rm", async (body) => removeNode(store, String(body.id ?? "")));
@@ -216,6 +223,22 @@ export class Manager {
 		return serviceRow(this.store, this.store.get("services", r.id) ?? r);
 	}
 
+	/** `service update`: a whole new spec; `version` refuses a stale one; `force` redeploys unchanged. */
+	async updateService(
+		ref: string,
+		o: { spec: unknown; version?: unknown; force?: unknown },
+	): Promise<StoredRecord<Service>> {
+		const r = (await this.rpc.call("service.update", { ref, ...o })) as StoredRecord<Service>;
+		await this.store.waitForApplied(r.version);
+		return r;
+	}
+
+	async rollbackService(ref: string, o: { version?: unknown } = {}): Promise<StoredRecord<Service>> {
+		const r = (await this.rpc.call("service.rollback", { ref, ...o })) as StoredRecord<Service>;
+		await this.store.waitForApplied(r.version);
+		return r;
+	}
+
 	async removeService(ref: string): Promise<{ id: string }> {
 		const r = (await this.rpc.call("service.rm", { ref })) as { id: string; index: number };
 		await this.store.waitForApplied(r.index);
@@ -281,7 +304,7 @@ export class Manager {
 	}
 }
 
-/** The leader's loops: allocation, then scheduling, then the orchestrator's decisions. */
+/** The leader's loops: allocation, then scheduling, then the orchestrator's and the updater's decisions. */
 function leaderComponents(store: ClusterStore, o: ManagerOptions, endpoint: DispatchEndpoint): LeaderComponent[] {
 	const dispatcher: LeaderComponent = {
 		name: "dispatcher",
@@ -318,6 +341,11 @@ function leaderComponents(store: ClusterStore, o: ManagerOptions, endpoint: Disp
 		allocator,
 		new Scheduler(store, o.logger),
 		new Orchestrator(store, o.logger, {
+			globalFits: globalFits(store),
+			owns: updaterOwns,
+			...(o.downGraceMs !== undefined ? { downGraceMs: o.downGraceMs } : {}),
+		}),
+		new Updater(store, o.logger, {
 			globalFits: globalFits(store),
 			...(o.downGraceMs !== undefined ? { downGraceMs: o.downGraceMs } : {}),
 		}),

@@ -147,6 +147,8 @@ export interface TaskRow {
 	since: string;
 	error: string;
 	ports: string[];
+	/** The service spec version the task was made from (update progress compares it). */
+	specVersion: number;
 }
 
 /** `service ps` / `node ps` rows, newest first within a slot (Swarm's \_ history lines). */
@@ -178,6 +180,7 @@ export function taskRows(store: ClusterStore, tasks: Task[]): TaskRow[] {
 				since: t.status.timestamp,
 				error: t.status.err ?? "",
 				ports: [],
+				specVersion: t.specVersion,
 			};
 		});
 }

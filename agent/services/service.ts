@@ -15,6 +15,8 @@ export interface UpdateStatus {
 	startedAt?: string;
 	completedAt?: string;
 	message?: string;
+	/** Tasks of this update (or rollback) counted as failed so far: a new leader counts on from here. */
+	failedTasks?: string[];
 }
 
 export interface ServiceEndpoint {
@@ -30,6 +32,8 @@ export interface Service {
 	/** Bumped on every spec change; a task records the one it was made from. */
 	specVersion: number;
 	previousSpec?: ServiceSpec;
+	/** previousSpec's version: a rollback restores it, so the tasks already on it stay. */
+	previousSpecVersion?: number;
 	updateStatus?: UpdateStatus;
 	endpoint?: ServiceEndpoint;
 	createdAt: string;

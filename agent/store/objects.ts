@@ -125,12 +125,14 @@ export const validateService = validator<Service>(
 		spec: SERVICE_SPEC,
 		specVersion: int(0),
 		previousSpec: opt(SERVICE_SPEC),
+		previousSpecVersion: opt(int(0)),
 		updateStatus: opt(
 			obj({
 				state: oneOf(["updating", "paused", "completed", "rollback_started", "rollback_paused", "rollback_completed"]),
 				startedAt: opt(ISO_TIME),
 				completedAt: opt(ISO_TIME),
 				message: opt(str({ min: 0 })),
+				failedTasks: opt(arr(ID, 100_000)),
 			}),
 		),
 		endpoint: opt(obj({ vips: arr(obj({ networkId: ID, addr: CIDR }), 64), ports: arr(PORT, 1024) })),

@@ -1,12 +1,12 @@
 import type { Command } from "commander";
 import type { CreateFlags } from "../service/flags.ts";
 import type { LogsFlags } from "../service/logs.ts";
+import type { PolicyFlags, UpdateFlags } from "../service/update-flags.ts";
 import { collect, dataRoot } from "./options.ts";
 
-/** docker service create's flags (those tsswarm has), shared by create and, later, update. */
+/** docker service create's flags (those tsswarm has). */
 function specOptions(c: Command): Command {
-	return c
-		.option("--name <name>", "service name")
+	c.option("--name <name>", "service name")
 		.option("--replicas <n>", "number of tasks (jobs: completions)")
 		.option("--mode <mode>", "replicated, global, replicated-job or global-job", "replicated")
 		.option("--max-concurrent <n>", "jobs: tasks running at once")
@@ -23,7 +23,13 @@ function specOptions(c: Command): Command {
 			[],
 		)
 		.option("--constraint <expr>", "placement constraint, e.g. node.labels.zone==a (repeatable)", collect, [])
-		.option("--placement-pref <pref>", "placement preference spread=node.labels.KEY (repeatable)", collect, [])
+		.option("--placement-pref <pref>", "placement preference spread=node.labels.KEY (repeatable)", collect, []);
+	return containerOptions(c);
+}
+
+/** The flags create and update share as they are (resources, restart policy, health, container). */
+function containerOptions(c: Command): Command {
+	return c
 		.option("--replicas-max-per-node <n>", "at most this many tasks of the service per node")
 		.option("--reserve-cpu <cpus>", "CPUs to reserve")
 		.option("--reserve-memory <bytes>", "memory to reserve, e.g. 64m")
@@ -50,11 +56,52 @@ function specOptions(c: Command): Command {
 		.option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect, []);
 }
 
+/** --update-* and --rollback-* (create and update). */
+function policyOptions(c: Command): Command {
+	for (const kind of ["update", "rollback"] as const)
+		c.option(`--${kind}-parallelism <n>`, `tasks ${kind === "update" ? "updated" : "rolled back"} at once (0: all)`)
+			.option(`--${kind}-delay <duration>`, `delay between task ${kind}s`)
+			.option(`--${kind}-order <order>`, `${kind} order: stop-first or start-first`)
+			.option(
+				`--${kind}-failure-action <action>`,
+				kind === "update" ? "on failure: pause, continue or rollback" : "on failure: pause or continue",
+			)
+			.option(`--${kind}-monitor <duration>`, `how long after each task's ${kind} a failure counts`)
+			.option(`--${kind}-max-failure-ratio <ratio>`, "failure rate tolerated (0 to 1)")
+			.option(`--${kind}-timeout <duration>`, "a new task not running (and healthy) by then is a failure");
+	return c;
+}
+
+/** docker service update's flags (those tsswarm has): each create flag's update form. */
+function updateOptions(c: Command): Command {
+	containerOptions(c)
+		.option("--image <image>", "service image (its digest and platforms are resolved again)")
+		.option("--args <command>", "service command arguments")
+		.option("--replicas <n>", "number of tasks (jobs: completions)")
+		.option("--max-concurrent <n>", "jobs: tasks running at once")
+		.option("--env-add <KEY=VALUE>", "add or update an environment variable (repeatable)", collect, [])
+		.option("--env-rm <KEY>", "remove an environment variable (repeatable)", collect, [])
+		.option("--label-add <key=value>", "add or update a service label (repeatable)", collect, [])
+		.option("--label-rm <key>", "remove a service label (repeatable)", collect, [])
+		.option("--container-label-add <key=value>", "add or update a container label (repeatable)", collect, [])
+		.option("--container-label-rm <key>", "remove a container label (repeatable)", collect, [])
+		.option("--mount-add <mount>", "add or update a mount (repeatable)", collect, [])
+		.option("--mount-rm <target>", "remove the mount at this target (repeatable)", collect, [])
+		.option("--network-add <network>", "attach to a network (repeatable)", collect, [])
+		.option("--network-rm <network>", "detach from a network (repeatable)", collect, [])
+		.option("--publish-add <port>", "publish a port (repeatable)", collect, [])
+		.option("--publish-rm <port>", "unpublish TARGET[/PROTO] or PUBLISHED:TARGET[/PROTO] (repeatable)", collect, [])
+		.option("--constraint-add <expr>", "add a placement constraint (repeatable)", collect, [])
+		.option("--constraint-rm <expr>", "remove a placement constraint (repeatable)", collect, [])
+		.option("--placement-pref-add <pref>", "add a placement preference (repeatable)", collect, [])
+		.option("--placement-pref-rm <pref>", "remove a placement preference (repeatable)", collect, []);
+	return c;
+}
+
 export function registerService(program: Command): void {
 	const service = program.command("service").description("manage services (run on a manager)");
 	specOptions(
-		service
-			.command("create")
+		policyOptions(service.command("create"))
 			.description("create a service")
 			.argument("<image>")
 			.argument("[command...]", "command and arguments")
@@ -68,7 +115,7 @@ export function registerService(program: Command): void {
 			async (
 				image: string,
 				args: string[],
-				o: CreateFlags & { detach?: boolean; quiet?: boolean; dataRoot: string },
+				o: CreateFlags & PolicyFlags & { detach?: boolean; quiet?: boolean; dataRoot: string },
 			) => {
 				const { serviceCreate } = await import("../service/commands.ts");
 				await serviceCreate(image, args, o);
@@ -137,6 +184,47 @@ export function registerService(program: Command): void {
 		.action(async (pairs: string[], o: { detach?: boolean; dataRoot: string }) => {
 			const { serviceScale } = await import("../service/commands.ts");
 			await serviceScale(pairs, o);
+		});
+	updateOptions(
+		policyOptions(
+			service
+				.command("update")
+				.description("update a service (a rolling update of its tasks when their template changes)")
+				.argument("<service>")
+				.option("--force", "replace every task even if nothing changed")
+				.option("--rollback", "roll back to the previous spec (as service rollback)")
+				.option("--version <n>", "refuse the update unless the service is at this version (service inspect)")
+				.option("-d, --detach", "exit immediately instead of waiting for the update")
+				.option("-q, --quiet", "suppress progress output")
+				.option("--data-root <dir>", "data directory", dataRoot()),
+		),
+	).action(
+		async (
+			ref: string,
+			o: UpdateFlags & {
+				force?: boolean;
+				rollback?: boolean;
+				version?: string;
+				detach?: boolean;
+				quiet?: boolean;
+				dataRoot: string;
+			},
+		) => {
+			const { serviceUpdate } = await import("../service/update.ts");
+			await serviceUpdate(ref, o);
+		},
+	);
+	service
+		.command("rollback")
+		.description("roll a service back to its previous spec")
+		.argument("<service>")
+		.option("-d, --detach", "exit immediately instead of waiting for the rollback")
+		.option("-q, --quiet", "suppress progress output")
+		.option("--version <n>", "refuse unless the service is at this version")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (ref: string, o: { detach?: boolean; quiet?: boolean; version?: string; dataRoot: string }) => {
+			const { serviceRollback } = await import("../service/update.ts");
+			await serviceRollback(ref, o);
 		});
 	service
 		.command("rm")

@@ -5,6 +5,7 @@ import { parseReference, RegistryClient } from "../../runtime/index.ts";
 import { CommandError } from "../errors.ts";
 import { printTable } from "../table.ts";
 import { type CreateFlags, specFromFlags } from "./flags.ts";
+import { type PolicyFlags, policyFromFlags } from "./update-flags.ts";
 
 interface ServiceRow {
 	id: string;
@@ -36,6 +37,7 @@ interface StoredService {
 	value: {
 		spec: { name: string; mode: { kind: string; replicas?: number; totalCompletions?: number } };
 		specVersion: number;
+		updateStatus?: { state: string; startedAt?: string; completedAt?: string; message?: string };
 	};
 }
 
@@ -75,9 +77,11 @@ export async function resolveImage(
 export async function serviceCreate(
 	image: string,
 	args: string[],
-	f: CreateFlags & { detach?: boolean; quiet?: boolean; dataRoot: string },
+	f: CreateFlags & PolicyFlags & { detach?: boolean; quiet?: boolean; dataRoot: string },
 ): Promise<void> {
 	const spec = specFromFlags(image, args, f);
+	spec.update = policyFromFlags(f, "update");
+	spec.rollback = policyFromFlags(f, "rollback");
 	const resolved = await resolveImage(image);
 	const task = spec.task as { container: { image: string }; placement: Record<string, unknown> };
 	task.container.image = resolved.image;
@@ -89,7 +93,7 @@ export async function serviceCreate(
 
 const STAGES = ["new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"];
 
-function bar(state: string): string {
+export function bar(state: string): string {
 	const i = STAGES.indexOf(state);
 	const width = 50;
 	const done = i < 0 ? 0 : Math.round(((i + 1) / STAGES.length) * width);
@@ -225,8 +229,14 @@ export async function serviceInspect(refs: string[], o: { pretty?: boolean; data
 	for (const s of out) {
 		const sp = s.value.spec as unknown as Record<string, unknown> & { task: { container: Record<string, unknown> } };
 		process.stdout.write(
-			`ID:\t\t${s.id}\nName:\t\t${s.value.spec.name}\nMode:\t\t${JSON.stringify(s.value.spec.mode)}\nImage:\t\t${String(sp.task.container.image)}\nSpec version:\t${s.value.specVersion}\n\n`,
+			`ID:\t\t${s.id}\nName:\t\t${s.value.spec.name}\nMode:\t\t${JSON.stringify(s.value.spec.mode)}\nImage:\t\t${String(sp.task.container.image)}\nSpec version:\t${s.value.specVersion}\n`,
 		);
+		const u = s.value.updateStatus;
+		if (u)
+			process.stdout.write(
+				`UpdateStatus:\n State:\t\t${u.state}\n${u.startedAt ? ` Started:\t${u.startedAt}\n` : ""}${u.completedAt ? ` Completed:\t${u.completedAt}\n` : ""} Message:\t${u.message ?? ""}\n`,
+			);
+		process.stdout.write("\n");
 	}
 }
 

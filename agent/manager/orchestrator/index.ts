@@ -4,12 +4,13 @@ import type { ClusterStore, Op, StoreLogger } from "../../store/index.ts";
 import { type LeaderComponent, reactiveLoop } from "../leader.ts";
 import { type PlanNode, type PlanOp, type PlanOptions, plan } from "./plan.ts";
 
-export { newTaskId, type PlanNode, type PlanOp, type PlanOptions, plan } from "./plan.ts";
+export { newTask, newTaskId, type PlanNode, type PlanOp, type PlanOptions, plan, type Versioned } from "./plan.ts";
 
 export interface OrchestratorOptions {
 	downGraceMs?: number;
 	historyLimit?: number;
 	globalFits?: PlanOptions["globalFits"];
+	owns?: PlanOptions["owns"];
 	/** Ops per transaction (default 200). */
 	batch?: number;
 }
@@ -98,6 +99,7 @@ export class Orchestrator implements LeaderComponent {
 			...(this.o.downGraceMs !== undefined ? { downGraceMs: this.o.downGraceMs } : {}),
 			...(this.o.historyLimit !== undefined ? { historyLimit: this.o.historyLimit } : {}),
 			...(this.o.globalFits ? { globalFits: this.o.globalFits } : {}),
+			...(this.o.owns ? { owns: this.o.owns } : {}),
 		});
 		if (ops.length === 0) return 0;
 		const n = await commitOps(this.store, toStoreOps(ops), this.log, this.o.batch);

@@ -36,6 +36,8 @@ export interface PlanOptions {
 	historyLimit?: number;
 	/** Does a global service's placement admit this node (constraints, platform)? */
 	globalFits?: (service: Service, node: PlanNode) => boolean;
+	/** Is this slot's (or node's) history the rolling updater's to change now? Then plan leaves it. */
+	owns?: (service: Service, history: Task[]) => boolean;
 }
 
 /** Swarm-like task ids: 25 characters of [0-9a-z]. */
@@ -48,7 +50,7 @@ export function newTaskId(): string {
 const live = (t: Task) => t.desiredState === "running" || t.desiredState === "ready";
 const at = (s: TaskStatus) => Date.parse(s.timestamp) || 0;
 
-function newTask(svc: Service, now: number, where: { slot?: number; nodeId?: string }): Task {
+export function newTask(svc: Service, now: number, where: { slot?: number; nodeId?: string }): Task {
 	return {
 		id: newTaskId(),
 		serviceId: svc.id,
@@ -82,7 +84,7 @@ function restartAt(policy: RestartPolicy, ended: Task, history: Task[], job: boo
 
 class Planner {
 	readonly ops: PlanOp[] = [];
-	private readonly o: Required<Omit<PlanOptions, "globalFits">> & Pick<PlanOptions, "globalFits">;
+	private readonly o: Required<Omit<PlanOptions, "globalFits" | "owns">> & Pick<PlanOptions, "globalFits" | "owns">;
 	private readonly nodes: Map<string, PlanNode>;
 	private readonly versions = new Map<string, number>();
 
@@ -115,6 +117,7 @@ class Planner {
 
 	/** One slot (or one node of a global service): keep one live task, replace per policy. */
 	private slot(svc: Service, history: Task[], where: { slot?: number; nodeId?: string }, job: boolean): void {
+		if (this.o.owns?.(svc, history)) return;
 		const sorted = [...history].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
 		const running = sorted.filter((t) => live(t) && !isTerminal(t.status.state));
 		// After a partition heals a slot may hold two live tasks: keep the running (newest) one.
