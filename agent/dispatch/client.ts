@@ -11,6 +11,8 @@ import {
 	DISPATCH_PROTOCOL,
 	type LeaderMessage,
 	LIMITS,
+	type MeshView,
+	type NetworkView,
 	parseLeaderMessage,
 	type StatusReport,
 } from "./protocol.ts";
@@ -22,6 +24,10 @@ export interface Assignment {
 	networks: AssignedNetwork[];
 	/** Tasks to stop and remove (in a full set: those whose desired state is remove). */
 	removed: string[];
+	/** Network views replaced (a full set: every one the node has). */
+	views?: NetworkView[];
+	/** The routing mesh, replaced whole when present (always in a full set). */
+	mesh?: MeshView;
 }
 
 /** What the client drives: the worker (agent/worker) in the agent, a recorder in tests. */
@@ -273,10 +279,12 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 				if (!state.full && !msg.full) throw new BadDispatchMessageError(io.peer, "a change before the full set");
 				if (gathering && !msg.full) throw new BadDispatchMessageError(io.peer, "a change inside a full set");
 				if (msg.full) {
-					gathering ??= { full: true, tasks: [], networks: [], removed: [] };
+					gathering ??= { full: true, tasks: [], networks: [], removed: [], views: [], mesh: { ports: [] } };
 					gathering.tasks.push(...msg.tasks);
 					gathering.networks.push(...msg.networks);
 					gathering.removed.push(...msg.removed);
+					gathering.views!.push(...(msg.views ?? []));
+					if (msg.mesh) gathering.mesh = msg.mesh;
 					if (msg.more) continue;
 					const full = gathering;
 					gathering = undefined;
@@ -296,7 +304,15 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 							return status ? [{ taskId: t.id, status }] : [];
 						}),
 					);
-				} else this.deliver({ full: false, tasks: msg.tasks, networks: msg.networks, removed: msg.removed });
+				} else
+					this.deliver({
+						full: false,
+						tasks: msg.tasks,
+						networks: msg.networks,
+						removed: msg.removed,
+						...(msg.views?.length ? { views: msg.views } : {}),
+						...(msg.mesh ? { mesh: msg.mesh } : {}),
+					});
 			}
 		} finally {
 			clearTimeout(watchdog);

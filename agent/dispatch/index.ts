@@ -17,9 +17,13 @@ export {
 	DISPATCH_PROTOCOL,
 	type LeaderMessage,
 	LIMITS,
+	type MeshPort,
+	type MeshView,
+	type NetworkView,
 	parseLeaderMessage,
 	parseStatus,
 	parseWorkerMessage,
 	type StatusReport,
+	type ViewService,
 	type WorkerMessage,
 } from "./protocol.ts";

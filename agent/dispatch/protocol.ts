@@ -13,6 +13,9 @@ export const LIMITS = {
 	/** Tasks (and removed ids) in one assignments frame; a bigger set is sent in chunks (`more`). */
 	tasksPerFrame: 1000,
 	networksPerFrame: 1000,
+	/** Network views in one frame; entries (endpoints, services, backends) in one view or the mesh. */
+	viewsPerFrame: 1000,
+	viewEntries: 100_000,
 	/** Bytes the leader puts into one assignments frame before it starts the next chunk. */
 	chunkBytes: 1 << 20,
 	idBytes: 128,
@@ -35,6 +38,49 @@ export interface StatusReport {
  */
 export type AssignedNetwork = Network & { peers?: string[] };
 
+/** A service as the tasks of one network find it: by name and aliases (DNS), through its VIP. */
+export interface ViewService {
+	id: string;
+	name: string;
+	/** Other names on this network (the attachments' aliases). */
+	aliases: string[];
+	/** Its virtual IP on this network (bare address); none in dnsrr mode. */
+	vip?: string;
+	mode: "vip" | "dnsrr";
+	/** Addresses on this network of its running (and healthy, if it has a health check) tasks. */
+	backends: string[];
+}
+
+/**
+ * What a node needs to know of one network beyond its own tasks: every endpoint on other nodes
+ * (address -> the underlay address of its node: FDB/ARP), the nodes carrying it (`peers`, the
+ * VXLAN flood list) and its services (DNS, VIPs). Always sent whole.
+ */
+export interface NetworkView {
+	networkId: string;
+	peers: string[];
+	endpoints: Array<{ address: string; vtep: string }>;
+	services: ViewService[];
+}
+
+/** One published port of the routing mesh: every node answers it, DNATed to `backends` on ingress. */
+export interface MeshPort {
+	protocol: "tcp" | "udp";
+	publishedPort: number;
+	targetPort: number;
+	/** Ingress addresses of the service's running (healthy) tasks. */
+	backends: string[];
+}
+
+/** The routing mesh as this node runs it: its own ingress endpoint and every ingress-published port. */
+export interface MeshView {
+	/** The ingress network's id, when there is one. */
+	networkId?: string;
+	/** This node's address on ingress (bare); none when the reserved range is used up. */
+	address?: string;
+	ports: MeshPort[];
+}
+
 export type WorkerMessage =
 	| { t: "hello"; sessionId: string }
 	| { t: "status"; reports: StatusReport[] }
@@ -47,6 +93,10 @@ export interface AssignmentsMessage {
 	tasks: Task[];
 	removed: string[];
 	networks: AssignedNetwork[];
+	/** Views replaced (a full set: the view of every network it names). */
+	views?: NetworkView[];
+	/** The routing mesh, replaced whole; always in a full set (on its first frame). */
+	mesh?: MeshView;
 	more?: boolean;
 }
 
@@ -150,6 +200,66 @@ function parseNetwork(peer: string, raw: unknown, i: number): AssignedNetwork {
 	return raw as unknown as AssignedNetwork;
 }
 
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const isIp = (v: unknown): v is string =>
+	typeof v === "string" && IPV4.test(v) && v.split(".").every((o) => Number(o) <= 255);
+
+function parseView(peer: string, raw: unknown, i: number): NetworkView {
+	const bad = (why: string): never => {
+		throw new BadDispatchMessageError(peer, `view ${i}: ${why}`);
+	};
+	if (!isObject(raw)) return bad("not an object");
+	if (!isId(raw.networkId)) bad("networkId must be a short string");
+	const ips = (v: unknown, what: string): string[] => {
+		if (!Array.isArray(v) || v.length > LIMITS.viewEntries)
+			return bad(`${what} must be a list of at most ${LIMITS.viewEntries}`);
+		for (const x of v) if (!isIp(x)) bad(`${what}: ${show(x)} is not an IPv4 address`);
+		return v as string[];
+	};
+	ips(raw.peers, "peers");
+	const eps = raw.endpoints;
+	if (!Array.isArray(eps) || eps.length > LIMITS.viewEntries)
+		bad(`endpoints must be a list of at most ${LIMITS.viewEntries}`);
+	for (const e of eps as unknown[])
+		if (!isObject(e) || !isIp(e.address) || !isIp(e.vtep))
+			bad(`endpoint ${show(e)} needs an address and a vtep (IPv4)`);
+	const svcs = raw.services;
+	if (!Array.isArray(svcs) || svcs.length > LIMITS.viewEntries)
+		bad(`services must be a list of at most ${LIMITS.viewEntries}`);
+	for (const s of svcs as unknown[]) {
+		if (!isObject(s) || !isId(s.id) || typeof s.name !== "string" || s.name.length > 255)
+			bad(`service ${show(s)} needs an id and a name`);
+		const sv = s as Record<string, unknown>;
+		if (sv.mode !== "vip" && sv.mode !== "dnsrr") bad(`service ${show(sv.name)}: mode must be vip or dnsrr`);
+		if (sv.vip !== undefined && !isIp(sv.vip)) bad(`service ${show(sv.name)}: vip is not an IPv4 address`);
+		if (!Array.isArray(sv.aliases) || sv.aliases.some((a) => typeof a !== "string" || a.length > 255))
+			bad(`service ${show(sv.name)}: aliases must be a list of names`);
+		ips(sv.backends, `service ${show(sv.name)} backends`);
+	}
+	return raw as unknown as NetworkView;
+}
+
+function parseMesh(peer: string, raw: unknown): MeshView {
+	const bad = (why: string): never => {
+		throw new BadDispatchMessageError(peer, `mesh: ${why}`);
+	};
+	if (!isObject(raw)) return bad("not an object");
+	if (raw.networkId !== undefined && !isId(raw.networkId)) bad("networkId must be a short string");
+	if (raw.address !== undefined && !isIp(raw.address)) bad("address is not an IPv4 address");
+	const ports = raw.ports;
+	if (!Array.isArray(ports) || ports.length > LIMITS.viewEntries)
+		bad(`ports must be a list of at most ${LIMITS.viewEntries}`);
+	const port = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= 65535;
+	for (const p of ports as unknown[]) {
+		if (!isObject(p) || (p.protocol !== "tcp" && p.protocol !== "udp") || !port(p.publishedPort) || !port(p.targetPort))
+			bad(`port ${show(p)} needs a protocol (tcp/udp), a publishedPort and a targetPort`);
+		const b = (p as Record<string, unknown>).backends;
+		if (!Array.isArray(b) || b.length > LIMITS.viewEntries || !b.every(isIp))
+			bad(`port ${show((p as Record<string, unknown>).publishedPort)}: backends must be IPv4 addresses`);
+	}
+	return raw as unknown as MeshView;
+}
+
 const list = <T>(peer: string, v: unknown, what: string, max: number, each: (x: unknown, i: number) => T): T[] => {
 	if (v === undefined) return [];
 	if (!Array.isArray(v)) throw new BadDispatchMessageError(peer, `${what} must be a list`);
@@ -183,7 +293,18 @@ export function parseLeaderMessage(peer: string, self: string, raw: unknown): Le
 			const networks = list(peer, raw.networks, "networks", LIMITS.networksPerFrame, (x, i) =>
 				parseNetwork(peer, x, i),
 			);
-			return { t: "assignments", full: raw.full as boolean, tasks, removed, networks, more: raw.more === true };
+			const views = list(peer, raw.views, "views", LIMITS.viewsPerFrame, (x, i) => parseView(peer, x, i));
+			const mesh = raw.mesh === undefined ? undefined : parseMesh(peer, raw.mesh);
+			return {
+				t: "assignments",
+				full: raw.full as boolean,
+				tasks,
+				removed,
+				networks,
+				views,
+				...(mesh ? { mesh } : {}),
+				more: raw.more === true,
+			};
 		}
 		case "redirect": {
 			const l = raw.leader;

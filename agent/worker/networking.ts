@@ -1,14 +1,23 @@
 // A task's place on overlay networks: one network namespace per task (named from its id), one
 // endpoint per attachment with the address the allocator gave it, the first network's resolver in
 // its /etc/resolv.conf. The container joins the namespace by path. Networks are built on this node
-// when a task first needs them and removed when the last task using them is gone.
+// when a task first needs them and removed when the last task using them is gone. The leader's
+// network views (views.ts) program the rest: remote endpoints, VIPs, DNS, the routing mesh.
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type NetworkAlloc, type OverlayDriver, resolvConf, type TaskEndpoint } from "../../overlay-net/index.ts";
+import {
+	type NetworkAlloc,
+	nodeUpstreams,
+	type OverlayDriver,
+	resolvConf,
+	type TaskEndpoint,
+} from "../../overlay-net/index.ts";
+import type { MeshView, NetworkView } from "../dispatch/index.ts";
 import type { NetworkAttachment, Task } from "../services/index.ts";
 import { InvalidAssignmentError } from "./errors.ts";
+import { ViewState } from "./views.ts";
 
 const execFileP = promisify(execFile);
 
@@ -32,6 +41,8 @@ export interface NetworkingOptions {
 	 * the worker has started. Default true.
 	 */
 	reconcileOnStart?: boolean;
+	/** Where the networks' DNS servers send names that are not services (default: the node's resolvers). */
+	dnsUpstreams?: string[];
 }
 
 const alloc = ({ peers: _, ...n }: AssignedNetwork): NetworkAlloc => ({ ...n, addresses: {} });
@@ -47,12 +58,23 @@ export class TaskNetworking {
 	/** Network ids built on this node by this worker. */
 	private readonly built = new Set<string>();
 	private lock: Promise<unknown> = Promise.resolve();
+	/** The views and mesh as last given, and what of them the kernel has. */
+	readonly views: ViewState;
 
 	constructor(o: NetworkingOptions, filesDir: string) {
 		this.driver = o.driver;
 		this.prefix = o.netnsPrefix ?? "tsw-task";
 		this.filesDir = filesDir;
 		this.reconcileOnStart = o.reconcileOnStart ?? true;
+		let upstreams = o.dnsUpstreams;
+		if (!upstreams) {
+			try {
+				upstreams = nodeUpstreams();
+			} catch {
+				upstreams = [];
+			}
+		}
+		this.views = new ViewState(o.driver, upstreams);
 	}
 
 	netnsName(taskId: string): string {
@@ -99,6 +121,27 @@ export class TaskNetworking {
 		await this.driver.createNetwork(a);
 		if (n.peers?.length) await this.driver.setPeers(a, n.peers);
 		this.built.add(n.id);
+		await this.views.applyNetwork(n, true);
+	}
+
+	/**
+	 * New network views and mesh from the leader: applied to the networks built here; the mesh
+	 * builds the ingress network on this node (every node publishes every ingress port) and plugs
+	 * the node's own endpoint into it.
+	 */
+	setViews(views: ReadonlyMap<string, NetworkView>, mesh: MeshView, nets: ReadonlyMap<string, AssignedNetwork>) {
+		return this.serial(async () => {
+			this.views.set(views, mesh);
+			for (const id of this.built) {
+				const n = nets.get(id);
+				if (n) await this.views.applyNetwork(n, false);
+			}
+			const ingress = mesh.networkId ? nets.get(mesh.networkId) : undefined;
+			if (mesh.ports.length > 0 && ingress) {
+				await this.ensureNetwork(ingress);
+				await this.views.applyMesh(ingress);
+			} else await this.views.applyMesh(undefined);
+		});
 	}
 
 	/** A fresh namespace for the task, plugged into each of its networks: what the container joins. */
@@ -159,18 +202,28 @@ export class TaskNetworking {
 	): Promise<void> {
 		return this.serial(async () => {
 			for (const id of [...this.built]) {
-				if (inUse.has(id)) continue;
+				if (inUse.has(id) || this.views.holds(id)) continue;
 				const n = nets.get(id) ?? gone.get(id);
 				if (n) await this.driver.deleteNetwork(alloc(n));
 				this.built.delete(id);
+				this.views.dropped(id);
 			}
 		});
 	}
 
 	/** After a restart: the kernel made to match what was persisted (see reconcileOnStart). */
-	reconcile(tasks: Task[], nets: ReadonlyMap<string, AssignedNetwork>): Promise<void> {
+	reconcile(
+		tasks: Task[],
+		nets: ReadonlyMap<string, AssignedNetwork>,
+		views: ReadonlyMap<string, NetworkView> = new Map(),
+		mesh: MeshView = { ports: [] },
+	): Promise<void> {
 		return this.serial(async () => {
+			this.views.set(views, mesh);
 			const used = new Map<string, AssignedNetwork>();
+			const ingress = mesh.networkId ? nets.get(mesh.networkId) : undefined;
+			const meshOn = mesh.ports.length > 0 && ingress !== undefined;
+			if (meshOn) used.set(ingress.id, ingress);
 			const endpoints: TaskEndpoint[] = [];
 			for (const t of tasks) {
 				for (const [k, a] of t.networks.entries()) {
@@ -186,10 +239,25 @@ export class TaskNetworking {
 				}
 			}
 			const byVni = new Map([...used.values()].map((n) => [n.vni, n]));
-			await this.driver.reconcile([...used.values()].map(alloc), (a) => byVni.get(a.vni)?.peers ?? [], undefined, {
-				tasks: endpoints,
-			});
-			for (const id of used.keys()) this.built.add(id);
+			const view = (a: NetworkAlloc) => {
+				const n = byVni.get(a.vni);
+				return n ? views.get(n.id) : undefined;
+			};
+			await this.driver.reconcile(
+				[...used.values()].map(alloc),
+				(a) => view(a)?.peers ?? byVni.get(a.vni)?.peers ?? [],
+				meshOn ? this.views.meshRules(alloc(ingress)) : undefined,
+				{
+					tasks: endpoints,
+					endpoints: (a) => view(a)?.endpoints ?? [],
+					vips: (a) => (byVni.get(a.vni)?.ingress ? [] : this.views.vipRules(view(a))),
+					nodeEndpoints: meshOn && mesh.address ? [{ network: alloc(ingress), address: mesh.address }] : [],
+				},
+			);
+			for (const n of used.values()) {
+				this.built.add(n.id);
+				await this.views.adopted(n, meshOn && n.id === ingress.id ? mesh.address : undefined);
+			}
 		});
 	}
 }

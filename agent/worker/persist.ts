@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../consensus/index.ts";
+import type { MeshView, NetworkView } from "../dispatch/index.ts";
 import type { Task } from "../services/index.ts";
 import { AssignmentsFileError } from "./errors.ts";
 import type { AssignedNetwork } from "./networking.ts";
@@ -15,6 +16,9 @@ export interface PersistedAssignments {
 	/** The tasks with the status this worker last reported for each. */
 	tasks: Task[];
 	networks: AssignedNetwork[];
+	/** The leader's network views and routing mesh last received (absent in older files). */
+	views?: NetworkView[];
+	mesh?: MeshView;
 }
 
 export class AssignmentFile {

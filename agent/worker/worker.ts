@@ -6,6 +6,7 @@ import { EventEmitter } from "node:events";
 import { renameSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerState } from "../../runtime/index.ts";
+import type { MeshView, NetworkView } from "../dispatch/index.ts";
 import { containerName, type Task, type TaskStatus } from "../services/index.ts";
 import { LABEL_NODE_ID, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, LABEL_TASK_ID } from "./container-spec.ts";
 import {
@@ -42,6 +43,10 @@ export interface Assignment {
 	networks: AssignedNetwork[];
 	/** Ids of tasks no longer assigned (changes only). */
 	removed?: string[];
+	/** Network views replaced (a full set: all of them); see agent/dispatch. */
+	views?: NetworkView[];
+	/** The routing mesh, replaced when present. */
+	mesh?: MeshView;
 }
 
 export interface StatusReport {
@@ -63,6 +68,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
 	private readonly file: AssignmentFile;
 	private readonly controllers = new Map<string, TaskController>();
 	private nets = new Map<string, AssignedNetwork>();
+	private views = new Map<string, NetworkView>();
+	private mesh: MeshView = { ports: [] };
 	private readonly networking: TaskNetworking | undefined;
 	private readonly host: ControllerHost;
 	private running = false;
@@ -119,9 +126,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
 		}
 		this.running = true;
 		this.nets = new Map((saved?.networks ?? []).map((n) => [n.id, n]));
+		this.views = new Map((saved?.views ?? []).map((v) => [v.networkId, v]));
+		this.mesh = saved?.mesh ?? { ports: [] };
 		const tasks = saved?.tasks ?? [];
-		if (this.networking?.reconcileOnStart && tasks.some((t) => t.networks.length > 0)) {
-			await this.networking.reconcile(tasks, this.nets).catch((err: Error) => {
+		if (this.networking?.reconcileOnStart && (tasks.some((t) => t.networks.length > 0) || this.mesh.ports.length > 0)) {
+			await this.networking.reconcile(tasks, this.nets, this.views, this.mesh).catch((err: Error) => {
 				this.o.logger.error({ err: err.message }, "overlay reconcile at start failed");
 			});
 		}
@@ -192,8 +201,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
 		for (const id of removed)
 			if (seen.has(id)) throw new InvalidAssignmentError(`task ${id} is both assigned and removed`);
 
+		for (const v of a.views ?? [])
+			if (!v || typeof v.networkId !== "string") throw new InvalidAssignmentError("a network view has no networkId");
 		const goneNets = new Map(this.nets);
 		this.nets = nets;
+		const views = a.full ? new Map<string, NetworkView>() : new Map(this.views);
+		for (const v of a.views ?? []) views.set(v.networkId, v);
+		// Views of networks this node no longer has go with them.
+		for (const id of views.keys()) if (!nets.has(id)) views.delete(id);
+		this.views = views;
+		if (a.mesh) this.mesh = a.mesh;
+		else if (a.full) this.mesh = { ports: [] };
 		const removals: Promise<unknown>[] = [];
 		for (const id of removed) {
 			const c = this.controllers.get(id);
@@ -213,8 +231,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
 			}
 		}
 		this.save();
+		const programmed = this.networking
+			?.setViews(this.views, this.mesh, this.nets)
+			.catch((err: Error) => this.o.logger.error({ err: err.message }, "applying network views failed"));
 		// Orphans after the removals: a container being removed with its task is not one.
-		const cleanup = Promise.allSettled(removals)
+		const cleanup = Promise.allSettled([...removals, programmed])
 			.then(() => (a.full ? this.removeOrphans() : undefined))
 			.then(() => this.releaseNetworks(goneNets));
 		this.background.add(cleanup);
@@ -269,7 +290,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
 	private save(): void {
 		try {
-			this.file.save({ nodeId: this.nodeId, tasks: this.tasks(), networks: [...this.nets.values()] });
+			this.file.save({
+				nodeId: this.nodeId,
+				tasks: this.tasks(),
+				networks: [...this.nets.values()],
+				views: [...this.views.values()],
+				mesh: this.mesh,
+			});
 		} catch (err) {
 			this.o.logger.error({ err: (err as Error).message, path: this.file.path }, "saving assignments failed");
 		}

@@ -3,5 +3,6 @@
 export { allocate } from "./allocate.ts";
 export { AllocatorComponent, type AllocatorLogger, type AllocatorOptions, type AllocatorSource } from "./component.ts";
 export * from "./errors.ts";
+export { nodeIngressAddresses, nodeReserve } from "./node-addresses.ts";
 export { checkPorts } from "./ports.ts";
 export * from "./types.ts";

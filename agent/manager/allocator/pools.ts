@@ -1,6 +1,7 @@
 // In-memory books of one pass: who holds which address on each network and which published port.
 // Rebuilt from the records every pass (nothing to free: a record that stops counting releases).
 import { intToIp, ipToInt, parseCidr } from "../../../overlay-net/ipam/index.ts";
+import { nodeReserve } from "./node-addresses.ts";
 import { type AllocNetwork, DYNAMIC_PORTS, type Versioned } from "./types.ts";
 
 /** Host addresses of one network: lowest free first, with a cursor so a pass stays linear. */
@@ -23,7 +24,8 @@ export class AddressPool {
 			const c = parseCidr(r.value.subnet);
 			this.prefix = c.prefix;
 			this.first = c.base + 1;
-			this.last = c.base + 2 ** (32 - c.prefix) - 2;
+			// On ingress the top of the subnet is the nodes' own endpoints' (node-addresses.ts).
+			this.last = c.base + 2 ** (32 - c.prefix) - 2 - (this.ingress ? nodeReserve(c.prefix) : 0);
 			this.cursor = this.first;
 			this.owners.set(ipToInt(r.value.gateway), "gateway");
 		} catch {

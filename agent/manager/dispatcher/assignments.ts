@@ -1,10 +1,18 @@
 // What one worker session has been sent, so a change in the store becomes the smallest delta:
 // a task is sent again only when something other than its observed status changed (the worker
-// wrote that status itself), and a network when its record changed.
+// wrote that status itself), a network when its record changed, and a network's view (views.ts)
+// whole when it differs from the one this session has.
 import { pack } from "msgpackr";
-import { type AssignedNetwork, type AssignmentsMessage, LIMITS } from "../../dispatch/index.ts";
+import {
+	type AssignedNetwork,
+	type AssignmentsMessage,
+	LIMITS,
+	type MeshView,
+	type NetworkView,
+} from "../../dispatch/index.ts";
 import type { Task } from "../../services/index.ts";
 import type { DispatchStore } from "./store.ts";
+import type { NetworkViews } from "./views.ts";
 
 /** The task as the worker needs to know it: everything but the status it reports. */
 const stableKey = (t: Task): string => JSON.stringify({ ...t, status: undefined });
@@ -17,10 +25,59 @@ export class SessionAssignments {
 	private readonly nets = new Map<string, string>();
 	private readonly dirtyTasks = new Set<string>();
 	private readonly dirtyNets = new Set<string>();
+	private readonly views: NetworkViews;
+	/** Task id -> the networks it uses (of the tasks sent). */
+	private readonly taskNets = new Map<string, string[]>();
+	/** Network id -> the key of the view last sent. */
+	private readonly sentViews = new Map<string, string>();
+	private sentMesh = "";
+	private viewsDirty = false;
 
-	constructor(nodeId: string, store: DispatchStore) {
+	constructor(nodeId: string, store: DispatchStore, views: NetworkViews) {
 		this.nodeId = nodeId;
 		this.store = store;
+		this.views = views;
+	}
+
+	/** Some view or the mesh changed: the next delta compares this session's. */
+	touchViews(): void {
+		this.viewsDirty = true;
+	}
+
+	private track(t: Task): void {
+		this.sent.set(t.id, stableKey(t));
+		this.taskNets.set(
+			t.id,
+			(t.networks ?? []).map((a) => a.networkId),
+		);
+	}
+
+	/** The networks this node carries: its tasks', and ingress for the mesh when ports are published. */
+	private wanted(): Set<string> {
+		const ids = new Set([...this.taskNets.values()].flat());
+		const mesh = this.views.meshNetwork;
+		if (mesh) ids.add(mesh);
+		return ids;
+	}
+
+	/** Views (and the mesh) this session does not have in their current form. */
+	private viewChanges(all: boolean): { views: NetworkView[]; mesh?: MeshView } {
+		this.viewsDirty = false;
+		const wanted = this.wanted();
+		for (const id of [...this.sentViews.keys()]) if (!wanted.has(id)) this.sentViews.delete(id);
+		const views: NetworkView[] = [];
+		for (const id of wanted) {
+			const key = this.views.key(id);
+			const v = this.views.view(id);
+			if (!key || !v || (!all && this.sentViews.get(id) === key)) continue;
+			this.sentViews.set(id, key);
+			views.push(v);
+		}
+		const mesh = this.views.mesh(this.nodeId);
+		const key = JSON.stringify(mesh);
+		if (!all && key === this.sentMesh) return { views };
+		this.sentMesh = key;
+		return { views, mesh };
 	}
 
 	hasNetwork(id: string): boolean {
@@ -36,13 +93,15 @@ export class SessionAssignments {
 	}
 
 	get dirty(): boolean {
-		return this.dirtyTasks.size > 0 || this.dirtyNets.size > 0;
+		return this.dirtyTasks.size > 0 || this.dirtyNets.size > 0 || this.viewsDirty;
 	}
 
 	/** Everything this node should have now; what was sent before is forgotten. */
 	full(): AssignmentsMessage[] {
 		this.sent.clear();
 		this.nets.clear();
+		this.taskNets.clear();
+		this.sentViews.clear();
 		this.dirtyTasks.clear();
 		this.dirtyNets.clear();
 		const tasks: Task[] = [];
@@ -51,10 +110,12 @@ export class SessionAssignments {
 			if (t.desiredState === "remove") removed.push(t.id);
 			else {
 				tasks.push(t);
-				this.sent.set(t.id, stableKey(t));
+				this.track(t);
 			}
 		}
-		return chunk(true, tasks, removed, this.networksFor(tasks, true));
+		const networks = this.networksFor(tasks, true);
+		const { views, mesh } = this.viewChanges(true);
+		return chunk(true, tasks, removed, networks, views, mesh);
 	}
 
 	/** The changes since the last call (empty when nothing the worker needs changed). */
@@ -66,9 +127,12 @@ export class SessionAssignments {
 			if (t && t.nodeId === this.nodeId && t.desiredState !== "remove") {
 				const key = stableKey(t);
 				if (this.sent.get(id) === key) continue;
-				this.sent.set(id, key);
+				this.track(t);
 				tasks.push(t);
-			} else if (this.sent.delete(id)) removed.push(id);
+			} else if (this.sent.delete(id)) {
+				this.taskNets.delete(id);
+				removed.push(id);
+			}
 		}
 		this.dirtyTasks.clear();
 		const networks = this.networksFor(tasks, false);
@@ -81,14 +145,17 @@ export class SessionAssignments {
 			}
 		}
 		this.dirtyNets.clear();
-		if (tasks.length === 0 && removed.length === 0 && networks.length === 0) return [];
-		return chunk(false, tasks, removed, networks);
+		const { views, mesh } = this.viewChanges(false);
+		if (tasks.length === 0 && removed.length === 0 && networks.length === 0 && views.length === 0 && !mesh) return [];
+		return chunk(false, tasks, removed, networks, views, mesh);
 	}
 
-	/** Networks the tasks use that this session does not have in their current form. */
+	/** Networks the tasks (and the mesh) use that this session does not have in their current form. */
 	private networksFor(tasks: Task[], all: boolean): AssignedNetwork[] {
 		const out: AssignedNetwork[] = [];
 		const ids = new Set(tasks.flatMap((t) => (t.networks ?? []).map((a) => a.networkId)));
+		const mesh = this.views.meshNetwork;
+		if (mesh && (all || !this.nets.has(mesh))) ids.add(mesh);
 		for (const id of ids) {
 			const n = this.store.network(id);
 			if (!n) continue;
@@ -107,6 +174,8 @@ export function chunk(
 	tasks: Task[],
 	removed: string[],
 	networks: AssignedNetwork[],
+	views: NetworkView[] = [],
+	mesh?: MeshView,
 ): AssignmentsMessage[] {
 	const frames: AssignmentsMessage[] = [];
 	let cur: AssignmentsMessage = { t: "assignments", full, tasks: [], removed: [], networks: [] };
@@ -118,6 +187,17 @@ export function chunk(
 		cur = { t: "assignments", full, tasks: [], removed: [], networks: [] };
 		bytes = 0;
 	};
+	if (mesh) {
+		cur.mesh = mesh;
+		bytes += pack(mesh).length;
+	}
+	for (const v of views) {
+		const size = pack(v).length;
+		if (!room(size, cur.views?.length ?? 0, LIMITS.viewsPerFrame)) next();
+		cur.views ??= [];
+		cur.views.push(v);
+		bytes += size;
+	}
 	for (const n of networks) {
 		const size = pack(n).length;
 		if (!room(size, cur.networks.length, LIMITS.networksPerFrame)) next();

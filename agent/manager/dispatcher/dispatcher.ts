@@ -8,6 +8,7 @@ import { SessionAssignments } from "./assignments.ts";
 import type { DispatchEndpoint, DispatchLogger, SessionHandle, WorkerLink } from "./endpoint.ts";
 import { ReportWriter } from "./reports.ts";
 import type { DispatchChange, DispatchStore } from "./store.ts";
+import { NetworkViews } from "./views.ts";
 
 export type NodeState = "ready" | "down";
 
@@ -61,6 +62,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 	private readonly nodeWrites = new Map<string, Promise<void>>();
 	private flushQueued = false;
 	private signal: AbortSignal | undefined;
+	private views: NetworkViews | undefined;
 
 	constructor(o: DispatcherOptions) {
 		super();
@@ -98,6 +100,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 		const now = Date.now();
 		for (const id of this.store.nodeIds())
 			if (this.store.node(id)?.value.status?.state !== "down") this.expected.set(id, now + this.graceMs);
+		this.views = new NetworkViews(this.store);
+		this.views.refresh();
 		const unwatch = this.store.watch((c) => this.onChange(c));
 		const tick = setInterval(() => this.checkHeartbeats(), Math.max(20, Math.floor(this.heartbeatMs / 2)));
 		const detach = this.endpoint.attach({ open: (link, hello) => this.open(link, hello.sessionId, writer) });
@@ -125,7 +129,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 			sessionId,
 			link,
 			lastSeen: Date.now(),
-			assignments: new SessionAssignments(nodeId, this.store),
+			assignments: new SessionAssignments(nodeId, this.store, this.views!),
 		};
 		this.sessions.set(nodeId, s);
 		this.expected.delete(nodeId);
@@ -200,6 +204,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 	}
 
 	private onChange(c: DispatchChange): void {
+		const views = this.views!;
+		if (c.kind === "task") views.onTask(c.id, c.task);
+		else if (c.kind === "service") views.onService(c.id);
+		else if (c.kind === "network") views.onNetwork(c.id);
+		else if (c.kind === "node") views.onNode();
+		else views.rebuild();
 		if (c.kind === "task") {
 			const holder = this.holders.get(c.id);
 			if (holder) this.sessions.get(holder)?.assignments.touchTask(c.id);
@@ -215,8 +225,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 				if (s) this.end(s, "ERR_UNKNOWN_NODE", "this node was removed from the cluster");
 			} else if (!this.sessions.has(c.id) && !this.expected.has(c.id) && n.value.status === undefined)
 				this.expected.set(c.id, Date.now() + this.graceMs); // a node that just joined
-			return;
-		} else {
+		} else if (c.kind === "reset") {
+			views.refresh();
 			for (const s of this.sessions.values()) this.sendAll(s, s.assignments.full());
 			return;
 		}
@@ -225,6 +235,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 		this.flushQueued = true;
 		setImmediate(() => {
 			this.flushQueued = false;
+			if (this.signal?.aborted) return;
+			// Views first: a session's delta then carries the views of the networks its new tasks use.
+			if (views.refresh()) for (const s of this.sessions.values()) s.assignments.touchViews();
 			for (const s of [...this.sessions.values()]) if (s.assignments.dirty) this.sendAll(s, s.assignments.delta());
 		});
 	}

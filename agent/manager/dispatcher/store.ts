@@ -1,7 +1,7 @@
 // Every store access of the dispatcher, in one place: the typed ClusterStore (get/find by the
 // tasks' nodeId index, versioned commits, change events). A different store means changing only this.
 import type { AssignedNetwork } from "../../dispatch/index.ts";
-import type { Task } from "../../services/index.ts";
+import type { Service, Task } from "../../services/index.ts";
 import type { ChangeEvent, ClusterStore, Node } from "../../store/index.ts";
 
 export interface Versioned<T> {
@@ -12,6 +12,7 @@ export interface Versioned<T> {
 export type DispatchChange =
 	| { kind: "task"; id: string; task?: Task }
 	| { kind: "network"; id: string }
+	| { kind: "service"; id: string }
 	| { kind: "node"; id: string }
 	/** The state was replaced (snapshot): everything may have changed. */
 	| { kind: "reset" };
@@ -25,6 +26,11 @@ export interface DispatchStore {
 	task(id: string): Versioned<Task> | undefined;
 	tasksOf(nodeId: string): Task[];
 	network(id: string): AssignedNetwork | undefined;
+	/** Every network, task, service (the network views are built from them when a dispatcher starts). */
+	networks(): AssignedNetwork[];
+	tasks(): Task[];
+	service(id: string): Service | undefined;
+	services(): Service[];
 	/** Calls `fn` for each change, synchronously as it is applied; returns the unsubscribe. */
 	watch(fn: (c: DispatchChange) => void): () => void;
 	/** One transaction of updates at the versions read; rejects with the store's error (ERR_VERSION_CONFLICT...). */
@@ -52,11 +58,16 @@ export function clusterDispatchStore(store: ClusterStore): DispatchStore {
 		task: (id) => store.get("tasks", id),
 		tasksOf: (nodeId) => store.find("tasks", { by: "nodeId", value: nodeId }).map((r) => r.value),
 		network: (id) => store.get("networks", id)?.value,
+		networks: () => store.list("networks").map((r) => r.value),
+		tasks: () => store.list("tasks").map((r) => r.value),
+		service: (id) => store.get("services", id)?.value,
+		services: () => store.list("services").map((r) => r.value),
 		watch(fn) {
 			const onChange = (ev: ChangeEvent) => {
 				if (ev.table === "tasks")
 					fn({ kind: "task", id: ev.id, ...(ev.action === "delete" ? {} : { task: ev.record.value }) });
 				else if (ev.table === "networks") fn({ kind: "network", id: ev.id });
+				else if (ev.table === "services") fn({ kind: "service", id: ev.id });
 				else if (ev.table === "nodes") fn({ kind: "node", id: ev.id });
 			};
 			const onRestored = () => fn({ kind: "reset" });
