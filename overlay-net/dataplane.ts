@@ -265,7 +265,8 @@ export class OverlayDriver {
 	): Promise<void> {
 		await this.underlay();
 		const sb = this.sandbox(n);
-		const host = this.vethName(n, netns);
+		// The node's own endpoint is named as reconcile expects it, whether the node is a named namespace or not.
+		const host = this.vethName(n, netns === this.o.nodeNetns ? undefined : netns);
 		const tmp = `t${host.slice(2)}`.slice(0, 15);
 		await ipBatch(sb, [
 			`link add ${host} mtu ${this.mtu} type veth peer name ${tmp} netns ${netns ?? this.nodeRef}`,
