@@ -1,7 +1,8 @@
 // What the service lab tests read from a cluster lab: `service ps/ls` rows straight from a node's
 // API socket (the rows the CLI prints; polling through a CLI process per look is too slow on a
 // loaded machine), and `tsswarm ps -a --format json` on each node (it reads the node's runtime
-// directly, so it answers also while that node's agent is down or cut).
+// directly, so it answers also while that node's agent is down or cut); and a task's view of the
+// services (names through its resolver, pages through a VIP).
 import { call } from "../../agent/api/index.ts";
 import { waitFor } from "./index.ts";
 import type { Lab } from "./lab.ts";
@@ -153,4 +154,32 @@ export async function createSleepers(lab: Lab, name: string, replicas: number): 
 		"sleep",
 		"3600",
 	]);
+}
+
+// Asking services from inside a task, as a client would: names through the task's resolver
+// (busybox nslookup) and pages through a service's VIP (the httpd test image says its hostname).
+
+/** Runs a shell command inside the task (a container exec), giving its stdout. */
+export type InTask = (cmd: string) => Promise<{ stdout: string }>;
+
+/** The addresses `name` resolves to in the task, sorted; undefined when it does not resolve. */
+export async function resolveIn(run: InTask, name: string): Promise<string[] | undefined> {
+	const r = await run(`nslookup ${name}`);
+	// The answers come after the server's own address lines.
+	return r.stdout
+		.split(/\n\s*\n/)
+		.slice(1)
+		.join("\n")
+		.match(/\d+\.\d+\.\d+\.\d+/g)
+		?.sort();
+}
+
+/** The hostnames `n` requests to `url` reached, one by one ("failed" for a request that got none). */
+export async function hostsVia(run: InTask, url: string, n: number): Promise<string[]> {
+	const seen: string[] = [];
+	for (let i = 0; i < n; i++) {
+		const r = await run(`timeout 3 wget -q -O- ${url}`);
+		seen.push(/hello from (\w+)/.exec(r.stdout)?.[1] ?? "failed");
+	}
+	return seen;
 }

@@ -6,25 +6,14 @@ import { readdirSync } from "node:fs";
 import t from "tap";
 import { waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
-
-interface PsRow {
-	id: string;
-	name: string;
-	node: string;
-	desiredState: string;
-	state: string;
-}
+import { cli, hostsVia, liveRunning, resolveIn, servicePs, type TaskRow } from "../helpers/services.ts";
 
 t.test(
 	"service DNS and VIP reach every replica across nodes; the published port answers on a node that runs none",
 	async (t) => {
 		const lab = await withLab(t, { nodes: 3, cluster: true, registry: true });
 		const reg = lab.registryUrl!.replace(/^http:\/\//, "");
-		const sw = async (node: string, args: string[]) => {
-			const r = await lab.tsswarm(node, args);
-			if (r.code !== 0) throw new Error(`tsswarm ${args.join(" ")} on ${node}: ${r.stderr.trim()}`);
-			return r.stdout;
-		};
+		const sw = (node: string, args: string[]) => cli(lab, node, args);
 		await sw("n1", ["network", "create", "--driver", "overlay", "app"]);
 		const subnet = JSON.parse(await sw("n1", ["network", "inspect", "app"]))[0].IPAM.Config[0].Subnet as string;
 		const appPrefix = subnet.split(".").slice(0, 3).join(".");
@@ -44,10 +33,7 @@ t.test(
 			"120s",
 			`${reg}/httpd:latest`,
 		]);
-		const running = async (svc: string) =>
-			(JSON.parse(await sw("n1", ["service", "ps", svc, "--no-trunc", "--format", "json"])) as PsRow[]).filter(
-				(r) => r.desiredState === "running" && r.state === "running",
-			);
+		const running = async (svc: string) => liveRunning(await servicePs(lab, "n1", svc));
 		const webs = await waitFor(
 			"two web replicas running",
 			async () => {
@@ -62,12 +48,12 @@ t.test(
 
 		// Each replica's address on app, as its namespace has it (PREFIX-t-TASKID), and its hostname.
 		const netnsOf = (taskId: string) => readdirSync("/run/netns").find((n) => n.endsWith(`-t-${taskId}`))!;
-		const appAddr = async (w: PsRow) => {
+		const appAddr = async (w: TaskRow) => {
 			const r = await lab.exec(w.node, ["ip", "-n", netnsOf(w.id), "-4", "-o", "addr", "show"]);
 			return r.stdout.match(new RegExp(`${appPrefix.replaceAll(".", "\\.")}\\.\\d+`))![0];
 		};
 		const addrs = await Promise.all(webs.map(appAddr));
-		const hostOf = async (w: PsRow) => (await sw(w.node, ["exec", `${w.name}.${w.id}`, "hostname"])).trim();
+		const hostOf = async (w: TaskRow) => (await sw(w.node, ["exec", `${w.name}.${w.id}`, "hostname"])).trim();
 		const hostnames = await Promise.all(webs.map(hostOf));
 		t.equal(new Set(hostnames).size, 2, `two replicas, two hostnames (${hostnames.join(", ")})`);
 		const vip = (
@@ -101,26 +87,11 @@ t.test(
 		);
 		t.equal(cl!.node, free.name, "the client runs on the node without web");
 		const inClient = (cmd: string) => lab.tsswarm(free.name, ["exec", `${cl!.name}.${cl!.id}`, "sh", "-c", cmd]);
-		const resolve = async (name: string) => {
-			const r = await inClient(`nslookup ${name}`);
-			return r.stdout
-				.split(/\n\s*\n/)
-				.slice(1)
-				.join("\n")
-				.match(/\d+\.\d+\.\d+\.\d+/g)
-				?.sort();
-		};
+		const resolve = (name: string) => resolveIn(inClient, name);
 		t.same(await waitFor("web resolves", () => resolve("web"), { timeoutMs: 20_000 }), [vip], "web -> its VIP");
 		t.same(await resolve("tasks.web"), [...addrs].sort(), "tasks.web -> both replicas' addresses");
 		t.same(await resolve("nosuchservice"), undefined, "control: a name that is no service does not resolve");
-		const viaVip = async (n: number) => {
-			const seen: string[] = [];
-			for (let i = 0; i < n; i++) {
-				const r = await inClient("timeout 3 wget -q -O- http://web/");
-				seen.push(/hello from (\w+)/.exec(r.stdout)?.[1] ?? "failed");
-			}
-			return seen;
-		};
+		const viaVip = (n: number) => hostsVia(inClient, "http://web/", n);
 		const seen = await waitFor(
 			"the VIP reaches both replicas",
 			async () => {

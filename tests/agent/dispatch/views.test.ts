@@ -42,6 +42,7 @@ const web = () => {
 const webTask = (nodeId: string, n: number, state: Task["status"]["state"]) =>
 	task(nodeId, {
 		id: `web${n}`,
+		slot: n,
 		serviceId: "svcweb",
 		serviceName: "web",
 		status: status(state),
@@ -179,6 +180,7 @@ t.test("dnsrr services have no VIP; an unhealthy task is no backend", async (t) 
 	const db = (n: number, health?: "healthy" | "unhealthy") =>
 		task(w1.h.peerId, {
 			id: `db${n}`,
+			slot: n,
 			serviceId: "svcdb",
 			serviceName: "db",
 			spec: spec.task,
@@ -235,7 +237,14 @@ t.test("task addresses on ingress stay out of the nodes' reserved range", async 
 	const tasks = Array.from({ length: 300 }, (_, i) => ({
 		id: `t${i}`,
 		version: 1,
-		value: task("n1", { id: `t${i}`, serviceId: "big", serviceName: "big", spec: spec.task, status: status("new") }),
+		value: task("n1", {
+			id: `t${i}`,
+			slot: i + 1,
+			serviceId: "big",
+			serviceName: "big",
+			spec: spec.task,
+			status: status("new"),
+		}),
 	}));
 	const r2 = allocate({
 		services: [{ id: "big", version: 2, value: allocated }],

@@ -11,6 +11,7 @@ import { uniqueName, waitFor } from "../../helpers/index.ts";
 import { withLab } from "../../helpers/lab.ts";
 import { withRegistry } from "../../helpers/registry.ts";
 import { fileRuntime } from "../../helpers/runtime.ts";
+import { hostsVia, resolveIn } from "../../helpers/services.ts";
 import { dataDir, makeTask, startWorker } from "./fixtures.ts";
 
 const { rt } = fileRuntime("wview");
@@ -132,29 +133,13 @@ t.test("views: DNS, VIP over both replicas, mesh on a node with none, restart fr
 	);
 	const clientCt = () => rt.list().find((c) => c.spec.labels?.[LABEL_TASK_ID] === client.id)!;
 	const sh = (cmd: string) => rt.exec(clientCt().id, ["sh", "-c", cmd], { stdio: "pipe" });
-	const resolve = async (name: string) => {
-		const r = await sh(`nslookup ${name}`);
-		// The answers come after the server's own address lines.
-		return r.stdout
-			.split(/\n\s*\n/)
-			.slice(1)
-			.join("\n")
-			.match(/\d+\.\d+\.\d+\.\d+/g)
-			?.sort();
-	};
+	const resolve = (name: string) => resolveIn(sh, name);
 	t.same(await waitFor("web resolves", () => resolve("web"), { timeoutMs: 15_000 }), [vip], "web -> its VIP");
 	t.same(await resolve("tasks.web"), web.map(appAddr).sort(), "tasks.web -> both task addresses");
 	t.same(await resolve("www"), [vip], "the alias -> the VIP");
 	t.same(await resolve("nosuchservice"), undefined, "control: a name that is no service does not resolve");
 
-	const hosts = async (n: number) => {
-		const seen: string[] = [];
-		for (let i = 0; i < n; i++) {
-			const r = await sh("timeout 3 wget -q -O- http://web/");
-			seen.push(/hello from (\w+)/.exec(r.stdout)?.[1] ?? "failed");
-		}
-		return seen;
-	};
+	const hosts = (n: number) => hostsVia(sh, "http://web/", n);
 	const both = await waitFor(
 		"the VIP reaches both replicas",
 		async () => {
