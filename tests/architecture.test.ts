@@ -21,10 +21,7 @@ function importsOf(top: string): Array<[string, string]> {
 }
 
 /** Known exceptions, each with the issue that removes it. */
-const ALLOWED = new Set([
-	// Lab tooling that programs the demo's overlay by hand (goes once the worker drives the data plane).
-	"cli/lab/demo-overlay.ts -> overlay-net/index.ts",
-]);
+const ALLOWED = new Set<string>([]);
 
 function violations(): string[] {
 	const bad: string[] = [];
