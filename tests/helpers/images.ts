@@ -14,13 +14,18 @@ export function ensureTestImages(opts: { signal?: AbortSignal } = {}): Promise<T
  * those), for a peer dockerd that gets the same image as ours.
  */
 export function busyboxDockerArchive(archivePath: string, out: string): string {
+	return testImageDockerArchive(archivePath, out, "busybox");
+}
+
+/** The same for any image of the test archive (busybox, httpd), tagged `<image>:latest`. */
+export function testImageDockerArchive(archivePath: string, out: string, image: "busybox" | "httpd"): string {
 	execFileSync("skopeo", [
 		"copy",
 		"--quiet",
 		"--override-arch",
 		"amd64",
-		`oci-archive:${archivePath}:busybox`,
-		`docker-archive:${out}:busybox:latest`,
+		`oci-archive:${archivePath}:${image}`,
+		`docker-archive:${out}:${image}:latest`,
 	]);
 	return out;
 }
