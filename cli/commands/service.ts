@@ -1,8 +1,9 @@
 import type { Command } from "commander";
+import type { ListFlags } from "../format.ts";
 import type { CreateFlags } from "../service/flags.ts";
 import type { LogsFlags } from "../service/logs.ts";
 import type { PolicyFlags, UpdateFlags } from "../service/update-flags.ts";
-import { collect, dataRoot } from "./options.ts";
+import { collect, dataRoot, listOptions } from "./options.ts";
 
 /** docker service create's flags (those tsswarm has). */
 function specOptions(c: Command): Command {
@@ -121,35 +122,23 @@ export function registerService(program: Command): void {
 				await serviceCreate(image, args, o);
 			},
 		);
-	service
-		.command("ls")
-		.alias("list")
-		.description("list services")
-		.option("-q, --quiet", "only ids")
-		.option("--format <format>", "table or json", "table")
+	listOptions(service.command("ls").alias("list").description("list services"), ["id", "name", "mode"])
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { quiet?: boolean; format: string; dataRoot: string }) => {
+		.action(async (o: ListFlags & { dataRoot: string }) => {
 			const { serviceLs } = await import("../service/commands.ts");
 			await serviceLs(o);
 		});
-	service
-		.command("ps")
-		.description("list the tasks of services")
-		.argument("<service...>")
-		.option("-q, --quiet", "only ids")
-		.option("--no-trunc", "do not truncate output")
-		.option("-f, --filter <key=value>", "desired-state, node, id or name (repeatable)", collect, [])
-		.option("--format <format>", "table or json", "table")
+	listOptions(service.command("ps").description("list the tasks of services").argument("<service...>"), [
+		"desired-state",
+		"node",
+		"id",
+		"name",
+	])
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(
-			async (
-				refs: string[],
-				o: { quiet?: boolean; trunc?: boolean; format: string; filter: string[]; dataRoot: string },
-			) => {
-				const { servicePs } = await import("../service/commands.ts");
-				await servicePs(refs, { ...o, noTrunc: o.trunc === false });
-			},
-		);
+		.action(async (refs: string[], o: ListFlags & { dataRoot: string }) => {
+			const { servicePs } = await import("../service/commands.ts");
+			await servicePs(refs, o);
+		});
 	service
 		.command("inspect")
 		.description("show services as JSON")

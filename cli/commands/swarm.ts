@@ -155,17 +155,17 @@ export function registerSwarm(program: Command): void {
 			const { nodeInspect } = await import("../node/commands.ts");
 			await nodeInspect(refs, o);
 		});
-	node
-		.command("ps")
-		.description("list the tasks on nodes (default: this node)")
-		.argument("[node...]", "ids, hostnames, unique id prefixes or self")
-		.option("-q, --quiet", "only ids")
-		.option("--no-trunc", "do not truncate output")
-		.option("--format <format>", "table or json", "table")
+	listOptions(
+		node
+			.command("ps")
+			.description("list the tasks on nodes (default: this node)")
+			.argument("[node...]", "ids, hostnames, unique id prefixes or self"),
+		["desired-state", "node", "id", "name"],
+	)
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (refs: string[], o: { quiet?: boolean; trunc?: boolean; format: string; dataRoot: string }) => {
+		.action(async (refs: string[], o: ListFlags & { dataRoot: string }) => {
 			const { nodePs } = await import("../node/commands.ts");
-			await nodePs(refs, { ...o, noTrunc: o.trunc === false });
+			await nodePs(refs, o);
 		});
 	node
 		.command("update")

@@ -2,6 +2,7 @@
 // unique id prefixes or `self`. update goes through the leader.
 import { call } from "../../agent/api/index.ts";
 import { UsageError } from "../errors.ts";
+import type { ListFlags } from "../format.ts";
 import { printTasks } from "../service/commands.ts";
 
 interface NodeInspect {
@@ -55,10 +56,7 @@ export async function nodeInspect(refs: string[], o: { pretty?: boolean; dataRoo
 	}
 }
 
-export async function nodePs(
-	refs: string[],
-	o: { noTrunc?: boolean; quiet?: boolean; format: string; dataRoot: string },
-): Promise<void> {
+export async function nodePs(refs: string[], o: ListFlags & { dataRoot: string }): Promise<void> {
 	const rows = [];
 	for (const ref of refs.length ? refs : ["self"])
 		rows.push(...(await call<Parameters<typeof printTasks>[0]>(o.dataRoot, "POST", "/v1/nodes/ps", { ref })));

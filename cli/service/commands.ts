@@ -3,7 +3,7 @@
 import { call } from "../../agent/api/index.ts";
 import { parseReference, RegistryClient } from "../../runtime/index.ts";
 import { CommandError } from "../errors.ts";
-import { printTable } from "../table.ts";
+import { type ListFlags, type ListSpec, listPrinter } from "../format.ts";
 import { type CreateFlags, specFromFlags } from "./flags.ts";
 import { type PolicyFlags, policyFromFlags } from "./update-flags.ts";
 
@@ -152,23 +152,37 @@ export async function converge(dataRoot: string, id: string, quiet: boolean, tim
 	}
 }
 
-export async function serviceLs(o: { quiet?: boolean; format: string; dataRoot: string }): Promise<void> {
-	const rows = (await call<ServiceRow[]>(o.dataRoot, "GET", "/v1/services")).sort((a, b) =>
-		a.name.localeCompare(b.name),
-	);
-	if (o.format === "json") return void process.stdout.write(`${JSON.stringify(rows)}\n`);
-	if (o.quiet) return void process.stdout.write(rows.map((r) => `${r.id.slice(0, 12)}\n`).join(""));
-	const table = [["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]];
-	for (const r of rows)
-		table.push([
-			r.id.slice(0, 12),
-			r.name,
-			r.mode,
-			`${r.running}/${r.desired}`,
-			r.image.replace(/@sha256:.*$/, ""),
-			r.ports.join(", "),
-		]);
-	printTable(table);
+/** service ls: docker's columns and filters. */
+export const SERVICE_LS: ListSpec<ServiceRow> = {
+	fields: {
+		ID: (r) => r.id,
+		Name: (r) => r.name,
+		Mode: (r) => r.mode,
+		Replicas: (r) => `${r.running}/${r.desired}`,
+		Image: (r) => r.image.replace(/@sha256:.*$/, ""),
+		Ports: (r) => r.ports.join(", "),
+	},
+	ids: { ID: 12 },
+	columns: [
+		{ header: "ID", field: "ID" },
+		{ header: "NAME", field: "Name" },
+		{ header: "MODE", field: "Mode" },
+		{ header: "REPLICAS", field: "Replicas" },
+		{ header: "IMAGE", field: "Image" },
+		{ header: "PORTS", field: "Ports" },
+	],
+	quiet: "ID",
+	filters: {
+		id: (r, v) => r.id.startsWith(v),
+		name: (r, v) => r.name.startsWith(v),
+		mode: (r, v) => r.mode === v,
+	},
+};
+
+export async function serviceLs(o: ListFlags & { dataRoot: string }): Promise<void> {
+	const print = listPrinter(SERVICE_LS, o);
+	const rows = await call<ServiceRow[]>(o.dataRoot, "GET", "/v1/services");
+	print(rows.sort((a, b) => a.name.localeCompare(b.name)));
 }
 
 const ago = (iso: string) => {
@@ -181,44 +195,55 @@ const ago = (iso: string) => {
 };
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
-export function printTasks(rows: TaskRow[], o: { noTrunc?: boolean; quiet?: boolean; format: string }): void {
-	if (o.format === "json") return void process.stdout.write(`${JSON.stringify(rows)}\n`);
-	if (o.quiet) return void process.stdout.write(rows.map((r) => `${o.noTrunc ? r.id : r.id.slice(0, 12)}\n`).join(""));
-	const table = [["ID", "NAME", "IMAGE", "NODE", "PLATFORM", "DESIRED STATE", "CURRENT STATE", "ERROR"]];
+/** service ps / node ps: docker's columns and filters; a slot's history is indented under it. */
+export const TASK_PS: ListSpec<TaskRow & { shown: string }> = {
+	fields: {
+		ID: (r) => r.id,
+		Name: (r) => r.shown,
+		Image: (r) => r.image,
+		Node: (r) => r.node,
+		Platform: (r) => r.platform,
+		DesiredState: (r) => cap(r.desiredState),
+		CurrentState: (r) => `${cap(r.state)} ${ago(r.since)}`,
+		Error: (r) => (r.error ? `"${r.error}"` : ""),
+	},
+	ids: { ID: 12 },
+	columns: [
+		{ header: "ID", field: "ID" },
+		{ header: "NAME", field: "Name" },
+		{ header: "IMAGE", field: "Image", value: (c) => String(c.Image).replace(/@sha256:.*$/, "") },
+		{ header: "NODE", field: "Node" },
+		{ header: "PLATFORM", field: "Platform" },
+		{ header: "DESIRED STATE", field: "DesiredState" },
+		{ header: "CURRENT STATE", field: "CurrentState" },
+		{ header: "ERROR", field: "Error" },
+	],
+	quiet: "ID",
+	filters: {
+		"desired-state": (r, v) => r.desiredState === v,
+		node: (r, v) => r.node === v || r.nodeId === v,
+		id: (r, v) => r.id.startsWith(v),
+		name: (r, v) => r.name.startsWith(v),
+	},
+	json: ({ shown: _, ...row }) => row,
+};
+
+export function printTasks(rows: TaskRow[], o: ListFlags): void {
+	const print = listPrinter(TASK_PS, o);
 	let prev = "";
-	for (const r of rows) {
-		const name = r.name === prev ? ` \\_ ${r.name}` : r.name;
-		prev = r.name;
-		const err =
-			r.error && !o.noTrunc && r.error.length > 60 ? `"${r.error.slice(0, 57)}…"` : r.error ? `"${r.error}"` : "";
-		table.push([
-			o.noTrunc ? r.id : r.id.slice(0, 12),
-			name,
-			o.noTrunc ? r.image : r.image.replace(/@sha256:.*$/, ""),
-			r.node,
-			r.platform,
-			cap(r.desiredState),
-			`${cap(r.state)} ${ago(r.since)}`,
-			err,
-		]);
-	}
-	printTable(table);
+	print(
+		rows.map((r) => {
+			const shown = r.name === prev ? ` \\_ ${r.name}` : r.name;
+			prev = r.name;
+			return { ...r, shown };
+		}),
+	);
 }
 
-export async function servicePs(
-	refs: string[],
-	o: { noTrunc?: boolean; quiet?: boolean; format: string; filter: string[]; dataRoot: string },
-): Promise<void> {
-	let rows: TaskRow[] = [];
+export async function servicePs(refs: string[], o: ListFlags & { dataRoot: string }): Promise<void> {
+	listPrinter(TASK_PS, o); // a bad --format or --filter fails before any request
+	const rows: TaskRow[] = [];
 	for (const ref of refs) rows.push(...(await call<TaskRow[]>(o.dataRoot, "POST", "/v1/services/ps", { ref })));
-	for (const f of o.filter) {
-		const [k, v] = f.split("=", 2) as [string, string | undefined];
-		if (k === "desired-state") rows = rows.filter((r) => r.desiredState === v);
-		else if (k === "node") rows = rows.filter((r) => r.node === v || r.nodeId === v);
-		else if (k === "id") rows = rows.filter((r) => r.id.startsWith(v ?? ""));
-		else if (k === "name") rows = rows.filter((r) => r.name.startsWith(v ?? ""));
-		else throw new CommandError(`invalid filter "${f}": use desired-state, node, id or name`, "ERR_USAGE");
-	}
 	printTasks(rows, o);
 }
 

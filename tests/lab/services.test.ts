@@ -45,6 +45,15 @@ t.test("create, ls, ps, inspect, scale 3→5→1 and rm", async (t) => {
 		mode: "replicated",
 	});
 	t.match(await cli(lab, "n3", ["service", "ls"]), /web\s+replicated\s+3\/3/, "service ls (table) on n3: 3/3");
+	// The list conventions every list command has: templates, -q, --filter.
+	t.equal(await cli(lab, "n3", ["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]), "web 3/3\n", "a template");
+	t.equal((await cli(lab, "n1", ["service", "ps", "web", "-q"])).trim().split("\n").length, 3, "ps -q: 3 ids");
+	t.equal(
+		(await cli(lab, "n1", ["service", "ps", "web", "--filter", "desired-state=shutdown", "-q"])).trim(),
+		"",
+		"--filter desired-state=shutdown: none yet",
+	);
+	t.equal((await lab.tsswarm("n1", ["service", "ls", "--format", "{{.Nope}}"])).code, 2, "an unknown field exits 2");
 
 	const rows = liveRunning(await servicePs(lab, "n1", "web"));
 	t.equal(rows.length, 3, "service ps: 3 running tasks");
