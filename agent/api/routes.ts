@@ -70,6 +70,11 @@ const STATES = ["alive", "suspect", "dead", "left", "unknown"] as const satisfie
 const MANAGER_STATUS = ["", "Leader", "Reachable", "Unreachable"] as const;
 const STRS = c.arr(c.str({ max: 64 }), 64);
 const FORCE = c.obj({ force: c.opt(c.bool) });
+const REF = c.obj({ ref: c.str({ max: 256 }) });
+/** Any JSON object (a spec or an update is checked whole by the manager, naming the field). */
+const OBJECT: c.Check = (v) => {
+	if (!v || typeof v !== "object" || Array.isArray(v)) c.fail("must be an object");
+};
 
 export function agentRoutes(a: AgentApi): CompiledRoute[] {
 	const route = routes();
@@ -110,20 +115,44 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 		}),
 		route("GET /v1/networks/:ref", { handler: ({ params }) => a.managerOnly().inspectNetwork(params.ref) }),
 		route("DELETE /v1/networks/:ref", { handler: ({ params }) => a.managerOnly().removeNetwork(params.ref) }),
-		// Not typed yet (no entries in ApiRoutes, bodies unchecked): to move into the table above.
+		route("POST /v1/services/create", {
+			body: c.obj({ spec: OBJECT }),
+			handler: ({ body }) => a.managerOnly().createService(body.spec),
+		}),
+		route("GET /v1/services", { handler: () => a.managerOnly().listServices() }),
+		route("POST /v1/services/inspect", {
+			body: REF,
+			handler: ({ body }) => a.managerOnly().inspectService(body.ref),
+		}),
+		route("POST /v1/services/ps", { body: REF, handler: ({ body }) => a.managerOnly().serviceTasks(body.ref) }),
+		route("POST /v1/services/scale", {
+			body: c.obj({ ref: c.str({ max: 256 }), replicas: c.int(0, 100_000) }),
+			handler: ({ body }) => a.managerOnly().scaleService(body.ref, body.replicas),
+		}),
+		route("POST /v1/services/update", {
+			body: c.obj({ ref: c.str({ max: 256 }), spec: OBJECT, version: c.opt(c.int(0)), force: c.opt(c.bool) }),
+			handler: ({ body }) =>
+				a.managerOnly().updateService(body.ref, { spec: body.spec, version: body.version, force: body.force }),
+		}),
+		route("POST /v1/services/rollback", {
+			body: c.obj({ ref: c.str({ max: 256 }), version: c.opt(c.int(0)) }),
+			handler: ({ body }) => a.managerOnly().rollbackService(body.ref, { version: body.version }),
+		}),
+		route("POST /v1/services/rm", { body: REF, handler: ({ body }) => a.managerOnly().removeService(body.ref) }),
+		route("POST /v1/nodes/ps", {
+			body: c.obj({ ref: c.opt(c.str({ max: 256 })), id: c.opt(c.str({ max: 256 })) }),
+			handler: ({ body }) => a.managerOnly().nodeTasks(body.ref ?? body.id ?? ""),
+		}),
+		route("POST /v1/nodes/inspect", {
+			body: c.obj({ refs: c.arr(c.str({ max: 256 }), 1024) }),
+			handler: ({ body }) => a.managerOnly().inspectNodes(body.refs),
+		}),
+		route("POST /v1/nodes/update", {
+			body: c.obj({ ref: c.str({ max: 256 }), update: OBJECT }),
+			handler: ({ body }) => a.managerOnly().updateNode(body.ref, body.update),
+		}),
+		// Streams whose queries are checked by their own parsers (parseLogsQuery, parseEventsQuery).
 		...untypedRoutes({
-			"POST /v1/services/create": (b) => a.managerOnly().createService(b.spec),
-			"GET /v1/services": () => a.managerOnly().listServices(),
-			"POST /v1/services/inspect": (b) => a.managerOnly().inspectService(String(b.ref ?? "")),
-			"POST /v1/services/ps": (b) => a.managerOnly().serviceTasks(String(b.ref ?? "")),
-			"POST /v1/services/scale": (b) => a.managerOnly().scaleService(String(b.ref ?? ""), b.replicas),
-			"POST /v1/services/update": (b) =>
-				a.managerOnly().updateService(String(b.ref ?? ""), { spec: b.spec, version: b.version, force: b.force }),
-			"POST /v1/services/rollback": (b) => a.managerOnly().rollbackService(String(b.ref ?? ""), { version: b.version }),
-			"POST /v1/services/rm": (b) => a.managerOnly().removeService(String(b.ref ?? "")),
-			"POST /v1/nodes/ps": (b) => a.managerOnly().nodeTasks(String(b.ref ?? b.id ?? "")),
-			"POST /v1/nodes/inspect": (b) => a.managerOnly().inspectNodes(Array.isArray(b.refs) ? b.refs.map(String) : []),
-			"POST /v1/nodes/update": (b) => a.managerOnly().updateNode(String(b.ref ?? ""), b.update),
 			"POST /v1/services/logs": (b, { signal }) => a.managerOnly().serviceLogs(b, signal),
 			"POST /v1/events": (b, { signal }) => a.managerOnly().events(b, signal),
 		}),

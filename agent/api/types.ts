@@ -2,6 +2,15 @@
 // reads them; `ApiRoutes` names every route with its request and response, so both sides agree at
 // compile time. Types only: importing this file costs the CLI nothing at run time.
 
+import type { NodeInspect, ServiceRow, TaskRow } from "../manager/index.ts";
+import type { Service } from "../services/index.ts";
+import type { StoredRecord } from "../store/index.ts";
+
+export type { NodeInspect, ServiceRow, TaskRow };
+
+/** A service as `service inspect` shows it: the store's record (id, version, value). */
+export type ServiceRecord = StoredRecord<Service>;
+
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
 /** The path parameters of a route path: PathParams<"/v1/services/:id/tasks/:slot"> = { id; slot }. */
@@ -152,6 +161,21 @@ export interface ApiRoutes {
 	"POST /v1/networks": { body: NetworkCreateRequest; response: NetworkInspect };
 	"GET /v1/networks/:ref": { response: NetworkInspect };
 	"DELETE /v1/networks/:ref": { response: { id: string } };
+	// Services: the spec itself is checked whole by the manager (validateServiceSpec, names the field).
+	"POST /v1/services/create": { body: { spec: Record<string, unknown> }; response: ServiceRecord };
+	"GET /v1/services": { response: ServiceRow[] };
+	"POST /v1/services/inspect": { body: { ref: string }; response: ServiceRecord };
+	"POST /v1/services/ps": { body: { ref: string }; response: TaskRow[] };
+	"POST /v1/services/scale": { body: { ref: string; replicas: number }; response: ServiceRow };
+	"POST /v1/services/update": {
+		body: { ref: string; spec: Record<string, unknown>; version?: number; force?: boolean };
+		response: ServiceRecord;
+	};
+	"POST /v1/services/rollback": { body: { ref: string; version?: number }; response: ServiceRecord };
+	"POST /v1/services/rm": { body: { ref: string }; response: { id: string } };
+	"POST /v1/nodes/ps": { body: { ref?: string; id?: string }; response: TaskRow[] };
+	"POST /v1/nodes/inspect": { body: { refs: string[] }; response: NodeInspect[] };
+	"POST /v1/nodes/update": { body: { ref: string; update: Record<string, unknown> }; response: NodeInspect };
 }
 
 /** What one route's entry may say. */

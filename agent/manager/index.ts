@@ -13,3 +13,4 @@ export {
 } from "./networks.ts";
 export { findNode, type NodeInspect, type NodeUpdate, parseNodeUpdate } from "./nodes.ts";
 export { LeaderRpc, MANAGER_PROTOCOL } from "./rpc.ts";
+export type { ServiceRow, TaskRow } from "./services.ts";

@@ -79,6 +79,8 @@ export async function serviceCreate(
 	args: string[],
 	f: CreateFlags & PolicyFlags & { detach?: boolean; quiet?: boolean; dataRoot: string },
 ): Promise<void> {
+	// `create IMAGE -- sh -c ...`: the "--" ends our options (flags after the image pass through anyway).
+	if (args[0] === "--") args = args.slice(1);
 	const spec = specFromFlags(image, args, f);
 	spec.update = policyFromFlags(f, "update");
 	spec.rollback = policyFromFlags(f, "rollback");
