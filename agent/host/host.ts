@@ -242,6 +242,13 @@ export class Host extends EventEmitter<HostEvents> {
 		);
 	}
 
+	/** Stop serving a protocol registered with handle(), and the version answers beside it. */
+	async unhandle(protocol: string): Promise<void> {
+		const v = versionOf(protocol);
+		const all = v ? [...Array(v[1] + 3).keys()].map((i) => `${v[0]}/${i + 1}`) : [protocol];
+		await this.node.unhandle(all).catch(() => {});
+	}
+
 	private serve(stream: Stream, peer: string, protocol: string, handler: Handler): void {
 		const decoder = new FrameDecoder(this.max);
 		let done = false;

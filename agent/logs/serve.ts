@@ -121,5 +121,5 @@ export async function serveLogs(o: ServeLogsOptions): Promise<() => Promise<void
 			ctx.close();
 		}
 	});
-	return () => o.host.node.unhandle(LOGS_PROTOCOL).catch(() => {});
+	return () => o.host.unhandle(LOGS_PROTOCOL);
 }

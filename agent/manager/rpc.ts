@@ -79,7 +79,7 @@ export class LeaderRpc {
 	}
 
 	async stop(): Promise<void> {
-		await this.host.node.unhandle(MANAGER_PROTOCOL).catch(() => {});
+		await this.host.unhandle(MANAGER_PROTOCOL);
 	}
 
 	/** Run `kind` on the leader (here, when this node leads). */

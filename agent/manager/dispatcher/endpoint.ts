@@ -71,7 +71,7 @@ export class DispatchEndpoint {
 	}
 
 	async stop(): Promise<void> {
-		await this.host.node.unhandle(DISPATCH_PROTOCOL).catch(() => {});
+		await this.host.unhandle(DISPATCH_PROTOCOL);
 	}
 
 	/** The running Dispatcher takes new sessions until the returned function is called. */
