@@ -38,7 +38,7 @@ t.test("--memory, --cpus and --userns are checked before any pull", async (t) =>
 		["--userns", "sideways"],
 	] as const) {
 		const r = cli("run", `${flag}=${v}`, "127.0.0.1:9/nosuch:1", "true");
-		t.equal(r.status, 2, `${flag} ${v}: usage error`);
+		t.equal(r.status, 125, `${flag} ${v}: refused with docker run's 125`);
 		t.match(r.stderr, new RegExp(`^tsswarm: ${flag}`), r.stderr);
 		t.notMatch(r.stderr, /Unable to find image/, "no pull was tried");
 	}

@@ -77,7 +77,7 @@ t.test("a probe that exceeds its timeout fails and is killed; failures in the st
 	t.notMatch(ps.stdout, /sleep 30/, "timed-out probes are killed inside the container");
 });
 
-t.test("CLI: health flags, ps shows the status, bad flags are usage errors", async (t) => {
+t.test("CLI: health flags, ps shows the status, bad flags are refused (125, as docker run)", async (t) => {
 	const env = { TSSWARM_DATA_ROOT: dir.path, TSSWARM_CGROUP_PARENT: cgroupParent };
 	const run = await runCli(
 		["run", "-d", "--health-cmd", "true", "--health-interval", "100ms", "busybox", "sleep", "600"],
@@ -89,9 +89,10 @@ t.test("CLI: health flags, ps shows the status, bad flags are usage errors", asy
 	const ps = await runCli(["ps"], { env });
 	t.match(ps.stdout, /Up since .* \(healthy\)/);
 	const bad = await runCli(["run", "--health-cmd", "true", "--health-interval", "often", "busybox"], { env });
-	t.equal(bad.code, 2);
+	// As docker: `run`'s own failures, bad flags included, exit 125 (other commands: 2).
+	t.equal(bad.code, 125);
 	t.match(bad.stderr, /--health-interval must be a duration/);
 	const noCmd = await runCli(["run", "--health-retries", "3", "busybox"], { env });
-	t.equal(noCmd.code, 2);
+	t.equal(noCmd.code, 125);
 	t.match(noCmd.stderr, /need --health-cmd/);
 });
