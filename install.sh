@@ -219,9 +219,9 @@ set -eu
 data=${TSSWARM_DATA_ROOT:-/var/lib/tsswarm}
 [ -e "$data/cluster/state.json" ] && exit 0
 i=0
-until [ -S "$data/tsswarm.sock" ]; do
+until [ -S "$data/api/tsswarm.sock" ]; do
 	i=$((i + 1))
-	[ $i -le 300 ] || { echo "first-join: no agent socket at $data/tsswarm.sock after 60 s" >&2; exit 1; }
+	[ $i -le 300 ] || { echo "first-join: no agent socket at $data/api/tsswarm.sock after 60 s" >&2; exit 1; }
 	sleep 0.2
 done
 # The binary installed beside this script (/usr/local/bin/tsswarm).

@@ -205,7 +205,8 @@ function nodeViews(a: AgentApi): NodeView[] {
 				? (n.managerStatus as NodeView["managerStatus"])
 				: "",
 			platform: r?.platform ?? n.platform ?? null,
-			engineVersion: r?.engineVersion ?? n.version ?? null,
+			// What the node runs now (its own signed gossip), before what it ran when it joined (the record).
+			engineVersion: n.version ?? r?.engineVersion ?? null,
 			self: n.self,
 			labels: r?.labels ?? n.labels,
 		};

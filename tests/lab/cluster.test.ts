@@ -91,7 +91,11 @@ t.test("a 3-node cluster lab (n2 linux/arm64): stop, start, cut, heal, down", as
 		encoding: "utf8",
 	});
 	t.match(viaCli, /^ID\s+HOSTNAME\s+STATUS/, "lab exec n3 -- tsswarm node ls talks to n3's agent");
-	t.match(viaCli.split("\n").find((l) => l.includes(" * ")) ?? "", /\sn3\s/, "the agent answering is n3's own (the * row)");
+	t.match(
+		viaCli.split("\n").find((l) => l.includes(" * ")) ?? "",
+		/\sn3\s/,
+		"the agent answering is n3's own (the * row)",
+	);
 
 	// SIGKILL n3's agent: n1 sees it down; started again it comes back with the same identity.
 	const n3Id = byAddr(await nodeLs(lab, "n1"), n3.address)!.id;

@@ -8,6 +8,7 @@ import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync }
 import type { AddressInfo, Server } from "node:net";
 import { join } from "node:path";
 import t from "tap";
+import { socketPath } from "../../agent/api/index.ts";
 import { netnsArgv } from "../../cli/lab/index.ts";
 import { ensureTestImages } from "../helpers/images.ts";
 import { tempDir, uniqueName, waitFor } from "../helpers/index.ts";
@@ -195,7 +196,7 @@ t.test("amd64: agents in a 2-node lab, init on one, the installer's first-join s
 		const a = spawn(cmd!, args, { stdio: ["ignore", log, log], env: nodeEnv(n) });
 		closeSync(log);
 		agents.push(a);
-		await waitFor(`${n.name}'s agent socket`, () => existsSync(join(n.dir, "tsswarm.sock")) || a.exitCode !== null, {
+		await waitFor(`${n.name}'s agent socket`, () => existsSync(socketPath(n.dir)) || a.exitCode !== null, {
 			timeoutMs: 30_000,
 		});
 		t.equal(a.exitCode, null, `${n.name}'s agent runs (see ${n.dir}/agent.log)`);

@@ -26,7 +26,7 @@ interface NodeRow {
 	addr: string;
 	state: string;
 	role: string;
-	version?: string;
+	engineVersion?: string | null;
 	self: boolean;
 }
 
@@ -88,7 +88,7 @@ t.test("old and new agents interoperate; an upgraded node keeps its identity, st
 	};
 	const view = (from: string) =>
 		nodeLs(from)
-			.map((r) => `${r.addr.split(":")[0]}:${r.role}:${r.state}:${r.version}`)
+			.map((r) => `${r.addr.split(":")[0]}:${r.role}:${r.state}:${r.engineVersion}`)
 			.sort()
 			.join(" ");
 	const want = (versions: Record<string, string>) =>
@@ -117,9 +117,14 @@ t.test("old and new agents interoperate; an upgraded node keeps its identity, st
 	const j3 = cli("n3", ["join", "--token", workerToken!, `${node("n1").address}:2377`]);
 	t.equal(j3.status, 0, j3.stderr);
 	const mixed = want({ n1: OLD, n2: NEW, n3: OLD });
+	let last = "";
+	t.teardown(() => t.comment(`last views: ${last}`));
 	await waitFor(
 		"n1 and n2 to list all three alive with their versions",
-		() => view("n1") === mixed && view("n2") === mixed,
+		() => {
+			last = `n1: ${view("n1")} | n2: ${view("n2")}`;
+			return view("n1") === mixed && view("n2") === mixed;
+		},
 		{
 			timeoutMs: 60_000,
 			intervalMs: 500,
