@@ -25,6 +25,7 @@ export type {
 	Method,
 	NetworkCreateRequest,
 	NetworkInspect,
+	NodeInspect,
 	NodeRemoveRequest,
 	NodeView,
 	PathParams,
@@ -33,7 +34,10 @@ export type {
 	ResponseOf,
 	RouteMap,
 	RouteShape,
+	ServiceRecord,
+	ServiceRow,
 	StreamError,
 	StreamRoute,
+	TaskRow,
 	UnaryRoute,
 } from "./types.ts";

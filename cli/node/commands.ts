@@ -1,25 +1,10 @@
 // tsswarm node inspect/ps/update: talk to the local agent (a manager); node refs are ids, hostnames,
 // unique id prefixes or `self`. update goes through the leader.
+import type { NodeInspect } from "../../agent/api/index.ts";
 import { call } from "../../agent/api/index.ts";
 import { UsageError } from "../errors.ts";
 import type { ListFlags } from "../format.ts";
 import { printTasks } from "../service/commands.ts";
-
-interface NodeInspect {
-	id: string;
-	hostname: string;
-	addr: string;
-	role: string;
-	availability: string;
-	labels: Record<string, string>;
-	platform: { os: string; architecture: string; variant?: string };
-	resources: { nanoCpus: number; memoryBytes: number };
-	engineVersion: string;
-	createdAt: string;
-	status?: { state: string; message?: string; timestamp: string };
-	version: number;
-	managerStatus?: { leader: boolean; reachability: string; addr: string };
-}
 
 export async function nodeInspect(refs: string[], o: { pretty?: boolean; dataRoot: string }): Promise<void> {
 	const nodes = await call<NodeInspect[]>(o.dataRoot, "POST", "/v1/nodes/inspect", { refs });

@@ -1,45 +1,12 @@
 // tsswarm service ...: talks to the local agent (a manager), which forwards writes to the leader.
 // create and scale show convergence as docker does unless --detach.
+import type { ServiceRow, ServiceRecord as StoredService, TaskRow } from "../../agent/api/index.ts";
 import { call } from "../../agent/api/index.ts";
 import { parseReference, RegistryClient } from "../../runtime/index.ts";
 import { CommandError } from "../errors.ts";
 import { type ListFlags, type ListSpec, listPrinter } from "../format.ts";
 import { type CreateFlags, specFromFlags } from "./flags.ts";
 import { type PolicyFlags, policyFromFlags } from "./update-flags.ts";
-
-interface ServiceRow {
-	id: string;
-	name: string;
-	mode: string;
-	running: number;
-	desired: number;
-	image: string;
-	ports: string[];
-}
-
-interface TaskRow {
-	id: string;
-	name: string;
-	slot?: number;
-	nodeId?: string;
-	node: string;
-	platform: string;
-	image: string;
-	desiredState: string;
-	state: string;
-	since: string;
-	error: string;
-}
-
-interface StoredService {
-	id: string;
-	version: number;
-	value: {
-		spec: { name: string; mode: { kind: string; replicas?: number; totalCompletions?: number } };
-		specVersion: number;
-		updateStatus?: { state: string; startedAt?: string; completedAt?: string; message?: string };
-	};
-}
 
 const insecure = () => (process.env.TSSWARM_INSECURE_REGISTRIES ?? "").split(",").filter(Boolean);
 

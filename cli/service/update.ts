@@ -1,6 +1,7 @@
 // tsswarm service update / rollback: the current spec with the flags applied, sent with the record
 // version it was read at (a concurrent change is refused), then docker's progress display until
 // the update completes, pauses or rolls back (unless --detach).
+import type { ServiceRecord as StoredService, TaskRow } from "../../agent/api/index.ts";
 import { call } from "../../agent/api/index.ts";
 import { CommandError } from "../errors.ts";
 import { bar, converge, resolveImage } from "./commands.ts";
@@ -11,26 +12,6 @@ interface UpdateStatus {
 	startedAt?: string;
 	completedAt?: string;
 	message?: string;
-}
-
-interface StoredService {
-	id: string;
-	version: number;
-	value: {
-		spec: Record<string, unknown> & { name: string; mode: { kind: string; replicas?: number } };
-		specVersion: number;
-		updateStatus?: UpdateStatus;
-	};
-}
-
-interface TaskRow {
-	slot?: number;
-	nodeId?: string;
-	node: string;
-	desiredState: string;
-	state: string;
-	error: string;
-	specVersion?: number;
 }
 
 const inspect = (dataRoot: string, ref: string) =>
@@ -49,7 +30,7 @@ export async function serviceUpdate(
 ): Promise<void> {
 	if (f.rollback) return serviceRollback(ref, f);
 	const cur = await inspect(f.dataRoot, ref);
-	const spec = applyUpdateFlags(cur.value.spec, f);
+	const spec = applyUpdateFlags({ ...cur.value.spec }, f);
 	if (f.image !== undefined) {
 		const resolved = await resolveImage(f.image);
 		const task = spec.task as { container: { image: string }; placement: Record<string, unknown> };
