@@ -7,13 +7,6 @@ import { CommandError } from "../errors.ts";
 import { bar, converge, resolveImage } from "./commands.ts";
 import { applyUpdateFlags, type UpdateFlags } from "./update-flags.ts";
 
-interface UpdateStatus {
-	state: string;
-	startedAt?: string;
-	completedAt?: string;
-	message?: string;
-}
-
 const inspect = (dataRoot: string, ref: string) =>
 	call<StoredService>(dataRoot, "POST", "/v1/services/inspect", { ref });
 
