@@ -29,6 +29,9 @@ export function labNodeEnv(rec: LabRecord, node: LabNode): NodeJS.ProcessEnv {
 		TSSWARM_NODE: node.name,
 		TSSWARM_DATA_ROOT: node.dir,
 		TSSWARM_CGROUP_PARENT: `${node.netns}`,
+		// The worker's overlay sandboxes and task namespaces carry the node's name, so lab down
+		// (and the sweep after a killed run) removes them with the lab's own.
+		TSSWARM_NETNS_PREFIX: node.netns,
 		...(rec.registry ? { TSSWARM_INSECURE_REGISTRIES: `${rec.registry.address}:${rec.registry.port}` } : {}),
 	};
 }

@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, openSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { socketPath } from "../../agent/api/index.ts";
-import { cliPath as labCliPath, netnsArgv } from "../../cli/lab/index.ts";
+import { cliPath as labCliPath, labNodeEnv, netnsArgv } from "../../cli/lab/index.ts";
 import { waitFor } from "./index.ts";
 import type { Lab } from "./lab.ts";
 
@@ -33,7 +33,8 @@ export async function startAgent(lab: Lab, node: string, o: { args?: string[] } 
 	const [cmd, ...args] = netnsArgv(lab.record, n.name, [cliPath, "agent", ...flags]);
 	const child = spawn(cmd!, args, {
 		stdio: ["ignore", log, log],
-		env: { ...process.env, TSSWARM_DATA_ROOT: n.dir, TSSWARM_NODE: n.name },
+		// The lab's node env (data root, cgroup parent, netns prefix), so teardown sweeps what it makes.
+		env: { ...labNodeEnv(lab.record, n), TSSWARM_NODE: n.name },
 	});
 	const exited = new Promise<void>((r) => child.once("exit", () => r()));
 	await waitFor(`${node}'s agent socket`, () => existsSync(sock) || child.exitCode !== null, { timeoutMs: 20_000 });

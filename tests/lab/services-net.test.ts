@@ -2,6 +2,7 @@
 // no web replica, `web` resolves to its VIP and `tasks.web` to both replicas, the VIP spreads over
 // both, port 8080 answers on that node (routing mesh), and a killed replica leaves DNS, the VIP and
 // the mesh within a deadline.
+import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import t from "tap";
 import { waitFor } from "../helpers/index.ts";
@@ -86,6 +87,11 @@ t.test(
 			{ timeoutMs: 60_000 },
 		);
 		t.equal(cl!.node, free.name, "the client runs on the node without web");
+		// The workers' kernel objects carry the lab node's name, so the lab's teardown (and the sweep
+		// after a killed run) removes them; under any other name they would outlive the lab.
+		const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
+		t.match(netns, new RegExp(`^tsl-${lab.name}-n\\d-ov\\d+`, "m"), "overlay sandboxes are named for their lab node");
+		t.match(netns, new RegExp(`^tsl-${lab.name}-n\\d-t-`, "m"), "and so are task namespaces");
 		const inClient = (cmd: string) => lab.tsswarm(free.name, ["exec", `${cl!.name}.${cl!.id}`, "sh", "-c", cmd]);
 		const resolve = (name: string) => resolveIn(inClient, name);
 		t.same(await waitFor("web resolves", () => resolve("web"), { timeoutMs: 20_000 }), [vip], "web -> its VIP");
