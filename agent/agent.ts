@@ -39,6 +39,7 @@ import type { InitOptions, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
 import {
 	DirectorySync,
+	joinRecord,
 	type NodeDescription,
 	NodeDirectory,
 	NodeRemoveRefusedError,
@@ -46,6 +47,7 @@ import {
 	validateDescription,
 	validateEntries,
 } from "./nodes/index.ts";
+import { probeRecordRole, RoleController } from "./roles/index.ts";
 import { NotFoundError, NotManagerError } from "./store/index.ts";
 import { startNodeWorker } from "./worker/index.ts";
 
@@ -152,6 +154,8 @@ export class Agent {
 	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
+	/** Follows this node's record role: starts or stops the manager side (autopilot's decisions). */
+	private roles: RoleController | undefined;
 	/** This node's tasks (every node runs tasks) and its session with the leader's dispatcher. */
 	private worker: Awaited<ReturnType<typeof startNodeWorker>> | undefined;
 	private dispatch: DispatcherClient | undefined;
@@ -230,33 +234,69 @@ export class Agent {
 		return this.manager;
 	}
 
+	private async startManager(bootstrap: boolean): Promise<void> {
+		const { Manager } = await import("./manager/index.ts");
+		this.manager = await Manager.start({
+			host: this.host,
+			dataRoot: this.o.dataRoot,
+			clusterId: this.state!.clusterId,
+			logger: this.log,
+			bootstrap,
+			directory: this.directory,
+			logs: (node, req, onLines, signal) => {
+				if (!this.logs) throw new NotInClusterError();
+				return this.logs.fetch(node, req, onLines, signal);
+			},
+		});
+	}
+
+	/** Workers have no store: they keep their directory by asking a manager, and sooner when a
+	 * peer they do not know yet knocks (it may have joined since). */
+	private startSync(): void {
+		this.sync = new DirectorySync({
+			host: this.host,
+			directory: this.directory,
+			protocol: MANAGER_PROTOCOL,
+			logger: this.log,
+		});
+		this.sync.start();
+	}
+
+	/**
+	 * Filled in by the cluster-keys work: fetch what a manager holds (the cluster key material)
+	 * before this node starts serving as one. Awaited before the Manager starts; a no-op for now.
+	 */
+	protected async onBecomeManager(): Promise<void> {}
+
+	/** Autopilot promoted this node (its record says manager): an empty replica the leader fills. */
+	private async becomeManager(reason: string): Promise<void> {
+		await this.onBecomeManager();
+		this.sync?.stop();
+		this.sync = undefined;
+		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
+		await this.startManager(false);
+		this.state!.role = "manager";
+		this.saveState();
+		await this.startDispatch();
+		this.log.info({ reason }, "this node is a manager now (its Raft replica catches up from the leader)");
+	}
+
+	/** Autopilot demoted this node (its record says worker): the replica stops and is deleted. */
+	private async becomeWorker(reason: string): Promise<void> {
+		await this.manager?.stop();
+		this.manager = undefined;
+		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
+		this.state!.role = "worker";
+		this.saveState();
+		if (!this.sync) this.startSync();
+		await this.startDispatch();
+		this.log.info({ reason }, "this node is a worker now (its Raft replica is removed)");
+	}
+
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
-		if (st.role === "manager") {
-			const { Manager } = await import("./manager/index.ts");
-			this.manager = await Manager.start({
-				host: this.host,
-				dataRoot: this.o.dataRoot,
-				clusterId: st.clusterId,
-				logger: this.log,
-				bootstrap,
-				directory: this.directory,
-				logs: (node, req, onLines, signal) => {
-					if (!this.logs) throw new NotInClusterError();
-					return this.logs.fetch(node, req, onLines, signal);
-				},
-			});
-		} else {
-			// Workers have no store: they keep their directory by asking a manager, and sooner when
-			// a peer they do not know yet knocks (it may have joined since).
-			this.sync = new DirectorySync({
-				host: this.host,
-				directory: this.directory,
-				protocol: MANAGER_PROTOCOL,
-				logger: this.log,
-			});
-			this.sync.start();
-		}
+		if (st.role === "manager") await this.startManager(bootstrap);
+		else this.startSync();
 		this.membership = new Membership({
 			id: this.host.peerId,
 			nodeKey: this.host.privateKey, // signs this node's own statements (alive, leave)
@@ -292,6 +332,24 @@ export class Agent {
 			});
 		}
 		await this.startWorker();
+		this.roles = new RoleController({
+			self: this.host.peerId,
+			directory: this.directory,
+			logger: this.log,
+			current: () => this.state?.role ?? "worker",
+			becomeManager: (why) => this.becomeManager(why),
+			becomeWorker: (why) => this.becomeWorker(why),
+			hasLeader: () => this.manager?.store.leader() !== undefined,
+			probeRole: () =>
+				probeRecordRole({
+					host: this.host,
+					directory: this.directory,
+					self: this.host.peerId,
+					protocol: MANAGER_PROTOCOL,
+					logger: this.log,
+				}),
+		});
+		this.roles.start();
 	}
 
 	/** Tasks running on this node (tsswarm info). */
@@ -320,10 +378,17 @@ export class Agent {
 			fetch: logsClient({ host: this.host, directory: this.directory, self: this.host.peerId, local: source }),
 			stop: stopServing,
 		};
+		await this.startDispatch();
+	}
+
+	/** The session with the leader's dispatcher (again after a role change: a manager's is local). */
+	private async startDispatch(): Promise<void> {
+		await this.dispatch?.stop();
+		if (!this.worker) return;
 		this.dispatch = new DispatcherClient({
 			host: this.host,
 			directory: this.directory,
-			sink: w.worker,
+			sink: this.worker.worker,
 			logger: this.log,
 			// libp2p cannot dial itself: a manager's own worker talks to its endpoint in-process.
 			...(this.manager ? { local: this.manager.endpoint } : {}),
@@ -338,7 +403,7 @@ export class Agent {
 	private async grant(peer: string, role: Role, meta: Record<string, unknown>): Promise<JoinGrant> {
 		const description = validateDescription(peer, meta);
 		if (!this.manager) throw new NotManagerError();
-		await this.manager.registerNode(nodeRecord(peer, role, description));
+		await this.manager.registerNode(joinRecord(peer, role, description));
 		this.log.info({ peer, role, hostname: description.hostname }, "node joined");
 		const addr = /^([\d.]+):(\d+)$/.exec(description.addr);
 		if (role === "manager" && addr && this.manager) {
@@ -447,7 +512,15 @@ export class Agent {
 		if (!this.membership) throw new NotInClusterError();
 		const voters = this.manager?.voters();
 		const managerStatus = (id: string, alive: boolean) =>
-			!voters?.ids.includes(id) ? "" : id === voters.leader ? "Leader" : alive ? "Reachable" : "Unreachable";
+			voters?.nonvoters.includes(id)
+				? "Catching up"
+				: !voters?.ids.includes(id)
+					? ""
+					: id === voters.leader
+						? "Leader"
+						: alive
+							? "Reachable"
+							: "Unreachable";
 		const live = new Map(this.membership.all().map((m) => [m.id, m]));
 		// On a manager the store has what the node said at join and what node update set.
 		const rec = (id: string) => this.manager?.store.get("nodes", id)?.value;
@@ -510,6 +583,8 @@ export class Agent {
 	}
 
 	private async stopCluster(): Promise<void> {
+		await this.roles?.stop();
+		this.roles = undefined;
 		await this.dispatch?.stop();
 		this.dispatch = undefined;
 		await this.logs?.stop();

@@ -101,6 +101,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 	private draining: Promise<void> = Promise.resolve();
 	private waiters = new Set<Waiter>();
 	private peers = new Map<string, { address: string; suffrage: "voter" | "nonvoter" }>();
+	/** When a valid message from each peer last arrived (ms epoch): hashicorp's LastContact, per server. */
+	private contact = new Map<string, number>();
 	/** The configuration observePeers last looked at (the core keeps one object per config entry). */
 	private observedConfig: Configuration | undefined;
 	private counters = {
@@ -256,6 +258,7 @@ export class Raft extends EventEmitter<RaftEvents> {
 			this.emit("invalid-message", { peer: from, error: err as Error });
 			return;
 		}
+		this.contact.set(from, Date.now());
 		if (msg.term < this.core.term && msg.type !== "serverQuery" && msg.type !== "serverInfo") {
 			// Normal after an election (delayed traffic), so counted and logged at debug only; the
 			// core still sees it, to answer a stale leader with the current term.
@@ -778,6 +781,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 			/** Log batches persisted (one fsync each on a durable store). */
 			logWrites: this.counters.logWrites,
 			peers: st?.progress ?? {},
+			/** When each peer was last heard from (ms epoch); a peer never heard from is absent. */
+			lastContact: Object.fromEntries(this.contact) as Record<string, number>,
 		};
 	}
 

@@ -24,7 +24,7 @@ export interface AgentNode {
 	platform?: Platform;
 	self: boolean;
 	version?: string;
-	/** Leader, Reachable, Unreachable or "". */
+	/** Leader, Reachable, Unreachable (voters), Catching up (a non-voter) or "". */
 	managerStatus: string;
 	labels: Record<string, string>;
 }
@@ -59,6 +59,8 @@ export interface AgentApi {
 		| "updateNode"
 		| "serviceLogs"
 		| "events"
+		| "updateAutopilot"
+		| "autopilotSettings"
 	> & {
 		store: Pick<ClusterStore, "list">;
 	};
@@ -67,7 +69,7 @@ export interface AgentApi {
 }
 
 const STATES = ["alive", "suspect", "dead", "left", "unknown"] as const satisfies readonly MemberState[];
-const MANAGER_STATUS = ["", "Leader", "Reachable", "Unreachable"] as const;
+const MANAGER_STATUS = ["", "Leader", "Reachable", "Unreachable", "Catching up"] as const;
 const STRS = c.arr(c.str({ max: 64 }), 64);
 const FORCE = c.obj({ force: c.opt(c.bool) });
 const REF = c.obj({ ref: c.str({ max: 256 }) });
@@ -150,6 +152,11 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 		route("POST /v1/nodes/update", {
 			body: c.obj({ ref: c.str({ max: 256 }), update: OBJECT }),
 			handler: ({ body }) => a.managerOnly().updateNode(body.ref, body.update),
+		}),
+		route("GET /v1/swarm/autopilot", { handler: () => a.managerOnly().autopilotSettings() }),
+		route("POST /v1/swarm/update", {
+			body: c.obj({ autopilot: OBJECT }),
+			handler: ({ body }) => a.managerOnly().updateAutopilot(body.autopilot),
 		}),
 		// Streams whose queries are checked by their own parsers (parseLogsQuery, parseEventsQuery).
 		...untypedRoutes({

@@ -93,7 +93,7 @@ export interface NodeView {
 	/** active, pause or drain (null where this node keeps no records: on workers). */
 	availability: "active" | "pause" | "drain" | null;
 	/** Leader, Reachable or Unreachable for Raft voters; "" otherwise. */
-	managerStatus: "" | "Leader" | "Reachable" | "Unreachable";
+	managerStatus: "" | "Leader" | "Reachable" | "Unreachable" | "Catching up";
 	platform: Platform | null;
 	engineVersion: string | null;
 	/** Whether it is this node. */
@@ -176,6 +176,16 @@ export interface ApiRoutes {
 	"POST /v1/nodes/ps": { body: { ref?: string; id?: string }; response: TaskRow[] };
 	"POST /v1/nodes/inspect": { body: { refs: string[] }; response: NodeInspect[] };
 	"POST /v1/nodes/update": { body: { ref: string; update: Record<string, unknown> }; response: NodeInspect };
+	"GET /v1/swarm/autopilot": { response: AutopilotView };
+	"POST /v1/swarm/update": { body: { autopilot: Record<string, unknown> }; response: AutopilotView };
+}
+
+/** Autopilot's settings (`tsswarm swarm update`); voters absent: automatic (3, or 5 with 5+ nodes). */
+export interface AutopilotView {
+	voters?: number;
+	deadServerThresholdMs: number;
+	stabilizationMs: number;
+	minQuorum: number;
 }
 
 /** What one route's entry may say. */

@@ -46,6 +46,10 @@ function toEvent(ev: ChangeEvent, time: string): ClusterEvent {
 		if (ev.previous?.value.status && ev.previous.value.status.state !== n.status?.state)
 			attributes["state.old"] = ev.previous.value.status.state;
 		attributes.availability = n.availability;
+		// Autopilot's promotions, demotions and removals (and `node update --role`) say why.
+		attributes.role = n.role;
+		if (ev.previous && ev.previous.value.role !== n.role) attributes["role.old"] = ev.previous.value.role;
+		if (n.roleReason && n.roleReason !== ev.previous?.value.roleReason) attributes.reason = n.roleReason;
 	}
 	return {
 		time,

@@ -15,6 +15,14 @@ import {
 import type { Service } from "../services/index.ts";
 import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/index.ts";
 import { AllocatorComponent } from "./allocator/index.ts";
+import {
+	Autopilot,
+	type AutopilotOptions,
+	type AutopilotSettings,
+	autopilotSettings,
+	parseAutopilotUpdate,
+	updateAutopilot,
+} from "./autopilot/index.ts";
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
 import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
@@ -65,6 +73,8 @@ export interface ManagerOptions {
 	downGraceMs?: number;
 	/** Reads a task's log from the node that runs it (agent/logs), for `service logs`. */
 	logs?: TaskLogFetcher;
+	/** Autopilot's health thresholds (its settings live in the cluster record). */
+	autopilot?: AutopilotOptions;
 }
 
 export interface InitOptions {
@@ -120,6 +130,9 @@ export class Manager {
 			inspectNetwork(await createNetwork(store, validateNetworkSpec(body))),
 		);
 		rpc.register("network.rm", async (body) => removeNetwork(store, String(body.ref ?? "")));
+		rpc.register("cluster.autopilot", async (body) =>
+			updateAutopilot(store, parseAutopilotUpdate((body.update ?? {}) as Record<string, unknown>)),
+		);
 		rpc.register("raft.addVoter", async (body) => {
 			const id = String(body.id ?? "");
 			const address = String(body.address ?? "");
@@ -202,13 +215,28 @@ export class Manager {
 		return inspectNetwork(findNetwork(this.store, ref));
 	}
 
-	/** The Raft voters and the leader, for node ls's MANAGER STATUS. */
-	voters(): { ids: string[]; leader: string | undefined } {
-		const ids = this.store
-			.configuration()
-			.servers.filter((s) => s.suffrage === "voter")
-			.map((s) => s.id);
-		return { ids, leader: this.store.leader()?.id };
+	/** The Raft voters, the non-voters (catching up) and the leader, for node ls's MANAGER STATUS. */
+	voters(): { ids: string[]; nonvoters: string[]; leader: string | undefined } {
+		const servers = this.store.configuration().servers;
+		const ids = servers.filter((s) => s.suffrage === "voter").map((s) => s.id);
+		const nonvoters = servers.filter((s) => s.suffrage !== "voter").map((s) => s.id);
+		return { ids, nonvoters, leader: this.store.leader()?.id };
+	}
+
+	/** `tsswarm swarm update`: autopilot's settings, through the leader; returns them whole. */
+	async updateAutopilot(raw: unknown): Promise<AutopilotSettings> {
+		const update = parseAutopilotUpdate((raw ?? {}) as Record<string, unknown>); // refuse bad input here
+		const r = (await this.rpc.call("cluster.autopilot", { update: { ...update } })) as {
+			index: number;
+			settings: AutopilotSettings;
+		};
+		await this.store.waitForApplied(r.index);
+		return r.settings;
+	}
+
+	/** Autopilot's settings as this manager's replica has them. */
+	autopilotSettings(): AutopilotSettings {
+		return autopilotSettings(this.store);
 	}
 
 	async createService(spec: unknown): Promise<StoredRecord<Service>> {
@@ -349,5 +377,6 @@ function leaderComponents(store: ClusterStore, o: ManagerOptions, endpoint: Disp
 			globalFits: globalFits(store),
 			...(o.downGraceMs !== undefined ? { downGraceMs: o.downGraceMs } : {}),
 		}),
+		new Autopilot(store, o.logger, o.autopilot),
 	];
 }

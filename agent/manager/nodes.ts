@@ -6,6 +6,8 @@ import {
 	type NodeDirectory,
 	type NodeRecord,
 	NodeRemoveRefusedError,
+	ROLE_PREFERENCES,
+	type RolePreference,
 	validAddr,
 	validPeerId,
 } from "../nodes/index.ts";
@@ -94,6 +96,8 @@ export function findNode(store: ClusterStore, ref: string): StoredRecord<Node> {
 
 export interface NodeUpdate {
 	availability?: "active" | "pause" | "drain";
+	/** `--role`, `node promote` (manager), `node demote` (worker): what autopilot may make of the node. */
+	role?: RolePreference;
 	labelAdd: Record<string, string>;
 	labelRm: string[];
 }
@@ -102,7 +106,9 @@ const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
 
 /** `node update`'s request, checked whole before it travels to the leader. */
 export function parseNodeUpdate(raw: Record<string, unknown>): NodeUpdate {
-	const { availability, labelAdd = {}, labelRm = [] } = raw;
+	const { availability, role, labelAdd = {}, labelRm = [] } = raw;
+	if (role !== undefined && !ROLE_PREFERENCES.includes(role as RolePreference))
+		throw new InvalidNodeUpdateError(`role must be auto, manager or worker, got ${JSON.stringify(role)?.slice(0, 64)}`);
 	if (availability !== undefined && availability !== "active" && availability !== "pause" && availability !== "drain")
 		throw new InvalidNodeUpdateError(
 			`availability must be active, pause or drain, got ${JSON.stringify(availability)?.slice(0, 64)}`,
@@ -119,6 +125,7 @@ export function parseNodeUpdate(raw: Record<string, unknown>): NodeUpdate {
 		throw new InvalidNodeUpdateError("labelRm must be a list of label keys");
 	return {
 		...(availability !== undefined ? { availability } : {}),
+		...(role !== undefined ? { role: role as RolePreference } : {}),
 		labelAdd: labelAdd as Record<string, string>,
 		labelRm: labelRm as string[],
 	};
@@ -143,6 +150,16 @@ export async function updateNode(
 		}
 		if (Object.keys(labels).length > 64) throw new InvalidNodeUpdateError("a node has at most 64 labels");
 		const value: Node = { ...cur.value, labels, availability: u.availability ?? cur.value.availability };
+		if (u.role !== undefined && u.role !== (cur.value.desiredRole ?? "auto")) {
+			// Someone must be able to hold the quorum: refuse to pin the last possible manager to worker.
+			if (u.role === "worker" && !store.list("nodes").some((n) => n.id !== cur.id && n.value.desiredRole !== "worker"))
+				throw new InvalidNodeUpdateError(
+					`node ${cur.value.hostname} is the last node that may be a manager; it cannot be pinned to the worker role`,
+				);
+			if (u.role === "auto") delete value.desiredRole;
+			else value.desiredRole = u.role;
+			value.roleReason = `role preference set to ${u.role} (node update)`;
+		}
 		try {
 			const { index } = await store.commit([{ op: "update", table: "nodes", id: cur.id, version: cur.version, value }]);
 			return { id: cur.id, index };
@@ -155,21 +172,30 @@ export async function updateNode(
 export interface NodeInspect extends Node {
 	/** The store version (Raft index) of the record. */
 	version: number;
-	managerStatus?: { leader: boolean; reachability: "reachable" | "unreachable"; addr: string };
+	/** The role preference (the record's desiredRole, absent there when auto). */
+	rolePreference: RolePreference;
+	/** Voters are reachable or not; a non-voter is catching up (autopilot promotes it once stable). */
+	managerStatus?: { leader: boolean; reachability: "reachable" | "unreachable" | "catching up"; addr: string };
 }
 
 /** A node's record as `node inspect` shows it: the record, its status, and its place among the voters. */
 export function inspectNode(store: ClusterStore, n: StoredRecord<Node>): NodeInspect {
-	const voter = store.configuration().servers.find((s) => s.id === n.id && s.suffrage === "voter");
+	const server = store.configuration().servers.find((s) => s.id === n.id);
 	const leader = store.leader()?.id === n.id;
 	return {
 		...n.value,
 		version: n.version,
-		...(voter
+		rolePreference: n.value.desiredRole ?? "auto",
+		...(server
 			? {
 					managerStatus: {
 						leader,
-						reachability: leader || n.value.status?.state === "ready" ? "reachable" : "unreachable",
+						reachability:
+							server.suffrage !== "voter"
+								? "catching up"
+								: leader || n.value.status?.state === "ready"
+									? "reachable"
+									: "unreachable",
 						addr: n.value.addr,
 					},
 				}

@@ -9,12 +9,15 @@ export {
 export * from "./errors.ts";
 export {
 	type Availability,
+	joinRecord,
 	type NodeDescription,
 	type NodeRecord,
 	type NodeRole,
 	nodeRecord,
 	type Platform,
 	parseNodeRecord,
+	ROLE_PREFERENCES,
+	type RolePreference,
 	validAddr,
 	validateDescription,
 	validPeerId,
@@ -25,4 +28,5 @@ export {
 	NODES_LIST,
 	type NodesListReply,
 	parseNodesListReply,
+	type SyncLogger,
 } from "./sync.ts";

@@ -4,6 +4,9 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import { InvalidNodeDescriptionError } from "./errors.ts";
 
 export type NodeRole = "manager" | "worker";
+/** Which role autopilot may give a node: any (auto, the default), or the one the user pinned. */
+export type RolePreference = "auto" | "manager" | "worker";
+export const ROLE_PREFERENCES: readonly RolePreference[] = ["auto", "manager", "worker"];
 export type Availability = "active" | "pause" | "drain";
 
 export interface Platform {
@@ -19,6 +22,10 @@ export interface NodeRecord {
 	/** ip:port the node advertises (libp2p TCP and membership UDP). */
 	addr: string;
 	role: NodeRole;
+	/** `node update --role`, `node promote/demote`, or the manager join token (manager); absent: auto. */
+	desiredRole?: RolePreference;
+	/** Why the role last changed (autopilot's reason, or the user's command); shown by `tsswarm events`. */
+	roleReason?: string;
 	availability: Availability;
 	labels: Record<string, string>;
 	platform: Platform;
@@ -105,6 +112,11 @@ export function nodeRecord(id: string, role: NodeRole, d: NodeDescription, now =
 	return { id, role, availability: "active", createdAt: now.toISOString(), ...d };
 }
 
+/** A joiner's record: the manager token pins the manager role; the worker token leaves it to autopilot. */
+export function joinRecord(id: string, role: NodeRole, d: NodeDescription, now = new Date()): NodeRecord {
+	return { ...nodeRecord(id, role, d, now), ...(role === "manager" ? { desiredRole: "manager" as const } : {}) };
+}
+
 /** A whole record that crossed a boundary (a forwarded write); throws InvalidNodeDescriptionError. */
 export function parseNodeRecord(raw: unknown): NodeRecord {
 	const r = (raw ?? {}) as Partial<Record<keyof NodeRecord, unknown>>;
@@ -116,9 +128,12 @@ export function parseNodeRecord(raw: unknown): NodeRecord {
 		throw new InvalidNodeDescriptionError(id, "availability must be active, pause or drain");
 	if (typeof r.createdAt !== "string" || Number.isNaN(Date.parse(r.createdAt)))
 		throw new InvalidNodeDescriptionError(id, "createdAt must be a date");
+	if (r.desiredRole !== undefined && !ROLE_PREFERENCES.includes(r.desiredRole as RolePreference))
+		throw new InvalidNodeDescriptionError(id, "desiredRole must be auto, manager or worker");
 	return {
 		id,
 		role: r.role,
+		...(r.desiredRole !== undefined ? { desiredRole: r.desiredRole as RolePreference } : {}),
 		availability: r.availability,
 		createdAt: r.createdAt,
 		...validateDescription(id, raw),

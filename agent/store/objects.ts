@@ -75,6 +75,8 @@ export const validateNode = validator<Node>(
 		hostname: str({ max: 253 }),
 		addr: str({ max: 64, re: /^[^\s]+:\d{1,5}$/, hint: '"ip:port"' }),
 		role: oneOf(["manager", "worker"]),
+		desiredRole: opt(oneOf(["auto", "manager", "worker"])),
+		roleReason: opt(str({ min: 0, max: 512 })),
 		availability: oneOf(["active", "pause", "drain"]),
 		labels: strMap(),
 		platform: PLATFORM,
@@ -226,6 +228,13 @@ export interface Cluster {
 	subnetSize: number;
 	nextVni: number;
 	createdAt: string;
+	/** Autopilot's settings (`tsswarm swarm update`); absent fields take agent/manager/autopilot's defaults. */
+	autopilot?: {
+		voters?: number;
+		deadServerThresholdMs?: number;
+		stabilizationMs?: number;
+		minQuorum?: number;
+	};
 }
 
 export const validateCluster = validator<Cluster>(
@@ -237,6 +246,14 @@ export const validateCluster = validator<Cluster>(
 		subnetSize: int(1, 32),
 		nextVni: int(1, 2 ** 24),
 		createdAt: ISO_TIME,
+		autopilot: opt(
+			obj({
+				voters: opt(int(1, 9)),
+				deadServerThresholdMs: opt(int(1000, 30 * 24 * 3_600_000)),
+				stabilizationMs: opt(int(0, 3_600_000)),
+				minQuorum: opt(int(1, 9)),
+			}),
+		),
 	}),
 );
 

@@ -223,4 +223,23 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 	addVoter(id: string, address: string, o: FutureOptions = {}): Promise<number> {
 		return this.raft.addVoter(id, address, { timeoutMs: 30_000, ...o });
 	}
+
+	/** A server that receives the log but does not vote (autopilot's first step of a promotion). */
+	addNonvoter(id: string, address: string, o: FutureOptions = {}): Promise<number> {
+		return this.raft.addNonvoter(id, address, { timeoutMs: 30_000, ...o });
+	}
+
+	/** A voter keeps receiving the log but stops voting (the first step of a live demotion). */
+	demoteVoter(id: string, o: FutureOptions = {}): Promise<number> {
+		return this.raft.demoteVoter(id, { timeoutMs: 30_000, ...o });
+	}
+
+	removeServer(id: string, o: FutureOptions = {}): Promise<number> {
+		return this.raft.removeServer(id, { timeoutMs: 30_000, ...o });
+	}
+
+	/** Hand leadership to another voter (to `to`, or the most up-to-date one). */
+	leadershipTransfer(to?: string, o: FutureOptions = {}): Promise<string> {
+		return this.raft.leadershipTransfer(to, o);
+	}
 }

@@ -169,16 +169,55 @@ export function registerSwarm(program: Command): void {
 		});
 	node
 		.command("update")
-		.description("change a node's availability or labels")
+		.description("change a node's availability, labels or role preference")
 		.argument("<node>", "id, hostname, unique id prefix or self")
 		.option("--availability <availability>", "active, pause or drain")
+		.option("--role <role>", "auto (autopilot decides), manager or worker (pinned)")
 		.option("--label-add <key=value>", "add or change a node label (repeatable)", collect, [])
 		.option("--label-rm <key>", "remove a node label (repeatable)", collect, [])
 		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(
-			async (ref: string, o: { availability?: string; labelAdd: string[]; labelRm: string[]; dataRoot: string }) => {
+			async (
+				ref: string,
+				o: { availability?: string; role?: string; labelAdd: string[]; labelRm: string[]; dataRoot: string },
+			) => {
 				const { nodeUpdate } = await import("../node/commands.ts");
 				await nodeUpdate(ref, o);
+			},
+		);
+	for (const [cmd, role, what] of [
+		["promote", "manager", "pin nodes to the manager role (autopilot makes them voters)"],
+		["demote", "worker", "pin nodes to the worker role (autopilot hands their vote away)"],
+	] as const)
+		node
+			.command(cmd)
+			.description(what)
+			.argument("<node...>", "ids, hostnames, unique id prefixes or self")
+			.option("--data-root <dir>", "data directory", dataRoot())
+			.action(async (refs: string[], o: { dataRoot: string }) => {
+				const { nodeSetRole } = await import("../node/commands.ts");
+				await nodeSetRole(refs, role, o);
+			});
+	program
+		.command("swarm")
+		.description("cluster-wide settings")
+		.command("update")
+		.description("change autopilot's settings (how many voters, when a dead one is removed)")
+		.option("--voters <n>", "target number of Raft voters, 1 to 9, or auto (3; 5 with 5+ healthy nodes)")
+		.option("--dead-threshold <duration>", "remove a voter unhealthy this long (e.g. 5m, 30s)")
+		.option("--stabilization <duration>", "a new voter must be caught up and healthy this long (e.g. 10s)")
+		.option("--min-quorum <n>", "autopilot never takes the voter count below this (1 to 9)")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(
+			async (o: {
+				voters?: string;
+				deadThreshold?: string;
+				stabilization?: string;
+				minQuorum?: string;
+				dataRoot: string;
+			}) => {
+				const { swarmUpdate } = await import("../swarm/commands.ts");
+				await swarmUpdate(o);
 			},
 		);
 }

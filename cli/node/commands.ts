@@ -17,6 +17,8 @@ export async function nodeInspect(refs: string[], o: { pretty?: boolean; dataRoo
 				`ID:\t\t\t${n.id}`,
 				`Hostname:\t\t${n.hostname}`,
 				`Joined at:\t\t${n.createdAt}`,
+				`Role:\t\t\t${n.role}`,
+				`Role preference:\t${n.rolePreference}${n.roleReason ? ` (last change: ${n.roleReason})` : ""}`,
 				"Status:",
 				` State:\t\t\t${n.status?.state ?? "unknown"}`,
 				` Availability:\t\t${n.availability}`,
@@ -60,19 +62,37 @@ function labelPairs(list: string[]): Record<string, string> {
 	return out;
 }
 
+const ROLES = ["auto", "manager", "worker"];
+
 export async function nodeUpdate(
 	ref: string,
-	o: { availability?: string; labelAdd: string[]; labelRm: string[]; dataRoot: string },
+	o: { availability?: string; role?: string; labelAdd: string[]; labelRm: string[]; dataRoot: string },
 ): Promise<void> {
-	if (o.availability === undefined && o.labelAdd.length === 0 && o.labelRm.length === 0)
-		throw new UsageError("node update needs --availability, --label-add or --label-rm");
+	if (o.availability === undefined && o.role === undefined && o.labelAdd.length === 0 && o.labelRm.length === 0)
+		throw new UsageError("node update needs --availability, --role, --label-add or --label-rm");
 	if (o.availability !== undefined && !["active", "pause", "drain"].includes(o.availability))
 		throw new UsageError(`invalid --availability "${o.availability}": use active, pause or drain`);
+	if (o.role !== undefined && !ROLES.includes(o.role))
+		throw new UsageError(`invalid --role "${o.role}": use auto, manager or worker`);
 	const update = {
 		...(o.availability !== undefined ? { availability: o.availability } : {}),
+		...(o.role !== undefined ? { role: o.role } : {}),
 		labelAdd: labelPairs(o.labelAdd),
 		labelRm: o.labelRm,
 	};
 	const n = await call<NodeInspect>(o.dataRoot, "POST", "/v1/nodes/update", { ref, update });
 	process.stdout.write(`${n.hostname}\n`);
+}
+
+/** `node promote` / `node demote`: pin the role (autopilot carries it out: catch-up, vote, hand-off). */
+export async function nodeSetRole(refs: string[], role: "manager" | "worker", o: { dataRoot: string }): Promise<void> {
+	for (const ref of refs) {
+		const n = await call<NodeInspect>(o.dataRoot, "POST", "/v1/nodes/update", {
+			ref,
+			update: { role, labelAdd: {}, labelRm: [] },
+		});
+		process.stdout.write(
+			`Node ${n.hostname} pinned to the ${role} role; autopilot ${role === "manager" ? "promotes" : "demotes"} it.\n`,
+		);
+	}
 }

@@ -148,3 +148,40 @@ function infoText(i: InfoResponse): string {
 	];
 	return `${lines.join("\n")}\n`;
 }
+
+/** 90s, 5m, 1h, 1500ms (or plain milliseconds) to milliseconds. */
+export function parseDuration(v: string, flag: string): number {
+	const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+	if (!m) throw new UsageError(`invalid ${flag} "${v}": use a duration such as 30s, 5m or 1h`);
+	return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "ms") as "ms"]);
+}
+
+function count(v: string, flag: string): number {
+	if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 9) throw new UsageError(`invalid ${flag} "${v}": use 1 to 9`);
+	return Number(v);
+}
+
+const showMs = (n: number) => (n % 60_000 === 0 ? `${n / 60_000}m` : n % 1000 === 0 ? `${n / 1000}s` : `${n}ms`);
+
+/** `tsswarm swarm update`: autopilot's settings, written into the cluster record through the leader. */
+export async function swarmUpdate(o: {
+	voters?: string;
+	deadThreshold?: string;
+	stabilization?: string;
+	minQuorum?: string;
+	dataRoot: string;
+}): Promise<void> {
+	const autopilot: Record<string, unknown> = {};
+	if (o.voters !== undefined) autopilot.voters = o.voters === "auto" ? null : count(o.voters, "--voters");
+	if (o.deadThreshold !== undefined)
+		autopilot.deadServerThresholdMs = parseDuration(o.deadThreshold, "--dead-threshold");
+	if (o.stabilization !== undefined) autopilot.stabilizationMs = parseDuration(o.stabilization, "--stabilization");
+	if (o.minQuorum !== undefined) autopilot.minQuorum = count(o.minQuorum, "--min-quorum");
+	if (Object.keys(autopilot).length === 0)
+		throw new UsageError("swarm update needs --voters, --dead-threshold, --stabilization or --min-quorum");
+	const s = await client(o).call("POST /v1/swarm/update", { body: { autopilot } });
+	process.stdout.write(
+		`Autopilot: voters ${s.voters ?? "auto"}, dead threshold ${showMs(s.deadServerThresholdMs)}, ` +
+			`stabilization ${showMs(s.stabilizationMs)}, min quorum ${s.minQuorum}\n`,
+	);
+}
