@@ -40,11 +40,39 @@ export function registerLab(program: Command): void {
 			"platforms of the nodes' agents, round robin (e.g. linux/amd64,linux/arm64; arm64 runs under qemu)",
 			parsePlatforms,
 		)
-		.action(async (o: { nodes: number; name: string; registry: boolean; cluster?: boolean; platforms?: string[] }) => {
-			if (o.platforms && !o.cluster) throw new UsageError("--platforms needs --cluster");
-			const { labUp } = await import("../lab/commands.ts");
-			await labUp({ nodes: o.nodes, name: o.name, registry: o.registry, cluster: o.cluster, platforms: o.platforms });
-		});
+		.option("--zones <list>", "zone labels of the nodes' agents, round robin (e.g. a,b,c)", (v: string) =>
+			v.split(",").map((z) => z.trim()),
+		)
+		.option(
+			"--managers <n>",
+			"how many nodes join with the manager token (default 3; the rest: autopilot's)",
+			parseNodes,
+		)
+		.action(
+			async (o: {
+				nodes: number;
+				name: string;
+				registry: boolean;
+				cluster?: boolean;
+				platforms?: string[];
+				zones?: string[];
+				managers?: number;
+			}) => {
+				if (o.platforms && !o.cluster) throw new UsageError("--platforms needs --cluster");
+				if ((o.zones || o.managers !== undefined) && !o.cluster)
+					throw new UsageError("--zones and --managers need --cluster");
+				const { labUp } = await import("../lab/commands.ts");
+				await labUp({
+					nodes: o.nodes,
+					name: o.name,
+					registry: o.registry,
+					cluster: o.cluster,
+					platforms: o.platforms,
+					...(o.zones ? { zones: o.zones } : {}),
+					...(o.managers !== undefined ? { managers: o.managers } : {}),
+				});
+			},
+		);
 	lab
 		.command("ls")
 		.description("list labs")

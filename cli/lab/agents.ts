@@ -63,7 +63,12 @@ export function checkPlatformsRunnable(platforms: readonly string[]): void {
 }
 
 function agentCommand(rec: LabRecord, node: LabNode): { argv: string[]; env: NodeJS.ProcessEnv } {
-	const flags = ["agent", "--listen-addr", `${node.address}:${AGENT_PORT}`];
+	const flags = [
+		"agent",
+		"--listen-addr",
+		`${node.address}:${AGENT_PORT}`,
+		...(node.zone ? ["--label", `zone=${node.zone}`] : []),
+	];
 	const env: NodeJS.ProcessEnv = { ...labNodeEnv(rec, node), TSSWARM_HOSTNAME: node.name };
 	const platform = node.platform ?? hostPlatform();
 	if (platform === hostPlatform()) return { argv: [cliPath, ...flags], env };

@@ -54,10 +54,11 @@ export async function formCluster(
 	await tsswarm(rec, first.name, ["init", "--default-addr-pool", "198.19.0.0/16"], signal);
 	const token = async (role: string) =>
 		/TSWARM-1-\S+/.exec(await tsswarm(rec, first.name, ["join-token", role], signal))?.[0] ?? "";
-	const managerToken = rest.length ? await token("manager") : "";
-	const workerToken = rest.length >= MAX_MANAGERS ? await token("worker") : "";
+	const managers = rec.managers ?? MAX_MANAGERS;
+	const managerToken = rest.length && managers > 1 ? await token("manager") : "";
+	const workerToken = rest.length >= managers ? await token("worker") : "";
 	for (const [i, n] of rest.entries()) {
-		const manager = i + 1 < MAX_MANAGERS;
+		const manager = i + 1 < managers;
 		progress(`tsswarm join on ${n.name} as a ${manager ? "manager" : "worker"}`);
 		await joinWithRetry(rec, n, manager ? managerToken : workerToken, `${first.address}:${AGENT_PORT}`, signal);
 	}

@@ -42,6 +42,8 @@ export async function labUp(o: {
 	registry: boolean;
 	cluster?: boolean;
 	platforms?: string[];
+	zones?: string[];
+	managers?: number;
 }): Promise<void> {
 	requireRoot();
 	const rec = await withInterrupts((signal) =>

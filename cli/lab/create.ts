@@ -32,6 +32,10 @@ export interface CreateLabOptions {
 	cluster?: boolean;
 	/** Platforms the nodes' agents run as, round robin (default: this machine's); needs `cluster`. */
 	platforms?: string[];
+	/** Zone labels of the nodes' agents, round robin (`--label zone=Z`); needs `cluster`. */
+	zones?: string[];
+	/** How many nodes init/join with the manager token (default 3, the rest workers); needs `cluster`. */
+	managers?: number;
 	/** Keep the lab after this process exits (until `lab down`). */
 	persistent?: boolean;
 	signal?: AbortSignal;
@@ -48,6 +52,12 @@ export async function createLab(opts: CreateLabOptions): Promise<LabRecord> {
 	if (opts.platforms?.length && !opts.cluster)
 		throw new LabError("--platforms needs --cluster: it says what each node's agent runs as", "ERR_LAB_PLATFORM");
 	const platforms = opts.cluster ? assignPlatforms(opts.nodes, opts.platforms) : [];
+	if ((opts.zones?.length || opts.managers !== undefined) && !opts.cluster)
+		throw new LabError("--zones and --managers need --cluster: they say how each node's agent joins", "ERR_LAB_ZONES");
+	const badZone = opts.zones?.find((z) => !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(z));
+	if (badZone !== undefined) throw new LabError(`zone "${badZone}" is not a valid label value`, "ERR_LAB_ZONES");
+	if (opts.managers !== undefined && (!Number.isInteger(opts.managers) || opts.managers < 1))
+		throw new LabError(`--managers must be at least 1, got ${opts.managers}`, "ERR_LAB_ZONES");
 	checkPlatformsRunnable(platforms);
 	const root = opts.root ?? labRoot();
 	const progress = opts.onProgress ?? (() => {});
@@ -63,6 +73,7 @@ export async function createLab(opts: CreateLabOptions): Promise<LabRecord> {
 		const n = nodeName(k);
 		const node: LabNode = { name: n, netns: nodeNetns(name, n), address: nodeAddress(k), dir: join(dir, "nodes", n) };
 		if (opts.cluster) node.platform = platforms[k - 1];
+		if (opts.zones?.length) node.zone = opts.zones[(k - 1) % opts.zones.length]!;
 		nodes.push(node);
 	}
 	const rec: LabRecord = {
@@ -76,6 +87,7 @@ export async function createLab(opts: CreateLabOptions): Promise<LabRecord> {
 		hubNetns: hubNetns(name),
 		nodes,
 		...(opts.cluster ? { cluster: true } : {}),
+		...(opts.managers !== undefined ? { managers: opts.managers } : {}),
 		processes: [],
 	};
 	if (opts.registry) {

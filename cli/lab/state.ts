@@ -11,6 +11,8 @@ export interface LabNode {
 	dir: string;
 	/** os/arch its agent runs as (a cluster lab), e.g. linux/arm64 under qemu-user on an x86 host. */
 	platform?: string;
+	/** Its agent's `zone` label (`lab up --zones`), autopilot's failure domain. */
+	zone?: string;
 	/** Its `tsswarm agent` (a cluster lab): stopped by `lab stop`, started again by `lab start`. */
 	agent?: { state: "running" | "stopped"; process?: ProcessIdentity };
 	/** `lab cut` dropped all its underlay traffic (until `lab heal`). */
@@ -31,6 +33,8 @@ export interface LabRecord {
 	nodes: LabNode[];
 	/** `--cluster`: one agent per node, init on n1, the others joined. */
 	cluster?: boolean;
+	/** How many nodes init/join with the manager token (default 3); the others join as workers. */
+	managers?: number;
 	registry?: { netns: string; address: string; port: number; dataDir: string; url: string };
 	/** Processes the lab started, by identity, so a sweep never kills a reused pid. */
 	processes: ProcessIdentity[];

@@ -49,7 +49,17 @@ interface Teardownable {
 
 export async function withLab(
 	t: Teardownable,
-	opts: { nodes: number; name?: string; registry?: boolean; cluster?: boolean; platforms?: string[] },
+	opts: {
+		nodes: number;
+		name?: string;
+		registry?: boolean;
+		cluster?: boolean;
+		platforms?: string[];
+		/** Zone labels of the agents, round robin. */
+		zones?: string[];
+		/** How many nodes join with the manager token (default 3); the rest join as workers (auto). */
+		managers?: number;
+	},
 ): Promise<Lab> {
 	const root = labRoot();
 	await sweepStaleLabs({ root });
@@ -59,6 +69,8 @@ export async function withLab(
 		registry: opts.registry,
 		cluster: opts.cluster,
 		platforms: opts.platforms,
+		zones: opts.zones,
+		managers: opts.managers,
 		root,
 	});
 	let destroyed = false;

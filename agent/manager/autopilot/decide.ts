@@ -159,12 +159,15 @@ export function decide(nodes: CandidateNode[], settings: AutopilotSettings, now:
 			reason: `removed: unhealthy for ${ms(deadFor(dead))} (threshold ${ms(settings.deadServerThresholdMs)})`,
 		});
 
-	// 3. Healthy voters that should not vote: pinned workers always, extras once the wanted ones vote.
+	// 3. Healthy voters that should not vote, once the wanted ones all vote (the tolerance stays
+	// meanwhile): pinned workers, and extras when no failed voter is left to remove first (demoting a
+	// healthy one beside a dead one would leave no failure to spare) and minQuorum allows.
+	const full = healthyWantedVoters >= wanted.length;
+	const failedVoters = voters.some((v) => !v.healthy);
 	for (const n of voters) {
-		if (!n.healthy || isWanted.has(n.id)) continue;
+		if (!full || !n.healthy || isWanted.has(n.id)) continue;
 		const pinned = n.preference === "worker";
-		const full = healthyWantedVoters >= wanted.length;
-		if (!pinned && (!full || voters.length - 1 < settings.minQuorum)) continue;
+		if (!pinned && (failedVoters || voters.length - 1 < settings.minQuorum)) continue;
 		if (!quorumSafe(nodes, n)) continue;
 		const reason = pinned ? "demoted: pinned to the worker role" : `demoted: more voters than the ${target} wanted`;
 		if (n.leader)
