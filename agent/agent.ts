@@ -339,7 +339,8 @@ export class Agent {
 			current: () => this.state?.role ?? "worker",
 			becomeManager: (why) => this.becomeManager(why),
 			becomeWorker: (why) => this.becomeWorker(why),
-			hasLeader: () => this.manager?.store.leader() !== undefined,
+			hasLeader: () => this.manager?.hearsLeader() ?? false,
+			directoryCurrent: () => this.manager?.replicaCurrent() ?? true,
 			probeRole: () =>
 				probeRecordRole({
 					host: this.host,

@@ -49,7 +49,8 @@ function toEvent(ev: ChangeEvent, time: string): ClusterEvent {
 		// Autopilot's promotions, demotions and removals (and `node update --role`) say why.
 		attributes.role = n.role;
 		if (ev.previous && ev.previous.value.role !== n.role) attributes["role.old"] = ev.previous.value.role;
-		if (n.roleReason && n.roleReason !== ev.previous?.value.roleReason) attributes.reason = n.roleReason;
+		if (n.roleReason && (n.roleReason !== ev.previous?.value.roleReason || attributes["role.old"]))
+			attributes.reason = n.roleReason;
 	}
 	return {
 		time,

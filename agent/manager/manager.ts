@@ -234,6 +234,24 @@ export class Manager {
 		return r.settings;
 	}
 
+	/** This replica follows a leader and has applied everything it knows to be committed. */
+	replicaCurrent(): boolean {
+		const st = this.store.raftStats();
+		return this.store.leader() !== undefined && st.commitIndex > 0 && st.appliedIndex >= st.commitIndex;
+	}
+
+	/**
+	 * Whether a leader is heard from (within `ms`): a server removed from the configuration keeps
+	 * the leader it knew but hears nothing more.
+	 */
+	hearsLeader(ms = 5000): boolean {
+		const l = this.store.leader();
+		if (!l) return false;
+		if (l.id === this.store.id) return true;
+		const at = this.store.raftStats().lastContact[l.id];
+		return at !== undefined && Date.now() - at < ms;
+	}
+
 	/** Autopilot's settings as this manager's replica has them. */
 	autopilotSettings(): AutopilotSettings {
 		return autopilotSettings(this.store);

@@ -57,18 +57,40 @@ export async function removeNode(store: ClusterStore, id: string): Promise<numbe
  * with its join grant stays.
  */
 export function followNodes(store: ClusterStore, directory: NodeDirectory): () => void {
-	const sync = (version: number) => {
+	// A replica replaying its log (a manager just promoted) passes through old tables: the
+	// directory follows only once it has applied what it knows to be committed.
+	let dirty = false;
+	let nodesVersion = store.appliedIndex();
+	const current = () => {
+		const st = store.raftStats();
+		return st.appliedIndex >= st.commitIndex;
+	};
+	const sync = () => {
+		if (!current()) return;
+		dirty = false;
 		const entries = directoryEntries(store);
-		if (entries.length > 0) directory.set(entries, version);
+		if (entries.length > 0) directory.set(entries, nodesVersion);
 	};
 	const onChange = (ev: { table: string }) => {
-		if (ev.table === "nodes") sync(store.appliedIndex());
+		if (ev.table === "nodes") {
+			dirty = true;
+			nodesVersion = store.appliedIndex();
+		}
+		if (dirty) sync();
 	};
-	const onRestored = () => sync(store.appliedIndex());
+	const onRestored = () => {
+		dirty = true;
+		nodesVersion = store.appliedIndex();
+		sync();
+	};
+	const timer = setInterval(() => dirty && sync(), 500);
+	timer.unref();
 	store.on("change", onChange);
 	store.on("restored", onRestored);
-	sync(store.appliedIndex());
+	dirty = true;
+	sync();
 	return () => {
+		clearInterval(timer);
 		store.off("change", onChange);
 		store.off("restored", onRestored);
 	};

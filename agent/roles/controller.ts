@@ -22,6 +22,11 @@ export interface RoleControllerOptions {
 	becomeWorker(reason: string): Promise<void>;
 	/** On a manager: whether its replica follows a leader now. */
 	hasLeader(): boolean;
+	/**
+	 * Whether the directory can be trusted to say this node's role: on a manager, its replica has
+	 * applied all it knows committed (one still replaying its log sees its own old records).
+	 */
+	directoryCurrent(): boolean;
 	/** Ask other managers for this node's record role (undefined: nobody answered). */
 	probeRole(): Promise<NodeRole | undefined>;
 	/** How long a manager may be without a leader before it asks (default 10 s). */
@@ -80,7 +85,7 @@ export class RoleController {
 	private async step(): Promise<void> {
 		const wanted = this.o.directory.get(this.o.self)?.role;
 		const now = this.o.current();
-		if (wanted && wanted !== now) {
+		if (wanted && wanted !== now && this.o.directoryCurrent()) {
 			this.leaderlessSince = undefined;
 			this.o.logger.info({ from: now, to: wanted }, "this node's record changed role: following it");
 			if (wanted === "manager") await this.o.becomeManager("the record says manager");

@@ -35,6 +35,8 @@ export interface CandidateNode {
 	unhealthySince?: number;
 	/** Its place in the Raft configuration, if any. */
 	suffrage?: "voter" | "nonvoter";
+	/** Its Raft log holds its record's latest version (so a demoted one learns it is a worker). */
+	sawRecord?: boolean;
 	/** Caught up and healthy continuously since (ms epoch); undefined: not now. */
 	stableSince?: number;
 	leader: boolean;
@@ -191,7 +193,7 @@ export function decide(nodes: CandidateNode[], settings: AutopilotSettings, now:
 							? "demoted: pinned to the worker role"
 							: "demoted: not needed as a voter",
 			});
-		else if (n.suffrage === "nonvoter")
+		else if (n.suffrage === "nonvoter" && (!n.healthy || n.sawRecord !== false))
 			actions.push({ kind: "removeServer", id: n.id, reason: "left the Raft configuration: a worker now" });
 	}
 	return { target, wanted: wanted.map((n) => n.id), actions };

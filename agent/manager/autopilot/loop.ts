@@ -74,7 +74,7 @@ export class Autopilot implements LeaderComponent {
 		const servers = new Map(this.store.configuration().servers.map((s) => [s.id, s.suffrage]));
 		const self = this.store.id;
 		const seen = new Set<string>();
-		const out = this.store.list("nodes").map(({ value: n }): CandidateNode => {
+		const out = this.store.list("nodes").map(({ value: n, version }): CandidateNode => {
 			seen.add(n.id);
 			const suffrage = servers.get(n.id);
 			const isSelf = n.id === self;
@@ -108,6 +108,7 @@ export class Autopilot implements LeaderComponent {
 				...(unhealthy.has(n.id) ? { unhealthySince: unhealthy.get(n.id)! } : {}),
 				...(suffrage ? { suffrage } : {}),
 				...(stable.has(n.id) ? { stableSince: stable.get(n.id)! } : {}),
+				...(suffrage ? { sawRecord: isSelf || match >= version } : {}),
 				leader: isSelf,
 			};
 		});

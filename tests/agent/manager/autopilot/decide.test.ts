@@ -193,7 +193,12 @@ t.test("records follow the configuration: a demoted non-voter stops, then leaves
 	const base = [node("a", { voter: true, leader: true }), node("b", { voter: true }), node("c", { voter: true })];
 	const demoted = node("d", { role: "manager", suffrage: "nonvoter", preference: "worker" });
 	t.same(kinds(decide([...base, demoted], S, NOW)), ["setRole d worker"]);
-	t.same(kinds(decide([...base, { ...demoted, role: "worker" }], S, NOW)), ["removeServer d"]);
+	t.same(
+		kinds(decide([...base, { ...demoted, role: "worker", sawRecord: false }], S, NOW)),
+		[],
+		"not before its log holds the record that makes it a worker",
+	);
+	t.same(kinds(decide([...base, { ...demoted, role: "worker", sawRecord: true }], S, NOW)), ["removeServer d"]);
 	const gone = node("e", { role: "manager", ...dead(5000) });
 	const d = decide([...base, gone], S, NOW);
 	t.same(kinds(d), ["setRole e worker"]);
