@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.ts";
+import type { LabUpOptions } from "../lab/commands.ts";
 
 const DEFAULT_LAB = "lab";
 
@@ -48,31 +49,21 @@ export function registerLab(program: Command): void {
 			"how many nodes join with the manager token (default 3; the rest: autopilot's)",
 			parseNodes,
 		)
-		.action(
-			async (o: {
-				nodes: number;
-				name: string;
-				registry: boolean;
-				cluster?: boolean;
-				platforms?: string[];
-				zones?: string[];
-				managers?: number;
-			}) => {
-				if (o.platforms && !o.cluster) throw new UsageError("--platforms needs --cluster");
-				if ((o.zones || o.managers !== undefined) && !o.cluster)
-					throw new UsageError("--zones and --managers need --cluster");
-				const { labUp } = await import("../lab/commands.ts");
-				await labUp({
-					nodes: o.nodes,
-					name: o.name,
-					registry: o.registry,
-					cluster: o.cluster,
-					platforms: o.platforms,
-					...(o.zones ? { zones: o.zones } : {}),
-					...(o.managers !== undefined ? { managers: o.managers } : {}),
-				});
-			},
-		);
+		.action(async (o: LabUpOptions) => {
+			if (o.platforms && !o.cluster) throw new UsageError("--platforms needs --cluster");
+			if ((o.zones || o.managers !== undefined) && !o.cluster)
+				throw new UsageError("--zones and --managers need --cluster");
+			const { labUp } = await import("../lab/commands.ts");
+			await labUp({
+				nodes: o.nodes,
+				name: o.name,
+				registry: o.registry,
+				cluster: o.cluster,
+				platforms: o.platforms,
+				...(o.zones ? { zones: o.zones } : {}),
+				...(o.managers !== undefined ? { managers: o.managers } : {}),
+			});
+		});
 	lab
 		.command("ls")
 		.description("list labs")

@@ -36,7 +36,8 @@ export function describeLab(rec: LabRecord): string {
 	return lines.join("\n");
 }
 
-export async function labUp(o: {
+/** `lab up`'s flags. */
+export interface LabUpOptions {
 	nodes: number;
 	name: string;
 	registry: boolean;
@@ -44,7 +45,9 @@ export async function labUp(o: {
 	platforms?: string[];
 	zones?: string[];
 	managers?: number;
-}): Promise<void> {
+}
+
+export async function labUp(o: LabUpOptions): Promise<void> {
 	requireRoot();
 	const rec = await withInterrupts((signal) =>
 		createLab({ ...o, persistent: true, signal, onProgress: (m) => say(`lab ${o.name}: ${m}`) }),

@@ -24,6 +24,9 @@ async function onAManager(args: string[]): Promise<string> {
 	throw new Error(`tsswarm ${args.join(" ")} failed everywhere: ${errors.join("; ")}`);
 }
 
+/** The node events of the last 10 minutes, one JSON object a line. */
+const nodeEvents = () =>
+	onAManager(["events", "--since", "10m", "--until", "0s", "--filter", "type=node", "--format", "json"]);
 const ls = async (): Promise<NodeView[]> => JSON.parse(await onAManager(["node", "ls", "--format", "json"]));
 const VOTING = ["Leader", "Reachable"];
 const voters = (v: NodeView[]) =>
@@ -97,17 +100,7 @@ t.test("with no command, autopilot picks voters spread over the 3 zones", async 
 		v.every((n) => n.role === "manager"),
 		"their records say manager",
 	);
-	const events = await onAManager([
-		"events",
-		"--since",
-		"10m",
-		"--until",
-		"0s",
-		"--filter",
-		"type=node",
-		"--format",
-		"json",
-	]);
+	const events = await nodeEvents();
 	t.match(events, /"reason":"promoted/, "the promotions are events with their reason");
 	t.match(events, /"reason":"voter.*caught up and healthy/, "and so are the votes given");
 });
@@ -124,17 +117,7 @@ t.test("a node pinned to worker is demoted, and the voters are 3, one per zone",
 	t.equal(v.find((n) => n.hostname === "n5")?.role, "worker", "n5's record says worker");
 	const inspect = JSON.parse(await onAManager(["node", "inspect", "n5"])) as Array<{ rolePreference: string }>;
 	t.equal(inspect[0]?.rolePreference, "worker", "node inspect shows the pinned preference");
-	const events = await onAManager([
-		"events",
-		"--since",
-		"10m",
-		"--until",
-		"0s",
-		"--filter",
-		"type=node",
-		"--format",
-		"json",
-	]);
+	const events = await nodeEvents();
 	t.match(events, /"reason":"demoted: (pinned to the worker role|more voters than)/, "the demotions are events");
 	const bad = await onAManager(["node", "update", "n5", "--role", "boss"]).catch((e: Error) => e.message);
 	t.match(bad, /invalid --role "boss": use auto, manager or worker/, "a bad role is refused clearly");
