@@ -179,8 +179,13 @@ export function decide(nodes: CandidateNode[], settings: AutopilotSettings, now:
 	}
 
 	// 4. Records and the configuration agree: non-voters not wanted stop, then leave the configuration.
+	// A manager record outside the configuration that is not healthy may be a joiner whose first
+	// heartbeat is still to come (the manager token's grant adds it as a voter itself): it is turned
+	// back to worker only once it has been unhealthy for the dead threshold.
 	for (const n of nodes) {
 		if (isWanted.has(n.id) || n.suffrage === "voter") continue;
+		if (n.role === "manager" && n.suffrage === undefined && !n.healthy && deadFor(n) < settings.deadServerThresholdMs)
+			continue;
 		if (n.role === "manager")
 			actions.push({
 				kind: "setRole",

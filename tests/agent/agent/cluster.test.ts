@@ -27,6 +27,9 @@ t.test("agents in a 4-node lab: init, worker/manager/rotated tokens, labels, lea
 		"n1 listens on 0.0.0.0 but advertises its address",
 	);
 
+	// This test is about what each token gives; autopilot would make the worker n2 a third voter.
+	const voters = await lab.exec("n1", [cli, "swarm", "update", "--voters", "2"]);
+	t.equal(voters.code, 0, voters.stderr);
 	const bad = await lab.exec("n3", [
 		cli,
 		"join",

@@ -199,7 +199,9 @@ t.test("records follow the configuration: a demoted non-voter stops, then leaves
 		"not before its log holds the record that makes it a worker",
 	);
 	t.same(kinds(decide([...base, { ...demoted, role: "worker", sawRecord: true }], S, NOW)), ["removeServer d"]);
-	const gone = node("e", { role: "manager", ...dead(5000) });
+	const joining = node("j", { role: "manager", healthy: false, unhealthySince: NOW - 2000 });
+	t.same(kinds(decide([...base, joining], S, NOW)), [], "a manager joiner before its first heartbeat: left alone");
+	const gone = node("e", { role: "manager", ...dead(61_000) });
 	const d = decide([...base, gone], S, NOW);
 	t.same(kinds(d), ["setRole e worker"]);
 	t.match(d.actions[0], { reason: /not a Raft server, and down/ });
