@@ -41,6 +41,8 @@ export class RoleController {
 	private busy: Promise<void> | undefined;
 	private again = false;
 	private leaderlessSince: number | undefined;
+	/** After the others said "worker": the stale directory of the old replica is not followed back. */
+	private staleVersion: number | undefined;
 	private stopped = true;
 	private readonly onChanged = () => this.check();
 
@@ -85,7 +87,9 @@ export class RoleController {
 	private async step(): Promise<void> {
 		const wanted = this.o.directory.get(this.o.self)?.role;
 		const now = this.o.current();
-		if (wanted && wanted !== now && this.o.directoryCurrent()) {
+		if (this.staleVersion !== undefined && this.o.directory.version !== this.staleVersion)
+			this.staleVersion = undefined;
+		if (wanted && wanted !== now && this.o.directoryCurrent() && this.staleVersion === undefined) {
 			this.leaderlessSince = undefined;
 			this.o.logger.info({ from: now, to: wanted }, "this node's record changed role: following it");
 			if (wanted === "manager") await this.o.becomeManager("the record says manager");
@@ -103,6 +107,7 @@ export class RoleController {
 		const role = await this.o.probeRole();
 		if (role === "worker" && !this.stopped) {
 			this.o.logger.info({}, "no leader, and the other managers' record of this node says worker: demoting");
+			this.staleVersion = this.o.directory.version;
 			await this.o.becomeWorker("removed from the Raft configuration while away");
 		}
 	}

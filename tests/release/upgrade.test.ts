@@ -111,6 +111,9 @@ t.test("old and new agents interoperate; an upgraded node keeps its identity, st
 	const init = cli("n1", ["init"]);
 	t.equal(init.status, 0, init.stderr);
 	const workerToken = /TSWARM-1-[a-z2-7]+-[a-z2-7]+/.exec(init.stdout)?.[0];
+	// n3 stays a worker throughout (autopilot would make it the third voter of three nodes).
+	const voters = cli("n1", ["swarm", "update", "--voters", "2"]);
+	t.equal(voters.status, 0, voters.stderr);
 	const managerToken = /TSWARM-1-[a-z2-7]+-[a-z2-7]+/.exec(cli("n1", ["join-token", "manager"]).stdout)?.[0];
 	const j2 = cli("n2", ["join", "--token", managerToken!, `${node("n1").address}:2377`]);
 	t.equal(j2.status, 0, j2.stderr);
