@@ -169,3 +169,20 @@ t.test("kill voters one at a time down to 2 nodes: writes succeed at every step"
 	t.equal(unreachable(after).length, 1, "the dead voter is kept: removing it would go below minQuorum 3");
 	await write(t, "with 2 nodes left");
 });
+
+t.test("a voter removed while it was down comes back as a worker, then votes again", async (t) => {
+	// The first victim was removed from the configuration (and its record made worker) while down;
+	// it restarts with its old replica, learns from the others that it is a worker, and autopilot
+	// promotes it again: 3 voters, and the dead one beyond minQuorum is removed.
+	const first = [...killed][0]!;
+	t.ok(await lab.start(first), `lab start ${first}`);
+	killed.delete(first);
+	const since = Date.now();
+	const v = await until(
+		`${first} votes again and no dead voter is left`,
+		(v) => voters(v).length === 3 && voters(v).includes(first) && unreachable(v).length === 0,
+		180_000,
+	);
+	t.comment(`${first} a voter again ${Date.now() - since} ms after its restart: ${show(v)}`);
+	await write(t, `with ${first} back`);
+});
