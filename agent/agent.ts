@@ -274,7 +274,15 @@ export class Agent {
 		this.sync?.stop();
 		this.sync = undefined;
 		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
-		await this.startManager(false);
+		try {
+			await this.startManager(false);
+		} catch (err) {
+			// Still a worker (the controller retries): keep its directory fresh meanwhile.
+			await this.manager?.stop().catch(() => {});
+			this.manager = undefined;
+			this.startSync();
+			throw err;
+		}
 		this.state!.role = "manager";
 		this.saveState();
 		await this.startDispatch();
