@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { NetworkInspect } from "../api/index.ts";
 import { AgentError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
+import type { ManagerKeys } from "../keyring/index.ts";
 import type { TaskLogFetcher } from "../logs/index.ts";
 import {
 	NODES_LIST,
@@ -65,6 +66,8 @@ export interface ManagerOptions {
 	downGraceMs?: number;
 	/** Reads a task's log from the node that runs it (agent/logs), for `service logs`. */
 	logs?: TaskLogFetcher;
+	/** This manager's keys (agent/keyring): the cluster secret seals store values (secrets, join secrets). */
+	keys?: ManagerKeys;
 }
 
 export interface InitOptions {
@@ -80,6 +83,8 @@ export class Manager {
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
+	/** This manager's keys, when it holds them (the init node; others once given them). */
+	readonly keys: ManagerKeys | undefined;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
 
@@ -88,6 +93,7 @@ export class Manager {
 		this.rpc = rpc;
 		this.log = o.logger;
 		this.endpoint = endpoint;
+		this.keys = o.keys;
 		this.eventLog = new EventLog(store);
 		this.logs = o.logs;
 		const directory = o.directory;
