@@ -35,11 +35,15 @@ import {
 // The manager side (Raft store replica, manager loops) is imported when a node becomes a manager:
 // a worker never evaluates agent/manager.
 import {
+	InvalidUnlockKeyError,
+	KeysLockedError,
 	keyFileExists,
 	keyFileLocked,
 	type ManagerKeys,
 	newManagerKeys,
+	parseUnlockKey,
 	readKeyFile,
+	SealedDataError,
 	writeKeyFile,
 } from "./keyring/index.ts";
 import { type LogSource, logsClient, serveLogs, type TaskLogFetcher } from "./logs/index.ts";
@@ -159,6 +163,11 @@ export class Agent {
 	private clusterKey: Ed25519PrivateKey | undefined;
 	/** This manager's keys (DATA/cluster/keys): the shared cluster secret and its own data key. */
 	private keys: ManagerKeys | undefined;
+	/**
+	 * Autolock: a manager whose key file is sealed starts locked: no Raft, no API but info and
+	 * unlock, no join; its worker side runs (tasks keep running) until `tsswarm unlock`.
+	 */
+	private locked = false;
 	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
@@ -200,7 +209,7 @@ export class Agent {
 			allowList: this.directory,
 			logger: this.log,
 			// Only the node that serves the join protocol lets non-members in (for its grace period).
-			admitNewcomers: () => this.clusterKey !== undefined,
+			admitNewcomers: () => this.clusterKey !== undefined && !this.locked,
 		});
 		// A node taken out of the directory (node rm) is cut off at once, not at its next dial.
 		this.directory.on("removed", (ids) => {
@@ -218,7 +227,8 @@ export class Agent {
 				this.clusterKey = privateKeyFromProtobuf(readFileSync(join(this.dir, "cluster.key"))) as Ed25519PrivateKey;
 			const keyFile = join(this.dir, "keys");
 			if (keyFileExists(keyFile)) {
-				if (!keyFileLocked(keyFile)) this.keys = readKeyFile(keyFile);
+				if (keyFileLocked(keyFile)) this.locked = this.state.role === "manager";
+				else this.keys = readKeyFile(keyFile);
 			} else if (this.clusterKey) {
 				// A cluster made before the keyring: its init node makes the keys now.
 				this.keys = newManagerKeys();
@@ -250,24 +260,10 @@ export class Agent {
 
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
-		if (st.role === "manager") {
-			const { Manager } = await import("./manager/index.ts");
-			this.manager = await Manager.start({
-				host: this.host,
-				dataRoot: this.o.dataRoot,
-				clusterId: st.clusterId,
-				logger: this.log,
-				bootstrap,
-				directory: this.directory,
-				...(this.keys ? { keys: this.keys } : {}),
-				logs: (node, req, onLines, signal) => {
-					if (!this.logs) throw new NotInClusterError();
-					return this.logs.fetch(node, req, onLines, signal);
-				},
-			});
-		} else {
-			// Workers have no store: they keep their directory by asking a manager, and sooner when
-			// a peer they do not know yet knocks (it may have joined since).
+		if (st.role === "manager" && !this.locked) await this.startManager(bootstrap);
+		else {
+			// Workers (and locked managers) have no store: they keep their directory by asking a
+			// manager, and sooner when a peer they do not know yet knocks (it may have joined since).
 			this.sync = new DirectorySync({
 				host: this.host,
 				directory: this.directory,
@@ -299,6 +295,30 @@ export class Agent {
 		this.membership.on("leave", (m) => this.log.info({ member: m.id }, "member left"));
 		await this.membership.start();
 		if (st.seeds.length) this.membership.join(st.seeds);
+		if (this.clusterKey && !this.locked) await this.serveJoin();
+		await this.startWorker();
+		if (this.locked) this.log.warn({}, "this manager is locked (autolock): run `tsswarm unlock` to start it");
+	}
+
+	private async startManager(bootstrap: boolean): Promise<void> {
+		const { Manager } = await import("./manager/index.ts");
+		this.manager = await Manager.start({
+			host: this.host,
+			dataRoot: this.o.dataRoot,
+			clusterId: this.state!.clusterId,
+			logger: this.log,
+			bootstrap,
+			directory: this.directory,
+			...(this.keys ? { keys: this.keys, keyFile: join(this.dir, "keys") } : {}),
+			logs: (node, req, onLines, signal) => {
+				if (!this.logs) throw new NotInClusterError();
+				return this.logs.fetch(node, req, onLines, signal);
+			},
+		});
+	}
+
+	private async serveJoin(): Promise<void> {
+		const st = this.state!;
 		if (this.clusterKey) {
 			await serveJoin(this.host, {
 				clusterId: st.clusterId,
@@ -310,7 +330,65 @@ export class Agent {
 				grant: (peer, role, meta) => this.grant(peer, role, meta),
 			});
 		}
-		await this.startWorker();
+	}
+
+	/** Refuses everything but info and unlock while this manager is locked (the API's guard). */
+	assertUnlocked(): void {
+		if (this.locked) throw new KeysLockedError();
+	}
+
+	private unlocking: Promise<{ unlocked: boolean }> | undefined;
+
+	/** `tsswarm unlock`: a wrong key is refused and the node stays locked; the right one starts the manager. */
+	async unlock(text: string): Promise<{ unlocked: boolean }> {
+		if (!this.locked) throw new ConflictError("this node is not locked", "ERR_NOT_LOCKED");
+		const key = parseUnlockKey(text);
+		let keys: ManagerKeys;
+		try {
+			keys = readKeyFile(join(this.dir, "keys"), key);
+		} catch (err) {
+			if (err instanceof SealedDataError) throw new InvalidUnlockKeyError("it does not open this manager's keys");
+			throw err;
+		}
+		this.unlocking ??= this.startUnlocked(keys).finally(() => {
+			this.unlocking = undefined;
+		});
+		return this.unlocking;
+	}
+
+	private async startUnlocked(keys: ManagerKeys): Promise<{ unlocked: boolean }> {
+		this.keys = keys;
+		await this.startManager(false);
+		this.locked = false;
+		this.sync?.stop();
+		this.sync = undefined;
+		// The worker's dispatcher session moves to this manager's own endpoint (in-process).
+		await this.dispatch?.stop();
+		this.startDispatch();
+		await this.serveJoin();
+		this.log.info({}, "manager unlocked and started");
+		return { unlocked: true };
+	}
+
+	/** `swarm update --autolock=true|false` (through the leader); the new key only when turned on. */
+	async updateSwarm(o: { autolock?: boolean }) {
+		const mgr = this.managerOnly();
+		const before = (await mgr.unlockKey()).unlockKey !== null;
+		if (o.autolock === undefined || o.autolock === before) return { autolock: before, changed: false };
+		const r = await mgr.changeAutolock(o.autolock ? "on" : "off");
+		return { autolock: o.autolock, changed: true, ...(r.unlockKey ? { unlockKey: r.unlockKey } : {}) };
+	}
+
+	/** `unlock-key [--rotate]`. */
+	async unlockKey(rotate: boolean) {
+		const mgr = this.managerOnly();
+		if (!rotate) return mgr.unlockKey();
+		if ((await mgr.unlockKey()).unlockKey === null)
+			throw new ConflictError(
+				"autolock is off: turn it on with `tsswarm swarm update --autolock=true`",
+				"ERR_NOT_AUTOLOCKED",
+			);
+		return mgr.changeAutolock("rotate");
 	}
 
 	/** Tasks running on this node (tsswarm info). */
@@ -339,10 +417,14 @@ export class Agent {
 			fetch: logsClient({ host: this.host, directory: this.directory, self: this.host.peerId, local: source }),
 			stop: stopServing,
 		};
+		this.startDispatch();
+	}
+
+	private startDispatch(): void {
 		this.dispatch = new DispatcherClient({
 			host: this.host,
 			directory: this.directory,
-			sink: w.worker,
+			sink: this.worker!.worker,
 			logger: this.log,
 			// libp2p cannot dial itself: a manager's own worker talks to its endpoint in-process.
 			...(this.manager ? { local: this.manager.endpoint } : {}),
@@ -404,6 +486,7 @@ export class Agent {
 				: null,
 			directory: { version: this.directory.version, nodes: this.directory.list().length },
 			membership: this.membership ? { alive: this.membership.live().length } : null,
+			...(this.locked ? { locked: true } : {}),
 		};
 	}
 
@@ -422,9 +505,14 @@ export class Agent {
 		};
 		this.saveState();
 		await this.startCluster(true);
-		await this.manager!.initCluster(this.state.clusterId, o);
+		const { unlockKey } = await this.manager!.initCluster(this.state.clusterId, o);
 		await this.manager!.registerNode(nodeRecord(this.host.peerId, "manager", this.description()));
-		return { ...this.info(), tokens: this.tokens(), advertise: this.advertiseAddr };
+		return {
+			...this.info(),
+			tokens: this.tokens(),
+			advertise: this.advertiseAddr,
+			...(unlockKey ? { unlockKey } : {}),
+		};
 	}
 
 	private tokens() {
@@ -522,6 +610,7 @@ export class Agent {
 		);
 		await this.stopCluster();
 		this.keys = undefined;
+		this.locked = false;
 		for (const f of ["state.json", "cluster.key", "keys", "nodes.json"]) rmSync(join(this.dir, f), { force: true });
 		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
 		this.state = undefined;

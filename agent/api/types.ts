@@ -48,6 +48,8 @@ export interface InfoResponse {
 	leader: string | null;
 	/** Tasks running on this node (null until this node runs a worker). */
 	tasksRunning: number | null;
+	/** A manager that restarted with autolock on and waits for `tsswarm unlock`. */
+	locked?: boolean;
 }
 
 export interface InitRequest {
@@ -55,12 +57,23 @@ export interface InitRequest {
 	addrPools?: string[];
 	/** Prefix length of each network's subnet from the pools (default 24). */
 	subnetSize?: number;
+	/** Seal the managers' keys with an unlock key, printed once (tsswarm init --autolock). */
+	autolock?: boolean;
 }
 
 export interface InitResponse extends InfoResponse {
 	tokens: { manager: string; worker: string };
 	/** ip:port others join at. */
 	advertise: string;
+	/** With autolock: the unlock key (shown once). */
+	unlockKey?: string;
+}
+
+/** `swarm update --autolock`: whether it changed anything, and the new unlock key when turned on. */
+export interface SwarmUpdateResponse {
+	autolock: boolean;
+	changed: boolean;
+	unlockKey?: string;
 }
 
 export interface JoinRequest {
@@ -154,6 +167,9 @@ export interface ApiRoutes {
 	"POST /v1/init": { body: InitRequest; response: InitResponse };
 	"POST /v1/join": { body: JoinRequest; response: InfoResponse };
 	"POST /v1/join-token": { body: JoinTokenRequest; response: JoinTokenResponse };
+	"POST /v1/unlock": { body: { key: string }; response: { unlocked: boolean } };
+	"POST /v1/swarm/update": { body: { autolock?: boolean }; response: SwarmUpdateResponse };
+	"POST /v1/unlock-key": { body: { rotate?: boolean }; response: { unlockKey: string | null } };
 	"POST /v1/leave": { body: LeaveRequest; response: { left: string } };
 	"GET /v1/nodes": { response: NodeView[] };
 	"DELETE /v1/nodes/:id": { body: NodeRemoveRequest; response: { id: string } };

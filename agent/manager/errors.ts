@@ -52,3 +52,12 @@ export class AmbiguousNodeError extends AgentError {
 		super(`node ${ref} is ambiguous: it matches ${matches.join(", ")}`, "ERR_AMBIGUOUS_NODE");
 	}
 }
+
+/** Autolock needs the cluster secret, which this manager does not hold (it joined before the keyring). */
+export class NoClusterSecretError extends AgentError {
+	static override status = 409;
+	override name = "NoClusterSecretError";
+	constructor(what: string) {
+		super(`${what} needs the cluster secret, and this manager holds none`, "ERR_NO_CLUSTER_SECRET");
+	}
+}

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { NetworkInspect } from "../api/index.ts";
 import { AgentError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
-import type { ManagerKeys } from "../keyring/index.ts";
+import { dataCipher, formatUnlockKey, type ManagerKeys, newKey } from "../keyring/index.ts";
 import type { TaskLogFetcher } from "../logs/index.ts";
 import {
 	NODES_LIST,
@@ -16,7 +16,9 @@ import {
 import type { Service } from "../services/index.ts";
 import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/index.ts";
 import { AllocatorComponent } from "./allocator/index.ts";
+import { type AutolockChange, changeAutolock, followAutolock, sealedUnlockKey, storedUnlockKey } from "./autolock.ts";
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
+import { NoClusterSecretError } from "./errors.ts";
 import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import { type LogItem, parseLogsQuery, serviceLogs } from "./logs.ts";
@@ -68,11 +70,15 @@ export interface ManagerOptions {
 	logs?: TaskLogFetcher;
 	/** This manager's keys (agent/keyring): the cluster secret seals store values (secrets, join secrets). */
 	keys?: ManagerKeys;
+	/** Where `keys` are on disk (DATA/cluster/keys): kept sealed as the cluster's autolock says. */
+	keyFile?: string;
 }
 
 export interface InitOptions {
 	addrPools: string[];
 	subnetSize: number;
+	/** Seal the managers' keys with an unlock key (tsswarm init --autolock). */
+	autolock?: boolean;
 }
 
 export class Manager {
@@ -80,6 +86,7 @@ export class Manager {
 	private readonly rpc: LeaderRpc;
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
+	private readonly unfollowAutolock: () => void;
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
@@ -98,6 +105,7 @@ export class Manager {
 		this.logs = o.logs;
 		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
+		this.unfollowAutolock = o.keys && o.keyFile ? followAutolock(store, o.keys, o.keyFile, o.logger) : () => {};
 		this.loops = new LeaderLoops(store, leaderComponents(store, o, endpoint), o.logger);
 		rpc.register("service.create", async (body) => createService(store, body.spec));
 		rpc.register("service.scale", async (body) => scaleService(store, String(body.ref ?? ""), body.replicas));
@@ -126,6 +134,12 @@ export class Manager {
 			inspectNetwork(await createNetwork(store, validateNetworkSpec(body))),
 		);
 		rpc.register("network.rm", async (body) => removeNetwork(store, String(body.ref ?? "")));
+		rpc.register("cluster.autolock", async (body) => {
+			const change = body.change;
+			if (change !== "on" && change !== "off" && change !== "rotate")
+				throw new Error("cluster.autolock needs change: on, off or rotate");
+			return changeAutolock(store, this.keys, change);
+		});
 		rpc.register("raft.addVoter", async (body) => {
 			const id = String(body.id ?? "");
 			const address = String(body.address ?? "");
@@ -141,6 +155,8 @@ export class Manager {
 			clusterId: o.clusterId,
 			logger: o.logger,
 			authorize: (peer) => o.directory.isManager(peer),
+			// Encryption at rest: the Raft log and snapshots are sealed with this manager's data key.
+			...(o.keys ? { cipher: dataCipher(o.keys.dataKey) } : {}),
 		});
 		if (o.bootstrap && (await store.isEmpty())) await store.bootstrap();
 		const rpc = new LeaderRpc(o.host, store, o.logger);
@@ -154,8 +170,10 @@ export class Manager {
 	}
 
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */
-	async initCluster(clusterId: string, o: InitOptions): Promise<void> {
+	async initCluster(clusterId: string, o: InitOptions): Promise<{ unlockKey?: string }> {
 		await this.store.waitForLeader(10_000);
+		const unlockKey = o.autolock ? newKey() : undefined;
+		if (unlockKey && !this.keys) throw new NoClusterSecretError("autolock");
 		const record: ClusterRecord = {
 			id: CLUSTER_ID,
 			clusterId,
@@ -163,10 +181,31 @@ export class Manager {
 			subnetSize: o.subnetSize,
 			nextVni: 4096,
 			createdAt: new Date().toISOString(),
+			...(unlockKey ? { autolock: sealedUnlockKey(this.keys!, unlockKey) } : {}),
 		};
 		await this.store.commit([{ op: "create", table: "cluster", id: CLUSTER_ID, value: record }]);
 		await createNetwork(this.store, validateNetworkSpec({ name: "ingress", ingress: true, labels: {}, options: {} }));
-		this.log.info({ pools: o.addrPools, subnetSize: o.subnetSize }, "cluster initialized with an ingress network");
+		this.log.info(
+			{ pools: o.addrPools, subnetSize: o.subnetSize, autolock: Boolean(unlockKey) },
+			"cluster initialized with an ingress network",
+		);
+		return unlockKey ? { unlockKey: formatUnlockKey(unlockKey) } : {};
+	}
+
+	/** `swarm update --autolock`, `unlock-key --rotate` (on the leader): the key now in force, null when off. */
+	async changeAutolock(change: AutolockChange): Promise<{ unlockKey: string | null }> {
+		const r = (await this.rpc.call("cluster.autolock", { change })) as { unlockKey: string | null; index: number };
+		// Applied here before answering: this manager's own key file is resealed by then.
+		await this.store.waitForApplied(r.index);
+		this.log.info({ change }, r.unlockKey ? "autolock on; the unlock key was given to the caller" : "autolock off");
+		return { unlockKey: r.unlockKey };
+	}
+
+	/** `unlock-key`: the current unlock key (null when autolock is off), opened here with the cluster secret. */
+	unlockKey(): { unlockKey: string | null } {
+		if (!this.keys) throw new NoClusterSecretError("the unlock key");
+		const k = storedUnlockKey(this.store, this.keys);
+		return { unlockKey: k ? formatUnlockKey(k) : null };
 	}
 
 	/** Write (or rewrite) a node's record through the leader; resolves once it is applied here. */
@@ -305,6 +344,7 @@ export class Manager {
 		await this.loops.stop();
 		await this.endpoint.stop();
 		this.unfollow();
+		this.unfollowAutolock();
 		await this.rpc.stop();
 		await this.store.stop();
 	}

@@ -17,6 +17,7 @@ import {
 	NotLeaderError,
 	Raft,
 	type RaftConfig,
+	type RecordCipher,
 } from "../../consensus/index.ts";
 import { NoLeaderError, storeErrorFrom } from "./errors.ts";
 import { StoreFSM } from "./fsm.ts";
@@ -42,6 +43,8 @@ export interface ClusterStoreOptions {
 	authorize?: (peer: string) => boolean;
 	/** How many changes watch() can replay after a reconnect (default 10,000). */
 	watchHistory?: number;
+	/** Seals the Raft log's entries and the snapshots on disk (the manager's data key). */
+	cipher?: RecordCipher;
 }
 
 export interface StoreEvents {
@@ -73,7 +76,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 			this.fsm,
 			logs,
 			stable,
-			new FileSnapshotStore(join(o.dir, "snapshots")),
+			new FileSnapshotStore(join(o.dir, "snapshots"), 2, o.cipher ? { cipher: o.cipher } : {}),
 			new Libp2pTransport({
 				node: o.node,
 				clusterId: o.clusterId,
@@ -91,7 +94,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 
 	static async open(o: ClusterStoreOptions): Promise<ClusterStore> {
 		mkdirSync(o.dir, { recursive: true, mode: 0o700 });
-		const logs = await FileLogStore.open({ dir: join(o.dir, "log") });
+		const logs = await FileLogStore.open({ dir: join(o.dir, "log"), ...(o.cipher ? { cipher: o.cipher } : {}) });
 		const stable = await FileStableStore.open(o.dir);
 		return new ClusterStore(o, logs, stable);
 	}

@@ -27,11 +27,13 @@ export async function init(o: {
 	dataRoot: string;
 	defaultAddrPool: string[];
 	defaultAddrPoolMaskLength: number;
+	autolock?: boolean;
 }): Promise<void> {
 	const r = await client(o).call("POST /v1/init", {
 		body: {
 			addrPools: o.defaultAddrPool.length ? o.defaultAddrPool : undefined,
 			subnetSize: o.defaultAddrPoolMaskLength,
+			...(o.autolock ? { autolock: true } : {}),
 		},
 	});
 	process.stdout.write(
@@ -39,6 +41,10 @@ export async function init(o: {
 			`To add a worker to this cluster, run:\n\n    tsswarm join --token ${r.tokens.worker} ${r.advertise}\n\n` +
 			`To add a manager to this cluster, run 'tsswarm join-token manager' and follow the instructions.\n`,
 	);
+	if (r.unlockKey) {
+		const { unlockKeyText } = await import("./autolock.ts");
+		process.stdout.write(`\n${unlockKeyText(r.unlockKey)}`);
+	}
 }
 
 export async function join(addr: string, o: { token: string; dataRoot: string }): Promise<void> {
@@ -132,6 +138,8 @@ export async function info(o: { format?: string; dataRoot: string }): Promise<vo
 
 function infoText(i: InfoResponse): string {
 	if (i.clusterId === null) return `Swarm: inactive\n NodeID: ${i.nodeId}\n`;
+	if (i.locked)
+		return `Swarm: locked\n NodeID: ${i.nodeId}\n ClusterID: ${i.clusterId}\n Run \`tsswarm unlock\` with the unlock key.\n`;
 	const lines = [
 		"Swarm: active",
 		` NodeID: ${i.nodeId}`,
