@@ -94,7 +94,7 @@ export function registerSwarm(program: Command): void {
 		.description("change the cluster's settings")
 		.option("--autolock [bool]", "true: managers restart locked until `tsswarm unlock`; false: they do not", parseBool)
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { autolock?: boolean | true; dataRoot: string }) => {
+		.action(async (o: { autolock?: boolean; dataRoot: string }) => {
 			const { swarmUpdate } = await import("../swarm/autolock.ts");
 			await swarmUpdate(o);
 		});

@@ -19,9 +19,15 @@ const n1 = lab.nodes.find((n) => n.name === "n1")!;
 const raftDir = join(n1.dir, "raft");
 
 const agents = new Map<string, LabAgent>();
+/** Starts a node's agent and waits until its API answers (its socket may exist a moment before). */
 const start = async (node: string) => {
 	const a = await startAgent(lab, node);
 	agents.set(node, a);
+	const root = lab.nodes.find((n) => n.name === node)!.dir;
+	await waitFor(`${node}'s API`, () => call(root, "GET", "/v1/info").catch(() => undefined), {
+		timeoutMs: 20_000,
+		intervalMs: 200,
+	});
 	return a;
 };
 t.teardown(async () => {

@@ -17,15 +17,12 @@ import {
 import { tempDir } from "../../helpers/index.ts";
 import { entry, logStoreCompliance, snapshotStoreCompliance } from "./compliance.ts";
 
-const dirs: Array<() => void> = [];
-t.teardown(() => {
-	for (const d of dirs) d();
-});
-const fresh = () => {
-	const d = tempDir("raft-enc-");
-	dirs.push(d.remove);
-	return d.path;
-};
+/** A new directory, removed at the end of the file's tests. */
+function fresh(): string {
+	const { path, remove } = tempDir("raft-enc-");
+	t.teardown(remove);
+	return path;
+}
 const cipherOf = (key: Uint8Array): RecordCipher => ({
 	seal: (p, aad) => seal(key, p, aad),
 	open: (s, aad) => open(key, s, aad),
