@@ -371,24 +371,13 @@ export class Agent {
 	}
 
 	/** `swarm update --autolock=true|false` (through the leader); the new key only when turned on. */
-	async updateSwarm(o: { autolock?: boolean }) {
-		const mgr = this.managerOnly();
-		const before = (await mgr.unlockKey()).unlockKey !== null;
-		if (o.autolock === undefined || o.autolock === before) return { autolock: before, changed: false };
-		const r = await mgr.changeAutolock(o.autolock ? "on" : "off");
-		return { autolock: o.autolock, changed: true, ...(r.unlockKey ? { unlockKey: r.unlockKey } : {}) };
+	updateSwarm(o: { autolock?: boolean }) {
+		return this.managerOnly().updateSwarm(o);
 	}
 
 	/** `unlock-key [--rotate]`. */
-	async unlockKey(rotate: boolean) {
-		const mgr = this.managerOnly();
-		if (!rotate) return mgr.unlockKey();
-		if ((await mgr.unlockKey()).unlockKey === null)
-			throw new ConflictError(
-				"autolock is off: turn it on with `tsswarm swarm update --autolock=true`",
-				"ERR_NOT_AUTOLOCKED",
-			);
-		return mgr.changeAutolock("rotate");
+	unlockKey(rotate: boolean) {
+		return this.managerOnly().unlockKeyOrRotate(rotate);
 	}
 
 	/** Tasks running on this node (tsswarm info). */

@@ -2,7 +2,7 @@
 // what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
 import { join } from "node:path";
 import type { NetworkInspect } from "../api/index.ts";
-import { AgentError } from "../errors.ts";
+import { AgentError, ConflictError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
 import { dataCipher, formatUnlockKey, type ManagerKeys, newKey } from "../keyring/index.ts";
 import type { TaskLogFetcher } from "../logs/index.ts";
@@ -199,6 +199,25 @@ export class Manager {
 		await this.store.waitForApplied(r.index);
 		this.log.info({ change }, r.unlockKey ? "autolock on; the unlock key was given to the caller" : "autolock off");
 		return { unlockKey: r.unlockKey };
+	}
+
+	/** `swarm update --autolock=true|false`: whether it changed, and the new key when it was turned on. */
+	async updateSwarm(o: { autolock?: boolean }): Promise<{ autolock: boolean; changed: boolean; unlockKey?: string }> {
+		const before = this.unlockKey().unlockKey !== null;
+		if (o.autolock === undefined || o.autolock === before) return { autolock: before, changed: false };
+		const r = await this.changeAutolock(o.autolock ? "on" : "off");
+		return { autolock: o.autolock, changed: true, ...(r.unlockKey ? { unlockKey: r.unlockKey } : {}) };
+	}
+
+	/** `unlock-key [--rotate]`: rotating needs autolock on. */
+	async unlockKeyOrRotate(rotate: boolean): Promise<{ unlockKey: string | null }> {
+		if (!rotate) return this.unlockKey();
+		if (this.unlockKey().unlockKey === null)
+			throw new ConflictError(
+				"autolock is off: turn it on with `tsswarm swarm update --autolock=true`",
+				"ERR_NOT_AUTOLOCKED",
+			);
+		return this.changeAutolock("rotate");
 	}
 
 	/** `unlock-key`: the current unlock key (null when autolock is off), opened here with the cluster secret. */
