@@ -9,7 +9,17 @@ import type { ClusterStore } from "../store/index.ts";
 import { check as c } from "../store/index.ts";
 import { type CompiledRoute, routes } from "./route.ts";
 import { untypedRoutes } from "./server.ts";
-import type { InfoResponse, InitRequest, JoinTokenResponse, MemberState, NodeView, Platform, Role } from "./types.ts";
+import type {
+	InfoResponse,
+	InitRequest,
+	JoinTokenResponse,
+	LeaveResponse,
+	MemberState,
+	NodeView,
+	Platform,
+	RecoverySummary,
+	Role,
+} from "./types.ts";
 
 /** What the agent itself says about this node; the route adds what it derives (managers, leader, tasks). */
 export type AgentInfo = Omit<InfoResponse, "managers" | "leader" | "tasksRunning">;
@@ -38,7 +48,9 @@ export interface AgentApi {
 	/** Throws NotInClusterError outside a cluster. */
 	nodes(): AgentNode[];
 	removeNode(id: string, force: boolean): Promise<{ id: string }>;
-	leave(force: boolean): Promise<{ left: string }>;
+	leave(force: boolean): Promise<LeaveResponse>;
+	/** init --force-new-cluster: this manager's Raft configuration becomes itself alone. */
+	forceNewCluster(): Promise<AgentInfo & { recovered: RecoverySummary }>;
 	/** This node's manager; throws NotInClusterError / NotManagerError elsewhere. */
 	managerOnly(): Pick<
 		Manager,
@@ -83,6 +95,10 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 		route("POST /v1/init", {
 			body: c.obj({ addrPools: c.opt(STRS), subnetSize: c.opt(c.int(0, 128)) }),
 			handler: async ({ body }) => ({ ...(await a.init(initOptions(body))), ...derived(a) }),
+		}),
+		route("POST /v1/force-new-cluster", {
+			body: c.obj({}),
+			handler: async () => ({ ...(await a.forceNewCluster()), ...derived(a) }),
 		}),
 		route("POST /v1/join", {
 			body: c.obj({ token: c.str({ max: 256 }), addr: c.str({ max: 64 }) }),

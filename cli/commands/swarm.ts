@@ -65,11 +65,25 @@ export function registerSwarm(program: Command): void {
 			[] as string[],
 		)
 		.option("--default-addr-pool-mask-length <bits>", "prefix length of each network's subnet", maskLength, 24)
+		.option(
+			"--force-new-cluster",
+			"disaster recovery on a manager whose cluster lost its quorum: it becomes the only manager, keeping every service, network and node",
+		)
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { dataRoot: string; defaultAddrPool: string[]; defaultAddrPoolMaskLength: number }) => {
-			const { init } = await import("../swarm/commands.ts");
-			await init(o);
-		});
+		.action(
+			async (o: {
+				dataRoot: string;
+				defaultAddrPool: string[];
+				defaultAddrPoolMaskLength: number;
+				forceNewCluster?: boolean;
+			}) => {
+				const { init, forceNewCluster } = await import("../swarm/commands.ts");
+				if (!o.forceNewCluster) return init(o);
+				if (o.defaultAddrPool.length > 0)
+					throw new UsageError("--force-new-cluster keeps the cluster's address pools: drop --default-addr-pool");
+				await forceNewCluster(o);
+			},
+		);
 	program
 		.command("join")
 		.description("join the cluster a manager at ADDR belongs to")
@@ -107,7 +121,10 @@ export function registerSwarm(program: Command): void {
 	program
 		.command("leave")
 		.description("leave the cluster (stopping the agent does not: a stopped node is only down)")
-		.option("-f, --force", "leave even as a manager (it takes a Raft voter away)")
+		.option(
+			"-f, --force",
+			"leave even when this manager cannot hand its vote away, or is the last manager (the cluster state is lost)",
+		)
 		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (o: { force?: boolean; dataRoot: string }) => {
 			const { leave } = await import("../swarm/commands.ts");
