@@ -548,7 +548,7 @@ export class Agent {
 			lost = this.manager.lastManagerLoss((id) => members.get(id) === "left");
 			if (lost && !force) throw new LastManagerError(`${describeLoss(lost)}; use --force to leave anyway`);
 			if (!lost)
-				await this.manager.handOffVote(force ? 15_000 : 60_000).catch((err: Error) => {
+				await this.manager.handOffVote(force ? 10_000 : 20_000).catch((err: Error) => {
 					if (!force) throw err;
 					this.log.warn({ err: err.message }, "leaving without handing the vote away (--force)");
 				});

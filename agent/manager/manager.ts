@@ -172,7 +172,7 @@ export class Manager {
 	}
 
 	/** After a start with forceNewCluster: waits until this server leads alone, and says what it kept. */
-	recoverySummary(timeoutMs = 30_000): Promise<RecoverySummary> {
+	recoverySummary(timeoutMs = 20_000): Promise<RecoverySummary> {
 		if (!this.recovered) throw new AgentError("this manager was not started by a recovery", "ERR_RECOVERY");
 		return summarizeRecovery(this.store, this.recovered, { timeoutMs });
 	}

@@ -43,7 +43,8 @@ export async function init(o: {
 
 /** init --force-new-cluster: what the recovered manager kept, and who is out of the configuration. */
 export async function forceNewCluster(o: { dataRoot: string }): Promise<void> {
-	const r = await client(o).call("POST /v1/force-new-cluster", { body: {} });
+	// Recovery replays this manager's whole log: give a big store on a slow disk its time.
+	const r = await client(o).call("POST /v1/force-new-cluster", { body: {} }, { timeoutMs: 180_000 });
 	const k = r.recovered.kept;
 	const out = r.recovered.removed.map((s) => `${s.hostname ?? "?"} (${s.id})`);
 	process.stdout.write(

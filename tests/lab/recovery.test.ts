@@ -66,7 +66,14 @@ t.test("2 of 3 managers destroyed: --force-new-cluster on the survivor restores 
 	t.not(write.code, 0, `control: with no quorum a write fails (${write.stderr.trim().split("\n").at(-1)})`);
 	t.match(write.stderr, /leader|majority|quorum|timed out/i, "saying there is no leader");
 
+	// A plain leave cannot hand the vote to anyone now: it refuses and the node stays.
 	let since = Date.now();
+	const stay = await lab.tsswarm("n1", ["leave"]);
+	t.equal(stay.code, 1, "with no quorum a manager's plain leave refuses");
+	t.match(stay.stderr, /cannot hand this manager's vote away/, `saying why (${Date.now() - since} ms)`);
+	t.equal((await nodeLs(lab, "n1")).length, 5, "control: n1 is still in the cluster");
+
+	since = Date.now();
 	const rec = await lab.tsswarm("n1", ["init", "--force-new-cluster"]);
 	const recoverMs = Date.now() - since;
 	t.equal(rec.code, 0, `init --force-new-cluster: ${rec.stderr.trim()}`);
