@@ -118,6 +118,22 @@ t.test("2 of 3 managers destroyed: --force-new-cluster on the survivor restores 
 	);
 	t.comment(`replicas of n2 and n3 replaced ${Date.now() - since} ms later`);
 
+	// The new configuration is durable: n1's agent restarted is still the only voter, with everything.
+	t.equal(await lab.stop("n1"), true, "lab stop n1 (SIGTERM)");
+	t.equal(await lab.start("n1"), true, "lab start n1");
+	await waitFor("n1 to lead again", async () => (await leaderName(lab, "n1").catch(() => "")) === "n1", {
+		timeoutMs: 60_000,
+		intervalMs: 500,
+	});
+	t.same(await voters(lab, "n1"), ["n1"], "restarted, n1 is still the only voter");
+	t.same(
+		(await serviceLs(lab, "n1")).map((s) => s.name),
+		["keep"],
+		"and still has the service",
+	);
+	await cli(lab, "n1", ["network", "create", "-d", "overlay", "restarted"]);
+	t.pass("and takes a write after its restart");
+
 	// A fresh manager through the survivor (which holds the cluster key: it ran init).
 	const left = await lab.tsswarm("n5", ["leave"]);
 	t.equal(left.code, 0, `n5 (a worker) leaves, to join again from scratch: ${left.stderr.trim()}`);
@@ -131,6 +147,13 @@ t.test("2 of 3 managers destroyed: --force-new-cluster on the survivor restores 
 	t.pass("n5 joined as a manager and votes");
 	await cli(lab, "n1", ["network", "create", "-d", "overlay", "grown"]);
 	t.pass("a write commits with the two voters");
+	t.same(
+		(JSON.parse(await cli(lab, "n1", ["network", "ls", "--format", "json"])) as Array<{ Name: string }>)
+			.map((n) => n.Name)
+			.sort(),
+		["after", "appnet", "grown", "ingress", "restarted"],
+		"every network is there",
+	);
 	await waitFor(
 		"n5's replica to hold the services",
 		async () => (await serviceLs(lab, "n5").catch(() => [])).some((s) => s.name === "keep"),
