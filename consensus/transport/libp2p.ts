@@ -3,8 +3,8 @@
 // another cluster, oversized or undecodable ones end that stream with a named error logged with
 // the peer. An optional authorize hook decides which peers may use the protocol at all (the
 // protocol is registered on libp2p directly, outside any host-level stream check). Server ids are
-// peer ids; addresses are multiaddrs (…/p2p/<peer id>).
-import type { Connection, Libp2p, Stream } from "@libp2p/interface";
+// peer ids; addresses are multiaddrs (…/p2p/<peer id>), hints only: peers are dialed by id.
+import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../config.ts";
@@ -13,6 +13,8 @@ import { encodeFrame, FrameDecoder } from "./frame.ts";
 import type { Transport, TransportHandler } from "./types.ts";
 
 export const RAFT_PROTOCOL = "/tsswarm/raft/1";
+/** The multiaddr protocol code of /p2p/ (multicodec 0x01a5). */
+const P2P_CODE = 0x01a5;
 
 export interface Libp2pTransportOptions {
 	node: Libp2p;
@@ -171,9 +173,7 @@ export class Libp2pTransport implements Transport {
 
 	private async open(to: string, address: string, o: Outbound): Promise<Stream | undefined> {
 		try {
-			// A server not yet in our configuration (a new voter answering its leader) has only its
-			// peer id as address: dial that, which reuses the connection the peer opened to us.
-			const target = address.startsWith("/") ? multiaddr(address) : peerIdFromString(address);
+			const target = await this.target(to, address);
 			const stream = await this.node.dialProtocol(target, RAFT_PROTOCOL, { signal: AbortSignal.timeout(5000) });
 			if (!this.running) {
 				stream.abort(new Error("transport stopped"));
@@ -194,6 +194,25 @@ export class Libp2pTransport implements Transport {
 		} finally {
 			o.opening = undefined;
 		}
+	}
+
+	/**
+	 * Servers are dialed by peer id, never by the configuration's address: a node that came back on
+	 * a new address is found where the peer store (kept by its owner, e.g. from membership) says,
+	 * and an open connection (one the peer opened to us) is reused. The address is a hint, added to
+	 * the peer store only when that knows none; a bare peer id (a server not yet in our
+	 * configuration, e.g. a new voter answering its leader) is no hint.
+	 */
+	private async target(to: string, address: string): Promise<PeerId> {
+		const ma = address.startsWith("/") ? multiaddr(address) : undefined;
+		const peerId = peerIdFromString(ma?.getComponents().find((c) => c.name === "p2p")?.value ?? to);
+		if (ma) {
+			const known = (await this.node.peerStore.has(peerId))
+				? (await this.node.peerStore.get(peerId)).addresses.length
+				: 0;
+			if (known === 0) await this.node.peerStore.merge(peerId, { multiaddrs: [ma.decapsulateCode(P2P_CODE)] });
+		}
+		return peerId;
 	}
 
 	async stop(): Promise<void> {
