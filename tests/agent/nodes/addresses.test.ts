@@ -24,6 +24,15 @@ async function serve(t: Tap, dataDir: string, allow: MemoryAllowList): Promise<{
 }
 type Tap = { teardown(fn: () => unknown): void };
 
+/** A host with its own fresh key, removed at teardown. */
+async function client(t: Tap, allow: MemoryAllowList): Promise<Host> {
+	const d = tempDir("tsswarm-addr-c-");
+	t.teardown(d.remove);
+	const h = await Host.create({ dataDir: d.path, listen: ["/ip4/127.0.0.1/tcp/0"], allowList: allow, logger: quiet });
+	t.teardown(() => h.stop());
+	return h;
+}
+
 const echo = (c: Host, id: string, hint?: string) =>
 	c.session(
 		id,
@@ -54,16 +63,8 @@ t.test("memberAddrs: the statement's multiaddrs, else its ip:port", async (t) =>
 t.test("a node back on a new address is dialed by id where membership says; Raft too", async (t) => {
 	const dir = tempDir("tsswarm-addr-");
 	t.teardown(dir.remove);
-	const clientDir = tempDir("tsswarm-addr-c-");
-	t.teardown(clientDir.remove);
 	const cAllow = new MemoryAllowList();
-	const c = await Host.create({
-		dataDir: clientDir.path,
-		listen: ["/ip4/127.0.0.1/tcp/0"],
-		allowList: cAllow,
-		logger: quiet,
-	});
-	t.teardown(() => c.stop());
+	const c = await client(t, cAllow);
 	const sAllow = new MemoryAllowList();
 	sAllow.add(c.peerId);
 	const s1 = await serve(t, dir.path, sAllow);
@@ -147,17 +148,9 @@ t.test("a node back on a new address is dialed by id where membership says; Raft
 	t.same(got, [{ hello: 1 }], "delivered by peer id despite the stale configuration address");
 
 	// A peer store that knows nothing of the peer takes the configuration's address as a hint.
-	const freshDir = tempDir("tsswarm-addr-f-");
-	t.teardown(freshDir.remove);
 	const fAllow = new MemoryAllowList();
 	fAllow.add(id);
-	const f = await Host.create({
-		dataDir: freshDir.path,
-		listen: ["/ip4/127.0.0.1/tcp/0"],
-		allowList: fAllow,
-		logger: quiet,
-	});
-	t.teardown(() => f.stop());
+	const f = await client(t, fAllow);
 	sAllow.add(f.peerId);
 	const tf = new Libp2pTransport({ node: f.node, clusterId: "c1" });
 	await tf.start({ onMessage: () => {} });
