@@ -23,7 +23,7 @@ import type { ConnectionGater, Ed25519PrivateKey, Libp2p, PeerId, Stream } from 
 import { peerIdFromString } from "@libp2p/peer-id";
 import { ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
-import { multiaddr } from "@multiformats/multiaddr";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 import { pack, unpack } from "msgpackr";
 import { encodeFrame, FrameDecoder, FrameTooLargeError } from "../../consensus/index.ts";
@@ -190,6 +190,11 @@ export class Host extends EventEmitter<HostEvents> {
 		const node = await createLibp2p({
 			privateKey,
 			connectionGater: admission.gater(),
+			// Membership is this peer store's routing: learnAddrs replaces a member's addresses when
+			// it says it moved. libp2p's default hides addresses after an hour for good (adding one
+			// again keeps its first-seen time), which would leave a long-lived cluster's members
+			// undialable by id once their connections drop.
+			peerStore: { maxAddressAge: Number.POSITIVE_INFINITY },
 			addresses: { listen: o.listen, announce: o.announce },
 			transports: [tcp()],
 			connectionEncrypters: [noise()],
@@ -344,7 +349,7 @@ export class Host extends EventEmitter<HostEvents> {
 	/**
 	 * Open a stream, then exchange frames: `talk` sends with send() and awaits replies with next().
 	 * `to` is a member's peer id (dialed at the addresses the peer store has for it, kept fresh by
-	 * membership; `hint`, an IPv4:PORT or multiaddr such as the directory's, is added only when it
+	 * membership; `hint`, an IPv4:PORT or multiaddr such as the directory's, is dialed only when it
 	 * has none), or a multiaddr (a joiner's first contact, which has no peer id yet).
 	 */
 	async session<T>(
@@ -424,13 +429,12 @@ export class Host extends EventEmitter<HostEvents> {
 		}
 	}
 
-	/** A member by id; its hint goes to the peer store only when that knows no address of it. */
-	private async peerTarget(id: string, hint: string | undefined): Promise<PeerId> {
+	/** A member by id; its hint is dialed only when there is no connection and no known address. */
+	private async peerTarget(id: string, hint: string | undefined): Promise<PeerId | Multiaddr> {
 		const peerId = peerIdFromString(id);
 		const h = hint === undefined ? undefined : tcpAddr(hint, id);
-		if (h && (await this.knownAddrs(peerId)).length === 0)
-			await this.node.peerStore.merge(peerId, { multiaddrs: [multiaddr(h)] });
-		return peerId;
+		if (!h || this.node.getConnections(peerId).length > 0 || (await this.knownAddrs(peerId)).length > 0) return peerId;
+		return multiaddr(`${h}/p2p/${id}`);
 	}
 
 	private get pubsub(): GossipSub {

@@ -6,15 +6,13 @@
 // peer ids; addresses are multiaddrs (…/p2p/<peer id>), hints only: peers are dialed by id.
 import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
-import { multiaddr } from "@multiformats/multiaddr";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../config.ts";
 import { UnauthorizedPeerError, WrongClusterError } from "../errors.ts";
 import { encodeFrame, FrameDecoder } from "./frame.ts";
 import type { Transport, TransportHandler } from "./types.ts";
 
 export const RAFT_PROTOCOL = "/tsswarm/raft/1";
-/** The multiaddr protocol code of /p2p/ (multicodec 0x01a5). */
-const P2P_CODE = 0x01a5;
 
 export interface Libp2pTransportOptions {
 	node: Libp2p;
@@ -199,20 +197,20 @@ export class Libp2pTransport implements Transport {
 	/**
 	 * Servers are dialed by peer id, never by the configuration's address: a node that came back on
 	 * a new address is found where the peer store (kept by its owner, e.g. from membership) says,
-	 * and an open connection (one the peer opened to us) is reused. The address is a hint, added to
-	 * the peer store only when that knows none; a bare peer id (a server not yet in our
-	 * configuration, e.g. a new voter answering its leader) is no hint.
+	 * and an open connection (one the peer opened to us) is reused. The address is a hint, dialed
+	 * only when the peer store knows no address of the peer (libp2p hides addresses older than its
+	 * maxAddressAge, and adding one again does not make it fresh); a bare peer id (a server not
+	 * yet in our configuration, e.g. a new voter answering its leader) is no hint.
 	 */
-	private async target(to: string, address: string): Promise<PeerId> {
+	private async target(to: string, address: string): Promise<PeerId | Multiaddr> {
 		const ma = address.startsWith("/") ? multiaddr(address) : undefined;
-		const peerId = peerIdFromString(ma?.getComponents().find((c) => c.name === "p2p")?.value ?? to);
-		if (ma) {
-			const known = (await this.node.peerStore.has(peerId))
-				? (await this.node.peerStore.get(peerId)).addresses.length
-				: 0;
-			if (known === 0) await this.node.peerStore.merge(peerId, { multiaddrs: [ma.decapsulateCode(P2P_CODE)] });
-		}
-		return peerId;
+		const id = ma?.getComponents().find((c) => c.name === "p2p")?.value ?? to;
+		const peerId = peerIdFromString(id);
+		if (!ma || this.node.getConnections(peerId).length > 0) return peerId;
+		const store = this.node.peerStore;
+		const known = (await store.has(peerId)) ? (await store.get(peerId)).addresses.length : 0;
+		if (known > 0) return peerId;
+		return ma.getComponents().some((c) => c.name === "p2p") ? ma : ma.encapsulate(`/p2p/${id}`);
 	}
 
 	async stop(): Promise<void> {

@@ -1,8 +1,13 @@
 // Identity is the key, not the address: a node that comes back on a new address (same key, new
 // port here, a new IP in the lab) is dialed by its peer id where its signed membership statement
 // says — sessions, and Raft's transport with a stale configuration address — and the leader's
-// record writer hears of it; members outside the directory, or not alive, are not followed.
+// record writer hears of it; members outside the directory, or not alive, are not followed; and
+// known addresses do not age out of reach.
 import { EventEmitter } from "node:events";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { tcp } from "@libp2p/tcp";
+import { createLibp2p } from "libp2p";
 import t from "tap";
 import { Host, MemoryAllowList } from "../../../agent/host/index.ts";
 import { AddressFollower, type MemberView, memberAddrs } from "../../../agent/nodes/index.ts";
@@ -158,4 +163,54 @@ t.test("a node back on a new address is dialed by id where membership says; Raft
 	tf.send(id, `${s2.h.addrs()[0]!.replace(/\/p2p\/.*$/, "")}/p2p/${id}`, { hello: 2 });
 	await waitFor("the raft message from a fresh peer store", () => got.length > 1, { timeoutMs: 8000 });
 	t.same(got[1], { hello: 2 }, "the configuration address, as a hint, is dialed when nothing else is known");
+});
+
+t.test("addresses do not age out: the host keeps them, Raft's transport falls back to its hint", async (t) => {
+	// The host's peer store keeps a member's addresses past libp2p's default hour.
+	const c = await client(t, new MemoryAllowList());
+	const other = await client(t, new MemoryAllowList());
+	t.ok(await c.learnAddrs(other.peerId, other.addrs()), "learned");
+	t.equal(await c.learnAddrs(other.peerId, other.addrs()), false, "the same again changes nothing");
+	const real = Date.now;
+	Date.now = () => real() + 2 * 3_600_000;
+	let kept: number;
+	try {
+		kept = (await c.node.peerStore.get(other.node.peerId)).addresses.length;
+	} finally {
+		Date.now = real;
+	}
+	t.equal(kept, 1, "two hours later the address is still known");
+
+	// A peer store that did hide the address (libp2p's default, here 100 ms): the configuration's
+	// address is dialed, as adding it to the peer store again would not make it fresh.
+	const server = await createLibp2p({
+		addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
+		transports: [tcp()],
+		connectionEncrypters: [noise()],
+		streamMuxers: [yamux()],
+	});
+	t.teardown(() => server.stop());
+	const aging = await createLibp2p({
+		addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
+		transports: [tcp()],
+		connectionEncrypters: [noise()],
+		streamMuxers: [yamux()],
+		peerStore: { maxAddressAge: 100 },
+	});
+	t.teardown(() => aging.stop());
+	const at = server.getMultiaddrs()[0]!;
+	await aging.peerStore.merge(server.peerId, { multiaddrs: [at.decapsulateCode(0x01a5)] });
+	await new Promise((r) => setTimeout(r, 200));
+	await aging.peerStore.merge(server.peerId, { multiaddrs: [at.decapsulateCode(0x01a5)] });
+	t.equal((await aging.peerStore.get(server.peerId)).addresses.length, 0, "control: the aged address stays hidden");
+	const got: unknown[] = [];
+	const ts = new Libp2pTransport({ node: server, clusterId: "c1" });
+	await ts.start({ onMessage: (_f, m) => got.push(m) });
+	t.teardown(() => ts.stop());
+	const ta = new Libp2pTransport({ node: aging, clusterId: "c1" });
+	await ta.start({ onMessage: () => {} });
+	t.teardown(() => ta.stop());
+	ta.send(server.peerId.toString(), at.toString(), { hello: 3 });
+	await waitFor("the raft message through the configuration's address", () => got.length > 0, { timeoutMs: 8000 });
+	t.same(got, [{ hello: 3 }], "delivered");
 });
