@@ -1,7 +1,8 @@
 // Identity is the key, not the address (issue 15): on a real 4-node cluster lab (3 managers, one
 // worker), a voter and the worker each come back on a new underlay address (as after a DHCP
 // renewal: `lab start NODE --addr IP`). Every node's `node ls` shows the new addresses, the voter
-// votes again (with another voter stopped, a write needs it), and the worker runs a replica.
+// votes again (with another voter stopped, a write needs it), and the worker runs a replica; so
+// does the init node, which has no saved seeds (it finds the others through its directory).
 import t from "tap";
 import { checkNewAddress, LabError } from "../../cli/lab/index.ts";
 import { waitFor } from "../helpers/index.ts";
@@ -10,6 +11,8 @@ import { BUSYBOX, cli, leaderName, liveRunning, nodeLs, servicePs, waitPs } from
 
 /** Membership learns the new address in about a second; the record follows through the leader. */
 const FOLLOW_BUDGET_MS = 30_000;
+const MANAGERS = ["n1", "n2", "n3"];
+type Tap = Pick<typeof t, "comment" | "equal" | "match">;
 
 const t0 = Date.now();
 const lab = await withLab(t, { nodes: 4, cluster: true, registry: true });
@@ -32,6 +35,31 @@ async function everyoneSees(lab: Lab, id: string, addr: string, skip: string[] =
 		);
 	}
 	return Date.now() - since;
+}
+
+/**
+ * With a voter other than `victim` and the leader stopped, a write through `victim` is acknowledged:
+ * the majority of the three needs its vote. Returns the leader and the voter it stopped.
+ */
+async function itVotes(t: Tap, victim: string, net: string): Promise<{ now: string; other: string }> {
+	const id = ids.get(victim)!;
+	const now = await leaderName(lab, "n1");
+	const other = MANAGERS.find((n) => n !== victim && n !== now)!;
+	await waitFor(
+		`${now} to count ${victim} as a reachable voter`,
+		async () => (await nodeLs(lab, now)).find((x) => x.id === id)?.managerStatus?.match(/reachable|leader/i),
+		{ timeoutMs: FOLLOW_BUDGET_MS, intervalMs: 250 },
+	);
+	t.equal(await lab.stop(other), true, `lab stop ${other}: two voters of three left, ${victim} one of them`);
+	const w0 = Date.now();
+	await waitFor(
+		`a write through ${victim} with ${other} down`,
+		async () => (await lab.tsswarm(victim, ["network", "create", "--driver", "overlay", net])).code === 0,
+		{ timeoutMs: 60_000, intervalMs: 1000 },
+	);
+	t.comment(`write through ${victim} acknowledged ${Date.now() - w0} ms after ${other} stopped`);
+	t.match(await cli(lab, now, ["network", "ls"]), new RegExp(net), `the write is on ${now} too`);
+	return { now, other };
 }
 
 const ids = new Map<string, string>();
@@ -58,8 +86,7 @@ t.test("lab start --addr: refuses an address outside the lab, one in use, and a 
 
 t.test("a voter restarted on a new address rejoins, is listed there everywhere, and votes", async (t) => {
 	const leader = await leaderName(lab, "n1");
-	const managers = ["n1", "n2", "n3"];
-	const victim = managers.find((n) => n !== leader)!;
+	const victim = MANAGERS.find((n) => n !== leader)!;
 	const id = ids.get(victim)!;
 	const old = lab.nodes.find((n) => n.name === victim)!.address;
 	t.equal(
@@ -86,24 +113,7 @@ t.test("a voter restarted on a new address rejoins, is listed there everywhere, 
 	t.match(JSON.stringify(inspect), `${next}:2377`, "node inspect shows the new address");
 
 	// It votes: with one of the other two voters stopped, a write needs it.
-	const now = await leaderName(lab, "n1");
-	const other = managers.find((n) => n !== victim && n !== now)!;
-	await waitFor(
-		`${now} to count ${victim} as a reachable voter`,
-		async () => (await nodeLs(lab, now)).find((x) => x.id === id)?.managerStatus?.match(/reachable|leader/i),
-		{ timeoutMs: FOLLOW_BUDGET_MS, intervalMs: 250 },
-	);
-	t.equal(await lab.stop(other), true, `lab stop ${other}: two voters of three left, ${victim} one of them`);
-	const w0 = Date.now();
-	await waitFor(
-		`a write through ${victim} with ${other} down`,
-		async () => (await lab.tsswarm(victim, ["network", "create", "--driver", "overlay", "readdr-net"])).code === 0,
-		{ timeoutMs: 60_000, intervalMs: 1000 },
-	);
-	t.comment(`write acknowledged ${Date.now() - w0} ms after ${other} stopped`);
-	const nets = await cli(lab, now, ["network", "ls"]);
-	t.match(nets, /readdr-net/, `the write is on ${now} too`);
-
+	const { now, other } = await itVotes(t, victim, "readdr-net");
 	// Positive control: without the moved voter there is no majority, and the write fails.
 	t.equal(await lab.stop(victim), true, `lab stop ${victim}`);
 	const refused = await lab.tsswarm(now, ["network", "create", "--driver", "overlay", "readdr-net2"]);
@@ -115,7 +125,7 @@ t.test("a voter restarted on a new address rejoins, is listed there everywhere, 
 	// Back to three voters for the next test (the moved one at its new address still).
 	t.equal(await lab.start(victim), true, `lab start ${victim} (at ${next})`);
 	t.equal(await lab.start(other), true, `lab start ${other}`);
-	for (const m of managers)
+	for (const m of MANAGERS)
 		await everyoneSees(lab, ids.get(m)!, `${lab.nodes.find((n) => n.name === m)!.address}:2377`);
 });
 
@@ -165,4 +175,15 @@ t.test("a worker restarted on a new address runs a replica and serves its logs",
 		{ timeoutMs: 30_000, intervalMs: 1000 },
 	);
 	t.match(logs, /hello-from-moved-n4/, "service logs on a manager reads the task's log from n4 at its new address");
+});
+
+t.test("the init node (no saved seeds) restarted on a new address finds the cluster and votes", async (t) => {
+	const id = ids.get("n1")!;
+	t.equal(await lab.stop("n1"), true, "lab stop n1");
+	const since = Date.now();
+	t.equal(await lab.start("n1", { addr: "198.18.1.1" }), true, "lab start n1 --addr 198.18.1.1");
+	await everyoneSees(lab, id, "198.18.1.1:2377");
+	t.comment(`n1 at its new address on every node's node ls ${Date.now() - since} ms after the start`);
+	const { other } = await itVotes(t, "n1", "readdr-net3");
+	t.equal(await lab.start(other), true, `lab start ${other}`);
 });
