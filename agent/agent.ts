@@ -50,6 +50,7 @@ import { type LogSource, logsClient, serveLogs, type TaskLogFetcher } from "./lo
 import type { InitOptions, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
 import {
+	AddressFollower,
 	DirectorySync,
 	type NodeDescription,
 	NodeDirectory,
@@ -171,6 +172,8 @@ export class Agent {
 	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
+	/** Members' addresses, from their signed statements, into the peer store and (leader) their records. */
+	private addresses: AddressFollower | undefined;
 	/** This node's tasks (every node runs tasks) and its session with the leader's dispatcher. */
 	private worker: Awaited<ReturnType<typeof startNodeWorker>> | undefined;
 	private dispatch: DispatcherClient | undefined;
@@ -294,7 +297,22 @@ export class Agent {
 		this.membership.on("fail", (m) => this.log.warn({ member: m.id, addr: m.addr }, "member failed"));
 		this.membership.on("leave", (m) => this.log.info({ member: m.id }, "member left"));
 		await this.membership.start();
-		if (st.seeds.length) this.membership.join(st.seeds);
+		this.addresses = new AddressFollower({
+			self: this.host.peerId,
+			host: this.host,
+			directory: this.directory,
+			members: this.membership,
+			recordWriter: () => this.manager?.addressWriter(),
+			logger: this.log,
+		});
+		this.addresses.start();
+		// A node back on a new address finds the others where it last knew them: its seeds and
+		// its directory (the saved copy of the nodes table: managers first, at most 16 in all).
+		const others = this.directory.list().filter((e) => e.id !== this.host.peerId);
+		const known = [...others.filter((e) => e.role === "manager"), ...others.filter((e) => e.role !== "manager")];
+		const seeds = new Set([...st.seeds, ...known.slice(0, 16).map((e) => e.addr)]);
+		seeds.delete(this.advertiseAddr);
+		if (seeds.size) this.membership.join([...seeds]);
 		if (this.clusterKey && !this.locked) await this.serveJoin();
 		await this.startWorker();
 		if (this.locked) this.log.warn({}, "this manager is locked (autolock): run `tsswarm unlock` to start it");
@@ -656,6 +674,8 @@ export class Agent {
 		this.worker = undefined;
 		this.sync?.stop();
 		this.sync = undefined;
+		this.addresses?.stop();
+		this.addresses = undefined;
 		await this.membership?.stop();
 		this.membership = undefined;
 		await this.manager?.stop();

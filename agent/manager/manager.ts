@@ -42,6 +42,7 @@ import {
 	parseNodeUpdate,
 	registerNode,
 	removeNode,
+	setNodeAddr,
 	updateNode,
 } from "./nodes.ts";
 import { Orchestrator, onTables } from "./orchestrator/index.ts";
@@ -271,6 +272,17 @@ export class Manager {
 	async removeNode(id: string): Promise<void> {
 		const index = (await this.rpc.call("node.rm", { id })) as number;
 		await this.store.waitForApplied(index);
+	}
+
+	/**
+	 * On the leader, a writer of node addresses (from each node's own signed membership statement:
+	 * a node that came back on a new IP); undefined elsewhere.
+	 */
+	addressWriter(): ((id: string, addr: string) => Promise<void>) | undefined {
+		if (!this.store.isLeader()) return undefined;
+		return async (id, addr) => {
+			await setNodeAddr(this.store, id, addr);
+		};
 	}
 
 	/** Make a newly joined manager a Raft voter (runs on the leader). */
