@@ -52,3 +52,32 @@ export class AmbiguousNodeError extends AgentError {
 		super(`node ${ref} is ambiguous: it matches ${matches.join(", ")}`, "ERR_AMBIGUOUS_NODE");
 	}
 }
+
+/** Autolock needs the cluster secret, which this manager does not hold (it joined before the keyring). */
+export class NoClusterSecretError extends AgentError {
+	static override status = 409;
+	override name = "NoClusterSecretError";
+	constructor(what: string) {
+		super(`${what} needs the cluster secret, and this manager holds none`, "ERR_NO_CLUSTER_SECRET");
+	}
+}
+
+/** The last Raft voter cannot hand its vote to anyone: leaving it loses the cluster state. */
+export class LastManagerError extends AgentError {
+	static readonly code = "ERR_LAST_MANAGER";
+	static override status = 409;
+	override name = "LastManagerError";
+	constructor(why: string) {
+		super(`this node is the cluster's last manager (${why})`, LastManagerError.code);
+	}
+}
+
+/** A leaving manager could not hand its vote away (no leader, no quorum, the transfer timed out). */
+export class VoteHandoffError extends AgentError {
+	static readonly code = "ERR_VOTE_HANDOFF";
+	static override status = 503;
+	override name = "VoteHandoffError";
+	constructor(why: string) {
+		super(`cannot hand this manager's vote away: ${why}`, VoteHandoffError.code);
+	}
+}

@@ -235,6 +235,8 @@ export interface Cluster {
 		stabilizationMs?: number;
 		minQuorum?: number;
 	};
+	/** Autolock on: the unlock key (base64), sealed with the cluster secret; every manager seals its key file with it. */
+	autolock?: { sealedKey: string; since: string };
 }
 
 export const validateCluster = validator<Cluster>(
@@ -254,6 +256,7 @@ export const validateCluster = validator<Cluster>(
 				minQuorum: opt(int(1, 9)),
 			}),
 		),
+		autolock: opt(obj({ sealedKey: str({ min: 1, max: 256, re: /^[A-Za-z0-9+/]+=*$/ }), since: ISO_TIME })),
 	}),
 );
 
