@@ -66,6 +66,8 @@ const ids = new Map<string, string>();
 
 t.before(async () => {
 	for (const n of lab.nodes) ids.set(n.name, await idOf(n.name));
+	// n4 stays the worker: autopilot would give it the seat of a voter stopped below.
+	await cli(lab, "n1", ["node", "update", "--role", "worker", "n4"]);
 });
 
 t.test("lab start --addr: refuses an address outside the lab, one in use, and a running agent", async (t) => {

@@ -40,6 +40,12 @@ t.test("2 of 3 managers destroyed: --force-new-cluster on the survivor restores 
 	// n1 init, n2 n3 managers, n4 n5 workers.
 	const lab = await withLab(t, { nodes: 5, cluster: true, registry: true });
 	t.comment(`lab up: ${Date.now() - t0} ms`);
+	// Autopilot would make n4 and n5 voters too (5 nodes may vote): this test is about losing 2 of 3.
+	for (const n of ["n4", "n5"]) await cli(lab, "n1", ["node", "update", "--role", "worker", n]);
+	await waitFor("n4 and n5 back to workers", async () => (await voters(lab, "n1")).join() === "n1,n2,n3", {
+		timeoutMs: 90_000,
+		intervalMs: 500,
+	});
 	t.same(await voters(lab, "n1"), ["n1", "n2", "n3"], "control: three voters");
 	await cli(lab, "n1", ["network", "create", "-d", "overlay", "appnet"]);
 	await createSleepers(lab, "keep", 4);
@@ -165,6 +171,8 @@ t.test("2 of 3 managers destroyed: --force-new-cluster on the survivor restores 
 t.test("leave hands the vote away (non-leader, then leader); the last manager says what is lost", async (t) => {
 	// n1 init, n2 n3 managers, n4 a worker.
 	const lab = await withLab(t, { nodes: 4, cluster: true });
+	// Autopilot would give n4 the vote a manager hands away: this test is about the hand-off itself.
+	await cli(lab, "n1", ["node", "update", "--role", "worker", "n4"]);
 	await cli(lab, "n1", ["network", "create", "-d", "overlay", "keepnet"]);
 	const leader = await leaderName(lab, "n1");
 	t.same(await voters(lab, leader), ["n1", "n2", "n3"], "control: three voters");
