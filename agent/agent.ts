@@ -462,6 +462,7 @@ export class Agent {
 			...o,
 			directory: this.directory,
 			...(this.keys ? { keys: this.keys, keyFile: join(this.dir, "keys") } : {}),
+			autopilot: { members: () => new Map((this.membership?.all() ?? []).map((m) => [m.id, m.state])) },
 			logs: (node, req, onLines, signal) => {
 				if (!this.logs) throw new NotInClusterError();
 				return this.logs.fetch(node, req, onLines, signal);

@@ -68,7 +68,14 @@ export async function removeLeaver(store: ClusterStore, id: string): Promise<{ i
 		const cur: StoredRecord<Node> | undefined = store.get("nodes", id);
 		if (!cur || cur.value.role === "worker") break;
 		try {
-			const value: Node = { ...cur.value, role: "worker" };
+			// Pinned to worker: autopilot must not give the vote back to a node on its way out (a
+			// new join's record decides its role preference again).
+			const value: Node = {
+				...cur.value,
+				role: "worker",
+				desiredRole: "worker",
+				roleReason: "left the cluster (tsswarm leave): its vote was handed away",
+			};
 			({ index } = await store.commit([{ op: "update", table: "nodes", id, version: cur.version, value }]));
 			break;
 		} catch (err) {

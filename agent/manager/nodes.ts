@@ -33,6 +33,8 @@ export function directoryEntries(store: ClusterStore): DirectoryEntry[] {
 export async function registerNode(store: ClusterStore, rec: NodeRecord): Promise<number> {
 	const cur = store.get("nodes", rec.id);
 	const value = { ...cur?.value, ...rec, createdAt: cur?.value.createdAt ?? rec.createdAt };
+	// A (re)join's token decides the role preference: the manager token pins manager, the worker one is auto.
+	if (rec.desiredRole === undefined) delete value.desiredRole;
 	const { index } = await store.commit([
 		cur
 			? { op: "update", table: "nodes", id: rec.id, version: cur.version, value }

@@ -20,6 +20,11 @@ export interface AutopilotOptions {
 	catchUpSlack?: number;
 	/** Between passes when nothing changes (default 500 ms). */
 	everyMs?: number;
+	/**
+	 * Membership's view (id -> alive, suspect, dead, left), read once a pass: a node that left or
+	 * is dead is unhealthy before the dispatcher says so (a new leader gives nodes a grace period).
+	 */
+	members?: () => ReadonlyMap<string, string>;
 }
 
 /** The libp2p address Raft dials a node at: its advertised ip:port and its id. */
@@ -43,7 +48,7 @@ export class Autopilot implements LeaderComponent {
 	constructor(store: ClusterStore, log: StoreLogger, o: AutopilotOptions = {}) {
 		this.store = store;
 		this.log = log;
-		this.o = { lastContactThresholdMs: 3000, catchUpSlack: 16, everyMs: 500, ...o };
+		this.o = { lastContactThresholdMs: 3000, catchUpSlack: 16, everyMs: 500, members: () => new Map(), ...o };
 	}
 
 	run(signal: AbortSignal): Promise<void> {
@@ -74,13 +79,15 @@ export class Autopilot implements LeaderComponent {
 		const servers = new Map(this.store.configuration().servers.map((s) => [s.id, s.suffrage]));
 		const self = this.store.id;
 		const seen = new Set<string>();
+		const members = this.o.members();
 		const out = this.store.list("nodes").map(({ value: n, version }): CandidateNode => {
 			seen.add(n.id);
 			const suffrage = servers.get(n.id);
 			const isSelf = n.id === self;
 			const contactAt = Math.max(stats.lastContact[n.id] ?? 0, leaderSince);
 			const raftFresh = isSelf || now - contactAt < this.o.lastContactThresholdMs;
-			const up = isSelf || n.status?.state === "ready";
+			const member = members.get(n.id);
+			const up = isSelf || (n.status?.state === "ready" && member !== "dead" && member !== "left");
 			// A voter must also answer Raft; a non-voter may still be starting its replica.
 			const healthy = suffrage === "voter" ? up && raftFresh : up;
 			const match = stats.peers[n.id]?.match ?? 0;
