@@ -182,7 +182,10 @@ t.test("a voter removed while it was down comes back as a worker, then votes aga
 		`${first} votes again and no dead voter is left`,
 		(v) => voters(v).length === 3 && voters(v).includes(first) && unreachable(v).length === 0,
 		180_000,
-	);
+	).catch(async (err) => {
+		for (const n of alive()) t.comment(`${n}: ${(await lab.tsswarm(n, ["info"])).stdout.replace(/\n/g, " |")}`);
+		throw err;
+	});
 	t.comment(`${first} a voter again ${Date.now() - since} ms after its restart: ${show(v)}`);
 	await write(t, `with ${first} back`);
 });

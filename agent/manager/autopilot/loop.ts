@@ -115,7 +115,9 @@ export class Autopilot implements LeaderComponent {
 				...(unhealthy.has(n.id) ? { unhealthySince: unhealthy.get(n.id)! } : {}),
 				...(suffrage ? { suffrage } : {}),
 				...(stable.has(n.id) ? { stableSince: stable.get(n.id)! } : {}),
-				...(suffrage ? { sawRecord: isSelf || match >= version } : {}),
+				// Its log holds its record's latest version, or it stopped answering Raft (a node that
+				// got its worker record in a snapshot stops its replica before acking past it).
+				...(suffrage ? { sawRecord: isSelf || match >= version || !raftFresh } : {}),
 				leader: isSelf,
 			};
 		});
