@@ -321,14 +321,19 @@ export class Agent {
 			becomeWorker: (why) => this.becomeWorker(why),
 			hasLeader: () => this.locked || (this.manager?.hearsLeader() ?? false),
 			directoryCurrent: () => this.manager?.replicaCurrent() ?? true,
-			probeRole: () =>
-				probeRecordRole({
+			probeRole: async () => {
+				const r = await probeRecordRole({
 					host: this.host,
 					directory: this.directory,
 					self: this.host.peerId,
 					protocol: MANAGER_PROTOCOL,
 					logger: this.log,
-				}),
+					alive: () => this.membership?.live() ?? [],
+				});
+				// The current directory: a worker's sync and dispatcher find today's managers with it.
+				if (r?.role === "worker") this.directory.set(r.entries, r.version);
+				return r?.role;
+			},
 		});
 		this.roles.start();
 	}

@@ -1,4 +1,4 @@
 // agent/roles: this node runs the role its record gives it (autopilot's promotions and demotions).
 export { RoleController, type RoleControllerOptions, type RoleLogger } from "./controller.ts";
 export * from "./errors.ts";
-export { probeRecordRole } from "./probe.ts";
+export { type ProbedRole, probeRecordRole } from "./probe.ts";
