@@ -149,6 +149,8 @@ export interface TaskRow {
 	ports: string[];
 	/** The service spec version the task was made from (update progress compares it). */
 	specVersion: number;
+	/** The container's health check as the worker last reported it (tasks with a check). */
+	health?: "starting" | "healthy" | "unhealthy";
 }
 
 /** `service ps` / `node ps` rows, newest first within a slot (Swarm's \_ history lines). */
@@ -181,6 +183,7 @@ export function taskRows(store: ClusterStore, tasks: Task[]): TaskRow[] {
 				error: t.status.err ?? "",
 				ports: [],
 				specVersion: t.specVersion,
+				...(t.status.health ? { health: t.status.health } : {}),
 			};
 		});
 }

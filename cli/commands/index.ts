@@ -4,6 +4,7 @@ import { registerImage } from "./image.ts";
 import { registerLab } from "./lab.ts";
 import { registerNetwork } from "./network.ts";
 import { registerService } from "./service.ts";
+import { registerStack } from "./stack.ts";
 import { registerSwarm } from "./swarm.ts";
 
 // Each entry registers its command's flags and help cheaply; the implementation is imported
@@ -15,4 +16,5 @@ export const registrations: Array<(program: Command) => void> = [
 	registerContainers,
 	registerNetwork,
 	registerService,
+	registerStack,
 ];

@@ -49,6 +49,9 @@ export async function updateService(
 			"ERR_SERVICE_MODE_CHANGE",
 		);
 	const changed = Boolean(req.force) || JSON.stringify(spec.task) !== JSON.stringify(was.task);
+	// The same spec again (a stack re-deploy of an unchanged service): nothing to write, and the
+	// previous spec (what a rollback returns to) stays.
+	if (!changed && JSON.stringify(spec) === JSON.stringify(was)) return cur;
 	const now = new Date().toISOString();
 	const value: Service = {
 		...cur.value,
