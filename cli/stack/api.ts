@@ -6,33 +6,18 @@ import { client } from "../api.ts";
 import type { ObjectInfo, StackApi } from "./deploy.ts";
 import type { ObjectKind } from "./objects.ts";
 
-interface ObjectRoutes {
-	"GET /v1/secrets": { response: ObjectInfo[] };
-	"POST /v1/secrets/create": {
-		body: { name: string; data: string; labels: Record<string, string> };
-		response: ObjectInfo;
-	};
-	"POST /v1/secrets/update": {
-		body: { ref: string; data: string; labels: Record<string, string> };
-		response: ObjectInfo;
-	};
-	"POST /v1/secrets/rm": { body: { ref: string }; response: unknown };
-	"GET /v1/configs": { response: ObjectInfo[] };
-	"POST /v1/configs/create": {
-		body: { name: string; data: string; labels: Record<string, string> };
-		response: ObjectInfo;
-	};
-	"POST /v1/configs/update": {
-		body: { ref: string; data: string; labels: Record<string, string> };
-		response: ObjectInfo;
-	};
-	"POST /v1/configs/rm": { body: { ref: string }; response: unknown };
-}
+type Body = { data: string; labels: Record<string, string> };
+type Kinds = "secrets" | "configs";
+type ObjectRoutes = { [K in Kinds as `GET /v1/${K}`]: { response: ObjectInfo[] } } & {
+	[K in Kinds as `POST /v1/${K}/create`]: { body: Body & { name: string }; response: ObjectInfo };
+} & { [K in Kinds as `POST /v1/${K}/update`]: { body: Body & { ref: string }; response: ObjectInfo } } & {
+	[K in Kinds as `POST /v1/${K}/rm`]: { body: { ref: string }; response: unknown };
+};
 
 export function stackApi(o: { dataRoot: string }): StackApi {
 	const api = client(o);
 	const objects = new ApiClient<ObjectRoutes>(api.socket);
-	const base = (k: ObjectKind) => (k === "secret" ? "/v1/secrets" : "/v1/configs") as "/v1/secrets";
+	const base = (k: ObjectKind): `/v1/${Kinds}` => (k === "secret" ? "/v1/secrets" : "/v1/configs");
 	return {
 		networks: () => api.call("GET /v1/networks"),
 		createNetwork: (body) => api.call("POST /v1/networks", { body }),

@@ -75,7 +75,7 @@ export function parseYaml(text: string, file: string): Dict {
 	const doc = parseDocument(text, {
 		merge: true,
 		uniqueKeys: true,
-		prettyErrors: false,
+		prettyErrors: true,
 		customTags: (tags) => [LEGACY_OCTAL, ...tags],
 	});
 	const e = doc.errors[0];
@@ -85,7 +85,7 @@ export function parseYaml(text: string, file: string): Dict {
 			file,
 			pos.line,
 			pos.col,
-			e.message.split("\n")[0]!.replace(/ at line \d+, column \d+.*$/, ""),
+			e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, ""),
 		);
 	}
 	let v: unknown;
