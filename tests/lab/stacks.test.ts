@@ -1,0 +1,155 @@
+// A compose file deployed as a stack on a real 3-node cluster: examples/stack/compose.yml goes in
+// unchanged (db first: web waits for it to be healthy), its services reach each other by name on
+// the overlays, stack ls/services/ps list it; changing one service in the file and deploying again
+// rolls only that service (the others keep their task ids); --prune removes what left the file;
+// an invalid file changes nothing; stack rm removes the services and networks it made.
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import type { NetworkInspect } from "../../agent/api/index.ts";
+import { tempDir, waitFor } from "../helpers/index.ts";
+import { withLab } from "../helpers/lab.ts";
+import { cli, liveRunning, resolveIn, serviceLs, servicePs, type TaskRow } from "../helpers/services.ts";
+
+const EXAMPLE = new URL("../../examples/stack/compose.yml", import.meta.url).pathname;
+
+t.test("the example stack deploys unchanged, re-deploys only what changed, prunes and is removed", async (t) => {
+	const lab = await withLab(t, { nodes: 3, cluster: true, registry: true });
+	const d = tempDir("tsswarm-stack-lab-");
+	t.teardown(d.remove);
+	const file = join(d.path, "compose.yml");
+	copyFileSync(EXAMPLE, file);
+	const sw = (args: string[]) => cli(lab, "n1", args);
+	const ids = (rows: TaskRow[]) =>
+		liveRunning(rows)
+			.map((r) => r.id)
+			.sort();
+	const converged = (svc: string, n: number) =>
+		waitFor(
+			`${svc}: ${n} running`,
+			async () => {
+				const r = liveRunning(await servicePs(lab, "n1", svc));
+				return r.length === n ? r : undefined;
+			},
+			{ timeoutMs: 120_000, intervalMs: 500 },
+		);
+
+	let started = Date.now();
+	const out = await sw(["stack", "deploy", "-c", file, "demo"]);
+	t.pass(`stack deploy took ${Date.now() - started} ms`);
+	const lines = out.trim().split("\n");
+	t.same(
+		lines.filter((l) => l.startsWith("Creating")),
+		[
+			"Creating network demo_back",
+			"Creating network demo_front",
+			"Creating service demo_db",
+			"Creating service demo_web",
+			"Creating service demo_worker",
+		],
+		"networks, then db, then web (it waits for db), then the worker",
+	);
+	t.ok(
+		lines.indexOf("Waiting for demo_db to be healthy (depends_on of web)") < lines.indexOf("Creating service demo_web"),
+		"web was created after db was healthy",
+	);
+	const db0 = await converged("demo_db", 1);
+	const web0 = await converged("demo_web", 2);
+	const worker0 = await converged("demo_worker", 1);
+	t.pass(`all 4 tasks running ${Date.now() - started} ms after the deploy began`);
+
+	t.match(await sw(["stack", "ls"]), /^NAME\s+SERVICES\s*\ndemo\s+3\s*$/m, "stack ls");
+	const services = await sw(["stack", "services", "demo", "--format", "{{.Name}} {{.Replicas}}"]);
+	t.same(services.trim().split("\n"), ["demo_db 1/1", "demo_web 2/2", "demo_worker 1/1"], "stack services");
+	const tasks = await sw(["stack", "ps", "demo", "--format", "{{.Name}}"]);
+	t.same(tasks.trim().split("\n").sort(), ["demo_db.1", "demo_web.1", "demo_web.2", "demo_worker.1"], "stack ps");
+	const nets = JSON.parse(await sw(["network", "ls", "--format", "json"])) as NetworkInspect[];
+	const stackNets = nets.filter((n) => n.Labels["com.docker.stack.namespace"] === "demo").map((n) => n.Name);
+	t.same(stackNets.sort(), ["demo_back", "demo_front"], "the stack's networks, labelled with its namespace");
+
+	// By name, from inside the worker's task: web (its VIP on back), db and its alias database.
+	const w = worker0[0]!;
+	const inWorker = (cmd: string) => lab.tsswarm(w.node, ["exec", `${w.name}.${w.id}`, "sh", "-c", cmd]);
+	const page = await waitFor(
+		"the worker reaches web by name",
+		async () => /hello from/.exec((await inWorker("timeout 3 wget -q -O- http://web/")).stdout)?.[0],
+		{ timeoutMs: 30_000 },
+	);
+	t.ok(page, "http://web/ answers inside the worker");
+	t.match((await inWorker("timeout 3 wget -q -O- http://db:5432/")).stdout, /hello from db/, "db:5432 answers");
+	t.ok(await resolveIn(inWorker, "database"), "the alias database resolves");
+	t.same(await resolveIn(inWorker, "nosuchservice"), undefined, "control: a name that is no service does not resolve");
+
+	// Change the worker only, deploy again: the worker rolls, db and web keep their tasks.
+	writeFileSync(file, readFileSync(EXAMPLE, "utf8").replace("polled web", "polled web again"));
+	started = Date.now();
+	const again = await sw(["stack", "deploy", "-c", file, "demo"]);
+	t.match(again, /Updating service demo_worker/, "the worker is updated");
+	t.notMatch(again, /Updating service demo_(web|db)/, "web and db are not");
+	t.notMatch(again, /Creating/, "nothing is created");
+	const worker1 = await waitFor(
+		"the worker's new task",
+		async () => {
+			const r = liveRunning(await servicePs(lab, "n1", "demo_worker"));
+			return r.length === 1 && r[0]!.id !== w.id ? r : undefined;
+		},
+		{ timeoutMs: 120_000, intervalMs: 500 },
+	);
+	t.pass(`the worker rolled in ${Date.now() - started} ms`);
+	t.not(worker1[0]!.id, w.id, "the worker has a new task");
+	const inspect = JSON.parse(await sw(["service", "inspect", "demo_worker"]))[0];
+	t.match(inspect.value.spec.task.container.env, ["WORK_MESSAGE=polled web again"]);
+	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web0), "web kept its task ids");
+	t.same(ids(await servicePs(lab, "n1", "demo_db")), ids(db0), "db kept its task id");
+
+	// An invalid file changes nothing (and says where it is wrong).
+	const bad = join(d.path, "bad.yml");
+	writeFileSync(bad, readFileSync(EXAMPLE, "utf8").replace("replicas: 2", "replicas: 2\n      replicaz: 3"));
+	const refused = await lab.tsswarm("n1", ["stack", "deploy", "-c", bad, "demo"]);
+	t.equal(refused.code, 1, "refused");
+	t.match(refused.stderr, /services\.web\.deploy Additional property replicaz is not allowed/);
+	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web0), "web is untouched");
+
+	// --prune: the worker left the file.
+	const noWorker = join(d.path, "no-worker.yml");
+	writeFileSync(
+		noWorker,
+		readFileSync(EXAMPLE, "utf8").replace(/\n {2}worker:\n(?: {4}.*\n| {6}.*\n| {8}.*\n| {10}.*\n)+/, "\n"),
+	);
+	const kept = await sw(["stack", "deploy", "-c", noWorker, "demo"]);
+	t.notMatch(kept, /Removing/, "without --prune nothing is removed");
+	t.ok(
+		(await serviceLs(lab, "n1")).some((s) => s.name === "demo_worker"),
+		"the worker stays",
+	);
+	const pruned = await sw(["stack", "deploy", "--prune", "-c", noWorker, "demo"]);
+	t.match(pruned, /Removing service demo_worker/);
+	t.same(
+		(await serviceLs(lab, "n1")).map((s) => s.name).sort(),
+		["demo_db", "demo_web"],
+		"the worker is gone, db and web stay",
+	);
+	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web0), "web kept its task ids through --prune");
+
+	// stack rm: services and networks it made.
+	const rm = await sw(["stack", "rm", "demo"]);
+	t.match(
+		rm,
+		/Removing service demo_db\nRemoving service demo_web\nRemoving network demo_(back|front)\nRemoving network demo_(back|front)/,
+	);
+	t.same(
+		(await serviceLs(lab, "n1")).map((s) => s.name),
+		[],
+		"no service left",
+	);
+	const after = JSON.parse(await sw(["network", "ls", "--format", "json"])) as NetworkInspect[];
+	t.same(
+		after.filter((n) => n.Name.startsWith("demo_")).map((n) => n.Name),
+		[],
+		"no network of the stack left",
+	);
+	t.ok(after.length > 0, "control: network ls still lists the cluster's other networks");
+	const none = await lab.tsswarm("n1", ["stack", "rm", "demo"]);
+	t.equal(none.code, 1, "removing it again finds nothing");
+	t.match(none.stderr, /Nothing found in stack: demo/);
+});
