@@ -34,6 +34,14 @@ import {
 } from "./join/index.ts";
 // The manager side (Raft store replica, manager loops) is imported when a node becomes a manager:
 // a worker never evaluates agent/manager.
+import {
+	keyFileExists,
+	keyFileLocked,
+	type ManagerKeys,
+	newManagerKeys,
+	readKeyFile,
+	writeKeyFile,
+} from "./keyring/index.ts";
 import { type LogSource, logsClient, serveLogs, type TaskLogFetcher } from "./logs/index.ts";
 import type { InitOptions, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
@@ -149,6 +157,8 @@ export class Agent {
 	private manager: Manager | undefined;
 	private state: ClusterState | undefined;
 	private clusterKey: Ed25519PrivateKey | undefined;
+	/** This manager's keys (DATA/cluster/keys): the shared cluster secret and its own data key. */
+	private keys: ManagerKeys | undefined;
 	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
@@ -206,6 +216,14 @@ export class Agent {
 			this.state = JSON.parse(readFileSync(join(this.dir, "state.json"), "utf8")) as ClusterState;
 			if (existsSync(join(this.dir, "cluster.key")))
 				this.clusterKey = privateKeyFromProtobuf(readFileSync(join(this.dir, "cluster.key"))) as Ed25519PrivateKey;
+			const keyFile = join(this.dir, "keys");
+			if (keyFileExists(keyFile)) {
+				if (!keyFileLocked(keyFile)) this.keys = readKeyFile(keyFile);
+			} else if (this.clusterKey) {
+				// A cluster made before the keyring: its init node makes the keys now.
+				this.keys = newManagerKeys();
+				writeKeyFile(keyFile, this.keys);
+			}
 			await this.startCluster();
 		}
 		this.log.info(
@@ -241,6 +259,7 @@ export class Agent {
 				logger: this.log,
 				bootstrap,
 				directory: this.directory,
+				...(this.keys ? { keys: this.keys } : {}),
 				logs: (node, req, onLines, signal) => {
 					if (!this.logs) throw new NotInClusterError();
 					return this.logs.fetch(node, req, onLines, signal);
@@ -392,6 +411,8 @@ export class Agent {
 		if (this.state) throw new AlreadyInClusterError(this.state.clusterId);
 		this.clusterKey = await generateKeyPair("Ed25519");
 		writeFileAtomic(join(this.dir, "cluster.key"), privateKeyToProtobuf(this.clusterKey));
+		this.keys = newManagerKeys();
+		writeKeyFile(join(this.dir, "keys"), this.keys);
 		this.state = {
 			clusterId: randomUUID(),
 			role: "manager",
@@ -500,7 +521,8 @@ export class Agent {
 			(err: Error) => this.log.warn({ err: err.message }, "leave failed"),
 		);
 		await this.stopCluster();
-		for (const f of ["state.json", "cluster.key", "nodes.json"]) rmSync(join(this.dir, f), { force: true });
+		this.keys = undefined;
+		for (const f of ["state.json", "cluster.key", "keys", "nodes.json"]) rmSync(join(this.dir, f), { force: true });
 		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
 		this.state = undefined;
 		this.clusterKey = undefined;

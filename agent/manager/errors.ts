@@ -52,3 +52,36 @@ export class AmbiguousNodeError extends AgentError {
 		super(`node ${ref} is ambiguous: it matches ${matches.join(", ")}`, "ERR_AMBIGUOUS_NODE");
 	}
 }
+
+/** A secret or config request refused before anything is stored (name, data size, labels). Never holds the data. */
+export class InvalidFileObjectError extends AgentError {
+	static override status = 400;
+	override name = "InvalidFileObjectError";
+	constructor(kind: "secret" | "config", why: string) {
+		super(`invalid ${kind}: ${why}`, kind === "secret" ? "ERR_INVALID_SECRET" : "ERR_INVALID_CONFIG");
+	}
+}
+
+/** A secret or config that services use cannot be removed (Swarm's refusal, naming them). */
+export class FileObjectInUseError extends AgentError {
+	static override status = 409;
+	override name = "FileObjectInUseError";
+	constructor(kind: "secret" | "config", name: string, services: string[]) {
+		super(
+			`${kind} ${name} is in use by the following service${services.length > 1 ? "s" : ""}: ${services.join(", ")}`,
+			kind === "secret" ? "ERR_SECRET_IN_USE" : "ERR_CONFIG_IN_USE",
+		);
+	}
+}
+
+/** This manager (the leader) holds no cluster secret, so it can neither seal nor open secrets. */
+export class NoClusterSecretError extends AgentError {
+	static override status = 503;
+	override name = "NoClusterSecretError";
+	constructor() {
+		super(
+			"this manager holds no cluster secret (its keys were not given to it yet): secrets cannot be sealed or opened here",
+			"ERR_NO_CLUSTER_SECRET",
+		);
+	}
+}

@@ -1,9 +1,16 @@
 // The manager side of an agent: the Raft-replicated store, requests forwarded to the leader, and
 // what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
 import { join } from "node:path";
-import type { NetworkInspect } from "../api/index.ts";
+import type {
+	ConfigInspect,
+	ConfigUpdateResponse,
+	NetworkInspect,
+	SecretInspect,
+	SecretUpdateResponse,
+} from "../api/index.ts";
 import { AgentError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
+import type { ManagerKeys } from "../keyring/index.ts";
 import type { TaskLogFetcher } from "../logs/index.ts";
 import {
 	NODES_LIST,
@@ -43,6 +50,16 @@ import { Orchestrator, onTables } from "./orchestrator/index.ts";
 import { LeaderRpc } from "./rpc.ts";
 import { globalFits, Scheduler } from "./scheduling.ts";
 import {
+	createFileObject,
+	type FileKind,
+	fileSource,
+	findFileObject,
+	inspectConfig,
+	inspectSecret,
+	removeFileObject,
+	updateFileObject,
+} from "./secrets.ts";
+import {
 	createService,
 	findService,
 	removeService,
@@ -65,6 +82,8 @@ export interface ManagerOptions {
 	downGraceMs?: number;
 	/** Reads a task's log from the node that runs it (agent/logs), for `service logs`. */
 	logs?: TaskLogFetcher;
+	/** This manager's keys (agent/keyring): the cluster secret seals store values (secrets, join secrets). */
+	keys?: ManagerKeys;
 }
 
 export interface InitOptions {
@@ -80,6 +99,8 @@ export class Manager {
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
+	/** This manager's keys, when it holds them (the init node; others once given them). */
+	readonly keys: ManagerKeys | undefined;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
 
@@ -88,6 +109,7 @@ export class Manager {
 		this.rpc = rpc;
 		this.log = o.logger;
 		this.endpoint = endpoint;
+		this.keys = o.keys;
 		this.eventLog = new EventLog(store);
 		this.logs = o.logs;
 		const directory = o.directory;
@@ -120,6 +142,19 @@ export class Manager {
 			inspectNetwork(await createNetwork(store, validateNetworkSpec(body))),
 		);
 		rpc.register("network.rm", async (body) => removeNetwork(store, String(body.ref ?? "")));
+		// Secrets and configs: the data travels to the leader only, which seals it; answers hold none.
+		const keys = () => this.keys;
+		for (const kind of ["secret", "config"] as const) {
+			rpc.register(`${kind}.create`, async (body) => {
+				const r = await createFileObject(store, kind, keys, body);
+				return { id: r.id, index: r.version, services: [] };
+			});
+			rpc.register(`${kind}.update`, async (body) => {
+				const r = await updateFileObject(store, kind, keys, body);
+				return { id: r.id, index: r.version, services: r.services };
+			});
+			rpc.register(`${kind}.rm`, async (body) => removeFileObject(store, kind, String(body.ref ?? "")));
+		}
 		rpc.register("raft.addVoter", async (body) => {
 			const id = String(body.id ?? "");
 			const address = String(body.address ?? "");
@@ -140,9 +175,16 @@ export class Manager {
 		const rpc = new LeaderRpc(o.host, store, o.logger);
 		await rpc.start();
 		await store.start();
-		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger });
+		let self: Manager | undefined;
+		const files = fileSource(
+			store,
+			() => self?.keys ?? o.keys,
+			(err) => o.logger.error({ code: (err as { code?: string }).code }, `a secret did not open: ${err.message}`),
+		);
+		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger, files });
 		await endpoint.start();
 		const m = new Manager(store, rpc, o, endpoint);
+		self = m;
 		m.loops.start();
 		return m;
 	}
@@ -200,6 +242,51 @@ export class Manager {
 
 	inspectNetwork(ref: string) {
 		return inspectNetwork(findNetwork(this.store, ref));
+	}
+
+	/** `secret create` / `config create` through the leader; the answer is read here once applied. */
+	async createFileObject(kind: FileKind, body: Record<string, unknown>): Promise<{ id: string }> {
+		const r = (await this.rpc.call(`${kind}.create`, { ...body })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return { id: r.id };
+	}
+
+	private async updateFileObject(kind: FileKind, body: Record<string, unknown>) {
+		const r = (await this.rpc.call(`${kind}.update`, { ...body })) as { id: string; index: number; services: string[] };
+		await this.store.waitForApplied(r.index);
+		return r;
+	}
+
+	async updateSecret(body: Record<string, unknown>): Promise<SecretUpdateResponse> {
+		const r = await this.updateFileObject("secret", body);
+		return { ...this.inspectSecret(r.id), Services: r.services };
+	}
+
+	async updateConfig(body: Record<string, unknown>): Promise<ConfigUpdateResponse> {
+		const r = await this.updateFileObject("config", body);
+		return { ...this.inspectConfig(r.id), Services: r.services };
+	}
+
+	async removeFileObject(kind: FileKind, ref: string): Promise<{ id: string }> {
+		const r = (await this.rpc.call(`${kind}.rm`, { ref })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return { id: r.id };
+	}
+
+	inspectSecret(ref: string): SecretInspect {
+		return inspectSecret(findFileObject(this.store, "secret", ref));
+	}
+
+	inspectConfig(ref: string): ConfigInspect {
+		return inspectConfig(findFileObject(this.store, "config", ref));
+	}
+
+	listSecrets(): SecretInspect[] {
+		return this.store.list("secrets").map((r) => this.inspectSecret(r.id));
+	}
+
+	listConfigs(): ConfigInspect[] {
+		return this.store.list("configs").map((r) => this.inspectConfig(r.id));
 	}
 
 	/** The Raft voters and the leader, for node ls's MANAGER STATUS. */
