@@ -1,23 +1,14 @@
-// StackApi on the local API: services and networks through the typed routes, secrets and configs
-// through their routes (secret.create/ls/inspect/rm/update, config.* alike), typed here until
-// the shared route table has them.
-import { ApiClient } from "../../agent/api/index.ts";
+// StackApi on the local API: services, networks, secrets and configs through the typed routes
+// (agent/api/types.ts); a secret's or config's answer is reduced to what a stack needs (id, name,
+// labels), never its data.
+import type { ConfigInspect, SecretInspect } from "../../agent/api/index.ts";
 import { client } from "../api.ts";
 import type { ObjectInfo, StackApi } from "./deploy.ts";
-import type { ObjectKind } from "./objects.ts";
 
-type Body = { data: string; labels: Record<string, string> };
-type Kinds = "secrets" | "configs";
-type ObjectRoutes = { [K in Kinds as `GET /v1/${K}`]: { response: ObjectInfo[] } } & {
-	[K in Kinds as `POST /v1/${K}/create`]: { body: Body & { name: string }; response: ObjectInfo };
-} & { [K in Kinds as `POST /v1/${K}/update`]: { body: Body & { ref: string }; response: ObjectInfo } } & {
-	[K in Kinds as `POST /v1/${K}/rm`]: { body: { ref: string }; response: unknown };
-};
+const info = (x: SecretInspect | ConfigInspect): ObjectInfo => ({ id: x.ID, name: x.Spec.Name, labels: x.Spec.Labels });
 
 export function stackApi(o: { dataRoot: string }): StackApi {
 	const api = client(o);
-	const objects = new ApiClient<ObjectRoutes>(api.socket);
-	const base = (k: ObjectKind): `/v1/${Kinds}` => (k === "secret" ? "/v1/secrets" : "/v1/configs");
 	return {
 		networks: () => api.call("GET /v1/networks"),
 		createNetwork: (body) => api.call("POST /v1/networks", { body }),
@@ -28,9 +19,25 @@ export function stackApi(o: { dataRoot: string }): StackApi {
 		update: (ref, spec, version) => api.call("POST /v1/services/update", { body: { ref, spec, version } }),
 		remove: (ref) => api.call("POST /v1/services/rm", { body: { ref } }),
 		tasks: (ref) => api.call("POST /v1/services/ps", { body: { ref } }),
-		objects: (k) => objects.call(`GET ${base(k)}`),
-		createObject: (k, body) => objects.call(`POST ${base(k)}/create`, { body }),
-		updateObject: (k, ref, o) => objects.call(`POST ${base(k)}/update`, { body: { ref, ...o } }),
-		removeObject: (k, ref) => objects.call(`POST ${base(k)}/rm`, { body: { ref } }),
+		objects: async (k) =>
+			(k === "secret" ? await api.call("GET /v1/secrets") : await api.call("GET /v1/configs")).map(info),
+		createObject: async (k, body) =>
+			info(
+				k === "secret"
+					? await api.call("POST /v1/secrets/create", { body })
+					: await api.call("POST /v1/configs/create", { body }),
+			),
+		updateObject: async (k, ref, o) => {
+			const body = { ref, ...o };
+			return info(
+				k === "secret"
+					? await api.call("POST /v1/secrets/update", { body })
+					: await api.call("POST /v1/configs/update", { body }),
+			);
+		},
+		removeObject: (k, ref) =>
+			k === "secret"
+				? api.call("POST /v1/secrets/rm", { body: { ref } })
+				: api.call("POST /v1/configs/rm", { body: { ref } }),
 	};
 }

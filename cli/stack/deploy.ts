@@ -179,8 +179,10 @@ export async function deployStack(
 				if (list.length) task[`${kind}s`] = list;
 			}
 		}
-		const cur = existing.get(s.name);
-		if (cur) {
+		const known = existing.get(s.name);
+		if (known) {
+			// Read again: a secret or config update above may have rolled this service meanwhile.
+			const cur = await api.inspect(known.id);
 			const r = await api.update(cur.id, spec, cur.version);
 			if (r.version === cur.version) result.unchanged.push(s.name);
 			else {

@@ -63,16 +63,16 @@ export function planObjects(stack: string, loaded: LoadedCompose, read: (p: stri
 }
 
 function use(kind: ObjectKind, name: string, r: Dict & { source: string }, at: string): ObjectUse {
+	// A secret's relative target is a file under /run/secrets; an absolute one is used as it is.
 	const target = r.target === undefined ? (kind === "secret" ? r.source : `/${r.source}`) : String(r.target);
-	if (kind === "secret" && (target.includes("..") || (target.startsWith("/") && !target.startsWith("/run/secrets/"))))
-		throw new ComposeError(`${at}.target: a secret's target is a file name under /run/secrets (got ${target})`);
+	if (target.split("/").includes("..")) throw new ComposeError(`${at}.target: ${target} must not contain ..`);
 	const mode = r.mode === undefined ? 0o444 : typeof r.mode === "number" ? r.mode : Number.parseInt(String(r.mode), 8);
-	if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+	if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
 		throw new ComposeError(`${at}.mode: ${String(r.mode)} is not a file mode`);
 	return {
 		kind,
 		name,
-		target: kind === "secret" ? target.replace(/^\/run\/secrets\//, "") : target,
+		target,
 		uid: String(r.uid ?? "0"),
 		gid: String(r.gid ?? "0"),
 		mode,

@@ -1,9 +1,12 @@
 // A compose file deployed as a stack on a real 3-node cluster: examples/stack/compose.yml goes in
 // unchanged (db first: web waits for it to be healthy), its services reach each other by name on
-// the overlays, stack ls/services/ps list it; changing one service in the file and deploying again
-// rolls only that service (the others keep their task ids); --prune removes what left the file;
-// an invalid file changes nothing; stack rm removes the services and networks it made.
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+// the overlays, its secret and config are files in the containers with the asked owner and mode
+// (the secret on tmpfs, in clear on no node's disk), stack ls/services/ps list it; changing one
+// service in the file and deploying again rolls only that service (the others keep their task
+// ids), a changed config file rolls the service using it; --prune removes what left the file; an
+// invalid file changes nothing; stack rm removes the services, networks, secrets and configs it made.
+import { execFileSync } from "node:child_process";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import type { NetworkInspect } from "../../agent/api/index.ts";
@@ -11,14 +14,16 @@ import { tempDir, waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
 import { cli, liveRunning, resolveIn, serviceLs, servicePs, type TaskRow } from "../helpers/services.ts";
 
-const EXAMPLE = new URL("../../examples/stack/compose.yml", import.meta.url).pathname;
+const EXAMPLE_DIR = new URL("../../examples/stack/", import.meta.url).pathname;
+const EXAMPLE = join(EXAMPLE_DIR, "compose.yml");
+const PASSWORD = readFileSync(join(EXAMPLE_DIR, "db_password.txt"), "utf8");
 
 t.test("the example stack deploys unchanged, re-deploys only what changed, prunes and is removed", async (t) => {
 	const lab = await withLab(t, { nodes: 3, cluster: true, registry: true });
 	const d = tempDir("tsswarm-stack-lab-");
 	t.teardown(d.remove);
 	const file = join(d.path, "compose.yml");
-	copyFileSync(EXAMPLE, file);
+	cpSync(EXAMPLE_DIR, d.path, { recursive: true });
 	const sw = (args: string[]) => cli(lab, "n1", args);
 	const ids = (rows: TaskRow[]) =>
 		liveRunning(rows)
@@ -43,6 +48,8 @@ t.test("the example stack deploys unchanged, re-deploys only what changed, prune
 		[
 			"Creating network demo_back",
 			"Creating network demo_front",
+			"Creating secret demo_db_password",
+			"Creating config demo_web_conf",
 			"Creating service demo_db",
 			"Creating service demo_web",
 			"Creating service demo_worker",
@@ -80,6 +87,48 @@ t.test("the example stack deploys unchanged, re-deploys only what changed, prune
 	t.ok(await resolveIn(inWorker, "database"), "the alias database resolves");
 	t.same(await resolveIn(inWorker, "nosuchservice"), undefined, "control: a name that is no service does not resolve");
 
+	// The secret and the config, as files in the tasks: owner, mode, content; the secret on tmpfs.
+	const inTask = (r: TaskRow) => (cmd: string) => lab.tsswarm(r.node, ["exec", `${r.name}.${r.id}`, "sh", "-c", cmd]);
+	const inDb = inTask(db0[0]!);
+	const inWeb = inTask(web0[0]!);
+	t.equal((await inDb("stat -c '%a %u %g' /run/secrets/db_password")).stdout.trim(), "400 0 0", "db: mode 0400, root");
+	t.equal(
+		(await inWeb("stat -c '%a %u %g' /run/secrets/db_password")).stdout.trim(),
+		"440 1000 1000",
+		"web: 0440, 1000:1000",
+	);
+	t.equal((await inDb("cat /run/secrets/db_password")).stdout, PASSWORD, "the secret's content");
+	t.match((await inDb("cat /proc/mounts")).stdout, /^\S+ \/run\/secrets\S* tmpfs /m, "the secret is on tmpfs");
+	t.equal(
+		(await inWeb("cat /etc/web/site.conf")).stdout,
+		readFileSync(join(d.path, "site.conf"), "utf8"),
+		"the config",
+	);
+	// Files holding the password in clear under `dir`, each with its filesystem type.
+	const clear = (dir: string) => {
+		let out = "";
+		try {
+			out = execFileSync("grep", ["-rlaF", PASSWORD.trim(), dir], { encoding: "utf8" }).trim();
+		} catch (err) {
+			if ((err as { status?: number }).status !== 1) throw err; // 1: no match
+		}
+		return out
+			.split("\n")
+			.filter(Boolean)
+			.map((f) => ({ f, fs: execFileSync("stat", ["-f", "-c", "%T", f], { encoding: "utf8" }).trim() }));
+	};
+	t.ok(clear(d.path).length > 0, "control: grep finds the password in the stack's own directory");
+	for (const n of lab.nodes) {
+		const found = clear(n.dir);
+		t.same(
+			found.filter((x) => x.fs !== "tmpfs"),
+			[],
+			`${n.name}: no file on disk holds the secret in clear (${found.length} on tmpfs, for its tasks)`,
+		);
+	}
+	const onTmpfs = lab.nodes.flatMap((n) => clear(n.dir)).length;
+	t.ok(onTmpfs >= 2, `control: the tasks' copies are found (${onTmpfs}, all on tmpfs)`);
+
 	// Change the worker only, deploy again: the worker rolls, db and web keep their tasks.
 	writeFileSync(file, readFileSync(EXAMPLE, "utf8").replace("polled web", "polled web again"));
 	started = Date.now();
@@ -102,13 +151,32 @@ t.test("the example stack deploys unchanged, re-deploys only what changed, prune
 	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web0), "web kept its task ids");
 	t.same(ids(await servicePs(lab, "n1", "demo_db")), ids(db0), "db kept its task id");
 
+	// A changed config file: a new version of the config, and web (which uses it) rolls; db does not.
+	writeFileSync(join(d.path, "site.conf"), "server_name changed;\n");
+	const conf = await sw(["stack", "deploy", "-c", file, "demo"]);
+	t.match(conf, /Updating config demo_web_conf/);
+	const web1 = await waitFor(
+		"web's tasks replaced with the new config",
+		async () => {
+			const r = liveRunning(await servicePs(lab, "n1", "demo_web"));
+			return r.length === 2 && r.every((x) => !ids(web0).includes(x.id)) ? r : undefined;
+		},
+		{ timeoutMs: 180_000, intervalMs: 500 },
+	);
+	t.equal(
+		(await inTask(web1[0]!)("cat /etc/web/site.conf")).stdout,
+		"server_name changed;\n",
+		"web has the new config",
+	);
+	t.same(ids(await servicePs(lab, "n1", "demo_db")), ids(db0), "db (no config) kept its task id");
+
 	// An invalid file changes nothing (and says where it is wrong).
 	const bad = join(d.path, "bad.yml");
 	writeFileSync(bad, readFileSync(EXAMPLE, "utf8").replace("replicas: 2", "replicas: 2\n      replicaz: 3"));
 	const refused = await lab.tsswarm("n1", ["stack", "deploy", "-c", bad, "demo"]);
 	t.equal(refused.code, 1, "refused");
 	t.match(refused.stderr, /services\.web\.deploy Additional property replicaz is not allowed/);
-	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web0), "web is untouched");
+	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web1), "web is untouched");
 
 	// --prune: the worker left the file.
 	const noWorker = join(d.path, "no-worker.yml");
@@ -129,14 +197,16 @@ t.test("the example stack deploys unchanged, re-deploys only what changed, prune
 		["demo_db", "demo_web"],
 		"the worker is gone, db and web stay",
 	);
-	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web0), "web kept its task ids through --prune");
+	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web1), "web kept its task ids through --prune");
 
-	// stack rm: services and networks it made.
+	// stack rm: services, secrets, configs and networks it made.
 	const rm = await sw(["stack", "rm", "demo"]);
 	t.match(
 		rm,
-		/Removing service demo_db\nRemoving service demo_web\nRemoving network demo_(back|front)\nRemoving network demo_(back|front)/,
+		/Removing service demo_db\nRemoving service demo_web\nRemoving secret demo_db_password\nRemoving config demo_web_conf\nRemoving network demo_(back|front)\nRemoving network demo_(back|front)/,
 	);
+	t.notMatch(await sw(["secret", "ls"]), /demo_/, "no secret of the stack left");
+	t.notMatch(await sw(["config", "ls"]), /demo_/, "no config of the stack left");
 	t.same(
 		(await serviceLs(lab, "n1")).map((s) => s.name),
 		[],
