@@ -4,20 +4,35 @@
 import { readFileSync } from "node:fs";
 import type { ConfigInspect, SecretInspect } from "../../agent/api/types.ts";
 import { client } from "../api.ts";
-import { UsageError } from "../errors.ts";
+import { CommandError, UsageError } from "../errors.ts";
 import { inspectPrinter, type ListFlags, type ListSpec, labelFilter, listPrinter } from "../format.ts";
 
 export type Kind = "secret" | "config";
 type Item = SecretInspect | ConfigInspect;
 
-/** FILE, or - for standard input. */
-export function readData(file: string, kind: Kind): string {
+const MAX_DATA = 500 * 1024;
+
+/**
+ * FILE, or - for standard input (read as a stream: a pipe may not have it all at once). Data over
+ * Swarm's 500 KB is refused here too, so it is not sent at all (the agent refuses it the same way).
+ */
+export async function readData(file: string, kind: Kind): Promise<string> {
 	let data: Buffer;
 	try {
-		data = readFileSync(file === "-" ? 0 : file);
+		if (file !== "-") data = readFileSync(file);
+		else {
+			const chunks: Buffer[] = [];
+			for await (const c of process.stdin) chunks.push(c as Buffer);
+			data = Buffer.concat(chunks);
+		}
 	} catch (err) {
 		throw new UsageError(`${kind} data ${file === "-" ? "from standard input" : file}: ${(err as Error).message}`);
 	}
+	if (data.length > MAX_DATA)
+		throw new CommandError(
+			`invalid ${kind}: data is ${(data.length / 1024).toFixed(1)} KB (${data.length} bytes): at most 500 KB (${MAX_DATA} bytes), as in Swarm`,
+			kind === "secret" ? "ERR_INVALID_SECRET" : "ERR_INVALID_CONFIG",
+		);
 	return data.toString("base64");
 }
 
@@ -27,7 +42,7 @@ export async function fileCreate(
 	file: string,
 	o: { label: Record<string, string>; dataRoot: string },
 ): Promise<void> {
-	const body = { name, data: readData(file, kind), labels: o.label };
+	const body = { name, data: await readData(file, kind), labels: o.label };
 	const r =
 		kind === "secret"
 			? await client(o).call("POST /v1/secrets/create", { body })
@@ -45,7 +60,7 @@ export async function fileUpdate(
 		throw new UsageError(`nothing to update: give a FILE (or -) or --label`);
 	const body = {
 		ref,
-		...(file !== undefined ? { data: readData(file, kind) } : {}),
+		...(file !== undefined ? { data: await readData(file, kind) } : {}),
 		...(o.label !== undefined ? { labels: o.label } : {}),
 	};
 	const r =

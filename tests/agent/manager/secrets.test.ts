@@ -137,7 +137,7 @@ t.test("create, seal, refuse removal in use, update rolls, assignment only where
 	t.equal(rolled.specVersion, 2, "a new spec version (the updater rolls it)");
 	t.equal(rolled.updateStatus?.state, "updating");
 	t.equal(rolled.spec.task.secrets![0]!.version, 2, "its reference carries the new version");
-	t.equal(rolled.previousSpec?.task.secrets![0]!.version, 1);
+	t.equal(rolled.previousSpec?.task.secrets?.[0]?.version, 1);
 	t.equal(inspectSecret(up).DataVersion, 2);
 
 	// Assignments: w1 runs a task of the service, w2 one without secrets. Only w1 gets data.
