@@ -44,6 +44,8 @@ export interface ContainerTemplate {
 	readOnly?: boolean;
 	capAdd: string[];
 	capDrop: string[];
+	/** Process resource limits (compose `ulimits`, docker's --ulimit); absent when none. */
+	ulimits?: Array<{ name: string; soft: number; hard: number }>;
 	healthcheck?: HealthSpec;
 }
 
@@ -359,6 +361,26 @@ function fileRefs(
 	});
 }
 
+/** setrlimit(2)'s limits by docker's names (the runtime's ULIMITS). */
+const ULIMIT_NAMES =
+	"as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack";
+
+function ulimits(c: Checker, v: unknown): Array<{ name: string; soft: number; hard: number }> {
+	const seen = new Set<string>();
+	return c.list(v, "task.container.ulimits", 16).map((raw, i) => {
+		const at = `task.container.ulimits[${i}]`;
+		const u = c.obj(raw, at);
+		const name = c.oneOf(u.name, `${at}.name`, ULIMIT_NAMES.split(" "));
+		if (seen.has(name)) c.bad(`${at}.name`, `${name} is given twice`);
+		seen.add(name);
+		const soft = c.int(u.soft, `${at}.soft`, -1);
+		const hard = c.int(u.hard, `${at}.hard`, -1);
+		const n = (x: number) => (x === -1 ? Number.MAX_SAFE_INTEGER : x);
+		if (n(soft) > n(hard)) c.bad(`${at}.soft`, `must not be above hard (${hard}); -1 is unlimited`);
+		return { name, soft, hard };
+	});
+}
+
 /** The task template alone (as each task carries it); `path` prefixes the field names. */
 function taskTemplate(c: Checker, raw: unknown): TaskTemplate {
 	const task = c.obj(raw, "task");
@@ -399,6 +421,8 @@ function taskTemplate(c: Checker, raw: unknown): TaskTemplate {
 	if (ct.readOnly !== undefined) container.readOnly = Boolean(ct.readOnly);
 	const hc = health(c, ct.healthcheck);
 	if (hc) container.healthcheck = hc;
+	const limits = ulimits(c, ct.ulimits);
+	if (limits.length) container.ulimits = limits;
 
 	const res = c.obj(task.resources, "task.resources", true);
 	const rp = c.obj(task.restartPolicy, "task.restartPolicy", true);

@@ -73,6 +73,7 @@ export function toContainerSpec(task: Task, ctx: SpecContext): ContainerSpec {
 	if (tmpfs.length) spec.tmpfs = tmpfs;
 	if (c.capAdd.length) spec.capAdd = [...c.capAdd];
 	if (c.capDrop.length) spec.capDrop = [...c.capDrop];
+	if (c.ulimits?.length) spec.ulimits = c.ulimits.map((u) => ({ ...u }));
 	if (ctx.network) spec.network = ctx.network;
 	const h = c.healthcheck;
 	if (h) {

@@ -179,6 +179,14 @@ class Converter {
 		if (s.stop_grace_period !== undefined)
 			container.stopGracePeriodMs = ms(s.stop_grace_period, `${at}.stop_grace_period`);
 		if (s.read_only === true || s.read_only === "true") container.readOnly = true;
+		if (isDict(s.ulimits))
+			container.ulimits = Object.keys(s.ulimits)
+				.sort()
+				.map((name) => {
+					const u = (s.ulimits as Dict)[name];
+					const [soft, hard] = isDict(u) ? [Number(u.soft), Number(u.hard)] : [Number(u), Number(u)];
+					return { name, soft, hard };
+				});
 		const hc = this.healthcheck(s.healthcheck, `${at}.healthcheck`);
 		if (hc) container.healthcheck = hc;
 

@@ -98,6 +98,7 @@ t.test("the example stack deploys unchanged, re-deploys only what changed, prune
 		"web: 0440, 1000:1000",
 	);
 	t.equal((await inDb("cat /run/secrets/db_password")).stdout, PASSWORD, "the secret's content");
+	t.equal((await inDb("echo $(ulimit -Sn) $(ulimit -Hn)")).stdout, "4096 8192\n", "db's ulimits");
 	t.match((await inDb("cat /proc/mounts")).stdout, /^\S+ \/run\/secrets\S* tmpfs /m, "the secret is on tmpfs");
 	t.equal(
 		(await inWeb("cat /etc/web/site.conf")).stdout,

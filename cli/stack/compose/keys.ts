@@ -63,6 +63,7 @@ export const SUPPORTED = [
 	"read_only",
 	"cap_add",
 	"cap_drop",
+	"ulimits",
 	"stop_grace_period",
 	"stop_signal",
 	"labels",

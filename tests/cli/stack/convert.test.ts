@@ -68,6 +68,9 @@ services:
     read_only: true
     cap_add: [NET_ADMIN]
     cap_drop: [ALL]
+    ulimits:
+      nproc: 65535
+      nofile: { soft: 20000, hard: 40000 }
     stop_grace_period: 1m30s
     stop_signal: SIGTERM
     labels:
@@ -164,6 +167,10 @@ t.test("every supported key lands in a spec the agent accepts", async (t) => {
 	t.equal(c.readOnly, true);
 	t.same(c.capAdd, ["CAP_NET_ADMIN"]);
 	t.same(c.capDrop, ["ALL"]);
+	t.same(c.ulimits, [
+		{ name: "nofile", soft: 20000, hard: 40000 },
+		{ name: "nproc", soft: 65535, hard: 65535 },
+	]);
 	t.equal(c.stopGracePeriodMs, 90_000);
 	t.equal(c.stopSignal, "SIGTERM");
 	t.same(
