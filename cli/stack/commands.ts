@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { CommandError, UsageError } from "../errors.ts";
 import { type ListFlags, type ListSpec, listPrinter } from "../format.ts";
-import { printTasks, resolveImage, SERVICE_LS } from "../service/commands.ts";
+import { printTasks, resolveImage, SERVICE_LS, TASK_PS } from "../service/commands.ts";
 import { stackApi } from "./api.ts";
 import { loadCompose } from "./compose/load.ts";
 import { checkStackName, NAMESPACE_LABEL, planStack } from "./convert.ts";
@@ -90,7 +90,7 @@ export async function stackServicesCmd(stack: string, o: ListFlags & { dataRoot:
 }
 
 export async function stackPs(stack: string, o: ListFlags & { dataRoot: string }): Promise<void> {
-	listPrinter(SERVICE_LS, { ...o, format: undefined, filter: [] }); // nothing to check early but the stack
+	listPrinter(TASK_PS, o); // a bad --format or --filter fails before any request
 	const { api, list } = await servicesOf(stack, o);
 	const rows = [];
 	for (const s of list.sort((a, b) => a.value.spec.name.localeCompare(b.value.spec.name)))

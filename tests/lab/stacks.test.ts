@@ -1,4 +1,4 @@
-// A compose file deployed as a stack on a real 3-node cluster: examples/stack/compose.yml goes in
+// A compose file deployed as a stack on a real 3-node cluster (one arm64): examples/stack/compose.yml goes in
 // unchanged (db first: web waits for it to be healthy), its services reach each other by name on
 // the overlays, its secret and config are files in the containers with the asked owner and mode
 // (the secret on tmpfs, in clear on no node's disk), stack ls/services/ps list it; changing one
@@ -19,7 +19,13 @@ const EXAMPLE = join(EXAMPLE_DIR, "compose.yml");
 const PASSWORD = readFileSync(join(EXAMPLE_DIR, "db_password.txt"), "utf8");
 
 t.test("the example stack deploys unchanged, re-deploys only what changed, prunes and is removed", async (t) => {
-	const lab = await withLab(t, { nodes: 3, cluster: true, registry: true });
+	// One arm64 node (through qemu-user): the stack's multi-arch images run there too.
+	const lab = await withLab(t, {
+		nodes: 3,
+		cluster: true,
+		registry: true,
+		platforms: ["linux/amd64", "linux/amd64", "linux/arm64"],
+	});
 	const d = tempDir("tsswarm-stack-lab-");
 	t.teardown(d.remove);
 	const file = join(d.path, "compose.yml");
@@ -149,7 +155,12 @@ t.test("the example stack deploys unchanged, re-deploys only what changed, prune
 	t.not(worker1[0]!.id, w.id, "the worker has a new task");
 	const inspect = JSON.parse(await sw(["service", "inspect", "demo_worker"]))[0];
 	t.match(inspect.value.spec.task.container.env, ["WORK_MESSAGE=polled web again"]);
-	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web0), "web kept its task ids");
+	const webNow = await servicePs(lab, "n1", "demo_web");
+	t.same(
+		ids(webNow),
+		ids(web0),
+		`web kept its task ids (${JSON.stringify(webNow.map((r) => [r.id, r.node, r.state, r.error]))})`,
+	);
 	t.same(ids(await servicePs(lab, "n1", "demo_db")), ids(db0), "db kept its task id");
 
 	// A changed config file: a new version of the config, and web (which uses it) rolls; db does not.
