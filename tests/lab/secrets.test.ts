@@ -123,6 +123,22 @@ t.test("a service with a secret and a config", async (t) => {
 		);
 	}
 
+	// An agent restart: the container it re-adopts keeps its secret (the tmpfs outlives the agent).
+	const on3 = rows.find((r) => r.node === "n3")!;
+	await lab.stop("n3");
+	await lab.start("n3");
+	const after = await waitPs(
+		lab,
+		"n1",
+		"app",
+		"3 running again",
+		(r) => liveRunning(r).length === 3 && liveRunning(r).some((x) => x.node === "n3"),
+		120_000,
+	);
+	const again = liveRunning(after).find((r) => r.node === "n3")!;
+	t.equal(again.id, on3.id, "n3's task was re-adopted, not replaced");
+	t.equal(await inTask(again, "cat /run/secrets/db"), SECRET, "and still reads its secret");
+
 	const rm = await lab.tsswarm("n2", ["secret", "rm", "db_pass"]);
 	t.equal(rm.code, 1, "a secret in use is not removed");
 	t.match(rm.stderr, /secret db_pass is in use by the following service: app/);
