@@ -4,6 +4,7 @@ import t from "tap";
 import { validateServiceSpec } from "../../../agent/services/index.ts";
 import { fileRef, specFromFlags } from "../../../cli/service/flags.ts";
 import { applyUpdateFlags, type UpdateFlags } from "../../../cli/service/update-flags.ts";
+import { noUpdateFlags as none } from "./fixtures.ts";
 
 t.test("--secret and --config", async (t) => {
 	t.same(fileRef("db", "secret"), { secretId: "", secretName: "db" });
@@ -63,27 +64,6 @@ t.test("--secret-add / --secret-rm on the current spec", async (t) => {
 			],
 		},
 	});
-	const none = {
-		envAdd: [],
-		envRm: [],
-		labelAdd: [],
-		labelRm: [],
-		containerLabelAdd: [],
-		containerLabelRm: [],
-		mountAdd: [],
-		mountRm: [],
-		networkAdd: [],
-		networkRm: [],
-		publishAdd: [],
-		publishRm: [],
-		constraintAdd: [],
-		constraintRm: [],
-		placementPrefAdd: [],
-		placementPrefRm: [],
-		capAdd: [],
-		capDrop: [],
-		healthcheck: true,
-	} satisfies UpdateFlags;
 	const s = (f: Partial<UpdateFlags>) => validateServiceSpec(applyUpdateFlags({ ...current }, { ...none, ...f }));
 	t.same(
 		s({ secretRm: ["b"], secretAdd: ["source=c,mode=0400"] }).task.secrets?.map((x) => [x.secretName, x.version]),
