@@ -92,6 +92,14 @@ t.test("a service with a secret and a config", async (t) => {
 	t.comment(`3 tasks with a secret and a config running after ${Date.now() - since} ms`);
 	t.same(rows.map((r) => r.node).sort(), ["n1", "n2", "n3"], "one task per node");
 
+	const pretty = await cli(lab, "n2", ["service", "inspect", "--pretty", "app"]);
+	t.match(
+		pretty,
+		/Secret:\t\tdb_pass \(v1\) -> \/run\/secrets\/db 1000:1000 0400/,
+		"inspect --pretty names the secret",
+	);
+	t.match(pretty, /Config:\t\tapp\.conf \(v1\) -> \/etc\/app\.conf 0:0 0444/);
+
 	for (const row of rows) {
 		t.equal(
 			(await inTask(row, "stat -c '%a %u %g' /run/secrets/db")).trim(),
