@@ -330,11 +330,11 @@ function fileRefs(
 		if (!OBJECT_NAME.test(name)) c.bad(`${at}.${kind}Name`, `"${name}" is not a ${kind} name`);
 		const id = c.str(o[`${kind}Id`] ?? "", `${at}.${kind}Id`, 128);
 		if (!ID.test(id)) c.bad(`${at}.${kind}Id`, "is not an id");
-		const target = c.str(o.target ?? (kind === "secret" ? name : `/${name}`), `${at}.target`, 1024);
+		const given = c.str(o.target ?? (kind === "secret" ? name : `/${name}`), `${at}.target`, 1024);
+		// A config's relative target is from the container's root (as docker takes it on Linux).
+		const target = kind === "config" && !given.startsWith("/") && given !== "" ? `/${given}` : given;
 		if (target === "" || target.split("/").includes("..") || target.includes("\0"))
 			c.bad(`${at}.target`, "must be a file name or a path without ..");
-		if (kind === "config" && !target.startsWith("/"))
-			c.bad(`${at}.target`, "a config's target must be an absolute path");
 		if (!target.startsWith("/") && target.split("/").includes(""))
 			c.bad(`${at}.target`, "must be a file name or a path without empty parts");
 		const full = kind === "secret" ? secretPath(target) : target;

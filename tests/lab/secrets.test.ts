@@ -92,6 +92,14 @@ t.test("a service with a secret and a config", async (t) => {
 	t.comment(`3 tasks with a secret and a config running after ${Date.now() - since} ms`);
 	t.same(rows.map((r) => r.node).sort(), ["n1", "n2", "n3"], "one task per node");
 
+	const pretty = await cli(lab, "n2", ["service", "inspect", "--pretty", "app"]);
+	t.match(
+		pretty,
+		/Secret:\t\tdb_pass \(v1\) -> \/run\/secrets\/db 1000:1000 0400/,
+		"inspect --pretty names the secret",
+	);
+	t.match(pretty, /Config:\t\tapp\.conf \(v1\) -> \/etc\/app\.conf 0:0 0444/);
+
 	for (const row of rows) {
 		t.equal(
 			(await inTask(row, "stat -c '%a %u %g' /run/secrets/db")).trim(),
@@ -122,6 +130,22 @@ t.test("a service with a secret and a config", async (t) => {
 			`${n.name}: nothing else under its data dir (raft/ included) holds the secret`,
 		);
 	}
+
+	// An agent restart: the container it re-adopts keeps its secret (the tmpfs outlives the agent).
+	const on3 = rows.find((r) => r.node === "n3")!;
+	await lab.stop("n3");
+	await lab.start("n3");
+	const after = await waitPs(
+		lab,
+		"n1",
+		"app",
+		"3 running again",
+		(r) => liveRunning(r).length === 3 && liveRunning(r).some((x) => x.node === "n3"),
+		120_000,
+	);
+	const again = liveRunning(after).find((r) => r.node === "n3")!;
+	t.equal(again.id, on3.id, "n3's task was re-adopted, not replaced");
+	t.equal(await inTask(again, "cat /run/secrets/db"), SECRET, "and still reads its secret");
 
 	const rm = await lab.tsswarm("n2", ["secret", "rm", "db_pass"]);
 	t.equal(rm.code, 1, "a secret in use is not removed");
