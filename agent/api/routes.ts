@@ -47,6 +47,7 @@ export interface AgentApi {
 		| "inspectNetwork"
 		| "removeNetwork"
 		| "createService"
+		| "validateService"
 		| "listServices"
 		| "inspectService"
 		| "serviceTasks"
@@ -133,6 +134,10 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 		route("POST /v1/services/create", {
 			body: c.obj({ spec: OBJECT }),
 			handler: ({ body }) => a.managerOnly().createService(body.spec),
+		}),
+		route("POST /v1/services/validate", {
+			body: c.obj({ spec: OBJECT }),
+			handler: ({ body }) => a.managerOnly().validateService(body.spec),
 		}),
 		route("GET /v1/services", { handler: () => a.managerOnly().listServices() }),
 		route("POST /v1/services/inspect", {

@@ -3,7 +3,7 @@
 // compile time. Types only: importing this file costs the CLI nothing at run time.
 
 import type { NodeInspect, ServiceRow, TaskRow } from "../manager/index.ts";
-import type { Service } from "../services/index.ts";
+import type { Service, ServiceSpec } from "../services/index.ts";
 import type { StoredRecord } from "../store/index.ts";
 
 export type { NodeInspect, ServiceRow, TaskRow };
@@ -200,6 +200,8 @@ export interface ApiRoutes {
 	"DELETE /v1/networks/:ref": { response: { id: string } };
 	// Services: the spec itself is checked whole by the manager (validateServiceSpec, names the field).
 	"POST /v1/services/create": { body: { spec: Record<string, unknown> }; response: ServiceRecord };
+	/** The spec checked and normalized (defaults filled in), nothing written: stack deploy's first pass. */
+	"POST /v1/services/validate": { body: { spec: Record<string, unknown> }; response: ServiceSpec };
 	"GET /v1/services": { response: ServiceRow[] };
 	"POST /v1/services/inspect": { body: { ref: string }; response: ServiceRecord };
 	"POST /v1/services/ps": { body: { ref: string }; response: TaskRow[] };

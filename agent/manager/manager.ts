@@ -19,7 +19,7 @@ import {
 	type NodesListReply,
 	parseNodeRecord,
 } from "../nodes/index.ts";
-import type { Service } from "../services/index.ts";
+import type { Service, ServiceSpec } from "../services/index.ts";
 import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/index.ts";
 import { AllocatorComponent } from "./allocator/index.ts";
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
@@ -68,6 +68,7 @@ import {
 	serviceRow,
 	type TaskRow,
 	taskRows,
+	validateServiceFields,
 } from "./services.ts";
 import { rollbackService, Updater, updaterOwns, updateService } from "./updater/index.ts";
 
@@ -302,6 +303,11 @@ export class Manager {
 		const r = (await this.rpc.call("service.create", { spec })) as StoredRecord<Service>;
 		await this.store.waitForApplied(r.version);
 		return r;
+	}
+
+	/** A spec checked and normalized, nothing written (answered here, no leader needed). */
+	validateService(spec: unknown): ServiceSpec {
+		return validateServiceFields(spec);
 	}
 
 	async scaleService(ref: string, replicas: unknown): Promise<ServiceRow> {

@@ -45,6 +45,16 @@ export function checkServiceSpec(store: ClusterStore, raw: unknown, self?: strin
 	return spec;
 }
 
+/**
+ * A spec's own fields and placement, checked without the store (nothing it names needs to exist
+ * yet): what `stack deploy` asks of every service before it creates anything.
+ */
+export function validateServiceFields(raw: unknown): ServiceSpec {
+	const spec = validateServiceSpec(raw);
+	validatePlacement({ placement: spec.task.placement });
+	return spec;
+}
+
 /** Create (on the leader): the record only; the loops make its tasks. */
 export async function createService(store: ClusterStore, raw: unknown): Promise<StoredRecord<Service>> {
 	await store.barrier();

@@ -15,6 +15,7 @@ export function stackApi(o: { dataRoot: string }): StackApi {
 		removeNetwork: (ref) => api.call("DELETE /v1/networks/:ref", { params: { ref } }),
 		services: () => api.call("GET /v1/services"),
 		inspect: (ref) => api.call("POST /v1/services/inspect", { body: { ref } }),
+		validate: (spec) => api.call("POST /v1/services/validate", { body: { spec } }),
 		create: (spec) => api.call("POST /v1/services/create", { body: { spec } }),
 		update: (ref, spec, version) => api.call("POST /v1/services/update", { body: { ref, spec, version } }),
 		remove: (ref) => api.call("POST /v1/services/rm", { body: { ref } }),

@@ -28,6 +28,8 @@ export interface StackApi {
 	removeNetwork(ref: string): Promise<unknown>;
 	services(): Promise<ServiceRow[]>;
 	inspect(ref: string): Promise<ServiceRecord>;
+	/** The agent's check of a spec's fields (nothing written); throws its refusal naming the field. */
+	validate(spec: Record<string, unknown>): Promise<unknown>;
 	create(spec: Record<string, unknown>): Promise<ServiceRecord>;
 	update(ref: string, spec: Record<string, unknown>, version: number): Promise<ServiceRecord>;
 	remove(ref: string): Promise<unknown>;
@@ -132,7 +134,15 @@ export async function deployStack(
 			);
 	}
 	const specs = new Map<string, Record<string, unknown>>();
-	for (const s of plan.services) specs.set(s.key, await pinned(s, existing.get(s.name), o));
+	for (const s of plan.services) {
+		const spec = await pinned(s, existing.get(s.name), o);
+		try {
+			await api.validate(spec);
+		} catch (err) {
+			throw new ComposeError(`service ${s.key}: ${(err as Error).message}`, "ERR_COMPOSE_SPEC");
+		}
+		specs.set(s.key, spec);
+	}
 
 	// ---- writes ----
 	for (const n of plan.networks) {

@@ -189,6 +189,19 @@ t.test("the example stack deploys unchanged, re-deploys only what changed, prune
 	t.equal(refused.code, 1, "refused");
 	t.match(refused.stderr, /services\.web\.deploy Additional property replicaz is not allowed/);
 	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web1), "web is untouched");
+	// One the agent refuses (its spec check), in a new stack: not even its networks are created.
+	const capBad = join(d.path, "cap.yml");
+	writeFileSync(capBad, readFileSync(EXAMPLE, "utf8").replace("cap_drop: [NET_RAW]", "cap_drop: [NOT-A-CAP]"));
+	const capRefused = await lab.tsswarm("n1", ["stack", "deploy", "-c", capBad, "other"]);
+	t.equal(capRefused.code, 1, "refused by the agent's check");
+	t.match(capRefused.stderr, /service worker: .*"NOT-A-CAP" is not a capability/);
+	const netsNow = JSON.parse(await sw(["network", "ls", "--format", "json"])) as NetworkInspect[];
+	t.same(
+		netsNow.filter((n) => n.Name.startsWith("other_")),
+		[],
+		"no network of stack other was created",
+	);
+	t.notMatch(await sw(["secret", "ls"]), /other_/, "nor a secret");
 
 	// --prune: the worker left the file.
 	const noWorker = join(d.path, "no-worker.yml");

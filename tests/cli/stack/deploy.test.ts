@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import type { NetworkInspect, ServiceRecord, ServiceRow, TaskRow } from "../../../agent/api/index.ts";
+import { validateServiceFields } from "../../../agent/manager/services.ts";
 import { type ServiceSpec, validateServiceSpec } from "../../../agent/services/index.ts";
 import { loadCompose } from "../../../cli/stack/compose/load.ts";
 import { planStack } from "../../../cli/stack/convert.ts";
@@ -58,6 +59,9 @@ class FakeAgent implements StackApi {
 	}
 	async inspect(ref: string) {
 		return structuredClone(this.find(ref));
+	}
+	async validate(raw: Record<string, unknown>) {
+		return validateServiceFields(raw);
 	}
 	async create(raw: Record<string, unknown>) {
 		const spec = validateServiceSpec(raw);
@@ -214,6 +218,21 @@ t.test("each invalid file or conflict is refused before anything changes", async
 		],
 		["undefined secret", BASE.replace("secrets: [pw]", "secrets: [nope]"), /undefined secret "nope"/, none],
 		["unsupported version", `version: "2"\n${BASE}`, /unsupported Compose file version: 2/, none],
+		[
+			"a field the agent refuses, in the last service",
+			BASE.replace("command: sleep 1000", "command: sleep 1000\n    cap_add: [NOT-A-CAP]"),
+			/service worker: .*task\.container\.capAdd\[0\].*is not a capability/,
+			none,
+		],
+		[
+			"a placement constraint the agent refuses",
+			BASE.replace(
+				"command: sleep 1000",
+				"command: sleep 1000\n    deploy:\n      placement:\n        constraints: [node.colour==red]",
+			),
+			/service worker: .*node\.colour/,
+			none,
+		],
 		["missing external network", EXT, /network "ext" is declared as external, but could not be found/, none],
 		[
 			"a network of the same name outside the stack",
