@@ -35,17 +35,22 @@ import {
 // The manager side (Raft store replica, manager loops) is imported when a node becomes a manager:
 // a worker never evaluates agent/manager.
 import {
+	InvalidUnlockKeyError,
+	KeysLockedError,
 	keyFileExists,
 	keyFileLocked,
 	type ManagerKeys,
 	newManagerKeys,
+	parseUnlockKey,
 	readKeyFile,
+	SealedDataError,
 	writeKeyFile,
 } from "./keyring/index.ts";
 import { type LogSource, logsClient, serveLogs, type TaskLogFetcher } from "./logs/index.ts";
 import type { InitOptions, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
 import {
+	AddressFollower,
 	DirectorySync,
 	type NodeDescription,
 	NodeDirectory,
@@ -159,9 +164,16 @@ export class Agent {
 	private clusterKey: Ed25519PrivateKey | undefined;
 	/** This manager's keys (DATA/cluster/keys): the shared cluster secret and its own data key. */
 	private keys: ManagerKeys | undefined;
+	/**
+	 * Autolock: a manager whose key file is sealed starts locked: no Raft, no API but info and
+	 * unlock, no join; its worker side runs (tasks keep running) until `tsswarm unlock`.
+	 */
+	private locked = false;
 	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
+	/** Members' addresses, from their signed statements, into the peer store and (leader) their records. */
+	private addresses: AddressFollower | undefined;
 	/** This node's tasks (every node runs tasks) and its session with the leader's dispatcher. */
 	private worker: Awaited<ReturnType<typeof startNodeWorker>> | undefined;
 	private dispatch: DispatcherClient | undefined;
@@ -200,7 +212,7 @@ export class Agent {
 			allowList: this.directory,
 			logger: this.log,
 			// Only the node that serves the join protocol lets non-members in (for its grace period).
-			admitNewcomers: () => this.clusterKey !== undefined,
+			admitNewcomers: () => this.clusterKey !== undefined && !this.locked,
 		});
 		// A node taken out of the directory (node rm) is cut off at once, not at its next dial.
 		this.directory.on("removed", (ids) => {
@@ -218,7 +230,8 @@ export class Agent {
 				this.clusterKey = privateKeyFromProtobuf(readFileSync(join(this.dir, "cluster.key"))) as Ed25519PrivateKey;
 			const keyFile = join(this.dir, "keys");
 			if (keyFileExists(keyFile)) {
-				if (!keyFileLocked(keyFile)) this.keys = readKeyFile(keyFile);
+				if (keyFileLocked(keyFile)) this.locked = this.state.role === "manager";
+				else this.keys = readKeyFile(keyFile);
 			} else if (this.clusterKey) {
 				// A cluster made before the keyring: its init node makes the keys now.
 				this.keys = newManagerKeys();
@@ -250,24 +263,10 @@ export class Agent {
 
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
-		if (st.role === "manager") {
-			const { Manager } = await import("./manager/index.ts");
-			this.manager = await Manager.start({
-				host: this.host,
-				dataRoot: this.o.dataRoot,
-				clusterId: st.clusterId,
-				logger: this.log,
-				bootstrap,
-				directory: this.directory,
-				...(this.keys ? { keys: this.keys } : {}),
-				logs: (node, req, onLines, signal) => {
-					if (!this.logs) throw new NotInClusterError();
-					return this.logs.fetch(node, req, onLines, signal);
-				},
-			});
-		} else {
-			// Workers have no store: they keep their directory by asking a manager, and sooner when
-			// a peer they do not know yet knocks (it may have joined since).
+		if (st.role === "manager" && !this.locked) this.manager = await this.startManager({ bootstrap });
+		else {
+			// Workers (and locked managers) have no store: they keep their directory by asking a
+			// manager, and sooner when a peer they do not know yet knocks (it may have joined since).
 			this.sync = new DirectorySync({
 				host: this.host,
 				directory: this.directory,
@@ -298,7 +297,29 @@ export class Agent {
 		this.membership.on("fail", (m) => this.log.warn({ member: m.id, addr: m.addr }, "member failed"));
 		this.membership.on("leave", (m) => this.log.info({ member: m.id }, "member left"));
 		await this.membership.start();
-		if (st.seeds.length) this.membership.join(st.seeds);
+		this.addresses = new AddressFollower({
+			self: this.host.peerId,
+			host: this.host,
+			directory: this.directory,
+			members: this.membership,
+			recordWriter: () => this.manager?.addressWriter(),
+			logger: this.log,
+		});
+		this.addresses.start();
+		// A node back on a new address finds the others where it last knew them: its seeds and
+		// its directory (the saved copy of the nodes table: managers first, at most 16 in all).
+		const others = this.directory.list().filter((e) => e.id !== this.host.peerId);
+		const known = [...others.filter((e) => e.role === "manager"), ...others.filter((e) => e.role !== "manager")];
+		const seeds = new Set([...st.seeds, ...known.slice(0, 16).map((e) => e.addr)]);
+		seeds.delete(this.advertiseAddr);
+		if (seeds.size) this.membership.join([...seeds]);
+		if (this.clusterKey && !this.locked) await this.serveJoin();
+		await this.startWorker();
+		if (this.locked) this.log.warn({}, "this manager is locked (autolock): run `tsswarm unlock` to start it");
+	}
+
+	private async serveJoin(): Promise<void> {
+		const st = this.state!;
 		if (this.clusterKey) {
 			await serveJoin(this.host, {
 				clusterId: st.clusterId,
@@ -310,7 +331,71 @@ export class Agent {
 				grant: (peer, role, meta) => this.grant(peer, role, meta),
 			});
 		}
-		await this.startWorker();
+	}
+
+	/** Refuses everything but info and unlock while this manager is locked (the API's guard). */
+	assertUnlocked(): void {
+		if (this.locked) throw new KeysLockedError();
+	}
+
+	private unlocking: Promise<{ unlocked: boolean }> | undefined;
+
+	/** `tsswarm unlock`: a wrong key is refused and the node stays locked; the right one starts the manager. */
+	async unlock(text: string): Promise<{ unlocked: boolean }> {
+		if (!this.locked) throw new ConflictError("this node is not locked", "ERR_NOT_LOCKED");
+		const key = parseUnlockKey(text);
+		let keys: ManagerKeys;
+		try {
+			keys = readKeyFile(join(this.dir, "keys"), key);
+		} catch (err) {
+			if (err instanceof SealedDataError) throw new InvalidUnlockKeyError("it does not open this manager's keys");
+			throw err;
+		}
+		this.unlocking ??= this.startUnlocked(keys).finally(() => {
+			this.unlocking = undefined;
+		});
+		return this.unlocking;
+	}
+
+	private async startUnlocked(keys: ManagerKeys): Promise<{ unlocked: boolean }> {
+		this.keys = keys;
+		this.manager = await this.startManager({});
+		this.locked = false;
+		this.sync?.stop();
+		this.sync = undefined;
+		// The worker's dispatcher session moves to this manager's own endpoint (in-process).
+		await this.dispatch?.stop();
+		this.startDispatch();
+		await this.serveJoin();
+		this.log.info({}, "manager unlocked and started");
+		return { unlocked: true };
+	}
+
+	/** `swarm update --autolock=true|false` (through the leader); the new key only when turned on. */
+	updateSwarm(o: { autolock?: boolean }) {
+		return this.managerOnly().updateSwarm(o);
+	}
+
+	/** `unlock-key [--rotate]`. */
+	unlockKey(rotate: boolean) {
+		return this.managerOnly().unlockKeyOrRotate(rotate);
+	}
+
+	private async startManager(o: { bootstrap?: boolean; forceNewCluster?: boolean }): Promise<Manager> {
+		const { Manager } = await import("./manager/index.ts");
+		return Manager.start({
+			host: this.host,
+			dataRoot: this.o.dataRoot,
+			clusterId: this.state!.clusterId,
+			logger: this.log,
+			...o,
+			directory: this.directory,
+			...(this.keys ? { keys: this.keys, keyFile: join(this.dir, "keys") } : {}),
+			logs: (node, req, onLines, signal) => {
+				if (!this.logs) throw new NotInClusterError();
+				return this.logs.fetch(node, req, onLines, signal);
+			},
+		});
 	}
 
 	/** Tasks running on this node (tsswarm info). */
@@ -339,10 +424,15 @@ export class Agent {
 			fetch: logsClient({ host: this.host, directory: this.directory, self: this.host.peerId, local: source }),
 			stop: stopServing,
 		};
+		this.startDispatch();
+	}
+
+	/** The worker's session with the leader's dispatcher (again after the manager restarted). */
+	private startDispatch(): void {
 		this.dispatch = new DispatcherClient({
 			host: this.host,
 			directory: this.directory,
-			sink: w.worker,
+			sink: this.worker!.worker,
 			logger: this.log,
 			// libp2p cannot dial itself: a manager's own worker talks to its endpoint in-process.
 			...(this.manager ? { local: this.manager.endpoint } : {}),
@@ -404,6 +494,7 @@ export class Agent {
 				: null,
 			directory: { version: this.directory.version, nodes: this.directory.list().length },
 			membership: this.membership ? { alive: this.membership.live().length } : null,
+			...(this.locked ? { locked: true } : {}),
 		};
 	}
 
@@ -422,9 +513,41 @@ export class Agent {
 		};
 		this.saveState();
 		await this.startCluster(true);
-		await this.manager!.initCluster(this.state.clusterId, o);
+		const { unlockKey } = await this.manager!.initCluster(this.state.clusterId, o);
 		await this.manager!.registerNode(nodeRecord(this.host.peerId, "manager", this.description()));
-		return { ...this.info(), tokens: this.tokens(), advertise: this.advertiseAddr };
+		return {
+			...this.info(),
+			tokens: this.tokens(),
+			advertise: this.advertiseAddr,
+			...(unlockKey ? { unlockKey } : {}),
+		};
+	}
+
+	/**
+	 * `tsswarm init --force-new-cluster` (disaster recovery): stop this node's manager, rewrite its
+	 * Raft configuration to itself alone from its own state (every record kept), start it again.
+	 * The former servers' records stay (Down); node rm or autopilot takes care of them.
+	 */
+	async forceNewCluster() {
+		if (!this.state) throw new NotInClusterError();
+		if (this.state.role !== "manager" || !this.manager) throw new NotManagerError();
+		this.log.warn({ cluster: this.state.clusterId }, "forcing a new cluster from this manager's state");
+		await this.dispatch?.stop();
+		this.dispatch = undefined;
+		await this.manager.stop();
+		this.manager = undefined;
+		try {
+			this.manager = await this.startManager({ forceNewCluster: true });
+		} catch (err) {
+			// Refused (nothing was changed): the manager runs on as it was.
+			this.manager = await this.startManager({});
+			throw err;
+		} finally {
+			this.startDispatch();
+		}
+		const recovered = await this.manager.recoverySummary();
+		this.log.info({ ...recovered }, "cluster recovered: this manager is the only voter");
+		return { ...this.info(), recovered };
 	}
 
 	private tokens() {
@@ -506,15 +629,24 @@ export class Agent {
 	/**
 	 * `tsswarm leave`: tell the others this node leaves (signed, so they mark it left), stop the
 	 * cluster parts and forget the cluster here. Its record stays (Down) until a manager runs
-	 * `node rm`, as in Swarm. A manager leaves only with force: it would take a vote away.
+	 * `node rm`, as in Swarm. A manager first hands its vote away (leadership, then its place in
+	 * the Raft configuration; its record becomes a worker's); with force it leaves even when that
+	 * fails. The last manager leaves only with force, and is told what is lost.
 	 */
 	async leave(force: boolean) {
 		if (!this.state || !this.membership) throw new NotInClusterError();
-		if (this.state.role === "manager" && !force)
-			throw new ConflictError(
-				"this node is a manager: leaving takes a Raft voter away and can cost the cluster its quorum; use --force",
-				"ERR_LEAVE_MANAGER",
-			);
+		let lost: ReturnType<Manager["lastManagerLoss"]>;
+		if (this.state.role === "manager" && this.manager) {
+			const { describeLoss, LastManagerError } = await import("./manager/index.ts");
+			const members = new Map(this.membership.all().map((m) => [m.id, m.state]));
+			lost = this.manager.lastManagerLoss((id) => members.get(id) === "left");
+			if (lost && !force) throw new LastManagerError(`${describeLoss(lost)}; use --force to leave anyway`);
+			if (!lost)
+				await this.manager.handOffVote(force ? 10_000 : 20_000).catch((err: Error) => {
+					if (!force) throw err;
+					this.log.warn({ err: err.message }, "leaving without handing the vote away (--force)");
+				});
+		}
 		const clusterId = this.state.clusterId;
 		const ms = this.o.leaveTimeoutMs ?? 1000;
 		await Promise.race([this.membership.leave(ms / 2), new Promise((r) => setTimeout(r, ms).unref())]).catch(
@@ -522,13 +654,14 @@ export class Agent {
 		);
 		await this.stopCluster();
 		this.keys = undefined;
+		this.locked = false;
 		for (const f of ["state.json", "cluster.key", "keys", "nodes.json"]) rmSync(join(this.dir, f), { force: true });
 		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
 		this.state = undefined;
 		this.clusterKey = undefined;
 		this.directory.set([], 0, false);
-		this.log.info({ cluster: clusterId }, "left the cluster");
-		return { left: clusterId };
+		this.log.info({ cluster: clusterId, ...(lost ? { lost } : {}) }, "left the cluster");
+		return { left: clusterId, ...(lost ? { lost } : {}) };
 	}
 
 	private async stopCluster(): Promise<void> {
@@ -541,6 +674,8 @@ export class Agent {
 		this.worker = undefined;
 		this.sync?.stop();
 		this.sync = undefined;
+		this.addresses?.stop();
+		this.addresses = undefined;
 		await this.membership?.stop();
 		this.membership = undefined;
 		await this.manager?.stop();

@@ -9,7 +9,18 @@ import type { ClusterStore } from "../store/index.ts";
 import { check as c } from "../store/index.ts";
 import { type CompiledRoute, routes } from "./route.ts";
 import { untypedRoutes } from "./server.ts";
-import type { InfoResponse, InitRequest, JoinTokenResponse, MemberState, NodeView, Platform, Role } from "./types.ts";
+import type {
+	InfoResponse,
+	InitRequest,
+	JoinTokenResponse,
+	LeaveResponse,
+	MemberState,
+	NodeView,
+	Platform,
+	RecoverySummary,
+	Role,
+	SwarmUpdateResponse,
+} from "./types.ts";
 
 /** What the agent itself says about this node; the route adds what it derives (managers, leader, tasks). */
 export type AgentInfo = Omit<InfoResponse, "managers" | "leader" | "tasksRunning">;
@@ -32,13 +43,25 @@ export interface AgentNode {
 /** What the routes need of an agent (Agent implements it). */
 export interface AgentApi {
 	info(): AgentInfo;
-	init(o: InitOptions): Promise<AgentInfo & { tokens: { manager: string; worker: string }; advertise: string }>;
+	init(
+		o: InitOptions,
+	): Promise<AgentInfo & { tokens: { manager: string; worker: string }; advertise: string; unlockKey?: string }>;
+	/** `tsswarm unlock`: open a locked manager's keys with the unlock key and start it. */
+	unlock?(key: string): Promise<{ unlocked: boolean }>;
+	/** Throws KeysLockedError while this manager is locked (every route but info, unlock and leave). */
+	assertUnlocked?(): void;
+	/** `swarm update --autolock=true|false`. */
+	updateSwarm?(o: { autolock?: boolean }): Promise<SwarmUpdateResponse>;
+	/** `unlock-key [--rotate]`: the key in force (null: autolock is off). */
+	unlockKey?(rotate: boolean): Promise<{ unlockKey: string | null }>;
 	join(token: string, addr: string): Promise<AgentInfo>;
 	joinToken(role: Role, rotate: boolean): JoinTokenResponse;
 	/** Throws NotInClusterError outside a cluster. */
 	nodes(): AgentNode[];
 	removeNode(id: string, force: boolean): Promise<{ id: string }>;
-	leave(force: boolean): Promise<{ left: string }>;
+	leave(force: boolean): Promise<LeaveResponse>;
+	/** init --force-new-cluster: this manager's Raft configuration becomes itself alone. */
+	forceNewCluster(): Promise<AgentInfo & { recovered: RecoverySummary }>;
 	/** This node's manager; throws NotInClusterError / NotManagerError elsewhere. */
 	managerOnly(): Pick<
 		Manager,
@@ -92,13 +115,40 @@ const OBJECT: c.Check = (v) => {
 	if (!v || typeof v !== "object" || Array.isArray(v)) c.fail("must be an object");
 };
 
+/** What a locked manager still answers; everything else is 423 KeysLockedError. */
+const WHILE_LOCKED = new Set(["GET /v1/info", "POST /v1/unlock", "POST /v1/leave"]);
+
 export function agentRoutes(a: AgentApi): CompiledRoute[] {
+	return guardLocked(a, allRoutes(a));
+}
+
+function guardLocked(a: AgentApi, table: CompiledRoute[]): CompiledRoute[] {
+	if (!a.assertUnlocked) return table;
+	const assert = a.assertUnlocked.bind(a);
+	return table.map((r) =>
+		WHILE_LOCKED.has(r.key)
+			? r
+			: {
+					...r,
+					handler: (req) => {
+						assert();
+						return r.handler(req);
+					},
+				},
+	);
+}
+
+function allRoutes(a: AgentApi): CompiledRoute[] {
 	const route = routes();
 	return [
 		route("GET /v1/info", { handler: () => info(a) }),
 		route("POST /v1/init", {
-			body: c.obj({ addrPools: c.opt(STRS), subnetSize: c.opt(c.int(0, 128)) }),
+			body: c.obj({ addrPools: c.opt(STRS), subnetSize: c.opt(c.int(0, 128)), autolock: c.opt(c.bool) }),
 			handler: async ({ body }) => ({ ...(await a.init(initOptions(body))), ...derived(a) }),
+		}),
+		route("POST /v1/force-new-cluster", {
+			body: c.obj({}),
+			handler: async () => ({ ...(await a.forceNewCluster()), ...derived(a) }),
 		}),
 		route("POST /v1/join", {
 			body: c.obj({ token: c.str({ max: 256 }), addr: c.str({ max: 64 }) }),
@@ -107,6 +157,18 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 		route("POST /v1/join-token", {
 			body: c.obj({ role: c.oneOf(["manager", "worker"]), rotate: c.opt(c.bool) }),
 			handler: ({ body }) => a.joinToken(body.role, body.rotate ?? false),
+		}),
+		route("POST /v1/unlock", {
+			body: c.obj({ key: c.str({ max: 256 }) }),
+			handler: ({ body }) => need(a.unlock, "unlock").call(a, body.key),
+		}),
+		route("POST /v1/swarm/update", {
+			body: c.obj({ autolock: c.opt(c.bool) }),
+			handler: ({ body }) => need(a.updateSwarm, "swarm update").call(a, body),
+		}),
+		route("POST /v1/unlock-key", {
+			body: c.obj({ rotate: c.opt(c.bool) }),
+			handler: ({ body }) => need(a.unlockKey, "unlock-key").call(a, body.rotate ?? false),
 		}),
 		route("POST /v1/leave", { body: FORCE, handler: ({ body }) => a.leave(body.force ?? false) }),
 		route("GET /v1/nodes", { handler: () => nodeViews(a) }),
@@ -209,6 +271,11 @@ export function agentRoutes(a: AgentApi): CompiledRoute[] {
 	];
 }
 
+function need<F>(f: F | undefined, what: string): F {
+	if (!f) throw new UsageError(`this agent does not support ${what}`);
+	return f;
+}
+
 /** The cluster-wide part of info: managers and leader from the directory and Raft, tasks from the worker. */
 function derived(a: AgentApi): Pick<InfoResponse, "managers" | "leader" | "tasksRunning"> {
 	const i = a.info();
@@ -273,5 +340,5 @@ function initOptions(b: InitRequest): InitOptions {
 	}
 	if (subnetSize < 8 || subnetSize > 29)
 		throw new UsageError(`--default-addr-pool-mask-length must be 8 to 29, got ${subnetSize}`);
-	return { addrPools: pools.map((p) => parseCidr(p).text), subnetSize };
+	return { addrPools: pools.map((p) => parseCidr(p).text), subnetSize, ...(b.autolock ? { autolock: true } : {}) };
 }

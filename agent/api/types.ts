@@ -2,11 +2,11 @@
 // reads them; `ApiRoutes` names every route with its request and response, so both sides agree at
 // compile time. Types only: importing this file costs the CLI nothing at run time.
 
-import type { NodeInspect, ServiceRow, TaskRow } from "../manager/index.ts";
+import type { LostWithLastManager, NodeInspect, RecoverySummary, ServiceRow, TaskRow } from "../manager/index.ts";
 import type { Service, ServiceSpec } from "../services/index.ts";
 import type { StoredRecord } from "../store/index.ts";
 
-export type { NodeInspect, ServiceRow, TaskRow };
+export type { LostWithLastManager, NodeInspect, RecoverySummary, ServiceRow, TaskRow };
 
 /** A service as `service inspect` shows it: the store's record (id, version, value). */
 export type ServiceRecord = StoredRecord<Service>;
@@ -48,6 +48,8 @@ export interface InfoResponse {
 	leader: string | null;
 	/** Tasks running on this node (null until this node runs a worker). */
 	tasksRunning: number | null;
+	/** A manager that restarted with autolock on and waits for `tsswarm unlock`. */
+	locked?: boolean;
 }
 
 export interface InitRequest {
@@ -55,12 +57,23 @@ export interface InitRequest {
 	addrPools?: string[];
 	/** Prefix length of each network's subnet from the pools (default 24). */
 	subnetSize?: number;
+	/** Seal the managers' keys with an unlock key, printed once (tsswarm init --autolock). */
+	autolock?: boolean;
 }
 
 export interface InitResponse extends InfoResponse {
 	tokens: { manager: string; worker: string };
 	/** ip:port others join at. */
 	advertise: string;
+	/** With autolock: the unlock key (shown once). */
+	unlockKey?: string;
+}
+
+/** `swarm update --autolock`: whether it changed anything, and the new unlock key when turned on. */
+export interface SwarmUpdateResponse {
+	autolock: boolean;
+	changed: boolean;
+	unlockKey?: string;
 }
 
 export interface JoinRequest {
@@ -107,6 +120,17 @@ export interface NodeRemoveRequest {
 
 export interface LeaveRequest {
 	force?: boolean;
+}
+
+/** `POST /v1/leave`: the cluster left; `lost` when this was the last manager (leave --force). */
+export interface LeaveResponse {
+	left: string;
+	lost?: LostWithLastManager;
+}
+
+/** `POST /v1/force-new-cluster` (init --force-new-cluster): this node now votes alone; what it kept. */
+export interface ForceNewClusterResponse extends InfoResponse {
+	recovered: RecoverySummary;
 }
 
 // ---- networks ----
@@ -191,7 +215,11 @@ export interface ApiRoutes {
 	"POST /v1/init": { body: InitRequest; response: InitResponse };
 	"POST /v1/join": { body: JoinRequest; response: InfoResponse };
 	"POST /v1/join-token": { body: JoinTokenRequest; response: JoinTokenResponse };
-	"POST /v1/leave": { body: LeaveRequest; response: { left: string } };
+	"POST /v1/unlock": { body: { key: string }; response: { unlocked: boolean } };
+	"POST /v1/swarm/update": { body: { autolock?: boolean }; response: SwarmUpdateResponse };
+	"POST /v1/unlock-key": { body: { rotate?: boolean }; response: { unlockKey: string | null } };
+	"POST /v1/leave": { body: LeaveRequest; response: LeaveResponse };
+	"POST /v1/force-new-cluster": { body: Record<string, never>; response: ForceNewClusterResponse };
 	"GET /v1/nodes": { response: NodeView[] };
 	"DELETE /v1/nodes/:id": { body: NodeRemoveRequest; response: { id: string } };
 	"GET /v1/networks": { response: NetworkInspect[] };

@@ -1,5 +1,6 @@
 // Keys of a manager: sealing (AES-256-GCM with associated data), the on-disk key file (optionally
 // sealed with an unlock key: autolock) and unlock keys as printed to a person.
+export { dataCipher } from "./cipher.ts";
 export { InvalidUnlockKeyError, KeyFileError, KeysLockedError, SealedDataError } from "./errors.ts";
 export {
 	keyFileExists,

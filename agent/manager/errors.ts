@@ -74,14 +74,31 @@ export class FileObjectInUseError extends AgentError {
 	}
 }
 
-/** This manager (the leader) holds no cluster secret, so it can neither seal nor open secrets. */
+/** Autolock needs the cluster secret, which this manager does not hold (it joined before the keyring). */
 export class NoClusterSecretError extends AgentError {
-	static override status = 503;
+	static override status = 409;
 	override name = "NoClusterSecretError";
-	constructor() {
-		super(
-			"this manager holds no cluster secret (its keys were not given to it yet): secrets cannot be sealed or opened here",
-			"ERR_NO_CLUSTER_SECRET",
-		);
+	constructor(what: string) {
+		super(`${what} needs the cluster secret, and this manager holds none`, "ERR_NO_CLUSTER_SECRET");
+	}
+}
+
+/** The last Raft voter cannot hand its vote to anyone: leaving it loses the cluster state. */
+export class LastManagerError extends AgentError {
+	static readonly code = "ERR_LAST_MANAGER";
+	static override status = 409;
+	override name = "LastManagerError";
+	constructor(why: string) {
+		super(`this node is the cluster's last manager (${why})`, LastManagerError.code);
+	}
+}
+
+/** A leaving manager could not hand its vote away (no leader, no quorum, the transfer timed out). */
+export class VoteHandoffError extends AgentError {
+	static readonly code = "ERR_VOTE_HANDOFF";
+	static override status = 503;
+	override name = "VoteHandoffError";
+	constructor(why: string) {
+		super(`cannot hand this manager's vote away: ${why}`, VoteHandoffError.code);
 	}
 }

@@ -1,6 +1,7 @@
 // The manager side of an agent: the Raft-replicated store, requests forwarded to the leader, and
 // what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
 import { join } from "node:path";
+import type { RecoveryResult } from "../../consensus/index.ts";
 import type {
 	ConfigInspect,
 	ConfigUpdateResponse,
@@ -8,9 +9,9 @@ import type {
 	SecretInspect,
 	SecretUpdateResponse,
 } from "../api/index.ts";
-import { AgentError } from "../errors.ts";
+import { AgentError, ConflictError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
-import type { ManagerKeys } from "../keyring/index.ts";
+import { dataCipher, formatUnlockKey, type ManagerKeys, newKey } from "../keyring/index.ts";
 import type { TaskLogFetcher } from "../logs/index.ts";
 import {
 	NODES_LIST,
@@ -22,8 +23,11 @@ import {
 import type { Service, ServiceSpec } from "../services/index.ts";
 import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/index.ts";
 import { AllocatorComponent } from "./allocator/index.ts";
+import { type AutolockChange, changeAutolock, followAutolock, sealedUnlockKey, storedUnlockKey } from "./autolock.ts";
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
+import { NoClusterSecretError } from "./errors.ts";
 import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
+import { handOffVote, type LostWithLastManager, lostWithLastManager, removeLeaver } from "./handoff.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import { type LogItem, parseLogsQuery, serviceLogs } from "./logs.ts";
 import {
@@ -44,9 +48,11 @@ import {
 	parseNodeUpdate,
 	registerNode,
 	removeNode,
+	setNodeAddr,
 	updateNode,
 } from "./nodes.ts";
 import { Orchestrator, onTables } from "./orchestrator/index.ts";
+import { type RecoverySummary, summarizeRecovery } from "./recovery.ts";
 import { LeaderRpc } from "./rpc.ts";
 import { globalFits, Scheduler } from "./scheduling.ts";
 import {
@@ -85,11 +91,15 @@ export interface ManagerOptions {
 	logs?: TaskLogFetcher;
 	/** This manager's keys (agent/keyring): the cluster secret seals store values (secrets, join secrets). */
 	keys?: ManagerKeys;
+	/** Where `keys` are on disk (DATA/cluster/keys): kept sealed as the cluster's autolock says. */
+	keyFile?: string;
 }
 
 export interface InitOptions {
 	addrPools: string[];
 	subnetSize: number;
+	/** Seal the managers' keys with an unlock key (tsswarm init --autolock). */
+	autolock?: boolean;
 }
 
 export class Manager {
@@ -97,6 +107,7 @@ export class Manager {
 	private readonly rpc: LeaderRpc;
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
+	private readonly unfollowAutolock: () => void;
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
@@ -104,6 +115,8 @@ export class Manager {
 	readonly keys: ManagerKeys | undefined;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
+	/** Set when this manager started with forceNewCluster: what recovery did. */
+	private recovered: RecoveryResult | undefined;
 
 	private constructor(store: ClusterStore, rpc: LeaderRpc, o: ManagerOptions, endpoint: DispatchEndpoint) {
 		this.store = store;
@@ -115,6 +128,7 @@ export class Manager {
 		this.logs = o.logs;
 		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
+		this.unfollowAutolock = o.keys && o.keyFile ? followAutolock(store, o.keys, o.keyFile, o.logger) : () => {};
 		this.loops = new LeaderLoops(store, leaderComponents(store, o, endpoint), o.logger);
 		rpc.register("service.create", async (body) => createService(store, body.spec));
 		rpc.register("service.scale", async (body) => scaleService(store, String(body.ref ?? ""), body.replicas));
@@ -156,23 +170,43 @@ export class Manager {
 			});
 			rpc.register(`${kind}.rm`, async (body) => removeFileObject(store, kind, String(body.ref ?? "")));
 		}
+		rpc.register("cluster.autolock", async (body) => {
+			const change = body.change;
+			if (change !== "on" && change !== "off" && change !== "rotate")
+				throw new Error("cluster.autolock needs change: on, off or rotate");
+			return changeAutolock(store, this.keys, change);
+		});
 		rpc.register("raft.addVoter", async (body) => {
 			const id = String(body.id ?? "");
 			const address = String(body.address ?? "");
 			if (!id || !address.includes("/p2p/")) throw new Error("raft.addVoter needs an id and a /p2p/ multiaddr");
 			return store.addVoter(id, address);
 		});
+		// A leaving manager asks to be taken out of the configuration: only itself, never another.
+		rpc.register("raft.leave", async (_body, from) => removeLeaver(store, from));
 	}
 
-	static async start(o: ManagerOptions & { bootstrap?: boolean }): Promise<Manager> {
+	/** `forceNewCluster`: disaster recovery first (ClusterStore.recover): this server alone votes. */
+	static async start(o: ManagerOptions & { bootstrap?: boolean; forceNewCluster?: boolean }): Promise<Manager> {
 		const store = await ClusterStore.open({
 			dir: join(o.dataRoot, "raft"),
 			node: o.host.node,
 			clusterId: o.clusterId,
 			logger: o.logger,
 			authorize: (peer) => o.directory.isManager(peer),
+			// Encryption at rest: the Raft log and snapshots are sealed with this manager's data key.
+			...(o.keys ? { cipher: dataCipher(o.keys.dataKey) } : {}),
 		});
 		if (o.bootstrap && (await store.isEmpty())) await store.bootstrap();
+		let recovered: RecoveryResult | undefined;
+		if (o.forceNewCluster) {
+			try {
+				recovered = await store.recover();
+			} catch (err) {
+				await store.stop();
+				throw err;
+			}
+		}
 		const rpc = new LeaderRpc(o.host, store, o.logger);
 		await rpc.start();
 		await store.start();
@@ -186,13 +220,32 @@ export class Manager {
 		await endpoint.start();
 		const m = new Manager(store, rpc, o, endpoint);
 		self = m;
+		m.recovered = recovered;
 		m.loops.start();
 		return m;
 	}
 
+	/** After a start with forceNewCluster: waits until this server leads alone, and says what it kept. */
+	recoverySummary(timeoutMs = 20_000): Promise<RecoverySummary> {
+		if (!this.recovered) throw new AgentError("this manager was not started by a recovery", "ERR_RECOVERY");
+		return summarizeRecovery(this.store, this.recovered, { timeoutMs });
+	}
+
+	/** What leaving loses when this manager is the only voter (else undefined: it can hand its vote on). */
+	lastManagerLoss(hasLeft?: (id: string) => boolean): LostWithLastManager | undefined {
+		return lostWithLastManager(this.store, hasLeft);
+	}
+
+	/** Before leaving: hand leadership over if it leads, and get out of the Raft configuration. */
+	handOffVote(timeoutMs: number): Promise<{ removed: boolean; newLeader?: string }> {
+		return handOffVote(this.store, (kind, body, o) => this.rpc.call(kind, body, o), { timeoutMs, log: this.log });
+	}
+
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */
-	async initCluster(clusterId: string, o: InitOptions): Promise<void> {
+	async initCluster(clusterId: string, o: InitOptions): Promise<{ unlockKey?: string }> {
 		await this.store.waitForLeader(10_000);
+		const unlockKey = o.autolock ? newKey() : undefined;
+		if (unlockKey && !this.keys) throw new NoClusterSecretError("autolock");
 		const record: ClusterRecord = {
 			id: CLUSTER_ID,
 			clusterId,
@@ -200,10 +253,50 @@ export class Manager {
 			subnetSize: o.subnetSize,
 			nextVni: 4096,
 			createdAt: new Date().toISOString(),
+			...(unlockKey ? { autolock: sealedUnlockKey(this.keys!, unlockKey) } : {}),
 		};
 		await this.store.commit([{ op: "create", table: "cluster", id: CLUSTER_ID, value: record }]);
 		await createNetwork(this.store, validateNetworkSpec({ name: "ingress", ingress: true, labels: {}, options: {} }));
-		this.log.info({ pools: o.addrPools, subnetSize: o.subnetSize }, "cluster initialized with an ingress network");
+		this.log.info(
+			{ pools: o.addrPools, subnetSize: o.subnetSize, autolock: Boolean(unlockKey) },
+			"cluster initialized with an ingress network",
+		);
+		return unlockKey ? { unlockKey: formatUnlockKey(unlockKey) } : {};
+	}
+
+	/** `swarm update --autolock`, `unlock-key --rotate` (on the leader): the key now in force, null when off. */
+	async changeAutolock(change: AutolockChange): Promise<{ unlockKey: string | null }> {
+		const r = (await this.rpc.call("cluster.autolock", { change })) as { unlockKey: string | null; index: number };
+		// Applied here before answering: this manager's own key file is resealed by then.
+		await this.store.waitForApplied(r.index);
+		this.log.info({ change }, r.unlockKey ? "autolock on; the unlock key was given to the caller" : "autolock off");
+		return { unlockKey: r.unlockKey };
+	}
+
+	/** `swarm update --autolock=true|false`: whether it changed, and the new key when it was turned on. */
+	async updateSwarm(o: { autolock?: boolean }): Promise<{ autolock: boolean; changed: boolean; unlockKey?: string }> {
+		const before = this.unlockKey().unlockKey !== null;
+		if (o.autolock === undefined || o.autolock === before) return { autolock: before, changed: false };
+		const r = await this.changeAutolock(o.autolock ? "on" : "off");
+		return { autolock: o.autolock, changed: true, ...(r.unlockKey ? { unlockKey: r.unlockKey } : {}) };
+	}
+
+	/** `unlock-key [--rotate]`: rotating needs autolock on. */
+	async unlockKeyOrRotate(rotate: boolean): Promise<{ unlockKey: string | null }> {
+		if (!rotate) return this.unlockKey();
+		if (this.unlockKey().unlockKey === null)
+			throw new ConflictError(
+				"autolock is off: turn it on with `tsswarm swarm update --autolock=true`",
+				"ERR_NOT_AUTOLOCKED",
+			);
+		return this.changeAutolock("rotate");
+	}
+
+	/** `unlock-key`: the current unlock key (null when autolock is off), opened here with the cluster secret. */
+	unlockKey(): { unlockKey: string | null } {
+		if (!this.keys) throw new NoClusterSecretError("the unlock key");
+		const k = storedUnlockKey(this.store, this.keys);
+		return { unlockKey: k ? formatUnlockKey(k) : null };
 	}
 
 	/** Write (or rewrite) a node's record through the leader; resolves once it is applied here. */
@@ -216,6 +309,17 @@ export class Manager {
 	async removeNode(id: string): Promise<void> {
 		const index = (await this.rpc.call("node.rm", { id })) as number;
 		await this.store.waitForApplied(index);
+	}
+
+	/**
+	 * On the leader, a writer of node addresses (from each node's own signed membership statement:
+	 * a node that came back on a new IP); undefined elsewhere.
+	 */
+	addressWriter(): ((id: string, addr: string) => Promise<void>) | undefined {
+		if (!this.store.isLeader()) return undefined;
+		return async (id, addr) => {
+			await setNodeAddr(this.store, id, addr);
+		};
 	}
 
 	/** Make a newly joined manager a Raft voter (runs on the leader). */
@@ -392,6 +496,7 @@ export class Manager {
 		await this.loops.stop();
 		await this.endpoint.stop();
 		this.unfollow();
+		this.unfollowAutolock();
 		await this.rpc.stop();
 		await this.store.stop();
 	}

@@ -80,7 +80,7 @@ const aad = (kind: FileKind, id: string, version: number) => `${kind}:${id}:${ve
 
 function secretKey(keys: Keys): Uint8Array {
 	const k = keys();
-	if (!k) throw new NoClusterSecretError();
+	if (!k) throw new NoClusterSecretError("sealing or opening a secret");
 	return k.clusterSecret;
 }
 

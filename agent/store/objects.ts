@@ -228,6 +228,8 @@ export interface Cluster {
 	subnetSize: number;
 	nextVni: number;
 	createdAt: string;
+	/** Autolock on: the unlock key (base64), sealed with the cluster secret; every manager seals its key file with it. */
+	autolock?: { sealedKey: string; since: string };
 }
 
 export const validateCluster = validator<Cluster>(
@@ -239,6 +241,7 @@ export const validateCluster = validator<Cluster>(
 		subnetSize: int(1, 32),
 		nextVni: int(1, 2 ** 24),
 		createdAt: ISO_TIME,
+		autolock: opt(obj({ sealedKey: str({ min: 1, max: 256, re: /^[A-Za-z0-9+/]+=*$/ }), since: ISO_TIME })),
 	}),
 );
 

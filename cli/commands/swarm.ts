@@ -6,6 +6,12 @@ import { collect, dataRoot, listOptions } from "./options.ts";
 const ADDR = /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
 const ADDR_PORT_OPTIONAL = /^(\d{1,3}\.){3}\d{1,3}(:\d{1,5})?$/;
 
+function parseBool(v: string): boolean {
+	if (v === "true") return true;
+	if (v === "false") return false;
+	throw new UsageError(`invalid boolean "${v}": use true or false`);
+}
+
 function cidr(v: string): string {
 	const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(v);
 	if (!m || m.slice(1, 5).some((x) => Number(x) > 255) || Number(m[5]) > 32)
@@ -65,10 +71,60 @@ export function registerSwarm(program: Command): void {
 			[] as string[],
 		)
 		.option("--default-addr-pool-mask-length <bits>", "prefix length of each network's subnet", maskLength, 24)
+		.option(
+			"--autolock",
+			"seal the managers' keys with an unlock key (printed once): a restarted manager waits for `tsswarm unlock`",
+		)
+		.option(
+			"--force-new-cluster",
+			"disaster recovery on a manager whose cluster lost its quorum: it becomes the only manager, keeping every service, network and node",
+		)
 		.option("--data-root <dir>", "data directory", dataRoot())
-		.action(async (o: { dataRoot: string; defaultAddrPool: string[]; defaultAddrPoolMaskLength: number }) => {
-			const { init } = await import("../swarm/commands.ts");
-			await init(o);
+		.action(
+			async (o: {
+				dataRoot: string;
+				defaultAddrPool: string[];
+				defaultAddrPoolMaskLength: number;
+				autolock?: boolean;
+				forceNewCluster?: boolean;
+			}) => {
+				const { init, forceNewCluster } = await import("../swarm/commands.ts");
+				if (!o.forceNewCluster) return init(o);
+				if (o.defaultAddrPool.length > 0)
+					throw new UsageError("--force-new-cluster keeps the cluster's address pools: drop --default-addr-pool");
+				if (o.autolock)
+					throw new UsageError("--force-new-cluster keeps the cluster's autolock setting: drop --autolock");
+				await forceNewCluster(o);
+			},
+		);
+	program
+		.command("swarm")
+		.description("the cluster's settings")
+		.command("update")
+		.description("change the cluster's settings")
+		.option("--autolock [bool]", "true: managers restart locked until `tsswarm unlock`; false: they do not", parseBool)
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { autolock?: boolean; dataRoot: string }) => {
+			const { swarmUpdate } = await import("../swarm/autolock.ts");
+			await swarmUpdate(o);
+		});
+	program
+		.command("unlock-key")
+		.description("print (or --rotate) the unlock key of an autolocked cluster")
+		.option("--rotate", "replace the key; the old one no longer unlocks a manager once it has the new one")
+		.option("-q, --quiet", "print the key only")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { rotate?: boolean; quiet?: boolean; dataRoot: string }) => {
+			const { unlockKey } = await import("../swarm/autolock.ts");
+			await unlockKey(o);
+		});
+	program
+		.command("unlock")
+		.description("unlock a restarted manager of an autolocked cluster (the key from stdin or a prompt)")
+		.option("--data-root <dir>", "data directory", dataRoot())
+		.action(async (o: { dataRoot: string }) => {
+			const { unlock } = await import("../swarm/autolock.ts");
+			await unlock(o);
 		});
 	program
 		.command("join")
@@ -107,7 +163,10 @@ export function registerSwarm(program: Command): void {
 	program
 		.command("leave")
 		.description("leave the cluster (stopping the agent does not: a stopped node is only down)")
-		.option("-f, --force", "leave even as a manager (it takes a Raft voter away)")
+		.option(
+			"-f, --force",
+			"leave even when this manager cannot hand its vote away, or is the last manager (the cluster state is lost)",
+		)
 		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (o: { force?: boolean; dataRoot: string }) => {
 			const { leave } = await import("../swarm/commands.ts");

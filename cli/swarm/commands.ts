@@ -27,17 +27,38 @@ export async function init(o: {
 	dataRoot: string;
 	defaultAddrPool: string[];
 	defaultAddrPoolMaskLength: number;
+	autolock?: boolean;
 }): Promise<void> {
 	const r = await client(o).call("POST /v1/init", {
 		body: {
 			addrPools: o.defaultAddrPool.length ? o.defaultAddrPool : undefined,
 			subnetSize: o.defaultAddrPoolMaskLength,
+			...(o.autolock ? { autolock: true } : {}),
 		},
 	});
 	process.stdout.write(
 		`Cluster ${r.clusterId} initialized: node ${r.nodeId} is now a manager.\n\n` +
 			`To add a worker to this cluster, run:\n\n    tsswarm join --token ${r.tokens.worker} ${r.advertise}\n\n` +
 			`To add a manager to this cluster, run 'tsswarm join-token manager' and follow the instructions.\n`,
+	);
+	if (r.unlockKey) {
+		const { unlockKeyText } = await import("./autolock.ts");
+		process.stdout.write(`\n${unlockKeyText(r.unlockKey)}`);
+	}
+}
+
+/** init --force-new-cluster: what the recovered manager kept, and who is out of the configuration. */
+export async function forceNewCluster(o: { dataRoot: string }): Promise<void> {
+	// Recovery replays this manager's whole log: give a big store on a slow disk its time.
+	const r = await client(o).call("POST /v1/force-new-cluster", { body: {} }, { timeoutMs: 180_000 });
+	const k = r.recovered.kept;
+	const out = r.recovered.removed.map((s) => `${s.hostname ?? "?"} (${s.id})`);
+	process.stdout.write(
+		`Cluster ${r.clusterId} recovered: node ${r.nodeId} is now its only manager (Raft index ${r.recovered.index}, term ${r.raft?.term ?? r.recovered.term}).\n` +
+			`Kept: ${k.services} service(s), ${k.networks} network(s), ${k.nodes} node(s), ${k.tasks} task(s), ${k.secrets} secret(s), ${k.configs} config(s).\n` +
+			(out.length
+				? `No longer in the Raft configuration: ${out.join(", ")}. Their records stay; remove the dead ones with 'tsswarm node rm', and add managers with 'tsswarm join-token manager'.\n`
+				: ""),
 	);
 }
 
@@ -119,6 +140,16 @@ export async function nodeRm(ids: string[], o: { force?: boolean; dataRoot: stri
 export async function leave(o: { force?: boolean; dataRoot: string }): Promise<void> {
 	const r = await client(o).call("POST /v1/leave", { body: { force: Boolean(o.force) } });
 	process.stdout.write(`Node left the cluster ${r.left}.\n`);
+	const l = r.lost;
+	if (l) {
+		const orphans = l.orphans.map((n) => n.hostname).join(", ");
+		process.stdout.write(
+			`It was the last manager. Lost with it: the cluster state (${l.services} service(s), ${l.networks} network(s), ${l.tasks} task(s), ${l.secrets} secret(s), ${l.configs} config(s)).\n` +
+				(l.orphans.length
+					? `Orphaned: ${l.orphans.length} node(s) (${orphans}) keep running their tasks with no manager; run 'tsswarm leave' on them.\n`
+					: ""),
+		);
+	}
 }
 
 /** tsswarm info: this node and its cluster, as `docker info`'s Swarm section shows them. */
@@ -132,6 +163,8 @@ export async function info(o: { format?: string; dataRoot: string }): Promise<vo
 
 function infoText(i: InfoResponse): string {
 	if (i.clusterId === null) return `Swarm: inactive\n NodeID: ${i.nodeId}\n`;
+	if (i.locked)
+		return `Swarm: locked\n NodeID: ${i.nodeId}\n ClusterID: ${i.clusterId}\n Run \`tsswarm unlock\` with the unlock key.\n`;
 	const lines = [
 		"Swarm: active",
 		` NodeID: ${i.nodeId}`,

@@ -29,6 +29,14 @@ export class SnapshotChecksumError extends RaftError {
 	}
 }
 
+/** A chunk of an encrypted snapshot does not open: a wrong data key, or tampered, moved or cut off. */
+export class SnapshotSealError extends RaftError {
+	override name = "SnapshotSealError";
+	constructor(id: string, chunk: number, why: string) {
+		super(`snapshot ${id}: chunk ${chunk} ${why}`, "ERR_SNAPSHOT_SEALED");
+	}
+}
+
 export class SnapshotNotFoundError extends RaftError {
 	override name = "SnapshotNotFoundError";
 	constructor(id: string) {

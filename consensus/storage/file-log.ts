@@ -10,13 +10,18 @@
 // refuses with CorruptLogError rather than dropping acknowledged data.
 // Entries are also kept in memory: Raft reads recent entries constantly, and compaction keeps the
 // log short.
+// With a `cipher` (encryption at rest) an entry's data is written sealed, as `sealed` instead of
+// `data` in the payload, bound to the entry's index, term and type (records cannot be swapped or
+// replayed elsewhere in the log); index, term and type stay readable. Plain records are still read
+// (a log written before the cipher); they leave with compaction. A sealed record that does not open
+// is refused with CorruptLogError, never cut as a torn tail: its checksums were good.
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
 import { CorruptLogError, LogGapError, StoreClosedError } from "./errors.ts";
 import { ensureDir, writeFileAtomic } from "./fsync.ts";
 import { nodeIO, type StorageIO } from "./io.ts";
-import type { LogEntry, LogStore } from "./types.ts";
+import type { LogEntry, LogStore, LogType, RecordCipher } from "./types.ts";
 
 const HEADER = 12;
 const MAGIC = Buffer.from("RAFTLOG\x02", "latin1");
@@ -43,6 +48,20 @@ export interface FileLogStoreOptions {
 	noSync?: boolean;
 	/** The file system (node:fs unless a test models power cuts). */
 	io?: StorageIO;
+	/** Seals each entry's data on disk (encryption at rest); plain records written before it are still read. */
+	cipher?: RecordCipher;
+}
+
+/** What a sealed entry's data is bound to. */
+const entryAad = (index: number, term: number, type: LogType) => `raft-log:${index}:${term}:${type}`;
+
+/** A record's payload: `data` in the clear, or `sealed` with a cipher. */
+interface StoredEntry {
+	index: number;
+	term: number;
+	type: LogType;
+	data?: Uint8Array;
+	sealed?: Uint8Array;
 }
 
 /** At most the magic's length: a prefix of the magic, then only zeros. */
@@ -60,6 +79,7 @@ export class FileLogStore implements LogStore {
 	private readonly segmentBytes: number;
 	private readonly noSync: boolean;
 	private readonly io: StorageIO;
+	private readonly cipher: RecordCipher | undefined;
 	private segments: Segment[] = [];
 	private entries: Located[] = [];
 	/** Entries below this index were deleted by compaction but may still sit in a segment file. */
@@ -74,6 +94,7 @@ export class FileLogStore implements LogStore {
 		this.segmentBytes = o.segmentBytes ?? 64 << 20;
 		this.noSync = o.noSync ?? false;
 		this.io = o.io ?? nodeIO;
+		this.cipher = o.cipher;
 	}
 
 	static async open(o: FileLogStoreOptions): Promise<FileLogStore> {
@@ -130,13 +151,7 @@ export class FileLogStore implements LogStore {
 					throw new CorruptLogError(path, off, bad);
 				}
 				const len = buf.readUInt32LE(off);
-				let entry: LogEntry;
-				try {
-					entry = packr.unpack(buf.subarray(off + HEADER, off + HEADER + len)) as LogEntry;
-				} catch (err) {
-					throw new CorruptLogError(path, off, `undecodable record (${(err as Error).message})`);
-				}
-				entry.data = new Uint8Array(entry.data);
+				const entry = this.decode(path, off, buf.subarray(off + HEADER, off + HEADER + len));
 				const at = off;
 				off += HEADER + len;
 				// Compacted away: a crash may have undone the unlink of its segment (they are not fsynced).
@@ -163,6 +178,34 @@ export class FileLogStore implements LogStore {
 			this.io.fsyncDir(this.dir);
 			this.segments = this.segments.filter((s) => live.has(s));
 		}
+	}
+
+	/** A record's payload as an entry, its data opened when sealed. */
+	private decode(path: string, off: number, payload: Buffer): LogEntry {
+		let r: StoredEntry;
+		try {
+			r = packr.unpack(payload) as StoredEntry;
+		} catch (err) {
+			throw new CorruptLogError(path, off, `undecodable record (${(err as Error).message})`);
+		}
+		const { index, term, type } = r;
+		if (r.sealed === undefined) return { index, term, type, data: new Uint8Array(r.data ?? []) };
+		if (!this.cipher) throw new CorruptLogError(path, off, `entry ${index} is encrypted and no data key was given`);
+		try {
+			return { index, term, type, data: new Uint8Array(this.cipher.open(r.sealed, entryAad(index, term, type))) };
+		} catch {
+			throw new CorruptLogError(
+				path,
+				off,
+				`entry ${index} (term ${term}) does not open with the data key: a wrong key, or the record was tampered with or moved`,
+			);
+		}
+	}
+
+	private encode(e: LogEntry): Buffer {
+		const { index, term, type, data } = e;
+		if (!this.cipher) return packr.pack({ index, term, type, data });
+		return packr.pack({ index, term, type, sealed: this.cipher.seal(data, entryAad(index, term, type)) });
 	}
 
 	private badRecord(buf: Buffer, off: number): string | undefined {
@@ -248,7 +291,7 @@ export class FileLogStore implements LogStore {
 		}
 		const records: Buffer[] = [];
 		for (const e of batch) {
-			const payload = packr.pack({ index: e.index, term: e.term, type: e.type, data: e.data });
+			const payload = this.encode(e);
 			const header = Buffer.alloc(HEADER);
 			header.writeUInt32LE(payload.length, 0);
 			header.writeUInt32LE(crc32(payload), 4);

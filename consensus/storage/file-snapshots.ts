@@ -1,26 +1,102 @@
 // A file snapshot store: each snapshot is a directory holding meta.json (with a sha256 of the
 // data) and state.bin, written under a temporary name, fsynced and renamed into place, so a crash
 // never leaves a half snapshot visible. The newest `retain` are kept.
+// With a `cipher`, state.bin is a run of sealed chunks ([u32 length][sealed chunk], CHUNK bytes of
+// data each), every chunk bound to the snapshot's id, its position and whether it is the last, so a
+// chunk changed, moved, dropped or cut off is detected (SnapshotSealError); meta.json says
+// `encrypted` and keeps the sha256 and size of the data itself. Plain snapshots are still read.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { SnapshotChecksumError, SnapshotNotFoundError } from "./errors.ts";
+import { SnapshotChecksumError, SnapshotNotFoundError, SnapshotSealError } from "./errors.ts";
 import { ensureDir, writeFileAtomic } from "./fsync.ts";
 import { nodeIO, type StorageIO } from "./io.ts";
-import type { SnapshotMeta, SnapshotSink, SnapshotStore } from "./types.ts";
+import type { RecordCipher, SnapshotMeta, SnapshotSink, SnapshotStore } from "./types.ts";
 
 interface StoredMeta extends SnapshotMeta {
 	sha256: string;
+	encrypted?: boolean;
+}
+
+/** Data bytes per sealed chunk. */
+const CHUNK = 256 << 10;
+const chunkAad = (id: string, n: number, last: boolean) => `raft-snapshot:${id}:${n}:${last ? "last" : "more"}`;
+
+/** Seals what it is given into CHUNK-sized chunks as they fill; `end()` seals the last (maybe empty) one. */
+class ChunkSealer {
+	private pending: Buffer[] = [];
+	private pendingBytes = 0;
+	private n = 0;
+	private readonly cipher: RecordCipher;
+	private readonly id: string;
+	private readonly out: (b: Buffer) => void;
+	constructor(cipher: RecordCipher, id: string, out: (b: Buffer) => void) {
+		this.cipher = cipher;
+		this.id = id;
+		this.out = out;
+	}
+	push(data: Uint8Array): void {
+		this.pending.push(Buffer.from(data));
+		this.pendingBytes += data.length;
+		if (this.pendingBytes <= CHUNK) return;
+		const all = Buffer.concat(this.pending);
+		let off = 0;
+		// The last chunk is sealed as such at end(): keep at least one byte back until then.
+		for (; all.length - off > CHUNK; off += CHUNK) this.emit(all.subarray(off, off + CHUNK), false);
+		this.pending = [all.subarray(off)];
+		this.pendingBytes = all.length - off;
+	}
+	end(): void {
+		this.emit(Buffer.concat(this.pending), true);
+		this.pending = [];
+		this.pendingBytes = 0;
+	}
+	private emit(chunk: Buffer, last: boolean): void {
+		const sealed = this.cipher.seal(chunk, chunkAad(this.id, this.n++, last));
+		const head = Buffer.alloc(4);
+		head.writeUInt32LE(sealed.length, 0);
+		this.out(Buffer.concat([head, sealed]));
+	}
+}
+
+/** The data of an encrypted state.bin; throws SnapshotSealError naming the chunk that is wrong. */
+function openChunks(cipher: RecordCipher, id: string, file: Buffer): Buffer {
+	const parts: Buffer[] = [];
+	let off = 0;
+	for (let n = 0; ; n++) {
+		if (off + 4 > file.length) throw new SnapshotSealError(id, n, "missing (the file was cut short)");
+		const len = file.readUInt32LE(off);
+		if (len > CHUNK + 1024 || off + 4 + len > file.length)
+			throw new SnapshotSealError(id, n, `bad length ${len} (cut short or tampered with)`);
+		const sealed = file.subarray(off + 4, off + 4 + len);
+		off += 4 + len;
+		const last = off === file.length;
+		try {
+			parts.push(Buffer.from(cipher.open(sealed, chunkAad(id, n, last))));
+		} catch {
+			throw new SnapshotSealError(
+				id,
+				n,
+				last
+					? "does not open as the last chunk: a wrong data key, tampered with, or chunks after it are missing"
+					: "does not open: a wrong data key, or tampered with or moved",
+			);
+		}
+		if (last) return Buffer.concat(parts);
+	}
 }
 
 export class FileSnapshotStore implements SnapshotStore {
 	private readonly dir: string;
 	private readonly retain: number;
 	private readonly io: StorageIO;
+	private readonly cipher: RecordCipher | undefined;
 
-	constructor(dir: string, retain = 2, o: { io?: StorageIO } = {}) {
+	/** `cipher`: encrypt the snapshots written from now on (encryption at rest). */
+	constructor(dir: string, retain = 2, o: { io?: StorageIO; cipher?: RecordCipher } = {}) {
 		this.dir = dir;
 		this.retain = Math.max(1, retain);
 		this.io = o.io ?? nodeIO;
+		this.cipher = o.cipher;
 		ensureDir(dir, this.io);
 		// Leftovers of snapshots that were being written when we crashed.
 		for (const n of this.io.readdir(dir)) if (n.endsWith(".tmp")) this.io.removeTree(join(dir, n));
@@ -35,20 +111,32 @@ export class FileSnapshotStore implements SnapshotStore {
 		const hash = createHash("sha256");
 		let size = 0;
 		let finished = false;
+		const put = (b: Uint8Array) => {
+			let off = 0;
+			while (off < b.length) off += io.write(fd, b, off, b.length - off);
+		};
+		const sealer = this.cipher ? new ChunkSealer(this.cipher, id, put) : undefined;
 		return {
 			id,
 			write: async (chunk) => {
-				let off = 0;
-				while (off < chunk.length) off += io.write(fd, chunk, off, chunk.length - off);
+				if (sealer) sealer.push(chunk);
+				else put(chunk);
 				hash.update(chunk);
 				size += chunk.length;
 			},
 			close: async () => {
 				if (finished) return;
 				finished = true;
+				sealer?.end();
 				io.fsync(fd);
 				io.close(fd);
-				const stored: StoredMeta = { ...meta, id, size, sha256: hash.digest("hex") };
+				const stored: StoredMeta = {
+					...meta,
+					id,
+					size,
+					sha256: hash.digest("hex"),
+					...(sealer ? { encrypted: true } : {}),
+				};
 				writeFileAtomic(join(tmp, "meta.json"), Buffer.from(JSON.stringify(stored)), io);
 				io.rename(tmp, join(this.dir, id));
 				io.fsyncDir(this.dir);
@@ -87,15 +175,18 @@ export class FileSnapshotStore implements SnapshotStore {
 
 	async list(): Promise<SnapshotMeta[]> {
 		return this.ids().map((id) => {
-			const { sha256: _, ...meta } = this.readMeta(id);
+			const { sha256: _, encrypted: __, ...meta } = this.readMeta(id);
 			return meta;
 		});
 	}
 
 	async open(id: string): Promise<{ meta: SnapshotMeta; data: Uint8Array }> {
 		if (!/^[\w-]+$/.test(id) || !this.io.exists(join(this.dir, id, "meta.json"))) throw new SnapshotNotFoundError(id);
-		const { sha256, ...meta } = this.readMeta(id);
-		const data = this.io.readFile(join(this.dir, id, "state.bin"));
+		const { sha256, encrypted, ...meta } = this.readMeta(id);
+		const file = this.io.readFile(join(this.dir, id, "state.bin"));
+		if (encrypted && !this.cipher)
+			throw new SnapshotSealError(id, 0, "the snapshot is encrypted and no data key was given");
+		const data = encrypted ? openChunks(this.cipher!, id, file) : file;
 		if (data.length !== meta.size || createHash("sha256").update(data).digest("hex") !== sha256) {
 			throw new SnapshotChecksumError(id);
 		}

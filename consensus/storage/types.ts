@@ -26,6 +26,15 @@ export interface LogStore {
 	close(): Promise<void>;
 }
 
+/**
+ * Encryption at rest for the file log and snapshot store: seal with authenticated encryption (e.g.
+ * AES-256-GCM) bound to `aad`; open throws when the key is wrong or the data or its `aad` changed.
+ */
+export interface RecordCipher {
+	seal(plain: Uint8Array, aad: string): Uint8Array;
+	open(sealed: Uint8Array, aad: string): Uint8Array;
+}
+
 export interface StableStore {
 	set(key: string, value: Uint8Array): Promise<void>;
 	get(key: string): Promise<Uint8Array | undefined>;

@@ -1,7 +1,7 @@
 // The seeded power-cut workload and its checker (power-cut.test.ts runs it): random appends,
 // overwrites, compactions, suffix cuts, resets, term/vote writes and snapshots on the three file
 // stores over a PageCacheIO, the power cut at a random call, the stores reopened on what survived.
-import { FileLogStore, FileSnapshotStore, FileStableStore } from "../../../consensus/index.ts";
+import { FileLogStore, FileSnapshotStore, FileStableStore, type RecordCipher } from "../../../consensus/index.ts";
 import { Rng } from "../sim/rng.ts";
 import { PageCacheIO, type PageCacheOptions, PowerCut } from "./page-cache.ts";
 
@@ -70,7 +70,14 @@ function logProblem(r: E[], a: E[], op: InFlight | undefined): string | undefine
 
 const mapText = (m: Map<string, string>) => JSON.stringify([...m]);
 
-export async function runPowerCuts(seed: number, options: PageCacheOptions = {}, cycles = 3): Promise<RunResult> {
+/** `cipher`: the same runs with the log and snapshots encrypted at rest. */
+export async function runPowerCuts(
+	seed: number,
+	options: PageCacheOptions = {},
+	cycles = 3,
+	cipher?: RecordCipher,
+): Promise<RunResult> {
+	const enc = cipher ? { cipher } : {};
 	const rng = new Rng(seed);
 	let io = new PageCacheIO(options);
 	let log: E[] = [];
@@ -215,9 +222,9 @@ export async function runPowerCuts(seed: number, options: PageCacheOptions = {},
 
 	const open = async () =>
 		[
-			await FileLogStore.open({ dir: LOG, segmentBytes: 200, io }),
+			await FileLogStore.open({ dir: LOG, segmentBytes: 200, io, ...enc }),
 			await FileStableStore.open(STABLE, { io }),
-			new FileSnapshotStore(SNAPS, RETAIN, { io }),
+			new FileSnapshotStore(SNAPS, RETAIN, { io, ...enc }),
 		] as const;
 
 	for (let cycle = 0; cycle <= cycles; cycle++) {
