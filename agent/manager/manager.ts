@@ -411,7 +411,7 @@ export class Manager {
 
 	/** A spec checked and normalized, nothing written (answered here, no leader needed). */
 	validateService(spec: unknown): ServiceSpec {
-		return validateServiceFields(spec);
+		return validateServiceFields(this.store, spec);
 	}
 
 	async scaleService(ref: string, replicas: unknown): Promise<ServiceRow> {

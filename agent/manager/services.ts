@@ -46,12 +46,14 @@ export function checkServiceSpec(store: ClusterStore, raw: unknown, self?: strin
 }
 
 /**
- * A spec's own fields and placement, checked without the store (nothing it names needs to exist
- * yet): what `stack deploy` asks of every service before it creates anything.
+ * A spec's own fields and placement, and its published ports against the other services, checked
+ * without writing and without what it names (networks, secrets may not exist yet): what `stack
+ * deploy` asks of every service before it creates anything.
  */
-export function validateServiceFields(raw: unknown): ServiceSpec {
+export function validateServiceFields(store: ClusterStore, raw: unknown): ServiceSpec {
 	const spec = validateServiceSpec(raw);
 	validatePlacement({ placement: spec.task.placement });
+	checkPorts(store.list("services"), spec);
 	return spec;
 }
 

@@ -446,5 +446,17 @@ export function planStack(stack: string, loaded: LoadedCompose, read: (path: str
 		c.service(k, (s ?? {}) as Dict, used),
 	);
 	const networks = c.networks(used);
+	const published = new Map<string, string>();
+	for (const s of services)
+		for (const p of ((s.spec.endpoint as Dict).ports as Dict[]).filter((p) => p.publishMode === "ingress")) {
+			if (p.publishedPort === undefined) continue;
+			const key = `${String(p.publishedPort)}/${String(p.protocol)}`;
+			const other = published.get(key);
+			if (other && other !== s.key)
+				throw new ComposeError(
+					`services ${other} and ${s.key} both publish ${key}: a published port serves one service`,
+				);
+			published.set(key, s.key);
+		}
 	return { stack, networks, services: ordered(services), notices: c.notices };
 }

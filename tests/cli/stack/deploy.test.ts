@@ -7,7 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import type { NetworkInspect, ServiceRecord, ServiceRow, TaskRow } from "../../../agent/api/index.ts";
-import { validateServiceFields } from "../../../agent/manager/services.ts";
+import { checkPorts } from "../../../agent/manager/allocator/index.ts";
+import { validatePlacement } from "../../../agent/manager/scheduler/index.ts";
 import { type ServiceSpec, validateServiceSpec } from "../../../agent/services/index.ts";
 import { loadCompose } from "../../../cli/stack/compose/load.ts";
 import { planStack } from "../../../cli/stack/convert.ts";
@@ -61,7 +62,10 @@ class FakeAgent implements StackApi {
 		return structuredClone(this.find(ref));
 	}
 	async validate(raw: Record<string, unknown>) {
-		return validateServiceFields(raw);
+		const spec = validateServiceSpec(raw);
+		validatePlacement({ placement: spec.task.placement });
+		checkPorts(this.svcs, spec);
+		return spec;
 	}
 	async create(raw: Record<string, unknown>) {
 		const spec = validateServiceSpec(raw);
@@ -222,6 +226,23 @@ t.test("each invalid file or conflict is refused before anything changes", async
 			"a field the agent refuses, in the last service",
 			BASE.replace("command: sleep 1000", "command: sleep 1000\n    cap_add: [NOT-A-CAP]"),
 			/service worker: .*task\.container\.capAdd\[0\].*is not a capability/,
+			none,
+		],
+		[
+			"a published port another service holds",
+			BASE,
+			/service web: .*8080/,
+			(a) =>
+				void a.create({
+					name: "elsewhere",
+					task: { container: { image: "x" } },
+					endpoint: { ports: [{ targetPort: 80, publishedPort: 8080 }] },
+				}),
+		],
+		[
+			"one published port for two services of the file",
+			BASE.replace("command: sleep 1000", 'command: sleep 1000\n    ports: ["8080:81"]'),
+			/services web and worker both publish 8080\/tcp/,
 			none,
 		],
 		[
