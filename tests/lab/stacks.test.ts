@@ -195,9 +195,17 @@ t.test("the example stack deploys unchanged, re-deploys only what changed, prune
 	t.equal(refused.code, 1, "refused");
 	t.match(refused.stderr, /services\.web\.deploy Additional property replicaz is not allowed/);
 	t.same(ids(await servicePs(lab, "n1", "demo_web")), ids(web1), "web is untouched");
-	// One the agent refuses (its spec check), in a new stack: not even its networks are created.
+	// Files the agent refuses (its spec check), as a new stack: not even its networks are created.
+	const twin = await lab.tsswarm("n1", ["stack", "deploy", "-c", file, "other"]);
+	t.equal(twin.code, 1, "the same file as another stack: refused");
+	t.match(twin.stderr, /service web: port 8080\/tcp is already in use by service demo_web/);
 	const capBad = join(d.path, "cap.yml");
-	writeFileSync(capBad, readFileSync(EXAMPLE, "utf8").replace("cap_drop: [NET_RAW]", "cap_drop: [NOT-A-CAP]"));
+	writeFileSync(
+		capBad,
+		readFileSync(EXAMPLE, "utf8")
+			.replace("cap_drop: [NET_RAW]", "cap_drop: [NOT-A-CAP]")
+			.replace('"8080:80"', '"8081:80"'),
+	);
 	const capRefused = await lab.tsswarm("n1", ["stack", "deploy", "-c", capBad, "other"]);
 	t.equal(capRefused.code, 1, "refused by the agent's check");
 	t.match(capRefused.stderr, /service worker: .*"NOT-A-CAP" is not a capability/);
