@@ -61,3 +61,13 @@ export class NoClusterSecretError extends AgentError {
 		super(`${what} needs the cluster secret, and this manager holds none`, "ERR_NO_CLUSTER_SECRET");
 	}
 }
+
+/** This manager cannot admit nodes or print tokens yet: it lacks the cluster secret or the store the join keys. */
+export class NoJoinKeysError extends AgentError {
+	static override status = 409;
+	static readonly code = "ERR_NO_JOIN_KEYS";
+	override name = "NoJoinKeysError";
+	constructor(why: string) {
+		super(`cannot issue join tokens or admit nodes here: ${why}`, NoJoinKeysError.code);
+	}
+}

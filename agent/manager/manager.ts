@@ -20,6 +20,7 @@ import { type AutolockChange, changeAutolock, followAutolock, sealedUnlockKey, s
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
 import { NoClusterSecretError } from "./errors.ts";
 import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
+import { fetchClusterSecret, JoinKeys } from "./joinkeys.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import { type LogItem, parseLogsQuery, serviceLogs } from "./logs.ts";
 import {
@@ -90,8 +91,12 @@ export class Manager {
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
+	private readonly host: Host;
+	private readonly directory: NodeDirectory;
 	/** This manager's keys, when it holds them (the init node; others once given them). */
-	readonly keys: ManagerKeys | undefined;
+	private heldKeys: ManagerKeys | undefined;
+	/** The join material in the store (sealed with keys.clusterSecret): any manager holding it admits. */
+	readonly join: JoinKeys;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
 
@@ -100,9 +105,20 @@ export class Manager {
 		this.rpc = rpc;
 		this.log = o.logger;
 		this.endpoint = endpoint;
-		this.keys = o.keys;
+		this.heldKeys = o.keys;
+		this.join = new JoinKeys({
+			store,
+			rpc,
+			host: o.host,
+			directory: o.directory,
+			clusterId: o.clusterId,
+			logger: o.logger,
+			keys: () => this.heldKeys,
+		});
 		this.eventLog = new EventLog(store);
 		this.logs = o.logs;
+		this.host = o.host;
+		this.directory = o.directory;
 		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
 		this.unfollowAutolock = o.keys && o.keyFile ? followAutolock(store, o.keys, o.keyFile, o.logger) : () => {};
@@ -167,6 +183,25 @@ export class Manager {
 		const m = new Manager(store, rpc, o, endpoint);
 		m.loops.start();
 		return m;
+	}
+
+	get keys(): ManagerKeys | undefined {
+		return this.heldKeys;
+	}
+
+	/** The keys arrived after start (a manager given the cluster secret by another; see agent.ts). */
+	adoptKeys(keys: ManagerKeys): void {
+		this.heldKeys = keys;
+	}
+
+	/** Ask the other managers for the cluster secret (this one is a manager without it). */
+	fetchClusterSecret(): Promise<Uint8Array | undefined> {
+		return fetchClusterSecret({
+			host: this.host,
+			directory: this.directory,
+			self: this.store.id,
+			logger: this.log,
+		});
 	}
 
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */
