@@ -483,9 +483,10 @@ export class Agent {
 	private async migrateJoinKeys(mgr: Manager, legacy: JoinMaterial): Promise<void> {
 		await mgr.store.waitForLeader(10_000);
 		if (!mgr.join.stored()) await mgr.join.store(legacy, { ifMissing: true });
-		rmSync(join(this.dir, "cluster.key"), { force: true });
+		// The secrets leave the state file first: cluster.key gone means the move is complete.
 		delete this.state!.secrets;
 		this.saveState();
+		rmSync(join(this.dir, "cluster.key"), { force: true });
 		this.clusterKey = undefined;
 		this.log.info({}, "join keys moved into the store (sealed); cluster.key and the state file's secrets removed");
 	}

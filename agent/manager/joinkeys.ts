@@ -71,7 +71,7 @@ const sealedField = (v: unknown, f: string): Uint8Array => {
  * On the leader: set sealed fields of the cluster record's joinKeys (all three when there are none
  * yet). `ifMissing` leaves a record that has them alone (migration: the first writer wins).
  */
-async function setJoinKeys(store: ClusterStore, body: Record<string, unknown>): Promise<{ index: number }> {
+async function setJoinKeys(store: StoreView, body: Record<string, unknown>): Promise<{ index: number }> {
 	const set = (body.set ?? {}) as Record<string, unknown>;
 	const fields: Partial<SealedJoinKeys> = {};
 	for (const f of FIELDS) if (set[f] !== undefined) fields[f] = sealedField(set[f], f);
@@ -102,11 +102,13 @@ async function setJoinKeys(store: ClusterStore, body: Record<string, unknown>): 
 	}
 }
 
+/** What JoinKeys uses of the store, the leader RPC and the directory (tests give in-memory ones). */
+type StoreView = Pick<ClusterStore, "get" | "barrier" | "commit" | "appliedIndex" | "waitForApplied">;
+
 export interface JoinKeysOptions {
-	store: ClusterStore;
-	rpc: LeaderRpc;
-	host: Host;
-	directory: NodeDirectory;
+	store: StoreView;
+	rpc: Pick<LeaderRpc, "register" | "call">;
+	directory: Pick<NodeDirectory, "isManager">;
 	clusterId: string;
 	logger: StoreLogger;
 	/** This manager's keys, when it holds them (they may arrive after start). */

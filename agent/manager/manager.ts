@@ -109,7 +109,6 @@ export class Manager {
 		this.join = new JoinKeys({
 			store,
 			rpc,
-			host: o.host,
 			directory: o.directory,
 			clusterId: o.clusterId,
 			logger: o.logger,

@@ -48,6 +48,13 @@ t.test("any manager admits: tokens on every manager, rotation cluster-wide, init
 		t.equal(r.code, 0, `join-token ${role}${rotate ? " --rotate" : ""} on ${on} (${r.stderr.trim()})`);
 		return TOKEN.exec(r.stdout)?.[0] ?? "";
 	};
+	/** A manager that just joined prints tokens once its replica has the join keys. */
+	const printed = (on: string, role: string) =>
+		waitFor(
+			`${on} to print the ${role} token`,
+			async () => TOKEN.exec((await lab.exec(on, [cli, "join-token", role])).stdout)?.[0],
+			{ timeoutMs: 30_000 },
+		);
 	const join_ = (on: string, tok: string, via: string) => lab.exec(on, [cli, "join", "--token", tok, at(via)]);
 
 	const init = await lab.exec("n1", [cli, "init"]);
@@ -58,29 +65,13 @@ t.test("any manager admits: tokens on every manager, rotation cluster-wide, init
 	const j2 = await join_("n2", m1, "n1");
 	t.equal(j2.code, 0, `n2 joins n1 as a manager (${j2.stderr.trim()})`);
 	// n2 got the cluster secret in its grant: it prints the same tokens from its own replica.
-	t.equal(
-		await waitFor(
-			"n2 to print the manager token",
-			async () => TOKEN.exec((await lab.exec("n2", [cli, "join-token", "manager"])).stdout)?.[0],
-			{
-				timeoutMs: 30_000,
-			},
-		),
-		m1,
-		"the second manager prints the same manager token",
-	);
+	t.equal(await printed("n2", "manager"), m1, "the second manager prints the same manager token");
 	t.equal(await token("n2", "worker"), w1, "and the same worker token");
 	const j3 = await join_("n3", m1, "n2");
 	t.equal(j3.code, 0, `n3 joins as a manager through n2 (${j3.stderr.trim()})`);
 	t.match(j3.stdout, /as a manager/);
 	t.equal(
-		await waitFor(
-			"n3 to print the worker token",
-			async () => TOKEN.exec((await lab.exec("n3", [cli, "join-token", "worker"])).stdout)?.[0],
-			{
-				timeoutMs: 30_000,
-			},
-		),
+		await printed("n3", "worker"),
 		w1,
 		"the manager that joined through the second manager prints the tokens too",
 	);
