@@ -469,14 +469,8 @@ export class Agent {
 		if (this.keys) return true;
 		const file = join(this.dir, "keys");
 		if (keyFileExists(file)) return undefined;
-		const mgr = this.managerOnly();
-		const secret = await mgr.fetchClusterSecret();
-		if (!secret) return false;
-		this.keys = newManagerKeys(secret);
-		writeKeyFile(file, this.keys);
-		mgr.adoptKeys(this.keys);
-		this.log.info({}, "cluster secret received from another manager; this manager now admits nodes");
-		return true;
+		this.keys = await this.managerOnly().acquireKeys(file);
+		return this.keys !== undefined;
 	}
 
 	/** A cluster made before the join keys moved into the store: seal them there, then drop the files. */

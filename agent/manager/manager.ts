@@ -4,7 +4,14 @@ import { join } from "node:path";
 import type { NetworkInspect } from "../api/index.ts";
 import { AgentError, ConflictError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
-import { dataCipher, formatUnlockKey, type ManagerKeys, newKey } from "../keyring/index.ts";
+import {
+	dataCipher,
+	formatUnlockKey,
+	type ManagerKeys,
+	newKey,
+	newManagerKeys,
+	writeKeyFile,
+} from "../keyring/index.ts";
 import type { TaskLogFetcher } from "../logs/index.ts";
 import {
 	NODES_LIST,
@@ -87,7 +94,7 @@ export class Manager {
 	private readonly rpc: LeaderRpc;
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
-	private readonly unfollowAutolock: () => void;
+	private unfollowAutolock: () => void;
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
@@ -193,14 +200,28 @@ export class Manager {
 		this.heldKeys = keys;
 	}
 
-	/** Ask the other managers for the cluster secret (this one is a manager without it). */
-	fetchClusterSecret(): Promise<Uint8Array | undefined> {
-		return fetchClusterSecret({
+	/**
+	 * A manager without the cluster secret (promoted, or joined through an older manager) asks the
+	 * other managers for it and writes its own key file; undefined when none gave it (yet).
+	 */
+	async acquireKeys(keyFile: string): Promise<ManagerKeys | undefined> {
+		if (this.heldKeys) return this.heldKeys;
+		const secret = await fetchClusterSecret({
 			host: this.host,
 			directory: this.directory,
 			self: this.store.id,
 			logger: this.log,
 		});
+		if (!secret) return undefined;
+		// Its own data key seals its Raft files from its next start (what it wrote until then stays readable).
+		const keys = newManagerKeys(secret);
+		writeKeyFile(keyFile, keys);
+		this.heldKeys = keys;
+		// With autolock on, its key file is sealed with the cluster's unlock key like every manager's.
+		this.unfollowAutolock();
+		this.unfollowAutolock = followAutolock(this.store, keys, keyFile, this.log);
+		this.log.info({}, "cluster secret received from another manager; this manager now admits nodes");
+		return keys;
 	}
 
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */
