@@ -8,7 +8,7 @@ import { privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import { unpack } from "msgpackr";
 import t from "tap";
 import { fingerprint, parseToken } from "../../agent/join/index.ts";
-import { readKeyFile } from "../../agent/keyring/index.ts";
+import { dataCipher, readKeyFile } from "../../agent/keyring/index.ts";
 import { openJoinKeys } from "../../agent/manager/index.ts";
 import type { SealedJoinKeys } from "../../agent/store/index.ts";
 import { FileLogStore } from "../../consensus/index.ts";
@@ -125,8 +125,10 @@ t.test("any manager admits: tokens on every manager, rotation cluster-wide, init
 	const dirs = lab.nodes.map((n) => n.dir);
 	const clusterId = JSON.parse(readFileSync(join(node("n2").dir, "cluster", "state.json"), "utf8")).clusterId as string;
 	const { clusterSecret } = readKeyFile(join(node("n2").dir, "cluster", "keys"));
-	// Positive control: the sealed record in n1's Raft log opens with the cluster secret to what the tokens say.
-	const log = await FileLogStore.open({ dir: join(node("n1").dir, "raft", "log") });
+	// Positive control: the sealed record in n1's Raft log (encrypted at rest with n1's data key)
+	// opens with the cluster secret to what the tokens say.
+	const { dataKey } = readKeyFile(join(node("n1").dir, "cluster", "keys"));
+	const log = await FileLogStore.open({ dir: join(node("n1").dir, "raft", "log"), cipher: dataCipher(dataKey) });
 	let sealed: SealedJoinKeys | undefined;
 	for (let i = await log.firstIndex(); i <= (await log.lastIndex()); i++) {
 		const e = await log.getLog(i);
@@ -142,9 +144,14 @@ t.test("any manager admits: tokens on every manager, rotation cluster-wide, init
 	t.equal(opened.secrets.worker, parseToken(w2).secret, "they open to the rotated worker secret");
 	t.equal(opened.secrets.manager, parseToken(m1).secret, "and the manager secret");
 	t.equal(fingerprint(opened.signingKey.publicKey.raw), parseToken(w2).fingerprint, "and the key the tokens name");
-	t.ok(
-		holding(dirs, Buffer.from(clusterId)).some((f) => f.includes("/raft/")),
-		"the search sees the Raft files",
+	// The search reads the Raft segments of every manager (their format's magic is in the clear).
+	t.same(
+		holding(dirs, Buffer.from("RAFTLOG\x02", "latin1"))
+			.map((f) => f.slice(lab.nodes[0]!.dir.length - 2).split("/")[0])
+			.filter((n, i, a) => a.indexOf(n) === i)
+			.sort(),
+		["n1", "n2", "n3"],
+		"the search reads every manager's Raft log",
 	);
 
 	for (const [what, bytes] of [
