@@ -44,6 +44,7 @@ import { type LogSource, logsClient, serveLogs, type TaskLogFetcher } from "./lo
 import type { InitOptions, JoinMaterial, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
 import {
+	AddressFollower,
 	DirectorySync,
 	type NodeDescription,
 	NodeDirectory,
@@ -167,6 +168,8 @@ export class Agent {
 	/** Who is in the cluster: the host's allow-list, and who may speak Raft (managers). */
 	private readonly directory: NodeDirectory;
 	private sync: DirectorySync | undefined;
+	/** Members' addresses, from their signed statements, into the peer store and (leader) their records. */
+	private addresses: AddressFollower | undefined;
 	/** This node's tasks (every node runs tasks) and its session with the leader's dispatcher. */
 	private worker: Awaited<ReturnType<typeof startNodeWorker>> | undefined;
 	private dispatch: DispatcherClient | undefined;
@@ -256,7 +259,7 @@ export class Agent {
 
 	private async startCluster(bootstrap = false): Promise<void> {
 		const st = this.state!;
-		if (st.role === "manager" && !this.locked) await this.startManager(bootstrap);
+		if (st.role === "manager" && !this.locked) this.manager = await this.startManager({ bootstrap });
 		else {
 			// Workers (and locked managers) have no store: they keep their directory by asking a
 			// manager, and sooner when a peer they do not know yet knocks (it may have joined since).
@@ -290,28 +293,25 @@ export class Agent {
 		this.membership.on("fail", (m) => this.log.warn({ member: m.id, addr: m.addr }, "member failed"));
 		this.membership.on("leave", (m) => this.log.info({ member: m.id }, "member left"));
 		await this.membership.start();
-		if (st.seeds.length) this.membership.join(st.seeds);
+		this.addresses = new AddressFollower({
+			self: this.host.peerId,
+			host: this.host,
+			directory: this.directory,
+			members: this.membership,
+			recordWriter: () => this.manager?.addressWriter(),
+			logger: this.log,
+		});
+		this.addresses.start();
+		// A node back on a new address finds the others where it last knew them: its seeds and
+		// its directory (the saved copy of the nodes table: managers first, at most 16 in all).
+		const others = this.directory.list().filter((e) => e.id !== this.host.peerId);
+		const known = [...others.filter((e) => e.role === "manager"), ...others.filter((e) => e.role !== "manager")];
+		const seeds = new Set([...st.seeds, ...known.slice(0, 16).map((e) => e.addr)]);
+		seeds.delete(this.advertiseAddr);
+		if (seeds.size) this.membership.join([...seeds]);
 		if (!this.locked) await this.serveJoin();
 		await this.startWorker();
 		if (this.locked) this.log.warn({}, "this manager is locked (autolock): run `tsswarm unlock` to start it");
-	}
-
-	private async startManager(bootstrap: boolean): Promise<void> {
-		const { Manager } = await import("./manager/index.ts");
-		this.manager = await Manager.start({
-			host: this.host,
-			dataRoot: this.o.dataRoot,
-			clusterId: this.state!.clusterId,
-			logger: this.log,
-			bootstrap,
-			directory: this.directory,
-			...(this.keys ? { keys: this.keys, keyFile: join(this.dir, "keys") } : {}),
-			logs: (node, req, onLines, signal) => {
-				if (!this.logs) throw new NotInClusterError();
-				return this.logs.fetch(node, req, onLines, signal);
-			},
-		});
-		void this.settleManagerKeys(this.manager);
 	}
 
 	/** Every manager serves the join protocol; it admits once it can open the store's join keys. */
@@ -349,7 +349,7 @@ export class Agent {
 
 	private async startUnlocked(keys: ManagerKeys): Promise<{ unlocked: boolean }> {
 		this.keys = keys;
-		await this.startManager(false);
+		this.manager = await this.startManager({});
 		this.locked = false;
 		this.sync?.stop();
 		this.sync = undefined;
@@ -369,6 +369,26 @@ export class Agent {
 	/** `unlock-key [--rotate]`. */
 	unlockKey(rotate: boolean) {
 		return this.managerOnly().unlockKeyOrRotate(rotate);
+	}
+
+	private async startManager(o: { bootstrap?: boolean; forceNewCluster?: boolean }): Promise<Manager> {
+		const { Manager } = await import("./manager/index.ts");
+		return Manager.start({
+			host: this.host,
+			dataRoot: this.o.dataRoot,
+			clusterId: this.state!.clusterId,
+			logger: this.log,
+			...o,
+			directory: this.directory,
+			...(this.keys ? { keys: this.keys, keyFile: join(this.dir, "keys") } : {}),
+			logs: (node, req, onLines, signal) => {
+				if (!this.logs) throw new NotInClusterError();
+				return this.logs.fetch(node, req, onLines, signal);
+			},
+		}).then((m) => {
+			void this.settleManagerKeys(m);
+			return m;
+		});
 	}
 
 	/** Tasks running on this node (tsswarm info). */
@@ -400,6 +420,7 @@ export class Agent {
 		this.startDispatch();
 	}
 
+	/** The worker's session with the leader's dispatcher (again after the manager restarted). */
 	private startDispatch(): void {
 		this.dispatch = new DispatcherClient({
 			host: this.host,
@@ -447,6 +468,7 @@ export class Agent {
 	 * material into the store. Retries with backoff until done or the manager stops.
 	 */
 	private async settleManagerKeys(mgr: Manager): Promise<void> {
+		await new Promise((r) => setImmediate(r)); // the caller makes it this.manager first
 		for (let delay = 500; this.manager === mgr; delay = Math.min(delay * 2, 10_000)) {
 			try {
 				const keys = await this.acquireManagerKeys();
@@ -568,6 +590,33 @@ export class Agent {
 		};
 	}
 
+	/**
+	 * `tsswarm init --force-new-cluster` (disaster recovery): stop this node's manager, rewrite its
+	 * Raft configuration to itself alone from its own state (every record kept), start it again.
+	 * The former servers' records stay (Down); node rm or autopilot takes care of them.
+	 */
+	async forceNewCluster() {
+		if (!this.state) throw new NotInClusterError();
+		if (this.state.role !== "manager" || !this.manager) throw new NotManagerError();
+		this.log.warn({ cluster: this.state.clusterId }, "forcing a new cluster from this manager's state");
+		await this.dispatch?.stop();
+		this.dispatch = undefined;
+		await this.manager.stop();
+		this.manager = undefined;
+		try {
+			this.manager = await this.startManager({ forceNewCluster: true });
+		} catch (err) {
+			// Refused (nothing was changed): the manager runs on as it was.
+			this.manager = await this.startManager({});
+			throw err;
+		} finally {
+			this.startDispatch();
+		}
+		const recovered = await this.manager.recoverySummary();
+		this.log.info({ ...recovered }, "cluster recovered: this manager is the only voter");
+		return { ...this.info(), recovered };
+	}
+
 	private tokens() {
 		const m = this.joinMaterial();
 		const fp = fingerprint(m.signingKey.publicKey.raw);
@@ -647,15 +696,24 @@ export class Agent {
 	/**
 	 * `tsswarm leave`: tell the others this node leaves (signed, so they mark it left), stop the
 	 * cluster parts and forget the cluster here. Its record stays (Down) until a manager runs
-	 * `node rm`, as in Swarm. A manager leaves only with force: it would take a vote away.
+	 * `node rm`, as in Swarm. A manager first hands its vote away (leadership, then its place in
+	 * the Raft configuration; its record becomes a worker's); with force it leaves even when that
+	 * fails. The last manager leaves only with force, and is told what is lost.
 	 */
 	async leave(force: boolean) {
 		if (!this.state || !this.membership) throw new NotInClusterError();
-		if (this.state.role === "manager" && !force)
-			throw new ConflictError(
-				"this node is a manager: leaving takes a Raft voter away and can cost the cluster its quorum; use --force",
-				"ERR_LEAVE_MANAGER",
-			);
+		let lost: ReturnType<Manager["lastManagerLoss"]>;
+		if (this.state.role === "manager" && this.manager) {
+			const { describeLoss, LastManagerError } = await import("./manager/index.ts");
+			const members = new Map(this.membership.all().map((m) => [m.id, m.state]));
+			lost = this.manager.lastManagerLoss((id) => members.get(id) === "left");
+			if (lost && !force) throw new LastManagerError(`${describeLoss(lost)}; use --force to leave anyway`);
+			if (!lost)
+				await this.manager.handOffVote(force ? 10_000 : 20_000).catch((err: Error) => {
+					if (!force) throw err;
+					this.log.warn({ err: err.message }, "leaving without handing the vote away (--force)");
+				});
+		}
 		const clusterId = this.state.clusterId;
 		const ms = this.o.leaveTimeoutMs ?? 1000;
 		await Promise.race([this.membership.leave(ms / 2), new Promise((r) => setTimeout(r, ms).unref())]).catch(
@@ -669,8 +727,8 @@ export class Agent {
 		this.state = undefined;
 		this.clusterKey = undefined;
 		this.directory.set([], 0, false);
-		this.log.info({ cluster: clusterId }, "left the cluster");
-		return { left: clusterId };
+		this.log.info({ cluster: clusterId, ...(lost ? { lost } : {}) }, "left the cluster");
+		return { left: clusterId, ...(lost ? { lost } : {}) };
 	}
 
 	private async stopCluster(): Promise<void> {
@@ -685,6 +743,8 @@ export class Agent {
 		this.worker = undefined;
 		this.sync?.stop();
 		this.sync = undefined;
+		this.addresses?.stop();
+		this.addresses = undefined;
 		await this.membership?.stop();
 		this.membership = undefined;
 		await this.manager?.stop();

@@ -121,3 +121,15 @@ export class UnauthorizedPeerError extends RaftError {
 		this.protocol = protocol;
 	}
 }
+
+/**
+ * Disaster recovery refused: this server holds no Raft state (no log, no term, no snapshot), or
+ * what it holds cannot be read whole. Nothing was changed.
+ */
+export class RecoveryRefusedError extends RaftError {
+	static readonly code = "ERR_RECOVERY_REFUSED";
+	override name = "RecoveryRefusedError";
+	constructor(why: string) {
+		super(`refusing to recover the cluster: ${why}`, RecoveryRefusedError.code);
+	}
+}

@@ -6,5 +6,6 @@ export * from "./core/index.ts";
 export * from "./errors.ts";
 export type { FSM, FSMSnapshot } from "./fsm.ts";
 export { type FutureOptions, Raft, type RaftEvents, type RaftState } from "./raft.ts";
+export { hasExistingState, type RecoveryResult, recoverCluster } from "./recovery.ts";
 export * from "./storage/index.ts";
 export * from "./transport/index.ts";

@@ -38,7 +38,8 @@ import type {
 } from "./storage/types.ts";
 import type { Transport } from "./transport/types.ts";
 
-const HARD_STATE_KEY = "raft.hardstate";
+/** The stable store key of the term, vote and commit (recovery.ts reads it too). */
+export const HARD_STATE_KEY = "raft.hardstate";
 
 const isReplication = (m: Message) =>
 	m.type === "append" || m.type === "heartbeat" || m.type === "snapshot" || m.type === "timeoutNow";
@@ -779,6 +780,24 @@ export class Raft extends EventEmitter<RaftEvents> {
 			logWrites: this.counters.logWrites,
 			peers: st?.progress ?? {},
 		};
+	}
+
+	/**
+	 * After shutdown: resolves once nothing of this server touches its stores any more (the batch
+	 * being written and a background snapshot have finished), so they may be closed or handed to
+	 * someone else (e.g. recoverCluster).
+	 */
+	async stopped(o: FutureOptions = {}): Promise<void> {
+		if (!this.shut) throw new RaftError("stopped() is for after shutdown()", "ERR_NOT_SHUT_DOWN");
+		const settle = async () => {
+			for (;;) {
+				const d = this.draining;
+				const s = this.snapshotting;
+				await Promise.allSettled([d, s]);
+				if (d === this.draining && (this.snapshotting === undefined || this.snapshotting === s)) return;
+			}
+		};
+		await this.withDeadline("waiting for the stores to be released", settle(), o, () => {});
 	}
 
 	/** Stop: fail every future, stop the clock and the transport. The signal bounds the wait. */

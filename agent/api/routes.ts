@@ -13,9 +13,11 @@ import type {
 	InfoResponse,
 	InitRequest,
 	JoinTokenResponse,
+	LeaveResponse,
 	MemberState,
 	NodeView,
 	Platform,
+	RecoverySummary,
 	Role,
 	SwarmUpdateResponse,
 } from "./types.ts";
@@ -57,7 +59,9 @@ export interface AgentApi {
 	/** Throws NotInClusterError outside a cluster. */
 	nodes(): AgentNode[];
 	removeNode(id: string, force: boolean): Promise<{ id: string }>;
-	leave(force: boolean): Promise<{ left: string }>;
+	leave(force: boolean): Promise<LeaveResponse>;
+	/** init --force-new-cluster: this manager's Raft configuration becomes itself alone. */
+	forceNewCluster(): Promise<AgentInfo & { recovered: RecoverySummary }>;
 	/** This node's manager; throws NotInClusterError / NotManagerError elsewhere. */
 	managerOnly(): Pick<
 		Manager,
@@ -125,6 +129,10 @@ function allRoutes(a: AgentApi): CompiledRoute[] {
 		route("POST /v1/init", {
 			body: c.obj({ addrPools: c.opt(STRS), subnetSize: c.opt(c.int(0, 128)), autolock: c.opt(c.bool) }),
 			handler: async ({ body }) => ({ ...(await a.init(initOptions(body))), ...derived(a) }),
+		}),
+		route("POST /v1/force-new-cluster", {
+			body: c.obj({}),
+			handler: async () => ({ ...(await a.forceNewCluster()), ...derived(a) }),
 		}),
 		route("POST /v1/join", {
 			body: c.obj({ token: c.str({ max: 256 }), addr: c.str({ max: 64 }) }),

@@ -2,11 +2,11 @@
 // reads them; `ApiRoutes` names every route with its request and response, so both sides agree at
 // compile time. Types only: importing this file costs the CLI nothing at run time.
 
-import type { NodeInspect, ServiceRow, TaskRow } from "../manager/index.ts";
+import type { LostWithLastManager, NodeInspect, RecoverySummary, ServiceRow, TaskRow } from "../manager/index.ts";
 import type { Service } from "../services/index.ts";
 import type { StoredRecord } from "../store/index.ts";
 
-export type { NodeInspect, ServiceRow, TaskRow };
+export type { LostWithLastManager, NodeInspect, RecoverySummary, ServiceRow, TaskRow };
 
 /** A service as `service inspect` shows it: the store's record (id, version, value). */
 export type ServiceRecord = StoredRecord<Service>;
@@ -122,6 +122,17 @@ export interface LeaveRequest {
 	force?: boolean;
 }
 
+/** `POST /v1/leave`: the cluster left; `lost` when this was the last manager (leave --force). */
+export interface LeaveResponse {
+	left: string;
+	lost?: LostWithLastManager;
+}
+
+/** `POST /v1/force-new-cluster` (init --force-new-cluster): this node now votes alone; what it kept. */
+export interface ForceNewClusterResponse extends InfoResponse {
+	recovered: RecoverySummary;
+}
+
 // ---- networks ----
 
 /** `POST /v1/networks`: what `network create` sends (the manager checks the values). */
@@ -170,7 +181,8 @@ export interface ApiRoutes {
 	"POST /v1/unlock": { body: { key: string }; response: { unlocked: boolean } };
 	"POST /v1/swarm/update": { body: { autolock?: boolean }; response: SwarmUpdateResponse };
 	"POST /v1/unlock-key": { body: { rotate?: boolean }; response: { unlockKey: string | null } };
-	"POST /v1/leave": { body: LeaveRequest; response: { left: string } };
+	"POST /v1/leave": { body: LeaveRequest; response: LeaveResponse };
+	"POST /v1/force-new-cluster": { body: Record<string, never>; response: ForceNewClusterResponse };
 	"GET /v1/nodes": { response: NodeView[] };
 	"DELETE /v1/nodes/:id": { body: NodeRemoveRequest; response: { id: string } };
 	"GET /v1/networks": { response: NetworkInspect[] };

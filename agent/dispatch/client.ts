@@ -195,12 +195,13 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 		const talk = (io: DispatchIo) => this.talk(io, m.id, ctl, state);
 		const self = m.id === this.o.host.peerId;
 		if (self && !this.o.local) return { full: false };
-		const [ip, port] = m.addr.split(":");
+		// By id (the peer store knows where it is now); the directory's address is a hint.
 		const session = self
 			? this.o.local!.localSession(talk, sig)
-			: this.o.host.session(`/ip4/${ip}/tcp/${port}/p2p/${m.id}`, DISPATCH_PROTOCOL, talk, {
+			: this.o.host.session(m.id, DISPATCH_PROTOCOL, talk, {
 					timeoutMs: FOREVER_MS,
 					signal: sig,
+					hint: m.addr,
 				});
 		// Closing a stream to a peer that went silent may hang: an abort moves on regardless.
 		const aborted = new Promise<never>((_, reject) => {

@@ -20,9 +20,10 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { type GossipSub, gossipsub, TopicValidatorResult } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
 import type { ConnectionGater, Ed25519PrivateKey, Libp2p, PeerId, Stream } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
 import { ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
-import { multiaddr } from "@multiformats/multiaddr";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 import { pack, unpack } from "msgpackr";
 import { encodeFrame, FrameDecoder, FrameTooLargeError } from "../../consensus/index.ts";
@@ -136,6 +137,18 @@ class Admission {
 	}
 }
 
+/**
+ * `/ip4/A/tcp/P` from an IPv4:PORT or a multiaddr (its /p2p/ suffix, if any, must name `id`);
+ * undefined for anything else.
+ */
+export function tcpAddr(a: string, id: string): string | undefined {
+	const hp = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(a);
+	if (hp) return `/ip4/${hp[1]}/tcp/${hp[2]}`;
+	const ma = /^(\/ip4\/\d{1,3}(?:\.\d{1,3}){3}\/tcp\/\d{1,5})(?:\/p2p\/([A-Za-z0-9]+))?$/.exec(a);
+	if (!ma || (ma[2] !== undefined && ma[2] !== id)) return undefined;
+	return ma[1];
+}
+
 /** `/tsswarm/NAME/N` -> [family, N]. */
 function versionOf(protocol: string): [string, number] | undefined {
 	const m = /^(.*)\/(\d+)$/.exec(protocol);
@@ -177,6 +190,11 @@ export class Host extends EventEmitter<HostEvents> {
 		const node = await createLibp2p({
 			privateKey,
 			connectionGater: admission.gater(),
+			// Membership is this peer store's routing: learnAddrs replaces a member's addresses when
+			// it says it moved. libp2p's default hides addresses after an hour for good (adding one
+			// again keeps its first-seen time), which would leave a long-lived cluster's members
+			// undialable by id once their connections drop.
+			peerStore: { maxAddressAge: Number.POSITIVE_INFINITY },
 			addresses: { listen: o.listen, announce: o.announce },
 			transports: [tcp()],
 			connectionEncrypters: [noise()],
@@ -307,19 +325,45 @@ export class Host extends EventEmitter<HostEvents> {
 		});
 	}
 
-	/** Open a stream to addr, then exchange frames: `talk` sends with send() and awaits replies with next(). */
+	/**
+	 * Where `id` is now (membership's signed statement, which carries the node's advertised
+	 * multiaddrs): replaces what the peer store knew, so a node that came back on a new address is
+	 * dialed there, not at the old one. Addresses of another peer (a /p2p/ suffix naming someone
+	 * else) or not TCP/IPv4 are dropped; true when the peer store changed.
+	 */
+	async learnAddrs(id: string, addrs: readonly string[]): Promise<boolean> {
+		const peerId = peerIdFromString(id);
+		const next = addrs.flatMap((a) => tcpAddr(a, id) ?? []);
+		if (next.length === 0) return false;
+		const known = await this.knownAddrs(peerId);
+		if (known.length === next.length && next.every((a) => known.includes(a))) return false;
+		await this.node.peerStore.patch(peerId, { multiaddrs: next.map((a) => multiaddr(a)) });
+		return true;
+	}
+
+	private async knownAddrs(peerId: PeerId): Promise<string[]> {
+		if (!(await this.node.peerStore.has(peerId))) return [];
+		return (await this.node.peerStore.get(peerId)).addresses.map((a) => a.multiaddr.toString());
+	}
+
+	/**
+	 * Open a stream, then exchange frames: `talk` sends with send() and awaits replies with next().
+	 * `to` is a member's peer id (dialed at the addresses the peer store has for it, kept fresh by
+	 * membership; `hint`, an IPv4:PORT or multiaddr such as the directory's, is dialed only when it
+	 * has none), or a multiaddr (a joiner's first contact, which has no peer id yet).
+	 */
 	async session<T>(
-		addr: string,
+		to: string,
 		protocol: string,
 		talk: (io: { send(msg: unknown): void; next(): Promise<unknown>; peer: string }) => Promise<T>,
-		o: { timeoutMs?: number; signal?: AbortSignal; stranger?: boolean } = {},
+		o: { timeoutMs?: number; signal?: AbortSignal; stranger?: boolean; hint?: string } = {},
 	): Promise<T> {
 		const signal = AbortSignal.any([AbortSignal.timeout(o.timeoutMs ?? 10_000), ...(o.signal ? [o.signal] : [])]);
 		// A joiner's first contact is not a member yet: let the gater admit this one dial.
 		if (o.stranger) this.admission.strangerDials++;
 		let conn: Awaited<ReturnType<Libp2p["dial"]>>;
 		try {
-			conn = await this.node.dial(multiaddr(addr), { signal });
+			conn = await this.node.dial(to.startsWith("/") ? multiaddr(to) : await this.peerTarget(to, o.hint), { signal });
 		} finally {
 			if (o.stranger) this.admission.strangerDials--;
 		}
@@ -383,6 +427,14 @@ export class Host extends EventEmitter<HostEvents> {
 			if (signal.aborted) stream.abort(new Error(`${protocol}: session aborted`));
 			else await stream.close().catch(() => stream.abort(new Error("closed")));
 		}
+	}
+
+	/** A member by id; its hint is dialed only when there is no connection and no known address. */
+	private async peerTarget(id: string, hint: string | undefined): Promise<PeerId | Multiaddr> {
+		const peerId = peerIdFromString(id);
+		const h = hint === undefined ? undefined : tcpAddr(hint, id);
+		if (!h || this.node.getConnections(peerId).length > 0 || (await this.knownAddrs(peerId)).length > 0) return peerId;
+		return multiaddr(`${h}/p2p/${id}`);
 	}
 
 	private get pubsub(): GossipSub {

@@ -8,5 +8,6 @@ export {
 	type HostEvents,
 	type HostOptions,
 	type Logger,
+	tcpAddr,
 } from "./host.ts";
 export { loadOrCreateNodeKey } from "./key.ts";

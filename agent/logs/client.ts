@@ -40,7 +40,6 @@ export function logsClient(o: LogsClientOptions): TaskLogFetcher {
 		if (nodeId === o.self) return readLocal(o, req, onLines, signal);
 		const entry = o.directory.get(nodeId);
 		if (!entry) throw new NodeUnreachableError(nodeId, "it is not in the node directory");
-		const [ip, port] = entry.addr.split(":");
 		const quiet = new AbortController();
 		let why = "";
 		let timer: NodeJS.Timeout | undefined;
@@ -54,8 +53,9 @@ export function logsClient(o: LogsClientOptions): TaskLogFetcher {
 		arm(o.connectMs ?? 5000, `no answer within ${o.connectMs ?? 5000} ms`);
 		const silence = o.silenceMs ?? LIMITS.silenceMs;
 		try {
+			// By id (the peer store knows where it is now); the directory's address is a hint.
 			await o.host.session(
-				`/ip4/${ip}/tcp/${port}/p2p/${nodeId}`,
+				nodeId,
 				LOGS_PROTOCOL,
 				async (io) => {
 					io.send({ t: "logs", ...req } satisfies AskerMessage);
@@ -77,7 +77,7 @@ export function logsClient(o: LogsClientOptions): TaskLogFetcher {
 						clearInterval(ping);
 					}
 				},
-				{ timeoutMs: FOREVER, signal: AbortSignal.any([signal, quiet.signal]) },
+				{ timeoutMs: FOREVER, signal: AbortSignal.any([signal, quiet.signal]), hint: entry.addr },
 			);
 		} catch (err) {
 			if (signal.aborted) return;

@@ -71,3 +71,23 @@ export class NoJoinKeysError extends AgentError {
 		super(`cannot issue join tokens or admit nodes here: ${why}`, NoJoinKeysError.code);
 	}
 }
+
+/** The last Raft voter cannot hand its vote to anyone: leaving it loses the cluster state. */
+export class LastManagerError extends AgentError {
+	static readonly code = "ERR_LAST_MANAGER";
+	static override status = 409;
+	override name = "LastManagerError";
+	constructor(why: string) {
+		super(`this node is the cluster's last manager (${why})`, LastManagerError.code);
+	}
+}
+
+/** A leaving manager could not hand its vote away (no leader, no quorum, the transfer timed out). */
+export class VoteHandoffError extends AgentError {
+	static readonly code = "ERR_VOTE_HANDOFF";
+	static override status = 503;
+	override name = "VoteHandoffError";
+	constructor(why: string) {
+		super(`cannot hand this manager's vote away: ${why}`, VoteHandoffError.code);
+	}
+}

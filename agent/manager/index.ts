@@ -2,6 +2,7 @@
 
 export * from "./dispatcher/index.ts";
 export * from "./errors.ts";
+export { describeLoss, type LostWithLastManager } from "./handoff.ts";
 export {
 	fetchClusterSecret,
 	JoinKeys,
@@ -20,5 +21,6 @@ export {
 	validateNetworkSpec,
 } from "./networks.ts";
 export { findNode, type NodeInspect, type NodeUpdate, parseNodeUpdate } from "./nodes.ts";
+export type { RecoverySummary } from "./recovery.ts";
 export { LeaderRpc, MANAGER_PROTOCOL } from "./rpc.ts";
 export type { ServiceRow, TaskRow } from "./services.ts";

@@ -209,17 +209,16 @@ export async function fetchClusterSecret(o: {
 }): Promise<Uint8Array | undefined> {
 	for (const m of o.directory.list()) {
 		if (m.role !== "manager" || m.id === o.self) continue;
-		const a = /^([\d.]+):(\d+)$/.exec(m.addr);
-		if (!a) continue;
 		try {
+			// By id: the directory's address is only a hint (the peer store follows membership).
 			const reply = (await o.host.session(
-				`/ip4/${a[1]}/tcp/${a[2]}/p2p/${m.id}`,
+				m.id,
 				MANAGER_PROTOCOL,
 				async (io) => {
 					io.send({ kind: CLUSTER_SECRET, body: {} });
 					return io.next();
 				},
-				{ timeoutMs: o.timeoutMs ?? 5_000 },
+				{ timeoutMs: o.timeoutMs ?? 5_000, hint: m.addr },
 			)) as { ok?: { clusterSecret?: unknown }; error?: { code?: string; message?: string } } | null;
 			const s = reply?.ok?.clusterSecret;
 			if (s instanceof Uint8Array && s.length === KEY_BYTES) return new Uint8Array(s);

@@ -1,6 +1,7 @@
 // The manager side of an agent: the Raft-replicated store, requests forwarded to the leader, and
 // what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
 import { join } from "node:path";
+import type { RecoveryResult } from "../../consensus/index.ts";
 import type { NetworkInspect } from "../api/index.ts";
 import { AgentError, ConflictError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
@@ -27,6 +28,7 @@ import { type AutolockChange, changeAutolock, followAutolock, sealedUnlockKey, s
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
 import { NoClusterSecretError } from "./errors.ts";
 import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
+import { handOffVote, type LostWithLastManager, lostWithLastManager, removeLeaver } from "./handoff.ts";
 import { fetchClusterSecret, JoinKeys } from "./joinkeys.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import { type LogItem, parseLogsQuery, serviceLogs } from "./logs.ts";
@@ -48,9 +50,11 @@ import {
 	parseNodeUpdate,
 	registerNode,
 	removeNode,
+	setNodeAddr,
 	updateNode,
 } from "./nodes.ts";
 import { Orchestrator, onTables } from "./orchestrator/index.ts";
+import { type RecoverySummary, summarizeRecovery } from "./recovery.ts";
 import { LeaderRpc } from "./rpc.ts";
 import { globalFits, Scheduler } from "./scheduling.ts";
 import {
@@ -106,6 +110,8 @@ export class Manager {
 	readonly join: JoinKeys;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
+	/** Set when this manager started with forceNewCluster: what recovery did. */
+	private recovered: RecoveryResult | undefined;
 
 	private constructor(store: ClusterStore, rpc: LeaderRpc, o: ManagerOptions, endpoint: DispatchEndpoint) {
 		this.store = store;
@@ -168,9 +174,12 @@ export class Manager {
 			if (!id || !address.includes("/p2p/")) throw new Error("raft.addVoter needs an id and a /p2p/ multiaddr");
 			return store.addVoter(id, address);
 		});
+		// A leaving manager asks to be taken out of the configuration: only itself, never another.
+		rpc.register("raft.leave", async (_body, from) => removeLeaver(store, from));
 	}
 
-	static async start(o: ManagerOptions & { bootstrap?: boolean }): Promise<Manager> {
+	/** `forceNewCluster`: disaster recovery first (ClusterStore.recover): this server alone votes. */
+	static async start(o: ManagerOptions & { bootstrap?: boolean; forceNewCluster?: boolean }): Promise<Manager> {
 		const store = await ClusterStore.open({
 			dir: join(o.dataRoot, "raft"),
 			node: o.host.node,
@@ -181,14 +190,40 @@ export class Manager {
 			...(o.keys ? { cipher: dataCipher(o.keys.dataKey) } : {}),
 		});
 		if (o.bootstrap && (await store.isEmpty())) await store.bootstrap();
+		let recovered: RecoveryResult | undefined;
+		if (o.forceNewCluster) {
+			try {
+				recovered = await store.recover();
+			} catch (err) {
+				await store.stop();
+				throw err;
+			}
+		}
 		const rpc = new LeaderRpc(o.host, store, o.logger);
 		await rpc.start();
 		await store.start();
 		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger });
 		await endpoint.start();
 		const m = new Manager(store, rpc, o, endpoint);
+		m.recovered = recovered;
 		m.loops.start();
 		return m;
+	}
+
+	/** After a start with forceNewCluster: waits until this server leads alone, and says what it kept. */
+	recoverySummary(timeoutMs = 20_000): Promise<RecoverySummary> {
+		if (!this.recovered) throw new AgentError("this manager was not started by a recovery", "ERR_RECOVERY");
+		return summarizeRecovery(this.store, this.recovered, { timeoutMs });
+	}
+
+	/** What leaving loses when this manager is the only voter (else undefined: it can hand its vote on). */
+	lastManagerLoss(hasLeft?: (id: string) => boolean): LostWithLastManager | undefined {
+		return lostWithLastManager(this.store, hasLeft);
+	}
+
+	/** Before leaving: hand leadership over if it leads, and get out of the Raft configuration. */
+	handOffVote(timeoutMs: number): Promise<{ removed: boolean; newLeader?: string }> {
+		return handOffVote(this.store, (kind, body, o) => this.rpc.call(kind, body, o), { timeoutMs, log: this.log });
 	}
 
 	get keys(): ManagerKeys | undefined {
@@ -292,6 +327,17 @@ export class Manager {
 	async removeNode(id: string): Promise<void> {
 		const index = (await this.rpc.call("node.rm", { id })) as number;
 		await this.store.waitForApplied(index);
+	}
+
+	/**
+	 * On the leader, a writer of node addresses (from each node's own signed membership statement:
+	 * a node that came back on a new IP); undefined elsewhere.
+	 */
+	addressWriter(): ((id: string, addr: string) => Promise<void>) | undefined {
+		if (!this.store.isLeader()) return undefined;
+		return async (id, addr) => {
+			await setNodeAddr(this.store, id, addr);
+		};
 	}
 
 	/** Make a newly joined manager a Raft voter (runs on the leader). */

@@ -39,6 +39,22 @@ export async function registerNode(store: ClusterStore, rec: NodeRecord): Promis
 	return index;
 }
 
+/**
+ * A node's record follows its address (the node's own signed membership statement): only addr
+ * changes; runs on the leader. Resolves with the Raft index, or undefined when nothing changed.
+ */
+export async function setNodeAddr(store: ClusterStore, id: string, addr: string): Promise<number | undefined> {
+	if (!validAddr(addr))
+		throw new InvalidNodeUpdateError(`addr must be IPv4:PORT, got ${JSON.stringify(addr).slice(0, 64)}`);
+	const cur = store.get("nodes", id);
+	if (!cur) throw new NotFoundError("node", id);
+	if (cur.value.addr === addr) return undefined;
+	const { index } = await store.commit([
+		{ op: "update", table: "nodes", id, version: cur.version, value: { ...cur.value, addr } },
+	]);
+	return index;
+}
+
 /** Delete a node's record; runs on the leader. A Raft server is refused: it must stop voting first. */
 export async function removeNode(store: ClusterStore, id: string): Promise<number> {
 	if (!store.get("nodes", id)) throw new NotFoundError("node", id);

@@ -99,14 +99,15 @@ export class LeaderRpc {
 					reply = asReply(err);
 				}
 			} else {
+				// By id: the configuration's address is a hint (the leader may have a new one).
 				reply = (await this.host.session(
-					leader.address,
+					leader.id,
 					MANAGER_PROTOCOL,
 					async (io) => {
 						io.send({ kind, body });
 						return io.next();
 					},
-					{ timeoutMs: left },
+					{ timeoutMs: left, hint: leader.address },
 				)) as Reply;
 			}
 			if ("ok" in reply) return reply.ok;

@@ -611,7 +611,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
 	 */
 	private applySelf(u: Update, from: string): void {
 		if (this.self.state !== "alive" || u.inc < this.self.incarnation) return;
-		if (u.state === "alive" && u.inc === this.self.incarnation) return; // our own statement, echoed
+		// Our own statement, echoed; at our incarnation but with another address it is a previous
+		// life's (we came back on a new IP at the incarnation we had): outdo it, or others keep the old.
+		if (u.state === "alive" && u.inc === this.self.incarnation && u.addr === this.self.addr) return;
+		if (u.inc === this.self.incarnation && u.state === "alive" && !this.signed(u, from)) return;
 		// A claim above any incarnation of this life is believable only with our own signature (from
 		// before a restart); a bare one could push our incarnation anywhere.
 		if (u.inc > this.self.incarnation && (u.sig === undefined || !this.signed(u, from))) return;

@@ -1,5 +1,12 @@
 // agent/nodes: the cluster's node records and this node's directory of members (the allow-list).
 export {
+	AddressFollower,
+	type AddressFollowerOptions,
+	type MemberSource,
+	type MemberView,
+	memberAddrs,
+} from "./addresses.ts";
+export {
 	type DirectoryEntry,
 	type DirectoryEvents,
 	MAX_DIRECTORY_ENTRIES,

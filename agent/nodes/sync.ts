@@ -69,16 +69,16 @@ export class DirectorySync {
 		this.last = Date.now();
 		const managers = this.o.directory.managers().sort(() => Math.random() - 0.5);
 		for (const m of managers) {
-			const [ip, port] = m.addr.split(":");
 			try {
+				// By id (the peer store knows where it is now); the directory's address is a hint.
 				const reply = await this.o.host.session(
-					`/ip4/${ip}/tcp/${port}/p2p/${m.id}`,
+					m.id,
 					this.o.protocol,
 					async (io) => {
 						io.send({ kind: NODES_LIST, body: { since: this.o.directory.version } });
 						return io.next();
 					},
-					{ timeoutMs: 3000 },
+					{ timeoutMs: 3000, hint: m.addr },
 				);
 				this.apply(m.id, reply);
 				return true;

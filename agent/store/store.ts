@@ -18,6 +18,9 @@ import {
 	Raft,
 	type RaftConfig,
 	type RecordCipher,
+	type RecoveryResult,
+	recoverCluster,
+	type SnapshotStore,
 } from "../../consensus/index.ts";
 import { NoLeaderError, storeErrorFrom } from "./errors.ts";
 import { StoreFSM } from "./fsm.ts";
@@ -61,12 +64,16 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 	private readonly raft: Raft;
 	private readonly logs: FileLogStore;
 	private readonly stable: FileStableStore;
+	private readonly snaps: SnapshotStore;
+	private readonly logger: StoreLogger;
 
 	private constructor(o: ClusterStoreOptions, logs: FileLogStore, stable: FileStableStore) {
 		super();
 		this.fsm = new StoreFSM({ watchHistory: o.watchHistory });
 		this.logs = logs;
 		this.stable = stable;
+		this.snaps = new FileSnapshotStore(join(o.dir, "snapshots"), 2, o.cipher ? { cipher: o.cipher } : {});
+		this.logger = o.logger;
 		this.id = o.node.peerId.toString();
 		const ma = o.node.getMultiaddrs()[0];
 		this.address = ma ? ma.toString() : "";
@@ -76,7 +83,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 			this.fsm,
 			logs,
 			stable,
-			new FileSnapshotStore(join(o.dir, "snapshots"), 2, o.cipher ? { cipher: o.cipher } : {}),
+			this.snaps,
 			new Libp2pTransport({
 				node: o.node,
 				clusterId: o.clusterId,
@@ -111,12 +118,34 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		});
 	}
 
+	/**
+	 * Disaster recovery, before start (tsswarm init --force-new-cluster): this server becomes the
+	 * only voter of its own state, every record kept (raft-ts recoverCluster, on this store's own
+	 * log, stable and snapshot stores).
+	 */
+	recover(): Promise<RecoveryResult> {
+		return recoverCluster(
+			new StoreFSM(),
+			this.logs,
+			this.stable,
+			this.snaps,
+			{ servers: [{ id: this.id, address: this.address, suffrage: "voter" }] },
+			{ logger: this.logger },
+		);
+	}
+
 	start(signal?: AbortSignal): Promise<void> {
 		return this.raft.start(signal);
 	}
 
-	stop(): Promise<void> {
-		return this.raft.shutdown();
+	/** Stop Raft, wait until it no longer writes, and close the stores (they may be reopened). */
+	async stop(): Promise<void> {
+		await this.raft.shutdown();
+		await this.raft
+			.stopped({ timeoutMs: 10_000 })
+			.catch((err: Error) => this.logger.warn({ err: err.message }, "raft still busy with its stores at stop"));
+		await this.logs.close();
+		await this.stable.close();
 	}
 
 	isLeader(): boolean {
@@ -225,5 +254,15 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 
 	addVoter(id: string, address: string, o: FutureOptions = {}): Promise<number> {
 		return this.raft.addVoter(id, address, { timeoutMs: 30_000, ...o });
+	}
+
+	/** Take a server out of the Raft configuration (leader only); resolves once that is committed. */
+	removeServer(id: string, o: FutureOptions = {}): Promise<number> {
+		return this.raft.removeServer(id, { timeoutMs: 30_000, ...o });
+	}
+
+	/** Hand leadership to another voter (leader only); resolves with the new leader's id. */
+	leadershipTransfer(to?: string, o: FutureOptions = {}): Promise<string> {
+		return this.raft.leadershipTransfer(to, o);
 	}
 }

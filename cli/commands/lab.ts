@@ -78,9 +78,11 @@ export function registerLab(program: Command): void {
 			.option("--name <lab>", "lab name", parseName, DEFAULT_LAB)
 			.argument("<node>", "node name or address");
 		if (action === "stop") cmd.option("--kill", "SIGKILL instead of SIGTERM (a crash, not a shutdown)");
-		cmd.action(async (node: string, o: { name: string; kill?: boolean }) => {
+		if (action === "start")
+			cmd.option("--addr <ip>", "move the node to this underlay address first (198.18.x.y; as a DHCP renewal)");
+		cmd.action(async (node: string, o: { name: string; kill?: boolean; addr?: string }) => {
 			const { labNodeAction } = await import("../lab/commands.ts");
-			await labNodeAction(action, { name: o.name, node, kill: o.kill });
+			await labNodeAction(action, { name: o.name, node, kill: o.kill, addr: o.addr });
 		});
 	}
 	lab

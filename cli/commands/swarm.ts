@@ -75,6 +75,10 @@ export function registerSwarm(program: Command): void {
 			"--autolock",
 			"seal the managers' keys with an unlock key (printed once): a restarted manager waits for `tsswarm unlock`",
 		)
+		.option(
+			"--force-new-cluster",
+			"disaster recovery on a manager whose cluster lost its quorum: it becomes the only manager, keeping every service, network and node",
+		)
 		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(
 			async (o: {
@@ -82,9 +86,15 @@ export function registerSwarm(program: Command): void {
 				defaultAddrPool: string[];
 				defaultAddrPoolMaskLength: number;
 				autolock?: boolean;
+				forceNewCluster?: boolean;
 			}) => {
-				const { init } = await import("../swarm/commands.ts");
-				await init(o);
+				const { init, forceNewCluster } = await import("../swarm/commands.ts");
+				if (!o.forceNewCluster) return init(o);
+				if (o.defaultAddrPool.length > 0)
+					throw new UsageError("--force-new-cluster keeps the cluster's address pools: drop --default-addr-pool");
+				if (o.autolock)
+					throw new UsageError("--force-new-cluster keeps the cluster's autolock setting: drop --autolock");
+				await forceNewCluster(o);
 			},
 		);
 	program
@@ -153,7 +163,10 @@ export function registerSwarm(program: Command): void {
 	program
 		.command("leave")
 		.description("leave the cluster (stopping the agent does not: a stopped node is only down)")
-		.option("-f, --force", "leave even as a manager (it takes a Raft voter away)")
+		.option(
+			"-f, --force",
+			"leave even when this manager cannot hand its vote away, or is the last manager (the cluster state is lost)",
+		)
 		.option("--data-root <dir>", "data directory", dataRoot())
 		.action(async (o: { force?: boolean; dataRoot: string }) => {
 			const { leave } = await import("../swarm/commands.ts");

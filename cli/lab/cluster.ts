@@ -4,8 +4,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { AGENT_PORT, agentRunning, cliPath, hostPlatform, startNodeAgent, stopNodeAgent } from "./agents.ts";
 import { cutUnderlay, healUnderlay, isCut } from "./cut.ts";
-import { AgentStartError, NotClusterLabError } from "./errors.ts";
+import { AgentStartError, LabAddressError, NotClusterLabError } from "./errors.ts";
 import { execInNode, findNode, loadLab } from "./exec.ts";
+import { moveAddress } from "./readdr.ts";
 import { type LabNode, type LabRecord, labRoot, writeRecord } from "./state.ts";
 
 /** At most this many nodes join as managers (Raft voters); the rest join as workers. */
@@ -116,10 +117,22 @@ async function onNode(
 export const stopNode = (name: string, node: string, opts: { kill?: boolean; root?: string } = {}) =>
 	onNode(name, node, opts.root, "stop", (root, rec, n) => stopNodeAgent(root, rec, n, { kill: opts.kill }));
 
-/** `lab start NODE`: the node's agent again, on the same data root (same key, same cluster state). */
-export const startNode = (name: string, node: string, opts: { root?: string; signal?: AbortSignal } = {}) =>
+/**
+ * `lab start NODE [--addr IP]`: the node's agent again, on the same data root (same key, same
+ * cluster state); with `addr`, the node first moves to that underlay address (a DHCP renewal).
+ */
+export const startNode = (
+	name: string,
+	node: string,
+	opts: { root?: string; signal?: AbortSignal; addr?: string } = {},
+) =>
 	onNode(name, node, opts.root, "start", async (root, rec, n) => {
-		if (agentRunning(n)) return false;
+		const moving = opts.addr !== undefined && opts.addr !== n.address;
+		if (agentRunning(n)) {
+			if (moving) throw new LabAddressError(n.name, opts.addr!, "its agent runs; lab stop it first");
+			return false;
+		}
+		if (moving && (await moveAddress(rec, n, opts.addr!, opts.signal))) writeRecord(root, rec);
 		await startNodeAgent(root, rec, n, opts);
 		return true;
 	});

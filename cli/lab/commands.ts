@@ -110,10 +110,11 @@ const ACTIONS = {
 /** `lab stop|start|cut|heal NODE`; saying whether it changed anything (each is idempotent). */
 export async function labNodeAction(
 	action: keyof typeof ACTIONS,
-	o: { name: string; node: string; kill?: boolean },
+	o: { name: string; node: string; kill?: boolean; addr?: string },
 ): Promise<void> {
 	requireRoot();
 	const a = ACTIONS[action];
-	const r = await withInterrupts((signal) => a.run(o.name, o.node, { kill: o.kill, signal }));
-	say(`${o.node}: ${r.changed ? (o.kill ? "agent killed" : a.done) : a.noop}`);
+	const r = await withInterrupts((signal) => a.run(o.name, o.node, { kill: o.kill, signal, addr: o.addr }));
+	const moved = o.addr ? ` at ${o.addr}` : "";
+	say(`${o.node}: ${r.changed ? (o.kill ? "agent killed" : `${a.done}${moved}`) : a.noop}`);
 }

@@ -90,3 +90,11 @@ export class AgentStartError extends LabError {
 		super(message, "ERR_LAB_AGENT");
 	}
 }
+
+/** `lab start NODE --addr IP` with an address the node cannot take. */
+export class LabAddressError extends LabError {
+	override name = "LabAddressError";
+	constructor(node: string, addr: string, why: string) {
+		super(`${node} cannot move to ${addr}: ${why}`, "ERR_LAB_ADDR");
+	}
+}

@@ -25,6 +25,7 @@ export * from "./errors.ts";
 export { execInNode, execInteractive, findNode, labNodeEnv, loadLab, netnsArgv } from "./exec.ts";
 export { type LabSummary, listLabs } from "./list.ts";
 export * from "./names.ts";
+export { checkNewAddress, moveAddress } from "./readdr.ts";
 export { type RunResult, run } from "./shell.ts";
 export {
 	identify,

@@ -47,6 +47,21 @@ export async function init(o: {
 	}
 }
 
+/** init --force-new-cluster: what the recovered manager kept, and who is out of the configuration. */
+export async function forceNewCluster(o: { dataRoot: string }): Promise<void> {
+	// Recovery replays this manager's whole log: give a big store on a slow disk its time.
+	const r = await client(o).call("POST /v1/force-new-cluster", { body: {} }, { timeoutMs: 180_000 });
+	const k = r.recovered.kept;
+	const out = r.recovered.removed.map((s) => `${s.hostname ?? "?"} (${s.id})`);
+	process.stdout.write(
+		`Cluster ${r.clusterId} recovered: node ${r.nodeId} is now its only manager (Raft index ${r.recovered.index}, term ${r.raft?.term ?? r.recovered.term}).\n` +
+			`Kept: ${k.services} service(s), ${k.networks} network(s), ${k.nodes} node(s), ${k.tasks} task(s), ${k.secrets} secret(s), ${k.configs} config(s).\n` +
+			(out.length
+				? `No longer in the Raft configuration: ${out.join(", ")}. Their records stay; remove the dead ones with 'tsswarm node rm', and add managers with 'tsswarm join-token manager'.\n`
+				: ""),
+	);
+}
+
 export async function join(addr: string, o: { token: string; dataRoot: string }): Promise<void> {
 	const r = await client(o).call("POST /v1/join", { body: { token: o.token, addr } });
 	process.stdout.write(`This node joined cluster ${r.clusterId} as a ${r.role}.\n`);
@@ -125,6 +140,16 @@ export async function nodeRm(ids: string[], o: { force?: boolean; dataRoot: stri
 export async function leave(o: { force?: boolean; dataRoot: string }): Promise<void> {
 	const r = await client(o).call("POST /v1/leave", { body: { force: Boolean(o.force) } });
 	process.stdout.write(`Node left the cluster ${r.left}.\n`);
+	const l = r.lost;
+	if (l) {
+		const orphans = l.orphans.map((n) => n.hostname).join(", ");
+		process.stdout.write(
+			`It was the last manager. Lost with it: the cluster state (${l.services} service(s), ${l.networks} network(s), ${l.tasks} task(s), ${l.secrets} secret(s), ${l.configs} config(s)).\n` +
+				(l.orphans.length
+					? `Orphaned: ${l.orphans.length} node(s) (${orphans}) keep running their tasks with no manager; run 'tsswarm leave' on them.\n`
+					: ""),
+		);
+	}
 }
 
 /** tsswarm info: this node and its cluster, as `docker info`'s Swarm section shows them. */

@@ -3,10 +3,10 @@
 // another cluster, oversized or undecodable ones end that stream with a named error logged with
 // the peer. An optional authorize hook decides which peers may use the protocol at all (the
 // protocol is registered on libp2p directly, outside any host-level stream check). Server ids are
-// peer ids; addresses are multiaddrs (…/p2p/<peer id>).
-import type { Connection, Libp2p, Stream } from "@libp2p/interface";
+// peer ids; addresses are multiaddrs (…/p2p/<peer id>), hints only: peers are dialed by id.
+import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
-import { multiaddr } from "@multiformats/multiaddr";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import { type Logger, silentLogger } from "../config.ts";
 import { UnauthorizedPeerError, WrongClusterError } from "../errors.ts";
 import { encodeFrame, FrameDecoder } from "./frame.ts";
@@ -171,9 +171,7 @@ export class Libp2pTransport implements Transport {
 
 	private async open(to: string, address: string, o: Outbound): Promise<Stream | undefined> {
 		try {
-			// A server not yet in our configuration (a new voter answering its leader) has only its
-			// peer id as address: dial that, which reuses the connection the peer opened to us.
-			const target = address.startsWith("/") ? multiaddr(address) : peerIdFromString(address);
+			const target = await this.target(to, address);
 			const stream = await this.node.dialProtocol(target, RAFT_PROTOCOL, { signal: AbortSignal.timeout(5000) });
 			if (!this.running) {
 				stream.abort(new Error("transport stopped"));
@@ -194,6 +192,25 @@ export class Libp2pTransport implements Transport {
 		} finally {
 			o.opening = undefined;
 		}
+	}
+
+	/**
+	 * Servers are dialed by peer id, never by the configuration's address: a node that came back on
+	 * a new address is found where the peer store (kept by its owner, e.g. from membership) says,
+	 * and an open connection (one the peer opened to us) is reused. The address is a hint, dialed
+	 * only when the peer store knows no address of the peer (libp2p hides addresses older than its
+	 * maxAddressAge, and adding one again does not make it fresh); a bare peer id (a server not
+	 * yet in our configuration, e.g. a new voter answering its leader) is no hint.
+	 */
+	private async target(to: string, address: string): Promise<PeerId | Multiaddr> {
+		const ma = address.startsWith("/") ? multiaddr(address) : undefined;
+		const id = ma?.getComponents().find((c) => c.name === "p2p")?.value ?? to;
+		const peerId = peerIdFromString(id);
+		if (!ma || this.node.getConnections(peerId).length > 0) return peerId;
+		const store = this.node.peerStore;
+		const known = (await store.has(peerId)) ? (await store.get(peerId)).addresses.length : 0;
+		if (known > 0) return peerId;
+		return ma.getComponents().some((c) => c.name === "p2p") ? ma : ma.encapsulate(`/p2p/${id}`);
 	}
 
 	async stop(): Promise<void> {

@@ -33,8 +33,8 @@ export interface Lab {
 	tsswarm(node: string, args: readonly string[], opts?: { signal?: AbortSignal; input?: string }): Promise<RunResult>;
 	/** `lab stop NODE [--kill]`: ends the node's agent (a cluster lab); false if it was not running. */
 	stop(node: string, opts?: { kill?: boolean }): Promise<boolean>;
-	/** `lab start NODE`: its agent again on the same data root; false if it was running. */
-	start(node: string): Promise<boolean>;
+	/** `lab start NODE [--addr IP]`: its agent again on the same data root (at a new address); false if it was running. */
+	start(node: string, opts?: { addr?: string }): Promise<boolean>;
 	/** `lab cut NODE`: drops all its underlay traffic both ways; false if it already was cut. */
 	cut(node: string): Promise<boolean>;
 	/** `lab heal NODE`: undoes cut; false if it was not cut. */
@@ -77,7 +77,7 @@ export async function withLab(
 		exec: (node, argv, o) => execInNode(lab.record, node, argv, o),
 		tsswarm: (node, args, o) => execInNode(lab.record, node, [cliPath, ...args], o),
 		stop: (node, o) => act(stopNode(record.name, node, { root, kill: o?.kill })),
-		start: (node) => act(startNode(record.name, node, { root })),
+		start: (node, o) => act(startNode(record.name, node, { root, ...(o?.addr ? { addr: o.addr } : {}) })),
 		cut: (node) => act(cutNode(record.name, node, { root })),
 		heal: (node) => act(healNode(record.name, node, { root })),
 		destroy,

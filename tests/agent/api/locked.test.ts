@@ -32,6 +32,10 @@ const agent: AgentApi = {
 	nodes: () => [],
 	removeNode: async (id) => ({ id: reach(`rm ${id}`).what }),
 	leave: async () => ({ left: reach("leave").what }),
+	forceNewCluster: async () => {
+		reach("force-new-cluster");
+		throw new Error("not here");
+	},
 	managerOnly: () => {
 		reach("managerOnly");
 		throw new Error("no manager in this test");
@@ -66,6 +70,7 @@ t.test("locked: 423 ERR_LOCKED for everything but info, unlock and leave", async
 		["DELETE", "/v1/nodes/abc", {}],
 		["POST", "/v1/unlock-key", {}],
 		["POST", "/v1/swarm/update", { autolock: false }],
+		["POST", "/v1/force-new-cluster", {}],
 	] as const)
 		t.same(await status(m, p, b), { status: 423, code: "ERR_LOCKED" }, `${m} ${p}`);
 	t.same(reached, [], "no handler ran");

@@ -72,6 +72,32 @@ t.test("graceful leave is a leave, not a failure", async (t) => {
 	t.same(joins.sort(), ["m0:m3", "m1:m3", "m2:m3"], "each member saw it join again");
 });
 
+t.test("a member back on a new address at once (still alive at its old one) is known at the new one", async (t) => {
+	const c = await simCluster(5, { seed: 31 });
+	t.ok(c.runUntil(() => converged(c.nodes, 5), 10_000) !== undefined, "converged");
+	const inc = c.nodes[0]!.get("m3")!.incarnation;
+	// A DHCP renewal between two probes: the others still hold m3 alive at its old address and at
+	// the incarnation a fresh process starts with.
+	await c.kill(3);
+	await c.restart(3, 0, "10.7.0.3:7946");
+	t.equal(c.nodes[0]!.get("m3")!.state, "alive", "m0 still holds m3 alive (positive control of the set-up)");
+	t.equal(c.nodes[0]!.get("m3")!.addr, "10.0.0.3:7946", "at its old address");
+	const ms = c.runUntil(
+		() =>
+			[0, 1, 2, 4].every(
+				(i) => c.nodes[i]!.get("m3")?.addr === "10.7.0.3:7946" && c.nodes[i]!.get("m3")?.state === "alive",
+			),
+		1000,
+	);
+	t.ok(ms !== undefined, `every member knows m3 at its new address, alive, after ${ms} virtual ms`);
+	t.ok(c.nodes[0]!.get("m3")!.incarnation > inc, "with an incarnation above its previous life's");
+	c.run(10_000);
+	t.ok(
+		[0, 1, 2, 4].every((i) => c.nodes[i]!.get("m3")?.state === "alive"),
+		"and it stays alive (no one probes the old address into a failure)",
+	);
+});
+
 t.test("stop() cancels every timer: probes, acks, push-pull and join retries", async (t) => {
 	const c = await simCluster(3, { seed: 21, config: { pushPullIntervalMs: 1000 } });
 	c.runUntil(() => converged(c.nodes, 3), 10_000);

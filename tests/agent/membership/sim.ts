@@ -24,8 +24,11 @@ export interface SimCluster {
 	runUntil(cond: () => boolean, maxMs: number, stepMs?: number): number | undefined;
 	/** Crash node i (no leave): it stops answering. */
 	kill(i: number): Promise<void>;
-	/** Start node i again with the same id and address (a fresh process: incarnation 1), joining through seed. */
-	restart(i: number, seed?: number): Promise<void>;
+	/**
+	 * Start node i again with the same id (a fresh process: incarnation 1), joining through seed;
+	 * at `addr` when given (a node back on a new IP), else at its address.
+	 */
+	restart(i: number, seed?: number, addr?: string): Promise<void>;
 	/** Nodes currently running. */
 	running(): Membership[];
 	bytesSent(): number;
@@ -59,7 +62,8 @@ export async function simCluster(n: number, o: SimOptions = {}): Promise<SimClus
 	const clock = new VirtualClock();
 	const net = new SimNetwork(clock, () => rng.next());
 	net.lossRate = o.loss ?? 0;
-	const addr = (i: number) => `10.0.${i >> 8}.${i & 255}:7946`;
+	const moved = new Map<number, string>();
+	const addr = (i: number) => moved.get(i) ?? `10.0.${i >> 8}.${i & 255}:7946`;
 	const down = new Set<number>();
 	// Bytes of stopped incarnations of a node still count.
 	let retiredBytes = 0;
@@ -102,8 +106,9 @@ export async function simCluster(n: number, o: SimOptions = {}): Promise<SimClus
 			down.add(i);
 			await nodes[i]!.stop();
 		},
-		async restart(i, seed = i === 0 ? 1 : 0) {
+		async restart(i, seed = i === 0 ? 1 : 0, at) {
 			retiredBytes += nodes[i]!.bytesSent;
+			if (at !== undefined) moved.set(i, at);
 			const m = make(i);
 			await m.start();
 			nodes[i] = m;
