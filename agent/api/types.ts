@@ -166,6 +166,43 @@ export interface NetworkInspect {
 	Version: number;
 }
 
+// ---- secrets and configs ----
+
+/** `secret create` / `config create`: the data as base64 (1 byte to 500 KB). */
+export interface FileObjectCreateRequest {
+	name: string;
+	data: string;
+	labels?: Record<string, string>;
+}
+
+/** `secret update` / `config update` (beyond Swarm): new data makes a new version and rolls the services using it. */
+export interface FileObjectUpdateRequest {
+	ref: string;
+	data?: string;
+	labels?: Record<string, string>;
+}
+
+/** `secret inspect` / `ls`: docker's fields plus the data version and size; never the data. */
+export interface SecretInspect {
+	ID: string;
+	Version: { Index: number };
+	CreatedAt: string;
+	UpdatedAt: string;
+	Spec: { Name: string; Labels: Record<string, string> };
+	/** The version of the data new tasks get (1, then one more per update that changed it). */
+	DataVersion: number;
+	DataSize: number;
+}
+
+/** `config inspect`: as a secret's, with the data (base64) in Spec as docker shows it. */
+export interface ConfigInspect extends Omit<SecretInspect, "Spec"> {
+	Spec: { Name: string; Labels: Record<string, string>; Data: string };
+}
+
+/** An update's answer: the object, and the services it rolls (names). */
+export type SecretUpdateResponse = SecretInspect & { Services: string[] };
+export type ConfigUpdateResponse = ConfigInspect & { Services: string[] };
+
 // ---- the route table ----
 
 /**
@@ -204,6 +241,16 @@ export interface ApiRoutes {
 	"POST /v1/nodes/ps": { body: { ref?: string; id?: string }; response: TaskRow[] };
 	"POST /v1/nodes/inspect": { body: { refs: string[] }; response: NodeInspect[] };
 	"POST /v1/nodes/update": { body: { ref: string; update: Record<string, unknown> }; response: NodeInspect };
+	"POST /v1/secrets/create": { body: FileObjectCreateRequest; response: SecretInspect };
+	"GET /v1/secrets": { response: SecretInspect[] };
+	"POST /v1/secrets/inspect": { body: { ref: string }; response: SecretInspect };
+	"POST /v1/secrets/update": { body: FileObjectUpdateRequest; response: SecretUpdateResponse };
+	"POST /v1/secrets/rm": { body: { ref: string }; response: { id: string } };
+	"POST /v1/configs/create": { body: FileObjectCreateRequest; response: ConfigInspect };
+	"GET /v1/configs": { response: ConfigInspect[] };
+	"POST /v1/configs/inspect": { body: { ref: string }; response: ConfigInspect };
+	"POST /v1/configs/update": { body: FileObjectUpdateRequest; response: ConfigUpdateResponse };
+	"POST /v1/configs/rm": { body: { ref: string }; response: { id: string } };
 }
 
 /** What one route's entry may say. */

@@ -2,7 +2,13 @@
 // what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
 import { join } from "node:path";
 import type { RecoveryResult } from "../../consensus/index.ts";
-import type { NetworkInspect } from "../api/index.ts";
+import type {
+	ConfigInspect,
+	ConfigUpdateResponse,
+	NetworkInspect,
+	SecretInspect,
+	SecretUpdateResponse,
+} from "../api/index.ts";
 import { AgentError, ConflictError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
 import {
@@ -57,6 +63,16 @@ import { Orchestrator, onTables } from "./orchestrator/index.ts";
 import { type RecoverySummary, summarizeRecovery } from "./recovery.ts";
 import { LeaderRpc } from "./rpc.ts";
 import { globalFits, Scheduler } from "./scheduling.ts";
+import {
+	createFileObject,
+	type FileKind,
+	fileSource,
+	findFileObject,
+	inspectConfig,
+	inspectSecret,
+	removeFileObject,
+	updateFileObject,
+} from "./secrets.ts";
 import {
 	createService,
 	findService,
@@ -162,6 +178,19 @@ export class Manager {
 			inspectNetwork(await createNetwork(store, validateNetworkSpec(body))),
 		);
 		rpc.register("network.rm", async (body) => removeNetwork(store, String(body.ref ?? "")));
+		// Secrets and configs: the data travels to the leader only, which seals it; answers hold none.
+		const keys = () => this.keys;
+		for (const kind of ["secret", "config"] as const) {
+			rpc.register(`${kind}.create`, async (body) => {
+				const r = await createFileObject(store, kind, keys, body);
+				return { id: r.id, index: r.version, services: [] };
+			});
+			rpc.register(`${kind}.update`, async (body) => {
+				const r = await updateFileObject(store, kind, keys, body);
+				return { id: r.id, index: r.version, services: r.services };
+			});
+			rpc.register(`${kind}.rm`, async (body) => removeFileObject(store, kind, String(body.ref ?? "")));
+		}
 		rpc.register("cluster.autolock", async (body) => {
 			const change = body.change;
 			if (change !== "on" && change !== "off" && change !== "rotate")
@@ -202,9 +231,16 @@ export class Manager {
 		const rpc = new LeaderRpc(o.host, store, o.logger);
 		await rpc.start();
 		await store.start();
-		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger });
+		let self: Manager | undefined;
+		const files = fileSource(
+			store,
+			() => self?.keys ?? o.keys,
+			(err) => o.logger.error({ code: (err as { code?: string }).code }, `a secret did not open: ${err.message}`),
+		);
+		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger, files });
 		await endpoint.start();
 		const m = new Manager(store, rpc, o, endpoint);
+		self = m;
 		m.recovered = recovered;
 		m.loops.start();
 		return m;
@@ -365,6 +401,51 @@ export class Manager {
 
 	inspectNetwork(ref: string) {
 		return inspectNetwork(findNetwork(this.store, ref));
+	}
+
+	/** `secret create` / `config create` through the leader; the answer is read here once applied. */
+	async createFileObject(kind: FileKind, body: Record<string, unknown>): Promise<{ id: string }> {
+		const r = (await this.rpc.call(`${kind}.create`, { ...body })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return { id: r.id };
+	}
+
+	private async updateFileObject(kind: FileKind, body: Record<string, unknown>) {
+		const r = (await this.rpc.call(`${kind}.update`, { ...body })) as { id: string; index: number; services: string[] };
+		await this.store.waitForApplied(r.index);
+		return r;
+	}
+
+	async updateSecret(body: Record<string, unknown>): Promise<SecretUpdateResponse> {
+		const r = await this.updateFileObject("secret", body);
+		return { ...this.inspectSecret(r.id), Services: r.services };
+	}
+
+	async updateConfig(body: Record<string, unknown>): Promise<ConfigUpdateResponse> {
+		const r = await this.updateFileObject("config", body);
+		return { ...this.inspectConfig(r.id), Services: r.services };
+	}
+
+	async removeFileObject(kind: FileKind, ref: string): Promise<{ id: string }> {
+		const r = (await this.rpc.call(`${kind}.rm`, { ref })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return { id: r.id };
+	}
+
+	inspectSecret(ref: string): SecretInspect {
+		return inspectSecret(findFileObject(this.store, "secret", ref));
+	}
+
+	inspectConfig(ref: string): ConfigInspect {
+		return inspectConfig(findFileObject(this.store, "config", ref));
+	}
+
+	listSecrets(): SecretInspect[] {
+		return this.store.list("secrets").map((r) => this.inspectSecret(r.id));
+	}
+
+	listConfigs(): ConfigInspect[] {
+		return this.store.list("configs").map((r) => this.inspectConfig(r.id));
 	}
 
 	/** The Raft voters and the leader, for node ls's MANAGER STATUS. */

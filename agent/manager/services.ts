@@ -8,6 +8,7 @@ import { checkPorts } from "./allocator/index.ts";
 import { InvalidServiceRequestError } from "./errors.ts";
 import { newTaskId } from "./orchestrator/index.ts";
 import { validatePlacement } from "./scheduler/index.ts";
+import { resolveFileRefs } from "./secrets.ts";
 
 /** A service by id, name or unique id prefix. */
 export function findService(store: ClusterStore, ref: string): StoredRecord<Service> {
@@ -28,7 +29,7 @@ const randomName = () =>
 /** Everything that can be refused without writing: the spec, its networks, constraints, ports. */
 export function checkServiceSpec(store: ClusterStore, raw: unknown, self?: string): ServiceSpec {
 	const r = raw && typeof raw === "object" && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-	const spec = validateServiceSpec(r.name === undefined ? { ...r, name: randomName() } : raw);
+	const spec = resolveFileRefs(store, validateServiceSpec(r.name === undefined ? { ...r, name: randomName() } : raw));
 	validatePlacement({ placement: spec.task.placement });
 	for (const n of spec.task.networks) {
 		const net =

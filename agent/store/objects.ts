@@ -1,6 +1,7 @@
 // The objects the cluster store holds: one type and one validator per table (specs and tasks are
 // agent/services' shapes, node records agent/nodes'; their store checks are here). The FSM runs
 // them on every create and update: a bad value is refused alike on every manager, naming the field.
+import { SEAL_OVERHEAD } from "../keyring/index.ts";
 import type { NodeRecord } from "../nodes/index.ts";
 import {
 	type DesiredState,
@@ -15,6 +16,7 @@ import {
 import {
 	arr,
 	bool,
+	bytes,
 	type Check,
 	fail,
 	failAt,
@@ -251,7 +253,7 @@ const SEALED: Check = (v) => {
 	if (b[0] !== 1) fail(`must be sealed with seal version 1 (got version ${b[0]})`);
 };
 /** Version + nonce + tag + at least one byte of ciphertext. */
-const SEALED_MIN = 1 + 12 + 16 + 1;
+const SEALED_MIN = SEAL_OVERHEAD + 1;
 
 export const validateCluster = validator<Cluster>(
 	"cluster",
@@ -267,12 +269,38 @@ export const validateCluster = validator<Cluster>(
 	}),
 );
 
-// ---- secrets and configs (placeholders until they are built: name and labels only) ----
+// ---- secrets and configs ----
 
+/** Swarm's bound on a secret's or config's data. */
+export const MAX_FILE_DATA = 500 * 1024;
+/** Data versions a record keeps: the current one and the ones tasks or previous specs still use. */
+export const MAX_DATA_VERSIONS = 16;
+
+/** One version of a secret's data, sealed with the managers' cluster secret (aad `secret:ID:VERSION`). */
+export interface SecretData {
+	version: number;
+	sealed: Uint8Array;
+	/** Bytes of the data in the clear. */
+	size: number;
+	createdAt: string;
+}
+
+/** A secret: its data only ever sealed here; `version` is the current data version. */
 export interface Secret {
 	id: string;
 	name: string;
 	labels: Record<string, string>;
+	version: number;
+	versions: SecretData[];
+	createdAt: string;
+	updatedAt: string;
+}
+
+/** One version of a config's data (configs are not secret: kept in the clear). */
+export interface ConfigData {
+	version: number;
+	data: Uint8Array;
+	size: number;
 	createdAt: string;
 }
 
@@ -280,9 +308,38 @@ export interface Config {
 	id: string;
 	name: string;
 	labels: Record<string, string>;
+	version: number;
+	versions: ConfigData[];
 	createdAt: string;
+	updatedAt: string;
 }
 
-const NAMED_PLACEHOLDER = obj({ id: ID, name: NAME, labels: strMap(), createdAt: ISO_TIME });
-export const validateSecret = validator<Secret>("secret", NAMED_PLACEHOLDER);
-export const validateConfigObject = validator<Config>("config", NAMED_PLACEHOLDER);
+/** docker's secret and config names: 1-64 letters, digits, '_', '.' or '-', starting alphanumeric. */
+export const FILE_OBJECT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+
+const fileObject = (dataField: "sealed" | "data", max: number): Check =>
+	obj(
+		{
+			id: ID,
+			name: str({
+				max: 64,
+				re: FILE_OBJECT_NAME,
+				hint: "letters, digits, '_', '.' or '-', starting with a letter or digit",
+			}),
+			labels: strMap(),
+			version: int(1),
+			versions: arr(
+				obj({ version: int(1), [dataField]: bytes(max), size: int(0, MAX_FILE_DATA), createdAt: ISO_TIME }),
+				MAX_DATA_VERSIONS,
+			),
+			createdAt: ISO_TIME,
+			updatedAt: ISO_TIME,
+		},
+		(v) => {
+			const versions = v.versions as Array<{ version: number }>;
+			if (!versions.some((x) => x.version === v.version)) failAt("versions", `holds no data for version ${v.version}`);
+			if (new Set(versions.map((x) => x.version)).size !== versions.length) failAt("versions", "holds a version twice");
+		},
+	);
+export const validateSecret = validator<Secret>("secret", fileObject("sealed", MAX_FILE_DATA + SEAL_OVERHEAD));
+export const validateConfigObject = validator<Config>("config", fileObject("data", MAX_FILE_DATA));

@@ -3,6 +3,7 @@ import { registerContainers } from "./container.ts";
 import { registerImage } from "./image.ts";
 import { registerLab } from "./lab.ts";
 import { registerNetwork } from "./network.ts";
+import { registerSecret } from "./secret.ts";
 import { registerService } from "./service.ts";
 import { registerSwarm } from "./swarm.ts";
 
@@ -15,4 +16,5 @@ export const registrations: Array<(program: Command) => void> = [
 	registerContainers,
 	registerNetwork,
 	registerService,
+	registerSecret,
 ];
