@@ -6,15 +6,36 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
+import type { SecureContext } from "node:tls";
 
 /** Node's bundled roots, the system store (/etc/ssl/certs), and any extra PEMs. */
-export async function caFor(host: string, o: { certsDir?: string; extraCAs?: string[] }): Promise<string[]> {
+function caFor(host: string, o: { certsDir?: string; extraCAs?: string[] }): string[] {
 	const { getCACertificates } = process.getBuiltinModule("node:tls");
-	const cas = new Set([...getCACertificates("default"), ...getCACertificates("system"), ...(o.extraCAs ?? [])]);
+	return [...new Set([...getCACertificates("default"), ...getCACertificates("system"), ...extraCAs(host, o)])];
+}
+
+/** The PEMs beyond the machine's roots: certs.d/HOST:PORT/*.crt (read at each call), then extraCAs. */
+function extraCAs(host: string, o: { certsDir?: string; extraCAs?: string[] }): string[] {
+	const out = [...(o.extraCAs ?? [])];
 	const dir = o.certsDir ? join(o.certsDir, host.replaceAll("/", "_")) : undefined;
 	if (dir && existsSync(dir))
-		for (const f of readdirSync(dir)) if (f.endsWith(".crt")) cas.add(readFileSync(join(dir, f), "utf8"));
-	return [...cas];
+		for (const f of readdirSync(dir).sort()) if (f.endsWith(".crt")) out.push(readFileSync(join(dir, f), "utf8"));
+	return out;
+}
+
+/**
+ * One TLS context per registry host and CA set, reused by every request: a context of ~270 roots
+ * built per request costs ~1.5 MB of native memory that stays (each task's pull made one: most of
+ * bench/agent-rss's per-task growth). A changed certs.d makes a new one.
+ */
+const contexts = new Map<string, { key: string; ctx: SecureContext }>();
+function secureContextFor(host: string, o: { certsDir?: string; extraCAs?: string[] }): SecureContext {
+	const key = extraCAs(host, o).join("\n");
+	const had = contexts.get(host);
+	if (had?.key === key) return had.ctx;
+	const ctx = process.getBuiltinModule("node:tls").createSecureContext({ ca: caFor(host, o) });
+	contexts.set(host, { key, ctx });
+	return ctx;
 }
 
 /** What the registry client reads of a response. */
@@ -42,8 +63,8 @@ export async function httpGet(
 	let u = new URL(url);
 	let h = { ...headers };
 	for (let hop = 0; hop < 6; hop++) {
-		const ca = u.protocol === "https:" ? await caFor(u.host, o) : undefined;
-		const res = await once(u, h, ca, o.signal);
+		const tls = u.protocol === "https:" ? secureContextFor(u.host, o) : undefined;
+		const res = await once(u, h, tls, o.signal);
 		const loc = res.header("location");
 		if (res.status < 300 || res.status >= 400 || !loc) return res;
 		res.discard();
@@ -58,14 +79,14 @@ export async function httpGet(
 async function once(
 	u: URL,
 	headers: Record<string, string>,
-	ca: string[] | undefined,
+	secureContext: SecureContext | undefined,
 	signal?: AbortSignal,
 ): Promise<HttpResponse> {
 	if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error(`unsupported URL scheme in ${u.href}`);
 	// getBuiltinModule, not import(): an ES import of node:http(s) builds its namespace, which loads undici.
-	const { request } = ca ? process.getBuiltinModule("node:https") : process.getBuiltinModule("node:http");
+	const { request } = secureContext ? process.getBuiltinModule("node:https") : process.getBuiltinModule("node:http");
 	return new Promise((resolve, reject) => {
-		const req = request(u, { method: "GET", headers, ...(ca ? { ca } : {}), signal }, (res) => {
+		const req = request(u, { method: "GET", headers, ...(secureContext ? { secureContext } : {}), signal }, (res) => {
 			const status = res.statusCode ?? 0;
 			const body = status === 204 || status === 304 ? null : res;
 			if (!body) res.resume();
