@@ -6,6 +6,7 @@ import { MANAGER_PROTOCOL, Manager } from "../../../agent/manager/index.ts";
 import { NodeDirectory } from "../../../agent/nodes/index.ts";
 import { CLUSTER_ID } from "../../../agent/store/index.ts";
 import { tempDir } from "../../helpers/index.ts";
+import { oneManager } from "../../helpers/manager.ts";
 
 const noop = (_o: object, _m?: string) => {};
 const quiet = { info: noop, warn: noop, error: noop, debug: noop };
@@ -114,22 +115,7 @@ t.test("a one-manager store survives a restart; bad manager requests are refused
 });
 
 t.test("a write from the API costs one log entry (and one fsync): its barrier writes none", async (t) => {
-	const dir = tempDir("tsswarm-store-barrier-");
-	t.teardown(dir.remove);
-	const h = await host(dir.path);
-	const m = await Manager.start({
-		host: h,
-		dataRoot: dir.path,
-		clusterId: "c1",
-		logger: quiet,
-		bootstrap: true,
-		directory: new NodeDirectory(),
-	});
-	t.teardown(async () => {
-		await m.stop().catch(() => {});
-		await h.stop().catch(() => {});
-	});
-	await m.initCluster("c1", { addrPools: ["198.19.0.0/16"], subnetSize: 24 });
+	const { m } = await oneManager(t, "tsswarm-store-barrier-");
 	const stats = () => m.store.raftStats();
 	const before = stats();
 	for (const name of ["a", "b", "c"]) await m.createNetwork({ name });
