@@ -55,7 +55,7 @@ export interface AgentApi {
 	/** `unlock-key [--rotate]`: the key in force (null: autolock is off). */
 	unlockKey?(rotate: boolean): Promise<{ unlockKey: string | null }>;
 	join(token: string, addr: string): Promise<AgentInfo>;
-	joinToken(role: Role, rotate: boolean): JoinTokenResponse;
+	joinToken(role: Role, rotate: boolean): Promise<JoinTokenResponse>;
 	/** Throws NotInClusterError outside a cluster. */
 	nodes(): AgentNode[];
 	removeNode(id: string, force: boolean): Promise<{ id: string }>;

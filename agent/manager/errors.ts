@@ -83,6 +83,16 @@ export class NoClusterSecretError extends AgentError {
 	}
 }
 
+/** This manager cannot admit nodes or print tokens yet: it lacks the cluster secret or the store the join keys. */
+export class NoJoinKeysError extends AgentError {
+	static override status = 409;
+	static readonly code = "ERR_NO_JOIN_KEYS";
+	override name = "NoJoinKeysError";
+	constructor(why: string) {
+		super(`cannot issue join tokens or admit nodes here: ${why}`, NoJoinKeysError.code);
+	}
+}
+
 /** The last Raft voter cannot hand its vote to anyone: leaving it loses the cluster state. */
 export class LastManagerError extends AgentError {
 	static readonly code = "ERR_LAST_MANAGER";

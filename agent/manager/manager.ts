@@ -11,7 +11,14 @@ import type {
 } from "../api/index.ts";
 import { AgentError, ConflictError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
-import { dataCipher, formatUnlockKey, type ManagerKeys, newKey } from "../keyring/index.ts";
+import {
+	dataCipher,
+	formatUnlockKey,
+	type ManagerKeys,
+	newKey,
+	newManagerKeys,
+	writeKeyFile,
+} from "../keyring/index.ts";
 import type { TaskLogFetcher } from "../logs/index.ts";
 import {
 	NODES_LIST,
@@ -28,6 +35,7 @@ import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
 import { NoClusterSecretError } from "./errors.ts";
 import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
 import { handOffVote, type LostWithLastManager, lostWithLastManager, removeLeaver } from "./handoff.ts";
+import { fetchClusterSecret, JoinKeys } from "./joinkeys.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import { type LogItem, parseLogsQuery, serviceLogs } from "./logs.ts";
 import {
@@ -107,12 +115,16 @@ export class Manager {
 	private readonly rpc: LeaderRpc;
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
-	private readonly unfollowAutolock: () => void;
+	private unfollowAutolock: () => void;
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
+	private readonly host: Host;
+	private readonly directory: NodeDirectory;
 	/** This manager's keys, when it holds them (the init node; others once given them). */
-	readonly keys: ManagerKeys | undefined;
+	private heldKeys: ManagerKeys | undefined;
+	/** The join material in the store (sealed with keys.clusterSecret): any manager holding it admits. */
+	readonly join: JoinKeys;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
 	/** Set when this manager started with forceNewCluster: what recovery did. */
@@ -123,9 +135,19 @@ export class Manager {
 		this.rpc = rpc;
 		this.log = o.logger;
 		this.endpoint = endpoint;
-		this.keys = o.keys;
+		this.heldKeys = o.keys;
+		this.join = new JoinKeys({
+			store,
+			rpc,
+			directory: o.directory,
+			clusterId: o.clusterId,
+			logger: o.logger,
+			keys: () => this.heldKeys,
+		});
 		this.eventLog = new EventLog(store);
 		this.logs = o.logs;
+		this.host = o.host;
+		this.directory = o.directory;
 		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
 		this.unfollowAutolock = o.keys && o.keyFile ? followAutolock(store, o.keys, o.keyFile, o.logger) : () => {};
@@ -239,6 +261,39 @@ export class Manager {
 	/** Before leaving: hand leadership over if it leads, and get out of the Raft configuration. */
 	handOffVote(timeoutMs: number): Promise<{ removed: boolean; newLeader?: string }> {
 		return handOffVote(this.store, (kind, body, o) => this.rpc.call(kind, body, o), { timeoutMs, log: this.log });
+	}
+
+	get keys(): ManagerKeys | undefined {
+		return this.heldKeys;
+	}
+
+	/** The keys arrived after start (a manager given the cluster secret by another; see agent.ts). */
+	adoptKeys(keys: ManagerKeys): void {
+		this.heldKeys = keys;
+	}
+
+	/**
+	 * A manager without the cluster secret (promoted, or joined through an older manager) asks the
+	 * other managers for it and writes its own key file; undefined when none gave it (yet).
+	 */
+	async acquireKeys(keyFile: string): Promise<ManagerKeys | undefined> {
+		if (this.heldKeys) return this.heldKeys;
+		const secret = await fetchClusterSecret({
+			host: this.host,
+			directory: this.directory,
+			self: this.store.id,
+			logger: this.log,
+		});
+		if (!secret) return undefined;
+		// Its own data key seals its Raft files from its next start (what it wrote until then stays readable).
+		const keys = newManagerKeys(secret);
+		writeKeyFile(keyFile, keys);
+		this.heldKeys = keys;
+		// With autolock on, its key file is sealed with the cluster's unlock key like every manager's.
+		this.unfollowAutolock();
+		this.unfollowAutolock = followAutolock(this.store, keys, keyFile, this.log);
+		this.log.info({}, "cluster secret received from another manager; this manager now admits nodes");
+		return keys;
 	}
 
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */

@@ -230,7 +230,30 @@ export interface Cluster {
 	createdAt: string;
 	/** Autolock on: the unlock key (base64), sealed with the cluster secret; every manager seals its key file with it. */
 	autolock?: { sealedKey: string; since: string };
+	/** The join protocol's key material, sealed: any manager holding the cluster secret admits nodes. */
+	joinKeys?: SealedJoinKeys;
 }
+
+/**
+ * The cluster's join material, each field sealed (agent/keyring) with the managers' cluster secret
+ * and an associated data naming the field and the cluster (agent/manager/joinkeys.ts): the
+ * Ed25519 signing key (libp2p protobuf) and the manager and worker join secrets.
+ */
+export interface SealedJoinKeys {
+	signingKey: Uint8Array;
+	manager: Uint8Array;
+	worker: Uint8Array;
+}
+
+/** A sealed value: version byte 1, nonce, ciphertext, tag (agent/keyring's format), bounded. */
+const SEALED: Check = (v) => {
+	if (!(v instanceof Uint8Array)) fail(`must be sealed bytes (got ${v === null ? "null" : typeof v})`);
+	const b = v as Uint8Array;
+	if (b.length < SEALED_MIN || b.length > 4096) fail(`must be ${SEALED_MIN} to 4096 sealed bytes (got ${b.length})`);
+	if (b[0] !== 1) fail(`must be sealed with seal version 1 (got version ${b[0]})`);
+};
+/** Version + nonce + tag + at least one byte of ciphertext. */
+const SEALED_MIN = SEAL_OVERHEAD + 1;
 
 export const validateCluster = validator<Cluster>(
 	"cluster",
@@ -242,6 +265,7 @@ export const validateCluster = validator<Cluster>(
 		nextVni: int(1, 2 ** 24),
 		createdAt: ISO_TIME,
 		autolock: opt(obj({ sealedKey: str({ min: 1, max: 256, re: /^[A-Za-z0-9+/]+=*$/ }), since: ISO_TIME })),
+		joinKeys: opt(obj({ signingKey: SEALED, manager: SEALED, worker: SEALED })),
 	}),
 );
 
