@@ -6,28 +6,22 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { arch, cpus, hostname, networkInterfaces, totalmem } from "node:os";
 import { join } from "node:path";
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
+import { privateKeyFromProtobuf } from "@libp2p/crypto/keys";
 import type { Ed25519PrivateKey } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import pino from "pino";
 import { writeFileAtomic } from "../consensus/index.ts";
 import { agentRoutes, ControlServer, socketPath } from "./api/index.ts";
 import { DispatcherClient } from "./dispatch/index.ts";
-import {
-	AgentError,
-	AlreadyInClusterError,
-	ConflictError,
-	NoClusterKeyError,
-	NotInClusterError,
-	UsageError,
-} from "./errors.ts";
+import { AgentError, AlreadyInClusterError, ConflictError, NotInClusterError, UsageError } from "./errors.ts";
 import { DEFAULT_PORT, Host } from "./host/index.ts";
 import {
 	fingerprint,
 	formatToken,
 	hashSecret,
+	JOIN_PROTOCOL,
 	type JoinGrant,
-	newSecret,
+	type JoinServerState,
 	type Role,
 	requestJoin,
 	serveJoin,
@@ -47,7 +41,7 @@ import {
 	writeKeyFile,
 } from "./keyring/index.ts";
 import { type LogSource, logsClient, serveLogs, type TaskLogFetcher } from "./logs/index.ts";
-import type { InitOptions, Manager } from "./manager/index.ts";
+import type { InitOptions, JoinMaterial, Manager } from "./manager/index.ts";
 import { lanConfig, Membership, UdpTransport } from "./membership/index.ts";
 import {
 	AddressFollower,
@@ -86,9 +80,8 @@ interface ClusterState {
 	role: Role;
 	membershipKey: string;
 	/**
-	 * Manager and worker secrets, only on the node that holds the cluster key: it must print the
-	 * tokens again. In the clear, like the cluster key beside it, protected by file modes (0600 in
-	 * a 0700 dir); what a joiner proves knowledge of is an HMAC keyed by their hash.
+	 * Before the join keys moved into the store (sealed): the init node's manager and worker
+	 * secrets, in the clear beside cluster.key. Read for the upgrade, then moved and dropped.
 	 */
 	secrets?: { manager: string; worker: string };
 	seeds: string[];
@@ -163,7 +156,10 @@ export class Agent {
 	private membership: Membership | undefined;
 	private manager: Manager | undefined;
 	private state: ClusterState | undefined;
+	/** The init node's signing key of a cluster made before the join keys moved into the store. */
 	private clusterKey: Ed25519PrivateKey | undefined;
+	/** Whether /tsswarm/join/1 is registered (on managers). */
+	private servingJoin = false;
 	/** This manager's keys (DATA/cluster/keys): the shared cluster secret and its own data key. */
 	private keys: ManagerKeys | undefined;
 	/**
@@ -215,8 +211,8 @@ export class Agent {
 			announce: [`/ip4/${this.advertise.ip}/tcp/${this.advertise.port}`],
 			allowList: this.directory,
 			logger: this.log,
-			// Only the node that serves the join protocol lets non-members in (for its grace period).
-			admitNewcomers: () => this.clusterKey !== undefined && !this.locked,
+			// Only a manager that can serve the join protocol lets non-members in (for its grace period).
+			admitNewcomers: () => !this.locked && (this.manager?.join.ready() === true || this.legacyJoin() !== undefined),
 		});
 		// A node taken out of the directory (node rm) is cut off at once, not at its next dial.
 		this.directory.on("removed", (ids) => {
@@ -307,7 +303,7 @@ export class Agent {
 		const seeds = new Set([...st.seeds, ...known.slice(0, 16).map((e) => e.addr)]);
 		seeds.delete(this.advertiseAddr);
 		if (seeds.size) this.membership.join([...seeds]);
-		if (this.clusterKey && !this.locked) await this.serveJoin();
+		if (!this.locked) await this.serveJoin();
 		await this.startWorker();
 		if (this.locked) this.log.warn({}, "this manager is locked (autolock): run `tsswarm unlock` to start it");
 		this.roles = new RoleController({
@@ -394,18 +390,12 @@ export class Agent {
 		if (this.worker) this.startDispatch();
 	}
 
+	/** Every manager serves the join protocol; it admits once it can open the store's join keys. */
 	private async serveJoin(): Promise<void> {
 		const st = this.state!;
-		if (this.clusterKey) {
-			await serveJoin(this.host, {
-				clusterId: st.clusterId,
-				clusterKey: this.clusterKey,
-				secretHashes: () => ({
-					manager: hashSecret(this.state!.secrets!.manager),
-					worker: hashSecret(this.state!.secrets!.worker),
-				}),
-				grant: (peer, role, meta) => this.grant(peer, role, meta),
-			});
+		if (st.role === "manager" && !this.servingJoin) {
+			await serveJoin(this.host, this.joinServer(st.clusterId));
+			this.servingJoin = true;
 		}
 	}
 
@@ -472,6 +462,9 @@ export class Agent {
 				if (!this.logs) throw new NotInClusterError();
 				return this.logs.fetch(node, req, onLines, signal);
 			},
+		}).then((m) => {
+			void this.settleManagerKeys(m);
+			return m;
 		});
 	}
 
@@ -517,6 +510,80 @@ export class Agent {
 		this.dispatch.start();
 	}
 
+	/** The join protocol's view of this manager: the material is read at each use (rotation, arrival). */
+	private joinServer(clusterId: string): JoinServerState {
+		const material = () => this.joinMaterial();
+		return {
+			clusterId,
+			get clusterKey() {
+				return material().signingKey;
+			},
+			secretHashes: () => {
+				const s = material().secrets;
+				return { manager: hashSecret(s.manager), worker: hashSecret(s.worker) };
+			},
+			grant: (peer, role, meta) => this.grant(peer, role, meta),
+		};
+	}
+
+	/** The old files' material, until it is moved into the store. */
+	private legacyJoin(): JoinMaterial | undefined {
+		const s = this.state?.secrets;
+		return this.clusterKey && s ? { signingKey: this.clusterKey, secrets: s } : undefined;
+	}
+
+	/** The store's join material (opened with the cluster secret), or the old files' before migration. */
+	private joinMaterial(): JoinMaterial {
+		const mgr = this.managerOnly();
+		const legacy = this.legacyJoin();
+		return legacy && !mgr.join.stored() ? legacy : mgr.join.material();
+	}
+
+	/**
+	 * After a manager starts: get the cluster secret if this manager lacks it (joined through an
+	 * older manager, or promoted: the hook calls acquireManagerKeys), and move the old files' join
+	 * material into the store. Retries with backoff until done or the manager stops.
+	 */
+	private async settleManagerKeys(mgr: Manager): Promise<void> {
+		await new Promise((r) => setImmediate(r)); // the caller makes it this.manager first
+		for (let delay = 500; this.manager === mgr; delay = Math.min(delay * 2, 10_000)) {
+			try {
+				const keys = await this.acquireManagerKeys();
+				const legacy = this.legacyJoin();
+				if (keys && legacy) await this.migrateJoinKeys(mgr, legacy);
+				if (keys !== false && !this.legacyJoin()) return;
+			} catch (err) {
+				this.log.warn({ err: (err as Error).message }, "manager keys not settled yet; retrying");
+			}
+			await new Promise((r) => setTimeout(r, delay).unref());
+		}
+	}
+
+	/**
+	 * A node whose role is manager gets the cluster secret from another manager and writes its own
+	 * DATA/cluster/keys. True when it holds the keys, false when not yet, undefined when locked
+	 * (autolock: the file is there, sealed). Called when the node becomes a manager (onBecomeManager).
+	 */
+	async acquireManagerKeys(): Promise<boolean | undefined> {
+		if (this.keys) return true;
+		const file = join(this.dir, "keys");
+		if (keyFileExists(file)) return undefined;
+		this.keys = await this.managerOnly().acquireKeys(file);
+		return this.keys !== undefined;
+	}
+
+	/** A cluster made before the join keys moved into the store: seal them there, then drop the files. */
+	private async migrateJoinKeys(mgr: Manager, legacy: JoinMaterial): Promise<void> {
+		await mgr.store.waitForLeader(10_000);
+		if (!mgr.join.stored()) await mgr.join.store(legacy, { ifMissing: true });
+		// The secrets leave the state file first: cluster.key gone means the move is complete.
+		delete this.state!.secrets;
+		this.saveState();
+		rmSync(join(this.dir, "cluster.key"), { force: true });
+		this.clusterKey = undefined;
+		this.log.info({}, "join keys moved into the store (sealed); cluster.key and the state file's secrets removed");
+	}
+
 	/**
 	 * Admit a joiner whose proof checked out: its record goes into the nodes table (through the
 	 * leader) before it hears back, so every manager admits it by the time it connects.
@@ -540,6 +607,8 @@ export class Agent {
 			role,
 			membershipKey: Buffer.from(this.state!.membershipKey, "base64"),
 			members: this.directory.list(),
+			// A manager must open the store's sealed values: it gets the secret every manager holds.
+			...(role === "manager" && this.keys ? { clusterSecret: this.keys.clusterSecret } : {}),
 		};
 	}
 
@@ -577,20 +646,18 @@ export class Agent {
 
 	async init(o: InitOptions) {
 		if (this.state) throw new AlreadyInClusterError(this.state.clusterId);
-		this.clusterKey = await generateKeyPair("Ed25519");
-		writeFileAtomic(join(this.dir, "cluster.key"), privateKeyToProtobuf(this.clusterKey));
 		this.keys = newManagerKeys();
 		writeKeyFile(join(this.dir, "keys"), this.keys);
 		this.state = {
 			clusterId: randomUUID(),
 			role: "manager",
 			membershipKey: randomBytes(32).toString("base64"),
-			secrets: { manager: newSecret(), worker: newSecret() },
 			seeds: [],
 		};
 		this.saveState();
 		await this.startCluster(true);
 		const { unlockKey } = await this.manager!.initCluster(this.state.clusterId, o);
+		await this.manager!.join.create();
 		await this.manager!.registerNode(nodeRecord(this.host.peerId, "manager", this.description()));
 		return {
 			...this.info(),
@@ -628,11 +695,9 @@ export class Agent {
 	}
 
 	private tokens() {
-		const fp = fingerprint(this.clusterKey!.publicKey.raw);
-		return {
-			manager: formatToken(fp, this.state!.secrets!.manager),
-			worker: formatToken(fp, this.state!.secrets!.worker),
-		};
+		const m = this.joinMaterial();
+		const fp = fingerprint(m.signingKey.publicKey.raw);
+		return { manager: formatToken(fp, m.secrets.manager), worker: formatToken(fp, m.secrets.worker) };
 	}
 
 	async join(token: string, addr: string) {
@@ -649,17 +714,19 @@ export class Agent {
 			seeds: members.filter((m) => m.id !== this.host.peerId).map((m) => m.addr),
 		};
 		this.directory.set(members, 0);
+		if (grant.clusterSecret) {
+			this.keys = newManagerKeys(grant.clusterSecret);
+			writeKeyFile(join(this.dir, "keys"), this.keys);
+		}
 		this.saveState();
 		await this.startCluster();
 		return { ...this.info() };
 	}
 
-	joinToken(role: Role, rotate: boolean) {
-		if (!this.state?.secrets || !this.clusterKey) throw new NoClusterKeyError();
-		if (rotate) {
-			this.state.secrets[role] = newSecret();
-			this.saveState();
-		}
+	/** Any manager prints the tokens; `rotate` writes a new sealed secret through the leader (cluster-wide). */
+	async joinToken(role: Role, rotate: boolean) {
+		const mgr = this.managerOnly();
+		if (rotate) await mgr.join.rotate(role);
 		return { token: this.tokens()[role] };
 	}
 
@@ -755,6 +822,8 @@ export class Agent {
 	private async stopCluster(): Promise<void> {
 		await this.roles?.stop();
 		this.roles = undefined;
+		if (this.servingJoin) await this.host.unhandle(JOIN_PROTOCOL);
+		this.servingJoin = false;
 		await this.dispatch?.stop();
 		this.dispatch = undefined;
 		await this.logs?.stop();

@@ -68,16 +68,6 @@ export class AlreadyInClusterError extends ConflictError {
 	}
 }
 
-export class NoClusterKeyError extends ConflictError {
-	override name = "NoClusterKeyError";
-	constructor() {
-		super(
-			"only the node that ran init holds the cluster key and can issue join tokens (for now)",
-			"ERR_NO_CLUSTER_KEY",
-		);
-	}
-}
-
 /** The local API has no such route (method + path): 404. */
 export class NoSuchRouteError extends AgentError {
 	static override status = 404;

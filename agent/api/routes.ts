@@ -55,7 +55,7 @@ export interface AgentApi {
 	/** `unlock-key [--rotate]`: the key in force (null: autolock is off). */
 	unlockKey?(rotate: boolean): Promise<{ unlockKey: string | null }>;
 	join(token: string, addr: string): Promise<AgentInfo>;
-	joinToken(role: Role, rotate: boolean): JoinTokenResponse;
+	joinToken(role: Role, rotate: boolean): Promise<JoinTokenResponse>;
 	/** Throws NotInClusterError outside a cluster. */
 	nodes(): AgentNode[];
 	removeNode(id: string, force: boolean): Promise<{ id: string }>;
@@ -70,6 +70,7 @@ export interface AgentApi {
 		| "inspectNetwork"
 		| "removeNetwork"
 		| "createService"
+		| "validateService"
 		| "listServices"
 		| "inspectService"
 		| "serviceTasks"
@@ -84,6 +85,14 @@ export interface AgentApi {
 		| "events"
 		| "updateAutopilot"
 		| "autopilotSettings"
+		| "createFileObject"
+		| "listSecrets"
+		| "listConfigs"
+		| "inspectSecret"
+		| "inspectConfig"
+		| "updateSecret"
+		| "updateConfig"
+		| "removeFileObject"
 	> & {
 		store: Pick<ClusterStore, "list">;
 	};
@@ -96,6 +105,13 @@ const MANAGER_STATUS = ["", "Leader", "Reachable", "Unreachable", "Catching up"]
 const STRS = c.arr(c.str({ max: 64 }), 64);
 const FORCE = c.obj({ force: c.opt(c.bool) });
 const REF = c.obj({ ref: c.str({ max: 256 }) });
+/** Base64 data of a secret or config: its size and alphabet are the manager's to check; never echoed. */
+const DATA: c.Check = (v) => {
+	if (typeof v !== "string") c.fail(`must be a base64 string (got ${typeof v})`);
+	if ((v as string).length > 1 << 20) c.fail("is over 1 MB of base64 (the data may be at most 500 KB)");
+};
+const FILE_CREATE = c.obj({ name: c.str({ max: 256 }), data: DATA, labels: c.opt(c.strMap()) });
+const FILE_UPDATE = c.obj({ ref: c.str({ max: 256 }), data: c.opt(DATA), labels: c.opt(c.strMap()) });
 /** Any JSON object (a spec or an update is checked whole by the manager, naming the field). */
 const OBJECT: c.Check = (v) => {
 	if (!v || typeof v !== "object" || Array.isArray(v)) c.fail("must be an object");
@@ -183,6 +199,10 @@ function allRoutes(a: AgentApi): CompiledRoute[] {
 			body: c.obj({ spec: OBJECT }),
 			handler: ({ body }) => a.managerOnly().createService(body.spec),
 		}),
+		route("POST /v1/services/validate", {
+			body: c.obj({ spec: OBJECT }),
+			handler: ({ body }) => a.managerOnly().validateService(body.spec),
+		}),
 		route("GET /v1/services", { handler: () => a.managerOnly().listServices() }),
 		route("POST /v1/services/inspect", {
 			body: REF,
@@ -219,6 +239,36 @@ function allRoutes(a: AgentApi): CompiledRoute[] {
 		route("POST /v1/swarm/autopilot", {
 			body: c.obj({ autopilot: OBJECT }),
 			handler: ({ body }) => a.managerOnly().updateAutopilot(body.autopilot),
+		}),
+		route("POST /v1/secrets/create", {
+			body: FILE_CREATE,
+			handler: async ({ body }) =>
+				a.managerOnly().inspectSecret((await a.managerOnly().createFileObject("secret", { ...body })).id),
+		}),
+		route("GET /v1/secrets", { handler: () => a.managerOnly().listSecrets() }),
+		route("POST /v1/secrets/inspect", { body: REF, handler: ({ body }) => a.managerOnly().inspectSecret(body.ref) }),
+		route("POST /v1/secrets/update", {
+			body: FILE_UPDATE,
+			handler: ({ body }) => a.managerOnly().updateSecret({ ...body }),
+		}),
+		route("POST /v1/secrets/rm", {
+			body: REF,
+			handler: ({ body }) => a.managerOnly().removeFileObject("secret", body.ref),
+		}),
+		route("POST /v1/configs/create", {
+			body: FILE_CREATE,
+			handler: async ({ body }) =>
+				a.managerOnly().inspectConfig((await a.managerOnly().createFileObject("config", { ...body })).id),
+		}),
+		route("GET /v1/configs", { handler: () => a.managerOnly().listConfigs() }),
+		route("POST /v1/configs/inspect", { body: REF, handler: ({ body }) => a.managerOnly().inspectConfig(body.ref) }),
+		route("POST /v1/configs/update", {
+			body: FILE_UPDATE,
+			handler: ({ body }) => a.managerOnly().updateConfig({ ...body }),
+		}),
+		route("POST /v1/configs/rm", {
+			body: REF,
+			handler: ({ body }) => a.managerOnly().removeFileObject("config", body.ref),
 		}),
 		// Streams whose queries are checked by their own parsers (parseLogsQuery, parseEventsQuery).
 		...untypedRoutes({

@@ -3,7 +3,7 @@
 // compile time. Types only: importing this file costs the CLI nothing at run time.
 
 import type { LostWithLastManager, NodeInspect, RecoverySummary, ServiceRow, TaskRow } from "../manager/index.ts";
-import type { Service } from "../services/index.ts";
+import type { Service, ServiceSpec } from "../services/index.ts";
 import type { StoredRecord } from "../store/index.ts";
 
 export type { LostWithLastManager, NodeInspect, RecoverySummary, ServiceRow, TaskRow };
@@ -166,6 +166,43 @@ export interface NetworkInspect {
 	Version: number;
 }
 
+// ---- secrets and configs ----
+
+/** `secret create` / `config create`: the data as base64 (1 byte to 500 KB). */
+export interface FileObjectCreateRequest {
+	name: string;
+	data: string;
+	labels?: Record<string, string>;
+}
+
+/** `secret update` / `config update` (beyond Swarm): new data makes a new version and rolls the services using it. */
+export interface FileObjectUpdateRequest {
+	ref: string;
+	data?: string;
+	labels?: Record<string, string>;
+}
+
+/** `secret inspect` / `ls`: docker's fields plus the data version and size; never the data. */
+export interface SecretInspect {
+	ID: string;
+	Version: { Index: number };
+	CreatedAt: string;
+	UpdatedAt: string;
+	Spec: { Name: string; Labels: Record<string, string> };
+	/** The version of the data new tasks get (1, then one more per update that changed it). */
+	DataVersion: number;
+	DataSize: number;
+}
+
+/** `config inspect`: as a secret's, with the data (base64) in Spec as docker shows it. */
+export interface ConfigInspect extends Omit<SecretInspect, "Spec"> {
+	Spec: { Name: string; Labels: Record<string, string>; Data: string };
+}
+
+/** An update's answer: the object, and the services it rolls (names). */
+export type SecretUpdateResponse = SecretInspect & { Services: string[] };
+export type ConfigUpdateResponse = ConfigInspect & { Services: string[] };
+
 // ---- the route table ----
 
 /**
@@ -191,6 +228,8 @@ export interface ApiRoutes {
 	"DELETE /v1/networks/:ref": { response: { id: string } };
 	// Services: the spec itself is checked whole by the manager (validateServiceSpec, names the field).
 	"POST /v1/services/create": { body: { spec: Record<string, unknown> }; response: ServiceRecord };
+	/** The spec checked and normalized (defaults filled in), nothing written: stack deploy's first pass. */
+	"POST /v1/services/validate": { body: { spec: Record<string, unknown> }; response: ServiceSpec };
 	"GET /v1/services": { response: ServiceRow[] };
 	"POST /v1/services/inspect": { body: { ref: string }; response: ServiceRecord };
 	"POST /v1/services/ps": { body: { ref: string }; response: TaskRow[] };
@@ -204,6 +243,16 @@ export interface ApiRoutes {
 	"POST /v1/nodes/ps": { body: { ref?: string; id?: string }; response: TaskRow[] };
 	"POST /v1/nodes/inspect": { body: { refs: string[] }; response: NodeInspect[] };
 	"POST /v1/nodes/update": { body: { ref: string; update: Record<string, unknown> }; response: NodeInspect };
+	"POST /v1/secrets/create": { body: FileObjectCreateRequest; response: SecretInspect };
+	"GET /v1/secrets": { response: SecretInspect[] };
+	"POST /v1/secrets/inspect": { body: { ref: string }; response: SecretInspect };
+	"POST /v1/secrets/update": { body: FileObjectUpdateRequest; response: SecretUpdateResponse };
+	"POST /v1/secrets/rm": { body: { ref: string }; response: { id: string } };
+	"POST /v1/configs/create": { body: FileObjectCreateRequest; response: ConfigInspect };
+	"GET /v1/configs": { response: ConfigInspect[] };
+	"POST /v1/configs/inspect": { body: { ref: string }; response: ConfigInspect };
+	"POST /v1/configs/update": { body: FileObjectUpdateRequest; response: ConfigUpdateResponse };
+	"POST /v1/configs/rm": { body: { ref: string }; response: { id: string } };
 	"GET /v1/swarm/autopilot": { response: AutopilotView };
 	"POST /v1/swarm/autopilot": { body: { autopilot: Record<string, unknown> }; response: AutopilotView };
 }

@@ -7,6 +7,7 @@ import type { Host } from "../host/index.ts";
 import type { Task, TaskStatus } from "../services/index.ts";
 import { BadDispatchMessageError, DispatchRefusedError, HeartbeatTimeoutError } from "./errors.ts";
 import {
+	type AssignedFile,
 	type AssignedNetwork,
 	DISPATCH_PROTOCOL,
 	type LeaderMessage,
@@ -28,6 +29,8 @@ export interface Assignment {
 	views?: NetworkView[];
 	/** The routing mesh, replaced whole when present (always in a full set). */
 	mesh?: MeshView;
+	/** Secret and config data the tasks use (each version once per session). */
+	files?: AssignedFile[];
 }
 
 /** What the client drives: the worker (agent/worker) in the agent, a recorder in tests. */
@@ -285,6 +288,7 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 					gathering.networks.push(...msg.networks);
 					gathering.removed.push(...msg.removed);
 					gathering.views!.push(...(msg.views ?? []));
+					if (msg.files?.length) gathering.files = [...(gathering.files ?? []), ...msg.files];
 					if (msg.mesh) gathering.mesh = msg.mesh;
 					if (msg.more) continue;
 					const full = gathering;
@@ -313,6 +317,7 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 						removed: msg.removed,
 						...(msg.views?.length ? { views: msg.views } : {}),
 						...(msg.mesh ? { mesh: msg.mesh } : {}),
+						...(msg.files?.length ? { files: msg.files } : {}),
 					});
 			}
 		} finally {

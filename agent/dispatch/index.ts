@@ -12,6 +12,7 @@ export {
 } from "./client.ts";
 export * from "./errors.ts";
 export {
+	type AssignedFile,
 	type AssignedNetwork,
 	type AssignmentsMessage,
 	DISPATCH_PROTOCOL,

@@ -2,7 +2,7 @@
 // both ends parse every frame whole, within bounds, before acting on it. The worker's node id is
 // the Noise-authenticated peer, never a field; a worker only ever sees its own tasks.
 import { type DesiredState, TASK_STATES, type Task, type TaskState, type TaskStatus } from "../services/index.ts";
-import type { Network } from "../store/index.ts";
+import { MAX_FILE_DATA, type Network } from "../store/index.ts";
 import { BadDispatchMessageError } from "./errors.ts";
 
 export const DISPATCH_PROTOCOL = "/tsswarm/dispatch/1";
@@ -13,6 +13,8 @@ export const LIMITS = {
 	/** Tasks (and removed ids) in one assignments frame; a bigger set is sent in chunks (`more`). */
 	tasksPerFrame: 1000,
 	networksPerFrame: 1000,
+	/** Secrets and configs in one frame. */
+	filesPerFrame: 1000,
 	/** Network views in one frame; entries (endpoints, services, backends) in one view or the mesh. */
 	viewsPerFrame: 1000,
 	viewEntries: 100_000,
@@ -81,6 +83,18 @@ export interface MeshView {
 	ports: MeshPort[];
 }
 
+/**
+ * The data of one secret or config version a task of this node uses: sent once per session
+ * (a version's data never changes), before or with the first task that needs it. Secrets are
+ * opened by the leader and travel only inside the Noise-encrypted session.
+ */
+export interface AssignedFile {
+	kind: "secret" | "config";
+	id: string;
+	version: number;
+	data: Uint8Array;
+}
+
 export type WorkerMessage =
 	| { t: "hello"; sessionId: string }
 	| { t: "status"; reports: StatusReport[] }
@@ -97,6 +111,8 @@ export interface AssignmentsMessage {
 	views?: NetworkView[];
 	/** The routing mesh, replaced whole; always in a full set (on its first frame). */
 	mesh?: MeshView;
+	/** Secret and config data the tasks use that this session has not sent yet. */
+	files?: AssignedFile[];
 	more?: boolean;
 }
 
@@ -260,6 +276,26 @@ function parseMesh(peer: string, raw: unknown): MeshView {
 	return raw as unknown as MeshView;
 }
 
+function parseFile(peer: string, raw: unknown, i: number): AssignedFile {
+	const bad = (why: string): never => {
+		throw new BadDispatchMessageError(peer, `file ${i}: ${why}`);
+	};
+	if (!isObject(raw)) return bad("not an object");
+	if (raw.kind !== "secret" && raw.kind !== "config") bad("kind must be secret or config");
+	if (!isId(raw.id)) bad("id must be a short string");
+	if (!Number.isSafeInteger(raw.version) || (raw.version as number) < 1) bad("version must be a positive integer");
+	// Never the data itself in an error: only its type and size.
+	if (!(raw.data instanceof Uint8Array)) bad(`data must be bytes (got ${typeof raw.data})`);
+	if ((raw.data as Uint8Array).length > MAX_FILE_DATA) bad(`data is over ${MAX_FILE_DATA} bytes`);
+	for (const k of Object.keys(raw)) if (!["kind", "id", "version", "data"].includes(k)) bad(`unknown field ${show(k)}`);
+	return {
+		kind: raw.kind as AssignedFile["kind"],
+		id: raw.id as string,
+		version: raw.version as number,
+		data: raw.data as Uint8Array,
+	};
+}
+
 const list = <T>(peer: string, v: unknown, what: string, max: number, each: (x: unknown, i: number) => T): T[] => {
 	if (v === undefined) return [];
 	if (!Array.isArray(v)) throw new BadDispatchMessageError(peer, `${what} must be a list`);
@@ -295,6 +331,7 @@ export function parseLeaderMessage(peer: string, self: string, raw: unknown): Le
 			);
 			const views = list(peer, raw.views, "views", LIMITS.viewsPerFrame, (x, i) => parseView(peer, x, i));
 			const mesh = raw.mesh === undefined ? undefined : parseMesh(peer, raw.mesh);
+			const files = list(peer, raw.files, "files", LIMITS.filesPerFrame, (x, i) => parseFile(peer, x, i));
 			return {
 				t: "assignments",
 				full: raw.full as boolean,
@@ -303,6 +340,7 @@ export function parseLeaderMessage(peer: string, self: string, raw: unknown): Le
 				networks,
 				views,
 				...(mesh ? { mesh } : {}),
+				...(files.length ? { files } : {}),
 				more: raw.more === true,
 			};
 		}

@@ -32,12 +32,18 @@ export interface JoinGrant {
 	membershipKey: Uint8Array;
 	/** The cluster's nodes (the joiner's first directory): id, role, ip:port. */
 	members: Array<{ id: string; role: Role; addr: string }>;
+	/**
+	 * To a manager only: the cluster secret every manager holds (it opens the store's sealed join
+	 * keys and secrets). Sent after the proof checked out, inside Noise.
+	 */
+	clusterSecret?: Uint8Array;
 }
 
 export interface JoinServerState {
 	clusterId: string;
+	/** The signing key (a getter may read it from the store; throwing an error with a `code` denies). */
 	clusterKey: Ed25519PrivateKey;
-	/** Hashes of the current manager and worker secrets. */
+	/** Hashes of the current manager and worker secrets (may throw like clusterKey). */
 	secretHashes(): { manager: string; worker: string };
 	/** Admit the peer (may refuse by throwing an error with a `code`, e.g. a bad self-description). */
 	grant(peer: string, role: Role, meta: Record<string, unknown>): Promise<JoinGrant>;
@@ -174,16 +180,27 @@ export async function serveJoin(
 			if (!limiter.take(ctx.peer)) return deny(new RateLimitedError(ctx.peer));
 			if (!global.take()) return deny(new JoinRateLimitedError(global.burst, global.everyMs));
 			if (m?.t === "hello" && m.nonce instanceof Uint8Array && m.nonce.length === 32) {
+				let key: Ed25519PrivateKey;
+				try {
+					key = state.clusterKey;
+				} catch (err) {
+					return deny(withCode(err));
+				}
 				const serverNonce = randomBytes(32);
 				sessions.put(ctx.peer, serverNonce);
-				const sig = await state.clusterKey.sign(transcript("tsswarm-join-hello-1", m.nonce, host.peerId, ctx.peer));
-				ctx.send({ t: "challenge", clusterPub: state.clusterKey.publicKey.raw, sig, nonce: serverNonce });
+				const sig = await key.sign(transcript("tsswarm-join-hello-1", m.nonce, host.peerId, ctx.peer));
+				ctx.send({ t: "challenge", clusterPub: key.publicKey.raw, sig, nonce: serverNonce });
 				return;
 			}
 			if (m?.t === "join" && m.proof instanceof Uint8Array) {
 				const nonce = sessions.take(ctx.peer); // one proof per challenge: no replay
 				if (!nonce) return deny(new NoChallengeError(ctx.peer));
-				const hashes = state.secretHashes();
+				let hashes: { manager: string; worker: string };
+				try {
+					hashes = state.secretHashes();
+				} catch (err) {
+					return deny(withCode(err));
+				}
 				let role: Role | undefined;
 				for (const r of ["manager", "worker"] as const) {
 					const want = createHmac("sha256", hashes[r])
@@ -197,8 +214,7 @@ export async function serveJoin(
 				try {
 					grant = await state.grant(ctx.peer, role, m.meta ?? {});
 				} catch (err) {
-					const e = err as Error & { code?: string };
-					return deny(Object.assign(e, { code: e.code ?? "ERR_JOIN" }));
+					return deny(withCode(err));
 				}
 				ctx.send({ t: "welcome", ...grant });
 				return;
@@ -208,6 +224,11 @@ export async function serveJoin(
 		{ public: true },
 	);
 }
+
+const withCode = (err: unknown): Error & { code: string } => {
+	const e = err as Error & { code?: string };
+	return Object.assign(e, { code: e.code ?? "ERR_JOIN" });
+};
 
 /** Join the cluster at addr with token. Throws WrongClusterError before sending anything secret. */
 export async function requestJoin(
@@ -296,7 +317,15 @@ function checkWelcome(v: unknown): JoinGrant | string {
 			return `members[${i}] must be {id: string, role: manager or worker, addr: string}, got ${describe(m)}`;
 		members.push({ id: m.id, role: m.role, addr: m.addr });
 	}
-	return { clusterId: v.clusterId, role: v.role, membershipKey: v.membershipKey, members };
+	if (v.clusterSecret !== undefined && (v.role !== "manager" || !bytes(v.clusterSecret, 32)))
+		return "clusterSecret must be 32 bytes, and only in a manager's grant";
+	return {
+		clusterId: v.clusterId,
+		role: v.role,
+		membershipKey: v.membershipKey,
+		members,
+		...(v.clusterSecret instanceof Uint8Array ? { clusterSecret: new Uint8Array(v.clusterSecret) } : {}),
+	};
 }
 
 const describe = (v: unknown): string =>

@@ -1,8 +1,8 @@
 // Join tokens: TSWARM-1-<cluster key fingerprint>-<secret>. The fingerprint lets a joiner check
 // it reached the right cluster before revealing anything; the secret proves it may join. The
-// secret never crosses the wire (the joiner sends an HMAC keyed by hashSecret(secret)); the node
-// that issues tokens keeps the secrets themselves, because it must print the tokens again
-// (`join-token`), in its state file (mode 0600, in a 0700 data dir), next to the cluster key.
+// secret never crosses the wire (the joiner sends an HMAC keyed by hashSecret(secret)); the
+// managers keep the secrets themselves, because they print the tokens again (`join-token`): sealed
+// in the store's cluster record beside the signing key (agent/manager/joinkeys.ts).
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { InvalidTokenError } from "../errors.ts";
 

@@ -53,12 +53,43 @@ export class AmbiguousNodeError extends AgentError {
 	}
 }
 
+/** A secret or config request refused before anything is stored (name, data size, labels). Never holds the data. */
+export class InvalidFileObjectError extends AgentError {
+	static override status = 400;
+	override name = "InvalidFileObjectError";
+	constructor(kind: "secret" | "config", why: string) {
+		super(`invalid ${kind}: ${why}`, kind === "secret" ? "ERR_INVALID_SECRET" : "ERR_INVALID_CONFIG");
+	}
+}
+
+/** A secret or config that services use cannot be removed (Swarm's refusal, naming them). */
+export class FileObjectInUseError extends AgentError {
+	static override status = 409;
+	override name = "FileObjectInUseError";
+	constructor(kind: "secret" | "config", name: string, services: string[]) {
+		super(
+			`${kind} ${name} is in use by the following service${services.length > 1 ? "s" : ""}: ${services.join(", ")}`,
+			kind === "secret" ? "ERR_SECRET_IN_USE" : "ERR_CONFIG_IN_USE",
+		);
+	}
+}
+
 /** Autolock needs the cluster secret, which this manager does not hold (it joined before the keyring). */
 export class NoClusterSecretError extends AgentError {
 	static override status = 409;
 	override name = "NoClusterSecretError";
 	constructor(what: string) {
 		super(`${what} needs the cluster secret, and this manager holds none`, "ERR_NO_CLUSTER_SECRET");
+	}
+}
+
+/** This manager cannot admit nodes or print tokens yet: it lacks the cluster secret or the store the join keys. */
+export class NoJoinKeysError extends AgentError {
+	static override status = 409;
+	static readonly code = "ERR_NO_JOIN_KEYS";
+	override name = "NoJoinKeysError";
+	constructor(why: string) {
+		super(`cannot issue join tokens or admit nodes here: ${why}`, NoJoinKeysError.code);
 	}
 }
 

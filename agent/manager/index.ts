@@ -3,6 +3,14 @@
 export * from "./dispatcher/index.ts";
 export * from "./errors.ts";
 export { describeLoss, type LostWithLastManager } from "./handoff.ts";
+export {
+	fetchClusterSecret,
+	JoinKeys,
+	type JoinMaterial,
+	newJoinMaterial,
+	openJoinKeys,
+	sealJoinMaterial,
+} from "./joinkeys.ts";
 export { type LogItem, type LogsQuery, type LogTask, parseLogsQuery } from "./logs.ts";
 export { type InitOptions, Manager, type ManagerOptions } from "./manager.ts";
 export {

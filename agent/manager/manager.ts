@@ -2,10 +2,23 @@
 // what the leader decides (network allocation, adding managers). Runs on nodes whose role is manager.
 import { join } from "node:path";
 import type { RecoveryResult } from "../../consensus/index.ts";
-import type { NetworkInspect } from "../api/index.ts";
+import type {
+	ConfigInspect,
+	ConfigUpdateResponse,
+	NetworkInspect,
+	SecretInspect,
+	SecretUpdateResponse,
+} from "../api/index.ts";
 import { AgentError, ConflictError } from "../errors.ts";
 import type { Host } from "../host/index.ts";
-import { dataCipher, formatUnlockKey, type ManagerKeys, newKey } from "../keyring/index.ts";
+import {
+	dataCipher,
+	formatUnlockKey,
+	type ManagerKeys,
+	newKey,
+	newManagerKeys,
+	writeKeyFile,
+} from "../keyring/index.ts";
 import type { TaskLogFetcher } from "../logs/index.ts";
 import {
 	NODES_LIST,
@@ -14,7 +27,7 @@ import {
 	type NodesListReply,
 	parseNodeRecord,
 } from "../nodes/index.ts";
-import type { Service } from "../services/index.ts";
+import type { Service, ServiceSpec } from "../services/index.ts";
 import { ClusterStore, type StoredRecord, type StoreLogger } from "../store/index.ts";
 import { AllocatorComponent } from "./allocator/index.ts";
 import { type AutolockChange, changeAutolock, followAutolock, sealedUnlockKey, storedUnlockKey } from "./autolock.ts";
@@ -30,6 +43,7 @@ import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
 import { NoClusterSecretError } from "./errors.ts";
 import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
 import { handOffVote, type LostWithLastManager, lostWithLastManager, removeLeaver } from "./handoff.ts";
+import { fetchClusterSecret, JoinKeys } from "./joinkeys.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
 import { type LogItem, parseLogsQuery, serviceLogs } from "./logs.ts";
 import {
@@ -58,6 +72,16 @@ import { type RecoverySummary, summarizeRecovery } from "./recovery.ts";
 import { LeaderRpc } from "./rpc.ts";
 import { globalFits, Scheduler } from "./scheduling.ts";
 import {
+	createFileObject,
+	type FileKind,
+	fileSource,
+	findFileObject,
+	inspectConfig,
+	inspectSecret,
+	removeFileObject,
+	updateFileObject,
+} from "./secrets.ts";
+import {
 	createService,
 	findService,
 	removeService,
@@ -66,6 +90,7 @@ import {
 	serviceRow,
 	type TaskRow,
 	taskRows,
+	validateServiceFields,
 } from "./services.ts";
 import { rollbackService, Updater, updaterOwns, updateService } from "./updater/index.ts";
 
@@ -100,12 +125,16 @@ export class Manager {
 	private readonly rpc: LeaderRpc;
 	private readonly log: StoreLogger;
 	private readonly unfollow: () => void;
-	private readonly unfollowAutolock: () => void;
+	private unfollowAutolock: () => void;
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
 	private readonly logs: TaskLogFetcher | undefined;
+	private readonly host: Host;
+	private readonly directory: NodeDirectory;
 	/** This manager's keys, when it holds them (the init node; others once given them). */
-	readonly keys: ManagerKeys | undefined;
+	private heldKeys: ManagerKeys | undefined;
+	/** The join material in the store (sealed with keys.clusterSecret): any manager holding it admits. */
+	readonly join: JoinKeys;
 	/** Where workers' dispatch sessions land (on every manager; only the leader's dispatcher serves). */
 	readonly endpoint: DispatchEndpoint;
 	/** Set when this manager started with forceNewCluster: what recovery did. */
@@ -116,9 +145,19 @@ export class Manager {
 		this.rpc = rpc;
 		this.log = o.logger;
 		this.endpoint = endpoint;
-		this.keys = o.keys;
+		this.heldKeys = o.keys;
+		this.join = new JoinKeys({
+			store,
+			rpc,
+			directory: o.directory,
+			clusterId: o.clusterId,
+			logger: o.logger,
+			keys: () => this.heldKeys,
+		});
 		this.eventLog = new EventLog(store);
 		this.logs = o.logs;
+		this.host = o.host;
+		this.directory = o.directory;
 		const directory = o.directory;
 		this.unfollow = followNodes(store, directory);
 		this.unfollowAutolock = o.keys && o.keyFile ? followAutolock(store, o.keys, o.keyFile, o.logger) : () => {};
@@ -153,6 +192,19 @@ export class Manager {
 		rpc.register("cluster.autopilot", async (body) =>
 			updateAutopilot(store, parseAutopilotUpdate((body.update ?? {}) as Record<string, unknown>)),
 		);
+		// Secrets and configs: the data travels to the leader only, which seals it; answers hold none.
+		const keys = () => this.keys;
+		for (const kind of ["secret", "config"] as const) {
+			rpc.register(`${kind}.create`, async (body) => {
+				const r = await createFileObject(store, kind, keys, body);
+				return { id: r.id, index: r.version, services: [] };
+			});
+			rpc.register(`${kind}.update`, async (body) => {
+				const r = await updateFileObject(store, kind, keys, body);
+				return { id: r.id, index: r.version, services: r.services };
+			});
+			rpc.register(`${kind}.rm`, async (body) => removeFileObject(store, kind, String(body.ref ?? "")));
+		}
 		rpc.register("cluster.autolock", async (body) => {
 			const change = body.change;
 			if (change !== "on" && change !== "off" && change !== "rotate")
@@ -193,9 +245,16 @@ export class Manager {
 		const rpc = new LeaderRpc(o.host, store, o.logger);
 		await rpc.start();
 		await store.start();
-		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger });
+		let self: Manager | undefined;
+		const files = fileSource(
+			store,
+			() => self?.keys ?? o.keys,
+			(err) => o.logger.error({ code: (err as { code?: string }).code }, `a secret did not open: ${err.message}`),
+		);
+		const endpoint = new DispatchEndpoint({ host: o.host, store, logger: o.logger, files });
 		await endpoint.start();
 		const m = new Manager(store, rpc, o, endpoint);
+		self = m;
 		m.recovered = recovered;
 		m.loops.start();
 		return m;
@@ -215,6 +274,39 @@ export class Manager {
 	/** Before leaving: hand leadership over if it leads, and get out of the Raft configuration. */
 	handOffVote(timeoutMs: number): Promise<{ removed: boolean; newLeader?: string }> {
 		return handOffVote(this.store, (kind, body, o) => this.rpc.call(kind, body, o), { timeoutMs, log: this.log });
+	}
+
+	get keys(): ManagerKeys | undefined {
+		return this.heldKeys;
+	}
+
+	/** The keys arrived after start (a manager given the cluster secret by another; see agent.ts). */
+	adoptKeys(keys: ManagerKeys): void {
+		this.heldKeys = keys;
+	}
+
+	/**
+	 * A manager without the cluster secret (promoted, or joined through an older manager) asks the
+	 * other managers for it and writes its own key file; undefined when none gave it (yet).
+	 */
+	async acquireKeys(keyFile: string): Promise<ManagerKeys | undefined> {
+		if (this.heldKeys) return this.heldKeys;
+		const secret = await fetchClusterSecret({
+			host: this.host,
+			directory: this.directory,
+			self: this.store.id,
+			logger: this.log,
+		});
+		if (!secret) return undefined;
+		// Its own data key seals its Raft files from its next start (what it wrote until then stays readable).
+		const keys = newManagerKeys(secret);
+		writeKeyFile(keyFile, keys);
+		this.heldKeys = keys;
+		// With autolock on, its key file is sealed with the cluster's unlock key like every manager's.
+		this.unfollowAutolock();
+		this.unfollowAutolock = followAutolock(this.store, keys, keyFile, this.log);
+		this.log.info({}, "cluster secret received from another manager; this manager now admits nodes");
+		return keys;
 	}
 
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */
@@ -325,6 +417,51 @@ export class Manager {
 		return inspectNetwork(findNetwork(this.store, ref));
 	}
 
+	/** `secret create` / `config create` through the leader; the answer is read here once applied. */
+	async createFileObject(kind: FileKind, body: Record<string, unknown>): Promise<{ id: string }> {
+		const r = (await this.rpc.call(`${kind}.create`, { ...body })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return { id: r.id };
+	}
+
+	private async updateFileObject(kind: FileKind, body: Record<string, unknown>) {
+		const r = (await this.rpc.call(`${kind}.update`, { ...body })) as { id: string; index: number; services: string[] };
+		await this.store.waitForApplied(r.index);
+		return r;
+	}
+
+	async updateSecret(body: Record<string, unknown>): Promise<SecretUpdateResponse> {
+		const r = await this.updateFileObject("secret", body);
+		return { ...this.inspectSecret(r.id), Services: r.services };
+	}
+
+	async updateConfig(body: Record<string, unknown>): Promise<ConfigUpdateResponse> {
+		const r = await this.updateFileObject("config", body);
+		return { ...this.inspectConfig(r.id), Services: r.services };
+	}
+
+	async removeFileObject(kind: FileKind, ref: string): Promise<{ id: string }> {
+		const r = (await this.rpc.call(`${kind}.rm`, { ref })) as { id: string; index: number };
+		await this.store.waitForApplied(r.index);
+		return { id: r.id };
+	}
+
+	inspectSecret(ref: string): SecretInspect {
+		return inspectSecret(findFileObject(this.store, "secret", ref));
+	}
+
+	inspectConfig(ref: string): ConfigInspect {
+		return inspectConfig(findFileObject(this.store, "config", ref));
+	}
+
+	listSecrets(): SecretInspect[] {
+		return this.store.list("secrets").map((r) => this.inspectSecret(r.id));
+	}
+
+	listConfigs(): ConfigInspect[] {
+		return this.store.list("configs").map((r) => this.inspectConfig(r.id));
+	}
+
 	/** The Raft voters, the non-voters (catching up) and the leader, for node ls's MANAGER STATUS. */
 	voters(): { ids: string[]; nonvoters: string[]; leader: string | undefined } {
 		const servers = this.store.configuration().servers;
@@ -371,6 +508,11 @@ export class Manager {
 		const r = (await this.rpc.call("service.create", { spec })) as StoredRecord<Service>;
 		await this.store.waitForApplied(r.version);
 		return r;
+	}
+
+	/** A spec checked and normalized, nothing written (answered here, no leader needed). */
+	validateService(spec: unknown): ServiceSpec {
+		return validateServiceFields(this.store, spec);
 	}
 
 	async scaleService(ref: string, replicas: unknown): Promise<ServiceRow> {

@@ -8,6 +8,7 @@ import { checkPorts } from "./allocator/index.ts";
 import { InvalidServiceRequestError } from "./errors.ts";
 import { newTaskId } from "./orchestrator/index.ts";
 import { validatePlacement } from "./scheduler/index.ts";
+import { resolveFileRefs } from "./secrets.ts";
 
 /** A service by id, name or unique id prefix. */
 export function findService(store: ClusterStore, ref: string): StoredRecord<Service> {
@@ -28,7 +29,7 @@ const randomName = () =>
 /** Everything that can be refused without writing: the spec, its networks, constraints, ports. */
 export function checkServiceSpec(store: ClusterStore, raw: unknown, self?: string): ServiceSpec {
 	const r = raw && typeof raw === "object" && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-	const spec = validateServiceSpec(r.name === undefined ? { ...r, name: randomName() } : raw);
+	const spec = resolveFileRefs(store, validateServiceSpec(r.name === undefined ? { ...r, name: randomName() } : raw));
 	validatePlacement({ placement: spec.task.placement });
 	for (const n of spec.task.networks) {
 		const net =
@@ -41,6 +42,18 @@ export function checkServiceSpec(store: ClusterStore, raw: unknown, self?: strin
 	}
 	const others = store.list("services").filter((s) => s.id !== self);
 	checkPorts(others, spec);
+	return spec;
+}
+
+/**
+ * A spec's own fields and placement, and its published ports against the other services, checked
+ * without writing and without what it names (networks, secrets may not exist yet): what `stack
+ * deploy` asks of every service before it creates anything.
+ */
+export function validateServiceFields(store: ClusterStore, raw: unknown): ServiceSpec {
+	const spec = validateServiceSpec(raw);
+	validatePlacement({ placement: spec.task.placement });
+	checkPorts(store.list("services"), spec);
 	return spec;
 }
 
@@ -149,6 +162,8 @@ export interface TaskRow {
 	ports: string[];
 	/** The service spec version the task was made from (update progress compares it). */
 	specVersion: number;
+	/** The container's health check as the worker last reported it (tasks with a check). */
+	health?: "starting" | "healthy" | "unhealthy";
 }
 
 /** `service ps` / `node ps` rows, newest first within a slot (Swarm's \_ history lines). */
@@ -181,6 +196,7 @@ export function taskRows(store: ClusterStore, tasks: Task[]): TaskRow[] {
 				error: t.status.err ?? "",
 				ports: [],
 				specVersion: t.specVersion,
+				...(t.status.health ? { health: t.status.health } : {}),
 			};
 		});
 }

@@ -44,6 +44,8 @@ export interface ContainerTemplate {
 	readOnly?: boolean;
 	capAdd: string[];
 	capDrop: string[];
+	/** Process resource limits (compose `ulimits`, docker's --ulimit); absent when none. */
+	ulimits?: Array<{ name: string; soft: number; hard: number }>;
 	healthcheck?: HealthSpec;
 }
 
@@ -83,6 +85,31 @@ export interface PortSpec {
 	publishMode: "ingress" | "host";
 }
 
+/**
+ * A secret or config a task gets as a file (Swarm's SecretReference/ConfigReference): the object
+ * by id and name, the data `version` it was made with (a new version rolls the service), and the
+ * file: `target` (secrets: a name under /run/secrets or an absolute path; configs: an absolute
+ * path), owner and mode. In a request `secretId`/`configId` may be "" and `version` 0: the
+ * manager resolves them by name.
+ */
+export interface FileReference {
+	target: string;
+	/** Owner and group as numbers in strings, as Swarm's API ("0" by default). */
+	uid: string;
+	gid: string;
+	/** Permission bits (0o444 by default). */
+	mode: number;
+	version: number;
+}
+export interface SecretReference extends FileReference {
+	secretId: string;
+	secretName: string;
+}
+export interface ConfigReference extends FileReference {
+	configId: string;
+	configName: string;
+}
+
 export interface TaskTemplate {
 	container: ContainerTemplate;
 	resources: { limits: Resources; reservations: Resources };
@@ -90,6 +117,9 @@ export interface TaskTemplate {
 	placement: Placement;
 	/** Networks by name or id, as given; the manager resolves them to ids. */
 	networks: Array<{ target: string; aliases: string[] }>;
+	/** Absent when none (so specs made before secrets existed stay equal). */
+	secrets?: SecretReference[];
+	configs?: ConfigReference[];
 }
 
 /** How a rolling update (or a rollback) proceeds: Swarm's UpdateConfig plus a per-task deadline. */
@@ -280,6 +310,77 @@ function ports(c: Checker, v: unknown): PortSpec[] {
 	});
 }
 
+const OBJECT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+const ID = /^[a-zA-Z0-9_.-]{0,128}$/;
+
+/** Where a secret's file goes in the container: /run/secrets/TARGET, or TARGET when absolute. */
+export const secretPath = (target: string): string => (target.startsWith("/") ? target : `/run/secrets/${target}`);
+
+function fileRefs(
+	c: Checker,
+	v: unknown,
+	kind: "secret" | "config",
+): Array<FileReference & { id: string; name: string }> {
+	const path = `task.${kind}s`;
+	const seen = new Set<string>();
+	return c.list(v, path, 64).map((raw, i) => {
+		const at = `${path}[${i}]`;
+		const o = c.obj(raw, at);
+		const name = c.str(o[`${kind}Name`], `${at}.${kind}Name`, 64);
+		if (!OBJECT_NAME.test(name)) c.bad(`${at}.${kind}Name`, `"${name}" is not a ${kind} name`);
+		const id = c.str(o[`${kind}Id`] ?? "", `${at}.${kind}Id`, 128);
+		if (!ID.test(id)) c.bad(`${at}.${kind}Id`, "is not an id");
+		const given = c.str(o.target ?? (kind === "secret" ? name : `/${name}`), `${at}.target`, 1024);
+		// A config's relative target is from the container's root (as docker takes it on Linux).
+		const target = kind === "config" && !given.startsWith("/") && given !== "" ? `/${given}` : given;
+		if (target === "" || target.split("/").includes("..") || target.includes("\0"))
+			c.bad(`${at}.target`, "must be a file name or a path without ..");
+		if (!target.startsWith("/") && target.split("/").includes(""))
+			c.bad(`${at}.target`, "must be a file name or a path without empty parts");
+		const full = kind === "secret" ? secretPath(target) : target;
+		if (full === "/" || full.endsWith("/")) c.bad(`${at}.target`, "must name a file");
+		if (seen.has(full)) c.bad(`${at}.target`, `${full} is given twice`);
+		seen.add(full);
+		const owner = (x: unknown, k: string): string => {
+			const s = typeof x === "number" ? String(x) : x === undefined ? "0" : c.str(x, `${at}.${k}`, 10);
+			if (!/^\d{1,10}$/.test(s) || Number(s) > 2 ** 32 - 2) c.bad(`${at}.${k}`, "must be a numeric id");
+			return s;
+		};
+		const ref = {
+			id,
+			name,
+			target,
+			uid: owner(o.uid, "uid"),
+			gid: owner(o.gid, "gid"),
+			mode: c.int(o.mode ?? 0o444, `${at}.mode`, 0, 0o777),
+			version: c.int(o.version ?? 0, `${at}.version`, 0),
+		};
+		const known = [`${kind}Id`, `${kind}Name`, "target", "uid", "gid", "mode", "version"];
+		for (const k of Object.keys(o)) if (!known.includes(k)) c.bad(`${at}.${k}`, "is not a known field");
+		return ref;
+	});
+}
+
+/** setrlimit(2)'s limits by docker's names (the runtime's ULIMITS). */
+const ULIMIT_NAMES =
+	"as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime sigpending stack";
+
+function ulimits(c: Checker, v: unknown): Array<{ name: string; soft: number; hard: number }> {
+	const seen = new Set<string>();
+	return c.list(v, "task.container.ulimits", 16).map((raw, i) => {
+		const at = `task.container.ulimits[${i}]`;
+		const u = c.obj(raw, at);
+		const name = c.oneOf(u.name, `${at}.name`, ULIMIT_NAMES.split(" "));
+		if (seen.has(name)) c.bad(`${at}.name`, `${name} is given twice`);
+		seen.add(name);
+		const soft = c.int(u.soft, `${at}.soft`, -1);
+		const hard = c.int(u.hard, `${at}.hard`, -1);
+		const n = (x: number) => (x === -1 ? Number.MAX_SAFE_INTEGER : x);
+		if (n(soft) > n(hard)) c.bad(`${at}.soft`, `must not be above hard (${hard}); -1 is unlimited`);
+		return { name, soft, hard };
+	});
+}
+
 /** The task template alone (as each task carries it); `path` prefixes the field names. */
 function taskTemplate(c: Checker, raw: unknown): TaskTemplate {
 	const task = c.obj(raw, "task");
@@ -320,6 +421,8 @@ function taskTemplate(c: Checker, raw: unknown): TaskTemplate {
 	if (ct.readOnly !== undefined) container.readOnly = Boolean(ct.readOnly);
 	const hc = health(c, ct.healthcheck);
 	if (hc) container.healthcheck = hc;
+	const limits = ulimits(c, ct.ulimits);
+	if (limits.length) container.ulimits = limits;
 
 	const res = c.obj(task.resources, "task.resources", true);
 	const rp = c.obj(task.restartPolicy, "task.restartPolicy", true);
@@ -364,6 +467,22 @@ function taskTemplate(c: Checker, raw: unknown): TaskTemplate {
 	});
 	const maxPerNode = c.optInt(pl.maxReplicasPerNode, "task.placement.maxReplicasPerNode", 0, 100_000);
 	if (maxPerNode) placement.maxReplicasPerNode = maxPerNode;
+	const secrets: SecretReference[] = fileRefs(c, task.secrets, "secret").map(({ id, name, ...f }) => ({
+		secretId: id,
+		secretName: name,
+		...f,
+	}));
+	const configs: ConfigReference[] = fileRefs(c, task.configs, "config").map(({ id, name, ...f }) => ({
+		configId: id,
+		configName: name,
+		...f,
+	}));
+	const mountTargets = new Set(container.mounts.map((m) => m.target));
+	for (const [i, p] of [...secrets.map((s) => secretPath(s.target)), ...configs.map((x) => x.target)].entries())
+		if (mountTargets.has(p))
+			c.bad(i < secrets.length ? "task.secrets" : "task.configs", `${p} is also a mount's target`);
+	const files = new Set(secrets.map((s) => secretPath(s.target)));
+	for (const x of configs) if (files.has(x.target)) c.bad("task.configs", `${x.target} is also a secret's target`);
 	return {
 		container,
 		resources: {
@@ -373,6 +492,8 @@ function taskTemplate(c: Checker, raw: unknown): TaskTemplate {
 		restartPolicy,
 		placement,
 		networks,
+		...(secrets.length ? { secrets } : {}),
+		...(configs.length ? { configs } : {}),
 	};
 }
 

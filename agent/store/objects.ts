@@ -1,6 +1,7 @@
 // The objects the cluster store holds: one type and one validator per table (specs and tasks are
 // agent/services' shapes, node records agent/nodes'; their store checks are here). The FSM runs
 // them on every create and update: a bad value is refused alike on every manager, naming the field.
+import { SEAL_OVERHEAD } from "../keyring/index.ts";
 import type { NodeRecord } from "../nodes/index.ts";
 import {
 	type DesiredState,
@@ -15,6 +16,7 @@ import {
 import {
 	arr,
 	bool,
+	bytes,
 	type Check,
 	fail,
 	failAt,
@@ -237,7 +239,30 @@ export interface Cluster {
 	};
 	/** Autolock on: the unlock key (base64), sealed with the cluster secret; every manager seals its key file with it. */
 	autolock?: { sealedKey: string; since: string };
+	/** The join protocol's key material, sealed: any manager holding the cluster secret admits nodes. */
+	joinKeys?: SealedJoinKeys;
 }
+
+/**
+ * The cluster's join material, each field sealed (agent/keyring) with the managers' cluster secret
+ * and an associated data naming the field and the cluster (agent/manager/joinkeys.ts): the
+ * Ed25519 signing key (libp2p protobuf) and the manager and worker join secrets.
+ */
+export interface SealedJoinKeys {
+	signingKey: Uint8Array;
+	manager: Uint8Array;
+	worker: Uint8Array;
+}
+
+/** A sealed value: version byte 1, nonce, ciphertext, tag (agent/keyring's format), bounded. */
+const SEALED: Check = (v) => {
+	if (!(v instanceof Uint8Array)) fail(`must be sealed bytes (got ${v === null ? "null" : typeof v})`);
+	const b = v as Uint8Array;
+	if (b.length < SEALED_MIN || b.length > 4096) fail(`must be ${SEALED_MIN} to 4096 sealed bytes (got ${b.length})`);
+	if (b[0] !== 1) fail(`must be sealed with seal version 1 (got version ${b[0]})`);
+};
+/** Version + nonce + tag + at least one byte of ciphertext. */
+const SEALED_MIN = SEAL_OVERHEAD + 1;
 
 export const validateCluster = validator<Cluster>(
 	"cluster",
@@ -257,15 +282,42 @@ export const validateCluster = validator<Cluster>(
 			}),
 		),
 		autolock: opt(obj({ sealedKey: str({ min: 1, max: 256, re: /^[A-Za-z0-9+/]+=*$/ }), since: ISO_TIME })),
+		joinKeys: opt(obj({ signingKey: SEALED, manager: SEALED, worker: SEALED })),
 	}),
 );
 
-// ---- secrets and configs (placeholders until they are built: name and labels only) ----
+// ---- secrets and configs ----
 
+/** Swarm's bound on a secret's or config's data. */
+export const MAX_FILE_DATA = 500 * 1024;
+/** Data versions a record keeps: the current one and the ones tasks or previous specs still use. */
+export const MAX_DATA_VERSIONS = 16;
+
+/** One version of a secret's data, sealed with the managers' cluster secret (aad `secret:ID:VERSION`). */
+export interface SecretData {
+	version: number;
+	sealed: Uint8Array;
+	/** Bytes of the data in the clear. */
+	size: number;
+	createdAt: string;
+}
+
+/** A secret: its data only ever sealed here; `version` is the current data version. */
 export interface Secret {
 	id: string;
 	name: string;
 	labels: Record<string, string>;
+	version: number;
+	versions: SecretData[];
+	createdAt: string;
+	updatedAt: string;
+}
+
+/** One version of a config's data (configs are not secret: kept in the clear). */
+export interface ConfigData {
+	version: number;
+	data: Uint8Array;
+	size: number;
 	createdAt: string;
 }
 
@@ -273,9 +325,38 @@ export interface Config {
 	id: string;
 	name: string;
 	labels: Record<string, string>;
+	version: number;
+	versions: ConfigData[];
 	createdAt: string;
+	updatedAt: string;
 }
 
-const NAMED_PLACEHOLDER = obj({ id: ID, name: NAME, labels: strMap(), createdAt: ISO_TIME });
-export const validateSecret = validator<Secret>("secret", NAMED_PLACEHOLDER);
-export const validateConfigObject = validator<Config>("config", NAMED_PLACEHOLDER);
+/** docker's secret and config names: 1-64 letters, digits, '_', '.' or '-', starting alphanumeric. */
+export const FILE_OBJECT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+
+const fileObject = (dataField: "sealed" | "data", max: number): Check =>
+	obj(
+		{
+			id: ID,
+			name: str({
+				max: 64,
+				re: FILE_OBJECT_NAME,
+				hint: "letters, digits, '_', '.' or '-', starting with a letter or digit",
+			}),
+			labels: strMap(),
+			version: int(1),
+			versions: arr(
+				obj({ version: int(1), [dataField]: bytes(max), size: int(0, MAX_FILE_DATA), createdAt: ISO_TIME }),
+				MAX_DATA_VERSIONS,
+			),
+			createdAt: ISO_TIME,
+			updatedAt: ISO_TIME,
+		},
+		(v) => {
+			const versions = v.versions as Array<{ version: number }>;
+			if (!versions.some((x) => x.version === v.version)) failAt("versions", `holds no data for version ${v.version}`);
+			if (new Set(versions.map((x) => x.version)).size !== versions.length) failAt("versions", "holds a version twice");
+		},
+	);
+export const validateSecret = validator<Secret>("secret", fileObject("sealed", MAX_FILE_DATA + SEAL_OVERHEAD));
+export const validateConfigObject = validator<Config>("config", fileObject("data", MAX_FILE_DATA));

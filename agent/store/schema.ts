@@ -98,6 +98,14 @@ export function strMap(maxKeys = 256): Check {
 	};
 }
 
+/** Raw bytes (msgpackr keeps them as such); the value itself is never shown (it may be secret). */
+export function bytes(max: number): Check {
+	return (v) => {
+		if (!(v instanceof Uint8Array)) fail(`must be bytes (got ${typeof v})`);
+		if ((v as Uint8Array).length > max) fail(`must be at most ${max} bytes (got ${(v as Uint8Array).length})`);
+	};
+}
+
 export function opt(c: Check): Check {
 	const o: Check = (v) => {
 		if (v !== undefined) c(v);

@@ -20,6 +20,8 @@ export interface SpecContext {
 	network?: string;
 	/** A host file bind-mounted read-only on /etc/resolv.conf (the networks' resolver). */
 	resolvConf?: string;
+	/** The task's secret and config files (read-only binds from the node's tmpfs, files.ts). */
+	files?: Mount[];
 }
 
 /** The image a task runs: the pinned reference once resolved, else the one the user named. */
@@ -41,6 +43,7 @@ export function toContainerSpec(task: Task, ctx: SpecContext): ContainerSpec {
 			});
 	});
 	if (ctx.resolvConf) volumes.push({ source: ctx.resolvConf, target: "/etc/resolv.conf", readonly: true });
+	for (const f of ctx.files ?? []) volumes.push(f);
 	const spec: ContainerSpec = {
 		image: taskImage(task),
 		name: containerName(task),
@@ -70,6 +73,7 @@ export function toContainerSpec(task: Task, ctx: SpecContext): ContainerSpec {
 	if (tmpfs.length) spec.tmpfs = tmpfs;
 	if (c.capAdd.length) spec.capAdd = [...c.capAdd];
 	if (c.capDrop.length) spec.capDrop = [...c.capDrop];
+	if (c.ulimits?.length) spec.ulimits = c.ulimits.map((u) => ({ ...u }));
 	if (ctx.network) spec.network = ctx.network;
 	const h = c.healthcheck;
 	if (h) {

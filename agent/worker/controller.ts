@@ -7,7 +7,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerNotFoundError, type ContainerRuntime, type ContainerState } from "../../runtime/index.ts";
 import { isTerminal, stateRank, type Task, type TaskState, type TaskStatus } from "../services/index.ts";
 import { taskImage, toContainerSpec } from "./container-spec.ts";
-import { NetworkingUnavailableError } from "./errors.ts";
+import { NetworkingUnavailableError, TaskFileError } from "./errors.ts";
+import { fileRefs, type NodeFiles } from "./files.ts";
 import type { AssignedNetwork, TaskNetworking } from "./networking.ts";
 
 /** The runtime the worker drives; `kill` (Runtime has it) lets a task's stop signal be sent. */
@@ -28,6 +29,8 @@ export interface ControllerHost {
 	log: WorkerLogger;
 	healthPollMs: number;
 	networking?: TaskNetworking;
+	/** Secrets and configs on this node's tmpfs; without it, tasks that use any are rejected. */
+	files?: NodeFiles;
 	connected(): boolean;
 	networks(): ReadonlyMap<string, AssignedNetwork>;
 	containersOf(taskId: string): ContainerState[];
@@ -151,6 +154,7 @@ export class TaskController {
 			if (remove) await this.removeContainer(c);
 		}
 		if (remove) await this.host.networking?.detach(this.task, this.host.networks());
+		this.host.files?.release(this.id);
 		if (!isTerminal(this.current.state)) this.report("shutdown");
 	}
 
@@ -164,6 +168,7 @@ export class TaskController {
 				await this.removeContainer(c);
 			}
 			await this.host.networking?.detach(this.task, this.host.networks());
+			this.host.files?.release(this.id);
 		});
 		this.chain = done.catch(() => {});
 		return done;
@@ -316,6 +321,9 @@ export class TaskController {
 				this.host.log.warn({ task: this.id, image, err: pullError.message }, "pull failed; trying the local image");
 			}
 		}
+		if (!this.host.files && fileRefs(this.task).length > 0)
+			throw new TaskFileError(`task ${this.id} uses secrets or configs, but this worker keeps none`);
+		const files = this.host.files?.prepare(this.task) ?? [];
 		let net: { netns: string; resolvConf?: string } | undefined;
 		if (this.task.networks.length > 0) {
 			if (!this.host.networking) throw new NetworkingUnavailableError(this.id);
@@ -327,6 +335,7 @@ export class TaskController {
 					nodeId: this.host.nodeId,
 					...(this.host.platform ? { platform: this.host.platform } : {}),
 					...(net ? { network: net.netns, ...(net.resolvConf ? { resolvConf: net.resolvConf } : {}) } : {}),
+					...(files.length ? { files } : {}),
 				}),
 				{ signal },
 			);

@@ -42,3 +42,12 @@ export class NetworkingUnavailableError extends AgentError {
 		);
 	}
 }
+
+/** A task's secret or config cannot be given to it: its data is not here, or there is no tmpfs to keep it on. */
+export class TaskFileError extends AgentError {
+	override name = "TaskFileError";
+	static readonly code = "ERR_TASK_FILE";
+	constructor(why: string) {
+		super(why, TaskFileError.code);
+	}
+}

@@ -6,7 +6,7 @@ import { EventEmitter } from "node:events";
 import { renameSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerState } from "../../runtime/index.ts";
-import type { MeshView, NetworkView } from "../dispatch/index.ts";
+import type { AssignedFile, MeshView, NetworkView } from "../dispatch/index.ts";
 import { containerName, type Task, type TaskStatus } from "../services/index.ts";
 import { LABEL_NODE_ID, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, LABEL_TASK_ID } from "./container-spec.ts";
 import {
@@ -17,6 +17,7 @@ import {
 	type WorkerRuntime,
 } from "./controller.ts";
 import { AssignmentsFileError, InvalidAssignmentError, WorkerNotRunningError } from "./errors.ts";
+import { NodeFiles, type TmpfsOps } from "./files.ts";
 import { type AssignedNetwork, type NetworkingOptions, TaskNetworking } from "./networking.ts";
 import { AssignmentFile } from "./persist.ts";
 
@@ -34,6 +35,8 @@ export interface WorkerOptions {
 	batchMs?: number;
 	/** How often a running task's health status is read (default 1 s; each read lists the runtime's containers). */
 	healthPollMs?: number;
+	/** How the secrets tmpfs (DATA/worker/files) is checked and mounted (tests: their own). */
+	tmpfs?: TmpfsOps;
 }
 
 /** What the dispatcher sends: the complete set (full) or changes, with the networks the tasks use. */
@@ -47,6 +50,8 @@ export interface Assignment {
 	views?: NetworkView[];
 	/** The routing mesh, replaced when present. */
 	mesh?: MeshView;
+	/** Secret and config data the tasks use (kept in memory and on tmpfs only, never persisted). */
+	files?: AssignedFile[];
 }
 
 export interface StatusReport {
@@ -71,6 +76,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 	private views = new Map<string, NetworkView>();
 	private mesh: MeshView = { ports: [] };
 	private readonly networking: TaskNetworking | undefined;
+	private readonly files: NodeFiles;
 	private readonly host: ControllerHost;
 	private running = false;
 	private isConnected = false;
@@ -85,6 +91,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 		this.nodeId = o.nodeId;
 		this.file = new AssignmentFile(o.dataRoot);
 		this.networking = o.network ? new TaskNetworking(o.network, join(o.dataRoot, "worker", "tasks")) : undefined;
+		this.files = new NodeFiles(join(o.dataRoot, "worker", "files"), o.logger, o.tmpfs);
 		this.host = {
 			runtime: o.runtime,
 			nodeId: o.nodeId,
@@ -94,6 +101,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 			networks: () => this.nets,
 			containersOf: (id) => this.containers().filter((c) => c.spec.labels?.[LABEL_TASK_ID] === id),
 			report: (taskId, status) => this.report(taskId, status),
+			files: this.files,
 			...(o.platform ? { platform: o.platform } : {}),
 			...(this.networking ? { networking: this.networking } : {}),
 		};
@@ -212,6 +220,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 		this.views = views;
 		if (a.mesh) this.mesh = a.mesh;
 		else if (a.full) this.mesh = { ports: [] };
+		this.files.put(a.files);
 		const removals: Promise<unknown>[] = [];
 		for (const id of removed) {
 			const c = this.controllers.get(id);
@@ -231,12 +240,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
 			}
 		}
 		this.save();
+		this.files.gc(this.tasks());
 		const programmed = this.networking
 			?.setViews(this.views, this.mesh, this.nets)
 			.catch((err: Error) => this.o.logger.error({ err: err.message }, "applying network views failed"));
 		// Orphans after the removals: a container being removed with its task is not one.
 		const cleanup = Promise.allSettled([...removals, programmed])
 			.then(() => (a.full ? this.removeOrphans() : undefined))
+			.then(() => {
+				if (a.full && this.running) this.files.gc(this.tasks(), true);
+			})
 			.then(() => this.releaseNetworks(goneNets));
 		this.background.add(cleanup);
 		void cleanup.finally(() => this.background.delete(cleanup));

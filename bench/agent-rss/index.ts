@@ -1,6 +1,7 @@
 // bench/agent-rss: idle RSS of each agent of a 3-node lab cluster (n1 init, n2 joined as manager, n3
-// as worker), from the release binary and from source, then with 30 service tasks; vs a private
-// dockerd+containerd (Debian docker.io) idle and with 30 containers, in the same run. See README.
+// as worker), from the release binary and from source, then with one service task per node and
+// with 30; vs a private dockerd+containerd (Debian docker.io) idle and with 30 containers, in the
+// same run. Also the RSS of our log daemon (one per node). See README.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import {
 	closeSync,
@@ -146,6 +147,24 @@ async function labRun(variant: string, argv0: string[], tasks: number, archive: 
 			const l = c.cli(n.name, ["image", "load", archive]);
 			if (l.status !== 0) throw new Error(`image load on ${n.name}: ${l.stderr}`);
 		}
+		// One task per node first: what the first task costs once (the runtime's code, its log
+		// daemon's socket, ...) is not what each further task costs.
+		const running = async (n: number) =>
+			waitFor(
+				`${n} tasks running`,
+				() => {
+					const ps = c!.cli(rec.nodes[0]!.name, ["service", "ps", "rss", "--format", "json"]);
+					if (ps.status !== 0) return false;
+					const rows = JSON.parse(String(ps.stdout)) as { state: string; node: string }[];
+					const up = rows.filter((r) => r.state === "running");
+					if (up.length < n) return false;
+					const by: Record<string, number> = {};
+					for (const r of up) by[String(r.node)] = (by[String(r.node)] ?? 0) + 1;
+					return by;
+				},
+				240_000,
+			);
+		const first = rec.nodes.length;
 		const cr = c.cli(rec.nodes[0]!.name, [
 			"service",
 			"create",
@@ -153,32 +172,36 @@ async function labRun(variant: string, argv0: string[], tasks: number, archive: 
 			"--name",
 			"rss",
 			"--replicas",
-			String(tasks),
+			String(first),
 			"busybox",
 			"sleep",
 			"86400",
 		]);
 		if (cr.status !== 0) throw new Error(`service create: ${cr.stderr}`);
-		const perNode = await waitFor(
-			`${tasks} tasks running`,
-			() => {
-				const ps = c!.cli(rec.nodes[0]!.name, ["service", "ps", "rss", "--format", "json"]);
-				if (ps.status !== 0) return false;
-				const rows = JSON.parse(String(ps.stdout)) as { state: string; node: string }[];
-				const running = rows.filter((r) => r.state === "running");
-				if (running.length < tasks) return false;
-				const by: Record<string, number> = {};
-				for (const r of running) by[String(r.node)] = (by[String(r.node)] ?? 0) + 1;
-				return by;
-			},
-			240_000,
-		);
+		const firstPerNode = await running(first);
+		await sleep(IDLE_MS);
+		const one = await Promise.all(pids.map((p) => settled(() => [p])));
+		log(`${variant}: with ${first} tasks ${JSON.stringify(one)} (per node ${JSON.stringify(firstPerNode)})`);
+		const sc = c.cli(rec.nodes[0]!.name, ["service", "scale", "-d", `rss=${tasks}`]);
+		if (sc.status !== 0) throw new Error(`service scale: ${sc.stderr}`);
+		const perNode = await running(tasks);
 		await sleep(IDLE_MS);
 		const busy = await Promise.all(pids.map((p) => settled(() => [p])));
-		log(`${variant}: with ${tasks} tasks ${JSON.stringify(busy)} (tasks per node ${JSON.stringify(perNode)})`);
+		// The data root's log daemon (one per node, whatever the number of tasks): ours, not a shim's.
+		const logd = rec.nodes.map((n) => {
+			try {
+				return mem(Number(readFileSync(join(n.dir, "logd.pid"), "utf8").split(" ")[0]));
+			} catch {
+				return undefined;
+			}
+		});
+		log(
+			`${variant}: with ${tasks} tasks ${JSON.stringify(busy)} (tasks per node ${JSON.stringify(perNode)}; log daemons ${JSON.stringify(logd)})`,
+		);
 		c.cli(rec.nodes[0]!.name, ["service", "rm", "rss"]);
 		const tasksOn = rec.nodes.map((n) => perNode[n.name] ?? 0);
-		return { idle, busy, perNode, tasksOn };
+		const firstOn = rec.nodes.map((n) => firstPerNode[n.name] ?? 0);
+		return { idle, one, busy, perNode, tasksOn, firstOn, logd };
 	} finally {
 		if (c) await stopAll(c.agents);
 		await destroyRecord(root, rec);
@@ -284,14 +307,23 @@ async function main() {
 			const n = ours.tasksOn?.[i] ?? 0;
 			return n ? Math.round(((ours.busy![i]!.rss - m.rss) / n) * 100) / 100 : 0;
 		});
+		// Each task after the first on its node: (with all tasks - with one per node) / the tasks added.
+		const perExtra = ours.busy!.map((m, i) => {
+			const n = (ours.tasksOn?.[i] ?? 0) - (ours.firstOn?.[i] ?? 0);
+			return n > 0 ? Math.round(((m.rss - ours.one![i]!.rss) / n) * 100) / 100 : 0;
+		});
 		const oursFig = {
 			binary_idle_mb: { n1_manager_leader: ours.idle[0], n2_manager: ours.idle[1], n3_worker: ours.idle[2] },
 			binary_with_tasks_mb: ours.busy,
 			tasks_per_node: ours.perNode,
+			with_one_task_per_node_mb: ours.one,
 			per_task_mb: perTask,
+			per_extra_task_mb: perExtra,
+			log_daemon_mb: ours.logd,
 			source_idle_mb: { n1_manager_leader: src.idle[0], n2_manager: src.idle[1], n3_worker: src.idle[2] },
 			idle_max_rss_mb: maxIdle,
 			idle_per_task_max_mb: Math.max(...perTask),
+			per_extra_task_max_mb: Math.max(...perExtra),
 		};
 		const peerFig = {
 			idle_mb: peer.idle,
@@ -304,6 +336,8 @@ async function main() {
 			worker_idle_vs_dockerd_containerd: Math.round((ours.idle[2]!.rss / peer.idle.rss) * 1000) / 1000,
 			per_task_vs_per_container:
 				peerFig.per_container_mb > 0 ? Math.round((Math.max(...perTask) / peerFig.per_container_mb) * 1000) / 1000 : 0,
+			per_extra_task_vs_per_container:
+				peerFig.per_container_mb > 0 ? Math.round((Math.max(...perExtra) / peerFig.per_container_mb) * 1000) / 1000 : 0,
 		};
 		process.stdout.write(
 			`${JSON.stringify({ bench: "agent-rss", peer_name: "dockerd+containerd (Debian docker.io)", ours: oursFig, peer: peerFig, ratios })}\n`,

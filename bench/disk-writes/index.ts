@@ -113,7 +113,7 @@ async function main() {
 		await sleep(5000); // both settle after start (first snapshot/segment files, elections)
 
 		// Per write: N network creates through the manager's API; N puts of a record of the same size to etcd.
-		const sample = await call<Record<string, unknown>>(mgr.root, "POST", "/v1/networks/create", {
+		const sample = await call<Record<string, unknown>>(mgr.root, "POST", "/v1/networks", {
 			name: "dw-sample",
 			driver: "overlay",
 		});
@@ -121,7 +121,7 @@ async function main() {
 		const m0 = writeBytes(mgr.p.pid!);
 		const d0 = du(mgr.root);
 		for (let i = 0; i < WRITES; i++)
-			await call(mgr.root, "POST", "/v1/networks/create", { name: `dw-${i}`, driver: "overlay" });
+			await call(mgr.root, "POST", "/v1/networks", { name: `dw-${i}`, driver: "overlay" });
 		const mPer = (writeBytes(mgr.p.pid!) - m0) / WRITES;
 		const mDu = (du(mgr.root) - d0) / WRITES;
 		const e0 = writeBytes(etcd.pid!);

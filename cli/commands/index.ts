@@ -3,7 +3,9 @@ import { registerContainers } from "./container.ts";
 import { registerImage } from "./image.ts";
 import { registerLab } from "./lab.ts";
 import { registerNetwork } from "./network.ts";
+import { registerSecret } from "./secret.ts";
 import { registerService } from "./service.ts";
+import { registerStack } from "./stack.ts";
 import { registerSwarm } from "./swarm.ts";
 
 // Each entry registers its command's flags and help cheaply; the implementation is imported
@@ -15,4 +17,6 @@ export const registrations: Array<(program: Command) => void> = [
 	registerContainers,
 	registerNetwork,
 	registerService,
+	registerSecret,
+	registerStack,
 ];

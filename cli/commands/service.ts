@@ -18,6 +18,18 @@ function specOptions(c: Command): Command {
 		.option("--mount <mount>", "type=bind|volume|tmpfs,source=...,target=...[,readonly] (repeatable)", collect, [])
 		.option("--network <network>", "attach to an overlay network: NAME or name=NAME,alias=A (repeatable)", collect, [])
 		.option(
+			"--secret <secret>",
+			"give the tasks a secret: NAME or source=NAME,target=T,uid=U,gid=G,mode=0400 (repeatable)",
+			collect,
+			[],
+		)
+		.option(
+			"--config <config>",
+			"give the tasks a config: NAME or source=NAME,target=/PATH,... (repeatable)",
+			collect,
+			[],
+		)
+		.option(
 			"-p, --publish <port>",
 			"PUBLISHED:TARGET[/PROTO] or published=,target=,protocol=,mode= (repeatable)",
 			collect,
@@ -94,6 +106,10 @@ function updateOptions(c: Command): Command {
 		.option("--publish-rm <port>", "unpublish TARGET[/PROTO] or PUBLISHED:TARGET[/PROTO] (repeatable)", collect, [])
 		.option("--constraint-add <expr>", "add a placement constraint (repeatable)", collect, [])
 		.option("--constraint-rm <expr>", "remove a placement constraint (repeatable)", collect, [])
+		.option("--secret-add <secret>", "add or update a secret (as --secret; repeatable)", collect, [])
+		.option("--secret-rm <name>", "remove a secret (repeatable)", collect, [])
+		.option("--config-add <config>", "add or update a config (as --config; repeatable)", collect, [])
+		.option("--config-rm <name>", "remove a config (repeatable)", collect, [])
 		.option("--placement-pref-add <pref>", "add a placement preference (repeatable)", collect, [])
 		.option("--placement-pref-rm <pref>", "remove a placement preference (repeatable)", collect, []);
 	return c;

@@ -225,6 +225,17 @@ export async function serviceInspect(refs: string[], o: { pretty?: boolean; data
 		process.stdout.write(
 			`ID:\t\t${s.id}\nName:\t\t${s.value.spec.name}\nMode:\t\t${JSON.stringify(s.value.spec.mode)}\nImage:\t\t${String(sp.task.container.image)}\nSpec version:\t${s.value.specVersion}\n`,
 		);
+		const t = s.value.spec.task;
+		for (const r of t.secrets ?? [])
+			process.stdout.write(
+				`Secret:		${r.secretName} (v${r.version}) -> ${r.target.startsWith("/") ? r.target : `/run/secrets/${r.target}`} ${r.uid}:${r.gid} ${r.mode.toString(8).padStart(4, "0")}
+`,
+			);
+		for (const r of t.configs ?? [])
+			process.stdout.write(
+				`Config:		${r.configName} (v${r.version}) -> ${r.target} ${r.uid}:${r.gid} ${r.mode.toString(8).padStart(4, "0")}
+`,
+			);
 		const u = s.value.updateStatus;
 		if (u)
 			process.stdout.write(

@@ -130,6 +130,43 @@ export function network(v: string): { target: string; aliases: string[] } {
 	return n;
 }
 
+/**
+ * --secret / --config: NAME, or docker's CSV source=NAME,target=T,uid=U,gid=G,mode=0400 (mode in
+ * octal). The agent resolves the name to the object and its current data version.
+ */
+export function fileRef(v: string, kind: "secret" | "config"): Record<string, unknown> {
+	const flag = `--${kind}`;
+	const r: Record<string, unknown> = { [`${kind}Id`]: "" };
+	if (!v.includes("=")) r[`${kind}Name`] = v;
+	else
+		for (const field of v.split(",")) {
+			const [k, val] = keyValue(field, flag);
+			switch (k.toLowerCase()) {
+				case "source":
+				case "src":
+					r[`${kind}Name`] = val;
+					break;
+				case "target":
+					r.target = val;
+					break;
+				case "uid":
+				case "gid":
+					if (!/^\d+$/.test(val)) throw new UsageError(`invalid ${flag} "${v}": ${k} must be a number`);
+					r[k.toLowerCase()] = val;
+					break;
+				case "mode":
+					if (!/^0?[0-7]{1,3}$/.test(val))
+						throw new UsageError(`invalid ${flag} "${v}": mode must be octal, e.g. 0400`);
+					r.mode = Number.parseInt(val, 8);
+					break;
+				default:
+					throw new UsageError(`invalid ${flag} "${v}": unknown field ${k} (use source, target, uid, gid, mode)`);
+			}
+		}
+	if (!r[`${kind}Name`]) throw new UsageError(`invalid ${flag} "${v}": source is required`);
+	return r;
+}
+
 /** `shell words` of --entrypoint: docker takes a string and splits it like a shell, simply. */
 export const words = (v: string): string[] => v.trim().split(/\s+/).filter(Boolean);
 
@@ -145,6 +182,8 @@ export interface CreateFlags {
 	mount: string[];
 	network: string[];
 	publish: string[];
+	secret?: string[];
+	config?: string[];
 	constraint: string[];
 	placementPref: string[];
 	replicasMaxPerNode?: string;
@@ -247,7 +286,15 @@ export function specFromFlags(image: string, args: string[], f: CreateFlags): Re
 		...(f.name ? { name: f.name } : {}),
 		labels: labels(f.label, "--label"),
 		mode,
-		task: { container, resources, restartPolicy, placement, networks: f.network.map(network) },
+		task: {
+			container,
+			resources,
+			restartPolicy,
+			placement,
+			networks: f.network.map(network),
+			...(f.secret?.length ? { secrets: f.secret.map((x) => fileRef(x, "secret")) } : {}),
+			...(f.config?.length ? { configs: f.config.map((x) => fileRef(x, "config")) } : {}),
+		},
 		endpoint: { ports: f.publish.map(publish) },
 	};
 }

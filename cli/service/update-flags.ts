@@ -7,6 +7,7 @@ import {
 	type CreateFlags,
 	durationMs,
 	envFile,
+	fileRef,
 	int,
 	labels,
 	mount,
@@ -119,6 +120,10 @@ export interface UpdateFlags extends PolicyFlags, Pick<CreateFlags, Shared> {
 	publishRm: string[];
 	constraintAdd: string[];
 	constraintRm: string[];
+	secretAdd?: string[];
+	secretRm?: string[];
+	configAdd?: string[];
+	configRm?: string[];
 	placementPrefAdd: string[];
 	placementPrefRm: string[];
 	envFile?: string[];
@@ -139,6 +144,8 @@ type Spec = Record<string, unknown> & {
 		restartPolicy: Record<string, unknown>;
 		placement: Record<string, unknown> & { constraints: string[]; preferences: Array<{ spread: string }> };
 		networks: Array<{ target: string; aliases: string[] }>;
+		secrets?: Array<Record<string, unknown>>;
+		configs?: Array<Record<string, unknown>>;
 	};
 	endpoint: Record<string, unknown> & {
 		ports: Array<{ targetPort: number; publishedPort?: number; protocol: string }>;
@@ -202,6 +209,19 @@ export function applyUpdateFlags(current: Record<string, unknown>, f: UpdateFlag
 	const netAdd = f.networkAdd.map(network);
 	const netTargets = new Set(netAdd.map((n) => n.target));
 	s.task.networks = [...s.task.networks.filter((n) => !netRm.has(n.target) && !netTargets.has(n.target)), ...netAdd];
+
+	// --secret-rm/--config-rm NAME (or id); --*-add replaces a reference to the same object or target.
+	for (const kind of ["secret", "config"] as const) {
+		const list = s.task[`${kind}s`] ?? [];
+		const rm = new Set(f[`${kind}Rm`] ?? []);
+		const add = (f[`${kind}Add`] ?? []).map((x) => fileRef(x, kind));
+		const name = (r: Record<string, unknown>) => String(r[`${kind}Name`]);
+		const addNames = new Set(add.map(name));
+		const kept = list.filter((r) => !rm.has(name(r)) && !rm.has(String(r[`${kind}Id`])) && !addNames.has(name(r)));
+		const next = [...kept, ...add];
+		if (next.length) s.task[`${kind}s`] = next;
+		else delete s.task[`${kind}s`];
+	}
 
 	const portRm = f.publishRm.map(portMatcher);
 	s.endpoint.ports = [

@@ -32,4 +32,12 @@ export {
 	type RuntimeOptions,
 } from "./runtime.ts";
 export { defaultSeccompProfile } from "./seccomp.ts";
-export { buildOciSpec, type ContainerSpec, DEFAULT_CAPS, effectiveCaps, type Mount } from "./spec.ts";
+export {
+	buildOciSpec,
+	type ContainerSpec,
+	DEFAULT_CAPS,
+	effectiveCaps,
+	type Mount,
+	ULIMITS,
+	type Ulimit,
+} from "./spec.ts";

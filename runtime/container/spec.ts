@@ -38,6 +38,8 @@ export interface ContainerSpec {
 	/** Capabilities added to / dropped from Docker's default set ("CAP_X" or "X"; "ALL"). */
 	capAdd?: string[];
 	capDrop?: string[];
+	/** Resource limits of the container's processes (docker's --ulimit): nofile, nproc, core, ... */
+	ulimits?: Ulimit[];
 	healthcheck?: HealthcheckSpec;
 	/** "default" (Docker's default restrictions), "unconfined", or the path of a JSON profile. */
 	seccomp?: string;
@@ -51,6 +53,53 @@ export interface ContainerSpec {
 	/** Log rotation for this container (default: the runtime's). */
 	logMaxSize?: string | number;
 	logMaxFiles?: number;
+}
+
+export interface Ulimit {
+	/** The limit's name without RLIMIT_, lowercase: nofile, nproc, core, memlock, stack, ... */
+	name: string;
+	/** -1: unlimited. */
+	soft: number;
+	hard: number;
+}
+
+/** The rlimits runc knows (setrlimit(2)), by docker's --ulimit names. */
+export const ULIMITS = [
+	"as",
+	"core",
+	"cpu",
+	"data",
+	"fsize",
+	"locks",
+	"memlock",
+	"msgqueue",
+	"nice",
+	"nofile",
+	"nproc",
+	"rss",
+	"rtprio",
+	"rttime",
+	"sigpending",
+	"stack",
+];
+
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
+
+/** OCI process.rlimits: a bad name, a negative value or soft above hard is an InvalidSpecError. */
+export function rlimits(list: Ulimit[]): Array<{ type: string; soft: number; hard: number }> {
+	const seen = new Set<string>();
+	return list.map((u) => {
+		if (!ULIMITS.includes(u.name)) throw new InvalidSpecError(`unknown ulimit "${u.name}" (use ${ULIMITS.join(", ")})`);
+		if (seen.has(u.name)) throw new InvalidSpecError(`ulimit ${u.name} is given twice`);
+		seen.add(u.name);
+		for (const x of [u.soft, u.hard])
+			if (!Number.isSafeInteger(x) || x < -1)
+				throw new InvalidSpecError(`ulimit ${u.name}: ${x} is not a limit (-1: unlimited)`);
+		// -1 (unlimited): the largest value JSON carries exactly; runc's RLIM_INFINITY (2^64-1) it cannot.
+		const [soft, hard] = [u.soft, u.hard].map((x) => (x === -1 ? UNLIMITED : x)) as [number, number];
+		if (soft > hard) throw new InvalidSpecError(`ulimit ${u.name}: soft ${u.soft} is above hard ${u.hard}`);
+		return { type: `RLIMIT_${u.name.toUpperCase()}`, soft, hard };
+	});
 }
 
 export const DEFAULT_CAPS = [
@@ -322,6 +371,7 @@ export function buildOciSpec(i: BuildInput): Record<string, unknown> {
 				...(uid === 0 ? {} : { ambient: [] }),
 			},
 			noNewPrivileges: true,
+			...(s.ulimits?.length ? { rlimits: rlimits(s.ulimits) } : {}),
 		},
 		root: { path: i.rootfs, readonly: s.readOnly ?? false },
 		hostname: s.hostname ?? i.id.slice(0, 12),

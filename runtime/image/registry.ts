@@ -6,7 +6,7 @@ import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { digestHex } from "./digest.ts";
 import { DigestMismatchError, ImageNotFoundError, RegistryError } from "./errors.ts";
-import { httpsGet } from "./https.ts";
+import { type HttpResponse, httpGet } from "./https.ts";
 import type { Reference } from "./reference.ts";
 
 export const MEDIA = {
@@ -67,7 +67,7 @@ export class RegistryClient {
 	}
 
 	/** GET with auth: on 401 follow the challenge (Bearer token or Basic) once and retry. */
-	private async get(ref: Reference, path: string, accept: string, signal?: AbortSignal): Promise<Response> {
+	private async get(ref: Reference, path: string, accept: string, signal?: AbortSignal): Promise<HttpResponse> {
 		const url = `${this.base(ref.registry)}/v2/${ref.repository}/${path}`;
 		const key = `${ref.registry}/${ref.repository}`;
 		const headers: Record<string, string> = { accept };
@@ -75,8 +75,8 @@ export class RegistryClient {
 		if (token) headers.authorization = token;
 		let res = await this.fetch(url, headers, signal);
 		if (res.status === 401) {
-			const challenge = res.headers.get("www-authenticate") ?? "";
-			await res.body?.cancel();
+			const challenge = res.header("www-authenticate") ?? "";
+			res.discard();
 			const auth = await this.authorize(ref, challenge, signal);
 			this.tokens.set(key, auth);
 			res = await this.fetch(url, { ...headers, authorization: auth }, signal);
@@ -84,10 +84,9 @@ export class RegistryClient {
 		return res;
 	}
 
-	private async fetch(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+	private async fetch(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
 		try {
-			if (url.startsWith("https:")) return await httpsGet(url, headers, { signal, ...this.tls });
-			return await fetch(url, { headers, signal, redirect: "follow" });
+			return await httpGet(url, headers, { signal, ...this.tls });
 		} catch (err) {
 			if (signal?.aborted) throw err;
 			const code = (err as { code?: string }).code ?? "";
@@ -126,6 +125,7 @@ export class RegistryClient {
 		const headers: Record<string, string> = {};
 		if (cred) headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
 		const res = await this.fetch(u.toString(), headers, signal);
+		if (!res.ok) res.discard();
 		if (!res.ok)
 			throw new RegistryError(`token request to ${u.host} failed: HTTP ${res.status}`, res.status, "ERR_REGISTRY_AUTH");
 		const body = (await res.json()) as { token?: string; access_token?: string };
@@ -134,7 +134,8 @@ export class RegistryClient {
 		return `Bearer ${tok}`;
 	}
 
-	private fail(ref: Reference, what: string, res: Response): never {
+	private fail(ref: Reference, what: string, res: HttpResponse): never {
+		res.discard();
 		if (res.status === 404) throw new ImageNotFoundError(ref.canonical, `(${what}: 404 from ${ref.registry})`);
 		if (res.status === 401 || res.status === 403)
 			throw new RegistryError(
@@ -150,7 +151,7 @@ export class RegistryClient {
 		const accept = [MEDIA.ociIndex, MEDIA.dockerList, MEDIA.ociManifest, MEDIA.dockerManifest].join(", ");
 		const res = await this.get(ref, `manifests/${reference}`, accept, signal);
 		if (!res.ok) this.fail(ref, `manifest ${reference}`, res);
-		const bytes = Buffer.from(await res.arrayBuffer());
+		const bytes = await res.bytes(4 << 20);
 		if (bytes.length > 4 << 20)
 			throw new RegistryError(`manifest ${reference} is larger than 4 MiB`, res.status, "ERR_MANIFEST_TOO_LARGE");
 		const digest = sha256(bytes);
@@ -162,7 +163,7 @@ export class RegistryClient {
 		} catch {
 			throw new RegistryError(`manifest ${reference} of ${ref.canonical} is not JSON`, res.status, "ERR_BAD_MANIFEST");
 		}
-		const mediaType = String(json.mediaType ?? res.headers.get("content-type") ?? "");
+		const mediaType = String(json.mediaType ?? res.header("content-type") ?? "");
 		return { mediaType, digest, bytes, json };
 	}
 
@@ -182,7 +183,7 @@ export class RegistryClient {
 		const hash = createHash("sha256");
 		let size = 0;
 		try {
-			for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+			for await (const chunk of res.body as AsyncIterable<Buffer>) {
 				hash.update(chunk);
 				size += chunk.length;
 				o.onBytes?.(chunk.length);

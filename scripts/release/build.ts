@@ -14,10 +14,11 @@ import {
 	statSync,
 	writeFileSync,
 } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 
 const repo = new URL("../..", import.meta.url).pathname;
 const NODE_VERSION = process.versions.node;
@@ -37,7 +38,16 @@ export interface ReleaseOptions {
 	log?: (line: string) => void;
 	/** The version fixed in the binaries (default: package.json's; the CLI takes TSSWARM_VERSION). */
 	version?: string;
+	/** V8/Node flags fixed in the binaries (default SEA_EXEC_ARGV; NODE_OPTIONS still adds to them). */
+	execArgv?: string[];
 }
+
+/**
+ * V8 flags of the release, for a small device (bench/agent-rss, one agent after init, amd64):
+ * --optimize-for-size (smaller heap growth steps, less inlining, bytecode flushed sooner) -5 MB
+ * RSS; --max-semi-space-size=1 (a 1 MiB young generation instead of up to 8) -1 to -2 MB.
+ */
+export const SEA_EXEC_ARGV = ["--optimize-for-size", "--max-semi-space-size=1"];
 
 export interface Release {
 	version: string;
@@ -59,6 +69,7 @@ export async function release(o: ReleaseOptions): Promise<Release> {
 	await bundleCli(bundle, version);
 	log(`bundled ${bundle} (${mb(bundle)})`);
 
+	const execArgv = o.execArgv ?? SEA_EXEC_ARGV;
 	const binaries: Record<string, string> = {};
 	for (const platform of o.platforms ?? (Object.keys(PLATFORMS) as Platform[])) {
 		const node = nodeBinary(PLATFORMS[platform], cache, log, o.offline ?? false);
@@ -80,9 +91,13 @@ export async function release(o: ReleaseOptions): Promise<Release> {
 				disableExperimentalSEAWarning: true,
 				useCodeCache: native,
 				useSnapshot: false,
+				execArgv,
 			}),
 		);
-		execFileSync(native ? tmp : process.execPath, ["--experimental-sea-config", config], { stdio: "pipe" });
+		// The code cache is made under the same V8 flags, or V8 rejects it at start (its flag hash).
+		execFileSync(native ? tmp : process.execPath, [...execArgv, "--experimental-sea-config", config], {
+			stdio: "pipe",
+		});
 		// postject ships no types; its API is one function.
 		const { inject } = createRequire(import.meta.url)("postject") as {
 			inject(file: string, name: string, data: Buffer, o: { sentinelFuse: string }): Promise<void>;
@@ -128,6 +143,7 @@ async function bundleCli(outfile: string, version: string): Promise<void> {
 		// The native msgpack extractor is an optional addon; a single file cannot carry it.
 		external: ["msgpackr-extract"],
 		plugins: [
+			noiseNodeCrypto,
 			{
 				name: "tar-headers",
 				setup(b) {
@@ -141,6 +157,34 @@ async function bundleCli(outfile: string, version: string): Promise<void> {
 		],
 	});
 }
+
+/**
+ * Noise's crypto module instantiates two WebAssembly modules at import (ChaCha20-Poly1305 for
+ * payloads under 1200 bytes, SHA-256), which compiles them and maps V8's WebAssembly compilers:
+ * +8 MB RSS in every agent (measured, bench/agent-rss). In the bundle the module uses node:crypto
+ * (OpenSSL) for every payload size. A change of the file in a noise update fails the build here.
+ */
+const noiseNodeCrypto: Plugin = {
+	name: "noise-node-crypto",
+	setup(b) {
+		b.onLoad({ filter: /libp2p-noise[\\/]dist[\\/]src[\\/]crypto[\\/]index\.js$/ }, async (args) => {
+			let src = await readFile(args.path, "utf8");
+			const cut = (what: RegExp) => {
+				if (!what.test(src)) throw new Error(`release: ${args.path} changed (no ${what}): review noiseNodeCrypto`);
+				src = src.replace(what, "");
+			};
+			cut(/^import \{ newInstance, ChaCha20Poly1305 \} from '@chainsafe\/as-chacha20poly1305';$/m);
+			cut(/^import \{ digest \} from '@chainsafe\/as-sha256';$/m);
+			cut(/^const ctx = newInstance\(\);$/m);
+			cut(/^const asImpl = new ChaCha20Poly1305\(ctx\);$/m);
+			cut(/^export const asCrypto = \{[\s\S]*?^\};$/m);
+			src = src.replaceAll("asCrypto.", "nodeCrypto.");
+			if (/\bas(Impl|Crypto)\b|(?<![.\w])digest\(/.test(src))
+				throw new Error(`release: ${args.path}: WebAssembly crypto left`);
+			return { contents: src, loader: "js" };
+		});
+	},
+};
 
 /** The Node binary for `cpu`, of the version running this script (npm package node-linux-CPU). */
 export function nodeBinary(cpu: string, cache: string, log: (l: string) => void, offline = false): string {

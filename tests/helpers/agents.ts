@@ -23,14 +23,18 @@ export interface LabAgent {
  * Starts the agent of `node` and waits for its control socket. `args` are the agent's flags
  * (default: listen on the node's address).
  */
-export async function startAgent(lab: Lab, node: string, o: { args?: string[] } = {}): Promise<LabAgent> {
+export async function startAgent(
+	lab: Lab,
+	node: string,
+	o: { args?: string[] /** another build's `tsswarm` (an upgrade test's old version) */; cli?: string } = {},
+): Promise<LabAgent> {
 	const n = lab.nodes.find((x) => x.name === node)!;
 	const sock = socketPath(n.dir);
 	// A killed agent leaves its socket behind: wait for the new agent's, not the old file.
 	rmSync(sock, { force: true });
 	const log = openSync(join(n.dir, "agent.log"), "a");
 	const flags = o.args ?? ["--listen-addr", `${n.address}:2377`];
-	const [cmd, ...args] = netnsArgv(lab.record, n.name, [cliPath, "agent", ...flags]);
+	const [cmd, ...args] = netnsArgv(lab.record, n.name, [o.cli ?? cliPath, "agent", ...flags]);
 	const child = spawn(cmd!, args, {
 		stdio: ["ignore", log, log],
 		// The lab's node env (data root, cgroup parent, netns prefix), so teardown sweeps what it makes.

@@ -1,6 +1,7 @@
 // The release executables, built once for this file: each runs where no Node and no node_modules
 // can be reached (a copy in a temp dir, a PATH without node); the amd64 one loads the test images,
-// runs a container and its helpers as hidden subcommands, and runs agents in a lab; arm64 via qemu.
+// runs a container and its helpers as hidden subcommands, and runs agents in a lab; arm64 via qemu
+// (--version, and image load + run --rm in a lab node).
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import type { Socket } from "node:dgram";
@@ -103,6 +104,38 @@ t.test("arm64: --version through qemu-user", async (t) => {
 	});
 	t.equal(r.status, 0, r.stderr);
 	t.equal(r.stdout, `${version}\n`);
+});
+
+t.test("arm64: image load and run --rm in a lab node through qemu-user", async (t) => {
+	const exe = join(away.path, "tsswarm-arm64");
+	if (!existsSync(exe)) copyFileSync(rel.get().binaries.arm64!, exe);
+	spawnSync("chmod", ["0755", exe]);
+	const images = await ensureTestImages();
+	const lab = await withLab(t, { nodes: 1 });
+	const n = lab.nodes[0]!;
+	// Helpers the binary starts (itself again, runc's children) reach qemu through binfmt_misc.
+	const inNode = (args: string[]) => {
+		const [cmd, ...rest] = netnsArgv(lab.record, n.name, ["qemu-aarch64-static", exe, ...args]);
+		return spawnSync(cmd!, rest, {
+			encoding: "utf8",
+			env: {
+				PATH,
+				QEMU_LD_PREFIX: "/usr/aarch64-linux-gnu",
+				TSSWARM_DATA_ROOT: n.dir,
+				TSSWARM_CGROUP_PARENT: n.netns,
+			},
+			timeout: 300_000,
+		});
+	};
+	const load = inNode(["image", "load", images.archivePath]);
+	t.equal(load.status, 0, load.stderr);
+	t.match(load.stdout, /Loaded image: docker\.io\/library\/busybox:latest/);
+	const r = inNode(["run", "--rm", "busybox", "uname", "-m"]);
+	t.equal(r.status, 0, r.stderr);
+	t.equal(r.stdout, "aarch64\n", "the arm64 agent picked busybox's arm64 variant and ran it");
+	const ps = inNode(["ps", "-a", "-q"]);
+	t.equal(ps.status, 0, ps.stderr);
+	t.equal(ps.stdout.trim(), "", "--rm removed it");
 });
 
 t.test("amd64: image load and run --rm echo in a temp data root", async (t) => {

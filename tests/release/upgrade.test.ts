@@ -156,6 +156,39 @@ t.test("old and new agents interoperate; an upgraded node keeps its identity, st
 	};
 	t.equal(status(), "running", "the old binary lists its container running");
 
+	// A service task that the old worker started on n3: the new one re-adopts it (same task, same container).
+	const svc = cli("n1", [
+		"service",
+		"create",
+		"-d",
+		"--name",
+		"upg",
+		"--constraint",
+		"node.role==worker",
+		"busybox",
+		"sleep",
+		"600",
+	]);
+	t.equal(svc.status, 0, svc.stderr);
+	t.teardown(() => cli("n2", ["service", "rm", "upg"]));
+	const tasks = () => {
+		const ps = cli("n2", ["service", "ps", "upg", "--format", "json"]);
+		const rows =
+			ps.status === 0 ? (JSON.parse(ps.stdout) as { id: string; state: string; desiredState: string }[]) : [];
+		return rows.filter((r) => r.desiredState === "running");
+	};
+	const taskContainer = () =>
+		(JSON.parse(cli("n3", ["ps", "--format", "json"]).stdout || "[]") as { id: string; status: string }[]).find((c) =>
+			JSON.stringify(c).includes("upg."),
+		);
+	await waitFor(
+		"the service task running on n3",
+		() => tasks().some((r) => r.state === "running") && taskContainer()?.status === "running",
+		{ timeoutMs: 90_000, intervalMs: 500 },
+	);
+	const task0 = tasks()[0]!.id;
+	const container0 = taskContainer()!.id;
+
 	// Upgrade n1 (the old leader) and n3 (the old worker): stop, replace the file, start.
 	const before = { n1: info("n1").id, n3: info("n3").id };
 	for (const n of ["n1", "n3"]) {
@@ -179,6 +212,19 @@ t.test("old and new agents interoperate; an upgraded node keeps its identity, st
 	t.match(cli("n1", ["network", "ls"]).stdout, /upgnet/, "the store's state survived the leader's upgrade");
 	const net2 = cli("n3", ["network", "ls"]);
 	t.not(net2.status, 0, "a worker still refuses manager-only requests after the upgrade");
+
+	await waitFor(
+		"the service task reported running by the upgraded worker",
+		() => tasks().some((r) => r.id === task0 && r.state === "running"),
+		{ timeoutMs: 60_000, intervalMs: 500 },
+	);
+	t.same(
+		tasks().map((r) => r.id),
+		[task0],
+		"the same task, no replacement",
+	);
+	t.equal(taskContainer()?.id, container0, "in the same container, re-adopted by the new binary");
+	t.equal(taskContainer()?.status, "running");
 
 	// The container outlived its agent and both binaries: the new one lists it running and stops it.
 	t.equal(status(), "running", "the new binary lists the old binary's container running");

@@ -91,6 +91,24 @@ t.test("limits: memory (OOM kill -> 137), pids, read-only rootfs", async (t) => 
 	t.match(ro.stderr, /Read-only file system/);
 });
 
+t.test("ulimits: the container's processes get the soft and hard limits asked; a bad one is refused", async (t) => {
+	const r = await runOnce({
+		ulimits: [
+			{ name: "nofile", soft: 1024, hard: 2048 },
+			{ name: "nproc", soft: 300, hard: 300 },
+		],
+		cmd: ["sh", "-c", "echo $(ulimit -Sn) $(ulimit -Hn) $(ulimit -Su)"],
+	});
+	t.equal(r.stdout, "1024 2048 300\n");
+	const plain = await runOnce({ cmd: ["sh", "-c", "ulimit -Sn"] });
+	t.not(plain.stdout, "1024\n", `control: without ulimits the default applies (${plain.stdout.trim()})`);
+	await t.rejects(runOnce({ ulimits: [{ name: "files", soft: 1, hard: 1 }], cmd: ["true"] }), InvalidSpecError);
+	await t.rejects(
+		runOnce({ ulimits: [{ name: "nofile", soft: 9, hard: 8 }], cmd: ["true"] }),
+		/soft 9 is above hard 8/,
+	);
+});
+
 t.test("volumes: a bind mount and a named volume", async (t) => {
 	const host = tempDir();
 	t.teardown(host.remove);

@@ -4,6 +4,7 @@
 // whole when it differs from the one this session has.
 import { pack } from "msgpackr";
 import {
+	type AssignedFile,
 	type AssignedNetwork,
 	type AssignmentsMessage,
 	LIMITS,
@@ -31,6 +32,8 @@ export class SessionAssignments {
 	/** Network id -> the key of the view last sent. */
 	private readonly sentViews = new Map<string, string>();
 	private sentMesh = "";
+	/** "kind:id:version" of the secret and config data this session has sent (a version never changes). */
+	private readonly sentFiles = new Set<string>();
 	private viewsDirty = false;
 
 	constructor(nodeId: string, store: DispatchStore, views: NetworkViews) {
@@ -102,6 +105,7 @@ export class SessionAssignments {
 		this.nets.clear();
 		this.taskNets.clear();
 		this.sentViews.clear();
+		this.sentFiles.clear();
 		this.dirtyTasks.clear();
 		this.dirtyNets.clear();
 		const tasks: Task[] = [];
@@ -115,7 +119,7 @@ export class SessionAssignments {
 		}
 		const networks = this.networksFor(tasks, true);
 		const { views, mesh } = this.viewChanges(true);
-		return chunk(true, tasks, removed, networks, views, mesh);
+		return chunk(true, tasks, removed, networks, views, mesh, this.filesFor(tasks));
 	}
 
 	/** The changes since the last call (empty when nothing the worker needs changed). */
@@ -147,7 +151,34 @@ export class SessionAssignments {
 		this.dirtyNets.clear();
 		const { views, mesh } = this.viewChanges(false);
 		if (tasks.length === 0 && removed.length === 0 && networks.length === 0 && views.length === 0 && !mesh) return [];
-		return chunk(false, tasks, removed, networks, views, mesh);
+		return chunk(false, tasks, removed, networks, views, mesh, this.filesFor(tasks));
+	}
+
+	/**
+	 * The secret and config data `tasks` use that this session has not sent. Only tasks that run
+	 * (or may run) get them: a task being shut down needs no data. Data the store does not have
+	 * (or that does not open) is not sent: the worker then rejects the task, naming what is missing.
+	 */
+	private filesFor(tasks: Task[]): AssignedFile[] {
+		const out: AssignedFile[] = [];
+		const get = this.store.fileData;
+		if (!get) return out;
+		for (const t of tasks) {
+			if (t.desiredState !== "running" && t.desiredState !== "ready" && t.desiredState !== "complete") continue;
+			const refs = [
+				...(t.spec.secrets ?? []).map((r) => ({ kind: "secret" as const, id: r.secretId, version: r.version })),
+				...(t.spec.configs ?? []).map((r) => ({ kind: "config" as const, id: r.configId, version: r.version })),
+			];
+			for (const r of refs) {
+				const key = `${r.kind}:${r.id}:${r.version}`;
+				if (this.sentFiles.has(key)) continue;
+				const data = get(r.kind, r.id, r.version);
+				if (!data) continue;
+				this.sentFiles.add(key);
+				out.push({ ...r, data });
+			}
+		}
+		return out;
 	}
 
 	/** Networks the tasks (and the mesh) use that this session does not have in their current form. */
@@ -176,6 +207,7 @@ export function chunk(
 	networks: AssignedNetwork[],
 	views: NetworkView[] = [],
 	mesh?: MeshView,
+	files: AssignedFile[] = [],
 ): AssignmentsMessage[] {
 	const frames: AssignmentsMessage[] = [];
 	let cur: AssignmentsMessage = { t: "assignments", full, tasks: [], removed: [], networks: [] };
@@ -190,6 +222,14 @@ export function chunk(
 	if (mesh) {
 		cur.mesh = mesh;
 		bytes += pack(mesh).length;
+	}
+	// Before the tasks: a task's data is in its frame or an earlier one.
+	for (const f of files) {
+		const size = f.data.length + 64;
+		if (!room(size, cur.files?.length ?? 0, LIMITS.filesPerFrame)) next();
+		cur.files ??= [];
+		cur.files.push(f);
+		bytes += size;
 	}
 	for (const v of views) {
 		const size = pack(v).length;

@@ -14,7 +14,7 @@ import {
 import type { AgentError } from "../../errors.ts";
 import type { Host } from "../../host/index.ts";
 import type { ClusterStore } from "../../store/index.ts";
-import { clusterDispatchStore, type DispatchStore } from "./store.ts";
+import { clusterDispatchStore, type DispatchStore, type FileSource } from "./store.ts";
 
 export interface DispatchLogger {
 	info(obj: object, msg?: string): void;
@@ -49,6 +49,8 @@ export interface DispatchEndpointOptions {
 	host: Host;
 	store: ClusterStore | DispatchStore;
 	logger: DispatchLogger;
+	/** Secret and config data for the assignments (with a ClusterStore). */
+	files?: FileSource;
 }
 
 const isDispatchStore = (s: ClusterStore | DispatchStore): s is DispatchStore => "tasksOf" in s;
@@ -62,7 +64,7 @@ export class DispatchEndpoint {
 
 	constructor(o: DispatchEndpointOptions) {
 		this.host = o.host;
-		this.store = isDispatchStore(o.store) ? o.store : clusterDispatchStore(o.store);
+		this.store = isDispatchStore(o.store) ? o.store : clusterDispatchStore(o.store, o.files);
 		this.log = o.logger;
 	}
 

@@ -6,4 +6,10 @@ export {
 	type DispatchLogger,
 	type WorkerLink,
 } from "./endpoint.ts";
-export { clusterDispatchStore, type DispatchChange, type DispatchStore, type Versioned } from "./store.ts";
+export {
+	clusterDispatchStore,
+	type DispatchChange,
+	type DispatchStore,
+	type FileSource,
+	type Versioned,
+} from "./store.ts";

@@ -36,16 +36,22 @@ export interface DispatchStore {
 	/** One transaction of updates at the versions read; rejects with the store's error (ERR_VERSION_CONFLICT...). */
 	updateTasks(updates: Array<{ id: string; version: number; value: Task }>, signal?: AbortSignal): Promise<void>;
 	updateNode(id: string, version: number, value: Node, signal?: AbortSignal): Promise<void>;
+	/** A secret's (opened) or config's data at a version; undefined when it is not kept (or cannot be opened). */
+	fileData?(kind: "secret" | "config", id: string, version: number): Uint8Array | undefined;
 }
+
+/** Where the dispatcher gets secret and config data (agent/manager/secrets.ts opens secrets). */
+export type FileSource = (kind: "secret" | "config", id: string, version: number) => Uint8Array | undefined;
 
 const ipPort = (multiaddr: string) => {
 	const m = /^\/ip4\/([\d.]+)\/tcp\/(\d+)/.exec(multiaddr);
 	return m ? `${m[1]}:${m[2]}` : undefined;
 };
 
-export function clusterDispatchStore(store: ClusterStore): DispatchStore {
+export function clusterDispatchStore(store: ClusterStore, files?: FileSource): DispatchStore {
 	const opts = (signal?: AbortSignal) => (signal ? { signal } : {});
 	return {
+		...(files ? { fileData: files } : {}),
 		isLeader: () => store.isLeader(),
 		leader() {
 			const l = store.leader();

@@ -13,4 +13,4 @@ export {
 	updaterOwns,
 } from "./decide.ts";
 export * from "./errors.ts";
-export { rollbackService, type UpdateRequest, updateService } from "./requests.ts";
+export { rollbackService, type UpdateRequest, updatedService, updateService } from "./requests.ts";

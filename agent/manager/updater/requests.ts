@@ -1,6 +1,6 @@
 // `service update` and `service rollback` on the leader: the new spec validated whole, a stale
 // --version refused, and the record that starts a rolling update (the updater loop carries it out).
-import type { Service } from "../../services/index.ts";
+import type { Service, ServiceSpec } from "../../services/index.ts";
 import { type ClusterStore, type StoredRecord, VersionConflictError } from "../../store/index.ts";
 import { InvalidServiceRequestError } from "../errors.ts";
 import { checkServiceSpec, findService } from "../services.ts";
@@ -25,6 +25,26 @@ const checkVersion = (cur: StoredRecord<Service>, version: unknown) => {
 /** The next spec version: above every version this service has had, so no old task matches it. */
 const nextVersion = (s: Service) => Math.max(s.specVersion, s.previousSpecVersion ?? 0) + 1;
 
+/**
+ * The record after a spec change: the old spec kept for rollback, and a new spec version (which
+ * starts a rolling update) when the task template changed or `force`. Also used when a secret or
+ * config a service uses gets a new version (agent/manager/secrets.ts).
+ */
+export function updatedService(cur: Service, spec: ServiceSpec, force = false): Service {
+	const changed = force || JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task);
+	const now = new Date().toISOString();
+	const value: Service = {
+		...cur,
+		spec,
+		previousSpec: cur.spec,
+		previousSpecVersion: cur.specVersion,
+		specVersion: changed ? nextVersion(cur) : cur.specVersion,
+		updatedAt: now,
+	};
+	if (changed) value.updateStatus = { state: "updating", startedAt: now, message: "update in progress" };
+	return value;
+}
+
 export async function updateService(
 	store: ClusterStore,
 	ref: string,
@@ -48,17 +68,10 @@ export async function updateService(
 			`a service's mode cannot change (${was.mode.kind} to ${spec.mode.kind})`,
 			"ERR_SERVICE_MODE_CHANGE",
 		);
-	const changed = Boolean(req.force) || JSON.stringify(spec.task) !== JSON.stringify(was.task);
-	const now = new Date().toISOString();
-	const value: Service = {
-		...cur.value,
-		spec,
-		previousSpec: was,
-		previousSpecVersion: cur.value.specVersion,
-		specVersion: changed ? nextVersion(cur.value) : cur.value.specVersion,
-		updatedAt: now,
-	};
-	if (changed) value.updateStatus = { state: "updating", startedAt: now, message: "update in progress" };
+	// The same spec again (a stack re-deploy of an unchanged service): nothing to write, and the
+	// previous spec (what a rollback returns to) stays.
+	if (!req.force && JSON.stringify(spec) === JSON.stringify(was)) return cur;
+	const value = updatedService(cur.value, spec, Boolean(req.force));
 	const { versions } = await store.commit([
 		{ op: "update", table: "services", id: cur.id, version: cur.version, value },
 	]);

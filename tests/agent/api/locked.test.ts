@@ -28,7 +28,7 @@ const agent: AgentApi = {
 	join: async () => {
 		throw new Error("not here");
 	},
-	joinToken: () => ({ token: reach("join-token").what }),
+	joinToken: async () => ({ token: reach("join-token").what }),
 	nodes: () => [],
 	removeNode: async (id) => ({ id: reach(`rm ${id}`).what }),
 	leave: async () => ({ left: reach("leave").what }),

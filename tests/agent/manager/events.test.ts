@@ -1,13 +1,8 @@
 // tsswarm events on a one-manager store: the recent past replayed with --since, filtered as docker's
 // (type, event, name), then live events as they are applied; --until ends the stream.
 import t from "tap";
-import { Host, MemoryAllowList } from "../../../agent/host/index.ts";
-import { Manager } from "../../../agent/manager/index.ts";
-import { NodeDirectory } from "../../../agent/nodes/index.ts";
-import { tempDir, waitFor } from "../../helpers/index.ts";
-
-const noop = (_o: object, _m?: string) => {};
-const quiet = { info: noop, warn: noop, error: noop, debug: noop };
+import { waitFor } from "../../helpers/index.ts";
+import { oneManager } from "../../helpers/manager.ts";
 
 interface Ev {
 	type: string;
@@ -17,26 +12,7 @@ interface Ev {
 }
 
 t.test("events: replay since, filters, live events, until", async (t) => {
-	const dir = tempDir("tsswarm-events-");
-	t.teardown(dir.remove);
-	const h = await Host.create({
-		dataDir: dir.path,
-		listen: ["/ip4/127.0.0.1/tcp/0"],
-		allowList: new MemoryAllowList(),
-	});
-	const m = await Manager.start({
-		host: h,
-		dataRoot: dir.path,
-		clusterId: "c1",
-		logger: quiet,
-		bootstrap: true,
-		directory: new NodeDirectory(),
-	});
-	t.teardown(async () => {
-		await m.stop().catch(() => {});
-		await h.stop().catch(() => {});
-	});
-	await m.initCluster("c1", { addrPools: ["198.19.0.0/16"], subnetSize: 24 });
+	const { m } = await oneManager(t, "tsswarm-events-");
 	await m.createNetwork({ name: "app" });
 
 	const collect = async (q: Record<string, unknown>, ac = new AbortController()) => {

@@ -75,3 +75,37 @@ t.test("bad specs are refused with the field named", async (t) => {
 		t.equal((err as InvalidServiceSpecError | undefined)?.field, field, `${what}: names ${field}`);
 	}
 });
+
+t.test("ulimits: kept by name with soft and hard (-1 unlimited); a bad one is refused naming it", async (t) => {
+	const withLimits = (ulimits: unknown) => ({
+		...minimal,
+		task: { container: { ...minimal.task.container, ulimits } },
+	});
+	const s = validateServiceSpec(
+		withLimits([
+			{ name: "nofile", soft: 1024, hard: 2048 },
+			{ name: "core", soft: -1, hard: -1 },
+		]),
+	);
+	t.same(s.task.container.ulimits, [
+		{ name: "nofile", soft: 1024, hard: 2048 },
+		{ name: "core", soft: -1, hard: -1 },
+	]);
+	t.equal(validateServiceSpec(minimal).task.container.ulimits, undefined, "none: absent (older specs stay equal)");
+	const bad: Array<[unknown, string]> = [
+		[[{ name: "files", soft: 1, hard: 1 }], "task.container.ulimits[0].name"],
+		[[{ name: "nofile", soft: 10, hard: 5 }], "task.container.ulimits[0].soft"],
+		[[{ name: "nofile", soft: -2, hard: 5 }], "task.container.ulimits[0].soft"],
+		[
+			[
+				{ name: "nproc", soft: 1, hard: 1 },
+				{ name: "nproc", soft: 2, hard: 2 },
+			],
+			"task.container.ulimits[1].name",
+		],
+	];
+	for (const [u, field] of bad) {
+		const err = t.throws(() => validateServiceSpec(withLimits(u))) as InvalidServiceSpecError;
+		t.equal(err.field, field, `${JSON.stringify(u)}: names ${field}`);
+	}
+});

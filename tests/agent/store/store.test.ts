@@ -4,7 +4,9 @@ import t from "tap";
 import { Host, MemoryAllowList } from "../../../agent/host/index.ts";
 import { MANAGER_PROTOCOL, Manager } from "../../../agent/manager/index.ts";
 import { NodeDirectory } from "../../../agent/nodes/index.ts";
+import { CLUSTER_ID } from "../../../agent/store/index.ts";
 import { tempDir } from "../../helpers/index.ts";
+import { oneManager } from "../../helpers/manager.ts";
 
 const noop = (_o: object, _m?: string) => {};
 const quiet = { info: noop, warn: noop, error: noop, debug: noop };
@@ -110,4 +112,26 @@ t.test("a one-manager store survives a restart; bad manager requests are refused
 	);
 	const more = (await m.createNetwork({ name: "later" })) as { IPAM: { Config: Array<{ Subnet: string }> } };
 	t.equal(more.IPAM.Config[0]?.Subnet, "198.19.2.0/24", "allocation continues where it was");
+});
+
+t.test("a write from the API costs one log entry (and one fsync): its barrier writes none", async (t) => {
+	const { m } = await oneManager(t, "tsswarm-store-barrier-");
+	const stats = () => m.store.raftStats();
+	const before = stats();
+	for (const name of ["a", "b", "c"]) await m.createNetwork({ name });
+	const after = stats();
+	t.equal(after.lastLogIndex - before.lastLogIndex, 3, "three network creates, three entries");
+	t.equal(after.logWrites - before.logWrites, 3, "and three log writes");
+
+	// Still a barrier: a write proposed before it (and not yet applied) is applied once it resolves.
+	const c = m.store.get("cluster", CLUSTER_ID)!;
+	const pending = m.store.commit([
+		{ op: "update", table: "cluster", id: CLUSTER_ID, version: c.version, value: { ...c.value, nextVni: 4242 } },
+	]);
+	t.equal(m.store.get("cluster", CLUSTER_ID)?.value.nextVni, c.value.nextVni, "proposed, not applied yet");
+	await m.store.barrier();
+	t.equal(m.store.get("cluster", CLUSTER_ID)?.value.nextVni, 4242, "the write in flight is applied");
+	await pending;
+	await m.stop();
+	await t.rejects(m.store.barrier(), "a stopped store refuses a barrier");
 });

@@ -38,6 +38,7 @@ t.test("a task template becomes the runtime's container spec", async (t) => {
 			readOnly: true,
 			capAdd: ["NET_ADMIN"],
 			capDrop: ["MKNOD"],
+			ulimits: [{ name: "nofile", soft: 1024, hard: 2048 }],
 			healthcheck: { test: ["CMD", "true"], intervalMs: 1500, timeoutMs: 700, retries: 0, startPeriodMs: 2000 },
 		},
 	});
@@ -62,6 +63,7 @@ t.test("a task template becomes the runtime's container spec", async (t) => {
 	);
 	t.same(s.capAdd, ["CAP_NET_ADMIN"]);
 	t.same(s.capDrop, ["CAP_MKNOD"]);
+	t.same(s.ulimits, [{ name: "nofile", soft: 1024, hard: 2048 }], "ulimits pass through");
 	t.equal(s.network, "/run/netns/x");
 	t.equal(s.platform, "linux/arm64");
 	t.match(s.labels, { team: "x", [LABEL_SERVICE_NAME]: "web", [LABEL_TASK_ID]: "abc123", [LABEL_NODE_ID]: "n1" });

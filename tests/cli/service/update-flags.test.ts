@@ -3,29 +3,8 @@
 import t from "tap";
 import { validateServiceSpec } from "../../../agent/services/index.ts";
 import { UsageError } from "../../../cli/errors.ts";
-import { applyUpdateFlags, policyFromFlags, type UpdateFlags } from "../../../cli/service/update-flags.ts";
-
-const none: UpdateFlags = {
-	envAdd: [],
-	envRm: [],
-	labelAdd: [],
-	labelRm: [],
-	containerLabelAdd: [],
-	containerLabelRm: [],
-	mountAdd: [],
-	mountRm: [],
-	networkAdd: [],
-	networkRm: [],
-	publishAdd: [],
-	publishRm: [],
-	constraintAdd: [],
-	constraintRm: [],
-	placementPrefAdd: [],
-	placementPrefRm: [],
-	capAdd: [],
-	capDrop: [],
-	healthcheck: true,
-};
+import { applyUpdateFlags, policyFromFlags } from "../../../cli/service/update-flags.ts";
+import { noUpdateFlags as none } from "./fixtures.ts";
 
 const current = validateServiceSpec({
 	name: "web",
