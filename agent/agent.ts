@@ -346,15 +346,8 @@ export class Agent {
 		this.sync.start();
 	}
 
-	/**
-	 * Filled in by the cluster-keys work: fetch what a manager holds (the cluster key material)
-	 * before this node starts serving as one. Awaited before the Manager starts; a no-op for now.
-	 */
-	protected async onBecomeManager(): Promise<void> {}
-
 	/** Autopilot promoted this node (its record says manager): an empty replica the leader fills. */
 	private async becomeManager(reason: string): Promise<void> {
-		await this.onBecomeManager();
 		this.sync?.stop();
 		this.sync = undefined;
 		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
@@ -368,14 +361,22 @@ export class Agent {
 		this.state!.role = "manager";
 		this.saveState();
 		await this.restartDispatch();
+		// It admits joiners too, once its replica has the join keys and it holds the cluster secret
+		// (the manager's key settling fetches that from another manager).
+		await this.serveJoin();
 		this.log.info({ reason }, "this node is a manager now (its Raft replica catches up from the leader)");
 	}
 
 	/** Autopilot demoted this node (its record says worker): the replica stops and is deleted. */
 	private async becomeWorker(reason: string): Promise<void> {
+		if (this.servingJoin) await this.host.unhandle(JOIN_PROTOCOL);
+		this.servingJoin = false;
 		await this.manager?.stop();
 		this.manager = undefined;
 		rmSync(join(this.o.dataRoot, "raft"), { recursive: true, force: true });
+		// A worker holds no manager keys: the cluster secret opens the store's secrets.
+		this.keys = undefined;
+		rmSync(join(this.dir, "keys"), { force: true });
 		this.state!.role = "worker";
 		this.saveState();
 		if (!this.sync) this.startSync();

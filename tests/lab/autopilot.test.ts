@@ -1,6 +1,8 @@
 // Autopilot with real agents: 5 nodes in 3 zones join with the worker token (only n1 inits) and the
 // leader picks the voters by itself, spread over the zones; a pinned worker is never promoted; a
 // SIGKILLed voter is replaced within 30 s; killing voters one by one down to 2 nodes, writes go on.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
 import type { NodeView } from "../../agent/api/types.ts";
 import { waitFor } from "../helpers/index.ts";
@@ -117,6 +119,17 @@ t.test("a node pinned to worker is demoted, and the voters are 3, one per zone",
 	t.equal(v.find((n) => n.hostname === "n5")?.role, "worker", "n5's record says worker");
 	const inspect = JSON.parse(await onAManager(["node", "inspect", "n5"])) as Array<{ rolePreference: string }>;
 	t.equal(inspect[0]?.rolePreference, "worker", "node inspect shows the pinned preference");
+	// A demoted node keeps no manager keys (the cluster secret opens every secret in the store).
+	const files = (name: string) => {
+		const dir = lab.nodes.find((n) => n.name === name)!.dir;
+		return { keys: existsSync(join(dir, "cluster", "keys")), raft: existsSync(join(dir, "raft")) };
+	};
+	await waitFor("n5's keys and replica removed", async () => !files("n5").keys && !files("n5").raft, {
+		timeoutMs: 30_000,
+	});
+	t.pass("the demoted n5 holds no keys file and no Raft replica");
+	const voter = voters(v)[0]!;
+	t.same(files(voter), { keys: true, raft: true }, `control: the voter ${voter} holds both`);
 	const events = await nodeEvents();
 	t.match(events, /"reason":"demoted: (pinned to the worker role|more voters than)/, "the demotions are events");
 	const bad = await onAManager(["node", "update", "n5", "--role", "boss"]).catch((e: Error) => e.message);
