@@ -89,12 +89,23 @@ export function followNodes(store: ClusterStore, directory: NodeDirectory): () =
 		const entries = directoryEntries(store);
 		if (entries.length > 0) directory.set(entries, nodesVersion);
 	};
+	// A change is emitted while its entry is being applied (the applied index moves after it):
+	// sync right after, so that `node rm` has cut the node off by the time it answers.
+	let soon = false;
+	const syncSoon = () => {
+		if (soon) return;
+		soon = true;
+		setImmediate(() => {
+			soon = false;
+			if (dirty) sync();
+		});
+	};
 	const onChange = (ev: { table: string }) => {
 		if (ev.table === "nodes") {
 			dirty = true;
 			nodesVersion = store.appliedIndex();
 		}
-		if (dirty) sync();
+		if (dirty) syncSoon();
 	};
 	const onRestored = () => {
 		dirty = true;
