@@ -508,6 +508,8 @@ export class Agent {
 			// libp2p cannot dial itself: a manager's own worker talks to its endpoint in-process.
 			...(this.manager ? { local: this.manager.endpoint } : {}),
 		});
+		// The leader says our record changed (a promotion): look now, not at the next poll.
+		this.dispatch.on("directory", ({ version }) => this.sync?.changedAt(version));
 		this.dispatch.start();
 	}
 

@@ -14,6 +14,7 @@ import {
 	LIMITS,
 	type MeshView,
 	type NetworkView,
+	NOTICES,
 	parseLeaderMessage,
 	type StatusReport,
 } from "./protocol.ts";
@@ -84,6 +85,8 @@ export interface DispatcherClientEvents {
 	connected: [{ manager: string; sessionId: string; heartbeatMs: number }];
 	/** A session ended, or an attempt failed. */
 	disconnected: [{ manager: string; error: Error }];
+	/** The leader says this node's record changed at store version `version` (refresh the directory). */
+	directory: [{ version: number }];
 	/** A manager sent something that is not a message of the protocol. */
 	refused: [{ peer: string; error: BadDispatchMessageError }];
 }
@@ -253,7 +256,7 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 		);
 		let beat: NodeJS.Timeout | undefined;
 		try {
-			io.send({ t: "hello", sessionId });
+			io.send({ t: "hello", sessionId, notices: [...NOTICES] });
 			const first = parse(await io.next());
 			if (first.t === "redirect") return { redirect: first.leader };
 			if (first.t === "error") throw new DispatchRefusedError(io.peer, first.code, first.message);
@@ -278,6 +281,17 @@ export class DispatcherClient extends EventEmitter<DispatcherClientEvents> {
 				const msg = parse(await io.next());
 				rearm();
 				if (msg.t === "heartbeat") continue;
+				if (msg.t === "directory") {
+					this.emit("directory", { version: msg.version });
+					continue;
+				}
+				if (msg.t === "unknown") {
+					this.o.logger.debug(
+						{ manager: io.peer, type: msg.type },
+						"dispatch: a message type this node does not know; ignored",
+					);
+					continue;
+				}
 				if (msg.t === "error") throw new DispatchRefusedError(io.peer, msg.code, msg.message);
 				if (msg.t !== "assignments") throw new BadDispatchMessageError(io.peer, `unexpected ${msg.t} in a session`);
 				if (!state.full && !msg.full) throw new BadDispatchMessageError(io.peer, "a change before the full set");

@@ -21,6 +21,8 @@ export {
 	type MeshPort,
 	type MeshView,
 	type NetworkView,
+	NOTICES,
+	type Notice,
 	parseLeaderMessage,
 	parseStatus,
 	parseWorkerMessage,

@@ -95,8 +95,12 @@ export interface AssignedFile {
 	data: Uint8Array;
 }
 
+/** Notices a worker takes besides the base protocol (named in its hello; the leader sends no others). */
+export const NOTICES = ["directory"] as const;
+export type Notice = (typeof NOTICES)[number];
+
 export type WorkerMessage =
-	| { t: "hello"; sessionId: string }
+	| { t: "hello"; sessionId: string; notices?: Notice[] }
 	| { t: "status"; reports: StatusReport[] }
 	| { t: "heartbeat" };
 
@@ -121,7 +125,11 @@ export type LeaderMessage =
 	| AssignmentsMessage
 	| { t: "heartbeat" }
 	| { t: "redirect"; leader: { id: string; addr: string } }
-	| { t: "error"; code: string; message?: string };
+	| { t: "error"; code: string; message?: string }
+	/** This node's record changed (its role) at store version `version`: refresh the directory now. */
+	| { t: "directory"; version: number }
+	/** A message type of a newer leader: ignored (a leader sends only the notices a hello named). */
+	| { t: "unknown"; type: string };
 
 const DESIRED: ReadonlySet<string> = new Set<DesiredState>(["ready", "running", "complete", "shutdown", "remove"]);
 const STATES: ReadonlySet<string> = new Set(TASK_STATES);
@@ -172,7 +180,12 @@ export function parseWorkerMessage(peer: string, raw: unknown): WorkerMessage {
 	if (raw.t === "heartbeat") return { t: "heartbeat" };
 	if (raw.t === "hello") {
 		if (!isId(raw.sessionId)) bad(`hello needs a sessionId of 1 to ${LIMITS.idBytes} bytes`);
-		return { t: "hello", sessionId: raw.sessionId as string };
+		// Notices this worker takes; names it does not know (a newer worker's) are left out.
+		const n = raw.notices;
+		if (n !== undefined && (!Array.isArray(n) || n.length > 16 || !n.every(isId)))
+			bad("notices must be a list of at most 16 names");
+		const notices = NOTICES.filter((x) => (n as string[] | undefined)?.includes(x));
+		return { t: "hello", sessionId: raw.sessionId as string, ...(notices.length ? { notices } : {}) };
 	}
 	if (raw.t === "status") {
 		const r = raw.reports;
@@ -355,7 +368,15 @@ export function parseLeaderMessage(peer: string, self: string, raw: unknown): Le
 			const message = typeof raw.message === "string" ? raw.message.slice(0, LIMITS.errChars) : undefined;
 			return { t: "error", code: raw.code as string, ...(message ? { message } : {}) };
 		}
+		case "directory": {
+			if (!Number.isSafeInteger(raw.version) || (raw.version as number) < 0)
+				bad("directory needs a version (a non-negative integer)");
+			return { t: "directory", version: raw.version as number };
+		}
 		default:
-			return bad(`unknown message type ${show(raw.t)}`);
+			// Tolerated, so a newer leader may add messages: only a typed frame, the type bounded.
+			if (typeof raw.t !== "string" || raw.t.length === 0 || raw.t.length > 64)
+				return bad(`unknown message type ${show(raw.t)}`);
+			return { t: "unknown", type: raw.t };
 	}
 }

@@ -32,6 +32,8 @@ export class DirectorySync {
 	private running: Promise<void> | undefined;
 	private last = 0;
 	private stopped = false;
+	/** soon() while a refresh was under way: another one right after it (it may predate the change). */
+	private again = false;
 
 	constructor(o: DirectorySyncOptions) {
 		this.o = o;
@@ -47,10 +49,22 @@ export class DirectorySync {
 		clearTimeout(this.timer);
 	}
 
-	/** Refresh soon (a peer we do not know knocked: it may have joined since our last look). */
+	/**
+	 * Refresh soon: a peer we do not know knocked (it may have joined since our last look), or the
+	 * leader said our record changed (dispatch's directory notice).
+	 */
 	soon(): void {
-		if (this.stopped || this.running) return;
+		if (this.stopped) return;
+		if (this.running) {
+			this.again = true;
+			return;
+		}
 		this.schedule(Math.max(0, this.last + (this.o.minGapMs ?? 1000) - Date.now()));
+	}
+
+	/** A manager says the directory changed at store version `version`: refresh unless ours is that new. */
+	changedAt(version: number): void {
+		if (version > this.o.directory.version) this.soon();
 	}
 
 	private schedule(ms: number): void {
@@ -58,7 +72,11 @@ export class DirectorySync {
 		this.timer = setTimeout(() => {
 			this.running = this.refresh().then(() => {
 				this.running = undefined;
-				if (!this.stopped) this.schedule(this.o.intervalMs ?? 5000);
+				if (this.stopped) return;
+				if (this.again) {
+					this.again = false;
+					this.soon();
+				} else this.schedule(this.o.intervalMs ?? 5000);
 			});
 		}, ms);
 		this.timer.unref();

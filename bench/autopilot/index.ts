@@ -53,11 +53,13 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, ms: numbe
 /** 3 voters, nobody catching up or unreachable, every node alive. */
 const steady = () =>
 	until(
-		"3 voters, nobody catching up or unreachable",
+		"3 voters and a leader, nobody catching up or unreachable",
 		async () => {
 			const v = await ls();
 			const ok =
 				voters(v).length === 3 &&
+				// A node's view during an election has 3 voters and no leader yet: not steady.
+				v.some((n) => n.managerStatus === "Leader") &&
 				v.every((n) => n.managerStatus !== "Catching up" && n.managerStatus !== "Unreachable") &&
 				v.filter((n) => n.state === "alive").length === rec.nodes.length;
 			return ok ? v : undefined;

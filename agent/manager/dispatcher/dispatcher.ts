@@ -43,6 +43,9 @@ interface Session {
 	link: WorkerLink;
 	lastSeen: number;
 	assignments: SessionAssignments;
+	/** The worker takes directory notices (its hello said so): sent when its record's role changes. */
+	notices: boolean;
+	role: string | undefined;
 }
 
 export class Dispatcher extends EventEmitter<DispatcherEvents> {
@@ -104,7 +107,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 		this.views.refresh();
 		const unwatch = this.store.watch((c) => this.onChange(c));
 		const tick = setInterval(() => this.checkHeartbeats(), Math.max(20, Math.floor(this.heartbeatMs / 2)));
-		const detach = this.endpoint.attach({ open: (link, hello) => this.open(link, hello.sessionId, writer) });
+		const detach = this.endpoint.attach({ open: (link, hello) => this.open(link, hello, writer) });
 		const stop = () => {
 			clearInterval(tick);
 			unwatch();
@@ -118,10 +121,15 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 		this.log.info({ heartbeatMs: this.heartbeatMs }, "dispatcher running");
 	}
 
-	private open(link: WorkerLink, sessionId: string, writer: ReportWriter): SessionHandle | undefined {
+	private open(
+		link: WorkerLink,
+		{ sessionId, notices }: { sessionId: string; notices?: string[] },
+		writer: ReportWriter,
+	): SessionHandle | undefined {
 		const nodeId = link.peer;
 		// The store is the allow-list (the endpoint refuses the stream with this error).
-		if (!this.store.node(nodeId)) throw new UnknownNodeError(nodeId);
+		const rec = this.store.node(nodeId);
+		if (!rec) throw new UnknownNodeError(nodeId);
 		const old = this.sessions.get(nodeId);
 		if (old) this.end(old, "ERR_SESSION_REPLACED", "a newer session of this node replaced it");
 		const s: Session = {
@@ -130,6 +138,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 			link,
 			lastSeen: Date.now(),
 			assignments: new SessionAssignments(nodeId, this.store, this.views!),
+			notices: notices?.includes("directory") ?? false,
+			role: rec.value.role,
 		};
 		this.sessions.set(nodeId, s);
 		this.expected.delete(nodeId);
@@ -225,6 +235,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 				if (s) this.end(s, "ERR_UNKNOWN_NODE", "this node was removed from the cluster");
 			} else if (!this.sessions.has(c.id) && !this.expected.has(c.id) && n.value.status === undefined)
 				this.expected.set(c.id, Date.now() + this.graceMs); // a node that just joined
+			else this.noticeRole(c.id, n.value.role, n.version);
 		} else if (c.kind === "reset") {
 			views.refresh();
 			for (const s of this.sessions.values()) this.sendAll(s, s.assignments.full());
@@ -240,6 +251,19 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 			if (views.refresh()) for (const s of this.sessions.values()) s.assignments.touchViews();
 			for (const s of [...this.sessions.values()]) if (s.assignments.dirty) this.sendAll(s, s.assignments.delta());
 		});
+	}
+
+	/**
+	 * The node's record changed role (autopilot promoted or demoted it): tell it at once, so it
+	 * need not wait for its next directory poll. Only sessions whose hello takes the notice.
+	 */
+	private noticeRole(nodeId: string, role: string, version: number): void {
+		const s = this.sessions.get(nodeId);
+		if (!s || s.role === role) return;
+		s.role = role;
+		if (!s.notices) return;
+		this.log.debug({ node: nodeId, role, version }, "dispatcher: the node's role changed; telling it");
+		this.send(s, { t: "directory", version });
 	}
 
 	/** Write the node's state into its record when it differs (serialized per node, retried on conflicts). */

@@ -31,7 +31,7 @@ export interface WorkerLink {
 
 /** What the endpoint needs of the running Dispatcher (open throws a named error to refuse). */
 export interface SessionOpener {
-	open(link: WorkerLink, hello: { sessionId: string }): SessionHandle | undefined;
+	open(link: WorkerLink, hello: { sessionId: string; notices?: string[] }): SessionHandle | undefined;
 }
 
 export interface SessionHandle {

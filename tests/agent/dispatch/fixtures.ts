@@ -2,9 +2,12 @@
 // (or two, for a follower), node and task records, and a recording AssignmentSink.
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
+import { multiaddr } from "@multiformats/multiaddr";
+import { pack, unpack } from "msgpackr";
 import {
 	type Assignment,
 	type AssignmentSink,
+	DISPATCH_PROTOCOL,
 	DispatcherClient,
 	type StatusReport,
 } from "../../../agent/dispatch/index.ts";
@@ -209,4 +212,32 @@ export function client(
 	c.start();
 	t.teardown(() => c.stop());
 	return { c, sink };
+}
+
+/** Open a raw stream from `from` to `to` on the dispatch protocol; returns send/next over frames. */
+export async function raw(from: TestHost, to: TestHost) {
+	const conn = await from.h.node.dial(multiaddr(to.h.addrs()[0]!));
+	const stream = await conn.newStream(DISPATCH_PROTOCOL);
+	const frames: unknown[] = [];
+	let buf = Buffer.alloc(0);
+	stream.addEventListener("message", (evt) => {
+		buf = Buffer.concat([buf, Buffer.from(evt.data.subarray())]);
+		while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+			const len = buf.readUInt32BE(0);
+			frames.push(unpack(buf.subarray(4, 4 + len)));
+			buf = buf.subarray(4 + len);
+		}
+	});
+	return {
+		frames,
+		bytes: (b: Uint8Array) => stream.send(b),
+		send: (v: unknown) => {
+			const body = pack(v);
+			const b = Buffer.alloc(4 + body.length);
+			b.writeUInt32BE(body.length, 0);
+			body.copy(b, 4);
+			stream.send(b);
+		},
+		stream,
+	};
 }

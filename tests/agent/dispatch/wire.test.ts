@@ -1,7 +1,5 @@
 // The wire: a follower sends the worker to the leader; garbage from a worker or from a manager is
 // refused with a named error naming the peer, and both ends keep working.
-import { multiaddr } from "@multiformats/multiaddr";
-import { pack, unpack } from "msgpackr";
 import t from "tap";
 import { DISPATCH_PROTOCOL, LIMITS } from "../../../agent/dispatch/index.ts";
 import { waitFor } from "../../helpers/index.ts";
@@ -15,9 +13,9 @@ import {
 	nodeRec,
 	openStore,
 	put,
+	raw,
 	status,
 	storedTask,
-	type TestHost,
 	task,
 } from "./fixtures.ts";
 
@@ -58,34 +56,6 @@ t.test("a follower redirects the worker to the leader", async (t) => {
 		return v?.status?.state === "running";
 	});
 });
-
-/** Open a raw stream from `from` to `to` on the dispatch protocol; returns send/next over frames. */
-async function raw(from: TestHost, to: TestHost) {
-	const conn = await from.h.node.dial(multiaddr(to.h.addrs()[0]!));
-	const stream = await conn.newStream(DISPATCH_PROTOCOL);
-	const frames: unknown[] = [];
-	let buf = Buffer.alloc(0);
-	stream.addEventListener("message", (evt) => {
-		buf = Buffer.concat([buf, Buffer.from(evt.data.subarray())]);
-		while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
-			const len = buf.readUInt32BE(0);
-			frames.push(unpack(buf.subarray(4, 4 + len)));
-			buf = buf.subarray(4 + len);
-		}
-	});
-	return {
-		frames,
-		bytes: (b: Uint8Array) => stream.send(b),
-		send: (v: unknown) => {
-			const body = pack(v);
-			const b = Buffer.alloc(4 + body.length);
-			b.writeUInt32BE(body.length, 0);
-			body.copy(b, 4);
-			stream.send(b);
-		},
-		stream,
-	};
-}
 
 t.test("garbage from a worker is refused, named, and the dispatcher keeps serving", async (t) => {
 	const {
