@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { existingNetns, labRoot, pidAlive, readRecord, run, sweepStaleLabs } from "../../cli/lab/index.ts";
-import { uniqueName, waitFor } from "../helpers/index.ts";
+import { tempDir, uniqueName, waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
 
 const repo = new URL("../..", import.meta.url).pathname;
@@ -56,6 +56,14 @@ t.test("3 nodes: every node pings every other; down leaves nothing", async (t) =
 
 t.test("a lab whose owner was SIGKILLed mid-way is swept by the next run", async (t) => {
 	const name = uniqueName("k");
+	// A lab root of its own: the other test files sweep stale labs of the shared root as they
+	// start, and would take this one away before `lab ls` could see it.
+	const root = tempDir("tsswarm-labroot-");
+	const env = { ...process.env, TSSWARM_LAB_ROOT: root.path };
+	t.teardown(async () => {
+		await sweepStaleLabs({ root: root.path });
+		root.remove();
+	});
 	// A child process builds a lab and starts a process in it, then is killed with SIGKILL.
 	const script = `
 		import { createLab, run } from ${JSON.stringify(join(repo, "cli/lab/index.ts"))};
@@ -71,6 +79,7 @@ t.test("a lab whose owner was SIGKILLed mid-way is swept by the next run", async
 	`;
 	const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
 		stdio: ["ignore", "pipe", "inherit"],
+		env,
 	});
 	t.teardown(() => {
 		if (child.exitCode === null) child.kill("SIGKILL");
@@ -80,7 +89,7 @@ t.test("a lab whose owner was SIGKILLed mid-way is swept by the next run", async
 		out += d;
 	});
 	await waitFor("the child to build its lab", () => out.includes("ready"), { timeoutMs: 30_000 });
-	const rec = readRecord(labRoot(), name);
+	const rec = readRecord(root.path, name);
 	t.ok(rec, "the lab recorded itself");
 	const orphanPids = (await run(["ip", "netns", "pids", rec!.nodes[1]!.netns])).stdout
 		.split(/\s+/)
@@ -92,13 +101,13 @@ t.test("a lab whose owner was SIGKILLed mid-way is swept by the next run", async
 	t.equal((await netnsOf(name)).length, 3, "the killed run left its namespaces behind");
 
 	// `lab ls` reports it as stale, and the next lab command sweeps it.
-	const ls = await run([process.execPath, cli, "lab", "ls", "--json"]);
+	const ls = await run([process.execPath, cli, "lab", "ls", "--json"], { env });
 	const listed = (JSON.parse(ls.stdout) as Array<{ name: string; stale: boolean }>).find((l) => l.name === name);
 	t.equal(listed?.stale, true, "lab ls marks it stale");
-	const swept = await sweepStaleLabs();
+	const swept = await sweepStaleLabs({ root: root.path });
 	t.ok(swept.includes(name), "the sweep removed it");
 	t.same(await netnsOf(name), [], "no namespace left");
-	t.notOk(existsSync(join(labRoot(), name)), "no lab directory left");
+	t.notOk(existsSync(join(root.path, name)), "no lab directory left");
 	for (const pid of orphanPids) await waitFor(`orphan ${pid} gone`, () => !pidAlive(pid), { timeoutMs: 5000 });
 });
 
