@@ -765,6 +765,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 			term: st?.term ?? 0,
 			leader: st?.leader ?? "",
 			commitIndex: st?.commit ?? 0,
+			/** What the leader has committed as far as this server knows (its own commit may lag it). */
+			leaderCommitIndex: st?.leaderCommit ?? 0,
 			appliedIndex: st?.applied ?? 0,
 			lastLogIndex: st?.lastIndex ?? 0,
 			lastSnapshotIndex: this.lastSnapshot?.index ?? 0,
@@ -781,6 +783,8 @@ export class Raft extends EventEmitter<RaftEvents> {
 			refusedMessages: this.counters.refusedMessages,
 			/** Log batches persisted (one fsync each on a durable store). */
 			logWrites: this.counters.logWrites,
+			/** Followers this leader found with their log lost, and replicated afresh. */
+			progressResets: st?.progressResets ?? 0,
 			peers: st?.progress ?? {},
 			/** When each peer was last heard from (ms epoch); a peer never heard from is absent. */
 			lastContact: Object.fromEntries(this.contact) as Record<string, number>,

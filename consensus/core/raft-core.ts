@@ -92,6 +92,13 @@ export class RaftCore {
 	private membersOf: Configuration | undefined;
 	/** Messages refused because their sender is not a server of the latest configuration. */
 	refused = 0;
+	/**
+	 * The highest commit index this term's leader has told us (a follower's own commit may lag
+	 * it: after a snapshot install it is the snapshot's index until the next append).
+	 */
+	private leaderCommit = { term: 0, leader: "", commit: 0 };
+	/** Followers found with an empty log below what they had acknowledged (state lost): replicated afresh. */
+	progressResets = 0;
 	/** Senders a member of ours knows (serverInfo) while our latest configuration does not name them. */
 	private vouched = new Set<string>();
 	/** Senders asked about (serverQuery) in this round of an election timeout; bounded. */
@@ -271,16 +278,33 @@ export class RaftCore {
 			term: this.term,
 			leader: this.leader,
 			commit: this.log.committed,
+			/** What the leader has committed, as far as this server knows (the leader: its own). */
+			leaderCommit: this.knownLeaderCommit(),
 			applied: this.log.applied,
 			lastIndex: this.log.lastIndex(),
 			firstIndex: this.log.firstIndex(),
 			configuration: this.configuration(),
 			/** Messages refused because their sender is not a server of the latest configuration. */
 			refused: this.refused,
+			progressResets: this.progressResets,
 			progress: Object.fromEntries(
 				[...this.progress].map(([id, p]) => [id, { match: p.match, next: p.next, state: p.state }]),
 			),
 		};
+	}
+
+	private knownLeaderCommit(): number {
+		const c = this.leaderCommit;
+		const current = this.role !== "leader" && c.term === this.term && c.leader === this.leader && this.leader !== "";
+		return Math.max(this.log.committed, current ? c.commit : 0);
+	}
+
+	/** An append or heartbeat of this term's leader: what it has committed (a lower bound). */
+	private noteLeaderCommit(m: { term: number; from: string; commit: number }): void {
+		const c = this.leaderCommit;
+		if (c.term !== m.term || c.leader !== m.from)
+			this.leaderCommit = { term: m.term, leader: m.from, commit: m.commit };
+		else c.commit = Math.max(c.commit, m.commit);
 	}
 
 	private resetElectionTimer(): void {
@@ -560,6 +584,7 @@ export class RaftCore {
 	}
 
 	private handleAppend(m: AppendRequest): void {
+		this.noteLeaderCommit(m);
 		const reply = (success: boolean, index: number, hintIndex = 0, hintTerm = 0) =>
 			this.send({
 				type: "appendResp",
@@ -596,6 +621,7 @@ export class RaftCore {
 	}
 
 	private handleHeartbeat(m: Heartbeat): void {
+		this.noteLeaderCommit(m);
 		this.log.commitTo(m.commit);
 		this.send({ type: "heartbeatResp", term: this.term, from: this.id, to: m.from, ctx: m.ctx });
 	}
@@ -657,6 +683,17 @@ export class RaftCore {
 	private handleAppendResp(m: AppendResponse, pr: Progress): void {
 		if (!m.success) {
 			if (m.index === 0 && m.hintIndex === 0) return; // a stale-term notice: handled by term logic
+			if (m.hintIndex === 0 && m.hintTerm === 0 && pr.match > 0) {
+				// Its log is empty, yet it acknowledged entries: its state was lost (a replica deleted
+				// and started again under the same id). Without this the leader would probe just past
+				// the old match forever; lowering a match is always safe (the commit never goes back).
+				this.progressResets++;
+				pr.match = 0;
+				pr.becomeProbe();
+				pr.next = 1;
+				this.sendAppend(m.from);
+				return;
+			}
 			// Ignore stale rejections: for appends at or below the known match, or (probing) not the
 			// one probe we have out.
 			if (m.index <= pr.match || (pr.state === "probe" && m.index !== pr.next - 1)) return;

@@ -473,3 +473,93 @@ t.test("a restarted node recovers term, vote and log from its persisted state", 
 		"committed entries are re-applied after a restart",
 	);
 });
+
+// A replica deleted and started again under the same id (a node demoted then promoted at once)
+// answers with an empty log below what the leader recorded as its match. The leader must start it
+// afresh; before, it probed just past the old match forever and, with that server's vote needed,
+// committed nothing more.
+for (const compacted of [false, true]) {
+	t.test(
+		`a follower that lost its log under the same id is replicated afresh (${compacted ? "snapshot" : "log"})`,
+		async (t) => {
+			const net = new Net(["a", "b", "c"]);
+			const leader = net.electLeader();
+			const l = net.get(leader);
+			const [lost, away] = ["a", "b", "c"].filter((id) => id !== leader) as [string, string];
+			for (let i = 0; i < 10; i++) l.propose([cmd(`op${i}`)]);
+			net.settle();
+			net.tick(1);
+			t.equal(l.status().progress[lost]?.match, l.log.lastIndex(), "control: the follower had acknowledged everything");
+			if (compacted) {
+				net.snapshots.set(leader, Buffer.from("fsm"));
+				l.compact(
+					{
+						id: "snap-lost",
+						index: l.log.applied,
+						term: l.log.term(l.log.applied)!,
+						configuration: l.committedConfiguration(),
+						configurationIndex: 1,
+						size: 3,
+					},
+					0,
+				);
+			}
+			// The other follower is away: every commit from now on needs the one that lost its state.
+			net.isolate(away);
+			net.add(lost, []);
+			l.propose([cmd("after")]);
+			net.settle();
+			net.tick(5);
+			t.equal(l.progressResets, 1, "the leader noticed the lost log once");
+			t.ok(l.log.committed >= l.log.lastIndex(), `the leader commits again (commit ${l.log.committed})`);
+			const f = net.get(lost);
+			if (compacted) t.ok(f.log.snapshotIndex > 0, "the follower got the snapshot");
+			else
+				t.same(
+					net.commandsApplied(lost).slice(0, 10),
+					Array.from({ length: 10 }, (_, i) => `op${i}`),
+				);
+			t.equal(f.log.applied, l.log.applied, "and applied everything");
+			t.same(net.commandsApplied(lost).at(-1), "after");
+		},
+	);
+}
+
+t.test("a follower knows the leader's commit beyond its own (an older snapshot installed)", async (t) => {
+	const f = new RaftCore(
+		defaultCoreConfig("f", () => 0.5),
+		{ hardState: { term: 0, vote: "", commit: 0 }, entries: [] },
+	);
+	const drain = () => {
+		while (f.hasReady()) f.advance(f.ready());
+	};
+	const config = {
+		servers: [
+			{ id: "L", address: "L", suffrage: "voter" as const },
+			{ id: "f", address: "f", suffrage: "voter" as const },
+		],
+	};
+	f.step({ type: "append", term: 3, from: "L", to: "f", prevIndex: 40, prevTerm: 3, entries: [], commit: 40 });
+	drain();
+	t.equal(f.status().commit, 0, "an empty replica commits nothing");
+	t.equal(f.status().leaderCommit, 40, "but knows the leader committed up to 40");
+	const meta: SnapshotMeta = { id: "s", index: 30, term: 2, configuration: config, configurationIndex: 1, size: 1 };
+	f.step({ type: "snapshot", term: 3, from: "L", to: "f", meta, data: Buffer.from("x") });
+	drain();
+	t.equal(f.status().commit, 30, "after an older snapshot its own commit is the snapshot's");
+	t.equal(f.status().applied, 30);
+	t.equal(f.status().leaderCommit, 40, "still behind the leader");
+	const entries = Array.from({ length: 10 }, (_, k) => ({
+		index: 31 + k,
+		term: 3,
+		type: "command" as const,
+		data: Buffer.from(`e${k}`),
+	}));
+	f.step({ type: "append", term: 3, from: "L", to: "f", prevIndex: 30, prevTerm: 2, entries, commit: 40 });
+	drain();
+	t.equal(f.status().applied, 40, "caught up");
+	t.equal(f.status().leaderCommit, 40);
+	f.step({ type: "heartbeat", term: 4, from: "M", to: "f", commit: 12, ctx: 0 });
+	drain();
+	t.equal(f.status().leaderCommit, 40, "a new leader: its own commit (40), not the old leader's claim");
+});
