@@ -317,6 +317,7 @@ export class Agent {
 			becomeWorker: (why) => this.becomeWorker(why),
 			hasLeader: () => this.locked || (this.manager?.hearsLeader() ?? false),
 			directoryCurrent: () => this.manager?.replicaCurrent() ?? true,
+			votes: () => this.manager?.votes() ?? false,
 			probeRole: async () => {
 				const r = await probeRecordRole({
 					host: this.host,

@@ -481,10 +481,20 @@ export class Manager {
 		return r.settings;
 	}
 
-	/** This replica follows a leader and has applied everything it knows to be committed. */
+	/**
+	 * This replica follows a leader and has applied all the leader said it committed: its own commit
+	 * index is not enough (after installing an older snapshot it is that snapshot's index, and the
+	 * records in it may say what is no longer so).
+	 */
 	replicaCurrent(): boolean {
 		const st = this.store.raftStats();
-		return this.store.leader() !== undefined && st.commitIndex > 0 && st.appliedIndex >= st.commitIndex;
+		const committed = Math.max(st.commitIndex, st.leaderCommitIndex);
+		return this.store.leader() !== undefined && committed > 0 && st.appliedIndex >= committed;
+	}
+
+	/** Whether this node's replica lists it as a voter (its latest configuration, committed or not). */
+	votes(): boolean {
+		return this.voters().ids.includes(this.store.id);
 	}
 
 	/**

@@ -27,6 +27,12 @@ export interface RoleControllerOptions {
 	 * applied all it knows committed (one still replaying its log sees its own old records).
 	 */
 	directoryCurrent(): boolean;
+	/**
+	 * On a manager: whether its replica lists this node as a voter. Autopilot takes the vote away
+	 * before the record says worker, so a worker record beside a vote is one the replica has not
+	 * caught up past; a voter's replica is never deleted on it.
+	 */
+	votes(): boolean;
 	/** Ask other managers for this node's record role (undefined: nobody answered). */
 	probeRole(): Promise<NodeRole | undefined>;
 	/** How long a manager may be without a leader before it asks (default 10 s). */
@@ -89,7 +95,8 @@ export class RoleController {
 		const now = this.o.current();
 		if (this.staleVersion !== undefined && this.o.directory.version !== this.staleVersion)
 			this.staleVersion = undefined;
-		if (wanted && wanted !== now && this.o.directoryCurrent() && this.staleVersion === undefined) {
+		const voting = wanted === "worker" && now === "manager" && this.o.votes();
+		if (wanted && wanted !== now && !voting && this.o.directoryCurrent() && this.staleVersion === undefined) {
 			this.leaderlessSince = undefined;
 			this.o.logger.info({ from: now, to: wanted }, "this node's record changed role: following it");
 			if (wanted === "manager") await this.o.becomeManager("the record says manager");

@@ -5,16 +5,18 @@ import { setTimeout as sleep } from "node:timers/promises";
 import t from "tap";
 import { NodeDirectory, type NodeRole } from "../../../agent/nodes/index.ts";
 import { RoleController } from "../../../agent/roles/index.ts";
+import { waitFor } from "../../helpers/index.ts";
 
 const SELF = "self-id";
 const quiet = { info() {}, warn() {} };
 
-function rig(o: { role: NodeRole; current?: boolean; leader?: boolean; probe?: NodeRole }) {
+function rig(o: { role: NodeRole; current?: boolean; leader?: boolean; probe?: NodeRole; votes?: boolean }) {
 	const directory = new NodeDirectory();
 	const state = {
 		role: o.role,
 		current: o.current ?? true,
 		leader: o.leader ?? true,
+		votes: o.votes ?? false,
 		probes: 0,
 		calls: [] as string[],
 	};
@@ -33,6 +35,7 @@ function rig(o: { role: NodeRole; current?: boolean; leader?: boolean; probe?: N
 		},
 		hasLeader: () => state.leader,
 		directoryCurrent: () => state.current,
+		votes: () => state.votes,
 		probeRole: async () => {
 			state.probes++;
 			return o.probe;
@@ -73,6 +76,20 @@ t.test("a replica replaying its log does not follow the old records it passes th
 	state.current = true;
 	await sleep(100);
 	t.same(state.calls, ["worker"], "once current, a record that says worker is followed");
+	await rc.stop();
+});
+
+t.test("a voter does not follow a worker record: autopilot takes the vote away first", async (t) => {
+	// A replica that installed an older snapshot sees the record of a time it was a worker, while
+	// the configuration it holds already makes it a voter: deleting it then strands the leader.
+	const { rc, state, say } = rig({ role: "manager", votes: true });
+	rc.start();
+	say("worker");
+	await sleep(100);
+	t.same(state.calls, [], "a voter: no demotion");
+	state.votes = false;
+	await waitFor("the demotion", async () => state.calls.length > 0, { timeoutMs: 5000, intervalMs: 10 });
+	t.same(state.calls, ["worker"], "control: once its vote is gone, the worker record is followed");
 	await rc.stop();
 });
 
