@@ -61,6 +61,7 @@ import {
 	followNodes,
 	inspectNode,
 	type NodeInspect,
+	type NodesFollower,
 	parseNodeUpdate,
 	registerNode,
 	removeNode,
@@ -124,7 +125,7 @@ export class Manager {
 	readonly store: ClusterStore;
 	private readonly rpc: LeaderRpc;
 	private readonly log: StoreLogger;
-	private readonly unfollow: () => void;
+	private readonly nodes: NodesFollower;
 	private unfollowAutolock: () => void;
 	private readonly loops: LeaderLoops;
 	private readonly eventLog: EventLog;
@@ -159,7 +160,7 @@ export class Manager {
 		this.host = o.host;
 		this.directory = o.directory;
 		const directory = o.directory;
-		this.unfollow = followNodes(store, directory);
+		this.nodes = followNodes(store, directory);
 		this.unfollowAutolock = o.keys && o.keyFile ? followAutolock(store, o.keys, o.keyFile, o.logger) : () => {};
 		this.loops = new LeaderLoops(store, leaderComponents(store, o, endpoint), o.logger);
 		rpc.register("service.create", async (body) => createService(store, body.spec));
@@ -371,6 +372,8 @@ export class Manager {
 	async registerNode(record: NodeRecord): Promise<void> {
 		const index = (await this.rpc.call("node.register", { record: { ...record } })) as number;
 		await this.store.waitForApplied(index);
+		// The join grant hands this directory to the joiner: it must hold the record just written.
+		this.nodes.flush();
 	}
 
 	/** `node rm`: delete the record through the leader; the node is then refused everywhere. */
@@ -482,14 +485,14 @@ export class Manager {
 	}
 
 	/**
-	 * This replica follows a leader and has applied all the leader said it committed: its own commit
-	 * index is not enough (after installing an older snapshot it is that snapshot's index, and the
-	 * records in it may say what is no longer so).
+	 * This replica follows a leader, has applied all the leader said it committed (its own commit
+	 * index is not enough: after installing an older snapshot it is that snapshot's index, and the
+	 * records in it may say what is no longer so), and the directory holds its nodes table (not the
+	 * list its join grant brought).
 	 */
 	replicaCurrent(): boolean {
 		const st = this.store.raftStats();
-		const committed = Math.max(st.commitIndex, st.leaderCommitIndex);
-		return this.store.leader() !== undefined && committed > 0 && st.appliedIndex >= committed;
+		return this.store.leader() !== undefined && st.commitIndex > 0 && this.store.caughtUp() && this.nodes.inSync();
 	}
 
 	/** Whether this node's replica lists it as a voter (its latest configuration, committed or not). */
@@ -606,7 +609,7 @@ export class Manager {
 		this.eventLog.close();
 		await this.loops.stop();
 		await this.endpoint.stop();
-		this.unfollow();
+		this.nodes.stop();
 		this.unfollowAutolock();
 		await this.rpc.stop();
 		await this.store.stop();

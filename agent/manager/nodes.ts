@@ -68,23 +68,28 @@ export async function removeNode(store: ClusterStore, id: string): Promise<numbe
 	return index;
 }
 
+/** followNodes' handle: `inSync()` says the directory holds what the replica holds. */
+export interface NodesFollower {
+	/** The directory is the caught-up replica's nodes table (no change waits to be copied). */
+	inSync(): boolean;
+	/** Copy now if there is something to copy (the caller just applied a change it answers for). */
+	flush(): void;
+	stop(): void;
+}
+
 /**
  * Keep `directory` equal to the store's nodes table. Its version is the Raft index of the last
  * change to the table (the same on every manager), so a worker asking twice learns "unchanged".
  * Before this manager's replica holds any node (a new manager catching up), the directory it got
  * with its join grant stays.
  */
-export function followNodes(store: ClusterStore, directory: NodeDirectory): () => void {
-	// A replica replaying its log (a manager just promoted) passes through old tables: the
-	// directory follows only once it has applied what it knows to be committed.
+export function followNodes(store: ClusterStore, directory: NodeDirectory): NodesFollower {
+	// A replica replaying its log (a manager just promoted), or one that installed an older
+	// snapshot, passes through old tables: the directory follows only once it has caught up.
 	let dirty = false;
 	let nodesVersion = store.appliedIndex();
-	const current = () => {
-		const st = store.raftStats();
-		return st.appliedIndex >= st.commitIndex;
-	};
 	const sync = () => {
-		if (!current()) return;
+		if (!store.caughtUp()) return;
 		dirty = false;
 		const entries = directoryEntries(store);
 		if (entries.length > 0) directory.set(entries, nodesVersion);
@@ -112,16 +117,29 @@ export function followNodes(store: ClusterStore, directory: NodeDirectory): () =
 		nodesVersion = store.appliedIndex();
 		sync();
 	};
+	// Raft's applied index moved (a snapshot installed, a batch applied): what was not copied while
+	// the replica lagged is copied once it has caught up, not at the next timer.
+	const onApplied = () => {
+		if (dirty) sync();
+	};
 	const timer = setInterval(() => dirty && sync(), 500);
 	timer.unref();
 	store.on("change", onChange);
 	store.on("restored", onRestored);
+	store.on("applied", onApplied);
 	dirty = true;
 	sync();
-	return () => {
-		clearInterval(timer);
-		store.off("change", onChange);
-		store.off("restored", onRestored);
+	return {
+		inSync: () => !dirty && store.caughtUp(),
+		flush: () => {
+			if (dirty) sync();
+		},
+		stop: () => {
+			clearInterval(timer);
+			store.off("change", onChange);
+			store.off("restored", onRestored);
+			store.off("applied", onApplied);
+		},
 	};
 }
 

@@ -69,6 +69,8 @@ export class RoleController {
 		this.stopped = true;
 		this.o.directory.off("changed", this.onChanged);
 		clearInterval(this.timer);
+		clearTimeout(this.soonTimer);
+		this.soonTimer = undefined;
 		await this.busy;
 	}
 
@@ -90,13 +92,27 @@ export class RoleController {
 			});
 	}
 
+	private soonTimer: NodeJS.Timeout | undefined;
+	private soon(): void {
+		if (this.soonTimer || this.stopped) return;
+		this.soonTimer = setTimeout(() => {
+			this.soonTimer = undefined;
+			this.check();
+		}, 200);
+		this.soonTimer.unref();
+	}
+
 	private async step(): Promise<void> {
 		const wanted = this.o.directory.get(this.o.self)?.role;
 		const now = this.o.current();
 		if (this.staleVersion !== undefined && this.o.directory.version !== this.staleVersion)
 			this.staleVersion = undefined;
 		const voting = wanted === "worker" && now === "manager" && this.o.votes();
-		if (wanted && wanted !== now && !voting && this.o.directoryCurrent() && this.staleVersion === undefined) {
+		const current = this.o.directoryCurrent();
+		// A replica a few entries short of the leader's commit is current a moment later: look again
+		// soon rather than at the next period (the applies that get it there change no record).
+		if (wanted && wanted !== now && !voting && !current) this.soon();
+		if (wanted && wanted !== now && !voting && current && this.staleVersion === undefined) {
 			this.leaderlessSince = undefined;
 			this.o.logger.info({ from: now, to: wanted }, "this node's record changed role: following it");
 			if (wanted === "manager") await this.o.becomeManager("the record says manager");

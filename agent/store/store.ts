@@ -54,6 +54,8 @@ export interface StoreEvents {
 	change: [ChangeEvent];
 	/** The state was replaced by a snapshot (no change events for what it brought). */
 	restored: [];
+	/** Raft moved the applied index (after a batch of entries or a snapshot install). */
+	applied: [index: number];
 	leader: [{ id: string; term: number }];
 }
 
@@ -93,6 +95,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		);
 		this.fsm.on("change", (ev) => this.emit("change", ev));
 		this.fsm.on("restored", () => this.emit("restored"));
+		this.raft.on("applied", (index) => this.emit("applied", index));
 		this.raft.on("leader", (l) => {
 			o.logger.info({ leader: l.id, term: l.term }, "raft leader");
 			this.emit("leader", l);
@@ -158,6 +161,16 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 
 	configuration(): Configuration {
 		return this.raft.configuration();
+	}
+
+	/**
+	 * This replica has applied all that it knows committed, and all its leader said it committed:
+	 * after installing an older snapshot its own commit index is the snapshot's, so that alone says
+	 * nothing of the entries still on their way.
+	 */
+	caughtUp(): boolean {
+		const st = this.raft.stats();
+		return st.appliedIndex >= Math.max(st.commitIndex, st.leaderCommitIndex);
 	}
 
 	/** Raft's counters and state (term, commit and applied index, ...). */

@@ -2,6 +2,9 @@
 // (pass or fail). Labs that earlier runs left behind when they were killed are swept first.
 // With `cluster: true` every node runs an agent and they form one cluster; the failure actions are
 // the CLI's own (`lab stop/start/cut/heal`), run in this process.
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
 	cliPath,
 	createLab,
@@ -45,6 +48,9 @@ export interface Lab {
 
 interface Teardownable {
 	teardown(fn: () => unknown): void;
+	/** tap's: whether the test has failed nothing so far (a failed one keeps its agent logs). */
+	passing?(): boolean;
+	comment?(...m: unknown[]): void;
 }
 
 export async function withLab(
@@ -77,6 +83,7 @@ export async function withLab(
 	const destroy = async () => {
 		if (destroyed) return;
 		destroyed = true;
+		if (t.passing && !t.passing()) keepLogs(t, record);
 		// The record on disk knows the agents started since (lab.start), by identity.
 		await destroyRecord(root, readRecord(root, record.name) ?? record);
 	};
@@ -102,4 +109,15 @@ export async function withLab(
 		return r.changed;
 	};
 	return lab;
+}
+
+/** A failed test's agent logs outlive its lab (which teardown deletes): copied, and named in a comment. */
+function keepLogs(t: Teardownable, record: LabRecord): void {
+	const dir = join(tmpdir(), "tsswarm-failed-labs", record.name);
+	mkdirSync(dir, { recursive: true });
+	for (const n of record.nodes) {
+		const log = join(n.dir, "agent.log");
+		if (existsSync(log)) copyFileSync(log, join(dir, `${n.name}.log`));
+	}
+	t.comment?.(`agent logs of the failed lab ${record.name}: ${dir}`);
 }

@@ -10,7 +10,14 @@ import { waitFor } from "../../helpers/index.ts";
 const SELF = "self-id";
 const quiet = { info() {}, warn() {} };
 
-function rig(o: { role: NodeRole; current?: boolean; leader?: boolean; probe?: NodeRole; votes?: boolean }) {
+function rig(o: {
+	role: NodeRole;
+	current?: boolean;
+	leader?: boolean;
+	probe?: NodeRole;
+	votes?: boolean;
+	everyMs?: number;
+}) {
 	const directory = new NodeDirectory();
 	const state = {
 		role: o.role,
@@ -41,7 +48,7 @@ function rig(o: { role: NodeRole; current?: boolean; leader?: boolean; probe?: N
 			return o.probe;
 		},
 		orphanMs: 100,
-		everyMs: 20,
+		everyMs: o.everyMs ?? 20,
 	});
 	const say = (role: NodeRole) =>
 		directory.set(
@@ -76,6 +83,19 @@ t.test("a replica replaying its log does not follow the old records it passes th
 	state.current = true;
 	await sleep(100);
 	t.same(state.calls, ["worker"], "once current, a record that says worker is followed");
+	await rc.stop();
+});
+
+t.test("a replica just short of current looks again soon, not at the next period", async (t) => {
+	const { rc, state, say } = rig({ role: "manager", current: false, everyMs: 60_000 });
+	rc.start();
+	say("worker");
+	await sleep(100);
+	t.same(state.calls, [], "control: not current, no demotion");
+	const at = Date.now();
+	state.current = true; // its replica applied the last entries: no record changed, no event
+	await waitFor("the demotion", async () => state.calls.length > 0, { timeoutMs: 5000, intervalMs: 10 });
+	t.ok(Date.now() - at < 5000, `followed ${Date.now() - at} ms later (the period is 60 s)`);
 	await rc.stop();
 });
 
