@@ -599,12 +599,13 @@ export class Agent {
 		this.log.info({ peer, role, hostname: description.hostname }, "node joined");
 		const addr = /^([\d.]+):(\d+)$/.exec(description.addr);
 		if (role === "manager" && addr && this.manager) {
-			// It starts its (empty) Raft right after this answer; the leader adds it as a voter.
+			// It starts its (empty) Raft right after this answer; the leader adds it as a non-voter and
+			// autopilot makes it a voter once it is caught up and stable (or adds it, should this fail).
 			const ma = `/ip4/${addr[1]}/tcp/${addr[2]}/p2p/${peer}`;
 			this.manager
 				.addManager(peer, ma)
-				.then(() => this.log.info({ peer }, "manager added to the raft voters"))
-				.catch((err: Error) => this.log.error({ peer, err: err.message }, "could not add the manager as a voter"));
+				.then(() => this.log.info({ peer }, "manager added to Raft as a non-voter; autopilot gives it the vote"))
+				.catch((err: Error) => this.log.warn({ peer, err: err.message }, "could not add the manager to Raft yet"));
 		}
 		return {
 			clusterId: this.state!.clusterId,

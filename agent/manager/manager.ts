@@ -212,12 +212,18 @@ export class Manager {
 				throw new Error("cluster.autolock needs change: on, off or rotate");
 			return changeAutolock(store, this.keys, change);
 		});
-		rpc.register("raft.addVoter", async (body) => {
-			const id = String(body.id ?? "");
-			const address = String(body.address ?? "");
-			if (!id || !address.includes("/p2p/")) throw new Error("raft.addVoter needs an id and a /p2p/ multiaddr");
-			return store.addVoter(id, address);
-		});
+		// A joining manager's replica: a non-voter (an existing voter stays one). raft.addVoter is what
+		// managers of the previous version ask for.
+		for (const [method, add] of [
+			["raft.addNonvoter", (id: string, a: string) => store.addNonvoter(id, a)],
+			["raft.addVoter", (id: string, a: string) => store.addVoter(id, a)],
+		] as const)
+			rpc.register(method, async (body) => {
+				const id = String(body.id ?? "");
+				const address = String(body.address ?? "");
+				if (!id || !address.includes("/p2p/")) throw new Error(`${method} needs an id and a /p2p/ multiaddr`);
+				return add(id, address);
+			});
 		// A leaving manager asks to be taken out of the configuration: only itself, never another.
 		rpc.register("raft.leave", async (_body, from) => removeLeaver(store, from));
 	}
@@ -393,9 +399,13 @@ export class Manager {
 		};
 	}
 
-	/** Make a newly joined manager a Raft voter (runs on the leader). */
+	/**
+	 * A node that joined with the manager token gets an (empty) replica as a non-voter: it takes no
+	 * part in commits while it catches up. Autopilot gives it the vote once it has caught up and
+	 * stayed healthy for the stabilization time (its record pins manager).
+	 */
 	addManager(id: string, address: string): Promise<unknown> {
-		return this.rpc.call("raft.addVoter", { id, address }, { timeoutMs: 60_000 });
+		return this.rpc.call("raft.addNonvoter", { id, address }, { timeoutMs: 60_000 });
 	}
 
 	async createNetwork(spec: Record<string, unknown>): Promise<NetworkInspect> {

@@ -17,6 +17,8 @@ export interface NodeView {
 	addr: string;
 	state: string;
 	role?: string;
+	/** Leader, Reachable, Unreachable (voters), Catching up (a non-voter) or "". */
+	managerStatus?: string;
 	hostname?: string;
 	platform?: { os: string; architecture: string; variant?: string };
 }
@@ -32,7 +34,11 @@ export async function nodeList(rec: LabRecord, node: string, signal?: AbortSigna
 	return JSON.parse(await tsswarm(rec, node, ["node", "ls", "--format", "json"], signal)) as NodeView[];
 }
 
-/** Starts every node's agent (in parallel), inits n1, joins the rest, waits for n1 to list them all alive. */
+/**
+ * Starts every node's agent (in parallel), inits n1, joins the rest, and waits for n1 to list them
+ * all alive and every node that joined with the manager token to vote (a joining manager catches
+ * up as a non-voter first; autopilot gives it the vote after the stabilization time).
+ */
 export async function formCluster(
 	root: string,
 	rec: LabRecord,
@@ -58,19 +64,27 @@ export async function formCluster(
 	const managers = rec.managers ?? MAX_MANAGERS;
 	const managerToken = rest.length && managers > 1 ? await token("manager") : "";
 	const workerToken = rest.length >= managers ? await token("worker") : "";
+	const voters = new Set([first.address]);
 	for (const [i, n] of rest.entries()) {
 		const manager = i + 1 < managers;
+		if (manager) voters.add(n.address);
 		progress(`tsswarm join on ${n.name} as a ${manager ? "manager" : "worker"}`);
 		await joinWithRetry(rec, n, manager ? managerToken : workerToken, `${first.address}:${AGENT_PORT}`, signal);
 	}
 	const deadline = Date.now() + 60_000 + emulated * 60_000;
+	let said = "";
 	for (;;) {
 		const view = await nodeList(rec, first.name, signal).catch(() => []);
-		if (view.filter((v) => v.state === "alive").length === rec.nodes.length) return;
-		if (Date.now() > deadline)
-			throw new AgentStartError(
-				`${first.name} lists ${view.length} node(s), ${view.filter((v) => v.state === "alive").length} alive, not all ${rec.nodes.length}`,
-			);
+		const alive = view.filter((v) => v.state === "alive").length;
+		const voting = view.filter(
+			(v) =>
+				voters.has(v.addr.replace(/:\d+$/, "")) && (v.managerStatus === "Leader" || v.managerStatus === "Reachable"),
+		).length;
+		if (alive === rec.nodes.length && voting === voters.size) return;
+		const now = `${alive} of ${rec.nodes.length} nodes alive, ${voting} of ${voters.size} managers voting`;
+		if (now !== said) progress(now);
+		said = now;
+		if (Date.now() > deadline) throw new AgentStartError(`${first.name} lists ${now}`);
 		await sleep(200);
 	}
 }

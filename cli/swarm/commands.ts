@@ -65,6 +65,10 @@ export async function forceNewCluster(o: { dataRoot: string }): Promise<void> {
 export async function join(addr: string, o: { token: string; dataRoot: string }): Promise<void> {
 	const r = await client(o).call("POST /v1/join", { body: { token: o.token, addr } });
 	process.stdout.write(`This node joined cluster ${r.clusterId} as a ${r.role}.\n`);
+	if (r.role === "manager")
+		process.stdout.write(
+			"Its Raft replica catches up as a non-voter ('tsswarm node ls': Catching up); autopilot gives it the vote once it has caught up and stayed healthy for the stabilization time.\n",
+		);
 }
 
 export async function joinToken(role: "manager" | "worker", o: { rotate?: boolean; dataRoot: string }): Promise<void> {

@@ -55,7 +55,10 @@ t.test("a locked manager votes nothing; unlocked, it votes again and catches up"
 	for (const n of ["n2", "n3"]) await cli(lab, n, ["join", "--token", token!, `${addr("n1")}:2377`]);
 	await waitFor(
 		"three voters",
-		async () => (await nodeLs(lab, "n1")).filter((v) => v.managerStatus).length === 3 || undefined,
+		// A manager joins as a non-voter ("Catching up") and votes after autopilot's stabilization.
+		async () =>
+			(await nodeLs(lab, "n1")).filter((v) => v.managerStatus === "Leader" || v.managerStatus === "Reachable")
+				.length === 3 || undefined,
 		{ timeoutMs: 60_000, intervalMs: 500 },
 	);
 	await createNet("n1", "before", 30_000);
