@@ -458,13 +458,18 @@ export class Agent {
 			logger: this.log,
 			...o,
 			directory: this.directory,
-			...(this.keys ? { keys: this.keys, keyFile: join(this.dir, "keys") } : {}),
+			...(this.keys
+				? { keys: this.keys, keyFile: join(this.dir, "keys") }
+				: keyFileExists(join(this.dir, "keys"))
+					? {}
+					: { acquireKeysTo: join(this.dir, "keys") }),
 			autopilot: { members: () => new Map((this.membership?.all() ?? []).map((m) => [m.id, m.state])) },
 			logs: (node, req, onLines, signal) => {
 				if (!this.logs) throw new NotInClusterError();
 				return this.logs.fetch(node, req, onLines, signal);
 			},
 		}).then((m) => {
+			this.keys ??= m.keys; // fetched before its replica started (a promoted node)
 			void this.settleManagerKeys(m);
 			return m;
 		});

@@ -112,6 +112,11 @@ export interface ManagerOptions {
 	keys?: ManagerKeys;
 	/** Where `keys` are on disk (DATA/cluster/keys): kept sealed as the cluster's autolock says. */
 	keyFile?: string;
+	/**
+	 * Without `keys`: first ask the other managers for the cluster secret and write the keys here
+	 * (a promoted node), so that its Raft files are sealed from their first entry.
+	 */
+	acquireKeysTo?: string;
 }
 
 export interface InitOptions {
@@ -230,6 +235,24 @@ export class Manager {
 
 	/** `forceNewCluster`: disaster recovery first (ClusterStore.recover): this server alone votes. */
 	static async start(o: ManagerOptions & { bootstrap?: boolean; forceNewCluster?: boolean }): Promise<Manager> {
+		if (!o.keys && o.acquireKeysTo && !o.bootstrap) {
+			const secret = await fetchClusterSecret({
+				host: o.host,
+				directory: o.directory,
+				self: o.host.peerId,
+				logger: o.logger,
+				timeoutMs: 3000,
+			});
+			if (secret) {
+				const keys = newManagerKeys(secret);
+				writeKeyFile(o.acquireKeysTo, keys);
+				o = { ...o, keys, keyFile: o.acquireKeysTo };
+				o.logger.info(
+					{},
+					"cluster secret received from another manager before the replica started (sealed from its first entry)",
+				);
+			} else o.logger.warn({}, "no manager gave the cluster secret yet: this replica starts unsealed, and asks again");
+		}
 		const store = await ClusterStore.open({
 			dir: join(o.dataRoot, "raft"),
 			node: o.host.node,
