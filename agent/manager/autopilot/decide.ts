@@ -39,6 +39,11 @@ export interface CandidateNode {
 	sawRecord?: boolean;
 	/** Caught up and healthy continuously since (ms epoch); undefined: not now. */
 	stableSince?: number;
+	/**
+	 * A non-voter that did not catch up within the catch-up timeout (or one that failed to lately):
+	 * it holds no seat, so another node is promoted. A pinned manager keeps its seat regardless.
+	 */
+	stuck?: boolean;
 	leader: boolean;
 }
 
@@ -120,7 +125,7 @@ export function decide(nodes: CandidateNode[], settings: AutopilotSettings, now:
 	// A voter that failed recently still counts toward the size of the cluster (so one failure does
 	// not shrink the target from 5 to 3 and back), but it holds no seat: a replacement is promoted.
 	const recentlyFailed = voters.filter((n) => !n.healthy && mayVote(n) && deadFor(n) < settings.deadServerThresholdMs);
-	const pool = nodes.filter((n) => n.healthy && mayVote(n));
+	const pool = nodes.filter((n) => n.healthy && mayVote(n) && !(n.stuck && n.preference !== "manager"));
 	const target = targetVoters(settings, pool.length + recentlyFailed.length);
 	const failedZones = new Set(voters.filter((n) => !n.healthy && n.zone !== undefined).map((n) => n.zone!));
 	const wanted = chooseVoters(pool, target, failedZones);
@@ -180,8 +185,8 @@ export function decide(nodes: CandidateNode[], settings: AutopilotSettings, now:
 
 	// 4. Records and the configuration agree: non-voters not wanted stop, then leave the configuration.
 	// A manager record outside the configuration that is not healthy may be a joiner whose first
-	// heartbeat is still to come (the manager token's grant adds it as a voter itself): it is turned
-	// back to worker only once it has been unhealthy for the dead threshold.
+	// heartbeat is still to come (the manager token's grant adds it as a non-voter itself): it is
+	// turned back to worker only once it has been unhealthy for the dead threshold.
 	for (const n of nodes) {
 		if (isWanted.has(n.id) || n.suffrage === "voter") continue;
 		if (n.role === "manager" && n.suffrage === undefined && !n.healthy && deadFor(n) < settings.deadServerThresholdMs)
@@ -196,7 +201,9 @@ export function decide(nodes: CandidateNode[], settings: AutopilotSettings, now:
 						? "demoted: a manager record, not a Raft server, and down"
 						: n.preference === "worker"
 							? "demoted: pinned to the worker role"
-							: "demoted: not needed as a voter",
+							: n.stuck
+								? "demoted: its replica did not catch up within the catch-up timeout"
+								: "demoted: not needed as a voter",
 			});
 		else if (n.suffrage === "nonvoter" && (!n.healthy || n.sawRecord !== false))
 			actions.push({ kind: "removeServer", id: n.id, reason: "left the Raft configuration: a worker now" });

@@ -25,6 +25,13 @@ export interface AutopilotOptions {
 	 * is dead is unhealthy before the dispatcher says so (a new leader gives nodes a grace period).
 	 */
 	members?: () => ReadonlyMap<string, string>;
+	/**
+	 * A non-voter not caught up this long is stuck (default 2 min: a Pi's SD card and Wi-Fi take a
+	 * store of a few MB in seconds): it loses its seat for `stuckForMs` (default 10 min), so a
+	 * healthy node is promoted instead, and is not chosen again meanwhile.
+	 */
+	catchUpTimeoutMs?: number;
+	stuckForMs?: number;
 }
 
 /** The libp2p address Raft dials a node at: its advertised ip:port and its id. */
@@ -39,6 +46,12 @@ export function autopilotSettings(store: Pick<ClusterStore, "get">): AutopilotSe
 	return { ...AUTOPILOT_DEFAULTS, ...a };
 }
 
+/** Per non-voter: behind since (ms epoch), and when it was found stuck. */
+export interface CatchUpClock {
+	behind: Map<string, number>;
+	stuckAt: Map<string, number>;
+}
+
 export class Autopilot implements LeaderComponent {
 	readonly name = "autopilot";
 	private readonly store: ClusterStore;
@@ -48,7 +61,15 @@ export class Autopilot implements LeaderComponent {
 	constructor(store: ClusterStore, log: StoreLogger, o: AutopilotOptions = {}) {
 		this.store = store;
 		this.log = log;
-		this.o = { lastContactThresholdMs: 3000, catchUpSlack: 16, everyMs: 500, members: () => new Map(), ...o };
+		this.o = {
+			lastContactThresholdMs: 3000,
+			catchUpSlack: 16,
+			everyMs: 500,
+			members: () => new Map(),
+			catchUpTimeoutMs: 120_000,
+			stuckForMs: 600_000,
+			...o,
+		};
 	}
 
 	run(signal: AbortSignal): Promise<void> {
@@ -56,12 +77,13 @@ export class Autopilot implements LeaderComponent {
 		const leaderSince = Date.now();
 		const stable = new Map<string, number>();
 		const unhealthy = new Map<string, number>();
+		const catchUp: CatchUpClock = { behind: new Map(), stuckAt: new Map() };
 		return reactiveLoop(
 			signal,
 			onTables(this.store, ["nodes", "cluster"]),
 			async () => {
 				if (signal.aborted) return;
-				const nodes = this.candidates(leaderSince, stable, unhealthy);
+				const nodes = this.candidates(leaderSince, stable, unhealthy, catchUp);
 				const d = decide(nodes, autopilotSettings(this.store), Date.now());
 				for (const a of d.actions.slice(0, 3)) {
 					if (signal.aborted) return;
@@ -73,7 +95,12 @@ export class Autopilot implements LeaderComponent {
 	}
 
 	/** What decide() needs, from the records, the Raft configuration and the leader's replication state. */
-	candidates(leaderSince: number, stable: Map<string, number>, unhealthy: Map<string, number>): CandidateNode[] {
+	candidates(
+		leaderSince: number,
+		stable: Map<string, number>,
+		unhealthy: Map<string, number>,
+		catchUp: CatchUpClock = { behind: new Map(), stuckAt: new Map() },
+	): CandidateNode[] {
 		const now = Date.now();
 		const stats = this.store.raftStats();
 		const servers = new Map(this.store.configuration().servers.map((s) => [s.id, s.suffrage]));
@@ -104,6 +131,7 @@ export class Autopilot implements LeaderComponent {
 				const at = Math.min(...[downAt, staleAt, now].filter((x) => Number.isFinite(x)));
 				unhealthy.set(n.id, at);
 			}
+			const stuck = this.stuck(n.id, suffrage === "nonvoter" && !(up && caughtUp), now, catchUp);
 			const createdAt = Date.parse(n.createdAt);
 			return {
 				id: n.id,
@@ -115,18 +143,41 @@ export class Autopilot implements LeaderComponent {
 				...(unhealthy.has(n.id) ? { unhealthySince: unhealthy.get(n.id)! } : {}),
 				...(suffrage ? { suffrage } : {}),
 				...(stable.has(n.id) ? { stableSince: stable.get(n.id)! } : {}),
+				...(stuck ? { stuck } : {}),
 				// Its log holds its record's latest version, or it stopped answering Raft (a node that
 				// got its worker record in a snapshot stops its replica before acking past it).
 				...(suffrage ? { sawRecord: isSelf || match >= version || !raftFresh } : {}),
 				leader: isSelf,
 			};
 		});
-		for (const id of [...stable.keys(), ...unhealthy.keys()])
+		for (const id of [...stable.keys(), ...unhealthy.keys(), ...catchUp.behind.keys(), ...catchUp.stuckAt.keys()])
 			if (!seen.has(id)) {
+				catchUp.behind.delete(id);
+				catchUp.stuckAt.delete(id);
 				stable.delete(id);
 				unhealthy.delete(id);
 			}
 		return out;
+	}
+
+	/**
+	 * Whether a node is stuck: a non-voter behind for the catch-up timeout, and for stuckForMs after
+	 * (whatever its state then: a node turned back to worker is not promoted again at once).
+	 */
+	private stuck(id: string, behind: boolean, now: number, c: CatchUpClock): boolean {
+		if (behind) c.behind.set(id, c.behind.get(id) ?? now);
+		else c.behind.delete(id);
+		const since = c.behind.get(id);
+		if (since !== undefined && now - since >= this.o.catchUpTimeoutMs && !c.stuckAt.has(id)) {
+			c.stuckAt.set(id, now);
+			this.log.warn(
+				{ node: id, behindMs: now - since },
+				"autopilot: a non-voter did not catch up within the catch-up timeout; its seat goes to another node",
+			);
+		}
+		const at = c.stuckAt.get(id);
+		if (at !== undefined && now - at >= this.o.stuckForMs && !behind) c.stuckAt.delete(id);
+		return c.stuckAt.has(id);
 	}
 
 	/** Carry out one step; false when it could not be done (logged), so the pass tries the next. */

@@ -252,3 +252,23 @@ t.test("a failure among 5 voters does not shrink the target at once (no 5 -> 3 -
 	t.equal(four.target, 3);
 	t.same(kinds(four), ["demoteVoter d"], "then 4 voters are one too many");
 });
+
+t.test("a non-voter stuck catching up gives its seat to another node; a pinned manager keeps it", async (t) => {
+	const a = node("a", { voter: true, leader: true });
+	const b = node("b", { voter: true });
+	// c is the older candidate and was chosen first; it never caught up.
+	const c = node("c", { role: "manager", suffrage: "nonvoter" });
+	const d = node("d");
+	const control = decide([a, b, c, node("d")], S, NOW);
+	t.same(control.wanted, ["a", "b", "c"], "control: while c is not stuck it holds the third seat");
+	t.same(kinds(control), [], "and nothing is done meanwhile (it is catching up)");
+
+	const stuck = decide([a, b, { ...c, stuck: true }, d], S, NOW);
+	t.same(stuck.wanted, ["a", "b", "d"], "stuck, c loses the seat to d");
+	t.same(kinds(stuck), ["setRole d manager", "setRole c worker"]);
+	t.match(stuck.actions[1], { reason: /did not catch up within the catch-up timeout/ });
+
+	const pinned = decide([a, b, { ...c, stuck: true, preference: "manager" }, d], S, NOW);
+	t.same(pinned.wanted, ["c", "a", "b"], "a pinned manager keeps its seat, stuck or not (the user asked)");
+	t.same(kinds(pinned), []);
+});
