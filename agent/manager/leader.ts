@@ -14,6 +14,8 @@ export interface LeadershipSource {
 	isLeader(): boolean;
 	on(event: "leader", listener: () => void): unknown;
 	off(event: "leader", listener: () => void): unknown;
+	/** Resolves once everything committed before the call is applied here (on the leader). */
+	barrier(o: { signal?: AbortSignal }): Promise<void>;
 }
 
 export class LeaderLoops {
@@ -42,8 +44,22 @@ export class LeaderLoops {
 		const leader = this.source.isLeader();
 		if (leader && !this.current) {
 			const ac = new AbortController();
-			this.log.info({ loops: this.components.map((c) => c.name) }, "leader: starting the manager loops");
-			const done = Promise.all(this.components.map((c) => this.supervise(c, ac.signal))).then(() => {});
+			const done = (async () => {
+				// As hashicorp/raft users do (Consul's leaderLoop): a barrier first. A new leader's state
+				// machine may not have applied what earlier terms committed; loops deciding on it would
+				// act on an old state (promote a node a later record excludes, reschedule done work).
+				try {
+					await this.source.barrier({ signal: ac.signal });
+				} catch (err) {
+					if (ac.signal.aborted) return;
+					this.log.warn({ err: (err as Error).message }, "leader: barrier failed; the loops start at the next check");
+					if (this.current?.ac === ac) this.current = undefined;
+					return;
+				}
+				if (ac.signal.aborted) return;
+				this.log.info({ loops: this.components.map((c) => c.name) }, "leader: starting the manager loops");
+				await Promise.all(this.components.map((c) => this.supervise(c, ac.signal)));
+			})();
 			this.current = { ac, done };
 		} else if (!leader && this.current) {
 			this.log.info({}, "no longer leader: stopping the manager loops");
