@@ -464,6 +464,7 @@ export class Agent {
 					? {}
 					: { acquireKeysTo: join(this.dir, "keys") }),
 			autopilot: { members: () => new Map((this.membership?.all() ?? []).map((m) => [m.id, m.state])) },
+			onFenced: (f) => this.roles?.fenced(`a recovery by ${f.by} at ${f.at} left this manager out`),
 			logs: (node, req, onLines, signal) => {
 				if (!this.logs) throw new NotInClusterError();
 				return this.logs.fetch(node, req, onLines, signal);

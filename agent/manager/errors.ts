@@ -112,3 +112,12 @@ export class VoteHandoffError extends AgentError {
 		super(`cannot hand this manager's vote away: ${why}`, VoteHandoffError.code);
 	}
 }
+
+/** A fence (agent/manager/fence.ts) this replica does not obey, and why. */
+export class FenceRefusedError extends AgentError {
+	static override status = 409;
+	override name = "FenceRefusedError";
+	constructor(why: string) {
+		super(`fence refused: ${why}`, "ERR_FENCE_REFUSED");
+	}
+}

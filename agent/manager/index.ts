@@ -2,6 +2,7 @@
 
 export * from "./dispatcher/index.ts";
 export * from "./errors.ts";
+export { checkFence, type Fence } from "./fence.ts";
 export { describeLoss, type LostWithLastManager } from "./handoff.ts";
 export {
 	fetchClusterSecret,

@@ -42,6 +42,7 @@ import {
 import { DispatchEndpoint, Dispatcher } from "./dispatcher/index.ts";
 import { NoClusterSecretError } from "./errors.ts";
 import { type ClusterEvent, EventLog, parseEventsQuery } from "./events.ts";
+import { checkFence, FENCE_KIND, type Fence, RecoveryFencer, recordRecovery } from "./fence.ts";
 import { handOffVote, type LostWithLastManager, lostWithLastManager, removeLeaver } from "./handoff.ts";
 import { fetchClusterSecret, JoinKeys } from "./joinkeys.ts";
 import { type LeaderComponent, LeaderLoops } from "./leader.ts";
@@ -117,6 +118,8 @@ export interface ManagerOptions {
 	 * (a promoted node), so that its Raft files are sealed from their first entry.
 	 */
 	acquireKeysTo?: string;
+	/** The recovered cluster's leader fenced this manager (fence.ts): it must stop its replica. */
+	onFenced?: (f: Fence) => void;
 }
 
 export interface InitOptions {
@@ -229,6 +232,21 @@ export class Manager {
 				if (!id || !address.includes("/p2p/")) throw new Error(`${method} needs an id and a /p2p/ multiaddr`);
 				return add(id, address);
 			});
+		// The recovered cluster's leader says this replica was left out (only a server of this
+		// replica's configuration may say so: the rpc checks the sender).
+		rpc.register(
+			FENCE_KIND,
+			async (body, from) => {
+				const f = checkFence(store, o.clusterId, body, from);
+				o.logger.warn(
+					{ by: f.by, recoveredAt: f.at },
+					"fenced: a recovery left this manager out; stopping its replica",
+				);
+				o.onFenced?.(f);
+				return { fenced: true };
+			},
+			{ local: true },
+		);
 		// A leaving manager asks to be taken out of the configuration: only itself, never another.
 		rpc.register("raft.leave", async (_body, from) => removeLeaver(store, from));
 	}
@@ -291,9 +309,15 @@ export class Manager {
 	}
 
 	/** After a start with forceNewCluster: waits until this server leads alone, and says what it kept. */
-	recoverySummary(timeoutMs = 20_000): Promise<RecoverySummary> {
+	async recoverySummary(timeoutMs = 20_000): Promise<RecoverySummary> {
 		if (!this.recovered) throw new AgentError("this manager was not started by a recovery", "ERR_RECOVERY");
-		return summarizeRecovery(this.store, this.recovered, { timeoutMs });
+		const summary = await summarizeRecovery(this.store, this.recovered, { timeoutMs });
+		// The servers left out are fenced should they come back with the old configuration.
+		await recordRecovery(
+			this.store,
+			summary.removed.map((s) => s.id),
+		);
+		return summary;
 	}
 
 	/** What leaving loses when this manager is the only voter (else undefined: it can hand its vote on). */
@@ -695,5 +719,6 @@ function leaderComponents(store: ClusterStore, o: ManagerOptions, endpoint: Disp
 			...(o.downGraceMs !== undefined ? { downGraceMs: o.downGraceMs } : {}),
 		}),
 		new Autopilot(store, o.logger, o.autopilot),
+		new RecoveryFencer(store, o.host, o.autopilot?.members ?? (() => new Map()), o.logger),
 	];
 }

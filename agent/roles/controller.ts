@@ -74,6 +74,35 @@ export class RoleController {
 		await this.busy;
 	}
 
+	/**
+	 * Told by the recovered cluster's leader that a recovery left this manager out: stop the old
+	 * replica now, and do not follow its stale directory back to manager (a newer one from the
+	 * recovered cluster is followed).
+	 */
+	fenced(reason: string): void {
+		const run = async () => {
+			await this.busy?.catch(() => {});
+			if (this.stopped || this.o.current() !== "manager") return;
+			this.leaderlessSince = undefined;
+			await this.o.becomeWorker(reason);
+			// The old replica's versions count a history the recovered cluster does not share (they
+			// may be higher than its own, and a lower version is taken for a lagging manager's): the
+			// directory starts again from 0, and only a version from the recovered cluster is followed.
+			this.o.directory.set(this.o.directory.list(), 0);
+			this.staleVersion = 0;
+		};
+		const p = run().catch((err: Error) =>
+			this.o.logger.warn({ err: err.message }, "fenced, but the replica did not stop"),
+		);
+		this.busy = p;
+		void p.then(() => {
+			if (this.busy !== p) return;
+			this.busy = undefined;
+			this.again = false;
+			this.check();
+		});
+	}
+
 	/** Compare the record's role with the running one (coalesced: one transition at a time). */
 	check(): void {
 		if (this.stopped) return;

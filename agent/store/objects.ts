@@ -241,6 +241,11 @@ export interface Cluster {
 	autolock?: { sealedKey: string; since: string };
 	/** The join protocol's key material, sealed: any manager holding the cluster secret admits nodes. */
 	joinKeys?: SealedJoinKeys;
+	/**
+	 * The last `init --force-new-cluster`: when, by which server, and the servers it left out. The
+	 * leader tells those it sees alive that they are out (agent/manager/fence.ts).
+	 */
+	recovery?: { at: string; by: string; removed: string[] };
 }
 
 /**
@@ -283,6 +288,7 @@ export const validateCluster = validator<Cluster>(
 		),
 		autolock: opt(obj({ sealedKey: str({ min: 1, max: 256, re: /^[A-Za-z0-9+/]+=*$/ }), since: ISO_TIME })),
 		joinKeys: opt(obj({ signingKey: SEALED, manager: SEALED, worker: SEALED })),
+		recovery: opt(obj({ at: ISO_TIME, by: ID, removed: arr(ID, 64) })),
 	}),
 );
 

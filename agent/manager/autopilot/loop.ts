@@ -107,7 +107,11 @@ export class Autopilot implements LeaderComponent {
 		const self = this.store.id;
 		const seen = new Set<string>();
 		const members = this.o.members();
-		const out = this.store.list("nodes").map(({ value: n, version }): CandidateNode => {
+		// Servers a recovery left out hold the old configuration and log: none is added to Raft before
+		// the fencer (agent/manager/fence.ts) has had it drop its old replica.
+		const unfenced = new Set(this.store.get("cluster", CLUSTER_ID)?.value.recovery?.removed ?? []);
+		const nodes = this.store.list("nodes").filter(({ value: n }) => !unfenced.has(n.id));
+		const out = nodes.map(({ value: n, version }): CandidateNode => {
 			seen.add(n.id);
 			const suffrage = servers.get(n.id);
 			const isSelf = n.id === self;

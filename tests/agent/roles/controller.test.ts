@@ -59,7 +59,7 @@ function rig(o: {
 			directory.version + 1,
 			false,
 		);
-	return { rc, state, say };
+	return { rc, state, say, directory };
 }
 
 t.test("a worker whose record says manager starts the manager side, once", async (t) => {
@@ -139,4 +139,23 @@ t.test("a manager with no leader asks whether it was demoted while away", async 
 	await sleep(300);
 	t.equal(led.state.probes, 0, "with a leader it does not ask");
 	await led.rc.stop();
+});
+
+t.test("fenced: the replica stops, and only the recovered cluster's directory is followed", async (t) => {
+	const { rc, state, say, directory } = rig({ role: "manager", everyMs: 20 });
+	say("manager");
+	directory.set(directory.list(), 900); // the old replica's history ran further than the recovered one
+	rc.start();
+	await sleep(50);
+	t.same(state.calls, [], "control: a manager whose record says manager stays one");
+	rc.fenced("a recovery by n1 left this manager out");
+	await waitFor("the demotion", async () => state.calls.length > 0, { timeoutMs: 5000, intervalMs: 10 });
+	t.same(state.calls, ["worker"], "fenced: it becomes a worker");
+	t.equal(directory.version, 0, "its directory's old version is dropped");
+	await sleep(100);
+	t.same(state.calls, ["worker"], "the old directory (it says manager) does not pull it back");
+	directory.set(directory.list(), 120); // the recovered cluster's, where autopilot promotes it afresh
+	await waitFor("the promotion", async () => state.calls.length > 1, { timeoutMs: 5000, intervalMs: 10 });
+	t.same(state.calls, ["worker", "manager"], "a directory of the recovered cluster is followed");
+	await rc.stop();
 });
