@@ -1,7 +1,7 @@
 // Shared test helpers: unique names for kernel objects and dirs, waiting on conditions with a
 // deadline (never sleep-and-hope), and cleanup that runs whether the test passes or fails.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -55,4 +55,15 @@ export function removeCgroup(name: string): void {
 			rmdirSync(`${r}/${name}`);
 		} catch {}
 	}
+}
+
+/** Every regular file under dir, below 256 MiB (sockets and the like skipped): for greps of data dirs. */
+export function filesUnder(dir: string): string[] {
+	const out: string[] = [];
+	for (const e of readdirSync(dir, { withFileTypes: true })) {
+		const p = join(dir, e.name);
+		if (e.isDirectory()) out.push(...filesUnder(p));
+		else if (e.isFile() && statSync(p).size < 256 << 20) out.push(p);
+	}
+	return out;
 }

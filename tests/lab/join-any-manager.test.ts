@@ -2,7 +2,7 @@
 // prints the same tokens, rotation on one manager refuses the old token on every manager at once,
 // and with the init node SIGKILLed a new node still joins through a surviving manager. Then the
 // data dirs and Raft files of every node are searched for the secrets in the clear.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import { unpack } from "msgpackr";
@@ -13,25 +13,14 @@ import { openJoinKeys } from "../../agent/manager/index.ts";
 import type { SealedJoinKeys } from "../../agent/store/index.ts";
 import { FileLogStore } from "../../consensus/index.ts";
 import { cliPath as cli, type LabAgent, startAgent } from "../helpers/agents.ts";
-import { waitFor } from "../helpers/index.ts";
+import { filesUnder, waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
 
 const TOKEN = /TSWARM-1-[a-z2-7]{25}-[a-z2-7]{32}/;
 
-/** Every regular file under dir (sockets and the like skipped). */
-function files(dir: string): string[] {
-	const out: string[] = [];
-	for (const e of readdirSync(dir, { withFileTypes: true })) {
-		const p = join(dir, e.name);
-		if (e.isDirectory()) out.push(...files(p));
-		else if (e.isFile() && statSync(p).size < 256 << 20) out.push(p);
-	}
-	return out;
-}
-
 /** The files under dirs that hold these bytes. */
 const holding = (dirs: string[], needle: Uint8Array) =>
-	dirs.flatMap(files).filter((f) => readFileSync(f).includes(Buffer.from(needle)));
+	dirs.flatMap(filesUnder).filter((f) => readFileSync(f).includes(Buffer.from(needle)));
 
 t.test("any manager admits: tokens on every manager, rotation cluster-wide, init node killed", async (t) => {
 	const lab = await withLab(t, { nodes: 5 });

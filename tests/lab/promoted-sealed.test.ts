@@ -1,24 +1,14 @@
 // A node promoted to manager gets the cluster secret before its replica starts, so its Raft log and
 // snapshots are sealed from their first entry (encryption at rest). It used to start its replica
 // first and fetch the keys after, writing the cluster state in the clear until its next restart.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { dataCipher, readKeyFile } from "../../agent/keyring/index.ts";
 import { FileLogStore } from "../../consensus/index.ts";
-import { uniqueName, waitFor } from "../helpers/index.ts";
+import { filesUnder, uniqueName, waitFor } from "../helpers/index.ts";
 import { withLab } from "../helpers/lab.ts";
 import { cli } from "../helpers/services.ts";
-
-function files(dir: string): string[] {
-	const out: string[] = [];
-	for (const e of readdirSync(dir, { withFileTypes: true })) {
-		const p = join(dir, e.name);
-		if (e.isDirectory()) out.push(...files(p));
-		else if (e.isFile() && statSync(p).size < 256 << 20) out.push(p);
-	}
-	return out;
-}
 
 t.test("a promoted manager's Raft files are sealed from the first entry", async (t) => {
 	const lab = await withLab(t, { nodes: 2, cluster: true, managers: 1 });
@@ -44,7 +34,7 @@ t.test("a promoted manager's Raft files are sealed from the first entry", async 
 	);
 	t.equal(await lab.stop("n2"), true, "n2 stopped (its files are all written)");
 
-	const raftFiles = files(join(n2.dir, "raft"));
+	const raftFiles = filesUnder(join(n2.dir, "raft"));
 	t.ok(
 		raftFiles.some((f) => readFileSync(f).includes(Buffer.from("RAFTLOG\x02", "latin1"))),
 		"control: the search reads n2's Raft log segments",
