@@ -147,6 +147,7 @@ async function bundleCli(outfile: string, version: string): Promise<void> {
 		external: ["msgpackr-extract"],
 		plugins: [
 			noiseNodeCrypto,
+			codeUnitSorts,
 			{
 				name: "tar-headers",
 				setup(b) {
@@ -186,6 +187,46 @@ const noiseNodeCrypto: Plugin = {
 				throw new Error(`release: ${args.path}: WebAssembly crypto left`);
 			return { contents: src, loader: "js" };
 		});
+	},
+};
+
+/**
+ * libp2p's peer store sorts protocols, metadata keys and addresses with String#localeCompare on
+ * every peer update, only to make its records canonical: the first call builds an ICU collator,
+ * which pages in ICU's collation data and code (+2.4 MB of the executable, +3 MB RSS in a bare
+ * Node, measured). In the bundle they compare UTF-16 code units instead: the same total order on
+ * both sides of every comparison (the store is in memory; nothing sorted the old way is kept).
+ * A change of these files in an update fails the build here.
+ */
+const CODE_UNIT_SORTS: Array<[RegExp, string[]]> = [
+	[
+		/@libp2p[\\/]peer-record[\\/]dist[\\/]src[\\/]peer-record[\\/]utils\.js$/,
+		["a.toString().localeCompare(b.toString())"],
+	],
+	[
+		/@libp2p[\\/]peer-store[\\/]dist[\\/]src[\\/]utils[\\/]dedupe-addresses\.js$/,
+		["a.multiaddr.toString().localeCompare(b.multiaddr.toString())"],
+	],
+	[
+		/@libp2p[\\/]peer-store[\\/]dist[\\/]src[\\/]utils[\\/]to-peer-pb\.js$/,
+		["a.localeCompare(b)", "a.localeCompare(b)"],
+	],
+];
+const codeUnitSorts: Plugin = {
+	name: "code-unit-sorts",
+	setup(b) {
+		for (const [filter, calls] of CODE_UNIT_SORTS)
+			b.onLoad({ filter }, async (args) => {
+				let src = await readFile(args.path, "utf8");
+				for (const call of calls) {
+					const m = /^(.*)\.localeCompare\((.*)\)$/.exec(call)!;
+					if (!src.includes(call)) throw new Error(`release: ${args.path} changed (no ${call}): review codeUnitSorts`);
+					src = src.replace(call, `codeUnitOrder(${m[1]}, ${m[2]})`);
+				}
+				if (src.includes("localeCompare")) throw new Error(`release: ${args.path}: localeCompare left`);
+				const helper = "const codeUnitOrder = (x, y) => (x < y ? -1 : x > y ? 1 : 0);";
+				return { contents: `${src}\n${helper}\n`, loader: "js" };
+			});
 	},
 };
 
