@@ -154,8 +154,7 @@ async function bundleCli(outfile: string, version: string): Promise<void> {
 		// The native msgpack extractor is an optional addon; a single file cannot carry it.
 		external: ["msgpackr-extract"],
 		plugins: [
-			noiseNodeCrypto,
-			codeUnitSorts,
+			...SOURCE_PATCHES,
 			{
 				name: "tar-headers",
 				setup(b) {
@@ -237,6 +236,9 @@ const codeUnitSorts: Plugin = {
 			});
 	},
 };
+
+/** The dependencies' sources the bundle changes, for footprint (tests/release/bundle.test.ts). */
+export const SOURCE_PATCHES: Plugin[] = [noiseNodeCrypto, codeUnitSorts];
 
 /** The Node binary for `cpu`, of the version running this script (npm package node-linux-CPU). */
 export function nodeBinary(cpu: string, cache: string, log: (l: string) => void, offline = false): string {
