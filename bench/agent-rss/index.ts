@@ -41,6 +41,14 @@ function mem(pid: number): Mem {
 	const mb = (x: number) => Math.round((x / 1024) * 10) / 10;
 	return { rss: mb(kb("VmRSS")), anon: mb(kb("RssAnon")), file: mb(kb("RssFile")) };
 }
+/** The memory of the data root's log daemon, if one runs (logd.pid names a live process). */
+function logdOf(root: string): Mem | undefined {
+	try {
+		return mem(Number(readFileSync(join(root, "logd.pid"), "utf8").split(" ")[0]));
+	} catch {
+		return undefined;
+	}
+}
 const sum = (ms: Mem[]): Mem => ({
 	rss: Math.round(ms.reduce((a, m) => a + m.rss, 0) * 10) / 10,
 	anon: Math.round(ms.reduce((a, m) => a + m.anon, 0) * 10) / 10,
@@ -141,8 +149,10 @@ async function labRun(variant: string, argv0: string[], tasks: number, archive: 
 		const pids = c.agents.map((a) => a.pid!);
 		await sleep(IDLE_MS);
 		const idle = await Promise.all(pids.map((p) => settled(() => [p])));
-		log(`${variant}: idle ${JSON.stringify(idle)}`);
-		if (!tasks) return { idle };
+		// Not counted in `idle` (a process of its own): whether a node runs its log daemon with no task.
+		const logdIdle = rec.nodes.map((n) => logdOf(n.dir));
+		log(`${variant}: idle ${JSON.stringify(idle)} (log daemons ${JSON.stringify(logdIdle)})`);
+		if (!tasks) return { idle, logdIdle };
 		for (const n of rec.nodes) {
 			const l = c.cli(n.name, ["image", "load", archive]);
 			if (l.status !== 0) throw new Error(`image load on ${n.name}: ${l.stderr}`);
@@ -188,20 +198,14 @@ async function labRun(variant: string, argv0: string[], tasks: number, archive: 
 		await sleep(IDLE_MS);
 		const busy = await Promise.all(pids.map((p) => settled(() => [p])));
 		// The data root's log daemon (one per node, whatever the number of tasks): ours, not a shim's.
-		const logd = rec.nodes.map((n) => {
-			try {
-				return mem(Number(readFileSync(join(n.dir, "logd.pid"), "utf8").split(" ")[0]));
-			} catch {
-				return undefined;
-			}
-		});
+		const logd = rec.nodes.map((n) => logdOf(n.dir));
 		log(
 			`${variant}: with ${tasks} tasks ${JSON.stringify(busy)} (tasks per node ${JSON.stringify(perNode)}; log daemons ${JSON.stringify(logd)})`,
 		);
 		c.cli(rec.nodes[0]!.name, ["service", "rm", "rss"]);
 		const tasksOn = rec.nodes.map((n) => perNode[n.name] ?? 0);
 		const firstOn = rec.nodes.map((n) => firstPerNode[n.name] ?? 0);
-		return { idle, one, busy, perNode, tasksOn, firstOn, logd };
+		return { idle, logdIdle, one, busy, perNode, tasksOn, firstOn, logd };
 	} finally {
 		if (c) await stopAll(c.agents);
 		await destroyRecord(root, rec);
@@ -320,6 +324,7 @@ async function main() {
 			per_task_mb: perTask,
 			per_extra_task_mb: perExtra,
 			log_daemon_mb: ours.logd,
+			log_daemon_idle_mb: ours.logdIdle,
 			source_idle_mb: { n1_manager_leader: src.idle[0], n2_manager: src.idle[1], n3_worker: src.idle[2] },
 			idle_max_rss_mb: maxIdle,
 			idle_per_task_max_mb: Math.max(...perTask),

@@ -25,6 +25,7 @@ import {
 } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { LogdRequestError } from "../errors.ts";
 import { writeLogs } from "./log-writer.ts";
 import { type LogJob, logdAddress, logdPidFile, readLogJob } from "./logd-client.ts";
@@ -160,8 +161,16 @@ function serve(root: string): void {
 	});
 }
 
-/** The daemon's command line: `<data root>`. */
+/**
+ * The daemon's command line: `<data root>`. It runs in V8's interpreter only (no optimizing
+ * compiler; the flag is set before any of its own code is hot): copying lines is I/O-bound, and
+ * TurboFan maps its own code (6 MB of the executable) and keeps what it compiled. Measured, release
+ * binary: 52 instead of 59 MB RSS beside 10 idle containers (bench/agent-rss); 10 containers
+ * printing 100,000 lines each, 60 instead of 73-76 MB after, for 1.5x the CPU per line (244k vs
+ * 370k lines/s on this 2-core host).
+ */
 export function main(argv: string[]): void {
+	setFlagsFromString("--no-opt");
 	serve(argv[0]!);
 }
 

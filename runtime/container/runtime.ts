@@ -108,8 +108,9 @@ export interface RuntimeOptions extends RegistryOptions {
 	/** Settle containers left by a previous run at construction (default true). */
 	sweep?: boolean;
 	/**
-	 * Make what the next start needs ahead (the FIFOs, the log daemon), so that start() runs only
-	 * the shim and runc. For long-lived callers (the agent); a one-shot CLI leaves it off (default).
+	 * Make what the next start needs ahead (the FIFOs; after a start, the log daemon), so that
+	 * start() runs only the shim and runc. For long-lived callers (the agent); a one-shot CLI leaves
+	 * it off (default).
 	 */
 	prewarmShim?: boolean;
 }
@@ -148,7 +149,10 @@ export class Runtime implements ContainerRuntime {
 		this.prewarm = o.prewarmShim ?? false;
 		for (const d of ["containers", "volumes", "runc"]) mkdirSync(join(o.root, d), { recursive: true });
 		if (o.sweep ?? true) this.sweep();
-		this.scheduleSpares();
+		// FIFOs only: a log daemon is a Node process of its own (~55 MB RSS), and one started here
+		// would idle for its IDLE_MS on a node that may run no task for hours. refresh() starts one
+		// for a running container left by a previous run; start() hands its container off to one.
+		this.scheduleSpares(false);
 	}
 
 	private dir(id: string): string {
@@ -354,7 +358,8 @@ export class Runtime implements ContainerRuntime {
 				if (o.all || st.status === "running") out.push(st);
 			} catch {}
 		}
-		return out.sort((a, b) => b.created.localeCompare(a.created));
+		// ISO timestamps: code-unit order is time order (localeCompare would load ICU's collator).
+		return out.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
 	}
 
 	/** Resolve the image, mount the rootfs and write the OCI bundle; the container is "created". */
@@ -471,11 +476,12 @@ export class Runtime implements ContainerRuntime {
 	}
 
 	/**
-	 * A long-lived Runtime makes the next start's spares (FIFOs; the log daemon, if none runs) once
-	 * starts have been quiet for SPARE_DELAY_MS: a process start right after a start competes with
-	 * that container's runc for the two cores (a Node start-up there made starts 15-20 ms slower).
+	 * A long-lived Runtime makes the next start's spares (FIFOs; after a start, the log daemon if
+	 * none runs) once starts have been quiet for SPARE_DELAY_MS: a process start right after a start
+	 * competes with that container's runc for the two cores (a Node start-up there made starts 15-20
+	 * ms slower).
 	 */
-	private scheduleSpares(): void {
+	private scheduleSpares(logd = true): void {
 		if (!this.prewarm) return;
 		if (this.spareTimer) clearTimeout(this.spareTimer);
 		this.spareTimer = setTimeout(() => {
@@ -483,7 +489,7 @@ export class Runtime implements ContainerRuntime {
 			// The root may have been removed meanwhile (tests, benches): make nothing there again.
 			if (!existsSync(join(this.root, "containers"))) return;
 			void fillFifoPool(this.fifoPool(), FIFO_POOL_SIZE);
-			if (!logdAlive(this.root)) this.ensureLogd();
+			if (logd && !logdAlive(this.root)) this.ensureLogd();
 		}, SPARE_DELAY_MS);
 		this.spareTimer.unref();
 	}

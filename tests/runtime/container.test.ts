@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
+import { logdAlive } from "../../runtime/container/logd-client.ts";
 import {
 	ContainerRunningError,
 	type ContainerSpec,
@@ -428,4 +429,26 @@ t.test("a prewarming Runtime (FIFOs made ahead): stdout/stderr are FIFOs the con
 	await warm.remove(c.id);
 	t.same(warm.cgroupDirsOf(c.id), [], "no cgroup left");
 	t.notOk(mounted(c.id), "no mount left");
+});
+
+t.test("a prewarming Runtime starts no log daemon before its first container starts; that start does", async (t) => {
+	const own = tempDir("rt-logd-");
+	const warm = new Runtime({ root: own.path, cgroupParent, prewarmShim: true });
+	t.teardown(async () => {
+		for (const c of warm.list({ all: true })) await warm.remove(c.id, { force: true }).catch(() => {});
+		await stopLogDaemon(own.path);
+		own.remove();
+	});
+	await warm.images.load((await ensureTestImages()).archivePath, { platform: "linux/amd64" });
+	const pool = join(own.path, "fifos");
+	await waitFor("FIFOs made ahead", () => existsSync(pool) && readdirSync(pool).length >= 2);
+	// spawnLogd opens logd.log before it spawns, and the spares' timer spawned before it made FIFOs.
+	t.notOk(existsSync(join(own.path, "logd.log")), "the spares were made without a log daemon");
+	const c = await warm.prepare({ image: "busybox", cmd: ["sh", "-c", "echo hello; sleep 300"] });
+	t.notOk(logdAlive(own.path), "none runs after a prepare either");
+	await warm.start(c.id);
+	await waitFor("a log daemon", () => logdAlive(own.path));
+	t.pass("the first start started one (positive control)");
+	await waitFor("its log", () => warm.logs(c.id).stdout === "hello\n");
+	t.pass("and it logs the container's output");
 });
