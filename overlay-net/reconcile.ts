@@ -63,6 +63,8 @@ async function complete(d: OverlayDriver, n: NetworkAlloc): Promise<boolean> {
 	const vx = ls.find((l) => l.name === `vx${n.vni}`);
 	if (!br || !/[<,]UP[,>]/.test(br.line)) return false;
 	if (!vx || !/master br0/.test(vx.line) || !new RegExp(`vxlan id ${n.vni} `).test(vx.line)) return false;
+	// A node back on another underlay address (DHCP): its tunnel still leaves from the old one.
+	if (!vx.line.includes(` local ${d.o.underlayIp} `)) return false;
 	const addrs = await exec(["ip", "-n", sb, "-o", "-4", "addr", "show"]).catch(() => "");
 	if (!new RegExp(`br0\\s+inet ${n.gateway.replaceAll(".", "\\.")}/`).test(addrs)) return false;
 	if (n.internal || n.ingress) return true;

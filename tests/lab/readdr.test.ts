@@ -7,7 +7,7 @@ import t from "tap";
 import { checkNewAddress, LabError } from "../../cli/lab/index.ts";
 import { waitFor } from "../helpers/index.ts";
 import { type Lab, withLab } from "../helpers/lab.ts";
-import { BUSYBOX, cli, leaderName, liveRunning, nodeLs, servicePs, waitPs } from "../helpers/services.ts";
+import { BUSYBOX, cli, hostsVia, leaderName, liveRunning, nodeLs, servicePs, waitPs } from "../helpers/services.ts";
 
 /** Membership learns the new address in about a second; the record follows through the leader. */
 const FOLLOW_BUDGET_MS = 30_000;
@@ -177,6 +177,48 @@ t.test("a worker restarted on a new address runs a replica and serves its logs",
 		{ timeoutMs: 30_000, intervalMs: 1000 },
 	);
 	t.match(logs, /hello-from-moved-n4/, "service logs on a manager reads the task's log from n4 at its new address");
+});
+
+t.test("a moved worker's overlay: its task reaches a task on another node again", async (t) => {
+	const id = ids.get("n4")!;
+	const httpd = BUSYBOX.replace(/busybox:latest$/, "httpd:latest");
+	await cli(lab, "n1", ["network", "create", "-d", "overlay", "readdr-ov"]);
+	for (const [name, node, image, ...cmd] of [
+		["ovweb", "n2", httpd],
+		["ovclient", "n4", BUSYBOX, "sleep", "3600"],
+	] as const)
+		await cli(lab, "n1", [
+			"service",
+			"create",
+			"--quiet",
+			"--name",
+			name,
+			"--network",
+			"readdr-ov",
+			"--constraint",
+			`node.hostname==${node}`,
+			"--stop-grace-period",
+			"1s",
+			image,
+			...cmd,
+		]);
+	const [client] = liveRunning(
+		await waitPs(lab, "n1", "ovclient", "the client running on n4", (rs) => liveRunning(rs).length === 1, 120_000),
+	);
+	await waitPs(lab, "n1", "ovweb", "the web task running on n2", (rs) => liveRunning(rs).length === 1, 120_000);
+	const inClient = (cmd: string) => lab.tsswarm("n4", ["exec", `${client!.name}.${client!.id}`, "sh", "-c", cmd]);
+	const reach = async () => (await hostsVia(inClient, "http://ovweb/", 1))[0] !== "failed" || undefined;
+	await waitFor("the client to reach ovweb over the overlay", reach, { timeoutMs: 60_000, intervalMs: 1000 });
+	t.pass("control: before the move, n4's task reaches n2's over the overlay");
+
+	t.equal(await lab.stop("n4"), true, "lab stop n4");
+	t.equal(await lab.start("n4", { addr: "198.18.2.4" }), true, "lab start n4 --addr 198.18.2.4");
+	await everyoneSees(lab, id, "198.18.2.4:2377");
+	const since = Date.now();
+	await waitFor("the client to reach ovweb again", reach, { timeoutMs: 60_000, intervalMs: 1000 });
+	t.comment(`n4's task reaches n2's over the overlay ${Date.now() - since} ms after every node lists n4's new address`);
+	const [after] = liveRunning(await servicePs(lab, "n1", "ovclient"));
+	t.equal(after?.id, client!.id, "the same task (its container kept running through the move)");
 });
 
 t.test("the init node (no saved seeds) restarted on a new address finds the cluster and votes", async (t) => {
