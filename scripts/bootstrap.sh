@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   runc iproute2 nftables iptables iputils-ping procps psmisc curl ca-certificates
   busybox-static attr docker-registry skopeo umoci qemu-user-static binfmt-support
+  systemd  # systemd-analyze verify checks the unit install.sh writes (tests/release/install.test.ts)
   libstdc++6-arm64-cross  # the arm64 release binary (dynamically linked) runs under qemu-user in tests
 )
 
