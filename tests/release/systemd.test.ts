@@ -94,14 +94,21 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 		if (!mountedBelow(work.path)) work.remove();
 		else t.fail(`${work.path} still has mounts below it; left in place`);
 	});
-	const controllers = readdirSync(CG).filter((c) => existsSync(join(CG, c, "cgroup.procs")));
+	// Each hierarchy's root: this machine has cgroups v1 (hybrid); on a v2-only host, the one root
+	// (that layout is untested here).
+	const v2 = existsSync(join(CG, "cgroup.controllers"));
+	const hierarchies = v2
+		? [CG]
+		: readdirSync(CG)
+				.filter((c) => existsSync(join(CG, c, "cgroup.procs")))
+				.map((c) => join(CG, c));
 	t.teardown(async () => {
 		// The container's processes are gone with its init; their cgroups may take a moment to empty.
 		let left: string[] = [];
 		await waitFor(
 			"the test's cgroups to be removed",
 			() => {
-				left = controllers.flatMap((c) => removeCgroupTree(join(CG, c, name)));
+				left = hierarchies.flatMap((h) => removeCgroupTree(join(h, name)));
 				return left.length === 0;
 			},
 			{ timeoutMs: 30_000, intervalMs: 200 },
@@ -111,7 +118,7 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 			rmdirSync(`/run/systemd/nspawn/propagate/${name}`);
 		} catch {}
 	});
-	for (const c of controllers) mkdirSync(join(CG, c, name));
+	for (const h of hierarchies) mkdirSync(join(h, name));
 	if (existsSync(join(CG, "cpuset", "cpuset.cpus"))) {
 		// A new v1 cpuset has no CPUs: runc copies them from the parent, so the parent needs them.
 		for (const f of ["cpuset.cpus", "cpuset.mems"])
@@ -146,7 +153,7 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 	// keyctl is refused under nspawn's), and writable cgroup controllers (remounted below).
 	const console = join(work.path, "console.log");
 	const out = openSync(console, "a");
-	const join1 = controllers.map((c) => `echo $$ > ${CG}/${c}/${name}/cgroup.procs`).join("; ");
+	const join1 = hierarchies.map((h) => `echo $$ > ${h}/${name}/cgroup.procs`).join("; ");
 	const nspawn: ChildProcess = spawn(
 		"sh",
 		[
@@ -224,8 +231,8 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 	t.equal(inside(["cat", "/proc/1/comm"]).stdout.trim(), "systemd", "systemd is PID 1");
 	phase("booted");
 	// nspawn mounts the v1 controllers read-only (they are the test's cgroups, its namespace's root).
-	for (const c of controllers.filter((c) => !["systemd", "unified"].includes(c)))
-		ok(["mount", "-o", "remount,bind,rw", `${CG}/${c}`]);
+	for (const h of v2 ? [] : hierarchies.filter((h) => !/\/(systemd|unified)$/.test(h)))
+		ok(["mount", "-o", "remount,bind,rw", h]);
 
 	const binary = `/mnt/release/tsswarm-${version}-linux-amd64`;
 	const inst = inside(["sh", "/mnt/release/install.sh", "--binary", binary]);
@@ -259,12 +266,14 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 	const shim = hostPid(leader, st.shimPid);
 	t.ok(shim, "the shim runs");
 	const shimStart = startTime(shim!);
-	const unitCgroup = join(CG, "systemd", name, "payload", show("ControlGroup"));
+	const unitCgroup = join(v2 ? CG : join(CG, "systemd"), name, "payload", show("ControlGroup"));
 	const inUnit = () =>
 		readFileSync(join(unitCgroup, "cgroup.procs"), "utf8").trim().split("\n").filter(Boolean).map(Number);
 	t.ok(inUnit().includes(shim!), "the shim was started by the agent, in the unit's cgroup");
 	// The container's processes: in the cgroup the runtime made for it (/tsswarm/ID), as the host sees it.
-	const ctrCgroup = controllers.map((c) => join(CG, c, name, "tsswarm", id)).find(existsSync);
+	const ctrCgroup = hierarchies
+		.flatMap((h) => [join(h, name, "tsswarm", id), join(h, name, "payload", "tsswarm", id)])
+		.find(existsSync);
 	t.ok(ctrCgroup, "the container has its cgroup");
 	const procs = readFileSync(join(ctrCgroup!, "cgroup.procs"), "utf8").trim().split("\n");
 	const init = Number(procs[0]);
