@@ -281,6 +281,12 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 	t.ok(initStart, "the container's init runs");
 
 	phase("installed, initialized, container running");
+	/** Waits for the agent (after a restart) to list the one container again. */
+	const listsTheContainer = (who: string) =>
+		waitFor(`${who} to list the container`, () => ok(["tsswarm", "ps", "-q", "--no-trunc"]).trim() === id, {
+			timeoutMs: 30_000,
+			intervalMs: 250,
+		});
 	// systemctl restart: a new agent; the shim and the container are the same processes.
 	const main1 = Number(show("MainPID"));
 	t.ok(main1 > 0);
@@ -289,10 +295,7 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 	t.not(main2, main1, "restart started a new agent");
 	t.equal(startTime(shim!), shimStart, "the shim lived through the restart (KillMode=process)");
 	t.equal(startTime(init), initStart, "so did the container");
-	await waitFor("the new agent to list the container", () => ok(["tsswarm", "ps", "-q", "--no-trunc"]).trim() === id, {
-		timeoutMs: 30_000,
-		intervalMs: 250,
-	});
+	await listsTheContainer("the new agent");
 
 	phase("restarted");
 	// kill -9 of the main pid (from outside: a crash): Restart=always brings the agent back.
@@ -309,14 +312,7 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 	t.ok(main3, "a new agent after kill -9");
 	t.equal(Number(show("NRestarts")), restarts + 1, "counted as an automatic restart");
 	t.equal(startTime(shim!), shimStart, "the shim lived through the crash");
-	await waitFor(
-		"the restarted agent to list the container",
-		() => ok(["tsswarm", "ps", "-q", "--no-trunc"]).trim() === id,
-		{
-			timeoutMs: 30_000,
-			intervalMs: 250,
-		},
-	);
+	await listsTheContainer("the restarted agent");
 
 	phase("back after kill -9");
 
@@ -342,14 +338,7 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 		nodeId,
 		"same node",
 	);
-	await waitFor(
-		"the upgraded agent to list the container",
-		() => ok(["tsswarm", "ps", "-q", "--no-trunc"]).trim() === id,
-		{
-			timeoutMs: 30_000,
-			intervalMs: 250,
-		},
-	);
+	await listsTheContainer("the upgraded agent");
 	phase("upgraded");
 	// Positive control: with the default KillMode (control-group) the same restart kills the shim,
 	// so the checks above can see a shim die. (runc forwards SIGTERM to the container's init, which
