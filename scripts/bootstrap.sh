@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   runc iproute2 nftables iptables iputils-ping procps psmisc curl ca-certificates
   busybox-static attr docker-registry skopeo umoci qemu-user-static binfmt-support
+  systemd  # systemd-analyze verify checks the unit install.sh writes (tests/release/install.test.ts)
+  debootstrap systemd-container  # tests/release/systemd.test.ts boots systemd in a Debian root
   libstdc++6-arm64-cross  # the arm64 release binary (dynamically linked) runs under qemu-user in tests
 )
 
@@ -61,6 +63,10 @@ fi
 # pinned version, into .cache/release), so that tests/release builds without reaching a registry;
 # the arm64 one also runs the agents of linux/arm64 lab nodes (cli/lab/agents.ts).
 PATH="$PWD/node_modules/node/bin:$PATH" node scripts/release/build.ts --fetch-node
+
+# The Debian root tests/release/systemd.test.ts boots with systemd-nspawn (built once, ~1 min; that
+# test fails naming it when it is missing).
+scripts/systemd-rootfs.sh >/dev/null || say "no systemd test root: tests/release/systemd.test.ts will fail"
 
 # tap compiles its plugin set into .tap/plugins; a clean clone has none, and the default set
 # loads the ts-node plugin, which our native TypeScript 7 cannot serve. Rebuild when .taprc or

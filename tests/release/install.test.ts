@@ -1,9 +1,10 @@
 // install.sh into scratch roots (--root): what it writes and lists, --uninstall and --purge, the
-// checksum check, --base-url downloads, and the host checks. The "binary" is a small script that
-// answers --version like the real one (tests/release/binary.test.ts installs the real one).
+// checksum check, --base-url downloads, the host checks, and `systemd-analyze verify` of the unit.
+// The "binary" is a small script that answers --version like the real one (tests/release/binary.test.ts
+// installs the real one).
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -235,4 +236,45 @@ t.test("bad arguments are named", async (t) => {
 	const half = install(["--root", scratch(), "--binary", "/nonexistent"], { TSSWARM_JOIN_TOKEN: "x" });
 	t.equal(half.status, 1);
 	t.match(half.stderr, /TSSWARM_JOIN_TOKEN is set but TSSWARM_JOIN_ADDR/);
+});
+
+t.test("systemd-analyze verify finds the unit clean, and reports a broken copy", async (t) => {
+	const rel = fakeRelease();
+	const root = scratch();
+	t.equal(install(["--root", root, "--binary", rel.binary]).status, 0);
+	// verify --root resolves everything inside root: the targets the unit's default dependencies
+	// name (sysinit.target, basic.target, ...) come from this host's systemd, copied in.
+	cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), { recursive: true });
+	const unitFile = join(root, "etc/systemd/system/tsswarm.service");
+	const unit = readFileSync(unitFile, "utf8");
+	const verify = () =>
+		spawnSync("systemd-analyze", ["verify", `--root=${root}`, "tsswarm.service"], {
+			encoding: "utf8",
+			env: { PATH: process.env.PATH, SYSTEMD_LOG_COLOR: "0" },
+			timeout: 60_000,
+		});
+	const clean = verify();
+	t.equal(clean.status, 0, clean.stderr);
+	t.equal(`${clean.stdout}${clean.stderr}`, "", "nothing to report");
+
+	// Positive controls. systemd ignores a setting it cannot parse (a warning, exit 0), which would
+	// silently drop the KillMode/Delegate the containers depend on: the output must name it.
+	for (const [what, from, to, said] of [
+		["a misspelt key", "Delegate=yes", "Delegat=yes", /:\d+: Unknown key 'Delegat' in section \[Service\]/],
+		["a bad value", "KillMode=process", "KillMode=proces", /Failed to parse kill mode specification.*proces/],
+		["a bad section", "[Service]", "[Servic]", /Unknown section 'Servic'/],
+	] as const) {
+		t.ok(unit.includes(from), `the unit has ${from}`);
+		writeFileSync(unitFile, unit.replace(from, to));
+		const r = verify();
+		t.match(`${r.stdout}${r.stderr}`, said, `${what} is reported`);
+	}
+	writeFileSync(unitFile, unit);
+	t.equal(verify().status, 0, "restored, clean again");
+	// The binary the unit names must exist and be executable inside the root.
+	const bin = join(root, "usr/local/bin/tsswarm");
+	renameSync(bin, `${bin}.away`);
+	const noBin = verify();
+	t.not(noBin.status, 0, "without the binary, verify fails");
+	t.match(noBin.stderr, /Command \/usr\/local\/bin\/tsswarm is not executable/);
 });
