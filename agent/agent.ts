@@ -13,7 +13,14 @@ import pino from "pino";
 import { writeFileAtomic } from "../consensus/index.ts";
 import { agentRoutes, ControlServer, socketPath } from "./api/index.ts";
 import { DispatcherClient } from "./dispatch/index.ts";
-import { AgentError, AlreadyInClusterError, ConflictError, NotInClusterError, UsageError } from "./errors.ts";
+import {
+	AgentError,
+	AlreadyInClusterError,
+	ConflictError,
+	NotInClusterError,
+	ReplicaNotReadyError,
+	UsageError,
+} from "./errors.ts";
 import { DEFAULT_PORT, Host } from "./host/index.ts";
 import {
 	fingerprint,
@@ -398,6 +405,26 @@ export class Agent {
 		if (st.role === "manager" && !this.servingJoin) {
 			await serveJoin(this.host, this.joinServer(st.clusterId));
 			this.servingJoin = true;
+		}
+	}
+
+	/**
+	 * The API's reads wait for this manager's replica to be current (a restarted one replays its
+	 * log once it hears the commit index): at most 10 s, then ReplicaNotReadyError. A worker has
+	 * no replica; its manager routes refuse by themselves.
+	 */
+	async replicaReady(): Promise<void> {
+		const deadline = Date.now() + 10_000;
+		for (;;) {
+			const m = this.manager;
+			if (!m || m.replicaCurrent()) return;
+			if (Date.now() >= deadline) {
+				const st = m.store.raftStats();
+				throw new ReplicaNotReadyError(
+					m.store.leader() ? `applied ${st.appliedIndex} of ${st.leaderCommitIndex}` : "no leader is known",
+				);
+			}
+			await new Promise((r) => setTimeout(r, 50));
 		}
 	}
 

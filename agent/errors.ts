@@ -61,6 +61,15 @@ export class NotInClusterError extends ConflictError {
 	}
 }
 
+/** A manager's replica does not follow a leader, or has not applied what it committed (after a restart). */
+export class ReplicaNotReadyError extends AgentError {
+	static override status = 503;
+	override name = "ReplicaNotReadyError";
+	constructor(why: string) {
+		super(`this manager's replica is not current: ${why}; try again, or ask another manager`, "ERR_REPLICA_NOT_READY");
+	}
+}
+
 export class AlreadyInClusterError extends ConflictError {
 	override name = "AlreadyInClusterError";
 	constructor(clusterId: string) {

@@ -50,6 +50,11 @@ export interface AgentApi {
 	unlock?(key: string): Promise<{ unlocked: boolean }>;
 	/** Throws KeysLockedError while this manager is locked (every route but info, unlock and leave). */
 	assertUnlocked?(): void;
+	/**
+	 * On a manager: resolves once its replica follows a leader and has applied all it committed
+	 * (a restarted manager replays its log first); throws ReplicaNotReadyError after a deadline.
+	 */
+	replicaReady?(): Promise<void>;
 	/** `swarm update --autolock=true|false`. */
 	updateSwarm?(o: { autolock?: boolean }): Promise<SwarmUpdateResponse>;
 	/** `unlock-key [--rotate]`: the key in force (null: autolock is off). */
@@ -120,8 +125,40 @@ const OBJECT: c.Check = (v) => {
 /** What a locked manager still answers; everything else is 423 KeysLockedError. */
 const WHILE_LOCKED = new Set(["GET /v1/info", "POST /v1/unlock", "POST /v1/leave"]);
 
+/**
+ * What is answered without a current replica: what needs none (info, init, join, unlock, leave),
+ * the recovery that makes one, and node ls (the directory and membership: what an operator needs
+ * in an outage).
+ */
+const WITHOUT_REPLICA = new Set([
+	"GET /v1/info",
+	"POST /v1/init",
+	"POST /v1/force-new-cluster",
+	"POST /v1/join",
+	"POST /v1/unlock",
+	"POST /v1/leave",
+	"GET /v1/nodes",
+]);
+
 export function agentRoutes(a: AgentApi): CompiledRoute[] {
-	return guardLocked(a, allRoutes(a));
+	return guardLocked(a, guardReplica(a, allRoutes(a)));
+}
+
+/** A restarted manager answered reads from a replica still replaying its log (empty lists): wait. */
+function guardReplica(a: AgentApi, table: CompiledRoute[]): CompiledRoute[] {
+	if (!a.replicaReady) return table;
+	const ready = a.replicaReady.bind(a);
+	return table.map((r) =>
+		WITHOUT_REPLICA.has(r.key)
+			? r
+			: {
+					...r,
+					handler: async (req) => {
+						await ready();
+						return r.handler(req);
+					},
+				},
+	);
 }
 
 function guardLocked(a: AgentApi, table: CompiledRoute[]): CompiledRoute[] {
