@@ -80,6 +80,7 @@ export async function removeLeaver(store: ClusterStore, id: string): Promise<{ i
 			break;
 		} catch (err) {
 			if (!(err instanceof VersionConflictError) || attempt >= 5) throw err;
+			await store.barrier(); // the newer version is committed: read it once it is applied here
 		}
 	}
 	return { index, servers: store.configuration().servers.map((s) => s.id) };

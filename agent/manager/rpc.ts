@@ -26,17 +26,45 @@ const asReply = (err: unknown): Reply => {
 	return { error: { code: e.code ?? "ERR_MANAGER", message: e.message ?? String(err), status: statusOf(err) } };
 };
 
+/** What the rpc needs of the store (a test passes a stand-in). */
+export type RpcStore = Pick<
+	ClusterStore,
+	"id" | "configuration" | "isLeader" | "leader" | "waitForLeader" | "barrier"
+> & {
+	raftStats(): { term: number };
+};
+
 export class LeaderRpc {
 	private readonly handlers = new Map<string, LeaderHandler>();
 	private readonly options = new Map<string, HandlerOptions>();
 	private readonly host: Host;
-	private readonly store: ClusterStore;
+	private readonly store: RpcStore;
 	private readonly log: StoreLogger;
 
-	constructor(host: Host, store: ClusterStore, log: StoreLogger) {
+	constructor(host: Host, store: RpcStore, log: StoreLogger) {
 		this.host = host;
 		this.store = store;
 		this.log = log;
+	}
+
+	private ready: { term: number; p: Promise<void> } | undefined;
+
+	/**
+	 * The leader's handlers read its state machine, which may not yet have applied what earlier
+	 * terms committed (a new leader applies them once its own no-op commits): once per term, wait
+	 * for a barrier first. Without it a read-modify-write met a stale version and failed.
+	 */
+	private leaderReady(kind: string): Promise<void> {
+		if (this.options.get(kind)?.local) return Promise.resolve();
+		const term = this.store.raftStats().term;
+		if (this.ready?.term !== term) {
+			const p = this.store.barrier();
+			this.ready = { term, p };
+			p.catch(() => {
+				if (this.ready?.p === p) this.ready = undefined;
+			});
+		}
+		return this.ready.p;
 	}
 
 	register(kind: string, handler: LeaderHandler, o: HandlerOptions = {}): void {
@@ -68,6 +96,7 @@ export class LeaderRpc {
 			} else if (!opts.local && !this.store.isLeader()) reply = asReply(new NotLeaderError(this.store.leader()?.id));
 			else {
 				try {
+					await this.leaderReady(m.kind as string);
 					reply = { ok: await handler(m.body as Record<string, unknown>, ctx.peer) };
 				} catch (err) {
 					reply = asReply(err);
@@ -93,6 +122,7 @@ export class LeaderRpc {
 				const handler = this.handlers.get(kind);
 				if (!handler) throw new BadManagerRequestError("self", `unknown request ${kind}`);
 				try {
+					await this.leaderReady(kind);
 					reply = { ok: await handler(body, this.store.id) };
 				} catch (err) {
 					if (!(err instanceof NotLeaderError)) throw err;
