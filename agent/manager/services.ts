@@ -169,14 +169,16 @@ export interface TaskRow {
 /** `service ps` / `node ps` rows, newest first within a slot (Swarm's \_ history lines). */
 export function taskRows(store: ClusterStore, tasks: Task[]): TaskRow[] {
 	const nodes = new Map(store.list("nodes").map((n) => [n.id, n.value]));
+	// Code-unit order, not localeCompare: its first call loads ICU's collator (~3 MB) for the
+	// agent's life. Slots are numbers (replicated); a global task's place is its node id.
+	const units = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+	const place = (a: Task, b: Task) =>
+		typeof a.slot === "number" && typeof b.slot === "number"
+			? a.slot - b.slot
+			: units(String(a.slot ?? a.nodeId ?? ""), String(b.slot ?? b.nodeId ?? ""));
 	return [...tasks]
 		.sort(
-			(a, b) =>
-				a.serviceName.localeCompare(b.serviceName) ||
-				String(a.slot ?? a.nodeId ?? "").localeCompare(String(b.slot ?? b.nodeId ?? ""), undefined, {
-					numeric: true,
-				}) ||
-				Date.parse(b.createdAt) - Date.parse(a.createdAt),
+			(a, b) => units(a.serviceName, b.serviceName) || place(a, b) || Date.parse(b.createdAt) - Date.parse(a.createdAt),
 		)
 		.map((t) => {
 			const n = t.nodeId ? nodes.get(t.nodeId) : undefined;

@@ -1,5 +1,6 @@
 // What the release bundle changes in its dependencies' sources, for footprint (scripts/release):
 // libp2p's peer store sorts without String#localeCompare (whose first call loads ICU's collator).
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import t from "tap";
@@ -43,4 +44,23 @@ t.test("the peer store's sorts compare code units in the bundle, not with locale
 	const order = new Function(`return ${cmp}`)() as (a: string, b: string) => number;
 	t.same(["b", "B", "a", "/ip4", "/dns"].sort(order), ["/dns", "/ip4", "B", "a", "b"]);
 	t.equal(order("x", "x"), 0);
+});
+
+/** Files under dir ending in .ts, with the lines that call String#localeCompare. */
+function callers(dir: string): string[] {
+	const out: string[] = [];
+	for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+		if (!e.isFile() || !e.name.endsWith(".ts")) continue;
+		const f = join(e.parentPath, e.name);
+		for (const [i, line] of readFileSync(f, "utf8").split("\n").entries())
+			if (line.includes(".localeCompare(")) out.push(`${f}:${i + 1}`);
+	}
+	return out;
+}
+
+t.test("the agent's own code never sorts with localeCompare (it would load ICU's collator)", async (t) => {
+	const root = new URL("../..", import.meta.url).pathname;
+	t.ok(callers(join(root, "cli")).length > 0, "control: the search finds the CLI's (a short-lived process)");
+	for (const dir of ["agent", "runtime", "consensus", "overlay-net"])
+		t.same(callers(join(root, dir)), [], `${dir}/ has no localeCompare call`);
 });
