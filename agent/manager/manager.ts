@@ -254,16 +254,8 @@ export class Manager {
 	/** `forceNewCluster`: disaster recovery first (ClusterStore.recover): this server alone votes. */
 	static async start(o: ManagerOptions & { bootstrap?: boolean; forceNewCluster?: boolean }): Promise<Manager> {
 		if (!o.keys && o.acquireKeysTo && !o.bootstrap) {
-			const secret = await fetchClusterSecret({
-				host: o.host,
-				directory: o.directory,
-				self: o.host.peerId,
-				logger: o.logger,
-				timeoutMs: 3000,
-			});
-			if (secret) {
-				const keys = newManagerKeys(secret);
-				writeKeyFile(o.acquireKeysTo, keys);
+			const keys = await fetchManagerKeys(o, o.acquireKeysTo, 3000);
+			if (keys) {
 				o = { ...o, keys, keyFile: o.acquireKeysTo };
 				o.logger.info(
 					{},
@@ -345,16 +337,9 @@ export class Manager {
 	 */
 	async acquireKeys(keyFile: string): Promise<ManagerKeys | undefined> {
 		if (this.heldKeys) return this.heldKeys;
-		const secret = await fetchClusterSecret({
-			host: this.host,
-			directory: this.directory,
-			self: this.store.id,
-			logger: this.log,
-		});
-		if (!secret) return undefined;
 		// Its own data key seals its Raft files from its next start (what it wrote until then stays readable).
-		const keys = newManagerKeys(secret);
-		writeKeyFile(keyFile, keys);
+		const keys = await fetchManagerKeys({ host: this.host, directory: this.directory, logger: this.log }, keyFile);
+		if (!keys) return undefined;
 		this.heldKeys = keys;
 		// With autolock on, its key file is sealed with the cluster's unlock key like every manager's.
 		this.unfollowAutolock();
@@ -548,8 +533,8 @@ export class Manager {
 	 * list its join grant brought).
 	 */
 	replicaCurrent(): boolean {
-		const st = this.store.raftStats();
-		return this.store.leader() !== undefined && st.commitIndex > 0 && this.store.caughtUp() && this.nodes.inSync();
+		// inSync() holds only on a caught-up replica (ClusterStore.caughtUp).
+		return this.store.leader() !== undefined && this.store.raftStats().commitIndex > 0 && this.nodes.inSync();
 	}
 
 	/** Whether this node's replica lists it as a voter (its latest configuration, committed or not). */
@@ -674,6 +659,25 @@ export class Manager {
 }
 
 /** The leader's loops: allocation, then scheduling, then the orchestrator's and the updater's decisions. */
+/** This node's manager keys from the cluster secret another manager gives; written to keyFile. */
+async function fetchManagerKeys(
+	o: { host: Host; directory: NodeDirectory; logger: StoreLogger },
+	keyFile: string,
+	timeoutMs?: number,
+): Promise<ManagerKeys | undefined> {
+	const secret = await fetchClusterSecret({
+		host: o.host,
+		directory: o.directory,
+		self: o.host.peerId,
+		logger: o.logger,
+		...(timeoutMs !== undefined ? { timeoutMs } : {}),
+	});
+	if (!secret) return undefined;
+	const keys = newManagerKeys(secret);
+	writeKeyFile(keyFile, keys);
+	return keys;
+}
+
 function leaderComponents(store: ClusterStore, o: ManagerOptions, endpoint: DispatchEndpoint): LeaderComponent[] {
 	const dispatcher: LeaderComponent = {
 		name: "dispatcher",

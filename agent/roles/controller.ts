@@ -80,27 +80,8 @@ export class RoleController {
 	 * recovered cluster is followed).
 	 */
 	fenced(reason: string): void {
-		const run = async () => {
-			await this.busy?.catch(() => {});
-			if (this.stopped || this.o.current() !== "manager") return;
-			this.leaderlessSince = undefined;
-			await this.o.becomeWorker(reason);
-			// The old replica's versions count a history the recovered cluster does not share (they
-			// may be higher than its own, and a lower version is taken for a lagging manager's): the
-			// directory starts again from 0, and only a version from the recovered cluster is followed.
-			this.o.directory.set(this.o.directory.list(), 0);
-			this.staleVersion = 0;
-		};
-		const p = run().catch((err: Error) =>
-			this.o.logger.warn({ err: err.message }, "fenced, but the replica did not stop"),
-		);
-		this.busy = p;
-		void p.then(() => {
-			if (this.busy !== p) return;
-			this.busy = undefined;
-			this.again = false;
-			this.check();
-		});
+		this.fencedFor = reason;
+		this.check();
 	}
 
 	/** Compare the record's role with the running one (coalesced: one transition at a time). */
@@ -131,9 +112,25 @@ export class RoleController {
 		this.soonTimer.unref();
 	}
 
+	/** A fence to carry out (it goes before the record: the record is the old replica's). */
+	private fencedFor: string | undefined;
+
 	private async step(): Promise<void> {
 		const wanted = this.o.directory.get(this.o.self)?.role;
 		const now = this.o.current();
+		if (this.fencedFor !== undefined) {
+			if (now === "manager") {
+				this.leaderlessSince = undefined;
+				await this.o.becomeWorker(this.fencedFor);
+				// The old replica's versions count a history the recovered cluster does not share (they
+				// may be higher than its own, and a lower version is taken for a lagging manager's): the
+				// directory starts again from 0, and only a version from the recovered cluster is followed.
+				this.o.directory.set(this.o.directory.list(), 0);
+				this.staleVersion = 0;
+			}
+			this.fencedFor = undefined; // kept on a failure: the next check tries again
+			return;
+		}
 		if (this.staleVersion !== undefined && this.o.directory.version !== this.staleVersion)
 			this.staleVersion = undefined;
 		const voting = wanted === "worker" && now === "manager" && this.o.votes();

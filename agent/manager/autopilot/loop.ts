@@ -99,7 +99,7 @@ export class Autopilot implements LeaderComponent {
 		leaderSince: number,
 		stable: Map<string, number>,
 		unhealthy: Map<string, number>,
-		catchUp: CatchUpClock = { behind: new Map(), stuckAt: new Map() },
+		catchUp: CatchUpClock,
 	): CandidateNode[] {
 		const now = Date.now();
 		const stats = this.store.raftStats();
