@@ -3,7 +3,7 @@
 export * from "./dispatcher/index.ts";
 export * from "./errors.ts";
 export { checkFence, type Fence } from "./fence.ts";
-export { describeLoss, type LostWithLastManager } from "./handoff.ts";
+export { describeLoss, type LostWithLastManager, removeLeaver } from "./handoff.ts";
 export {
 	fetchClusterSecret,
 	JoinKeys,

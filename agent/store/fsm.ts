@@ -37,9 +37,9 @@ export class StoreFSM extends EventEmitter<{ change: [ChangeEvent]; restored: []
 				err instanceof StoreError
 					? err
 					: new StoreError(`undecodable transaction: ${(err as Error).message}`, "ERR_INVALID_TX");
-			return { ok: false, error: { code: e.code, message: e.message } };
+			return { ok: false, error: e };
 		}
-		if ("error" in r) return { ok: false, error: { code: r.error.code, message: r.error.message } };
+		if ("error" in r) return { ok: false, error: r.error };
 		const versions: number[] = [];
 		for (const { op, record, previous } of r.changes) {
 			// The op's table and the record's type agree (the state wrote one from the other).

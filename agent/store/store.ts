@@ -22,7 +22,7 @@ import {
 	recoverCluster,
 	type SnapshotStore,
 } from "../../consensus/index.ts";
-import { NoLeaderError, storeErrorFrom } from "./errors.ts";
+import { NoLeaderError } from "./errors.ts";
 import { StoreFSM } from "./fsm.ts";
 import { validateTransaction } from "./state.ts";
 import type { ChangeEvent, IndexedTable, IndexName, NamedTable, Op, RecordOf, Table, TxResult } from "./types.ts";
@@ -264,7 +264,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		validateTransaction({ ops }); // a malformed write is refused here, before a Raft round trip
 		const { index, response } = await this.raft.apply(pack({ ops }), { timeoutMs: 10_000, ...o });
 		const r = response as TxResult;
-		if (!r.ok) throw storeErrorFrom(r.error);
+		if (!r.ok) throw r.error;
 		return { index, versions: r.versions };
 	}
 

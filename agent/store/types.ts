@@ -1,6 +1,7 @@
 // The store's data model: typed tables of versioned records, written only by transactions.
 // A record's version is the Raft index of the entry that last wrote it (swarmkit's Meta.Version),
 // so it is the same on every manager and serves optimistic concurrency.
+import type { StoreError } from "./errors.ts";
 import type { Cluster, Config, Network, Node, Secret, Service, Task } from "./objects.ts";
 
 /** Which object type each table holds: the store's getters return these, no casts. */
@@ -61,7 +62,12 @@ export interface Transaction {
 	ops: Op[];
 }
 
-export type TxResult = { ok: true; versions: number[] } | { ok: false; error: { code: string; message: string } };
+/**
+ * What applying one transaction returned on this replica. The error is the store's own class
+ * (VersionConflictError, NameInUseError...): the leader's commit rethrows it, so a caller's
+ * `instanceof` retry works; only answers forwarded from another manager travel as code + message.
+ */
+export type TxResult = { ok: true; versions: number[] } | { ok: false; error: StoreError };
 
 /** One change to one record, at Raft index `index` (all changes of one transaction share it). */
 export type ChangeEvent<T extends Table = Table> = {
