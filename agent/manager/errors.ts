@@ -19,10 +19,11 @@ export class BadManagerRequestError extends AgentError {
 
 /** A member that is not a manager (a worker) asked to change cluster state. */
 export class NotManagerPeerError extends AgentError {
+	static readonly code = "ERR_NOT_MANAGER_PEER";
 	static override status = 409;
 	override name = "NotManagerPeerError";
 	constructor(peer: string, kind: string) {
-		super(`peer ${peer} is not a manager and may not ask for ${kind}`, "ERR_NOT_MANAGER_PEER");
+		super(`peer ${peer} is not a manager and may not ask for ${kind}`, NotManagerPeerError.code);
 	}
 }
 

@@ -4,7 +4,7 @@
 import { NotLeaderError } from "../../consensus/index.ts";
 import { statusOf } from "../errors.ts";
 import type { Host } from "../host/index.ts";
-import { type ClusterStore, type StoreLogger, storeErrorFrom } from "../store/index.ts";
+import { type ClusterStore, NotManagerError, type StoreLogger, storeErrorFrom } from "../store/index.ts";
 import { BadManagerRequestError, NotManagerPeerError } from "./errors.ts";
 
 export const MANAGER_PROTOCOL = "/tsswarm/manager/1";
@@ -141,6 +141,9 @@ export class LeaderRpc {
 				)) as Reply;
 			}
 			if ("ok" in reply) return reply.ok;
+			// The leader no longer counts this node as a manager (autopilot demoted it, a `node
+			// demote`): its replica is on the way out; the user reads what a worker would say.
+			if (reply.error?.code === NotManagerPeerError.code) throw new NotManagerError();
 			const retry = reply.error?.code === "ERR_NOT_LEADER" && Date.now() < deadline && attempt < 5;
 			if (!retry) throw storeErrorFrom(reply.error ?? { message: "malformed answer from the leader" });
 			// Leadership moved while the request travelled: wait for the next leader, then retry.
