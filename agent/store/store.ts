@@ -20,7 +20,6 @@ import {
 	type RecordCipher,
 	type RecoveryResult,
 	recoverCluster,
-	type SnapshotStore,
 } from "../../consensus/index.ts";
 import { NoLeaderError } from "./errors.ts";
 import { StoreFSM } from "./fsm.ts";
@@ -66,7 +65,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 	private readonly raft: Raft;
 	private readonly logs: FileLogStore;
 	private readonly stable: FileStableStore;
-	private readonly snaps: SnapshotStore;
+	private readonly snaps: FileSnapshotStore;
 	private readonly logger: StoreLogger;
 
 	private constructor(o: ClusterStoreOptions, logs: FileLogStore, stable: FileStableStore) {
@@ -107,6 +106,24 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		const logs = await FileLogStore.open({ dir: join(o.dir, "log"), ...(o.cipher ? { cipher: o.cipher } : {}) });
 		const stable = await FileStableStore.open(o.dir);
 		return new ClusterStore(o, logs, stable);
+	}
+
+	/**
+	 * Encryption at rest from now on, for a store opened without a cipher (a manager whose data key
+	 * arrived after its replica started): every Raft entry and snapshot written after this is sealed,
+	 * and the plain ones already on disk are rewritten sealed before it resolves (raft-ts seal();
+	 * compaction would keep them: it drops whole segments behind the trailing entries). Give it the
+	 * cipher only once its key is durable on disk, or the next start cannot open the files. The same
+	 * cipher again does nothing; another is refused (ERR_CIPHER_IN_USE).
+	 */
+	async sealAtRest(cipher: RecordCipher): Promise<void> {
+		await this.logs.seal(cipher);
+		this.snaps.seal(cipher);
+	}
+
+	/** Whether this replica's Raft log and snapshots are sealed (a cipher at open, or sealAtRest). */
+	sealedAtRest(): boolean {
+		return this.logs.sealed && this.snaps.sealed;
 	}
 
 	/** True when this server has no Raft state yet (a new manager waiting to be added). */
