@@ -426,8 +426,8 @@ export class FileLogStore implements LogStore {
 	 * Encryption at rest from now on, for a log opened without a cipher: entries stored after this
 	 * are sealed, and the plain records already on disk are rewritten sealed before it resolves
 	 * (every segment holding one is replaced by a sealed copy, atomically, one at a time). The same
-	 * cipher again does nothing; another one is refused (records sealed with the first would no
-	 * longer open).
+	 * cipher again only reseals what is still plain (left by a crash, or written before the log had
+	 * a cipher); another is refused (records sealed with the first would no longer open).
 	 */
 	async seal(cipher: RecordCipher): Promise<void> {
 		this.check();
