@@ -74,6 +74,8 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		this.logs = logs;
 		this.stable = stable;
 		this.snaps = new FileSnapshotStore(join(o.dir, "snapshots"), 2, o.cipher ? { cipher: o.cipher } : {});
+		// What a crash kept plain of a sealAtRest, or snapshots from before encryption at rest.
+		if (o.cipher) this.snaps.seal(o.cipher);
 		this.logger = o.logger;
 		this.id = o.node.peerId.toString();
 		const ma = o.node.getMultiaddrs()[0];
@@ -104,6 +106,13 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 	static async open(o: ClusterStoreOptions): Promise<ClusterStore> {
 		mkdirSync(o.dir, { recursive: true, mode: 0o700 });
 		const logs = await FileLogStore.open({ dir: join(o.dir, "log"), ...(o.cipher ? { cipher: o.cipher } : {}) });
+		// Plain records left by a sealAtRest a crash cut short (or from before encryption at rest):
+		// rewritten sealed before Raft starts.
+		if (o.cipher)
+			await logs.seal(o.cipher).catch(async (err: unknown) => {
+				await logs.close();
+				throw err;
+			});
 		const stable = await FileStableStore.open(o.dir);
 		return new ClusterStore(o, logs, stable);
 	}
@@ -113,8 +122,9 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 	 * arrived after its replica started): every Raft entry and snapshot written after this is sealed,
 	 * and the plain ones already on disk are rewritten sealed before it resolves (raft-ts seal();
 	 * compaction would keep them: it drops whole segments behind the trailing entries). Give it the
-	 * cipher only once its key is durable on disk, or the next start cannot open the files. The same
-	 * cipher again does nothing; another is refused (ERR_CIPHER_IN_USE).
+	 * cipher only once its key is durable on disk, or the next start cannot open the files. A store
+	 * opened with a cipher does the same at open, for what a crash kept plain. Another cipher than
+	 * the one it has is refused (ERR_CIPHER_IN_USE).
 	 */
 	async sealAtRest(cipher: RecordCipher): Promise<void> {
 		await this.logs.seal(cipher);

@@ -60,3 +60,32 @@ t.test("keys arriving after start seal the Raft files at once, the plain entries
 	);
 	t.pass("after a restart with its keys the store holds both networks");
 });
+
+t.test("a replica started with its keys seals what an earlier unsealed run left plain", async (t) => {
+	// The keys were written, and the agent stopped (or crashed) before the replica was sealed: its
+	// next start opens the store with the data key and reseals before Raft starts.
+	const { m, h, dir } = await oneManager(t, "tsswarm-sealing-open-");
+	const raftDir = join(dir, "raft");
+	const name = uniqueName("sealed-at-open");
+	await m.createNetwork({ name });
+	await m.stop();
+	await h.stop();
+	t.ok(holding(raftDir, name).length > 0, "control: the stopped replica's files hold the name in the clear");
+
+	const keys = newManagerKeys();
+	const h2 = await Host.create({ dataDir: dir, listen: ["/ip4/127.0.0.1/tcp/0"], allowList: new MemoryAllowList() });
+	t.teardown(() => h2.stop().catch(() => {}));
+	const m2 = await Manager.start({
+		host: h2,
+		dataRoot: dir,
+		clusterId: "c1",
+		logger: quiet,
+		directory: new NodeDirectory(),
+		keys,
+	});
+	t.teardown(() => m2.stop().catch(() => {}));
+	t.same(holding(raftDir, name), [], "started with the keys, no Raft file holds the name in the clear");
+	await m2.store.waitForLeader(10_000);
+	await waitFor("the replica to apply its log", () => (m2.store.byName("networks", name) ? true : undefined));
+	t.pass("and the store still holds the network");
+});
