@@ -261,7 +261,11 @@ export class Manager {
 					{},
 					"cluster secret received from another manager before the replica started (sealed from its first entry)",
 				);
-			} else o.logger.warn({}, "no manager gave the cluster secret yet: this replica starts unsealed, and asks again");
+			} else
+				o.logger.warn(
+					{},
+					"no manager gave the cluster secret yet: this replica starts unsealed, and asks again (its Raft files are sealed once it has it)",
+				);
 		}
 		const store = await ClusterStore.open({
 			dir: join(o.dataRoot, "raft"),
@@ -326,9 +330,15 @@ export class Manager {
 		return this.heldKeys;
 	}
 
-	/** The keys arrived after start (a manager given the cluster secret by another; see agent.ts). */
-	adoptKeys(keys: ManagerKeys): void {
-		this.heldKeys = keys;
+	/**
+	 * The keys arrived after start some other way than acquireKeys: written to `keyFile` first, then
+	 * held as acquireKeys holds them (its Raft files sealed from now on). Refused when it holds keys
+	 * already: its files may be sealed with their data key.
+	 */
+	async adoptKeys(keys: ManagerKeys, keyFile: string): Promise<void> {
+		if (this.heldKeys) throw new ConflictError("this manager holds its keys already", "ERR_KEYS_HELD");
+		writeKeyFile(keyFile, keys);
+		await this.holdKeys(keys, keyFile);
 	}
 
 	/**
@@ -337,15 +347,31 @@ export class Manager {
 	 */
 	async acquireKeys(keyFile: string): Promise<ManagerKeys | undefined> {
 		if (this.heldKeys) return this.heldKeys;
-		// Its own data key seals its Raft files from its next start (what it wrote until then stays readable).
+		// The key file is written (durably) before it returns: only then may the Raft files be sealed.
 		const keys = await fetchManagerKeys({ host: this.host, directory: this.directory, logger: this.log }, keyFile);
 		if (!keys) return undefined;
+		await this.holdKeys(keys, keyFile);
+		this.log.info({}, "cluster secret received from another manager; this manager now admits nodes");
+		return keys;
+	}
+
+	/** Keys that arrived after start, already in `keyFile`: held, followed by autolock, and sealing the replica. */
+	private async holdKeys(keys: ManagerKeys, keyFile: string): Promise<void> {
 		this.heldKeys = keys;
 		// With autolock on, its key file is sealed with the cluster's unlock key like every manager's.
 		this.unfollowAutolock();
 		this.unfollowAutolock = followAutolock(this.store, keys, keyFile, this.log);
-		this.log.info({}, "cluster secret received from another manager; this manager now admits nodes");
-		return keys;
+		// Its replica started unsealed: its own data key seals its Raft files from now on, and what
+		// they hold in the clear is rewritten sealed (not only from its next start).
+		try {
+			await this.store.sealAtRest(dataCipher(keys.dataKey));
+			this.log.info({}, "this manager's Raft log and snapshots are now sealed with its data key");
+		} catch (err) {
+			this.log.error(
+				{ err: (err as Error).message, code: (err as { code?: string }).code },
+				"could not seal this manager's Raft files (what it writes from its next start is sealed)",
+			);
+		}
 	}
 
 	/** First write of a new cluster: its record and the ingress network (Swarm's default). */

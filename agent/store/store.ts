@@ -20,7 +20,6 @@ import {
 	type RecordCipher,
 	type RecoveryResult,
 	recoverCluster,
-	type SnapshotStore,
 } from "../../consensus/index.ts";
 import { NoLeaderError } from "./errors.ts";
 import { StoreFSM } from "./fsm.ts";
@@ -66,7 +65,7 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 	private readonly raft: Raft;
 	private readonly logs: FileLogStore;
 	private readonly stable: FileStableStore;
-	private readonly snaps: SnapshotStore;
+	private readonly snaps: FileSnapshotStore;
 	private readonly logger: StoreLogger;
 
 	private constructor(o: ClusterStoreOptions, logs: FileLogStore, stable: FileStableStore) {
@@ -75,6 +74,8 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 		this.logs = logs;
 		this.stable = stable;
 		this.snaps = new FileSnapshotStore(join(o.dir, "snapshots"), 2, o.cipher ? { cipher: o.cipher } : {});
+		// What a crash kept plain of a sealAtRest, or snapshots from before encryption at rest.
+		if (o.cipher) this.snaps.seal(o.cipher);
 		this.logger = o.logger;
 		this.id = o.node.peerId.toString();
 		const ma = o.node.getMultiaddrs()[0];
@@ -105,8 +106,34 @@ export class ClusterStore extends EventEmitter<StoreEvents> {
 	static async open(o: ClusterStoreOptions): Promise<ClusterStore> {
 		mkdirSync(o.dir, { recursive: true, mode: 0o700 });
 		const logs = await FileLogStore.open({ dir: join(o.dir, "log"), ...(o.cipher ? { cipher: o.cipher } : {}) });
+		// Plain records left by a sealAtRest a crash cut short (or from before encryption at rest):
+		// rewritten sealed before Raft starts.
+		if (o.cipher)
+			await logs.seal(o.cipher).catch(async (err: unknown) => {
+				await logs.close();
+				throw err;
+			});
 		const stable = await FileStableStore.open(o.dir);
 		return new ClusterStore(o, logs, stable);
+	}
+
+	/**
+	 * Encryption at rest from now on, for a store opened without a cipher (a manager whose data key
+	 * arrived after its replica started): every Raft entry and snapshot written after this is sealed,
+	 * and the plain ones already on disk are rewritten sealed before it resolves (raft-ts seal();
+	 * compaction would keep them: it drops whole segments behind the trailing entries). Give it the
+	 * cipher only once its key is durable on disk, or the next start cannot open the files. A store
+	 * opened with a cipher does the same at open, for what a crash kept plain. Another cipher than
+	 * the one it has is refused (ERR_CIPHER_IN_USE).
+	 */
+	async sealAtRest(cipher: RecordCipher): Promise<void> {
+		await this.logs.seal(cipher);
+		this.snaps.seal(cipher);
+	}
+
+	/** Whether this replica's Raft log and snapshots are sealed (a cipher at open, or sealAtRest). */
+	sealedAtRest(): boolean {
+		return this.logs.sealed && this.snaps.sealed;
 	}
 
 	/** True when this server has no Raft state yet (a new manager waiting to be added). */

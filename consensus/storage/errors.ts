@@ -57,3 +57,11 @@ export class StoreClosedError extends RaftError {
 		super("the store is closed", "ERR_STORE_CLOSED");
 	}
 }
+
+/** A store already sealed with one cipher was given another: what it sealed would no longer open. */
+export class CipherInUseError extends RaftError {
+	override name = "CipherInUseError";
+	constructor(store: string) {
+		super(`${store} is already sealed with another cipher`, "ERR_CIPHER_IN_USE");
+	}
+}

@@ -15,10 +15,13 @@
 // replayed elsewhere in the log); index, term and type stay readable. Plain records are still read
 // (a log written before the cipher); they leave with compaction. A sealed record that does not open
 // is refused with CorruptLogError, never cut as a torn tail: its checksums were good.
+// `seal(cipher)` gives a log opened without a cipher one (the data key arrived after start): every
+// segment holding a plain record is rewritten sealed, one segment at a time, each replaced by an
+// atomic rename (a crash leaves some segments sealed and some plain, which opens with the cipher).
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { Packr } from "msgpackr";
-import { CorruptLogError, LogGapError, StoreClosedError } from "./errors.ts";
+import { CipherInUseError, CorruptLogError, LogGapError, StoreClosedError } from "./errors.ts";
 import { ensureDir, writeFileAtomic } from "./fsync.ts";
 import { nodeIO, type StorageIO } from "./io.ts";
 import type { LogEntry, LogStore, LogType, RecordCipher } from "./types.ts";
@@ -38,6 +41,8 @@ interface Segment {
 	first: number;
 	path: string;
 	size: number;
+	/** It holds a record whose data is in the clear (maybe one below the floor). */
+	plain?: boolean;
 }
 
 export interface FileLogStoreOptions {
@@ -79,12 +84,14 @@ export class FileLogStore implements LogStore {
 	private readonly segmentBytes: number;
 	private readonly noSync: boolean;
 	private readonly io: StorageIO;
-	private readonly cipher: RecordCipher | undefined;
+	private cipher: RecordCipher | undefined;
 	private segments: Segment[] = [];
 	private entries: Located[] = [];
 	/** Entries below this index were deleted by compaction but may still sit in a segment file. */
 	private floor = 0;
 	private fd: number | undefined;
+	/** The fdatasync of the batch storeLogs is writing (seal waits for it: it replaces the files). */
+	private syncing: Promise<void> | undefined;
 	private closed = false;
 	/** What recovery did at open: bytes cut off a torn tail. */
 	readonly recovery = { tornBytes: 0, segments: 0 };
@@ -115,10 +122,12 @@ export class FileLogStore implements LogStore {
 			if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
 			this.floor = 0;
 		}
-		const names = this.io
-			.readdir(this.dir)
-			.filter((n) => /^\d{20}\.seg$/.test(n))
-			.sort();
+		const all = this.io.readdir(this.dir);
+		// A segment's sealed copy that a crash kept from replacing it (seal): the segment is still whole.
+		const leftovers = all.filter((n) => /^\d{20}\.seg\.tmp$/.test(n));
+		for (const n of leftovers) this.io.unlink(join(this.dir, n));
+		if (leftovers.length > 0) this.io.fsyncDir(this.dir);
+		const names = all.filter((n) => /^\d{20}\.seg$/.test(n)).sort();
 		this.recovery.segments = names.length;
 		for (const [k, name] of names.entries()) {
 			const path = join(this.dir, name);
@@ -151,7 +160,8 @@ export class FileLogStore implements LogStore {
 					throw new CorruptLogError(path, off, bad);
 				}
 				const len = buf.readUInt32LE(off);
-				const entry = this.decode(path, off, buf.subarray(off + HEADER, off + HEADER + len));
+				const { entry, sealed } = this.decode(path, off, buf.subarray(off + HEADER, off + HEADER + len));
+				if (!sealed) seg.plain = true;
 				const at = off;
 				off += HEADER + len;
 				// Compacted away: a crash may have undone the unlink of its segment (they are not fsynced).
@@ -181,7 +191,7 @@ export class FileLogStore implements LogStore {
 	}
 
 	/** A record's payload as an entry, its data opened when sealed. */
-	private decode(path: string, off: number, payload: Buffer): LogEntry {
+	private decode(path: string, off: number, payload: Buffer): { entry: LogEntry; sealed: boolean } {
 		let r: StoredEntry;
 		try {
 			r = packr.unpack(payload) as StoredEntry;
@@ -189,10 +199,12 @@ export class FileLogStore implements LogStore {
 			throw new CorruptLogError(path, off, `undecodable record (${(err as Error).message})`);
 		}
 		const { index, term, type } = r;
-		if (r.sealed === undefined) return { index, term, type, data: new Uint8Array(r.data ?? []) };
+		if (r.sealed === undefined)
+			return { entry: { index, term, type, data: new Uint8Array(r.data ?? []) }, sealed: false };
 		if (!this.cipher) throw new CorruptLogError(path, off, `entry ${index} is encrypted and no data key was given`);
 		try {
-			return { index, term, type, data: new Uint8Array(this.cipher.open(r.sealed, entryAad(index, term, type))) };
+			const data = new Uint8Array(this.cipher.open(r.sealed, entryAad(index, term, type)));
+			return { entry: { index, term, type, data }, sealed: true };
 		} catch {
 			throw new CorruptLogError(
 				path,
@@ -206,6 +218,16 @@ export class FileLogStore implements LogStore {
 		const { index, term, type, data } = e;
 		if (!this.cipher) return packr.pack({ index, term, type, data });
 		return packr.pack({ index, term, type, sealed: this.cipher.seal(data, entryAad(index, term, type)) });
+	}
+
+	/** An entry's record: the header (length, checksums) and the payload. */
+	private record(e: LogEntry): [Buffer, Buffer] {
+		const payload = this.encode(e);
+		const header = Buffer.alloc(HEADER);
+		header.writeUInt32LE(payload.length, 0);
+		header.writeUInt32LE(crc32(payload), 4);
+		header.writeUInt32LE(crc32(header.subarray(0, 8)), 8);
+		return [header, payload];
 	}
 
 	private badRecord(buf: Buffer, off: number): string | undefined {
@@ -290,21 +312,23 @@ export class FileLogStore implements LogStore {
 			writeFileAtomic(this.metaPath(), Buffer.from(String(this.floor)), this.io);
 		}
 		const records: Buffer[] = [];
-		for (const e of batch) {
-			const payload = this.encode(e);
-			const header = Buffer.alloc(HEADER);
-			header.writeUInt32LE(payload.length, 0);
-			header.writeUInt32LE(crc32(payload), 4);
-			header.writeUInt32LE(crc32(header.subarray(0, 8)), 8);
-			records.push(header, payload);
-		}
+		for (const e of batch) records.push(...this.record(e));
 		const seg = this.activeSegment(start);
+		if (!this.cipher) seg.plain = true;
 		const fd = this.fd!;
 		const buf = Buffer.concat(records);
 		let off = 0;
 		while (off < buf.length) off += this.io.write(fd, buf, off, buf.length - off);
 		// Asynchronous: the event loop keeps serving the network while the disk syncs.
-		if (!this.noSync) await this.io.fdatasyncAsync(fd);
+		if (!this.noSync) {
+			const sync = this.io.fdatasyncAsync(fd);
+			this.syncing = sync;
+			try {
+				await sync;
+			} finally {
+				if (this.syncing === sync) this.syncing = undefined;
+			}
+		}
 		let at = seg.size;
 		for (let k = 0; k < batch.length; k++) {
 			const e = batch[k]!;
@@ -391,6 +415,52 @@ export class FileLogStore implements LogStore {
 		this.entries = this.entries.slice(this.pos(max + 1));
 		const keepFrom = this.entries[0]!.segment;
 		while (this.segments.length > 0 && this.segments[0] !== keepFrom) this.io.unlink(this.segments.shift()!.path);
+	}
+
+	/** Whether entries are sealed on disk (a cipher was given at open or by seal). */
+	get sealed(): boolean {
+		return this.cipher !== undefined;
+	}
+
+	/**
+	 * Encryption at rest from now on, for a log opened without a cipher: entries stored after this
+	 * are sealed, and the plain records already on disk are rewritten sealed before it resolves
+	 * (every segment holding one is replaced by a sealed copy, atomically, one at a time). The same
+	 * cipher again only reseals what is still plain (left by a crash, or written before the log had
+	 * a cipher); another is refused (records sealed with the first would no longer open).
+	 */
+	async seal(cipher: RecordCipher): Promise<void> {
+		this.check();
+		if (this.cipher && this.cipher !== cipher) throw new CipherInUseError(`the log ${this.dir}`);
+		this.cipher = cipher;
+		// Between batches: a batch's records were written plain and its sync may still be running.
+		while (this.syncing) await this.syncing.catch(() => {});
+		this.check();
+		// Synchronous from here on: no batch, deletion or read can run in between.
+		for (const seg of this.segments.filter((s) => s.plain)) this.resealSegment(seg);
+	}
+
+	/** Replace a segment by a sealed copy of its live entries (writeFileAtomic: tmp, fsync, rename). */
+	private resealSegment(seg: Segment): void {
+		if (this.fd !== undefined && seg === this.segments[this.segments.length - 1]) {
+			// The active segment's descriptor would go on appending to the replaced file.
+			this.io.close(this.fd);
+			this.fd = undefined;
+		}
+		const live = this.entries.filter((l) => l.segment === seg);
+		const parts: Buffer[] = [MAGIC];
+		let at = MAGIC.length;
+		const offsets: number[] = [];
+		for (const l of live) {
+			const [header, payload] = this.record(l.entry);
+			parts.push(header, payload);
+			offsets.push(at);
+			at += HEADER + payload.length;
+		}
+		writeFileAtomic(seg.path, Buffer.concat(parts), this.io);
+		for (const [k, l] of live.entries()) l.offset = offsets[k]!;
+		seg.size = at;
+		seg.plain = false;
 	}
 
 	async close(): Promise<void> {

@@ -5,9 +5,13 @@
 // data each), every chunk bound to the snapshot's id, its position and whether it is the last, so a
 // chunk changed, moved, dropped or cut off is detected (SnapshotSealError); meta.json says
 // `encrypted` and keeps the sha256 and size of the data itself. Plain snapshots are still read.
+// `seal(cipher)` gives a store opened without a cipher one: each plain snapshot is rewritten sealed
+// under its own id (a sealed copy is renamed to ID.sealed, then ID out of the way and the copy into
+// its place; a start after a crash finishes or undoes that), and so is one that was being written
+// plain at the time, once it is closed.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { SnapshotChecksumError, SnapshotNotFoundError, SnapshotSealError } from "./errors.ts";
+import { CipherInUseError, SnapshotChecksumError, SnapshotNotFoundError, SnapshotSealError } from "./errors.ts";
 import { ensureDir, writeFileAtomic } from "./fsync.ts";
 import { nodeIO, type StorageIO } from "./io.ts";
 import type { RecordCipher, SnapshotMeta, SnapshotSink, SnapshotStore } from "./types.ts";
@@ -89,7 +93,7 @@ export class FileSnapshotStore implements SnapshotStore {
 	private readonly dir: string;
 	private readonly retain: number;
 	private readonly io: StorageIO;
-	private readonly cipher: RecordCipher | undefined;
+	private cipher: RecordCipher | undefined;
 
 	/** `cipher`: encrypt the snapshots written from now on (encryption at rest). */
 	constructor(dir: string, retain = 2, o: { io?: StorageIO; cipher?: RecordCipher } = {}) {
@@ -98,8 +102,96 @@ export class FileSnapshotStore implements SnapshotStore {
 		this.io = o.io ?? nodeIO;
 		this.cipher = o.cipher;
 		ensureDir(dir, this.io);
+		this.finishReseals();
 		// Leftovers of snapshots that were being written when we crashed.
 		for (const n of this.io.readdir(dir)) if (n.endsWith(".tmp")) this.io.removeTree(join(dir, n));
+	}
+
+	/**
+	 * A crash during a reseal (see resealOne) may leave ID.sealed, a whole and durable sealed copy
+	 * of ID (it gets that name only once it is): finish the swap (ID, if still there, goes to
+	 * ID.old.tmp, which is then removed with the other leftovers).
+	 */
+	private finishReseals(): void {
+		const copies = this.io.readdir(this.dir).filter((n) => n.endsWith(".sealed"));
+		for (const n of copies) {
+			const id = join(this.dir, n.slice(0, -".sealed".length));
+			if (this.io.exists(id)) {
+				if (this.io.exists(`${id}.old.tmp`)) this.io.removeTree(`${id}.old.tmp`);
+				this.io.rename(id, `${id}.old.tmp`);
+			}
+			this.io.rename(join(this.dir, n), id);
+		}
+		if (copies.length > 0) this.io.fsyncDir(this.dir);
+	}
+
+	/** Whether snapshots written from now on are sealed. */
+	get sealed(): boolean {
+		return this.cipher !== undefined;
+	}
+
+	/**
+	 * Encryption at rest from now on, for a store opened without a cipher: snapshots written after
+	 * this are sealed, and every plain one is rewritten sealed under its own id before it returns
+	 * (one still being written plain is, once it is closed; one failing its checksum is left). The
+	 * same cipher again only reseals what is still plain (left by a crash, or written before the
+	 * store had a cipher); another one is refused (what the first sealed would no longer open).
+	 */
+	seal(cipher: RecordCipher): void {
+		if (this.cipher && this.cipher !== cipher) throw new CipherInUseError(`the snapshot store ${this.dir}`);
+		this.cipher = cipher;
+		this.resealPlain();
+	}
+
+	private resealPlain(): void {
+		if (!this.cipher) return;
+		for (const id of this.ids()) {
+			if (this.readMeta(id).encrypted) continue;
+			try {
+				this.resealOne(id);
+			} catch (err) {
+				// One that does not pass its checksum is left as it is: Raft skips it at start, and
+				// retention removes it; every other error is the caller's.
+				if (!(err instanceof SnapshotChecksumError)) throw err;
+			}
+		}
+	}
+
+	/**
+	 * Rewrite plain snapshot `id` sealed, keeping its id (Raft may name it to send it). A whole,
+	 * durable sealed copy exists before the plain one is touched: tmp dir, then ID.sealed (not a
+	 * .tmp name: a start keeps it), then ID renamed to ID.old.tmp, ID.sealed to ID, ID.old.tmp removed.
+	 */
+	private resealOne(id: string): void {
+		const io = this.io;
+		const cipher = this.cipher!;
+		const { meta, data } = this.readChecked(id);
+		const stored = this.readMeta(id);
+		const tmp = join(this.dir, `${id}.seal.tmp`);
+		if (io.exists(tmp)) io.removeTree(tmp);
+		io.mkdir(tmp);
+		const fd = io.open(join(tmp, "state.bin"), "w");
+		try {
+			const sealer = new ChunkSealer(cipher, id, (b) => {
+				let off = 0;
+				while (off < b.length) off += io.write(fd, b, off, b.length - off);
+			});
+			sealer.push(data);
+			sealer.end();
+			io.fsync(fd);
+		} finally {
+			io.close(fd);
+		}
+		const sealedMeta: StoredMeta = { ...meta, sha256: stored.sha256, encrypted: true };
+		writeFileAtomic(join(tmp, "meta.json"), Buffer.from(JSON.stringify(sealedMeta)), io);
+		const copy = join(this.dir, `${id}.sealed`);
+		io.rename(tmp, copy);
+		io.fsyncDir(this.dir);
+		const old = join(this.dir, `${id}.old.tmp`);
+		io.rename(join(this.dir, id), old);
+		io.rename(copy, join(this.dir, id));
+		io.fsyncDir(this.dir);
+		io.removeTree(old);
 	}
 
 	async create(meta: Omit<SnapshotMeta, "id" | "size">): Promise<SnapshotSink> {
@@ -141,6 +233,8 @@ export class FileSnapshotStore implements SnapshotStore {
 				io.rename(tmp, join(this.dir, id));
 				io.fsyncDir(this.dir);
 				this.reap();
+				// Sealed while this one was being written plain.
+				if (!sealer && this.cipher) this.resealPlain();
 			},
 			cancel: async () => {
 				if (finished) return;
@@ -154,7 +248,7 @@ export class FileSnapshotStore implements SnapshotStore {
 	private ids(): string[] {
 		return this.io
 			.readdir(this.dir)
-			.filter((n) => !n.endsWith(".tmp") && this.io.exists(join(this.dir, n, "meta.json")))
+			.filter((n) => !n.endsWith(".tmp") && !n.endsWith(".sealed") && this.io.exists(join(this.dir, n, "meta.json")))
 			.sort()
 			.reverse();
 	}
@@ -181,6 +275,10 @@ export class FileSnapshotStore implements SnapshotStore {
 	}
 
 	async open(id: string): Promise<{ meta: SnapshotMeta; data: Uint8Array }> {
+		return this.readChecked(id);
+	}
+
+	private readChecked(id: string): { meta: SnapshotMeta; data: Uint8Array } {
 		if (!/^[\w-]+$/.test(id) || !this.io.exists(join(this.dir, id, "meta.json"))) throw new SnapshotNotFoundError(id);
 		const { sha256, encrypted, ...meta } = this.readMeta(id);
 		const file = this.io.readFile(join(this.dir, id, "state.bin"));

@@ -24,7 +24,8 @@ type InFlight =
 	| { kind: "suffix"; from: number }
 	| { kind: "reset" }
 	| { kind: "stable"; after: Map<string, string>; atomic: boolean }
-	| { kind: "snapshot"; id?: string };
+	| { kind: "snapshot"; id?: string }
+	| { kind: "seal" };
 
 export interface RunResult {
 	/** Why the run failed: `loss` = the checker found acknowledged state lost or changed. */
@@ -70,14 +71,24 @@ function logProblem(r: E[], a: E[], op: InFlight | undefined): string | undefine
 
 const mapText = (m: Map<string, string>) => JSON.stringify([...m]);
 
-/** `cipher`: the same runs with the log and snapshots encrypted at rest. */
+/** A plain record's payload holds the msgpack key "data" (a sealed one's is "sealed"). */
+const PLAIN_KEY = Buffer.from("\xa4data", "latin1");
+
+/**
+ * `cipher`: the same runs with the log and snapshots encrypted at rest. `sealLater`: the stores
+ * start plain and are sealed with `sealLater.cipher` at a random step (seal()); every open after
+ * that gives them the cipher and (unless `atOpen` is false: the checker's negative control) seals
+ * again, as ClusterStore.open does, and from then on no plain record or snapshot may be left.
+ */
 export async function runPowerCuts(
 	seed: number,
 	options: PageCacheOptions = {},
 	cycles = 3,
 	cipher?: RecordCipher,
+	sealLater?: { cipher: RecordCipher; atOpen?: boolean },
 ): Promise<RunResult> {
-	const enc = cipher ? { cipher } : {};
+	let sealing = false;
+	const enc = () => (sealing ? { cipher: sealLater!.cipher } : cipher ? { cipher } : {});
 	const rng = new Rng(seed);
 	let io = new PageCacheIO(options);
 	let log: E[] = [];
@@ -118,6 +129,13 @@ export async function runPowerCuts(
 				KEYS.every((k) => got.get(k) === stable.get(k) || got.get(k) === op.after.get(k)));
 		if (!okStable) return `stable ${mapText(got)} after recovery, acknowledged ${mapText(stable)}`;
 		const listed = (await sn.list()).map((m) => m.id);
+		if (sealing) {
+			for (const n of io.readdir(LOG))
+				if (io.readFile(`${LOG}/${n}`).includes(PLAIN_KEY)) return `${n} holds a plain record after seal`;
+			for (const id of listed)
+				if (!JSON.parse(io.readFile(`${SNAPS}/${id}/meta.json`).toString()).encrypted)
+					return `snapshot ${id} is plain after seal`;
+		}
 		for (const id of listed) {
 			const want = snapData.get(id);
 			if (!want) return `snapshot ${id} listed but never written`;
@@ -148,6 +166,15 @@ export async function runPowerCuts(
 		Array.from({ length: n }, (_, k) => ({ index: start + k, term: t, tag: `${seed}:${++tags}` }));
 
 	const step = async (ls: FileLogStore, ss: FileStableStore, sn: FileSnapshotStore) => {
+		if (sealLater && !sealing && rng.chance(0.1)) {
+			inflight = { kind: "seal" };
+			sealing = true;
+			await ls.seal(sealLater.cipher);
+			sn.seal(sealLater.cipher);
+			inflight = undefined;
+			acked++;
+			return;
+		}
 		const p = rng.next();
 		const first = log[0]?.index;
 		const last = log.at(-1)?.index;
@@ -220,12 +247,19 @@ export async function runPowerCuts(
 		acked++;
 	};
 
-	const open = async () =>
-		[
-			await FileLogStore.open({ dir: LOG, segmentBytes: 200, io, ...enc }),
+	const open = async () => {
+		const stores = [
+			await FileLogStore.open({ dir: LOG, segmentBytes: 200, io, ...enc() }),
 			await FileStableStore.open(STABLE, { io }),
-			new FileSnapshotStore(SNAPS, RETAIN, { io, ...enc }),
+			new FileSnapshotStore(SNAPS, RETAIN, { io, ...enc() }),
 		] as const;
+		// What a power cut kept plain of a seal in flight is sealed now.
+		if (sealing && sealLater && sealLater.atOpen !== false) {
+			await stores[0].seal(sealLater.cipher);
+			stores[2].seal(sealLater.cipher);
+		}
+		return stores;
+	};
 
 	for (let cycle = 0; cycle <= cycles; cycle++) {
 		const lastCycle = cycle === cycles;
