@@ -250,11 +250,16 @@ t.test("2 of 3 managers destroyed: --force-new-cluster on the survivor restores 
 	);
 	t.same(services, ["keep"], "the recovered cluster's state stands");
 	since = Date.now();
-	await waitFor("three voters again", async () => (await voters(lab, "n1")).length === 3, {
-		timeoutMs: 120_000,
-		intervalMs: 1000,
-	});
-	const regrown = await voters(lab, "n1");
+	// Read on the leader: n1 may be a worker by now, whose `node ls` shows no Raft status.
+	const regrown = await waitFor(
+		"three voters again",
+		async () => {
+			const on = await leaderNow().catch(() => undefined);
+			const v = on ? await voters(lab, on).catch(() => []) : [];
+			return v.length === 3 ? v : undefined;
+		},
+		{ timeoutMs: 120_000, intervalMs: 1000 },
+	);
 	t.comment(`voters ${regrown.join(",")} ${Date.now() - since} ms after the fencing`);
 	// A returning manager that votes again holds the recovered cluster's history (written after n2
 	// and n3 were killed), not its old replica.
