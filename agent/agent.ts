@@ -857,7 +857,7 @@ export class Agent {
 		return { left: clusterId, ...(lost ? { lost } : {}) };
 	}
 
-	private async stopCluster(): Promise<void> {
+	private async stopCluster(o: StopOptions = {}): Promise<void> {
 		await this.roles?.stop();
 		this.roles = undefined;
 		if (this.servingJoin) await this.host.unhandle(JOIN_PROTOCOL);
@@ -866,8 +866,13 @@ export class Agent {
 		this.dispatch = undefined;
 		await this.logs?.stop();
 		this.logs = undefined;
-		// The containers keep running: a stopped agent is not a stopped node's workload.
-		await this.worker?.close();
+		// The containers keep running: a stopped agent is not a stopped node's workload (but for a
+		// host shutting down, which would otherwise wait out each container init's stop timeout).
+		if (o.stopTasks && this.worker) {
+			const n = this.worker.worker.tasks().filter((t) => t.status.state === "running").length;
+			this.log.info({ tasks: n }, "the host is shutting down: stopping this node's task containers");
+		}
+		await this.worker?.close({ stopContainers: o.stopTasks === true });
 		this.worker = undefined;
 		this.sync?.stop();
 		this.sync = undefined;
@@ -883,10 +888,18 @@ export class Agent {
 	 * Stop (SIGTERM, reboot, upgrade) is not leaving: the others see this node Down and it keeps
 	 * its identity, its record and its place; it comes back as itself.
 	 */
-	async stop(): Promise<void> {
-		await this.stopCluster();
+	async stop(o: StopOptions = {}): Promise<void> {
+		this.log.info({ stopTasks: o.stopTasks === true, systemJobs: o.systemJobs }, "agent stopping");
+		await this.stopCluster(o);
 		await this.control.close();
 		await this.host.stop();
 		this.log.info({}, "agent stopped");
 	}
+}
+
+export interface StopOptions {
+	/** Stop this node's task containers too (the host shuts down); they run again at the next start. */
+	stopTasks?: boolean;
+	/** What systemd's job queue held when the agent was told to stop (logged). */
+	systemJobs?: string;
 }

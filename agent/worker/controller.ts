@@ -174,11 +174,17 @@ export class TaskController {
 		return done;
 	}
 
-	/** The agent stops: let go of the task, the container keeps running (re-adopted at the next start). */
-	async detach(): Promise<void> {
+	/**
+	 * The agent stops: let go of the task, the container keeps running (re-adopted at the next
+	 * start). With `stopContainer` (the host is shutting down) it is stopped first, with the task's
+	 * signal and grace period, and kept for the next boot; no report is made.
+	 */
+	async detach(o: { stopContainer?: boolean } = {}): Promise<void> {
 		this.closed = true;
 		await this.endRun();
 		await this.chain;
+		if (!o.stopContainer) return;
+		for (const c of this.host.containersOf(this.id)) if (c.status === "running") await this.stopContainer(c);
 	}
 
 	private stopContainer(c: ContainerState): Promise<void> {

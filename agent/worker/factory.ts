@@ -20,7 +20,9 @@ export interface NodeWorkerOptions {
 	netnsPrefix?: string;
 }
 
-export async function startNodeWorker(o: NodeWorkerOptions): Promise<{ worker: Worker; close(): Promise<void> }> {
+export async function startNodeWorker(
+	o: NodeWorkerOptions,
+): Promise<{ worker: Worker; close(o?: { stopContainers?: boolean }): Promise<void> }> {
 	const insecure = o.insecureRegistries ?? (process.env.TSSWARM_INSECURE_REGISTRIES ?? "").split(",").filter(Boolean);
 	const runtime = new Runtime({ root: o.dataRoot, insecureRegistries: insecure, prewarmShim: true });
 	const prefix =
@@ -39,8 +41,8 @@ export async function startNodeWorker(o: NodeWorkerOptions): Promise<{ worker: W
 	await worker.start();
 	return {
 		worker,
-		async close() {
-			await worker.stop();
+		async close(c = {}) {
+			await worker.stop(c);
 			driver.close();
 		},
 	};

@@ -147,11 +147,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
 		this.o.logger.info({ tasks: tasks.length }, "worker started");
 	}
 
-	/** Lets go of every task without stopping a container; reports made so far go out; state saved. */
-	async stop(): Promise<void> {
+	/**
+	 * Lets go of every task without stopping a container; reports made so far go out; state saved.
+	 * `stopContainers` (the host shuts down): every task's container is stopped first, all at once,
+	 * each with its own grace period, so that the shutdown does not wait out the init's timeout.
+	 */
+	async stop(o: { stopContainers?: boolean } = {}): Promise<void> {
 		if (!this.running) return;
 		this.running = false;
-		await Promise.all([...this.controllers.values()].map((c) => c.detach()));
+		const stopContainer = o.stopContainers === true;
+		await Promise.all([...this.controllers.values()].map((c) => c.detach({ stopContainer })));
 		await Promise.allSettled([...this.background]);
 		this.flush();
 		this.controllers.clear();

@@ -150,6 +150,39 @@ t.test(
 	},
 );
 
+t.test("a host shutdown: stop({ stopContainers }) stops every task's container, kept for the next boot", async (t) => {
+	const data = { path: dataDir() };
+	const nodeId = uniqueName("node");
+	const first = await startWorker(t, rt, { dataRoot: data.path, nodeId });
+	const tasks = [1, 2].map((slot) =>
+		makeTask({ image, args: ["sleep", "300"], slot, restartPolicy: { condition: "any", delayMs: 0 } }),
+	);
+	await first.worker.assign({ full: true, tasks, networks: [] });
+	for (const x of tasks) await waitFor("running", () => first.last(x.id)?.state === "running");
+	const ids = tasks.map((x) => byTask(x.id)[0]!);
+	t.same(
+		ids.map((c) => rt.inspect(c.id).status),
+		["running", "running"],
+		"control: both run",
+	);
+	const reported = first.reports.length;
+	await first.worker.stop({ stopContainers: true });
+	t.same(
+		ids.map((c) => rt.inspect(c.id).status),
+		["exited", "exited"],
+		"both stopped (sleep as pid 1 ignores SIGTERM: the grace period, then SIGKILL)",
+	);
+	t.equal(first.reports.length, reported, "no report: the desired state is still running");
+
+	// The next boot: the worker resumes from its file and runs the tasks again, as their policy says.
+	await startWorker(t, rt, { dataRoot: data.path, nodeId });
+	for (const [i, x] of tasks.entries())
+		await waitFor(`${x.id} running again`, () =>
+			byTask(x.id).some((c) => c.status === "running" && c.startedAt !== ids[i]!.startedAt),
+		);
+	t.pass("both run again after the next start");
+});
+
 t.test("a complete set removes containers of this node's tasks the worker never had", async (t) => {
 	const data = { path: dataDir() };
 	const nodeId = uniqueName("node");
