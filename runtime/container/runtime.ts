@@ -121,6 +121,8 @@ const SPARE_DELAY_MS = 150;
 const FIFO_POOL_SIZE = 4;
 /** How long after runc's end a container may wait for the log daemon to write its exit code. */
 const LOGD_GRACE_MS = 5000;
+/** How often stop sends SIGKILL again while the container has not ended (see stop). */
+const KILL_RETRY_MS = 250;
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
@@ -163,10 +165,17 @@ export class Runtime implements ContainerRuntime {
 		return [this.bin, "--root", join(this.root, "runc"), ...args];
 	}
 
-	/** runc kill --all; a container already gone is not an error. */
-	private signal(id: string, sig: string): Promise<unknown> {
+	/**
+	 * runc kill --all; whether runc took it. A container already gone is not an error, nor is one
+	 * runc does not know yet (its shim's `runc run` is still creating it): false, and callers that
+	 * need the signal to land send it again.
+	 */
+	private signal(id: string, sig: string): Promise<boolean> {
 		const [bin, ...args] = this.runc("kill", "--all", id, sig);
-		return execFileP(bin!, args).catch(() => {});
+		return execFileP(bin!, args).then(
+			() => true,
+			() => false,
+		);
 	}
 
 	private save(st: ContainerState): void {
@@ -456,7 +465,11 @@ export class Runtime implements ContainerRuntime {
 		let handed: Promise<void> | undefined;
 		const deadline = Date.now() + 5000;
 		for (let i = 0; Date.now() < deadline; i++) {
-			o.signal?.throwIfAborted();
+			if (o.signal?.aborted) {
+				// The container starts all the same: its output must still reach its log.
+				if (!handed) void this.handOffLater(st.id, deadline);
+				o.signal.throwIfAborted();
+			}
 			if (!handed && existsSync(join(dir, "fifos.open"))) handed = handOff(this.root, st.id, this.helperEnv());
 			if (!existsSync(dir)) return { ...next, status: "exited" }; // --rm, and already removed
 			if (handed && (existsSync(join(this.root, "runc", st.id, "state.json")) || existsSync(join(dir, "runc.exit")))) {
@@ -469,6 +482,15 @@ export class Runtime implements ContainerRuntime {
 			`container ${st.name} did not start within 5 s; see its logs (tsswarm logs ${st.name})`,
 			"ERR_START_TIMEOUT",
 		);
+	}
+
+	/** A start that stopped waiting: hands the container to the log daemon once its shim holds the FIFOs. */
+	private async handOffLater(id: string, deadline: number): Promise<void> {
+		const dir = this.dir(id);
+		while (Date.now() < deadline && existsSync(dir)) {
+			if (existsSync(join(dir, "fifos.open"))) return handOff(this.root, id, this.helperEnv());
+			await sleep(5);
+		}
 	}
 
 	private fifoPool(): string {
@@ -638,12 +660,22 @@ export class Runtime implements ContainerRuntime {
 		o.signal?.throwIfAborted();
 		const st = this.find(idOrName);
 		if (st.status !== "running") return st;
-		await this.signal(st.id, "TERM");
+		// A stop during a start (the shim runs, runc has not created the container yet) misses with
+		// its first signal: TERM is sent again until runc takes it, KILL until the container ends.
 		const deadline = Date.now() + (o.graceMs ?? 10_000);
-		while (Date.now() < deadline && this.load(st.id).status === "running") await sleep(10, undefined, o);
-		if (this.load(st.id).status === "running") {
+		let termed = await this.signal(st.id, "TERM");
+		for (let i = 1; Date.now() < deadline && this.load(st.id).status === "running"; i++) {
+			await sleep(10, undefined, o);
+			if (!termed && i % 10 === 0) termed = await this.signal(st.id, "TERM");
+		}
+		while (this.load(st.id).status === "running") {
 			await this.signal(st.id, "KILL");
-			await this.wait(st.id, o);
+			const retry = AbortSignal.timeout(KILL_RETRY_MS);
+			try {
+				await this.wait(st.id, { signal: o.signal ? AbortSignal.any([o.signal, retry]) : retry });
+			} catch (err) {
+				if (o.signal?.aborted || !retry.aborted) throw err;
+			}
 		}
 		return this.load(st.id);
 	}

@@ -159,6 +159,51 @@ t.test("detached: start, logs, stats, exec, stop with grace then kill, remove cl
 	t.same(cg, [], "no cgroup left");
 });
 
+t.test("a start cut short still hands the output on, and a stop right then ends the container", async (t) => {
+	// The agent stops a task whose container is starting (a host shutdown right after a restart).
+	// runc knows the container only once the shim's `runc run` has created it: a signal sent before
+	// then misses, so stop sends it again until the container has ended. The container runs on after
+	// its start was cut short, and its output still goes to its log.
+	const early = async (cmd: string[]) => {
+		const c = await rt.prepare({ image: "busybox", name: uniqueName("early"), cmd });
+		const ac = new AbortController();
+		const starting = rt.start(c.id, { signal: ac.signal });
+		ac.abort();
+		await t.rejects(starting, { name: "AbortError" }, "the start was cut short");
+		const shim = rt.find(c.id);
+		t.equal(shim.status, "running", "its shim runs (the container may not exist in runc yet)");
+		t.equal(procStart(shim.shimPid!), shim.shimStart, "the shim is alive before the stop");
+		return shim;
+	};
+	const stopNow = async (c: { id: string; shimPid?: number; shimStart?: string }, graceMs: number) => {
+		const t0 = performance.now();
+		const stopped = await Promise.race([
+			rt.stop(c.id, { graceMs }),
+			new Promise<undefined>((r) => setTimeout(r, 20_000, undefined).unref()),
+		]);
+		const ms = Math.round(performance.now() - t0);
+		t.equal(stopped?.status, "exited", `stopped in ${ms} ms, not hung on a signal that missed`);
+		t.equal(stopped?.exitCode, 137, "sleep as PID 1 ignores SIGTERM: it was killed");
+		await waitFor("the shim to end with its container", () => procStart(c.shimPid!) !== c.shimStart, {
+			timeoutMs: 10_000,
+		});
+		await rt.remove(c.id, { force: true });
+		t.notOk(existsSync(join(dir.path, "runc", c.id)), "runc holds no state for it");
+	};
+	for (let i = 0; i < 3; i++) await stopNow(await early(["sleep", "600"]), 0);
+	// With a log daemon already running (a fully started container keeps it busy), nothing else
+	// would hand this container to it.
+	const busy = await rt.prepare({ image: "busybox", name: uniqueName("busy"), cmd: ["sleep", "600"] });
+	await rt.start(busy.id);
+	t.teardown(() => rt.remove(busy.id, { force: true }).catch(() => {}));
+	t.ok(logdAlive(dir.path), "a log daemon runs");
+	const talks = await early(["sh", "-c", "echo hello; exec sleep 600"]);
+	await waitFor("the output of a container whose start was cut short in its log", () =>
+		rt.logs(talks.id).stdout.includes("hello"),
+	);
+	await stopNow(talks, 200);
+});
+
 const mounted = (id: string) => readFileSync("/proc/self/mountinfo", "utf8").includes(id);
 const runcInit = (id: string) =>
 	(JSON.parse(readFileSync(join(dir.path, "runc", id, "state.json"), "utf8")) as { init_process_pid: number })
