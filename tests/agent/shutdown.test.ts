@@ -1,7 +1,14 @@
-// agent/shutdown.ts: the agent tells a host shutdown (a start job for a shutdown target in
-// systemd's queue) from a plain stop, restart or upgrade of its unit.
+// agent/shutdown.ts and main.ts: the agent tells a host shutdown (a start job for a shutdown target
+// in systemd's queue) from a plain stop, restart or upgrade of its unit, and a stop signal that
+// comes while it starts is not lost.
+import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import t from "tap";
+import { socketPath } from "../../agent/api/index.ts";
+import { runAgent } from "../../agent/main.ts";
 import { hostShuttingDown, shutdownJobs } from "../../agent/shutdown.ts";
+import { tempDir, waitFor } from "../helpers/index.ts";
 
 t.test("shutdown targets with a start job count; stops, restarts and other units do not", async (t) => {
 	// Seen under systemd 252 at a power-off (`systemctl list-jobs --no-legend --plain`).
@@ -27,3 +34,48 @@ t.test("on this machine (no shutdown under way) the check answers false, quickly
 	t.equal(r.stopping, false, `not stopping (${r.seen})`);
 	t.ok(Date.now() - since < 5000, "within the timeout");
 });
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const s = createServer();
+		s.once("error", reject);
+		s.listen(0, "127.0.0.1", () => {
+			const { port } = s.address() as AddressInfo;
+			s.close(() => resolve(port));
+		});
+	});
+}
+
+t.test("a SIGTERM during the agent's start is kept: it stops cleanly once started", async (t) => {
+	// systemd may stop the unit while the agent is still starting (a power-off right after a
+	// restart). With the handlers put in only after the start, Node's default exit ended the agent
+	// at once and its task containers were left to the host's 30-90 s stop timeout.
+	const run = async (when: "during the start" | "once started") => {
+		const dir = tempDir("tsswarm-sigstart-");
+		t.teardown(dir.remove);
+		const port = await freePort();
+		const signals = new EventEmitter();
+		const running = runAgent({ dataRoot: dir.path, listen: `127.0.0.1:${port}` }, signals);
+		if (when === "during the start") signals.emit("SIGTERM");
+		else {
+			await waitFor("the agent's control socket", () => existsSync(socketPath(dir.path)), { timeoutMs: 30_000 });
+			signals.emit("SIGTERM");
+		}
+		const sig = await Promise.race([running, new Promise((r) => setTimeout(r, 30_000, "still running").unref())]);
+		t.equal(sig, "SIGTERM", `a SIGTERM ${when}: the agent stopped`);
+		// Stopped, not abandoned: its port is free again.
+		t.equal(typeof (await freePortIs(port)), "number", `its port ${port} is free again`);
+	};
+	await run("once started"); // the positive control
+	await run("during the start");
+});
+
+/** Binds `port` on 127.0.0.1 and lets it go: the port, or an error if something holds it. */
+function freePortIs(port: number): Promise<number | Error> {
+	return new Promise((resolve) => {
+		const s = createServer();
+		s.once("error", (err) => resolve(err));
+		s.listen(port, "127.0.0.1", () => s.close(() => resolve(port)));
+	});
+}

@@ -422,6 +422,15 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 		timeoutMs: 60_000,
 		intervalMs: 250,
 	});
+	// The previous boot's journal (persistent in this root) says what the agent saw and did at
+	// power-off: a slow power-off is explained here rather than guessed at.
+	const stopLog = ok(["journalctl", "-b", "-1", "-u", "tsswarm", "-o", "short-monotonic", "--no-pager"]).split("\n");
+	const knew = stopLog.slice(-20).some((l) => /"stopTasks":true/.test(l));
+	const shown = knew
+		? stopLog.filter((l) => /agent stop|shutting down|timed out|Killing/i.test(l)).slice(-6)
+		: stopLog.slice(-80);
+	for (const l of shown) t.comment(`previous boot: ${l.slice(0, 400)}`);
+	t.ok(knew, "at power-off the agent knew the host was shutting down");
 	t.equal(
 		await waitFor("the agent to answer after the reboot", self, { timeoutMs: 30_000, intervalMs: 250 }),
 		nodeId,
