@@ -447,8 +447,7 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 	t.match(again, /^[0-9a-f]{64}$/, "one new container");
 	phase("rebooted");
 	// Uninstall, after removing the workload (README: the data dir stays; containers are the user's).
-	// Seen here: for ~2 s after a restart, until it is leader again, the manager answers reads from
-	// an empty state (`service ls` lists nothing, `service rm` says "not found"), hence the wait.
+	// Right after a start the manager holds reads until its replica is current (503 after 10 s).
 	await waitFor("the restarted agent to know the service", () => ok(["tsswarm", "service", "ls"]).includes("sleeper"), {
 		timeoutMs: 30_000,
 		intervalMs: 250,
