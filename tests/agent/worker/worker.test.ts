@@ -107,19 +107,24 @@ t.test("removal: from a change set and from a complete set -> stopped and remove
 	await waitFor("c removed", () => byTask(c.id).length === 0);
 });
 
+/** A worker on a fresh data dir running two sleeping tasks (restart at once, no delay). */
+async function twoSleepers(t: Test) {
+	const data = { path: dataDir() };
+	const nodeId = uniqueName("node");
+	const first = await startWorker(t, rt, { dataRoot: data.path, nodeId });
+	const tasks = [1, 2].map((slot) =>
+		makeTask({ image, args: ["sleep", "300"], slot, restartPolicy: { condition: "any", delayMs: 0 } }),
+	);
+	await first.worker.assign({ full: true, tasks, networks: [] });
+	for (const x of tasks) await waitFor("running", () => first.last(x.id)?.state === "running");
+	return { data, nodeId, first, tasks, ids: tasks.map((x) => byTask(x.id)[0]!) };
+}
+
 t.test(
 	"a new worker on the same data dir adopts the running containers; a complete set without one removes it",
 	async (t) => {
-		const data = { path: dataDir() };
-		const nodeId = uniqueName("node");
-		const first = await startWorker(t, rt, { dataRoot: data.path, nodeId });
 		// No restart delay: a worker that did not adopt would make a new container at once.
-		const tasks = [1, 2].map((slot) =>
-			makeTask({ image, args: ["sleep", "300"], slot, restartPolicy: { condition: "any", delayMs: 0 } }),
-		);
-		await first.worker.assign({ full: true, tasks, networks: [] });
-		for (const x of tasks) await waitFor("running", () => first.last(x.id)?.state === "running");
-		const ids = tasks.map((x) => byTask(x.id)[0]!);
+		const { data, nodeId, first, tasks, ids } = await twoSleepers(t);
 		await first.worker.stop();
 		t.same(
 			ids.map((c) => rt.inspect(c.id).status),
@@ -151,15 +156,7 @@ t.test(
 );
 
 t.test("a host shutdown: stop({ stopContainers }) stops every task's container, kept for the next boot", async (t) => {
-	const data = { path: dataDir() };
-	const nodeId = uniqueName("node");
-	const first = await startWorker(t, rt, { dataRoot: data.path, nodeId });
-	const tasks = [1, 2].map((slot) =>
-		makeTask({ image, args: ["sleep", "300"], slot, restartPolicy: { condition: "any", delayMs: 0 } }),
-	);
-	await first.worker.assign({ full: true, tasks, networks: [] });
-	for (const x of tasks) await waitFor("running", () => first.last(x.id)?.state === "running");
-	const ids = tasks.map((x) => byTask(x.id)[0]!);
+	const { data, nodeId, first, tasks, ids } = await twoSleepers(t);
 	t.same(
 		ids.map((c) => rt.inspect(c.id).status),
 		["running", "running"],
