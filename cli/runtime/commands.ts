@@ -1,7 +1,9 @@
 // The single-node container commands (tsswarm run/ps/logs/stop/rm/exec/inspect, tsswarm image ...):
 // thin CLI faces over runtime/, printing like docker does.
 
+import { connect } from "node:net";
 import { totalmem } from "node:os";
+import { socketPath } from "../../agent/api/index.ts";
 import {
 	type ContainerSpec,
 	type ContainerState,
@@ -388,13 +390,32 @@ export async function stop(cs: string[], o: { time: string; dataRoot: string }):
 /** The label a service task's container carries (agent/worker sets it): such containers are the agent's. */
 const TASK_LABEL = "com.docker.swarm.task.id";
 
+/** Whether an agent listens on this data root's API socket (it then owns its task containers). */
+function agentListening(dataRoot: string): Promise<boolean> {
+	return new Promise((resolve) => {
+		const sock = connect(socketPath(dataRoot));
+		const done = (up: boolean) => {
+			sock.destroy();
+			resolve(up);
+		};
+		sock.once("connect", () => done(true));
+		sock.once("error", () => done(false));
+	});
+}
+
+/**
+ * docker rm. A task's container is its agent's while the agent runs (it would start the task again);
+ * with the agent stopped (`install.sh --uninstall`, a node taken apart) it can be removed too.
+ */
 export async function rm(cs: string[], o: { force?: boolean; dataRoot: string }): Promise<void> {
 	const rt = runtimeFor(o);
+	const tasks = cs.some((c) => rt.inspect(c).spec.labels?.[TASK_LABEL]);
+	const agentUp = tasks && (await agentListening(o.dataRoot));
 	for (const c of cs) {
 		const labels = rt.inspect(c).spec.labels ?? {};
-		if (labels[TASK_LABEL])
+		if (labels[TASK_LABEL] && agentUp)
 			throw new CommandError(
-				`container ${c} runs task ${labels[TASK_LABEL]} of service ${labels["com.docker.swarm.service.name"] ?? "?"}: the agent owns it (use tsswarm service scale or service rm)`,
+				`container ${c} runs task ${labels[TASK_LABEL]} of service ${labels["com.docker.swarm.service.name"] ?? "?"}: the agent owns it while it runs (use tsswarm service scale or service rm)`,
 				"ERR_TASK_CONTAINER",
 			);
 		await rt.remove(c, { force: o.force });

@@ -1,9 +1,11 @@
 // The single-node CLI over a real runtime: flag parsing, --rm (attached and detached), signals to a
 // foreground container, stats, image inspect. Its own data root and cgroup parent (fileRuntime).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
 import t from "tap";
+import { socketPath } from "../../agent/api/index.ts";
 import { AmbiguousIdError } from "../../runtime/index.ts";
 import { uniqueName, waitFor } from "../helpers/index.ts";
 import { fileRuntime } from "../helpers/runtime.ts";
@@ -145,4 +147,34 @@ t.test("an id prefix that several containers share is an error naming them", asy
 	t.equal(r.status, 1);
 	for (const id of sharing) t.match(r.stderr, id.slice(0, 12), "the candidates are named");
 	t.equal(rt.find(sharing[0]!.slice(0, 20)).id, sharing[0], "a longer prefix finds one");
+});
+
+t.test("rm: a task's container is refused while its agent listens, removable once it is stopped", async (t) => {
+	// install.sh --uninstall stops the agent, then removes the node's containers with this.
+	const c = await rt.prepare({
+		image: "busybox",
+		name: uniqueName("task"),
+		cmd: ["sleep", "600"],
+		labels: { "com.docker.swarm.task.id": "t1", "com.docker.swarm.service.name": "web" },
+	});
+	await rt.start(c.id);
+	t.teardown(() => rt.remove(c.id, { force: true }).catch(() => {}));
+	// Something that answers on the data root's API socket, as a running agent does.
+	const sock = socketPath(dir.path);
+	mkdirSync(dirname(sock), { recursive: true });
+	const agent = createServer((s) => s.end());
+	await new Promise<void>((r) => agent.listen(sock, r));
+	const refused = cli("rm", "-f", c.id);
+	t.equal(refused.status, 1, "refused while the agent listens");
+	t.match(refused.stderr, /runs task t1 of service web: the agent owns it while it runs/);
+	t.equal(rt.find(c.id).status, "running", "and the container still runs");
+	await new Promise<void>((r) => agent.close(() => r()));
+	t.notOk(existsSync(sock), "the agent's socket is gone");
+	const removed = cli("rm", "-f", c.id);
+	t.equal(removed.status, 0, removed.stderr);
+	t.same(
+		rt.list({ all: true }).filter((x) => x.id === c.id),
+		[],
+		"removed with the agent stopped",
+	);
 });
