@@ -15,7 +15,8 @@ usage: install.sh (--binary FILE | --base-url URL) [options]
   --root DIR         install under DIR instead of / (no systemctl, for trying it out or tests)
   --skip-checks      install even if the host lacks something the agent needs (named, as a warning)
   --no-start         write the unit but do not enable or start it
-  --uninstall        remove everything this script wrote; the data dir stays unless --purge
+  --uninstall        stop the agent, remove its containers and everything this script wrote;
+                     the data dir (images, volumes, state) stays unless --purge
   --purge            with --uninstall: also remove the data dir (refused while containers are mounted)
 
 environment: TSSWARM_JOIN_TOKEN and TSSWARM_JOIN_ADDR (IP:PORT of a manager): join on first start;
@@ -67,6 +68,18 @@ if [ "$UNINSTALL" = 1 ]; then
 	[ -f "$ROOT$MANIFEST" ] || die "nothing to uninstall: $ROOT$MANIFEST not found"
 	if have_systemd; then
 		systemctl disable --now tsswarm.service >/dev/null 2>&1 || true
+	fi
+	# The agent's containers outlive it by design (KillMode=process, for restarts and upgrades);
+	# with the binary gone nothing could remove them. While it is still here, it removes them
+	# (their images, volumes and the rest of the data dir stay). Not in a --root dry run.
+	if [ -z "$ROOT" ] && [ -x "$BIN" ] && [ -d "$DATA/containers" ]; then
+		ids=$("$BIN" ps -aq --no-trunc --data-root "$DATA" 2>/dev/null) || die "could not list this node's containers ($BIN ps -aq); the agent is stopped, nothing else was removed"
+		if [ -n "$ids" ]; then
+			n=$(printf '%s\n' "$ids" | wc -l)
+			say "removing this node's $n container(s) (the data dir keeps images and volumes)"
+			# shellcheck disable=SC2086 # one id per word
+			"$BIN" rm -f --data-root "$DATA" $ids >/dev/null || die "could not remove the containers; the agent is stopped and its files are still installed (run --uninstall again)"
+		fi
 	fi
 	# Files first, then the directories the install created (deepest first, only when empty).
 	files=$(sed -n 's/^f //p' "$ROOT$MANIFEST")
