@@ -409,10 +409,9 @@ function agentListening(dataRoot: string): Promise<boolean> {
  */
 export async function rm(cs: string[], o: { force?: boolean; dataRoot: string }): Promise<void> {
 	const rt = runtimeFor(o);
-	const tasks = cs.some((c) => rt.inspect(c).spec.labels?.[TASK_LABEL]);
-	const agentUp = tasks && (await agentListening(o.dataRoot));
-	for (const c of cs) {
-		const labels = rt.inspect(c).spec.labels ?? {};
+	const named = cs.map((c) => ({ c, labels: rt.inspect(c).spec.labels ?? {} }));
+	const agentUp = named.some((n) => n.labels[TASK_LABEL]) && (await agentListening(o.dataRoot));
+	for (const { c, labels } of named) {
 		if (labels[TASK_LABEL] && agentUp)
 			throw new CommandError(
 				`container ${c} runs task ${labels[TASK_LABEL]} of service ${labels["com.docker.swarm.service.name"] ?? "?"}: the agent owns it while it runs (use tsswarm service scale or service rm)`,

@@ -35,14 +35,14 @@ t.test("on this machine (no shutdown under way) the check answers false, quickly
 	t.ok(Date.now() - since < 5000, "within the timeout");
 });
 
-/** A TCP port free on 127.0.0.1 right now. */
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
+/** Binds `port` on 127.0.0.1 (0: any free one) and lets it go: the port bound, or why not. */
+function bindPort(port: number): Promise<number | Error> {
+	return new Promise((resolve) => {
 		const s = createServer();
-		s.once("error", reject);
-		s.listen(0, "127.0.0.1", () => {
-			const { port } = s.address() as AddressInfo;
-			s.close(() => resolve(port));
+		s.once("error", (err) => resolve(err));
+		s.listen(port, "127.0.0.1", () => {
+			const bound = (s.address() as AddressInfo).port;
+			s.close(() => resolve(bound));
 		});
 	});
 }
@@ -54,7 +54,8 @@ t.test("a SIGTERM during the agent's start is kept: it stops cleanly once starte
 	const run = async (when: "during the start" | "once started") => {
 		const dir = tempDir("tsswarm-sigstart-");
 		t.teardown(dir.remove);
-		const port = await freePort();
+		const port = await bindPort(0);
+		if (port instanceof Error) throw port;
 		const signals = new EventEmitter();
 		const running = runAgent({ dataRoot: dir.path, listen: `127.0.0.1:${port}` }, signals);
 		if (when === "during the start") signals.emit("SIGTERM");
@@ -65,17 +66,8 @@ t.test("a SIGTERM during the agent's start is kept: it stops cleanly once starte
 		const sig = await Promise.race([running, new Promise((r) => setTimeout(r, 30_000, "still running").unref())]);
 		t.equal(sig, "SIGTERM", `a SIGTERM ${when}: the agent stopped`);
 		// Stopped, not abandoned: its port is free again.
-		t.equal(typeof (await freePortIs(port)), "number", `its port ${port} is free again`);
+		t.equal(typeof (await bindPort(port)), "number", `its port ${port} is free again`);
 	};
 	await run("once started"); // the positive control
 	await run("during the start");
 });
-
-/** Binds `port` on 127.0.0.1 and lets it go: the port, or an error if something holds it. */
-function freePortIs(port: number): Promise<number | Error> {
-	return new Promise((resolve) => {
-		const s = createServer();
-		s.once("error", (err) => resolve(err));
-		s.listen(port, "127.0.0.1", () => s.close(() => resolve(port)));
-	});
-}

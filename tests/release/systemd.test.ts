@@ -44,10 +44,12 @@ function hostPid(leader: number, nsPid: number): number | undefined {
 	}
 	return undefined;
 }
-/** A process's start time (field 22 of stat): a pid and this name one process, never a reused pid. */
+/** The start time in a /proc/PID/stat text (field 22): a pid and this name one process, never a reused pid. */
+const statStart = (stat: string) => stat.split(") ")[1]?.split(" ")[19];
+/** A process's start time, or undefined when it is gone. */
 function startTime(pid: number): string | undefined {
 	try {
-		return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[19];
+		return statStart(readFileSync(`/proc/${pid}/stat`, "utf8"));
 	} catch {
 		return undefined;
 	}
@@ -455,10 +457,7 @@ t.test("install.sh under a booted systemd: the unit runs, restarts and uninstall
 		JSON.parse(readFileSync(join(data, "runc", again, "state.json"), "utf8")) as { init_process_pid: number }
 	).init_process_pid;
 	// runc's pid is the one in the booted root's pid namespace: its start time, read in there.
-	const startInside = (pid: number) =>
-		inside(["cat", `/proc/${pid}/stat`])
-			.stdout.split(") ")[1]
-			?.split(" ")[19];
+	const startInside = (pid: number) => statStart(inside(["cat", `/proc/${pid}/stat`]).stdout);
 	const againStart = startInside(nsInit);
 	t.ok(againStart, "the task's init runs before uninstall (positive control)");
 	const before = inUnit();
